@@ -1,0 +1,252 @@
+"""The canonical model: tables, columns, types, field roles and keys.
+
+This is the single source of truth (DESIGN §4): DuckDB DDL, the cleaning applied to each column,
+the search fields and (later) default checks and Splink settings are all derived from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """What a column holds; decides how it is cleaned, checked and searched."""
+
+    ID = "id"
+    REF = "ref"
+    TEXT = "text"
+    PERSON_NAME = "person_name"
+    EMAIL_LIST = "email_list"
+    PHONE = "phone"
+    STATE = "state"
+    POSTAL_CODE = "postal_code"
+    URL = "url"
+    DATE = "date"
+    TIMESTAMP = "timestamp"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    LAT = "lat"
+    LONG = "long"
+    CATEGORY = "category"
+
+
+#: DuckDB type of each role's cleaned value.
+DUCKDB_TYPES: dict[Role, str] = {
+    Role.ID: "VARCHAR",
+    Role.REF: "VARCHAR",
+    Role.TEXT: "VARCHAR",
+    Role.PERSON_NAME: "VARCHAR",
+    Role.EMAIL_LIST: "VARCHAR[]",
+    Role.PHONE: "VARCHAR",
+    Role.STATE: "VARCHAR",
+    Role.POSTAL_CODE: "VARCHAR",
+    Role.URL: "VARCHAR",
+    Role.DATE: "DATE",
+    Role.TIMESTAMP: "TIMESTAMP",
+    Role.INTEGER: "BIGINT",
+    Role.NUMBER: "DOUBLE",
+    Role.BOOLEAN: "BOOLEAN",
+    Role.LAT: "DOUBLE",
+    Role.LONG: "DOUBLE",
+    Role.CATEGORY: "VARCHAR",
+}
+
+#: Type names accepted for extension columns in crmpipe.yml, and the role each one implies.
+EXTENSION_TYPES: dict[str, Role] = {
+    "text": Role.TEXT,
+    "varchar": Role.TEXT,
+    "string": Role.TEXT,
+    "category": Role.CATEGORY,
+    "bigint": Role.INTEGER,
+    "integer": Role.INTEGER,
+    "int": Role.INTEGER,
+    "double": Role.NUMBER,
+    "number": Role.NUMBER,
+    "numeric": Role.NUMBER,
+    "float": Role.NUMBER,
+    "date": Role.DATE,
+    "timestamp": Role.TIMESTAMP,
+    "boolean": Role.BOOLEAN,
+    "bool": Role.BOOLEAN,
+    "phone": Role.PHONE,
+    "email_list": Role.EMAIL_LIST,
+    "url": Role.URL,
+    "state": Role.STATE,
+    "postal_code": Role.POSTAL_CODE,
+    "person_name": Role.PERSON_NAME,
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One canonical column: its name, role and, for a `ref`, the table it points to."""
+
+    name: str
+    role: Role
+    references: str | None = None  # "entities" for a ref column
+    description: str = ""
+
+    @property
+    def duckdb_type(self) -> str:
+        return DUCKDB_TYPES[self.role]
+
+
+@dataclass(frozen=True)
+class Table:
+    """One canonical table: ordered columns and the key that identifies a row."""
+
+    name: str
+    key: tuple[str, ...]
+    columns: tuple[Column, ...]
+    description: str = ""
+    extensions: tuple[Column, ...] = field(default=())
+
+    def column(self, name: str) -> Column:
+        for col in self.all_columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+    @property
+    def all_columns(self) -> tuple[Column, ...]:
+        return self.columns + self.extensions
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.all_columns]
+
+    def with_extensions(self, extensions: tuple[Column, ...]) -> Table:
+        """This table plus source-specific extension columns (declared in crmpipe.yml)."""
+        known = set(self.column_names)
+        extra = tuple(c for c in extensions if c.name not in known)
+        return Table(self.name, self.key, self.columns, self.description, self.extensions + extra)
+
+
+def _cols(*spec: tuple[str, Role] | tuple[str, Role, str]) -> tuple[Column, ...]:
+    return tuple(Column(s[0], s[1], s[2] if len(s) > 2 else None) for s in spec)
+
+
+ENTITIES = Table(
+    "entities",
+    ("entity_id",),
+    _cols(
+        ("entity_id", Role.ID),
+        ("display_name", Role.TEXT),
+        ("entity_type", Role.CATEGORY),
+        ("address", Role.TEXT),
+        ("city", Role.TEXT),
+        ("state", Role.STATE),
+        ("postal_code", Role.POSTAL_CODE),
+        ("county", Role.TEXT),
+        ("lat", Role.LAT),
+        ("long", Role.LONG),
+        ("phone", Role.PHONE),
+        ("email", Role.EMAIL_LIST),
+        ("url", Role.URL),
+        ("parent_id", Role.TEXT),
+        ("created_at", Role.TIMESTAMP),
+    ),
+    "Organisations: public-sector places, facilities, companies.",
+)
+
+CONTACTS = Table(
+    "contacts",
+    ("contact_id",),
+    _cols(
+        ("contact_id", Role.ID),
+        ("entity_id", Role.REF, "entities"),
+        ("first_name", Role.PERSON_NAME),
+        ("last_name", Role.PERSON_NAME),
+        ("full_name", Role.PERSON_NAME),
+        ("emails", Role.EMAIL_LIST),
+        ("phone", Role.PHONE),
+        ("title", Role.TEXT),
+        ("department", Role.TEXT),
+        ("url", Role.URL),
+        ("created_at", Role.TIMESTAMP),
+    ),
+    "People who work at an entity.",
+)
+
+TECHSTACKS = Table(
+    "techstacks",
+    ("entity_id", "name"),
+    _cols(
+        ("entity_id", Role.REF, "entities"),
+        ("name", Role.TEXT),
+        ("type", Role.CATEGORY),
+    ),
+    "Software an entity is known to run (CMS, payment, permitting, ...).",
+)
+
+EXTERNAL_IDS = Table(
+    "external_ids",
+    ("customer", "system", "external_id"),
+    _cols(
+        ("customer", Role.CATEGORY),
+        ("system", Role.CATEGORY),
+        ("external_id", Role.ID),
+        ("entity_id", Role.REF, "entities"),
+        ("owner", Role.TEXT),
+    ),
+    "A customer's CRM record ids mapped to our entities (e.g. Salesforce, HubSpot).",
+)
+
+#: Canonical tables in build order (referenced tables first).
+TABLES: dict[str, Table] = {t.name: t for t in (ENTITIES, CONTACTS, TECHSTACKS, EXTERNAL_IDS)}
+
+#: Columns every staging/core row carries about where it came from.
+LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("_source", "VARCHAR"),
+    ("_file", "VARCHAR"),
+    ("_file_mtime", "TIMESTAMP"),
+    ("_file_hash", "VARCHAR"),
+    ("_row", "BIGINT"),
+    ("_run_id", "BIGINT"),
+    ("_loaded_at", "TIMESTAMP"),
+)
+
+
+def table(name: str) -> Table:
+    """The canonical table called `name` (KeyError lists the known ones)."""
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise KeyError(f"unknown table {name!r}; known: {', '.join(TABLES)}") from None
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier for DuckDB/PostgreSQL (column names come from headers, never values)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def physical_columns(tbl: Table) -> list[tuple[str, str]]:
+    """(name, DuckDB type) of every stored column of `tbl`, in order.
+
+    Some roles store a companion column beside the value: a phone keeps its extension apart
+    (`phone_ext`), a URL keeps its extracted domain (`url_domain`).
+    """
+    out: list[tuple[str, str]] = []
+    for c in tbl.all_columns:
+        out.append((c.name, c.duckdb_type))
+        if c.role is Role.PHONE:
+            out.append((f"{c.name}_ext", "VARCHAR"))
+        elif c.role is Role.URL:
+            out.append((f"{c.name}_domain", "VARCHAR"))
+    return out
+
+
+def duckdb_ddl(tbl: Table, schema: str, *, lineage: bool = True) -> str:
+    """CREATE TABLE statement for `tbl` in `schema`.
+
+    Keys are enforced by the build step (which resolves duplicates and counts them) rather than
+    by DuckDB constraints, which would abort a whole bulk insert on one duplicate.
+    """
+    cols = [f"{quote_ident(n)} {t}" for n, t in physical_columns(tbl)]
+    if lineage:
+        cols += [f"{n} {t}" for n, t in LINEAGE_COLUMNS]
+    return f"CREATE OR REPLACE TABLE {schema}.{quote_ident(tbl.name)} (\n  " + ",\n  ".join(
+        cols
+    ) + "\n)"
