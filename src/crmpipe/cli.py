@@ -1,0 +1,187 @@
+"""The `crmpipe` command line (Typer). Every command is a thin call into a library function of
+the same name; errors a user can fix are printed as one line and exit with status 1."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import duckdb
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import crmpipe
+from crmpipe import console as show
+from crmpipe.config import ConfigError, load_config
+from crmpipe.demo import DemoError
+from crmpipe.pipeline import USER_ERRORS, RunError
+from crmpipe.search import QueryError
+from crmpipe.warehouse import WarehouseError, connect, list_runs
+
+app = typer.Typer(
+    help="Messy CRM and contact exports in; one clean, searchable database out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Project file (default ./crmpipe.yml).")
+]
+
+FAILURES = (*USER_ERRORS, RunError, QueryError, DemoError, FileExistsError)
+
+
+def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the errors a user can fix into 'error: ...' and exit status 1."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FAILURES as exc:
+            err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except duckdb.Error as exc:
+            err.print(f"[red]error:[/] {str(exc).splitlines()[0]}", highlight=False,
+                      soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+@_one_line_errors
+def init(
+    folder: Annotated[Path, typer.Argument(help="Folder holding the CSV files.")] = Path("."),
+    output: Annotated[Path | None, typer.Option(help="Where to write (default DIR/crmpipe.yml).")]
+    = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing project file.")] = False,
+) -> None:
+    """Guess a starting crmpipe.yml from the CSV files in FOLDER."""
+    from crmpipe.init import init as guess
+
+    result = guess(folder, output=output, force=force)
+    t = Table(title=f"wrote {result.path}")
+    for col in ("file", "table", "mapped columns", "extension columns"):
+        t.add_column(col, overflow="fold")
+    for g in result.guesses:
+        mapped = ", ".join(f"{c}←{h}" for c, h in g.columns.items())
+        t.add_row(g.file.name, g.table or "[yellow]?[/]", mapped, ", ".join(g.extra))
+    out.print(t)
+    for g in result.guesses:
+        for note in g.notes:
+            out.print(f"  [dim]{g.file.name}:[/] {note}", highlight=False)
+    out.print("Review the file, then run [bold]crmpipe run[/].")
+
+
+@app.command()
+@_one_line_errors
+def run(
+    config: ConfigOpt = None,
+    force: Annotated[bool, typer.Option(help="Rebuild even when nothing changed.")] = False,
+) -> None:
+    """Ingest, clean, build and index the project's sources."""
+    from crmpipe.pipeline import run as run_pipeline
+
+    cfg = load_config(config)
+    with show.RichReporter(out) as reporter:
+        summary = run_pipeline(cfg, reporter=reporter, force=force)
+    if summary.up_to_date:
+        out.print("[green]up to date:[/] no new files and no change to the project file.")
+    out.print(show.summary_table(summary))
+    out.print(show.steps_table(summary))
+
+
+@app.command()
+@_one_line_errors
+def search(
+    query: Annotated[str, typer.Argument(help="A query, e.g. 'title: finance' (see docs).")],
+    config: ConfigOpt = None,
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1)] = None,
+    explain: Annotated[bool, typer.Option(help="Print the SQL and DuckDB's plan.")] = False,
+) -> None:
+    """Search the contacts with the query language."""
+    from crmpipe.search import explain as explain_query
+    from crmpipe.search import search as run_search
+
+    cfg = load_config(config)
+    con = connect(cfg.warehouse_path, read_only=True)
+    opts = {"aliases": cfg.search.aliases, "shorthands": cfg.search.shorthands}
+    try:
+        if explain:
+            out.print(explain_query(con, query, **opts), highlight=False, markup=False)
+            return
+        result = run_search(con, query, limit=limit or cfg.search.limit,
+                            count_cap=cfg.search.count_cap, **opts)
+    finally:
+        con.close()
+    if format is Format.json:
+        sys.stdout.write(show.result_json(result) + "\n")
+    elif format is Format.csv:
+        sys.stdout.write(show.result_csv(result))
+    else:
+        out.print(show.result_table(result))
+
+
+@app.command()
+@_one_line_errors
+def runs(
+    config: ConfigOpt = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 20,
+) -> None:
+    """List past runs, newest first."""
+    cfg = load_config(config)
+    con = connect(cfg.warehouse_path, read_only=True)
+    try:
+        out.print(show.runs_table(list_runs(con, limit)))
+    finally:
+        con.close()
+
+
+@app.command()
+@_one_line_errors
+def demo(
+    case: Annotated[str, typer.Argument(help="Which case: pursuit.")] = "pursuit",
+    contacts: Annotated[int, typer.Option(help="How many contacts to generate.")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 0,
+    folder: Annotated[Path | None, typer.Option("--dir", help="Where to write the case.")] = None,
+) -> None:
+    """Generate a demo case, run the pipeline on it and answer its reference queries."""
+    from crmpipe.demo import demo as run_demo
+
+    with show.RichReporter(out) as reporter:
+        result = run_demo(case, folder=folder, contacts=contacts, seed=seed, reporter=reporter)
+    out.print(show.summary_table(result.summary))
+    for query, answer in result.answers:
+        out.print(show.result_table(answer, title=f"crmpipe search {query!r}"))
+    out.print(f"Project file: {result.config_path}  ·  try: crmpipe search -c "
+              f"{result.config_path} \"title: clerk state:CA\"", highlight=False)
+
+
+@app.command()
+def version() -> None:
+    """Print crmpipe's version."""
+    out.print(f"crmpipe {crmpipe.__version__} (DuckDB {duckdb.__version__})")
+
+
+# Errors import-checked here so a missing module fails at start-up, not mid-command.
+_ = (ConfigError, WarehouseError)
+
+
+def main() -> None:  # pragma: no cover - console script entry point
+    app()

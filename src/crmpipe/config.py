@@ -1,0 +1,266 @@
+"""The project file `crmpipe.yml`: parsed, `${ENV}`-substituted and validated (DESIGN §5).
+
+Every mistake becomes one `ConfigError` line naming the file, the key path and, for a misspelt
+key or name, the closest valid choice, so a user never sees a pydantic traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from crmpipe.model import EXTENSION_TYPES, TABLES, Column, Table
+
+DEFAULT_FILE = "crmpipe.yml"
+
+
+class ConfigError(Exception):
+    """A problem with the project file, as one line a user can act on."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FormatSpec(_Strict):
+    """How to read a source's CSV files; anything left out is sniffed from the file."""
+
+    delimiter: str | None = None
+    quote: str | None = None
+    escape: str | None = None
+    encoding: str | None = None
+    header: bool = True
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        norm = v.lower().replace("_", "-")
+        aliases = {"utf8": "utf-8", "latin1": "latin-1", "iso-8859-1": "latin-1", "cp1252": "latin-1"}
+        norm = aliases.get(norm, norm)
+        if norm not in ("utf-8", "latin-1", "utf-16"):
+            raise ValueError(f"unsupported encoding {v!r}; use utf-8, latin-1 or utf-16")
+        return norm
+
+
+class ExtraSpec(_Strict):
+    """An extension column: its type and, when the header differs from the name, the header."""
+
+    type: str
+    column: str | None = None
+
+
+class SourceSpec(_Strict):
+    """One source: files matching `path`, mapped onto one canonical table."""
+
+    path: str
+    table: str
+    columns: dict[str, str] = Field(default_factory=dict)
+    extra: dict[str, str | ExtraSpec] = Field(default_factory=dict)
+    constants: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    format: FormatSpec = Field(default_factory=FormatSpec)
+
+    def extension_columns(self) -> dict[str, ExtraSpec]:
+        """Extension columns with their specs normalised (`name: type` → ExtraSpec)."""
+        return {
+            name: spec if isinstance(spec, ExtraSpec) else ExtraSpec(type=spec)
+            for name, spec in self.extra.items()
+        }
+
+
+class SearchSpec(_Strict):
+    aliases: dict[str, str] = Field(default_factory=dict)
+    shorthands: dict[str, str] = Field(default_factory=dict)
+    limit: int = 50
+    count_cap: int = 10_000
+
+
+class PublishSpec(_Strict):
+    postgres: str | None = None
+    keep_versions: int = 2
+
+
+class Config(_Strict):
+    """The whole project file. `path` is where it was read from; relative paths start there."""
+
+    warehouse: str = ".crmpipe/warehouse.duckdb"
+    region: str = "US"
+    sources: dict[str, SourceSpec] = Field(default_factory=dict)
+    search: SearchSpec = Field(default_factory=SearchSpec)
+    publish: PublishSpec = Field(default_factory=PublishSpec)
+    path: Path | None = Field(default=None, exclude=True)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    @property
+    def warehouse_path(self) -> Path:
+        p = Path(self.warehouse)
+        return p if p.is_absolute() else self.base_dir / p
+
+    def tables(self) -> dict[str, Table]:
+        """The canonical tables, each widened with the extension columns its sources declare."""
+        out = dict(TABLES)
+        for src in self.sources.values():
+            ext = tuple(
+                Column(name, EXTENSION_TYPES[spec.type.lower()])
+                for name, spec in src.extension_columns().items()
+            )
+            out[src.table] = out[src.table].with_extensions(ext)
+        return out
+
+    def sources_for(self, table: str) -> dict[str, SourceSpec]:
+        return {n: s for n, s in self.sources.items() if s.table == table}
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def substitute_env(value: Any) -> Any:
+    """Replace `${VAR}` / `${VAR:-default}` in every string; an unset variable becomes ''."""
+    if isinstance(value, str):
+        return _ENV.sub(lambda m: os.environ.get(m.group(1), m.group(2) or ""), value)
+    if isinstance(value, dict):
+        return {k: substitute_env(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute_env(v) for v in value]
+    return value
+
+
+def suggest(word: str, choices: list[str] | set[str]) -> str:
+    """' — did you mean X?' for the closest choice, or the list of choices when none is close."""
+    choices = sorted(choices)
+    close = difflib.get_close_matches(word, choices, n=3, cutoff=0.6)
+    if close:
+        return " — did you mean " + " or ".join(repr(c) for c in close) + "?"
+    return " — expected one of: " + ", ".join(choices) if choices else ""
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc if not isinstance(p, int) or True)
+
+
+def _model_fields(model: type[BaseModel]) -> list[str]:
+    return [n for n in model.model_fields if n != "path"]
+
+
+def _explain(err: dict[str, Any], data: dict[str, Any]) -> str:
+    loc = tuple(p for p in err["loc"] if p not in ("str", "ExtraSpec"))
+    where = _loc(loc)
+    if err["type"] == "extra_forbidden":
+        owner = _owner_model(loc[:-1])
+        return f"{where}: unknown key{suggest(str(loc[-1]), _model_fields(owner))}"
+    if err["type"] == "missing":
+        return f"{where}: required key is missing"
+    return f"{where}: {err['msg']}"
+
+
+def _owner_model(loc: tuple[Any, ...]) -> type[BaseModel]:
+    """The pydantic model that holds the key at `loc` (for 'did you mean' suggestions)."""
+    if not loc:
+        return Config
+    if loc[0] == "sources":
+        if len(loc) == 2:
+            return SourceSpec
+        if len(loc) >= 3 and loc[2] == "format":
+            return FormatSpec
+        if len(loc) >= 3 and loc[2] == "extra":
+            return ExtraSpec
+        return SourceSpec
+    return {"search": SearchSpec, "publish": PublishSpec}.get(loc[0], Config)
+
+
+def _check_semantics(cfg: Config) -> list[str]:
+    """Checks pydantic can't express: table names, canonical columns, extension types."""
+    problems: list[str] = []
+    for name, src in cfg.sources.items():
+        at = f"sources.{name}"
+        if src.table not in TABLES:
+            problems.append(f"{at}.table: unknown table {src.table!r}{suggest(src.table, TABLES)}")
+            continue
+        canonical = set(TABLES[src.table].column_names)
+        for col in list(src.columns) + list(src.constants):
+            if col not in canonical:
+                problems.append(
+                    f"{at}.columns.{col}: not a column of table {src.table}{suggest(col, canonical)}"
+                    " (source-specific fields go under 'extra')"
+                )
+        for col, spec in src.extension_columns().items():
+            if col in canonical:
+                problems.append(f"{at}.extra.{col}: is a canonical column; map it under 'columns'")
+            if spec.type.lower() not in EXTENSION_TYPES:
+                problems.append(
+                    f"{at}.extra.{col}: unknown type {spec.type!r}{suggest(spec.type, EXTENSION_TYPES)}"
+                )
+        if not src.path.strip():
+            problems.append(f"{at}.path: is empty")
+    # One extension column may be declared by several sources, but with one type.
+    seen: dict[tuple[str, str], str] = {}
+    for name, src in cfg.sources.items():
+        for col, spec in src.extension_columns().items():
+            key = (src.table, col)
+            role = EXTENSION_TYPES.get(spec.type.lower())
+            if key in seen and role is not None and seen[key] != role:
+                problems.append(f"sources.{name}.extra.{col}: type differs from another source's")
+            if role is not None:
+                seen[key] = role
+    return problems
+
+
+def parse_config(text: str, path: Path | None = None) -> Config:
+    """Validate project-file text; raise ConfigError('FILE: key: problem — did you mean ...')."""
+    label = str(path) if path else DEFAULT_FILE
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{label}:{line}: not valid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{label}: expected a mapping of keys (warehouse, sources, ...)")
+    data = substitute_env(data)
+    publish = data.get("publish")
+    if isinstance(publish, dict) and publish.get("postgres") == "":
+        publish["postgres"] = None  # ${CRMPIPE_PG_DSN} unset: publishing is off
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = len(exc.errors()) - 1
+        tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        raise ConfigError(f"{label}: {_explain(first, data)}{tail}") from None
+    problems = _check_semantics(cfg)
+    if problems:
+        more = len(problems) - 1
+        tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        raise ConfigError(f"{label}: {problems[0]}{tail}")
+    cfg.path = path.resolve() if path else None
+    return cfg
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Read the project file (default ./crmpipe.yml); a missing file says how to make one."""
+    p = Path(path) if path else Path(DEFAULT_FILE)
+    if p.is_dir():
+        p = p / DEFAULT_FILE
+    if not p.exists():
+        raise ConfigError(
+            f"{p}: no project file here; run 'crmpipe init DIR' to write one, "
+            "or pass --config PATH"
+        )
+    return parse_config(p.read_text(encoding="utf-8"), p)
+
+
+def dump_config(cfg: Config) -> str:
+    """The project file as YAML text (used by `crmpipe init`)."""
+    data = cfg.model_dump(exclude_defaults=True, exclude={"path"})
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)

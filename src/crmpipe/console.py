@@ -1,0 +1,147 @@
+"""Terminal presentation with rich: run progress, run summaries, search results, run lists.
+
+Kept apart from the CLI so the shell and other front ends draw things the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from crmpipe.pipeline import Reporter, RunSummary
+from crmpipe.search import SearchResult
+from crmpipe.warehouse import RunRecord
+
+
+class RichReporter(Reporter):
+    """One progress line per step: spinner while it runs, then its row count and detail."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            SpinnerColumn(finished_text="[green]✓"),
+            TextColumn("{task.description:<28}"),
+            TextColumn("{task.fields[rows]:>12}"),
+            TextColumn("[dim]{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self.tasks: dict[tuple[str, str], TaskID] = {}
+
+    def __enter__(self) -> RichReporter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def start(self, step: str, target: str) -> None:
+        self.tasks[(step, target)] = self.progress.add_task(
+            f"{step} {target}", total=1, rows="", detail=""
+        )
+
+    def end(self, step: str, target: str, rows: int, seconds: float, detail: str = "") -> None:
+        task = self.tasks[(step, target)]
+        self.progress.update(task, completed=1, rows=f"{rows:,} rows", detail=detail)
+
+
+def summary_table(summary: RunSummary) -> Table:
+    """Per-table reconciliation: read = loaded + merged + quarantined + rejected."""
+    t = Table(title=f"run {summary.run_id}: {summary.status} in {summary.seconds:.1f}s")
+    for col in ("table", "read", "loaded", "merged dups", "quarantined", "rejected",
+                "value issues", "balanced"):
+        t.add_column(col, justify="left" if col == "table" else "right")
+    for c in [*summary.tables, summary.totals()]:
+        t.add_row(c.table, f"{c.read:,}", f"{c.loaded:,}", f"{c.merged:,}", f"{c.quarantined:,}",
+                  f"{c.rejected:,}", f"{c.issues:,}", "✓" if c.balanced else "✗")
+    return t
+
+
+def steps_table(summary: RunSummary) -> Table:
+    t = Table(title="step timings")
+    for col in ("step", "target", "rows", "seconds", "rows/s"):
+        t.add_column(col, justify="left" if col in ("step", "target") else "right")
+    for s in summary.steps:
+        rate = f"{s.rows / s.seconds:,.0f}" if s.seconds > 0 and s.rows else ""
+        t.add_row(s.step, s.target, f"{s.rows:,}", f"{s.seconds:.2f}", rate)
+    return t
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join(_cell(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:,.6g}"
+    return str(value)
+
+
+def total_label(result: SearchResult) -> str:
+    """'1,234' or '10,000+' when the count was capped."""
+    return f"{result.total:,}+" if result.capped else f"{result.total:,}"
+
+
+def result_table(result: SearchResult, title: str | None = None) -> Table:
+    t = Table(title=title, caption=f"{total_label(result)} matching · {result.elapsed_ms:.0f} ms")
+    for col in result.columns:
+        t.add_column(col, overflow="fold")
+    for row in result.rows:
+        t.add_row(*(_cell(v) for v in row))
+    return t
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    return value
+
+
+def result_json(result: SearchResult) -> str:
+    return json.dumps(
+        {
+            "total": result.total,
+            "capped": result.capped,
+            "rows": [
+                {c: _json_value(v) for c, v in zip(result.columns, row, strict=True)}
+                for row in result.rows
+            ],
+        },
+        indent=2,
+    )
+
+
+def result_csv(result: SearchResult) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(result.columns)
+    for row in result.rows:
+        writer.writerow([";".join(map(str, v)) if isinstance(v, list) else
+                         ("" if v is None else v) for v in row])
+    return buf.getvalue()
+
+
+def runs_table(runs: Sequence[RunRecord]) -> Table:
+    t = Table(title="runs")
+    for col in ("run", "started", "duration", "status", "files new/skipped", "read", "loaded",
+                "rejected", "quarantined", "message"):
+        t.add_column(col, justify="right" if col in ("run", "read", "loaded", "rejected",
+                                                     "quarantined") else "left")
+    for r in runs:
+        secs = f"{r.seconds:.1f}s" if r.seconds is not None else ""
+        colour = {"success": "green", "failed": "red"}.get(r.status, "yellow")
+        t.add_row(str(r.run_id), r.started_at.strftime("%Y-%m-%d %H:%M:%S"), secs,
+                  f"[{colour}]{r.status}[/]", f"{r.files_loaded}/{r.files_skipped}",
+                  f"{r.rows_read:,}", f"{r.rows_loaded:,}", f"{r.rows_rejected:,}",
+                  f"{r.rows_quarantined:,}", r.message or "")
+    return t

@@ -1,0 +1,281 @@
+"""`crmpipe run`: ingest → clean → build → index, as one transaction, with a reconciliation.
+
+The run is registered in `meta.runs` first; every step's timing and row count goes to
+`meta.run_steps`. All warehouse changes of a run commit together, so a run that fails or is
+killed leaves the previous build serving. A run with no new files and an unchanged project file
+rebuilds nothing (the build fingerprint in `meta.build_state`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+import crmpipe
+from crmpipe.build import CoreResult, build_core, build_search
+from crmpipe.clean import install_macros
+from crmpipe.config import Config, ConfigError
+from crmpipe.ingest import FileResult, IngestError, ingest_source
+from crmpipe.sniff import SniffError
+from crmpipe.staging import MappingError, StageResult, stage_table
+from crmpipe.warehouse import (
+    WarehouseError,
+    connect,
+    finish_run,
+    record_step,
+    start_run,
+    table_exists,
+)
+
+#: Errors that are the user's to fix: reported as one line, never a traceback.
+USER_ERRORS = (ConfigError, IngestError, MappingError, SniffError, WarehouseError)
+
+
+class RunError(Exception):
+    """A run failed; the message is one line saying what and where."""
+
+    def __init__(self, message: str, run_id: int | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
+class Reporter:
+    """Receives progress; the CLI draws it with rich, tests and the library stay quiet."""
+
+    def start(self, step: str, target: str) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def end(self, step: str, target: str, rows: int, seconds: float, detail: str = "") -> None:  # noqa: B027
+        pass
+
+
+@dataclass
+class StepTiming:
+    step: str
+    target: str
+    seconds: float
+    rows: int
+    detail: str = ""
+
+
+@dataclass
+class TableCounts:
+    """Reconciliation for one canonical table: read = loaded + merged + quarantined + rejected."""
+
+    table: str
+    read: int = 0
+    loaded: int = 0
+    rejected: int = 0
+    quarantined: int = 0
+    merged: int = 0
+    issues: int = 0
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == self.loaded + self.merged + self.quarantined + self.rejected
+
+
+@dataclass
+class RunSummary:
+    run_id: int
+    status: str
+    seconds: float
+    files: list[FileResult] = field(default_factory=list)
+    steps: list[StepTiming] = field(default_factory=list)
+    tables: list[TableCounts] = field(default_factory=list)
+    up_to_date: bool = False
+    search_rows: int = 0
+
+    @property
+    def files_loaded(self) -> int:
+        return sum(1 for f in self.files if f.status == "loaded")
+
+    @property
+    def files_skipped(self) -> int:
+        return sum(1 for f in self.files if f.status == "skipped")
+
+    def totals(self) -> TableCounts:
+        t = TableCounts("total")
+        for c in self.tables:
+            t.read += c.read
+            t.loaded += c.loaded
+            t.rejected += c.rejected
+            t.quarantined += c.quarantined
+            t.merged += c.merged
+            t.issues += c.issues
+        return t
+
+
+class _Steps:
+    """Times steps, records them in meta.run_steps and tells the reporter."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: int, reporter: Reporter) -> None:
+        self.con, self.run_id, self.reporter = con, run_id, reporter
+        self.timings: list[StepTiming] = []
+
+    @contextmanager
+    def step(self, step: str, target: str) -> Iterator[StepTiming]:
+        self.reporter.start(step, target)
+        began, t0 = datetime.now(UTC).replace(tzinfo=None), time.perf_counter()
+        timing = StepTiming(step, target, 0.0, 0)
+        yield timing
+        timing.seconds = time.perf_counter() - t0
+        self.timings.append(timing)
+        record_step(self.con, self.run_id, step, target, began, timing.seconds, timing.rows,
+                    timing.detail)
+        self.reporter.end(step, target, timing.rows, timing.seconds, timing.detail)
+
+
+def _fingerprint(con: duckdb.DuckDBPyConnection, cfg: Config) -> str:
+    """What the build depends on: the loaded files, the project file's mapping, the version."""
+    files = con.execute(
+        "SELECT source, file_hash FROM meta.manifest ORDER BY source, file_hash"
+    ).fetchall()
+    doc = {
+        "version": crmpipe.__version__,
+        "config": cfg.model_dump(mode="json", exclude={"path", "publish", "warehouse"}),
+        "files": files,
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _stored_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
+    row = con.execute("SELECT value FROM meta.build_state WHERE key = 'fingerprint'").fetchone()
+    return row[0] if row else None
+
+
+def _table_counts(con: duckdb.DuckDBPyConnection, cfg: Config) -> list[TableCounts]:
+    """Cumulative reconciliation per table from the manifest, staging, core and quarantine."""
+    out: list[TableCounts] = []
+    for name in cfg.tables():
+        sources = list(cfg.sources_for(name))
+        if not sources:
+            continue
+        c = TableCounts(name)
+        placeholders = ", ".join("?" for _ in sources)
+        read, rejected = con.execute(
+            "SELECT coalesce(sum(rows_loaded + rows_rejected), 0), coalesce(sum(rows_rejected), 0) "
+            f"FROM meta.manifest WHERE source IN ({placeholders})",
+            sources,
+        ).fetchone()
+        c.read, c.rejected = int(read), int(rejected)
+        row = con.execute(
+            "SELECT loaded, merged, quarantined, issues FROM meta.table_counts "
+            "WHERE table_name = ? ORDER BY run_id DESC LIMIT 1",
+            [name],
+        ).fetchone()
+        if row:
+            c.loaded, c.merged, c.quarantined, c.issues = (int(v) for v in row)
+        out.append(c)
+    return out
+
+
+def run(
+    cfg: Config,
+    *,
+    reporter: Reporter | None = None,
+    force: bool = False,
+) -> RunSummary:
+    """Run the pipeline for a project; raise RunError (one line) when it fails."""
+    reporter = reporter or Reporter()
+    t_start = time.perf_counter()
+    try:
+        con = connect(cfg.warehouse_path)
+    except WarehouseError as exc:
+        raise RunError(str(exc)) from None
+    run_id = start_run(con, str(cfg.path) if cfg.path else None)
+    steps = _Steps(con, run_id, reporter)
+    summary = RunSummary(run_id, "running", 0.0)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        install_macros(con)
+        for name in cfg.sources:
+            with steps.step("ingest", name) as s:
+                results = ingest_source(con, cfg, name, run_id)
+                summary.files += results
+                s.rows = sum(r.rows_loaded for r in results)
+                loaded = [r for r in results if r.status == "loaded"]
+                rejected = sum(r.rows_rejected for r in results)
+                s.detail = f"{len(loaded)} new, {len(results) - len(loaded)} already loaded"
+                if rejected:
+                    s.detail += f", {rejected:,} rejected lines"
+        fingerprint = _fingerprint(con, cfg)
+        if not force and fingerprint == _stored_fingerprint(con) and table_exists(
+            con, "search", "contact_search"
+        ):
+            summary.up_to_date = True
+        else:
+            _rebuild(con, cfg, run_id, steps, summary)
+            con.execute("DELETE FROM meta.build_state WHERE key = 'fingerprint'")
+            con.execute("INSERT INTO meta.build_state VALUES ('fingerprint', ?)", [fingerprint])
+        con.execute("COMMIT")
+    except USER_ERRORS + (duckdb.Error,) as exc:
+        con.execute("ROLLBACK")
+        message = str(exc).splitlines()[0]
+        finish_run(con, run_id, "failed", message)
+        con.close()
+        raise RunError(message, run_id) from None
+    except BaseException:
+        con.execute("ROLLBACK")
+        finish_run(con, run_id, "failed", "interrupted")
+        con.close()
+        raise
+    summary.steps = steps.timings
+    summary.tables = _table_counts(con, cfg)
+    summary.search_rows = con.execute("SELECT count(*) FROM search.contact_search").fetchone()[0]
+    summary.seconds = time.perf_counter() - t_start
+    summary.status = "success"
+    totals = summary.totals()
+    finish_run(
+        con, run_id, "success", "up to date" if summary.up_to_date else None,
+        files_loaded=summary.files_loaded, files_skipped=summary.files_skipped,
+        rows_read=totals.read, rows_loaded=totals.loaded, rows_rejected=totals.rejected,
+        rows_quarantined=totals.quarantined, rows_merged=totals.merged,
+    )
+    con.close()
+    return summary
+
+
+def _rebuild(
+    con: duckdb.DuckDBPyConnection,
+    cfg: Config,
+    run_id: int,
+    steps: _Steps,
+    summary: RunSummary,
+) -> None:
+    """clean → build → index for every canonical table with a source."""
+    tables = cfg.tables()
+    staged: dict[str, StageResult] = {}
+    for name, tbl in tables.items():
+        with steps.step("clean", name) as s:
+            staged[name] = stage_table(con, cfg, tbl, run_id)
+            s.rows = staged[name].rows
+            s.detail = f"{staged[name].issues:,} value issues"
+    built: dict[str, CoreResult] = {}
+    for name, tbl in tables.items():
+        with steps.step("build", name) as s:
+            built[name] = r = build_core(con, tbl, run_id)
+            s.rows = r.loaded
+            s.detail = f"{r.merged:,} merged duplicates, {r.quarantined:,} quarantined"
+        con.execute(
+            "INSERT INTO meta.table_counts VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [run_id, name, r.staged, r.loaded, r.merged, r.quarantined, staged[name].issues],
+        )
+    with steps.step("index", "contact_search") as s:
+        s.rows = build_search(con, cfg)
+        s.detail = "search table and field registry"
+
+
+def run_path(config_path: Path | str | None, **kwargs) -> RunSummary:
+    """Load the project file and run it (convenience for scripts)."""
+    from crmpipe.config import load_config
+
+    return run(load_config(config_path), **kwargs)

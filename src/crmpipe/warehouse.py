@@ -1,0 +1,186 @@
+"""The DuckDB warehouse: connection, schemas, and the run registry (meta.runs, meta.run_steps).
+
+One DuckDB file holds every layer of the flow (DESIGN §2): `raw` (append-only source rows),
+`staging` (cleaned and typed), `core` (canonical tables), `search` (the flattened search table),
+`marts`, `quarantine` and `meta` (manifest, rejects, schema changes, issues, runs).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+SCHEMAS = ("raw", "staging", "core", "search", "marts", "quarantine", "meta")
+
+META_DDL = """
+CREATE TABLE IF NOT EXISTS meta.runs (
+  run_id BIGINT, started_at TIMESTAMP, finished_at TIMESTAMP, status VARCHAR,
+  config_path VARCHAR, files_loaded BIGINT, files_skipped BIGINT,
+  rows_read BIGINT, rows_loaded BIGINT, rows_rejected BIGINT, rows_quarantined BIGINT,
+  rows_merged BIGINT, message VARCHAR
+);
+CREATE TABLE IF NOT EXISTS meta.run_steps (
+  run_id BIGINT, step VARCHAR, target VARCHAR, started_at TIMESTAMP, seconds DOUBLE,
+  rows BIGINT, detail VARCHAR
+);
+CREATE TABLE IF NOT EXISTS meta.manifest (
+  source VARCHAR, file VARCHAR, file_hash VARCHAR, file_size BIGINT, file_mtime TIMESTAMP,
+  run_id BIGINT, loaded_at TIMESTAMP, rows_loaded BIGINT, rows_rejected BIGINT,
+  encoding VARCHAR, delimiter VARCHAR
+);
+CREATE TABLE IF NOT EXISTS meta.rejects (
+  source VARCHAR, file VARCHAR, file_hash VARCHAR, line BIGINT, column_name VARCHAR,
+  error_type VARCHAR, message VARCHAR, raw_line VARCHAR, run_id BIGINT
+);
+CREATE TABLE IF NOT EXISTS meta.schema_changes (
+  source VARCHAR, file VARCHAR, run_id BIGINT, change VARCHAR, column_name VARCHAR,
+  detected_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS meta.row_issues (
+  table_name VARCHAR, _source VARCHAR, _file VARCHAR, _row BIGINT, _run_id BIGINT,
+  column_name VARCHAR, code VARCHAR, value VARCHAR
+);
+CREATE TABLE IF NOT EXISTS meta.table_counts (
+  run_id BIGINT, table_name VARCHAR, staged BIGINT, loaded BIGINT, merged BIGINT,
+  quarantined BIGINT, issues BIGINT
+);
+CREATE TABLE IF NOT EXISTS meta.search_fields (name VARCHAR, kind VARCHAR, position INTEGER);
+CREATE TABLE IF NOT EXISTS meta.build_state (key VARCHAR, value VARCHAR);
+"""
+
+
+class WarehouseError(Exception):
+    """The warehouse file can't be opened or is not a crmpipe warehouse."""
+
+
+def connect(path: Path | str | None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed) the warehouse at `path` (None = in memory) with every schema.
+
+    Read-only connections are for searching: they don't create anything and can run while
+    another process only reads too.
+    """
+    if path is not None:
+        path = Path(path)
+        if read_only and not path.exists():
+            raise WarehouseError(f"{path}: no warehouse yet; run 'crmpipe run' first")
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path) if path else ":memory:", read_only=read_only)
+    except duckdb.IOException as exc:
+        first = str(exc).splitlines()[0]
+        raise WarehouseError(f"{path}: cannot open the warehouse: {first}") from None
+    threads = os.environ.get("CRMPIPE_THREADS")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    if not read_only:
+        for schema in SCHEMAS:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        con.execute(META_DDL)
+    return con
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, name],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> list[str]:
+    """Column names of schema.name in order (empty when the table does not exist)."""
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [schema, name],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+@dataclass
+class RunRecord:
+    """One row of meta.runs, as `crmpipe runs` shows it."""
+
+    run_id: int
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    files_loaded: int
+    files_skipped: int
+    rows_read: int
+    rows_loaded: int
+    rows_rejected: int
+    rows_quarantined: int
+    rows_merged: int
+    message: str | None
+
+    @property
+    def seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+def start_run(con: duckdb.DuckDBPyConnection, config_path: str | None) -> int:
+    """Register a new run and return its id (ids increase by one per run)."""
+    # A run still marked 'running' was killed: its transaction never committed.
+    con.execute(
+        "UPDATE meta.runs SET status = 'interrupted', message = 'the process stopped mid-run; "
+        "nothing of it was kept' WHERE status = 'running'"
+    )
+    (last,) = con.execute("SELECT coalesce(max(run_id), 0) FROM meta.runs").fetchone()
+    run_id = int(last) + 1
+    con.execute(
+        "INSERT INTO meta.runs (run_id, started_at, status, config_path) "
+        "VALUES (?, now()::TIMESTAMP, 'running', ?)",
+        [run_id, config_path],
+    )
+    return run_id
+
+
+def finish_run(
+    con: duckdb.DuckDBPyConnection, run_id: int, status: str, message: str | None = None, **counts
+) -> None:
+    """Close a run with its status and the reconciliation counts."""
+    cols = ["files_loaded", "files_skipped", "rows_read", "rows_loaded", "rows_rejected",
+            "rows_quarantined", "rows_merged"]
+    values = [int(counts.get(c, 0) or 0) for c in cols]
+    sets = ", ".join(f"{c} = ?" for c in cols)
+    con.execute(
+        f"UPDATE meta.runs SET finished_at = now()::TIMESTAMP, status = ?, message = ?, {sets} "
+        "WHERE run_id = ?",
+        [status, message, *values, run_id],
+    )
+
+
+def record_step(
+    con: duckdb.DuckDBPyConnection,
+    run_id: int,
+    step: str,
+    target: str,
+    started_at: datetime,
+    seconds: float,
+    rows: int,
+    detail: str = "",
+) -> None:
+    con.execute(
+        "INSERT INTO meta.run_steps VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [run_id, step, target, started_at, seconds, rows, detail],
+    )
+
+
+def list_runs(con: duckdb.DuckDBPyConnection, limit: int = 20) -> list[RunRecord]:
+    """The most recent runs, newest first."""
+    rows = con.execute(
+        "SELECT run_id, started_at, finished_at, status, coalesce(files_loaded, 0), "
+        "coalesce(files_skipped, 0), coalesce(rows_read, 0), coalesce(rows_loaded, 0), "
+        "coalesce(rows_rejected, 0), coalesce(rows_quarantined, 0), coalesce(rows_merged, 0), "
+        "message FROM meta.runs ORDER BY run_id DESC LIMIT ?",
+        [limit],
+    ).fetchall()
+    return [RunRecord(*r) for r in rows]
