@@ -39,17 +39,27 @@ def test_good_file_parses_with_extensions():
     ("text", "message"),
     [
         ("sourcs: {}", "sourcs: unknown key — did you mean 'sources'?"),
-        ("sources: {a: {path: x, table: contact}}",
-         "sources.a.table: unknown table 'contact' — did you mean 'contacts'?"),
-        ("sources: {a: {path: x, table: contacts, columns: {emial: e}}}",
-         "sources.a.columns.emial: not a column of table contacts — did you mean 'emails'?"),
-        ("sources: {a: {path: x, table: contacts, fromat: {}}}",
-         "sources.a.fromat: unknown key — did you mean 'format'?"),
-        ("sources: {a: {path: x, table: entities, extra: {pop: bigit}}}",
-         "sources.a.extra.pop: unknown type 'bigit' — did you mean 'bigint'?"),
+        (
+            "sources: {a: {path: x, table: contact}}",
+            "sources.a.table: unknown table 'contact' — did you mean 'contacts'?",
+        ),
+        (
+            "sources: {a: {path: x, table: contacts, columns: {emial: e}}}",
+            "sources.a.columns.emial: not a column of table contacts — did you mean 'emails'?",
+        ),
+        (
+            "sources: {a: {path: x, table: contacts, fromat: {}}}",
+            "sources.a.fromat: unknown key — did you mean 'format'?",
+        ),
+        (
+            "sources: {a: {path: x, table: entities, extra: {pop: bigit}}}",
+            "sources.a.extra.pop: unknown type 'bigit' — did you mean 'bigint'?",
+        ),
         ("sources: {a: {table: entities}}", "sources.a.path: required key is missing"),
-        ("sources: {a: {path: x, table: entities, format: {encoding: klingon}}}",
-         "unsupported encoding 'klingon'"),
+        (
+            "sources: {a: {path: x, table: entities, format: {encoding: klingon}}}",
+            "unsupported encoding 'klingon'",
+        ),
         ("sources: [", "not valid YAML"),
         ("- a\n- b", "expected a mapping"),
     ],

@@ -17,14 +17,16 @@ def _project(folder: Path, path: str = "*.csv", fmt: str = "") -> tuple:
 
 
 def _raw(con, order="_file, _row"):
-    return con.execute(f'SELECT * EXCLUDE (_source, _file, _file_mtime, _file_hash, _run_id, '
-                       f'_loaded_at) FROM raw."src" ORDER BY {order}').fetchall()
+    return con.execute(
+        f"SELECT * EXCLUDE (_source, _file, _file_mtime, _file_hash, _run_id, "
+        f'_loaded_at) FROM raw."src" ORDER BY {order}'
+    ).fetchall()
 
 
 def test_malformed_lines_are_rejected_with_line_and_message_rest_loads(tmp_path):
     (tmp_path / "a.csv").write_bytes(
         "id,name,email\n1,Zoë,a@x.gov\n".encode() + b"2,Bob\n3,Cy,c@x.gov,extra\n"
-        b"4,\"Dee\nDoe\",d@x.gov\n5,Ed\xff\xfe,e@x.gov\n6,Flo,f@x.gov\n"
+        b'4,"Dee\nDoe",d@x.gov\n5,Ed\xff\xfe,e@x.gov\n6,Flo,f@x.gov\n'
     )
     cfg, con = _project(tmp_path)
     [res] = ingest_source(con, cfg, "src", run_id=1)
@@ -32,12 +34,19 @@ def test_malformed_lines_are_rejected_with_line_and_message_rest_loads(tmp_path)
     # so the line with invalid bytes is a bad line, not a sign of Latin-1
     assert (res.rows_loaded, res.rows_rejected) == (3, 3)
     assert res.rows_read == 6
-    assert [r[1:] for r in _raw(con)] == [("1", "Zoë", "a@x.gov"), ("4", "Dee\nDoe", "d@x.gov"),
-                                          ("6", "Flo", "f@x.gov")]
+    assert [r[1:] for r in _raw(con)] == [
+        ("1", "Zoë", "a@x.gov"),
+        ("4", "Dee\nDoe", "d@x.gov"),
+        ("6", "Flo", "f@x.gov"),
+    ]
     rejects = con.execute(
-        "SELECT line, error_type, message FROM meta.rejects ORDER BY line").fetchall()
+        "SELECT line, error_type, message FROM meta.rejects ORDER BY line"
+    ).fetchall()
     assert [(r[0], r[1]) for r in rejects] == [
-        (3, "MISSING COLUMNS"), (4, "TOO MANY COLUMNS"), (7, "INVALID ENCODING")]
+        (3, "MISSING COLUMNS"),
+        (4, "TOO MANY COLUMNS"),
+        (7, "INVALID ENCODING"),
+    ]
     assert all(r[2] for r in rejects)
     manifest = con.execute("SELECT rows_loaded, rows_rejected FROM meta.manifest").fetchall()
     assert manifest == [(3, 3)]
@@ -59,7 +68,7 @@ def test_broken_quoting_is_rejected_not_swallowing_the_file(tmp_path):
     [
         ("\ufeffid,name\r\n1,Zoë\r\n".encode(), "Zoë"),  # UTF-8 BOM + CRLF
         ("id;name\n1;Müller\n".encode("latin-1"), "Müller"),  # Latin-1, semicolons
-        (b"id|name\n1|Ann|\n" [:-2] + b"\n", "Ann"),  # pipes
+        (b"id|name\n1|Ann|\n"[:-2] + b"\n", "Ann"),  # pipes
         (b"id\tname\n1\tAnn\n", "Ann"),  # tabs
         (b'id,name\n1,"Smith, Ann ""Annie"""\n', 'Smith, Ann "Annie"'),  # quoted delimiter
     ],
@@ -93,13 +102,15 @@ def test_new_column_in_later_file_is_added_and_recorded(tmp_path):
     assert [r.status for r in results] == ["skipped", "loaded"]
     assert results[1].added_columns == ["phone"]
     assert _raw(con) == [(1, "1", "Ann", None), (1, "2", "Bob", "212-555-0142")]
-    assert con.execute("SELECT change, column_name, run_id FROM meta.schema_changes").fetchall() \
-        == [("added_column", "phone", 2)]
+    assert con.execute(
+        "SELECT change, column_name, run_id FROM meta.schema_changes"
+    ).fetchall() == [("added_column", "phone", 2)]
     # a later file without the column loads with NULLs and the gap is recorded
     (tmp_path / "c.csv").write_text("id,name\n3,Cy\n")
     ingest_source(con, cfg, "src", 3)
     assert ("missing_column", "phone", 3) in con.execute(
-        "SELECT change, column_name, run_id FROM meta.schema_changes").fetchall()
+        "SELECT change, column_name, run_id FROM meta.schema_changes"
+    ).fetchall()
 
 
 def test_delimiter_set_in_config_wins(tmp_path):

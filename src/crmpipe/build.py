@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import duckdb
 
 from crmpipe.config import Config
-from crmpipe.model import Role, Table, physical_columns, quote_ident
+from crmpipe.model import Role, Table, duckdb_ddl, physical_columns, quote_ident
+from crmpipe.warehouse import table_exists
 
 #: How each role is searched (see docs/query-language.md).
 SEARCH_KINDS: dict[Role, str] = {
@@ -38,8 +39,16 @@ SEARCH_KINDS: dict[Role, str] = {
 }
 
 #: Entity columns carried into the search table (besides the entity's extension columns).
-ENTITY_SEARCH_COLUMNS = ("display_name", "entity_type", "city", "state", "postal_code", "county",
-                         "lat", "long")
+ENTITY_SEARCH_COLUMNS = (
+    "display_name",
+    "entity_type",
+    "city",
+    "state",
+    "postal_code",
+    "county",
+    "lat",
+    "long",
+)
 
 
 @dataclass
@@ -91,6 +100,9 @@ def build_search(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
     """Create search.contact_search and meta.search_fields; return the row count."""
     tables = cfg.tables()
     contacts, entities = tables["contacts"], tables["entities"]
+    for needed in ("entities", "techstacks", "external_ids"):
+        if not table_exists(con, "core", needed):  # a project without that source
+            con.execute(duckdb_ddl(tables[needed], "core"))
     select: list[str] = []
     fields: list[tuple[str, str]] = []
 
@@ -101,8 +113,7 @@ def build_search(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
     for col in contacts.all_columns:
         expr = f"c.{quote_ident(col.name)}"
         if col.name == "full_name":
-            expr = (f"coalesce(c.full_name, nullif(concat_ws(' ', c.first_name, c.last_name), "
-                    "''))")
+            expr = "coalesce(c.full_name, nullif(concat_ws(' ', c.first_name, c.last_name), ''))"
         elif col.role is Role.BOOLEAN:
             expr = f"CAST({expr} AS VARCHAR)"
         add(expr, col.name, SEARCH_KINDS[col.role])

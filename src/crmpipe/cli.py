@@ -17,11 +17,11 @@ from rich.table import Table
 
 import crmpipe
 from crmpipe import console as show
-from crmpipe.config import ConfigError, load_config
+from crmpipe.config import load_config
 from crmpipe.demo import DemoError
 from crmpipe.pipeline import USER_ERRORS, RunError
 from crmpipe.search import QueryError
-from crmpipe.warehouse import WarehouseError, connect, list_runs
+from crmpipe.warehouse import connect, list_runs
 
 app = typer.Typer(
     help="Messy CRM and contact exports in; one clean, searchable database out.",
@@ -50,8 +50,7 @@ def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except duckdb.Error as exc:
-            err.print(f"[red]error:[/] {str(exc).splitlines()[0]}", highlight=False,
-                      soft_wrap=True)
+            err.print(f"[red]error:[/] {str(exc).splitlines()[0]}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper
@@ -67,8 +66,9 @@ class Format(StrEnum):
 @_one_line_errors
 def init(
     folder: Annotated[Path, typer.Argument(help="Folder holding the CSV files.")] = Path("."),
-    output: Annotated[Path | None, typer.Option(help="Where to write (default DIR/crmpipe.yml).")]
-    = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Where to write (default DIR/crmpipe.yml).")
+    ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing project file.")] = False,
 ) -> None:
     """Guess a starting crmpipe.yml from the CSV files in FOLDER."""
@@ -126,8 +126,9 @@ def search(
         if explain:
             out.print(explain_query(con, query, **opts), highlight=False, markup=False)
             return
-        result = run_search(con, query, limit=limit or cfg.search.limit,
-                            count_cap=cfg.search.count_cap, **opts)
+        result = run_search(
+            con, query, limit=limit or cfg.search.limit, count_cap=cfg.search.count_cap, **opts
+        )
     finally:
         con.close()
     if format is Format.json:
@@ -169,18 +170,17 @@ def demo(
     out.print(show.summary_table(result.summary))
     for query, answer in result.answers:
         out.print(show.result_table(answer, title=f"crmpipe search {query!r}"))
-    out.print(f"Project file: {result.config_path}  ·  try: crmpipe search -c "
-              f"{result.config_path} \"title: clerk state:CA\"", highlight=False)
+    out.print(
+        f"Project file: {result.config_path}  ·  try: crmpipe search -c "
+        f'{result.config_path} "title: clerk state:CA"',
+        highlight=False,
+    )
 
 
 @app.command()
 def version() -> None:
     """Print crmpipe's version."""
     out.print(f"crmpipe {crmpipe.__version__} (DuckDB {duckdb.__version__})")
-
-
-# Errors import-checked here so a missing module fails at start-up, not mid-command.
-_ = (ConfigError, WarehouseError)
 
 
 def main() -> None:  # pragma: no cover - console script entry point

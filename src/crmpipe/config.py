@@ -43,7 +43,12 @@ class FormatSpec(_Strict):
         if v is None:
             return v
         norm = v.lower().replace("_", "-")
-        aliases = {"utf8": "utf-8", "latin1": "latin-1", "iso-8859-1": "latin-1", "cp1252": "latin-1"}
+        aliases = {
+            "utf8": "utf-8",
+            "latin1": "latin-1",
+            "iso-8859-1": "latin-1",
+            "cp1252": "latin-1",
+        }
         norm = aliases.get(norm, norm)
         if norm not in ("utf-8", "latin-1", "utf-16"):
             raise ValueError(f"unsupported encoding {v!r}; use utf-8, latin-1 or utf-16")
@@ -145,7 +150,7 @@ def suggest(word: str, choices: list[str] | set[str]) -> str:
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc if not isinstance(p, int) or True)
+    return ".".join(str(p) for p in loc)
 
 
 def _model_fields(model: type[BaseModel]) -> list[str]:
@@ -190,7 +195,8 @@ def _check_semantics(cfg: Config) -> list[str]:
         for col in list(src.columns) + list(src.constants):
             if col not in canonical:
                 problems.append(
-                    f"{at}.columns.{col}: not a column of table {src.table}{suggest(col, canonical)}"
+                    f"{at}.columns.{col}: not a column of table {src.table}"
+                    f"{suggest(col, canonical)}"
                     " (source-specific fields go under 'extra')"
                 )
         for col, spec in src.extension_columns().items():
@@ -198,7 +204,8 @@ def _check_semantics(cfg: Config) -> list[str]:
                 problems.append(f"{at}.extra.{col}: is a canonical column; map it under 'columns'")
             if spec.type.lower() not in EXTENSION_TYPES:
                 problems.append(
-                    f"{at}.extra.{col}: unknown type {spec.type!r}{suggest(spec.type, EXTENSION_TYPES)}"
+                    f"{at}.extra.{col}: unknown type {spec.type!r}"
+                    f"{suggest(spec.type, EXTENSION_TYPES)}"
                 )
         if not src.path.strip():
             problems.append(f"{at}.path: is empty")
@@ -254,8 +261,7 @@ def load_config(path: Path | str | None = None) -> Config:
         p = p / DEFAULT_FILE
     if not p.exists():
         raise ConfigError(
-            f"{p}: no project file here; run 'crmpipe init DIR' to write one, "
-            "or pass --config PATH"
+            f"{p}: no project file here; run 'crmpipe init DIR' to write one, or pass --config PATH"
         )
     return parse_config(p.read_text(encoding="utf-8"), p)
 

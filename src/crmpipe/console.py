@@ -56,12 +56,28 @@ class RichReporter(Reporter):
 def summary_table(summary: RunSummary) -> Table:
     """Per-table reconciliation: read = loaded + merged + quarantined + rejected."""
     t = Table(title=f"run {summary.run_id}: {summary.status} in {summary.seconds:.1f}s")
-    for col in ("table", "read", "loaded", "merged dups", "quarantined", "rejected",
-                "value issues", "balanced"):
+    for col in (
+        "table",
+        "read",
+        "loaded",
+        "merged dups",
+        "quarantined",
+        "rejected",
+        "value issues",
+        "balanced",
+    ):
         t.add_column(col, justify="left" if col == "table" else "right")
     for c in [*summary.tables, summary.totals()]:
-        t.add_row(c.table, f"{c.read:,}", f"{c.loaded:,}", f"{c.merged:,}", f"{c.quarantined:,}",
-                  f"{c.rejected:,}", f"{c.issues:,}", "✓" if c.balanced else "✗")
+        t.add_row(
+            c.table,
+            f"{c.read:,}",
+            f"{c.loaded:,}",
+            f"{c.merged:,}",
+            f"{c.quarantined:,}",
+            f"{c.rejected:,}",
+            f"{c.issues:,}",
+            "✓" if c.balanced else "✗",
+        )
     return t
 
 
@@ -126,22 +142,48 @@ def result_csv(result: SearchResult) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(result.columns)
     for row in result.rows:
-        writer.writerow([";".join(map(str, v)) if isinstance(v, list) else
-                         ("" if v is None else v) for v in row])
+        writer.writerow(
+            [
+                ";".join(map(str, v)) if isinstance(v, list) else ("" if v is None else v)
+                for v in row
+            ]
+        )
     return buf.getvalue()
 
 
 def runs_table(runs: Sequence[RunRecord]) -> Table:
     t = Table(title="runs")
-    for col in ("run", "started", "duration", "status", "files new/skipped", "read", "loaded",
-                "rejected", "quarantined", "message"):
-        t.add_column(col, justify="right" if col in ("run", "read", "loaded", "rejected",
-                                                     "quarantined") else "left")
+    for col in (
+        "run",
+        "started",
+        "duration",
+        "status",
+        "files new/skipped",
+        "read",
+        "loaded",
+        "rejected",
+        "quarantined",
+        "message",
+    ):
+        t.add_column(
+            col,
+            justify="right"
+            if col in ("run", "read", "loaded", "rejected", "quarantined")
+            else "left",
+        )
     for r in runs:
         secs = f"{r.seconds:.1f}s" if r.seconds is not None else ""
         colour = {"success": "green", "failed": "red"}.get(r.status, "yellow")
-        t.add_row(str(r.run_id), r.started_at.strftime("%Y-%m-%d %H:%M:%S"), secs,
-                  f"[{colour}]{r.status}[/]", f"{r.files_loaded}/{r.files_skipped}",
-                  f"{r.rows_read:,}", f"{r.rows_loaded:,}", f"{r.rows_rejected:,}",
-                  f"{r.rows_quarantined:,}", r.message or "")
+        t.add_row(
+            str(r.run_id),
+            r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            secs,
+            f"[{colour}]{r.status}[/]",
+            f"{r.files_loaded}/{r.files_skipped}",
+            f"{r.rows_read:,}",
+            f"{r.rows_loaded:,}",
+            f"{r.rows_rejected:,}",
+            f"{r.rows_quarantined:,}",
+            r.message or "",
+        )
     return t

@@ -60,8 +60,12 @@ def demo(
     try:
         for query in REFERENCE_QUERIES:
             answer = search(
-                con, query, aliases=cfg.search.aliases, shorthands=cfg.search.shorthands,
-                limit=limit, count_cap=cfg.search.count_cap,
+                con,
+                query,
+                aliases=cfg.search.aliases,
+                shorthands=cfg.search.shorthands,
+                limit=limit,
+                count_cap=cfg.search.count_cap,
             )
             result.answers.append((query, answer))
     finally:

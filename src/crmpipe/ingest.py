@@ -159,8 +159,19 @@ def ingest_file(
         _schema_change(con, source, path, run_id, "missing_column", col, now)
     con.execute(
         "INSERT INTO meta.manifest VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [source, str(path), digest, path.stat().st_size, mtime, run_id, now, loaded, rejected,
-         dialect.encoding, dialect.delimiter],
+        [
+            source,
+            str(path),
+            digest,
+            path.stat().st_size,
+            mtime,
+            run_id,
+            now,
+            loaded,
+            rejected,
+            dialect.encoding,
+            dialect.delimiter,
+        ],
     )
     return FileResult(source, path, "loaded", loaded, rejected, added, missing, dialect)
 

@@ -247,6 +247,8 @@ def duckdb_ddl(tbl: Table, schema: str, *, lineage: bool = True) -> str:
     cols = [f"{quote_ident(n)} {t}" for n, t in physical_columns(tbl)]
     if lineage:
         cols += [f"{n} {t}" for n, t in LINEAGE_COLUMNS]
-    return f"CREATE OR REPLACE TABLE {schema}.{quote_ident(tbl.name)} (\n  " + ",\n  ".join(
-        cols
-    ) + "\n)"
+    return (
+        f"CREATE OR REPLACE TABLE {schema}.{quote_ident(tbl.name)} (\n  "
+        + ",\n  ".join(cols)
+        + "\n)"
+    )

@@ -129,8 +129,9 @@ class _Steps:
         yield timing
         timing.seconds = time.perf_counter() - t0
         self.timings.append(timing)
-        record_step(self.con, self.run_id, step, target, began, timing.seconds, timing.rows,
-                    timing.detail)
+        record_step(
+            self.con, self.run_id, step, target, began, timing.seconds, timing.rows, timing.detail
+        )
         self.reporter.end(step, target, timing.rows, timing.seconds, timing.detail)
 
 
@@ -208,9 +209,7 @@ def run(
                 if rejected:
                     s.detail += f", {rejected:,} rejected lines"
         fingerprint = _fingerprint(con, cfg)
-        if not force and fingerprint == _stored_fingerprint(con) and table_exists(
-            con, "search", "contact_search"
-        ):
+        if not force and fingerprint == _stored_fingerprint(con):
             summary.up_to_date = True
         else:
             _rebuild(con, cfg, run_id, steps, summary)
@@ -230,15 +229,25 @@ def run(
         raise
     summary.steps = steps.timings
     summary.tables = _table_counts(con, cfg)
-    summary.search_rows = con.execute("SELECT count(*) FROM search.contact_search").fetchone()[0]
+    if table_exists(con, "search", "contact_search"):
+        summary.search_rows = con.execute("SELECT count(*) FROM search.contact_search").fetchone()[
+            0
+        ]
     summary.seconds = time.perf_counter() - t_start
     summary.status = "success"
     totals = summary.totals()
     finish_run(
-        con, run_id, "success", "up to date" if summary.up_to_date else None,
-        files_loaded=summary.files_loaded, files_skipped=summary.files_skipped,
-        rows_read=totals.read, rows_loaded=totals.loaded, rows_rejected=totals.rejected,
-        rows_quarantined=totals.quarantined, rows_merged=totals.merged,
+        con,
+        run_id,
+        "success",
+        "up to date" if summary.up_to_date else None,
+        files_loaded=summary.files_loaded,
+        files_skipped=summary.files_skipped,
+        rows_read=totals.read,
+        rows_loaded=totals.loaded,
+        rows_rejected=totals.rejected,
+        rows_quarantined=totals.quarantined,
+        rows_merged=totals.merged,
     )
     con.close()
     return summary
@@ -252,7 +261,7 @@ def _rebuild(
     summary: RunSummary,
 ) -> None:
     """clean → build → index for every canonical table with a source."""
-    tables = cfg.tables()
+    tables = {n: t for n, t in cfg.tables().items() if cfg.sources_for(n)}
     staged: dict[str, StageResult] = {}
     for name, tbl in tables.items():
         with steps.step("clean", name) as s:
@@ -269,9 +278,10 @@ def _rebuild(
             "INSERT INTO meta.table_counts VALUES (?, ?, ?, ?, ?, ?, ?)",
             [run_id, name, r.staged, r.loaded, r.merged, r.quarantined, staged[name].issues],
         )
-    with steps.step("index", "contact_search") as s:
-        s.rows = build_search(con, cfg)
-        s.detail = "search table and field registry"
+    if "contacts" in tables:
+        with steps.step("index", "contact_search") as s:
+            s.rows = build_search(con, cfg)
+            s.detail = "search table and field registry"
 
 
 def run_path(config_path: Path | str | None, **kwargs) -> RunSummary:

@@ -147,8 +147,15 @@ def finish_run(
     con: duckdb.DuckDBPyConnection, run_id: int, status: str, message: str | None = None, **counts
 ) -> None:
     """Close a run with its status and the reconciliation counts."""
-    cols = ["files_loaded", "files_skipped", "rows_read", "rows_loaded", "rows_rejected",
-            "rows_quarantined", "rows_merged"]
+    cols = [
+        "files_loaded",
+        "files_skipped",
+        "rows_read",
+        "rows_loaded",
+        "rows_rejected",
+        "rows_quarantined",
+        "rows_merged",
+    ]
     values = [int(counts.get(c, 0) or 0) for c in cols]
     sets = ", ".join(f"{c} = ?" for c in cols)
     con.execute(
