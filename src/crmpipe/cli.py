@@ -19,6 +19,7 @@ import crmpipe
 from crmpipe import console as show
 from crmpipe.config import load_config
 from crmpipe.demo import DemoError
+from crmpipe.funnel import FunnelError
 from crmpipe.pipeline import USER_ERRORS, RunError
 from crmpipe.search import QueryError
 from crmpipe.warehouse import connect, list_runs
@@ -29,14 +30,15 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+# Piped output (files, scripts, tests) is not wrapped at 80 columns like a terminal would be.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 1000)
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="Project file (default ./crmpipe.yml).")
 ]
 
-FAILURES = (*USER_ERRORS, RunError, QueryError, DemoError, FileExistsError)
+FAILURES = (*USER_ERRORS, RunError, QueryError, DemoError, FunnelError, FileExistsError)
 
 
 def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -157,7 +159,7 @@ def runs(
 @app.command()
 @_one_line_errors
 def demo(
-    case: Annotated[str, typer.Argument(help="Which case: pursuit.")] = "pursuit",
+    case: Annotated[str, typer.Argument(help="Which case: pursuit or pipedrive.")] = "pursuit",
     contacts: Annotated[int, typer.Option(help="How many contacts to generate.")] = 100_000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 0,
     folder: Annotated[Path | None, typer.Option("--dir", help="Where to write the case.")] = None,
@@ -168,6 +170,16 @@ def demo(
     with show.RichReporter(out) as reporter:
         result = run_demo(case, folder=folder, contacts=contacts, seed=seed, reporter=reporter)
     out.print(show.summary_table(result.summary))
+    if result.funnel is not None:  # the sales-funnel case answers with its funnel
+        from crmpipe.funnel import checks_table, dropoff_table, funnel_table
+
+        out.print(funnel_table(result.funnel))
+        out.print(dropoff_table(result.funnel))
+        out.print(checks_table(result.checks))
+        out.print("Charts: " + "  ".join(str(p) for p in result.charts), highlight=False)
+        out.print(f"Project file: {result.config_path}  ·  try: crmpipe funnel -c "
+                  f"{result.config_path} --from 2024-03 --to 2024-08", highlight=False)
+        return
     for query, answer in result.answers:
         out.print(show.result_table(answer, title=f"crmpipe search {query!r}"))
     out.print(
@@ -175,6 +187,43 @@ def demo(
         f'{result.config_path} "title: clerk state:CA"',
         highlight=False,
     )
+
+
+@app.command()
+@_one_line_errors
+def funnel(
+    config: ConfigOpt = None,
+    month_from: Annotated[str | None, typer.Option("--from", help="First month, YYYY-MM.")]
+    = None,
+    month_to: Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM.")] = None,
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+    chart: Annotated[Path | None, typer.Option(help="Also write a chart: .svg, .html or .png.")]
+    = None,
+) -> None:
+    """The monthly sales funnel and the drop-off between steps (see docs/funnel.md)."""
+    from crmpipe.charts import check_chart_path, write_funnel_chart
+    from crmpipe.funnel import dropoff_table, funnel_csv, funnel_json, funnel_table
+    from crmpipe.funnel import funnel as monthly_funnel
+
+    if chart is not None:
+        check_chart_path(chart)  # fail before the work, not after
+    cfg = load_config(config)
+    con = connect(cfg.warehouse_path, read_only=True)
+    try:
+        result = monthly_funnel(con, month_from=month_from, month_to=month_to)
+    finally:
+        con.close()
+    if format is Format.json:
+        sys.stdout.write(funnel_json(result) + "\n")
+    elif format is Format.csv:
+        sys.stdout.write(funnel_csv(result))
+    elif not result.months:
+        out.print("no funnel entries in that range of months")
+    else:
+        out.print(funnel_table(result))
+        out.print(dropoff_table(result))
+    if chart is not None:
+        err.print(f"wrote {write_funnel_chart(result, chart)}", highlight=False)
 
 
 @app.command()

@@ -19,7 +19,7 @@ import duckdb
 
 from crmpipe.config import Config, SourceSpec
 from crmpipe.model import LINEAGE_COLUMNS, quote_ident
-from crmpipe.sniff import Dialect, SniffError, sniff
+from crmpipe.sniff import Dialect, SniffError, raw_names, sniff
 from crmpipe.warehouse import table_columns, table_exists
 
 
@@ -82,21 +82,6 @@ def _read_csv_sql(dialect: Dialect, header: bool) -> str:
     )
 
 
-def _raw_names(header: list[str]) -> list[str]:
-    """Column names for the raw table: the headers, made unique and non-empty."""
-    out: list[str] = []
-    seen: dict[str, int] = {}
-    for i, name in enumerate(header):
-        name = name.strip() or f"column{i + 1}"
-        if name in seen:
-            seen[name] += 1
-            name = f"{name}_{seen[name]}"
-        else:
-            seen[name] = 1
-        out.append(name)
-    return out
-
-
 def ingest_file(
     con: duckdb.DuckDBPyConnection,
     source: str,
@@ -112,7 +97,7 @@ def ingest_file(
         dialect = sniff(path, overrides=spec.format)
     except SniffError as exc:
         raise IngestError(f"sources.{source}: {exc}") from None
-    names = _raw_names(dialect.header)
+    names = raw_names(dialect.header)
     raw = f"raw.{quote_ident(source)}"
     existing = table_columns(con, "raw", source)
     lineage = [n for n, _ in LINEAGE_COLUMNS]
