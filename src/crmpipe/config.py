@@ -10,7 +10,7 @@ import difflib
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -92,6 +92,17 @@ class PublishSpec(_Strict):
     keep_versions: int = 2
 
 
+class MartsSpec(_Strict):
+    """The analytics marts (docs/funnel.md): how users' PII is masked outside the raw layer.
+
+    `pii`: `initials` ("A*** G***", "a***@example.org"), `hash` (16 hex digits of SHA-256, salted
+    with `pii_salt` so common names can't be looked up) or `none` (keep the values).
+    """
+
+    pii: Literal["initials", "hash", "none"] = "initials"
+    pii_salt: str | None = None
+
+
 class Config(_Strict):
     """The whole project file. `path` is where it was read from; relative paths start there."""
 
@@ -100,6 +111,7 @@ class Config(_Strict):
     sources: dict[str, SourceSpec] = Field(default_factory=dict)
     search: SearchSpec = Field(default_factory=SearchSpec)
     publish: PublishSpec = Field(default_factory=PublishSpec)
+    marts: MartsSpec = Field(default_factory=MartsSpec)
     path: Path | None = Field(default=None, exclude=True)
 
     @property
@@ -180,7 +192,7 @@ def _owner_model(loc: tuple[Any, ...]) -> type[BaseModel]:
         if len(loc) >= 3 and loc[2] == "extra":
             return ExtraSpec
         return SourceSpec
-    return {"search": SearchSpec, "publish": PublishSpec}.get(loc[0], Config)
+    return {"search": SearchSpec, "publish": PublishSpec, "marts": MartsSpec}.get(loc[0], Config)
 
 
 def _check_semantics(cfg: Config) -> list[str]:

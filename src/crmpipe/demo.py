@@ -10,8 +10,11 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from crmpipe.charts import write_funnel_chart
 from crmpipe.config import load_config
-from crmpipe.datasets import pursuit
+from crmpipe.datasets import pipedrive, pursuit
+from crmpipe.funnel import FunnelResult, funnel
+from crmpipe.marts.checks import CheckResult, latest_checks
 from crmpipe.pipeline import Reporter, RunSummary, run
 from crmpipe.search import SearchResult, search
 from crmpipe.warehouse import connect
@@ -19,7 +22,10 @@ from crmpipe.warehouse import connect
 #: The public-sector case's reference queries (DESIGN §1), exactly as users type them.
 REFERENCE_QUERIES = ("title: finance", "filter: bob Accela >10000", "crm: a")
 
-CASES = {"pursuit": "public-sector contacts search (places, techstacks, customer mappings)"}
+CASES = {
+    "pursuit": "public-sector contacts search (places, techstacks, customer mappings)",
+    "pipedrive": "sales funnel from a Pipedrive export (the real one in ../shared/data when there)",
+}
 
 
 class DemoError(Exception):
@@ -33,6 +39,10 @@ class DemoResult:
     config_path: Path
     summary: RunSummary
     answers: list[tuple[str, SearchResult]] = field(default_factory=list)
+    # The sales-funnel case answers with its funnel, its data checks and the charts it wrote.
+    funnel: FunnelResult | None = None
+    checks: list[CheckResult] = field(default_factory=list)
+    charts: list[Path] = field(default_factory=list)
 
 
 def demo(
@@ -51,11 +61,25 @@ def demo(
         raise DemoError("--contacts must be at least 1")
     folder = Path(folder or Path("demo") / case)
     folder.mkdir(parents=True, exist_ok=True)
-    generated = pursuit.generate(folder, contacts=contacts, seed=seed)
+    if case == "pipedrive":
+        generated = pipedrive.generate(folder, seed=seed)
+    else:
+        generated = pursuit.generate(folder, contacts=contacts, seed=seed)
     cfg = load_config(generated.config_path)
     shutil.rmtree(cfg.warehouse_path.parent, ignore_errors=True)
     summary = run(cfg, reporter=reporter)
     result = DemoResult(case, folder, generated.config_path, summary)
+    if case == "pipedrive":
+        con = connect(cfg.warehouse_path, read_only=True)
+        try:
+            result.funnel, result.checks = funnel(con), latest_checks(con)
+        finally:
+            con.close()
+        result.charts = [
+            write_funnel_chart(result.funnel, folder / f"funnel{suffix}")
+            for suffix in (".svg", ".html", ".png")
+        ]
+        return result
     con = connect(cfg.warehouse_path, read_only=True)
     try:
         for query in REFERENCE_QUERIES:

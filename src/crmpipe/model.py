@@ -194,8 +194,108 @@ EXTERNAL_IDS = Table(
     "A customer's CRM record ids mapped to our entities (e.g. Salesforce, HubSpot).",
 )
 
+# --- The sales-funnel case: a Pipedrive export (docs/funnel.md) ------------------------------
+
+USERS = Table(
+    "users",
+    ("user_id",),
+    _cols(
+        ("user_id", Role.ID),
+        ("name", Role.PERSON_NAME),
+        ("email", Role.EMAIL_LIST),
+        ("modified", Role.TIMESTAMP),
+    ),
+    "CRM users (sales reps). Names and emails are PII: masked outside the raw layer.",
+)
+
+STAGES = Table(
+    "stages",
+    ("stage_id",),
+    _cols(("stage_id", Role.ID), ("stage_name", Role.TEXT)),
+    "Pipeline stages; labels are matched to funnel steps case-insensitively.",
+)
+
+ACTIVITY_TYPES = Table(
+    "activity_types",
+    ("activity_type_id",),
+    _cols(
+        ("activity_type_id", Role.ID),
+        ("name", Role.TEXT),
+        ("active", Role.BOOLEAN),
+        ("type", Role.CATEGORY),
+    ),
+    "Kinds of activity; `type` is the key activities refer to (meeting, sc_2, ...).",
+)
+
+FIELDS = Table(
+    "fields",
+    ("field_id",),
+    _cols(
+        ("field_id", Role.ID),
+        ("field_key", Role.CATEGORY),
+        ("name", Role.TEXT),
+        ("value_options", Role.TEXT),
+    ),
+    "CRM field definitions; `value_options` is the JSON list of {id, label} of an enum field "
+    "(stage_id, lost_reason), decoded by the marts.",
+)
+
+DEALS = Table(
+    "deals",
+    ("deal_id",),
+    _cols(
+        ("deal_id", Role.ID),
+        ("owner_id", Role.REF, "users"),
+        ("stage_id", Role.REF, "stages"),
+        ("status", Role.CATEGORY),
+        ("lost_reason", Role.CATEGORY),
+        ("created_at", Role.TIMESTAMP),
+        ("stage_changed_at", Role.TIMESTAMP),
+        ("lost_at", Role.TIMESTAMP),
+        ("updated_at", Role.TIMESTAMP),
+    ),
+    "One row per deal: its current owner, stage and status. Filled from a deals export when one "
+    "is mapped, else derived from deal_changes by the marts step.",
+)
+
+DEAL_CHANGES = Table(
+    "deal_changes",
+    # The change log has no id of its own; a field of a deal changes at most once at a given
+    # time, so this natural key makes a re-export of the same history replace, not double, it.
+    ("deal_id", "change_time", "changed_field_key"),
+    _cols(
+        ("deal_id", Role.REF, "deals"),
+        ("change_time", Role.TIMESTAMP),
+        ("changed_field_key", Role.CATEGORY),
+        ("new_value", Role.TEXT),
+    ),
+    "The deals' change log: add_time, user_id (owner), stage_id and lost_reason changes.",
+)
+
+ACTIVITIES = Table(
+    "activities",
+    # Not unique in Pipedrive exports: repeats within one export are quarantined by the marts
+    # step (crmpipe.marts.checks), versions from an older export are merged as usual.
+    ("activity_id",),
+    _cols(
+        ("activity_id", Role.ID),
+        ("type", Role.CATEGORY),
+        ("user_id", Role.REF, "users"),
+        ("deal_id", Role.REF, "deals"),
+        ("done", Role.BOOLEAN),
+        ("due_to", Role.TIMESTAMP),
+    ),
+    "Calls, meetings and follow-ups on deals; done ones of type meeting / sc_2 are funnel steps.",
+)
+
 #: Canonical tables in build order (referenced tables first).
-TABLES: dict[str, Table] = {t.name: t for t in (ENTITIES, CONTACTS, TECHSTACKS, EXTERNAL_IDS)}
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        ENTITIES, CONTACTS, TECHSTACKS, EXTERNAL_IDS,
+        USERS, STAGES, ACTIVITY_TYPES, FIELDS, DEALS, DEAL_CHANGES, ACTIVITIES,
+    )
+}
 
 #: Columns every staging/core row carries about where it came from.
 LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (

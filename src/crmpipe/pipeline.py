@@ -24,6 +24,7 @@ from crmpipe.build import CoreResult, build_core, build_search
 from crmpipe.clean import install_macros
 from crmpipe.config import Config, ConfigError
 from crmpipe.ingest import FileResult, IngestError, ingest_source
+from crmpipe.marts import build_marts
 from crmpipe.sniff import SniffError
 from crmpipe.staging import MappingError, StageResult, stage_table
 from crmpipe.warehouse import (
@@ -282,6 +283,10 @@ def _rebuild(
         with steps.step("index", "contact_search") as s:
             s.rows = build_search(con, cfg)
             s.detail = "search table and field registry"
+    with steps.step("marts", "all") as s:
+        marts = build_marts(con, cfg, run_id=run_id)
+        s.rows = sum(n for _, n in marts)
+        s.detail = f"{len(marts)} models" if marts else "no mart inputs"
 
 
 def run_path(config_path: Path | str | None, **kwargs) -> RunSummary:

@@ -338,7 +338,8 @@ def _best_delimiter(text: str, quote: str, truncated: bool) -> tuple[str, float]
 def _uses_single_quotes(text: str, delimiter: str) -> bool:
     """True when fields are evidently wrapped in ' rather than " (e.g. 'a','b')."""
     d = re.escape(delimiter)
-    single = len(re.findall(rf"(?:^|{d})'[^'\r\n]*'(?={d}|\r?$)", text, re.M))
+    # Non-empty quoted fields only: a bare '' is as likely an empty value written as two quotes.
+    single = len(re.findall(rf"(?:^|{d})'[^'\r\n]+'(?={d}|\r?$)", text, re.M))
     double = len(re.findall(rf'(?:^|{d})"[^"\r\n]*"(?={d}|\r?$)', text, re.M))
     return single >= 2 and double == 0
 

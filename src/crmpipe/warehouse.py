@@ -48,7 +48,9 @@ CREATE TABLE IF NOT EXISTS meta.table_counts (
   run_id BIGINT, table_name VARCHAR, staged BIGINT, loaded BIGINT, merged BIGINT,
   quarantined BIGINT, issues BIGINT
 );
-CREATE TABLE IF NOT EXISTS meta.search_fields (name VARCHAR, kind VARCHAR, position INTEGER);
+CREATE TABLE IF NOT EXISTS meta.search_fields (
+  name VARCHAR, kind VARCHAR, position INTEGER, match_column VARCHAR
+);
 CREATE TABLE IF NOT EXISTS meta.build_state (key VARCHAR, value VARCHAR);
 """
 

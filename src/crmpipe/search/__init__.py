@@ -1,0 +1,39 @@
+"""The query language (DESIGN §6): query text → syntax tree → parameterized SQL → results.
+
+`search()` and `explain()` are what the CLI, shell and API call; `compile_query()` gives the
+WHERE condition for a dialect; `load_fields()` reads the searchable fields of a built table.
+See docs/query-language.md for the language itself.
+"""
+
+from crmpipe.search.compiler import (
+    CompiledQuery,
+    Dialect,
+    DuckDBDialect,
+    compile_query,
+    compile_search,
+    get_dialect,
+)
+from crmpipe.search.errors import QueryError
+from crmpipe.search.executor import DEFAULT_COLUMNS, SearchResult, explain, search
+from crmpipe.search.fields import Field, Kind, fields_from_list, load_fields
+from crmpipe.search.parser import expand_shorthand, parse
+
+__all__ = [
+    "DEFAULT_COLUMNS",
+    "CompiledQuery",
+    "Dialect",
+    "DuckDBDialect",
+    "Field",
+    "Kind",
+    "QueryError",
+    "SearchResult",
+    "compile_query",
+    "compile_search",
+    "expand_shorthand",
+    "explain",
+    "fields_from_list",
+    "get_dialect",
+    "load_fields",
+    "parse",
+    "search",
+]

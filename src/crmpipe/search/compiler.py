@@ -1,0 +1,520 @@
+"""Syntax tree → parameterized SQL (a WHERE condition and a rank), for one SQL dialect.
+
+The compiler decides what a query means (which field, which kind, how values are typed and
+lower-cased, what a day means on a timestamp); a `Dialect` decides how each elementary predicate
+is written in its SQL. Every value the user typed reaches the database as a bound parameter,
+never as SQL text; identifiers come only from the field registry and are quoted.
+
+DuckDB is implemented (`DuckDBDialect`); a PostgreSQL dialect is a sibling subclass of `Dialect`
+(placeholder `%s`, `strpos`/`pg_trgm`, `tsquery` for the document) with the same methods.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from crmpipe.search.ast import (
+    And,
+    Compare,
+    FieldMatch,
+    FreeText,
+    Node,
+    Not,
+    Or,
+    Range,
+    Value,
+)
+from crmpipe.search.errors import QueryError
+from crmpipe.search.fields import (
+    JOIN_SEPARATOR,
+    ORDERED_KINDS,
+    Field,
+    Fields,
+    Kind,
+    document_field,
+    quote_ident,
+    resolve,
+)
+from crmpipe.search.parser import expand_shorthand, in_context, parse
+
+#: Largest integer passed as an integer parameter; bigger ones are compared as doubles.
+_INT64_MAX = 2**63 - 1
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?")
+_BOOLEANS = {
+    "true": True,
+    "t": True,
+    "yes": True,
+    "y": True,
+    "1": True,
+    "false": False,
+    "f": False,
+    "no": False,
+    "n": False,
+    "0": False,
+}
+#: Relative cost of a condition on each kind, to evaluate cheap conditions first.
+_KIND_COST = {
+    Kind.NUMBER: 0,
+    Kind.DATE: 0,
+    Kind.TIMESTAMP: 0,
+    Kind.BOOLEAN: 0,
+    Kind.CODE: 1,
+    Kind.CODE_LIST: 2,
+    Kind.TEXT: 3,
+    Kind.TEXT_LIST: 4,
+    Kind.DOCUMENT: 6,
+}
+#: Substring prefilters of free terms: before any regular expression on the document.
+_PREFILTER_COST = 5
+#: A word of the document: letters and digits (Unicode), as `[\pL\pN]+` in the SQL regex.
+_WORD = re.compile(r"[^\W_]+")
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """A piece of SQL and the parameters its placeholders take, in order."""
+
+    sql: str
+    params: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    """What the executor needs: the WHERE condition and, when it can vary, a rank.
+
+    `rank` is an SQL expression (higher = better): how many of the query's optional free terms
+    (alternatives under an OR) the document holds. It is None when every result would rank the
+    same (no free terms, or only required ones), so the executor can order by key alone, which
+    DuckDB answers without sorting every match. `expanded` is the query after shorthand expansion.
+    """
+
+    where: str
+    params: list[Any]
+    rank: str | None = None
+    rank_params: list[Any] = field(default_factory=list)
+    expanded: str = ""
+
+
+class Dialect(ABC):
+    """How each elementary predicate is written in one SQL dialect.
+
+    Column arguments are quoted identifiers; every other argument is a value that must become a
+    parameter (the returned fragment's `params`, one per placeholder, in order).
+    """
+
+    name: ClassVar[str]
+    placeholder: ClassVar[str] = "?"
+
+    def ident(self, name: str) -> str:
+        return quote_ident(name)
+
+    def param(self, value: Any) -> Fragment:
+        return Fragment(self.placeholder, (value,))
+
+    # -- combinators (shared by every dialect speaking standard SQL) --------------------------
+    def all_of(self, parts: Sequence[Fragment]) -> Fragment:
+        return _join(" AND ", parts)
+
+    def any_of(self, parts: Sequence[Fragment]) -> Fragment:
+        return _join(" OR ", parts)
+
+    def negate(self, part: Fragment) -> Fragment:
+        # A negated term keeps the rows where the term is unknown (its field is empty).
+        return Fragment(f"NOT coalesce({part.sql}, false)", part.params)
+
+    def compare(self, column: str, op: str, value: Any) -> Fragment:
+        return Fragment(f"{column} {op} {self.placeholder}", (value,))
+
+    # -- per-kind predicates --------------------------------------------------------------
+    @abstractmethod
+    def text_contains(self, column: str, needle: str) -> Fragment:
+        """Case-insensitive substring of a mixed-case text column (`needle` is lower-case)."""
+
+    @abstractmethod
+    def text_list_contains(self, column: str, needle: str, joined: str | None = None) -> Fragment:
+        """Any element of a lower-cased text list contains `needle` (lower-case).
+
+        `joined`, when given, is a column of the elements joined by JOIN_SEPARATOR: a needle
+        without that character matches it exactly when it matches some element.
+        """
+
+    @abstractmethod
+    def code_in(self, column: str, values: Sequence[str]) -> Fragment:
+        """The whole value equals one of `values` (lower-case), ignoring case."""
+
+    @abstractmethod
+    def code_list_has(self, column: str, values: Sequence[str]) -> Fragment:
+        """Some element of a lower-cased list equals one of `values` (lower-case)."""
+
+    @abstractmethod
+    def document_has(self, column: str, words: Sequence[str]) -> Fragment:
+        """The document holds `words` (lower-case) as consecutive word prefixes."""
+
+    def document_prefilters(self, column: str, words: Sequence[str]) -> list[Fragment]:
+        """Cheap conditions implied by `document_has` (checked first, to skip most rows)."""
+        return []
+
+    @abstractmethod
+    def document_rank(self, column: str, terms: Sequence[Sequence[str]]) -> Fragment:
+        """How many of `terms` (each a word sequence, as in `document_has`) the document holds."""
+
+
+class DuckDBDialect(Dialect):
+    """DuckDB (2.0): list lambdas, `contains`, RE2 regular expressions for word prefixes."""
+
+    name = "duckdb"
+
+    #: A character of a word, and of what separates words (RE2 syntax, Unicode-aware).
+    _W = r"[\pL\pN]"
+    _S = r"[^\pL\pN]"
+
+    def text_contains(self, column: str, needle: str) -> Fragment:
+        return Fragment(f"contains(lower({column}), ?)", (needle,))
+
+    def text_list_contains(self, column: str, needle: str, joined: str | None = None) -> Fragment:
+        if joined is not None and JOIN_SEPARATOR not in needle:
+            # A string scan instead of decoding millions of lists: several times faster.
+            return Fragment(f"contains({joined}, ?)", (needle,))
+        return Fragment(f"len(list_filter({column}, lambda v_: contains(v_, ?))) > 0", (needle,))
+
+    def code_in(self, column: str, values: Sequence[str]) -> Fragment:
+        if len(values) == 1:
+            return Fragment(f"lower(CAST({column} AS VARCHAR)) = ?", tuple(values))
+        marks = ", ".join("?" for _ in values)
+        return Fragment(f"lower(CAST({column} AS VARCHAR)) IN ({marks})", tuple(values))
+
+    def code_list_has(self, column: str, values: Sequence[str]) -> Fragment:
+        return self.any_of([Fragment(f"list_contains({column}, ?)", (v,)) for v in values])
+
+    def document_has(self, column: str, words: Sequence[str]) -> Fragment:
+        return Fragment(f"regexp_matches({column}, ?)", (self.word_pattern(words),))
+
+    def document_prefilters(self, column: str, words: Sequence[str]) -> list[Fragment]:
+        # Each word is a plain substring of a matching document: `contains` is far cheaper
+        # than the regular expression, so test it first, longest (rarest) word first.
+        ordered = sorted(dict.fromkeys(words), key=len, reverse=True)
+        return [Fragment(f"contains({column}, ?)", (w,)) for w in ordered]
+
+    def document_rank(self, column: str, terms: Sequence[Sequence[str]]) -> Fragment:
+        # How many of the terms the document holds (as word prefixes, like the filter).
+        return _join(
+            " + ",
+            [
+                Fragment(f"CAST(regexp_matches({column}, ?) AS INTEGER)", (self.word_pattern(w),))
+                for w in terms
+            ],
+        )
+
+    @classmethod
+    def word_pattern(cls, words: Sequence[str]) -> str:
+        """RE2 pattern: `words` consecutive, each the start of a word.
+
+        `fin dir` → `(?:^|[^\\pL\\pN])fin[\\pL\\pN]*[^\\pL\\pN]+dir`: `fin` must start a word
+        (so `refinance` does not match) and the next word must start with `dir`.
+        """
+        w, s = cls._W, cls._S
+        return f"(?:^|{s})" + f"{w}*{s}+".join(_re2_literal(word) for word in words)
+
+
+DIALECTS: dict[str, Dialect] = {"duckdb": DuckDBDialect()}
+
+
+def get_dialect(dialect: str | Dialect) -> Dialect:
+    """A dialect by name (or the instance given)."""
+    if isinstance(dialect, Dialect):
+        return dialect
+    try:
+        return DIALECTS[dialect]
+    except KeyError:
+        raise ValueError(f"unknown SQL dialect {dialect!r}; known: {', '.join(DIALECTS)}") from None
+
+
+def compile_query(
+    query: str,
+    fields: Fields,
+    *,
+    shorthands: Mapping[str, str] | None = None,
+    dialect: str | Dialect = "duckdb",
+) -> tuple[str, list[Any]]:
+    """The WHERE condition (without `WHERE`) and its parameters for `query`."""
+    compiled = compile_search(query, fields, shorthands=shorthands, dialect=dialect)
+    return compiled.where, compiled.params
+
+
+def compile_search(
+    query: str,
+    fields: Fields,
+    *,
+    shorthands: Mapping[str, str] | None = None,
+    dialect: str | Dialect = "duckdb",
+) -> CompiledQuery:
+    """Parse and compile `query`: WHERE condition, rank, parameters. Raises only QueryError."""
+    d = get_dialect(dialect)
+    if not isinstance(query, str):
+        raise QueryError(f"a query must be text, not {type(query).__name__}")
+    expanded, shorthand = expand_shorthand(query, shorthands)
+    compiler = _Compiler(fields, d)
+    try:
+        where = compiler.compile(parse(expanded))
+    except QueryError as e:
+        raise in_context(e, expanded, shorthand) from None
+    rank: Fragment | None = None
+    if compiler.ranked_terms:
+        doc = document_field(fields)
+        assert doc is not None  # free terms were compiled against it
+        rank = d.document_rank(d.ident(doc.column), compiler.ranked_terms)
+    return CompiledQuery(
+        where=where.sql,
+        params=list(where.params),
+        rank=rank.sql if rank else None,
+        rank_params=list(rank.params) if rank else [],
+        expanded=expanded,
+    )
+
+
+class _Compiler:
+    """One compilation: walks the tree, resolving fields and typing values as it goes."""
+
+    def __init__(self, fields: Fields, dialect: Dialect) -> None:
+        self.fields = fields
+        self.d = dialect
+        #: Word sequences of the optional free terms (under an OR, not negated): every result
+        #: holds the required ones, so only these can tell results apart; they rank them.
+        self.ranked_terms: list[list[str]] = []
+
+    def compile(self, node: Node, *, negated: bool = False, required: bool = True) -> Fragment:
+        """The condition for `node`."""
+        parts = self.parts(node, negated=negated, required=required)
+        return self.d.all_of([fragment for _, fragment in parts])
+
+    def parts(self, node: Node, *, negated: bool, required: bool) -> list[tuple[int, Fragment]]:
+        """(cost, condition) pairs, cheapest first, that all hold exactly when `node` does.
+
+        Children of an AND are compiled in query order (so an error names the first problem)
+        and then written cheapest first: DuckDB evaluates the conditions it cannot push into
+        the scan in the order written, each only on the rows the previous ones kept.
+        """
+        if isinstance(node, And):
+            out: list[tuple[int, Fragment]] = []
+            for child in node.children:
+                out += self.parts(child, negated=negated, required=required)
+            return sorted(out, key=lambda part: part[0])  # stable: query order within a cost
+        if isinstance(node, Or):
+            any_of = self.d.any_of(
+                [self.compile(c, negated=negated, required=False) for c in node.children]
+            )
+            return [(self.cost(node), any_of)]
+        if isinstance(node, Not):
+            child = self.compile(node.child, negated=not negated, required=False)
+            return [(self.cost(node), self.d.negate(child))]
+        if isinstance(node, FreeText):
+            return self.free_text(node, ranked=not negated and not required)
+        if isinstance(node, FieldMatch):
+            return [(self.cost(node), self.field_match(node))]
+        if isinstance(node, Compare):
+            return [(self.cost(node), self.comparison(node))]
+        raise QueryError(f"cannot compile {type(node).__name__}")  # pragma: no cover
+
+    def cost(self, node: Node) -> int:
+        """A rough per-row cost rank of evaluating `node` (numbers cheapest, documents dearest)."""
+        if isinstance(node, And | Or):
+            return max(self.cost(c) for c in node.children)
+        if isinstance(node, Not):
+            return self.cost(node.child)
+        if isinstance(node, FreeText):
+            return _KIND_COST[Kind.DOCUMENT]
+        f = self.fields.get(node.field.lower())
+        return _KIND_COST[f.kind] if f is not None else 0  # unknown: fails when compiled
+
+    # -- free text --------------------------------------------------------------------------
+    def free_text(self, node: FreeText, *, ranked: bool) -> list[tuple[int, Fragment]]:
+        doc = document_field(self.fields)
+        if doc is None:
+            raise QueryError(
+                f"this table has no free-text document, so '{node.text}' cannot be searched "
+                "on its own — name a field, e.g. title:finance",
+                position=node.pos,
+            )
+        words = _WORD.findall(node.text.lower())
+        if not words:
+            shown = f'"{node.text}"' if node.phrase else node.text
+            raise QueryError(
+                f"nothing to search for in {shown} at column {node.pos + 1} (no letters or digits)",
+                position=node.pos,
+            )
+        if ranked and words not in self.ranked_terms:
+            self.ranked_terms.append(words)
+        col = self.d.ident(doc.column)
+        prefilters = self.d.document_prefilters(col, words)
+        return [(_PREFILTER_COST, p) for p in prefilters] + [
+            (_KIND_COST[Kind.DOCUMENT], self.d.document_has(col, words))
+        ]
+
+    # -- field:value[,value...] ---------------------------------------------------------------
+    def field_match(self, node: FieldMatch) -> Fragment:
+        f = resolve(self.fields, node.field, position=node.pos)
+        col = self.d.ident(f.column)
+        values = [v for v in node.values if isinstance(v, Value)]
+        ranges = [r for r in node.values if isinstance(r, Range)]
+        if ranges and f.kind not in ORDERED_KINDS:
+            raise QueryError(
+                f"ranges (a..b) apply to number and date fields; '{node.field}' is a "
+                f"{_kind_name(f.kind)} field",
+                position=ranges[0].pos,
+            )
+        for v in values:
+            if not v.text.strip():
+                raise QueryError(
+                    f"empty value for '{node.field}' at column {v.pos + 1}", position=v.pos
+                )
+        parts: list[Fragment] = []
+        if f.kind is Kind.TEXT:
+            parts = [self.d.text_contains(col, v.text.lower()) for v in values]
+        elif f.kind is Kind.TEXT_LIST:
+            joined = self.d.ident(f.match_column) if f.match_column else None
+            parts = [self.d.text_list_contains(col, v.text.lower(), joined) for v in values]
+        elif f.kind is Kind.CODE:
+            parts = [self.d.code_in(col, _distinct(v.text.strip().lower() for v in values))]
+        elif f.kind is Kind.CODE_LIST:
+            parts = [self.d.code_list_has(col, _distinct(v.text.strip().lower() for v in values))]
+        elif f.kind is Kind.BOOLEAN:
+            parts = [self.d.compare(col, "=", _boolean(f, node.field, v)) for v in values]
+        else:  # number, date, timestamp
+            if f.kind is Kind.NUMBER:
+                _refuse_thousands_separators(node)
+            parts = [self.ordered(f, node.field, "=", v) for v in values]
+            parts += [self.ordered_range(f, node.field, r) for r in ranges]
+        return parts[0] if len(parts) == 1 else self.d.any_of(parts)
+
+    # -- field>value ------------------------------------------------------------------------
+    def comparison(self, node: Compare) -> Fragment:
+        f = resolve(self.fields, node.field, position=node.pos)
+        if node.op == "=" and f.kind in (Kind.CODE, Kind.CODE_LIST, Kind.BOOLEAN):
+            return self.field_match(FieldMatch(node.field, (node.value,), node.pos))
+        if f.kind not in ORDERED_KINDS:
+            raise QueryError(
+                f"'{node.field}' is a {_kind_name(f.kind)} field: comparisons ({node.op}) apply "
+                f"to number and date fields — use {node.field}:value",
+                position=node.pos,
+            )
+        return self.ordered(f, node.field, node.op, node.value)
+
+    def ordered(self, f: Field, name: str, op: str, value: Value) -> Fragment:
+        """`op` against a number, date or timestamp; a bare date on a timestamp is a whole day."""
+        col = self.d.ident(f.column)
+        typed = _typed(f, name, value)
+        if f.kind is Kind.TIMESTAMP and type(typed) is dt.date:
+            start = dt.datetime.combine(typed, dt.time.min)
+            end = dt.datetime.combine(typed, dt.time.max)  # microsecond precision: the day's end
+            if op == "=":
+                return self.d.all_of(
+                    [self.d.compare(col, ">=", start), self.d.compare(col, "<=", end)]
+                )
+            bound = {">": (">", end), ">=": (">=", start), "<": ("<", start), "<=": ("<=", end)}
+            op, edge = bound[op]
+            return self.d.compare(col, op, edge)
+        return self.d.compare(col, op, typed)
+
+    def ordered_range(self, f: Field, name: str, r: Range) -> Fragment:
+        if r.low is None and r.high is None:
+            raise QueryError(
+                f"a range needs at least one bound, e.g. {name}:10..20", position=r.pos
+            )
+        parts = []
+        if r.low is not None:
+            parts.append(self.ordered(f, name, ">=", r.low))
+        if r.high is not None:
+            parts.append(self.ordered(f, name, "<=", r.high))
+        return parts[0] if len(parts) == 1 else self.d.all_of(parts)
+
+
+def _typed(f: Field, name: str, value: Value) -> int | float | dt.date | dt.datetime:
+    """The value as the Python type of the field's kind, or a QueryError saying what is wrong."""
+    text = value.text.strip()
+    if f.kind is Kind.NUMBER:
+        if not _NUMBER.fullmatch(text):
+            raise QueryError(
+                f"'{name}' is a number field: '{value.text}' is not a number"
+                + (" (write numbers without thousands separators)" if "," in text else ""),
+                position=value.pos,
+            )
+        if re.fullmatch(r"[+-]?\d{1,19}", text) and abs(int(text)) <= _INT64_MAX:
+            return int(text)
+        as_float = float(text)
+        if as_float in (float("inf"), float("-inf")):
+            raise QueryError(
+                f"'{name}': the number '{value.text}' is too large", position=value.pos
+            )
+        return as_float
+    # date and timestamp
+    try:
+        if _DATE.fullmatch(text):
+            return dt.date.fromisoformat(text)
+        if f.kind is Kind.TIMESTAMP and _DATETIME.fullmatch(text):
+            return dt.datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    shape = "YYYY-MM-DD" + (" or YYYY-MM-DDTHH:MM[:SS]" if f.kind is Kind.TIMESTAMP else "")
+    raise QueryError(
+        f"'{name}' is a date field: '{value.text}' is not a valid date (write {shape})",
+        position=value.pos,
+    )
+
+
+def _refuse_thousands_separators(node: FieldMatch) -> None:
+    """`pop:10,000` is far likelier a formatted number than the list (10, 0): refuse to guess."""
+    items = node.values
+    if (
+        len(items) > 1
+        and all(isinstance(v, Value) and not v.quoted for v in items)
+        and re.fullmatch(r"\d{1,3}", items[0].text)  # type: ignore[union-attr]
+        and all(re.fullmatch(r"\d{3}", v.text) for v in items[1:])  # type: ignore[union-attr]
+    ):
+        written = ",".join(v.text for v in items)  # type: ignore[union-attr]
+        raise QueryError(
+            f"'{node.field}:{written}' looks like a number with thousands separators — write "
+            f"{node.field}:{written.replace(',', '')} (to list values, quote them: "
+            f'{node.field}:"{items[0].text}","{items[1].text}")',  # type: ignore[union-attr]
+            position=node.pos,
+        )
+
+
+def _boolean(f: Field, name: str, value: Value) -> bool:
+    try:
+        return _BOOLEANS[value.text.strip().lower()]
+    except KeyError:
+        raise QueryError(
+            f"'{name}' is a yes/no field: use {name}:true or {name}:false, not '{value.text}'",
+            position=value.pos,
+        ) from None
+
+
+def _kind_name(kind: Kind) -> str:
+    return {Kind.TEXT_LIST: "text list", Kind.CODE_LIST: "code list", Kind.TIMESTAMP: "date"}.get(
+        kind, kind.value
+    )
+
+
+def _distinct(values) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def _join(sep: str, parts: Sequence[Fragment]) -> Fragment:
+    if len(parts) == 1:
+        return parts[0]
+    return Fragment(
+        "(" + sep.join(p.sql for p in parts) + ")",
+        tuple(p for part in parts for p in part.params),
+    )
+
+
+def _re2_literal(word: str) -> str:
+    """`word` as an RE2 literal: letters and digits as is, anything else as `\\x{hex}`."""
+    return "".join(ch if ch.isalnum() else f"\\x{{{ord(ch):x}}}" for ch in word)

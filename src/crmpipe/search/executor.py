@@ -1,0 +1,232 @@
+"""Run a query against the search table: the top rows, a capped count, and `explain`.
+
+This is the API the CLI, the shell, the HTTP API and the web UI call. A page of results costs
+one top-N query; the total is counted only up to `count_cap` (`SELECT count(*) FROM (... LIMIT
+cap+1)`), so a query matching millions of rows still answers at once and shows "10,000+".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from crmpipe.search.compiler import CompiledQuery, compile_search
+from crmpipe.search.errors import QueryError, unknown_name_error
+from crmpipe.search.fields import Field, load_fields, quote_ident, quote_qualified
+
+SEARCH_TABLE = "search.contact_search"
+#: Shown when the caller does not choose columns (those the table has, in this order).
+DEFAULT_COLUMNS = ("contact_id", "full_name", "title", "emails", "phone", "display_name", "state")
+#: The key results are ordered by (after the rank, when there is one).
+KEY_COLUMN = "contact_id"
+
+
+@dataclass
+class SearchResult:
+    """One page of results and how many rows matched (`total`, at most `count_cap`).
+
+    `capped` means more rows matched than were counted: show `total_label` ("10,000+").
+    `sql` and `params` are the statement that produced `rows`.
+    """
+
+    columns: list[str]
+    rows: list[tuple]
+    total: int
+    capped: bool
+    sql: str
+    params: list
+    elapsed_ms: float
+
+    @property
+    def total_label(self) -> str:
+        return f"{self.total:,}+" if self.capped else f"{self.total:,}"
+
+
+@dataclass(frozen=True)
+class _Plan:
+    compiled: CompiledQuery
+    rows_sql: str  # the page in key order
+    rows_params: list[Any]
+    ranked_sql: str | None  # the page best-ranked first, when the query has a rank
+    ranked_params: list[Any]
+    count_sql: str
+    columns: list[str]
+
+
+def search(
+    con: Any,
+    query: str,
+    *,
+    aliases: Mapping[str, str] | None = None,
+    shorthands: Mapping[str, str] | None = None,
+    limit: int = 50,
+    count_cap: int | None = 10_000,
+    columns: Sequence[str] | None = None,
+    table: str = SEARCH_TABLE,
+    fields: Mapping[str, Field] | None = None,
+) -> SearchResult:
+    """Run `query`: the first `limit` rows (best first) and the number of matches.
+
+    Results are ordered by `contact_id`, except that when free terms are alternatives (`accela
+    OR granicus`) and at most `count_cap` rows match, rows holding more of them come first
+    (ranking more would mean scoring every match). `count_cap=None` counts exactly. `fields`
+    lets a caller that runs many queries load the field registry once. Raises QueryError for a
+    query that cannot run (syntax, unknown field or column, wrong value type).
+    """
+    started = time.perf_counter()
+    plan = _plan(
+        con,
+        query,
+        aliases=aliases,
+        shorthands=shorthands,
+        limit=limit,
+        count_cap=count_cap,
+        columns=columns,
+        table=table,
+        fields=fields,
+    )
+    if plan.ranked_sql is not None:
+        # Count first: rank only a set small enough to count, else fall back to key order.
+        total, capped = _count(con, plan, count_cap, table)
+        sql, params = (
+            (plan.rows_sql, plan.rows_params) if capped else (plan.ranked_sql, plan.ranked_params)
+        )
+        rows = con.execute(sql, params).fetchall()
+    else:
+        sql, params = plan.rows_sql, plan.rows_params
+        rows = con.execute(sql, params).fetchall()
+        if len(rows) < limit:  # the page holds every match: no need to count
+            total, capped = len(rows), False
+        else:
+            total, capped = _count(con, plan, count_cap, table)
+    return SearchResult(
+        columns=plan.columns,
+        rows=rows,
+        total=total,
+        capped=capped,
+        sql=sql,
+        params=params,
+        elapsed_ms=(time.perf_counter() - started) * 1000,
+    )
+
+
+def _count(con: Any, plan: _Plan, count_cap: int | None, table: str) -> tuple[int, bool]:
+    """(number of matches up to count_cap, whether there are more)."""
+    if count_cap is None:
+        sql = f"SELECT count(*) FROM {quote_qualified(table)} WHERE {plan.compiled.where}"
+        return con.execute(sql, plan.compiled.params).fetchone()[0], False
+    n = con.execute(plan.count_sql, [*plan.compiled.params, count_cap + 1]).fetchone()[0]
+    return min(n, count_cap), n > count_cap
+
+
+def explain(
+    con: Any,
+    query: str,
+    *,
+    aliases: Mapping[str, str] | None = None,
+    shorthands: Mapping[str, str] | None = None,
+    limit: int = 50,
+    count_cap: int | None = 10_000,
+    columns: Sequence[str] | None = None,
+    table: str = SEARCH_TABLE,
+    fields: Mapping[str, Field] | None = None,
+    analyze: bool = False,
+) -> str:
+    """The SQL `search` would run for `query`, its parameters and DuckDB's plan (EXPLAIN)."""
+    plan = _plan(
+        con,
+        query,
+        aliases=aliases,
+        shorthands=shorthands,
+        limit=limit,
+        count_cap=count_cap,
+        columns=columns,
+        table=table,
+        fields=fields,
+    )
+    verb = "EXPLAIN ANALYZE" if analyze else "EXPLAIN"
+    explained = con.execute(f"{verb} {plan.rows_sql}", plan.rows_params).fetchall()
+    lines = [f"query:  {query}"]
+    if plan.compiled.expanded != query:
+        lines.append(f"expanded: {plan.compiled.expanded}")
+    lines += ["", "rows:", plan.rows_sql, f"params: {plan.rows_params!r}", ""]
+    if plan.ranked_sql is not None:
+        lines += [
+            "rows, ranked (used when at most count_cap rows match):",
+            plan.ranked_sql,
+            f"params: {plan.ranked_params!r}",
+            "",
+        ]
+    if count_cap is not None:
+        lines += [
+            "count:",
+            plan.count_sql,
+            f"params: {[*plan.compiled.params, count_cap + 1]!r}",
+            "",
+        ]
+    lines.append("plan:")
+    lines += [str(row[-1]) for row in explained]
+    return "\n".join(lines)
+
+
+def _plan(
+    con: Any,
+    query: str,
+    *,
+    aliases: Mapping[str, str] | None,
+    shorthands: Mapping[str, str] | None,
+    limit: int,
+    count_cap: int | None,
+    columns: Sequence[str] | None,
+    table: str,
+    fields: Mapping[str, Field] | None,
+) -> _Plan:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise QueryError(f"limit must be a whole number ≥ 0, not {limit!r}")
+    if count_cap is not None and (
+        isinstance(count_cap, bool) or not isinstance(count_cap, int) or count_cap < 0
+    ):
+        raise QueryError(f"count_cap must be a whole number ≥ 0 or None, not {count_cap!r}")
+    registry = fields if fields is not None else load_fields(con, aliases)
+    compiled = compile_search(query, registry, shorthands=shorthands)
+    available = _table_columns(con, table)
+    shown = _columns(columns, available)
+    key = quote_ident(KEY_COLUMN if KEY_COLUMN in available else available[0])
+    tbl = quote_qualified(table)
+    select = f"SELECT {', '.join(quote_ident(c) for c in shown)} FROM {tbl} WHERE {compiled.where}"
+    rows_sql = f"{select} ORDER BY {key} LIMIT ?"
+    ranked_sql, ranked_params = None, []
+    if compiled.rank:
+        ranked_sql = f"{select} ORDER BY {compiled.rank} DESC, {key} LIMIT ?"
+        ranked_params = [*compiled.params, *compiled.rank_params, limit]
+    count_sql = f"SELECT count(*) FROM (SELECT 1 FROM {tbl} WHERE {compiled.where} LIMIT ?)"
+    return _Plan(
+        compiled, rows_sql, [*compiled.params, limit], ranked_sql, ranked_params, count_sql, shown
+    )
+
+
+def _table_columns(con: Any, table: str) -> list[str]:
+    import duckdb
+
+    try:
+        cursor = con.execute(f"SELECT * FROM {quote_qualified(table)} LIMIT 0")
+    except duckdb.CatalogException:
+        raise QueryError(f"no search table {table} — build it first (crmpipe build)") from None
+    return [d[0] for d in cursor.description]
+
+
+def _columns(requested: Sequence[str] | None, available: list[str]) -> list[str]:
+    if requested is None:
+        shown = [c for c in DEFAULT_COLUMNS if c in available]
+        return shown or available
+    by_lower = {c.lower(): c for c in available}
+    out = []
+    for name in requested:
+        if name.lower() not in by_lower:
+            raise unknown_name_error("column", name, available)
+        out.append(by_lower[name.lower()])
+    if not out:
+        raise QueryError("no columns to show")
+    return out

@@ -1,0 +1,246 @@
+"""Compiling: the SQL and parameters for each kind, and the errors a query's meaning can raise."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from crmpipe.search import (
+    Dialect,
+    DuckDBDialect,
+    Field,
+    Kind,
+    QueryError,
+    compile_query,
+    compile_search,
+    fields_from_list,
+    get_dialect,
+    load_fields,
+)
+from test_search_fixtures import FIELD_SPEC, SHORTHANDS, fixture_fields, make_search_db
+
+FIELDS = fixture_fields()
+
+
+def sql(query: str) -> tuple[str, list]:
+    return compile_query(query, FIELDS, shorthands=SHORTHANDS)
+
+
+def test_reference_queries_compile_to_simple_parameterized_predicates():
+    assert sql("title: finance") == ('contains(lower("title"), ?)', ["finance"])
+    assert sql("crm: a") == ('list_contains("crm", ?)', ["a"])
+    where, params = sql("filter: bob Accela >10000")
+    # Cheap kinds are written first (numbers, then codes, text, lists, the document); the order
+    # within a kind is the query's.
+    assert where == (
+        '("pop_estimate_2022" > ?'
+        ' AND len(list_filter("emails", lambda v_: contains(v_, ?))) > 0'
+        ' AND len(list_filter("tech_names", lambda v_: contains(v_, ?))) > 0)'
+    )
+    assert params == [10000, "bob", "accela"]
+
+
+def test_conditions_are_ordered_by_cost_but_errors_follow_the_query():
+    where, params = sql("fin email:x title:y crm:a state:CA pop>1")
+    assert params[:5] == [1, "ca", "a", "y", "x"]
+    with pytest.raises(QueryError, match="'title' is a text field"):
+        sql("title>5 pop:abc")
+
+
+@pytest.mark.parametrize(
+    ("query", "where", "params"),
+    [
+        ("state:CA,TX", 'lower(CAST("state" AS VARCHAR)) IN (?, ?)', ["ca", "tx"]),
+        ("crm:a,b", '(list_contains("crm", ?) OR list_contains("crm", ?))', ["a", "b"]),
+        ("-title:intern", 'NOT coalesce(contains(lower("title"), ?), false)', ["intern"]),
+        ("pop:1..2", '("pop_estimate_2022" >= ? AND "pop_estimate_2022" <= ?)', [1, 2]),
+        ("pop:..2.5", '"pop_estimate_2022" <= ?', [2.5]),
+        ("lat>-1e2", '"lat" > ?', [-100.0]),
+        ("is_active:no", '"is_active" = ?', [False]),
+        ("updated_on>2024-01-01", '"updated_on" > ?', [dt.date(2024, 1, 1)]),
+        (
+            "created:2024-01-01",
+            '("created_at" >= ? AND "created_at" <= ?)',
+            [dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 1, 23, 59, 59, 999999)],
+        ),
+        ("created>2024-01-01", '"created_at" > ?', [dt.datetime(2024, 1, 1, 23, 59, 59, 999999)]),
+        ("created<2024-01-01", '"created_at" < ?', [dt.datetime(2024, 1, 1)]),
+        ("created>2024-01-01T10:30", '"created_at" > ?', [dt.datetime(2024, 1, 1, 10, 30)]),
+        # integers beyond BIGINT are compared as doubles rather than failing to bind
+        ("pop>99999999999999999999", '"pop_estimate_2022" > ?', [1e20]),
+    ],
+)
+def test_kinds_compile_to_their_predicates(query, where, params):
+    assert sql(query) == (where, params)
+
+
+def test_free_terms_become_substring_prefilters_and_a_word_prefix_pattern():
+    where, params = sql('"Finance Dir"')
+    assert where == (
+        '(contains("document", ?) AND contains("document", ?) AND regexp_matches("document", ?))'
+    )
+    assert params == ["finance", "dir", r"(?:^|[^\pL\pN])finance[\pL\pN]*[^\pL\pN]+dir"]
+
+
+def test_all_prefilters_of_a_conjunction_come_before_any_regular_expression():
+    where, params = sql('accela "finance director" fin')
+    assert where.count("contains") == 4
+    assert params[:4] == ["accela", "director", "finance", "fin"]
+    assert all(p.startswith("(?:^") for p in params[-3:])
+
+
+def test_free_terms_under_or_and_not_keep_their_prefilters_inside():
+    where, _ = sql("-fin OR bob")
+    assert where == (
+        '(NOT coalesce((contains("document", ?) AND regexp_matches("document", ?)), false)'
+        ' OR (contains("document", ?) AND regexp_matches("document", ?)))'
+    )
+
+
+def test_rank_only_when_free_terms_are_alternatives():
+    assert compile_search("fin dir", FIELDS).rank is None
+    assert compile_search("fin -dir", FIELDS).rank is None
+    ranked = compile_search("accela OR granicus", FIELDS)
+    assert ranked.rank == (
+        '(CAST(regexp_matches("document", ?) AS INTEGER)'
+        ' + CAST(regexp_matches("document", ?) AS INTEGER))'
+    )
+    assert ranked.rank_params == [r"(?:^|[^\pL\pN])accela", r"(?:^|[^\pL\pN])granicus"]
+
+
+def test_word_pattern_escapes_everything_but_letters_and_digits():
+    # Words only ever hold letters and digits, but the pattern builder is safe regardless.
+    assert (
+        DuckDBDialect.word_pattern(["a.b", "é"]) == r"(?:^|[^\pL\pN])a\x{2e}b[\pL\pN]*[^\pL\pN]+é"
+    )
+
+
+def test_values_never_become_sql_text():
+    nasty = "x'); DROP TABLE t; --"
+    where, params = sql(f'title:"{nasty}" "{nasty}" email:"{nasty}" state:"{nasty}"')
+    assert "DROP" not in where and "'" not in where
+    assert nasty.lower() in params
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("titel:finance", "unknown field 'titel' — did you mean: title?"),
+        ("sate:CA", "unknown field 'sate' — did you mean: state?"),
+        ("tech_name:x", "unknown field 'tech_name' — did you mean: tech_names?"),
+        ("xyzzy:1", "unknown field 'xyzzy' — known fields: category, contact_id, created, "),
+        ("document:foo", "'document' is the free-text document"),
+        ("title>5", "'title' is a text field: comparisons (>) apply to number and date fields"),
+        ("title=5", "'title' is a text field: comparisons (=) apply"),
+        ("email<=x", "'email' is a text list field"),
+        ("state:1..2", "ranges (a..b) apply to number and date fields; 'state' is a code field"),
+        ("pop:..", "a range needs at least one bound"),
+        ("pop:abc", "'pop' is a number field: 'abc' is not a number"),
+        ("pop>10,000", "unexpected ','"),
+        (
+            "pop:10,000",
+            "'pop:10,000' looks like a number with thousands separators — write pop:10000",
+        ),
+        ("pop>1e999", "the number '1e999' is too large"),
+        ("pop>nan", "'nan' is not a number"),
+        ("created>2024-13-01", "'created' is a date field: '2024-13-01' is not a valid date"),
+        ("created>yesterday", "(write YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS])"),
+        ("updated_on:2024-01-01T10:00", "(write YYYY-MM-DD)"),
+        ("is_active:maybe", "use is_active:true or is_active:false"),
+        ('title:""', "empty value for 'title'"),
+        ("@@@", "nothing to search for in @@@"),
+        ('"..."', 'nothing to search for in "..."'),
+    ],
+)
+def test_meaning_errors(query, message):
+    with pytest.raises(QueryError) as e:
+        sql(query)
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_unknown_field_error_carries_suggestions_and_position():
+    with pytest.raises(QueryError) as e:
+        sql("state:CA titel:finance")
+    assert e.value.suggestions == ("title",)
+    assert e.value.position == 9
+    assert e.value.query == "state:CA titel:finance"
+
+
+def test_unknown_field_without_close_match_lists_the_fields_not_the_document():
+    with pytest.raises(QueryError) as e:
+        sql("zzz:1")
+    assert e.value.suggestions == ()
+    assert "pop_estimate_2022" in str(e.value) and "document" not in str(e.value)
+
+
+def test_error_in_expanded_shorthand_names_it():
+    with pytest.raises(QueryError) as e:
+        sql("filter: bob accela >lots")
+    assert "'pop' is a number field: 'lots' is not a number" in str(e.value)
+    assert "expanded from shorthand 'filter'" in str(e.value)
+
+
+def test_free_terms_need_a_document_field():
+    no_doc = fields_from_list([("title", "text")])
+    with pytest.raises(QueryError, match="no free-text document"):
+        compile_query("finance", no_doc)
+    assert compile_query("title:finance", no_doc)[1] == ["finance"]
+
+
+# -- fields and dialects ------------------------------------------------------------------
+
+
+def test_load_fields_reads_meta_table_and_applies_aliases():
+    con = make_search_db()
+    fields = load_fields(con, {"pop": "pop_estimate_2022", "ghost": "not_a_column"})
+    assert fields["pop"] == Field("pop", "pop_estimate_2022", Kind.NUMBER, 8)
+    assert "ghost" not in fields  # an alias for a column this build lacks is skipped
+    assert {f.column for f in fields.values()} == {c for c, _ in FIELD_SPEC}
+
+
+def test_load_fields_without_meta_table_is_a_query_error():
+    import duckdb
+
+    with pytest.raises(QueryError, match="meta.search_fields does not exist"):
+        load_fields(duckdb.connect(), {})
+
+
+def test_unknown_kind_is_reported():
+    with pytest.raises(ValueError, match="unknown kind 'blob'"):
+        fields_from_list([("x", "blob")])
+
+
+def test_alias_wins_over_a_column_of_the_same_name():
+    fields = fields_from_list([("email", "text"), ("emails", "text_list")], {"email": "emails"})
+    assert fields["email"].column == "emails"
+
+
+def test_dialects_are_pluggable():
+    assert isinstance(get_dialect("duckdb"), DuckDBDialect)
+    with pytest.raises(ValueError, match="unknown SQL dialect 'oracle'; known: duckdb"):
+        get_dialect("oracle")
+
+    class Shouty(DuckDBDialect):
+        name = "shouty"
+
+        def text_contains(self, column, needle):
+            return super().text_contains(column, needle.upper())
+
+    assert compile_query("title:x", FIELDS, dialect=Shouty())[1] == ["X"]
+    assert issubclass(DuckDBDialect, Dialect)
+
+
+def test_list_fields_use_their_joined_text_column_when_the_build_made_one():
+    from crmpipe.search import compile_query, fields_from_list
+
+    fields = fields_from_list([("emails", "text_list", 1, "_emails_joined")])
+    where, params = compile_query("emails:bob", fields)
+    assert where == 'contains("_emails_joined", ?)' and params == ["bob"]
+    # a needle holding the separator can't use the joined text (it could span two elements)
+    where, _ = compile_query('emails:"a\x1fb"', fields)
+    assert "list_filter" in where
