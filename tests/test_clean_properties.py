@@ -38,7 +38,7 @@ _ALPHABETS: dict[Role, str] = {
 }
 
 _SETTINGS = settings(
-    max_examples=int(__import__("os").environ.get("CRM_EX", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 
@@ -86,7 +86,9 @@ def test_phone_fast_path_idempotent(con: duckdb.DuckDBPyConnection, values: list
     _check_batch(con, Role.PHONE, values)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(value=st.one_of(st.text(max_size=30), st.text(alphabet=_ALPHABETS[Role.PHONE], max_size=25)))
 def test_phone_full_path_idempotent(con: duckdb.DuckDBPyConnection, value: str) -> None:
     """With phonenumbers for what the fast path cannot decide (any region)."""
@@ -104,9 +106,16 @@ def test_odd_values(con: duckdb.DuckDBPyConnection, value: str) -> None:
         clean_value(con, role, value)  # must not raise
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(st.lists(st.text(max_size=20) | st.none(), min_size=17, max_size=17),
-                     min_size=1, max_size=20))
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(
+        st.lists(st.text(max_size=20) | st.none(), min_size=17, max_size=17),
+        min_size=1,
+        max_size=20,
+    )
+)
 def test_clean_relation_never_raises(con: duckdb.DuckDBPyConnection, rows: list) -> None:
     """Every role at once, on arbitrary text, through the pipeline path (phones included)."""
     roles = list(Role)

@@ -78,8 +78,9 @@ EXTERNAL = [
 ]
 
 
-def make_warehouse(path: Path | None = None, *, extra_contacts: int = 0
-                   ) -> tuple[duckdb.DuckDBPyConnection, Config]:
+def make_warehouse(
+    path: Path | None = None, *, extra_contacts: int = 0
+) -> tuple[duckdb.DuckDBPyConnection, Config]:
     """A small built warehouse: core.* with lists, NULLs, unicode, an orphan entity_id, plus
     search.contact_search and meta.search_fields from build_search."""
     cfg = parse_config(CONFIG)
@@ -90,30 +91,68 @@ def make_warehouse(path: Path | None = None, *, extra_contacts: int = 0
 
     def insert(name: str, values: dict[str, object]) -> None:
         cols = [n for n, _ in physical_columns(tables[name])]
-        row = {**{c: None for c in cols}, "_source": "test", "_file": f"{name}.csv",
-               "_row": 1, "_run_id": 1, "_loaded_at": T0, **values}
+        row = {
+            **{c: None for c in cols},
+            "_source": "test",
+            "_file": f"{name}.csv",
+            "_row": 1,
+            "_run_id": 1,
+            "_loaded_at": T0,
+            **values,
+        }
         names = ", ".join(f'"{k}"' for k in row)
-        con.execute(f"INSERT INTO core.{name} ({names}) VALUES ({', '.join('?' * len(row))})",
-                    list(row.values()))
+        con.execute(
+            f"INSERT INTO core.{name} ({names}) VALUES ({', '.join('?' * len(row))})",
+            list(row.values()),
+        )
 
     for eid, dname, state, lat, pop, fips in ENTITIES:
-        insert("entities", {"entity_id": eid, "display_name": dname, "state": state, "lat": lat,
-                            "pop_estimate_2022": pop, "place_fips": fips,
-                            "url": f"https://{eid}.gov", "url_domain": f"{eid}.gov",
-                            "created_at": T0, "entity_type": "city"})
+        insert(
+            "entities",
+            {
+                "entity_id": eid,
+                "display_name": dname,
+                "state": state,
+                "lat": lat,
+                "pop_estimate_2022": pop,
+                "place_fips": fips,
+                "url": f"https://{eid}.gov",
+                "url_domain": f"{eid}.gov",
+                "created_at": T0,
+                "entity_type": "city",
+            },
+        )
     contacts = list(CONTACTS) + [
         (f"x{i}", "e2", [f"extra{i}@shelbyville.gov"], "Intern", None, None)
         for i in range(extra_contacts)
     ]
     for cid, eid, emails, title, first, last in contacts:
-        insert("contacts", {"contact_id": cid, "entity_id": eid, "emails": emails, "title": title,
-                            "first_name": first, "last_name": last, "created_at": T0,
-                            "phone": "+15551234567" if cid == "c1" else None})
+        insert(
+            "contacts",
+            {
+                "contact_id": cid,
+                "entity_id": eid,
+                "emails": emails,
+                "title": title,
+                "first_name": first,
+                "last_name": last,
+                "created_at": T0,
+                "phone": "+15551234567" if cid == "c1" else None,
+            },
+        )
     for eid, name, typ in TECH:
         insert("techstacks", {"entity_id": eid, "name": name, "type": typ})
     for customer, system, xid, eid, owner in EXTERNAL:
-        insert("external_ids", {"customer": customer, "system": system, "external_id": xid,
-                                "entity_id": eid, "owner": owner})
+        insert(
+            "external_ids",
+            {
+                "customer": customer,
+                "system": system,
+                "external_id": xid,
+                "entity_id": eid,
+                "owner": owner,
+            },
+        )
     build_search(con, cfg)
     return con, cfg
 
@@ -136,8 +175,10 @@ def test_publish_tables_keys_indexes_and_search_view(pg_db: str) -> None:
     result = publish(con, pg_db, cfg=cfg)
 
     assert result.schema == "crmpipe" and result.version == 1
-    duck_counts = {t: con.execute(f"SELECT count(*) FROM core.{t}").fetchone()[0]
-                   for t in ("entities", "contacts", "techstacks", "external_ids")}
+    duck_counts = {
+        t: con.execute(f"SELECT count(*) FROM core.{t}").fetchone()[0]
+        for t in ("entities", "contacts", "techstacks", "external_ids")
+    }
     pg_counts = {t: pg_rows(pg_db, f"SELECT count(*) FROM crmpipe.{t}")[0][0] for t in duck_counts}
     assert pg_counts == duck_counts
     assert {k: result.tables[k] for k in duck_counts} == duck_counts
@@ -151,8 +192,13 @@ def test_publish_tables_keys_indexes_and_search_view(pg_db: str) -> None:
     # Every value survives the trip: lists, NULLs, unicode, tabs, newlines, quotes, backslashes.
     for name in ("entities", "contacts", "techstacks", "external_ids"):
         tbl = cfg.tables()[name]
-        cols = [n for n, _ in physical_columns(tbl)] + ["_source", "_file", "_row", "_run_id",
-                                                          "_loaded_at"]
+        cols = [n for n, _ in physical_columns(tbl)] + [
+            "_source",
+            "_file",
+            "_row",
+            "_run_id",
+            "_loaded_at",
+        ]
         select = ", ".join(f'"{c}"' for c in cols)
         order = ", ".join(f'"{k}"' for k in tbl.key)
         want = con.execute(f"SELECT {select} FROM core.{name} ORDER BY {order}").fetchall()
@@ -160,17 +206,26 @@ def test_publish_tables_keys_indexes_and_search_view(pg_db: str) -> None:
         assert [[_norm(v) for v in r] for r in got] == [[_norm(v) for v in r] for r in want]
 
     # Keys: primary keys on all four; FKs validated where clean, NOT VALID with the orphan.
-    cons = dict(((r[0], r[1]), r[2]) for r in pg_rows(
-        pg_db, "SELECT conrelid::regclass::text, contype, bool_and(convalidated) "
-        "FROM pg_constraint WHERE connamespace = 'crmpipe'::regnamespace GROUP BY 1, 2"))
+    cons = dict(
+        ((r[0], r[1]), r[2])
+        for r in pg_rows(
+            pg_db,
+            "SELECT conrelid::regclass::text, contype, bool_and(convalidated) "
+            "FROM pg_constraint WHERE connamespace = 'crmpipe'::regnamespace GROUP BY 1, 2",
+        )
+    )
     for t in ("entities", "contacts", "techstacks", "external_ids"):
         assert cons[(f"crmpipe.{t}", "p")] is True
     assert cons[("crmpipe.contacts", "f")] is False  # one orphan: kept NOT VALID
     assert cons[("crmpipe.techstacks", "f")] is True
     assert cons[("crmpipe.external_ids", "f")] is True
 
-    indexes = {r[0]: r[1] for r in pg_rows(
-        pg_db, "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'crmpipe'")}
+    indexes = {
+        r[0]: r[1]
+        for r in pg_rows(
+            pg_db, "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'crmpipe'"
+        )
+    }
     for name, fragment in {
         "contacts_pkey": "(contact_id)",
         "contacts_entity_id_idx": "(entity_id)",
@@ -197,46 +252,73 @@ def test_publish_tables_keys_indexes_and_search_view(pg_db: str) -> None:
 
     # The view: same columns as DuckDB's search table, same ids, lists and CRM mappings.
     duck_cols = [r[0] for r in con.execute("DESCRIBE search.contact_search").fetchall()]
-    pg_cols = [r[0] for r in pg_rows(
-        pg_db, "SELECT attname FROM pg_attribute WHERE attrelid = 'crmpipe.contact_search'"
-        "::regclass AND attnum > 0 ORDER BY attnum")]
+    pg_cols = [
+        r[0]
+        for r in pg_rows(
+            pg_db,
+            "SELECT attname FROM pg_attribute WHERE attrelid = 'crmpipe.contact_search'"
+            "::regclass AND attnum > 0 ORDER BY attnum",
+        )
+    ]
     assert pg_cols == duck_cols
-    lists = ("contact_id, tech_names, tech_types, crm, salesforce_ids, hubspot_ids, full_name, "
-             "_emails_joined, _tech_names_joined")
+    lists = (
+        "contact_id, tech_names, tech_types, crm, salesforce_ids, hubspot_ids, full_name, "
+        "_emails_joined, _tech_names_joined"
+    )
     want = con.execute(f"SELECT {lists} FROM search.contact_search ORDER BY contact_id").fetchall()
     got = pg_rows(pg_db, f"SELECT {lists} FROM crmpipe.contact_search ORDER BY contact_id")
     assert got == want
-    assert pg_rows(pg_db, "SELECT name, kind, position, match_column FROM crmpipe.search_fields "
-                          "ORDER BY position") == con.execute(
-        "SELECT name, kind, position, match_column FROM meta.search_fields ORDER BY position"
-    ).fetchall()
+    assert (
+        pg_rows(
+            pg_db,
+            "SELECT name, kind, position, match_column FROM crmpipe.search_fields "
+            "ORDER BY position",
+        )
+        == con.execute(
+            "SELECT name, kind, position, match_column FROM meta.search_fields ORDER BY position"
+        ).fetchall()
+    )
 
     # The tsvector holds exactly DuckDB's document words, in order (so prefixes and phrases
     # match the same rows in both backends).
-    duck_words = dict(con.execute(
-        r"SELECT contact_id, regexp_extract_all(document, '[\pL\pN]+') "
-        "FROM search.contact_search").fetchall())
+    duck_words = dict(
+        con.execute(
+            r"SELECT contact_id, regexp_extract_all(document, '[\pL\pN]+') "
+            "FROM search.contact_search"
+        ).fetchall()
+    )
     pg_words: dict[str, list[tuple[int, str]]] = {}
     for cid, lexeme, positions in pg_rows(
-            pg_db, "SELECT contact_id, u.lexeme, u.positions FROM crmpipe.contact_search, "
-            "unnest(document) u"):
+        pg_db,
+        "SELECT contact_id, u.lexeme, u.positions FROM crmpipe.contact_search, unnest(document) u",
+    ):
         pg_words.setdefault(cid, []).extend((p, lexeme) for p in positions)
     assert {c: [w for _, w in sorted(ws)] for c, ws in pg_words.items()} == {
-        c: ws for c, ws in duck_words.items() if ws}
+        c: ws for c, ws in duck_words.items() if ws
+    }
 
     def matching(query: str) -> list[str]:
-        return [r[0] for r in pg_rows(
-            pg_db, "SELECT contact_id FROM crmpipe.contact_search WHERE document @@ "
-            "to_tsquery('simple', %s) ORDER BY contact_id", [query])]
+        return [
+            r[0]
+            for r in pg_rows(
+                pg_db,
+                "SELECT contact_id FROM crmpipe.contact_search WHERE document @@ "
+                "to_tsquery('simple', %s) ORDER BY contact_id",
+                [query],
+            )
+        ]
 
     assert matching("fin:*") == ["c1", "c3"]  # finance, finances; not refinance
     assert matching("smith:*") == ["c1"]  # an email's parts are words too
     assert matching("accela") == ["c1", "c2", "c3"]  # tech names of e1 and e2
     assert matching("zoë") == ["c3"]
-    assert pg_rows(pg_db, "SELECT contact_id FROM crmpipe.contact_search WHERE "
-                          "_emails_joined LIKE '%bob%'") == [("c1",)]
-    assert pg_rows(pg_db, "SELECT contact_id FROM crmpipe.contacts WHERE "
-                          "crmpipe.list_text(emails) ILIKE '%BOB%'") == [("c1",)]
+    assert pg_rows(
+        pg_db, "SELECT contact_id FROM crmpipe.contact_search WHERE _emails_joined LIKE '%bob%'"
+    ) == [("c1",)]
+    assert pg_rows(
+        pg_db,
+        "SELECT contact_id FROM crmpipe.contacts WHERE crmpipe.list_text(emails) ILIKE '%BOB%'",
+    ) == [("c1",)]
     with psycopg.connect(pg_db, autocommit=True) as conn:
         conn.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY crmpipe.contact_search")
     [(version, status)] = [(v.version, v.status) for v in published_versions(pg_db)]
@@ -252,14 +334,18 @@ def test_second_publish_swaps_and_rollback_restores(pg_db: str) -> None:
         admin.execute(f"GRANT USAGE ON SCHEMA crmpipe TO {role}")
         admin.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA crmpipe TO {role}")
     try:
-        con.execute("INSERT INTO core.contacts (contact_id, entity_id, title) "
-                    "VALUES ('c7', 'e2', 'Finance clerk')")
+        con.execute(
+            "INSERT INTO core.contacts (contact_id, entity_id, title) "
+            "VALUES ('c7', 'e2', 'Finance clerk')"
+        )
         build_search(con, cfg)
         second = publish(con, pg_db, cfg=cfg)
         assert second.version == 2
         assert pg_rows(pg_db, "SELECT count(*) FROM crmpipe.contacts")[0][0] == len(CONTACTS) + 1
         assert {v.version: (v.status, v.schema) for v in published_versions(pg_db)} == {
-            2: ("serving", "crmpipe"), 1: ("previous", "crmpipe_v1")}
+            2: ("serving", "crmpipe"),
+            1: ("previous", "crmpipe_v1"),
+        }
         # Grants given on the serving schema are carried to the new version.
         reader_dsn = psycopg.conninfo.make_conninfo(pg_db, user=role)
         assert pg_rows(reader_dsn, "SELECT count(*) FROM crmpipe.contact_search")[0][0] == 7
@@ -267,20 +353,32 @@ def test_second_publish_swaps_and_rollback_restores(pg_db: str) -> None:
         assert rollback(pg_db) == "crmpipe_v1"
         assert pg_rows(pg_db, "SELECT count(*) FROM crmpipe.contacts")[0][0] == len(CONTACTS)
         assert {v.version: v.status for v in published_versions(pg_db)} == {
-            2: "rolled_back", 1: "serving"}
+            2: "rolled_back",
+            1: "serving",
+        }
         with pytest.raises(PublishError, match="no previous version"):
             rollback(pg_db)
 
         # The next publish drops the rolled-back version and keeps `keep_versions` previous.
         third = publish(con, pg_db, cfg=cfg, keep_versions=1, table_text_indexes=False)
         assert third.version == 3 and third.dropped == ["crmpipe_v2"]
-        trgm = {r[0] for r in pg_rows(pg_db, "SELECT indexname FROM pg_indexes WHERE schemaname "
-                                             "= 'crmpipe' AND indexname LIKE '%trgm'")}
+        trgm = {
+            r[0]
+            for r in pg_rows(
+                pg_db,
+                "SELECT indexname FROM pg_indexes WHERE schemaname "
+                "= 'crmpipe' AND indexname LIKE '%trgm'",
+            )
+        }
         assert "contacts_title_trgm" not in trgm and "contact_search_title_trgm" in trgm
         fourth = publish(con, pg_db, cfg=cfg, keep_versions=1)
         assert fourth.dropped == ["crmpipe_v1"]
-        schemas = {r[0] for r in pg_rows(pg_db, "SELECT nspname FROM pg_namespace "
-                                                "WHERE nspname LIKE 'crmpipe%'")}
+        schemas = {
+            r[0]
+            for r in pg_rows(
+                pg_db, "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'crmpipe%'"
+            )
+        }
         assert schemas == {"crmpipe", "crmpipe_v3", "crmpipe_meta"}
         assert pg_rows(reader_dsn, "SELECT count(*) FROM crmpipe.contacts")[0][0] == 7
     finally:
@@ -290,12 +388,15 @@ def test_second_publish_swaps_and_rollback_restores(pg_db: str) -> None:
 
 
 def test_readers_during_publish_always_get_complete_answers(
-        pg_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    pg_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     con, cfg = make_warehouse()
     publish(con, pg_db, cfg=cfg)
     before = len(CONTACTS)
-    con.execute("INSERT INTO core.contacts (contact_id, entity_id, title) "
-                "SELECT 'n' || i, 'e1', 'Finance analyst' FROM range(500) t(i)")
+    con.execute(
+        "INSERT INTO core.contacts (contact_id, entity_id, title) "
+        "SELECT 'n' || i, 'e1', 'Finance analyst' FROM range(500) t(i)"
+    )
     build_search(con, cfg)
     after = before + 500
 
@@ -309,10 +410,14 @@ def test_readers_during_publish_always_get_complete_answers(
                 while not stop.is_set():
                     # Prepared after a few runs: plans must follow the swap too.
                     a = conn.execute("SELECT count(*) FROM crmpipe.contacts").fetchone()[0]
-                    b = conn.execute("SELECT count(*) FROM crmpipe.contact_search WHERE "
-                                     "document @@ to_tsquery('simple', 'fin:*')").fetchone()[0]
-                    c = conn.execute("SELECT count(*) FROM crmpipe.contacts c JOIN "
-                                     "crmpipe.entities e USING (entity_id)").fetchone()[0]
+                    b = conn.execute(
+                        "SELECT count(*) FROM crmpipe.contact_search WHERE "
+                        "document @@ to_tsquery('simple', 'fin:*')"
+                    ).fetchone()[0]
+                    c = conn.execute(
+                        "SELECT count(*) FROM crmpipe.contacts c JOIN "
+                        "crmpipe.entities e USING (entity_id)"
+                    ).fetchone()[0]
                     seen.append((a, b, c))
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             errors.append(exc)
@@ -346,8 +451,10 @@ def test_readers_during_publish_always_get_complete_answers(
     assert held.execute("SELECT count(*) FROM crmpipe.contacts").fetchone()[0] == after
     held.rollback()
     held.close()
-    assert set(publish(con, pg_db, cfg=cfg, keep_versions=0).dropped) == {"crmpipe_v1",
-                                                                          "crmpipe_v2"}
+    assert set(publish(con, pg_db, cfg=cfg, keep_versions=0).dropped) == {
+        "crmpipe_v1",
+        "crmpipe_v2",
+    }
 
 
 def test_bad_dsn_and_down_server_give_one_line_errors(pg_db: str) -> None:
@@ -413,8 +520,7 @@ def test_interrupted_publish_leaves_the_serving_version_alone(pg_db: str) -> Non
     with pytest.raises(KeyboardInterrupt):
         publish(con, pg_db, cfg=cfg, reporter=CtrlC())  # type: ignore[arg-type]
     assert pg_rows(pg_db, "SELECT count(*) FROM crmpipe.contacts")[0][0] == len(CONTACTS)
-    assert {v.version: v.status for v in published_versions(pg_db)} == {
-        1: "serving", 2: "failed"}
+    assert {v.version: v.status for v in published_versions(pg_db)} == {1: "serving", 2: "failed"}
     assert pg_rows(pg_db, "SELECT 1 FROM pg_namespace WHERE nspname = 'crmpipe_v2'") == []
     assert publish(con, pg_db, cfg=cfg).tables["contacts"] == len(CONTACTS) + 1
 
@@ -444,23 +550,40 @@ def test_killed_publish_is_cleaned_up_by_the_next(pg_db: str, tmp_path: Path) ->
     con.close()
     (tmp_path / "crmpipe.yml").write_text(CONFIG)
     proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(KILLER), str(wh), pg_db,
-         str(tmp_path / "crmpipe.yml")], capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(KILLER),
+            str(wh),
+            pg_db,
+            str(tmp_path / "crmpipe.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == -9, proc.stderr
     assert pg_rows(pg_db, "SELECT count(*) FROM crmpipe.contacts")[0][0] == len(CONTACTS)
-    assert {v.version: v.status for v in published_versions(pg_db)} == {
-        1: "serving", 2: "building"}
+    assert {v.version: v.status for v in published_versions(pg_db)} == {1: "serving", 2: "building"}
     # The killed client's server sessions end once they notice it is gone.
     deadline = time.monotonic() + 20
-    while pg_rows(pg_db, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                         "'crmpipe publish'")[0][0] and time.monotonic() < deadline:
+    while (
+        pg_rows(
+            pg_db,
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'crmpipe publish'",
+        )[0][0]
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.1)
 
     con = connect(wh, read_only=True)
     result = publish(con, pg_db, cfg=cfg)
     assert result.version == 3
     assert {v.version: v.status for v in published_versions(pg_db)} == {
-        3: "serving", 2: "failed", 1: "previous"}
+        3: "serving",
+        2: "failed",
+        1: "previous",
+    }
     assert pg_rows(pg_db, "SELECT 1 FROM pg_namespace WHERE nspname = 'crmpipe_v2'") == []
 
 
@@ -473,3 +596,16 @@ def test_schema_doc_lists_every_published_column() -> None:
         assert f"### {name}" in doc
         for column, _ in physical_columns(TABLES[name]):
             assert f"`{column}`" in doc, (name, column)
+
+
+def test_one_publish_at_a_time(pg_db: str) -> None:
+    con, cfg = make_warehouse()
+    publish(con, pg_db, cfg=cfg)
+    with psycopg.connect(pg_db, autocommit=True) as other:  # stands in for a running publish
+        other.execute("SELECT pg_advisory_lock(%s)", [postgres._LOCK_KEY])
+        pid = other.info.backend_pid
+        with pytest.raises(PublishError, match=f"another crmpipe publish.*pid {pid}"):
+            publish(con, pg_db, cfg=cfg)
+        with pytest.raises(PublishError, match="another crmpipe publish"):
+            rollback(pg_db)
+    assert [v.version for v in published_versions(pg_db)] == [1]

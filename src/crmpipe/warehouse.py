@@ -79,6 +79,11 @@ def connect(path: Path | str | None, *, read_only: bool = False) -> duckdb.DuckD
     threads = os.environ.get("CRMPIPE_THREADS")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
+    # DuckDB would use up to 80% of RAM; a bound makes big builds spill instead (DESIGN §9:
+    # 4.5M contacts within 6 GB peak RSS). Override with CRMPIPE_MEMORY_LIMIT, e.g. "8GB".
+    limit = os.environ.get("CRMPIPE_MEMORY_LIMIT", "4GB")
+    con.execute("SET memory_limit = ?", [limit])
+    con.execute("SET enable_progress_bar = false")
     if not read_only:
         for schema in SCHEMAS:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")

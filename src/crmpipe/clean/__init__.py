@@ -1,10 +1,11 @@
 """Standardize raw VARCHAR values by field role, as DuckDB SQL macros over whole relations.
 
 Each role family has its module (`nulls`, `emails`, `phones`, `names`, `places`, `dates`,
-`numbers`) defining `crm_*` macros, so the same cleaning is usable from any SQL
-(`SELECT crm_state('Calif.')`), and `clean_relation` applies them to a raw table in one pass,
-recording an issue for every present value that fails its role. Python (phonenumbers) only
-sees the distinct phone values the SQL fast path cannot decide.
+`numbers`) defining `crm_*` helper macros and a `Plan` (the cleaning as SQL levels, see
+`plan.py`). `clean_relation` runs the plans of all columns over a raw table in one pass,
+recording an issue for every present value that fails its role; the one-argument public macros
+(`SELECT crm_state('Calif.')`, one per role, see MACRO_FOR_ROLE) run the same plans for ad-hoc
+SQL. Python (phonenumbers) only sees the distinct phone values the SQL fast path cannot decide.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ search view mirrors `build.build_search` column for column, with `document` as a
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 
@@ -63,8 +64,21 @@ ARRAY_KINDS = frozenset({"code_list", "text_list"})
 #: (array_to_string itself is only STABLE). Searches must call it the same way to use them.
 LIST_TEXT = "list_text"
 
-_NUMERIC_DUCK = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER",
-                 "DOUBLE", "FLOAT", "REAL", "DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE")
+_NUMERIC_DUCK = (
+    "BIGINT",
+    "INTEGER",
+    "SMALLINT",
+    "TINYINT",
+    "HUGEINT",
+    "UBIGINT",
+    "UINTEGER",
+    "DOUBLE",
+    "FLOAT",
+    "REAL",
+    "DATE",
+    "TIMESTAMP",
+    "TIMESTAMP WITH TIME ZONE",
+)
 
 
 def pg_type(duck_type: str) -> str:
@@ -73,6 +87,41 @@ def pg_type(duck_type: str) -> str:
         return PG_TYPES[duck_type.upper()]
     except KeyError:
         raise ValueError(f"no PostgreSQL mapping for DuckDB type {duck_type!r}") from None
+
+
+#: DuckDB types a mart may have beyond the model's, and their PostgreSQL types.
+_MART_TYPES: dict[str, str] = {
+    "SMALLINT": "smallint",
+    "TINYINT": "smallint",
+    "UTINYINT": "smallint",
+    "USMALLINT": "integer",
+    "UINTEGER": "bigint",
+    "UBIGINT": "numeric",
+    "HUGEINT": "numeric",
+    "UHUGEINT": "numeric",
+    "FLOAT": "real",
+    "REAL": "real",
+    "TIME": "time",
+    "INTERVAL": "interval",
+    "UUID": "uuid",
+    "TIMESTAMP WITH TIME ZONE": "timestamptz",
+    "JSON": "jsonb",
+}
+
+
+def mart_pg_type(duck_type: str) -> str:
+    """The PostgreSQL type for any column type a mart (a SELECT over the warehouse) produced:
+    the model's types, DECIMAL(p,s) as numeric(p,s), lists as arrays, and text for what has no
+    counterpart (structs, maps, blobs: sent as DuckDB renders them)."""
+    t = duck_type.upper().strip()
+    if t.endswith("[]"):
+        inner = mart_pg_type(t[:-2])
+        return f"{inner}[]" if not inner.endswith("[]") else "text"
+    if t in PG_TYPES:
+        return PG_TYPES[t]
+    if t.startswith("DECIMAL") or t.startswith("NUMERIC"):
+        return "numeric" + t[t.index("(") :].lower() if "(" in t else "numeric"
+    return _MART_TYPES.get(t, "text")
 
 
 def qualified(schema: str, name: str) -> str:
@@ -135,11 +184,15 @@ def table_columns(tbl: Table) -> list[PgColumn]:
 def create_table(schema: str, tbl: Table) -> str:
     """CREATE TABLE without constraints (they come after the load; key columns are NOT NULL
     from the start so adding the primary key later needs no extra scan)."""
+    return create_table_of(schema, tbl.name, table_columns(tbl))
+
+
+def create_table_of(schema: str, name: str, columns: list[PgColumn]) -> str:
+    """CREATE TABLE `name` with `columns` (a model table's, or a mart's as DuckDB has them)."""
     cols = ",\n  ".join(
-        f"{quote_ident(c.name)} {c.pg_type}{' NOT NULL' if c.not_null else ''}"
-        for c in table_columns(tbl)
+        f"{quote_ident(c.name)} {c.pg_type}{' NOT NULL' if c.not_null else ''}" for c in columns
     )
-    return f"CREATE TABLE {qualified(schema, tbl.name)} (\n  {cols}\n)"
+    return f"CREATE TABLE {qualified(schema, name)} (\n  {cols}\n)"
 
 
 def copy_statement(schema: str, name: str, columns: list[str]) -> str:
@@ -231,24 +284,33 @@ def foreign_keys(tbl: Table, tables: dict[str, Table]) -> list[ForeignKey]:
     return out
 
 
-def _trigram(schema: str, table: str, col: str, is_list: bool, trgm_ops: str,
-             label: str | None = None) -> IndexSpec:
-    expr = (f"{qualified(schema, LIST_TEXT)}({quote_ident(col)})" if is_list
-            else quote_ident(col))
+def _trigram(
+    schema: str, table: str, col: str, is_list: bool, trgm_ops: str, label: str | None = None
+) -> IndexSpec:
+    expr = f"{qualified(schema, LIST_TEXT)}({quote_ident(col)})" if is_list else quote_ident(col)
     name = object_name(table, label or col, "trgm")
     return IndexSpec(
-        name, table,
+        name,
+        table,
         f"CREATE INDEX {quote_ident(name)} ON {qualified(schema, table)} "
         f"USING gin (({expr}) {trgm_ops})",
         "trigram",
     )
 
 
-def _btree(schema: str, table: str, cols: tuple[str, ...], kind: str, *, unique: bool = False,
-           name: str | None = None) -> IndexSpec:
+def _btree(
+    schema: str,
+    table: str,
+    cols: tuple[str, ...],
+    kind: str,
+    *,
+    unique: bool = False,
+    name: str | None = None,
+) -> IndexSpec:
     name = name or object_name(table, *cols, "idx")
     return IndexSpec(
-        name, table,
+        name,
+        table,
         f"CREATE {'UNIQUE ' if unique else ''}INDEX {quote_ident(name)} ON "
         f"{qualified(schema, table)} ({', '.join(quote_ident(c) for c in cols)})",
         kind,
@@ -259,18 +321,23 @@ def primary_key_index_name(tbl: Table) -> str:
     return object_name(tbl.name, "pkey")
 
 
-def table_indexes(schema: str, tbl: Table, tables: dict[str, Table], trgm_ops: str, *,
-                  contact_text: bool = True) -> list[IndexSpec]:
+def table_indexes(
+    schema: str, tbl: Table, tables: dict[str, Table], trgm_ops: str, *, contact_text: bool = True
+) -> list[IndexSpec]:
     """Indexes of a normalized table: the unique index that becomes its primary key, one per
     foreign key (unless the key's leading column already covers it), trigram GIN on searched
     text, B-tree on numeric/date extension columns and on external ids."""
-    out = [_btree(schema, tbl.name, tbl.key, "primary key", unique=True,
-                  name=primary_key_index_name(tbl))]
+    out = [
+        _btree(
+            schema, tbl.name, tbl.key, "primary key", unique=True, name=primary_key_index_name(tbl)
+        )
+    ]
     for fk in foreign_keys(tbl, tables):
         if tbl.key[0] != fk.column:
             out.append(_btree(schema, tbl.name, (fk.column,), "foreign key"))
     trigram = TABLE_TRIGRAM.get(tbl.name, ()) + (
-        CONTACT_TRIGRAM.get(tbl.name, ()) if contact_text else ())
+        CONTACT_TRIGRAM.get(tbl.name, ()) if contact_text else ()
+    )
     for col in trigram:
         if col in tbl.column_names:
             is_list = tbl.column(col).role is Role.EMAIL_LIST
@@ -286,8 +353,10 @@ def table_indexes(schema: str, tbl: Table, tables: dict[str, Table], trgm_ops: s
 def add_primary_key(schema: str, tbl: Table) -> str:
     """Turn the already-built unique index into the primary key (no second index build)."""
     name = primary_key_index_name(tbl)
-    return (f"ALTER TABLE {qualified(schema, tbl.name)} ADD CONSTRAINT {quote_ident(name)} "
-            f"PRIMARY KEY USING INDEX {quote_ident(name)}")
+    return (
+        f"ALTER TABLE {qualified(schema, tbl.name)} ADD CONSTRAINT {quote_ident(name)} "
+        f"PRIMARY KEY USING INDEX {quote_ident(name)}"
+    )
 
 
 def add_foreign_key(schema: str, fk: ForeignKey) -> str:
@@ -319,6 +388,10 @@ class SearchView:
 
     sql: str
     fields: list[tuple[str, str, str | None]]
+    #: Text fields whose values come from a smaller table, searched there by the PostgreSQL
+    #: dialect (crmpipe.search.compiler.Lookup): field → (table, column, key or None). An
+    #: entity's text is matched back by `entity_id`; the tech names (lower-cased) by value.
+    lookups: dict[str, tuple[str, str, str | None]] = dataclasses.field(default_factory=dict)
 
     @property
     def kinds(self) -> dict[str, str]:
@@ -349,6 +422,7 @@ def search_view(schema: str, cfg: Config, systems: list[str]) -> SearchView:
     contacts, entities = tables["contacts"], tables["entities"]
     select: list[str] = []
     fields: list[tuple[str, str, str | None]] = []
+    lookups: dict[str, tuple[str, str, str | None]] = {}
 
     def add(expr: str, name: str, kind: str) -> None:
         select.append(f"{expr} AS {quote_ident(name)}")
@@ -372,23 +446,26 @@ def search_view(schema: str, cfg: Config, systems: list[str]) -> SearchView:
         if col.role is Role.BOOLEAN:
             expr = f"CAST({expr} AS text)"
         add(expr, out, SEARCH_KINDS[col.role])
+        if SEARCH_KINDS[col.role] == "text":
+            lookups[out] = ("entities", col.name, "entity_id")
         taken.add(out)
     add("e.url", "entity_url", "text")
+    lookups["entity_url"] = ("entities", "url", "entity_id")
     add("e.url_domain", "domain", "code")
     add("t.tech_names", "tech_names", "text_list")
+    lookups["tech_names"] = ("techstacks", "name", None)
     add("t.tech_types", "tech_types", "code_list")
     add("x.crm", "crm", "code_list")
     for i, system in enumerate(systems):
         add(f"x.ids_{i}", f"{_safe_name(system)}_ids", "code_list")
-    # DuckDB's document text, built the same way (its email parts included), then cut into
+    # DuckDB's document text, built the same way, then cut into
     # DuckDB's words (maximal runs of letters and digits) before PostgreSQL's parser sees it:
     # the lexemes and their positions are then exactly the words the DuckDB search matches
     # (`fin` as a word prefix, phrases as consecutive words), and no whole-address token (one
     # distinct key per contact) bloats the GIN index.
-    emails = "array_to_string(c.emails, ' ')"
     text = (
-        f"lower(concat_ws(' ', {emails}, regexp_replace({emails}, '[^a-z0-9]+', ' ', 'g'), "
-        "c.title, array_to_string(t.tech_names, ' ')))"
+        "lower(concat_ws(' ', array_to_string(c.emails, ' '), c.title, "
+        "array_to_string(t.tech_names, ' ')))"
     )
     document = f"to_tsvector('simple', regexp_replace({text}, '[^[:alnum:]]+', ' ', 'g'))"
     add(document, "document", "document")
@@ -408,28 +485,42 @@ def search_view(schema: str, cfg: Config, systems: list[str]) -> SearchView:
         f"LEFT JOIN {s('entities')} e ON e.entity_id = c.entity_id "
         "LEFT JOIN t ON t.entity_id = c.entity_id LEFT JOIN x ON x.entity_id = c.entity_id"
     )
-    return SearchView(sql, fields)
+    return SearchView(sql, fields, lookups)
 
 
 def create_search_view(schema: str, view: SearchView) -> str:
     """WITH NO DATA: the rows come from a REFRESH, which (unlike CREATE ... AS) writes them
     frozen, visible to every snapshot once swapped in, like the COPY FREEZE tables."""
-    return (f"CREATE MATERIALIZED VIEW {qualified(schema, 'contact_search')} AS {view.sql} "
-            "WITH NO DATA")
+    return (
+        f"CREATE MATERIALIZED VIEW {qualified(schema, 'contact_search')} AS {view.sql} WITH NO DATA"
+    )
 
 
 def search_indexes(schema: str, view: SearchView, trgm_ops: str) -> list[IndexSpec]:
     """Indexes of contact_search: UNIQUE contact_id (for REFRESH ... CONCURRENTLY), GIN on the
     document, trigram GIN on the main searched text fields, B-tree on numbers, dates and
-    entity_id, GIN on the lists (crm, tech names and types, external ids)."""
+    entity_id, GIN on the lists (crm, tech names and types, external ids).
+
+    The key index is in the "C" collation: searches return rows in DuckDB's order (text by
+    bytes) with `ORDER BY contact_id COLLATE "C"`, which this index answers without a sort
+    whatever the database's own collation is."""
     name = "contact_search"
     kinds = view.kinds
     out = [
-        _btree(schema, name, ("contact_id",), "unique", unique=True,
-               name="contact_search_contact_id_key"),
-        IndexSpec("contact_search_document_idx", name,
-                  f"CREATE INDEX contact_search_document_idx ON {qualified(schema, name)} "
-                  "USING gin (document)", "fulltext"),
+        IndexSpec(
+            "contact_search_contact_id_key",
+            name,
+            "CREATE UNIQUE INDEX contact_search_contact_id_key ON "
+            f'{qualified(schema, name)} (contact_id COLLATE "C")',
+            "unique",
+        ),
+        IndexSpec(
+            "contact_search_document_idx",
+            name,
+            f"CREATE INDEX contact_search_document_idx ON {qualified(schema, name)} "
+            "USING gin (document)",
+            "fulltext",
+        ),
     ]
     trigram = [f for f in SEARCH_TRIGRAM if kinds.get(f) in ("text", "text_list")]
     for field in trigram:
@@ -441,7 +532,13 @@ def search_indexes(schema: str, view: SearchView, trgm_ops: str) -> list[IndexSp
             out.append(_btree(schema, name, (field,), "btree"))
         elif kind in ARRAY_KINDS and field not in trigram:
             idx = object_name(name, field, "idx")
-            out.append(IndexSpec(idx, name, f"CREATE INDEX {quote_ident(idx)} ON "
-                                 f"{qualified(schema, name)} USING gin ({quote_ident(field)})",
-                                 "array"))
+            out.append(
+                IndexSpec(
+                    idx,
+                    name,
+                    f"CREATE INDEX {quote_ident(idx)} ON "
+                    f"{qualified(schema, name)} USING gin ({quote_ident(field)})",
+                    "array",
+                )
+            )
     return out

@@ -30,6 +30,7 @@ from psycopg.copy import QueuedLibpqWriter
 
 from crmpipe.build import _systems
 from crmpipe.config import Config
+from crmpipe.marts import mart_tables
 from crmpipe.model import quote_ident
 from crmpipe.publish import pgddl
 from crmpipe.publish.pgddl import PUBLISHED_TABLES, PgColumn, qualified
@@ -37,6 +38,8 @@ from crmpipe.publish.pgddl import PUBLISHED_TABLES, PgColumn, qualified
 if TYPE_CHECKING:
     from crmpipe.pipeline import Reporter
 
+#: The environment variable holding the PostgreSQL DSN when neither --pg nor crmpipe.yml does.
+DSN_ENV = "CRMPIPE_PG_DSN"
 #: The schema readers query; versions are built beside it and renamed into it.
 SERVING_SCHEMA = "crmpipe"
 #: Where the version registry lives (never renamed or dropped by a publish).
@@ -56,7 +59,7 @@ BUILD_SETTINGS: dict[str, str] = {
 }
 #: maintenance_work_mem for GIN builds: far smaller than for B-trees, on purpose. A GIN build
 #: collects entries in an in-memory tree until this fills, and a big tree misses the CPU caches.
-#: Measured here at 4.5M contacts, the `document` GIN took 45 s of CPU with 4-16MB, 50 s with
+#: Measured here at 4.5M contacts, a `document` GIN took 45 s of CPU with 4-16MB, 50 s with
 #: 32MB, 53-57 s with 64MB, 71 s with 256MB and 88 s with 1GB; the emails trigram GIN 30.5 s
 #: with 16MB and 34 s with 64MB or 256MB. B-tree sorts gain from the full 1GB.
 GIN_MAINTENANCE_WORK_MEM = "16MB"
@@ -82,8 +85,11 @@ CREATE TABLE IF NOT EXISTS {META_SCHEMA}.versions (
   rows jsonb,
   orphans jsonb,
   seconds double precision,
-  message text
+  message text,
+  build text
 )"""
+#: Registries made before the `build` column (the warehouse build a version was published from).
+_REGISTRY_UPGRADE = f"ALTER TABLE {META_SCHEMA}.versions ADD COLUMN IF NOT EXISTS build text"
 
 
 class PublishError(Exception):
@@ -165,8 +171,9 @@ def _connect(dsn: str, *, app: str = "crmpipe publish") -> psycopg.Connection:
             "publish.postgres (CRMPIPE_PG_DSN) and that the server is running"
         ) from None
     except psycopg.Error as exc:
-        raise PublishError(f"cannot connect to PostgreSQL at {_where(params)}: "
-                           f"{_first_line(exc)}") from None
+        raise PublishError(
+            f"cannot connect to PostgreSQL at {_where(params)}: {_first_line(exc)}"
+        ) from None
 
 
 def _apply_settings(conn: psycopg.Connection, settings: dict[str, str]) -> None:
@@ -179,8 +186,9 @@ def _apply_settings(conn: psycopg.Connection, settings: dict[str, str]) -> None:
 
 
 @contextmanager
-def _translated(conn: psycopg.Connection | None, what: str, *, harmless: bool = True
-                ) -> Iterator[None]:
+def _translated(
+    conn: psycopg.Connection | None, what: str, *, harmless: bool = True
+) -> Iterator[None]:
     """Turn PostgreSQL errors into one-line PublishErrors saying what to do."""
     safe = " The previously published version still serves." if harmless else ""
     try:
@@ -191,22 +199,33 @@ def _translated(conn: psycopg.Connection | None, what: str, *, harmless: bool = 
         role = conn.info.user if conn is not None else "this role"
         db = conn.info.dbname if conn is not None else "the database"
         if "owner" in str(exc):  # e.g. renaming a schema another role published
-            todo = ("publish as the role that published before (or one of its members), or ask "
-                    "an admin to make this role a member of it.")
+            todo = (
+                "publish as the role that published before (or one of its members), or ask "
+                "an admin to make this role a member of it."
+            )
         else:
-            todo = (f"publish as the database owner or ask an admin to run: GRANT CREATE ON "
-                    f"DATABASE {quote_ident(db)} TO {quote_ident(role)};")
-        raise PublishError(f"{what}: permission denied ({_first_line(exc)}); {todo}{safe}"
-                           ) from None
+            todo = (
+                f"publish as the database owner or ask an admin to run: GRANT CREATE ON "
+                f"DATABASE {quote_ident(db)} TO {quote_ident(role)};"
+            )
+        raise PublishError(
+            f"{what}: permission denied ({_first_line(exc)}); {todo}{safe}"
+        ) from None
     except pgerr.DiskFull as exc:
-        raise PublishError(f"{what}: the PostgreSQL server is out of disk space "
-                           f"({_first_line(exc)}); free space and publish again.{safe}") from None
+        raise PublishError(
+            f"{what}: the PostgreSQL server is out of disk space "
+            f"({_first_line(exc)}); free space and publish again.{safe}"
+        ) from None
     except pgerr.UniqueViolation as exc:
-        raise PublishError(f"{what}: duplicate keys ({_first_line(exc)}); rebuild the warehouse "
-                           f"with 'crmpipe run --force' and publish again.{safe}") from None
+        raise PublishError(
+            f"{what}: duplicate keys ({_first_line(exc)}); rebuild the warehouse "
+            f"with 'crmpipe run --force' and publish again.{safe}"
+        ) from None
     except psycopg.OperationalError as exc:
-        raise PublishError(f"{what}: lost the connection to PostgreSQL ({_first_line(exc)}); "
-                           f"publish again once the server is back.{safe}") from None
+        raise PublishError(
+            f"{what}: lost the connection to PostgreSQL ({_first_line(exc)}); "
+            f"publish again once the server is back.{safe}"
+        ) from None
     except psycopg.Error as exc:
         raise PublishError(f"{what}: {_first_line(exc)}.{safe}") from None
 
@@ -215,12 +234,16 @@ def _preflight(conn: psycopg.Connection) -> list[str]:
     """Server version, encoding and the CREATE privilege, before anything is changed; returns
     warnings worth a note (a locale that can't lower-case beyond ASCII)."""
     if conn.info.server_version < 130000:
-        raise PublishError(f"PostgreSQL {conn.info.server_version // 10000} is too old for "
-                           "publishing; use PostgreSQL 13 or newer")
+        raise PublishError(
+            f"PostgreSQL {conn.info.server_version // 10000} is too old for "
+            "publishing; use PostgreSQL 13 or newer"
+        )
     enc = conn.execute("SHOW server_encoding").fetchone()[0]
     if enc.upper() not in ("UTF8", "UTF-8"):
-        raise PublishError(f"database {conn.info.dbname} uses encoding {enc}; publish into a "
-                           "database created WITH ENCODING 'UTF8'")
+        raise PublishError(
+            f"database {conn.info.dbname} uses encoding {enc}; publish into a "
+            "database created WITH ENCODING 'UTF8'"
+        )
     (can_create, unicode_lower) = conn.execute(
         "SELECT has_database_privilege(current_database(), 'CREATE'), lower('ÀÉ') = 'àé'"
     ).fetchone()
@@ -242,15 +265,19 @@ def _preflight(conn: psycopg.Connection) -> list[str]:
 
 def _ensure_trgm(conn: psycopg.Connection) -> str:
     """Make sure pg_trgm is installed; return its schema-qualified GIN operator class."""
+
     def installed() -> str | None:
-        row = conn.execute("SELECT extnamespace::regnamespace::text FROM pg_extension "
-                           "WHERE extname = 'pg_trgm'").fetchone()
+        row = conn.execute(
+            "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pg_trgm'"
+        ).fetchone()
         return row[0] if row else None
 
     schema = installed()
     if schema is None:
-        attempts = ["CREATE EXTENSION IF NOT EXISTS pg_trgm",
-                    f"CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA {META_SCHEMA}"]
+        attempts = [
+            "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+            f"CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA {META_SCHEMA}",
+        ]
         for i, stmt in enumerate(attempts):
             try:
                 conn.execute(stmt)
@@ -280,11 +307,38 @@ def _ensure_trgm(conn: psycopg.Connection) -> str:
 @dataclass
 class _TablePlan:
     name: str
-    table: Any  # crmpipe.model.Table
+    table: Any  # crmpipe.model.Table; None for a mart (published as DuckDB has it)
     columns: list[PgColumn]
     duck_types: dict[str, str]
     exists: bool
     rows: int
+    source: str = ""  # the DuckDB relation to copy from
+
+    @property
+    def is_mart(self) -> bool:
+        return self.table is None
+
+
+#: A search field as published: (name, kind, position, match column, lookup table, lookup
+#: column, lookup key) — the lookup columns tell the PostgreSQL dialect where entity-level text
+#: comes from (crmpipe.search.compiler.Lookup).
+FieldRow = tuple[str, str, int, str | None, str | None, str | None, str | None]
+
+
+@dataclass
+class _Publication:
+    """What a publish will copy and build, decided from the warehouse before PostgreSQL is
+    touched: the tables, whether the contact search view is built, its fields."""
+
+    plans: dict[str, _TablePlan]
+    search: bool  # build contact_search (the warehouse has contacts)
+    systems: list[str]
+    fields: list[FieldRow]
+    build: str | None  # the warehouse build's fingerprint (meta.build_state), if recorded
+
+    @property
+    def model_tables(self) -> dict[str, Any]:
+        return {n: p.table for n, p in self.plans.items() if not p.is_mart}
 
 
 def _duck_columns(duck: duckdb.DuckDBPyConnection, schema: str, name: str) -> dict[str, str]:
@@ -296,19 +350,36 @@ def _duck_columns(duck: duckdb.DuckDBPyConnection, schema: str, name: str) -> di
     return {n: t for n, t in rows}
 
 
-def _plan(duck: duckdb.DuckDBPyConnection, cfg: Config
-          ) -> tuple[dict[str, _TablePlan], list[str], list[tuple[str, str, int, str | None]]]:
-    """What to publish, checked against the warehouse before PostgreSQL is touched."""
+def _table_rows(duck: duckdb.DuckDBPyConnection, schema: str, name: str) -> int:
+    return int(duck.execute(f"SELECT count(*) FROM {schema}.{quote_ident(name)}").fetchone()[0])
+
+
+def _plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> _Publication:
+    """What to publish, checked against the warehouse before PostgreSQL is touched.
+
+    The public-sector tables and the contact search view when the warehouse has contacts (the
+    four tables always, empty when a source is missing, since the view reads them all); every
+    other canonical table that has rows (the sales funnel's users, deals, ...); and every table
+    of the `marts` schema, as a plain table beside them.
+    """
     tables = cfg.tables()
+    search = bool(_duck_columns(duck, "core", "contacts"))
+    names = [
+        n
+        for n in tables
+        if (search and n in PUBLISHED_TABLES)
+        or (_duck_columns(duck, "core", n) and _table_rows(duck, "core", n) > 0)
+    ]
     plans: dict[str, _TablePlan] = {}
-    for name in PUBLISHED_TABLES:
+    for name in names:
         tbl = tables[name]
         types = _duck_columns(duck, "core", name)
         exists = bool(types)
         cols = pgddl.table_columns(tbl)
         if exists:
-            missing = [c.name for c in cols[: len(cols) - len(pgddl.LINEAGE_KEPT)]
-                       if c.name not in types]
+            missing = [
+                c.name for c in cols[: len(cols) - len(pgddl.LINEAGE_KEPT)] if c.name not in types
+            ]
             if missing:
                 raise PublishError(
                     f"core.{name} in the warehouse has no column {missing[0]!r} (crmpipe.yml "
@@ -316,18 +387,46 @@ def _plan(duck: duckdb.DuckDBPyConnection, cfg: Config
                 )
         rows = 0
         if exists:
-            rows = duck.execute(f"SELECT count(*) FROM core.{quote_ident(name)}").fetchone()[0]
+            rows = _table_rows(duck, "core", name)
             _check_keys(duck, tbl)
-        plans[name] = _TablePlan(name, tbl, cols, types, exists, int(rows))
+        source = f"core.{quote_ident(name)}"
+        plans[name] = _TablePlan(name, tbl, cols, types, exists, rows, source)
+    for name in mart_tables(duck):
+        if name in plans or name in ("search_fields", "contact_search"):
+            raise PublishError(
+                f"marts.{name} has the name of a published table; rename the mart (its SQL "
+                "file) so both can be published"
+            )
+        types = _duck_columns(duck, "marts", name)
+        cols = [PgColumn(c, t, pgddl.mart_pg_type(t)) for c, t in types.items()]
+        source = f"marts.{quote_ident(name)}"
+        plans[name] = _TablePlan(
+            name, None, cols, types, True, _table_rows(duck, "marts", name), source
+        )
+    if not plans:
+        raise PublishError(
+            "the warehouse has nothing to publish (no core table has rows); run 'crmpipe run' first"
+        )
+    build = _build_fingerprint(duck)
+    if not search:
+        return _Publication(plans, False, [], [], build)
     systems = _systems(duck) if plans["external_ids"].exists else []
     view = pgddl.search_view("s", cfg, systems)
-    fields: list[tuple[str, str, int, str | None]] = [
-        (n, k, i, m) for i, (n, k, m) in enumerate(view.fields)]
+    fields: list[FieldRow] = [
+        (n, k, i, m, *view.lookups.get(n, (None, None, None)))
+        for i, (n, k, m) in enumerate(view.fields)
+    ]
     stored = _duck_columns(duck, "meta", "search_fields")
-    rows = duck.execute(
-        "SELECT name, kind, position, " + ("match_column" if "match_column" in stored else "NULL")
-        + " FROM meta.search_fields ORDER BY position").fetchall() if stored else []
-    if rows and [tuple(r) for r in rows] != fields:
+    rows = (
+        duck.execute(
+            "SELECT name, kind, position, "
+            + ("match_column" if "match_column" in stored else "NULL")
+            + " FROM meta.search_fields ORDER BY position"
+        ).fetchall()
+        if stored
+        else []
+    )
+    if rows and [tuple(r) for r in rows] != [f[:4] for f in fields]:
         if "match_column" not in stored:  # an older warehouse: compare what it records
             same = [(r[0], r[1]) for r in rows] == [(n, k) for n, k, _ in view.fields]
         else:
@@ -338,7 +437,16 @@ def _plan(duck: duckdb.DuckDBPyConnection, cfg: Config
                 f"the warehouse's search table doesn't match crmpipe.yml (fields differ: "
                 f"{', '.join(diff[:5])}); rebuild with 'crmpipe run --force', then publish"
             )
-    return plans, systems, fields
+    return _Publication(plans, True, systems, fields, build)
+
+
+def _build_fingerprint(duck: duckdb.DuckDBPyConnection) -> str | None:
+    """The fingerprint `crmpipe run` recorded for the build (files + project file + version),
+    kept in the registry so a run that changed nothing needn't publish again."""
+    if not _duck_columns(duck, "meta", "build_state"):
+        return None
+    row = duck.execute("SELECT value FROM meta.build_state WHERE key = 'fingerprint'").fetchone()
+    return str(row[0]) if row else None
 
 
 def _check_keys(duck: duckdb.DuckDBPyConnection, tbl: Any) -> None:
@@ -349,7 +457,8 @@ def _check_keys(duck: duckdb.DuckDBPyConnection, tbl: Any) -> None:
     (dups, null_keys) = duck.execute(
         f"SELECT (SELECT count(*) FROM (SELECT 1 FROM core.{quote_ident(tbl.name)} "
         f"GROUP BY {keys} HAVING count(*) > 1)), "
-        f"(SELECT count(*) FROM core.{quote_ident(tbl.name)} WHERE {nulls})").fetchone()
+        f"(SELECT count(*) FROM core.{quote_ident(tbl.name)} WHERE {nulls})"
+    ).fetchone()
     if dups or null_keys:
         what = f"{dups:,} repeated" if dups else f"{null_keys:,} missing"
         raise PublishError(
@@ -436,8 +545,9 @@ def _run_jobs(conns: list[psycopg.Connection], jobs: list[_Job], steps: _Steps) 
     with ThreadPoolExecutor(max_workers=len(conns), thread_name_prefix="crmpipe-pg") as pool:
         try:
             while pending or running:
-                ready = sorted((j for j in pending.values() if j.after <= done),
-                               key=lambda j: -j.priority)
+                ready = sorted(
+                    (j for j in pending.values() if j.after <= done), key=lambda j: -j.priority
+                )
                 while free and ready:
                     job = ready.pop(0)
                     del pending[job.name]
@@ -472,13 +582,16 @@ def _registry_exists(conn: psycopg.Connection) -> bool:
 
 
 def _schema_exists(conn: psycopg.Connection, name: str) -> bool:
-    return conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [name]).fetchone() \
-        is not None
+    return (
+        conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [name]).fetchone() is not None
+    )
 
 
 def _serving(conn: psycopg.Connection) -> int | None:
-    row = conn.execute(f"SELECT version FROM {META_SCHEMA}.versions WHERE status = 'serving' "
-                       "ORDER BY version DESC LIMIT 1").fetchone()
+    row = conn.execute(
+        f"SELECT version FROM {META_SCHEMA}.versions WHERE status = 'serving' "
+        "ORDER BY version DESC LIMIT 1"
+    ).fetchone()
     return int(row[0]) if row else None
 
 
@@ -494,8 +607,10 @@ def _publish_lock(conn: psycopg.Connection) -> Iterator[None]:
             [_LOCK_KEY, _LOCK_KEY],
         ).fetchone()
         who = f" (server pid {row[0]})" if row else ""
-        raise PublishError(f"another crmpipe publish or rollback is running on database "
-                           f"{conn.info.dbname}{who}; wait for it to finish and try again")
+        raise PublishError(
+            f"another crmpipe publish or rollback is running on database "
+            f"{conn.info.dbname}{who}; wait for it to finish and try again"
+        )
     try:
         yield
     finally:
@@ -518,7 +633,8 @@ def _clean_leftovers(conn: psycopg.Connection) -> list[str]:
     """Drop what killed or failed publishes left behind (their registry rows say so)."""
     rows = conn.execute(
         f"SELECT version, schema_name, status FROM {META_SCHEMA}.versions "
-        "WHERE status IN ('building', 'failed') ORDER BY version").fetchall()
+        "WHERE status IN ('building', 'failed') ORDER BY version"
+    ).fetchall()
     dropped = []
     for version, schema, status in rows:
         if _schema_exists(conn, schema) and schema != SERVING_SCHEMA:
@@ -526,18 +642,22 @@ def _clean_leftovers(conn: psycopg.Connection) -> list[str]:
                 continue
             dropped.append(schema)
         if status == "building":
-            conn.execute(f"UPDATE {META_SCHEMA}.versions SET status = 'failed', message = "
-                         "'interrupted; cleaned up by the next publish' WHERE version = %s",
-                         [version])
+            conn.execute(
+                f"UPDATE {META_SCHEMA}.versions SET status = 'failed', message = "
+                "'interrupted; cleaned up by the next publish' WHERE version = %s",
+                [version],
+            )
     return dropped
 
 
 def _next_version(conn: psycopg.Connection) -> int:
     (registered,) = conn.execute(
-        f"SELECT coalesce(max(version), 0) FROM {META_SCHEMA}.versions").fetchone()
+        f"SELECT coalesce(max(version), 0) FROM {META_SCHEMA}.versions"
+    ).fetchone()
     (existing,) = conn.execute(
-        "SELECT coalesce(max(substr(nspname, %s)::int), 0) FROM pg_namespace "
-        "WHERE nspname ~ %s", [len(VERSION_PREFIX) + 1, f"^{VERSION_PREFIX}[0-9]+$"]).fetchone()
+        "SELECT coalesce(max(substr(nspname, %s)::int), 0) FROM pg_namespace WHERE nspname ~ %s",
+        [len(VERSION_PREFIX) + 1, f"^{VERSION_PREFIX}[0-9]+$"],
+    ).fetchone()
     return max(int(registered), int(existing)) + 1
 
 
@@ -546,19 +666,23 @@ def _retire_old(conn: psycopg.Connection, keep: int) -> tuple[list[str], list[st
     reader still uses is left for the next publish rather than waited for."""
     rows = conn.execute(
         f"SELECT version, schema_name, status FROM {META_SCHEMA}.versions "
-        "WHERE status IN ('previous', 'rolled_back') ORDER BY version DESC").fetchall()
+        "WHERE status IN ('previous', 'rolled_back') ORDER BY version DESC"
+    ).fetchall()
     kept = [v for v, _, s in rows if s == "previous"][:keep]
     dropped, notes = [], []
     for version, schema, _ in rows:
         if version in kept:
             continue
         if _drop_schema(conn, schema):
-            conn.execute(f"UPDATE {META_SCHEMA}.versions SET status = 'dropped' "
-                         "WHERE version = %s", [version])
+            conn.execute(
+                f"UPDATE {META_SCHEMA}.versions SET status = 'dropped' WHERE version = %s",
+                [version],
+            )
             dropped.append(schema)
         else:
-            notes.append(f"{schema} is still in use by a reader; it will be dropped by the next "
-                         "publish")
+            notes.append(
+                f"{schema} is still in use by a reader; it will be dropped by the next publish"
+            )
     return dropped, notes
 
 
@@ -581,9 +705,14 @@ def _grants(conn: psycopg.Connection, schema: str) -> list[tuple[str | None, str
 
 def _copy_grants(conn: psycopg.Connection, source: str, target: str) -> int:
     """Give the objects of `target` the grants the same-named objects of `source` have."""
-    names = {r[0] for r in conn.execute(
-        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = %s", [target]).fetchall()}
+    names = {
+        r[0]
+        for r in conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s",
+            [target],
+        ).fetchall()
+    }
     n = 0
     for obj, grantee, privilege in _grants(conn, source):
         if obj is None:
@@ -596,8 +725,14 @@ def _copy_grants(conn: psycopg.Connection, source: str, target: str) -> int:
     return n
 
 
-def _swap_in(conn: psycopg.Connection, version: int, old: int | None, *, old_status: str,
-             updates: dict[str, Any]) -> None:
+def _swap_in(
+    conn: psycopg.Connection,
+    version: int,
+    old: int | None,
+    *,
+    old_status: str,
+    updates: dict[str, Any],
+) -> None:
     """The one transaction readers notice: `crmpipe` → crmpipe_v<old>, crmpipe_v<new> →
     `crmpipe`, and the registry, all or nothing. Renames take no lock on the tables, so
     this neither waits for readers nor blocks them."""
@@ -613,17 +748,24 @@ def _swap_in(conn: psycopg.Connection, version: int, old: int | None, *, old_sta
                     "it, or publish to another database"
                 )
             conn.execute(f"ALTER SCHEMA {SERVING_SCHEMA} RENAME TO {VERSION_PREFIX}{old}")
-            conn.execute(f"UPDATE {META_SCHEMA}.versions SET status = %s, schema_name = %s, "
-                         "retired_at = now() WHERE version = %s",
-                         [old_status, f"{VERSION_PREFIX}{old}", old])
+            conn.execute(
+                f"UPDATE {META_SCHEMA}.versions SET status = %s, schema_name = %s, "
+                "retired_at = now() WHERE version = %s",
+                [old_status, f"{VERSION_PREFIX}{old}", old],
+            )
         elif old is not None:
-            conn.execute(f"UPDATE {META_SCHEMA}.versions SET status = 'dropped', message = "
-                         "'its schema had disappeared' WHERE version = %s", [old])
+            conn.execute(
+                f"UPDATE {META_SCHEMA}.versions SET status = 'dropped', message = "
+                "'its schema had disappeared' WHERE version = %s",
+                [old],
+            )
         conn.execute(f"ALTER SCHEMA {quote_ident(new_schema)} RENAME TO {SERVING_SCHEMA}")
         sets = "".join(f", {k} = %s" for k in updates)
-        conn.execute(f"UPDATE {META_SCHEMA}.versions SET status = 'serving', schema_name = %s, "
-                     f"published_at = coalesce(published_at, now()){sets} WHERE version = %s",
-                     [SERVING_SCHEMA, *updates.values(), version])
+        conn.execute(
+            f"UPDATE {META_SCHEMA}.versions SET status = 'serving', schema_name = %s, "
+            f"published_at = coalesce(published_at, now()){sets} WHERE version = %s",
+            [SERVING_SCHEMA, *updates.values(), version],
+        )
 
 
 # --- publish -----------------------------------------------------------------------------------
@@ -636,8 +778,9 @@ def _jobs_count() -> int:
         return DEFAULT_JOBS
 
 
-def _copy_job(duck: duckdb.DuckDBPyConnection, schema: str, plan: _TablePlan) -> Callable[
-        [psycopg.Connection], int]:
+def _copy_job(
+    duck: duckdb.DuckDBPyConnection, schema: str, plan: _TablePlan
+) -> Callable[[psycopg.Connection], int]:
     """CREATE TABLE + COPY FREEZE in one transaction (FREEZE needs the table created in it),
     streaming DuckDB's rows as COPY text lines in Arrow batches."""
 
@@ -645,11 +788,10 @@ def _copy_job(duck: duckdb.DuckDBPyConnection, schema: str, plan: _TablePlan) ->
         cur = duck.cursor()
         try:
             with conn.transaction():
-                conn.execute(pgddl.create_table(schema, plan.table))
+                conn.execute(pgddl.create_table_of(schema, plan.name, plan.columns))
                 if not plan.exists:
                     return 0
-                query = pgddl.copy_query(f"core.{quote_ident(plan.name)}", plan.columns,
-                                         plan.duck_types)
+                query = pgddl.copy_query(plan.source, plan.columns, plan.duck_types)
                 stmt = pgddl.copy_statement(schema, plan.name, [c.name for c in plan.columns])
                 pg_cur = conn.cursor()
                 with pg_cur.copy(stmt, writer=QueuedLibpqWriter(pg_cur)) as copy:
@@ -664,15 +806,20 @@ def _copy_job(duck: duckdb.DuckDBPyConnection, schema: str, plan: _TablePlan) ->
     return run
 
 
-def _fields_job(schema: str, fields: list[tuple[str, str, int, str | None]]) -> Callable[
-        [psycopg.Connection], int]:
+def _fields_job(schema: str, fields: list[FieldRow]) -> Callable[[psycopg.Connection], int]:
+    """The search field registry (crmpipe.search reads it), with each field's lookup."""
+
     def run(conn: psycopg.Connection) -> int:
         with conn.transaction():
-            conn.execute(f"CREATE TABLE {qualified(schema, 'search_fields')} "
-                         "(name text PRIMARY KEY, kind text NOT NULL, position integer NOT NULL, "
-                         "match_column text)")
-            with conn.cursor().copy(f"COPY {qualified(schema, 'search_fields')} "
-                                    "(name, kind, position, match_column) FROM STDIN") as copy:
+            conn.execute(
+                f"CREATE TABLE {qualified(schema, 'search_fields')} "
+                "(name text PRIMARY KEY, kind text NOT NULL, position integer NOT NULL, "
+                "match_column text, lookup_table text, lookup_column text, lookup_key text)"
+            )
+            with conn.cursor().copy(
+                f"COPY {qualified(schema, 'search_fields')} (name, kind, position, "
+                "match_column, lookup_table, lookup_column, lookup_key) FROM STDIN"
+            ) as copy:
                 for row in fields:
                     copy.write_row(row)
         return len(fields)
@@ -690,27 +837,34 @@ def _sql_job(*statements: str) -> Callable[[psycopg.Connection], int]:
 
 
 def _index_job(idx: pgddl.IndexSpec) -> Callable[[psycopg.Connection], int]:
-    mem = GIN_MAINTENANCE_WORK_MEM if idx.kind in GIN_KINDS else \
-        BUILD_SETTINGS["maintenance_work_mem"]
+    mem = (
+        GIN_MAINTENANCE_WORK_MEM
+        if idx.kind in GIN_KINDS
+        else BUILD_SETTINGS["maintenance_work_mem"]
+    )
     return _sql_job(f"SET maintenance_work_mem = '{mem}'", idx.sql)
 
 
-def _constraints_job(schema: str, plans: dict[str, _TablePlan], orphans: dict[str, int]
-                     ) -> Callable[[psycopg.Connection], int]:
+def _constraints_job(
+    schema: str, plans: dict[str, _TablePlan], orphans: dict[str, int]
+) -> Callable[[psycopg.Connection], int]:
     """Primary keys from the unique indexes, then foreign keys: added NOT VALID, validated
     when no row is orphaned, otherwise left NOT VALID with the orphans counted."""
-    tables = {n: p.table for n, p in plans.items()}
+    models = [p for p in plans.values() if not p.is_mart]
+    tables = {p.name: p.table for p in models}
 
     def run(conn: psycopg.Connection) -> int:
-        for p in plans.values():
+        for p in models:
             conn.execute(pgddl.add_primary_key(schema, p.table))
-        for p in plans.values():
+        for p in models:
             for fk in pgddl.foreign_keys(p.table, tables):
                 conn.execute(pgddl.add_foreign_key(schema, fk))
                 try:
                     with conn.transaction():
-                        conn.execute(f"ALTER TABLE {qualified(schema, fk.table)} "
-                                     f"VALIDATE CONSTRAINT {quote_ident(fk.name)}")
+                        conn.execute(
+                            f"ALTER TABLE {qualified(schema, fk.table)} "
+                            f"VALIDATE CONSTRAINT {quote_ident(fk.name)}"
+                        )
                 except pgerr.ForeignKeyViolation:
                     (n,) = conn.execute(pgddl.orphan_count(schema, fk)).fetchone()
                     orphans[f"{fk.table}.{fk.column}"] = int(n)
@@ -756,24 +910,39 @@ def publish(
         duck.close()
 
 
-def _publish(duck: duckdb.DuckDBPyConnection, dsn: str, cfg: Config, keep: int, steps: _Steps,
-             t_start: float, contact_text: bool) -> PublishResult:
+def _publish(
+    duck: duckdb.DuckDBPyConnection,
+    dsn: str,
+    cfg: Config,
+    keep: int,
+    steps: _Steps,
+    t_start: float,
+    contact_text: bool,
+) -> PublishResult:
     try:
-        plans, systems, fields = _plan(duck, cfg)
+        pub = _plan(duck, cfg)
     except duckdb.Error as exc:
-        raise PublishError(f"cannot read the warehouse: {_first_line(exc)}; run 'crmpipe run' "
-                           "first") from None
+        raise PublishError(
+            f"cannot read the warehouse: {_first_line(exc)}; run 'crmpipe run' first"
+        ) from None
     admin = _connect(dsn)
     workers: list[psycopg.Connection] = []
     try:
         with _translated(admin, "preparing the publish"):
             warnings = _preflight(admin)
-            _apply_settings(admin, {k: v for k, v in BUILD_SETTINGS.items()
-                                    if k in ("standard_conforming_strings", "client_encoding")})
+            _apply_settings(
+                admin,
+                {
+                    k: v
+                    for k, v in BUILD_SETTINGS.items()
+                    if k in ("standard_conforming_strings", "client_encoding")
+                },
+            )
         with _translated(admin, "preparing the publish"), _publish_lock(admin):
             with steps.step("prepare", "registry") as info:
                 admin.execute(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}")
                 admin.execute(_REGISTRY_DDL)
+                admin.execute(_REGISTRY_UPGRADE)
                 trgm_ops = _ensure_trgm(admin)
                 cleaned = _clean_leftovers(admin)
                 old = _serving(admin)
@@ -784,15 +953,30 @@ def _publish(duck: duckdb.DuckDBPyConnection, dsn: str, cfg: Config, keep: int, 
                         "database"
                     )
                 version = _next_version(admin)
-                admin.execute(f"INSERT INTO {META_SCHEMA}.versions (version, schema_name, status)"
-                              " VALUES (%s, %s, 'building')",
-                              [version, f"{VERSION_PREFIX}{version}"])
+                admin.execute(
+                    f"INSERT INTO {META_SCHEMA}.versions (version, schema_name, status, build)"
+                    " VALUES (%s, %s, 'building', %s)",
+                    [version, f"{VERSION_PREFIX}{version}", pub.build],
+                )
                 info["detail"] = f"version {version}" + (
-                    f", dropped leftovers {', '.join(cleaned)}" if cleaned else "")
+                    f", dropped leftovers {', '.join(cleaned)}" if cleaned else ""
+                )
             try:
-                result = _build_and_swap(duck, dsn, cfg, admin, workers, steps, plans,
-                                         systems, fields, version, old, trgm_ops, keep, t_start,
-                                         contact_text)
+                result = _build_and_swap(
+                    duck,
+                    dsn,
+                    cfg,
+                    admin,
+                    workers,
+                    steps,
+                    pub,
+                    version,
+                    old,
+                    trgm_ops,
+                    keep,
+                    t_start,
+                    contact_text,
+                )
             except BaseException as exc:
                 _abandon(admin, version, exc)
                 raise
@@ -812,13 +996,17 @@ def _abandon(admin: psycopg.Connection, version: int, exc: BaseException) -> Non
         if admin.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             admin.rollback()
         schema = f"{VERSION_PREFIX}{version}"
-        row = admin.execute(f"SELECT status FROM {META_SCHEMA}.versions WHERE version = %s",
-                            [version]).fetchone()
+        row = admin.execute(
+            f"SELECT status FROM {META_SCHEMA}.versions WHERE version = %s", [version]
+        ).fetchone()
         if row and row[0] == "building":
             _drop_schema(admin, schema)
             message = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
-            admin.execute(f"UPDATE {META_SCHEMA}.versions SET status = 'failed', message = %s "
-                          "WHERE version = %s", [message, version])
+            admin.execute(
+                f"UPDATE {META_SCHEMA}.versions SET status = 'failed', message = %s "
+                "WHERE version = %s",
+                [message, version],
+            )
 
 
 def _build_and_swap(
@@ -828,9 +1016,7 @@ def _build_and_swap(
     admin: psycopg.Connection,
     workers: list[psycopg.Connection],
     steps: _Steps,
-    plans: dict[str, _TablePlan],
-    systems: list[str],
-    fields: list[tuple[str, str, int, str | None]],
+    pub: _Publication,
     version: int,
     old: int | None,
     trgm_ops: str,
@@ -840,7 +1026,8 @@ def _build_and_swap(
 ) -> PublishResult:
     """Load, index and verify version N in crmpipe_v<N>, swap it in, drop old versions."""
     schema = f"{VERSION_PREFIX}{version}"
-    view = pgddl.search_view(schema, cfg, systems)
+    plans = pub.plans
+    view = pgddl.search_view(schema, cfg, pub.systems) if pub.search else None
     with _translated(admin, "opening build connections"):
         for _ in range(_jobs_count()):
             conn = _connect(dsn)
@@ -853,55 +1040,90 @@ def _build_and_swap(
     # 1. COPY every table (largest first, in parallel), then check the counts.
     t0 = time.perf_counter()
     copy_jobs = [
-        _Job("copy", name, _copy_job(duck, schema, p), priority=p.rows)
-        for name, p in plans.items()
+        _Job("copy", name, _copy_job(duck, schema, p), priority=p.rows) for name, p in plans.items()
     ]
-    copy_jobs.append(_Job("copy", "search_fields", _fields_job(schema, fields), priority=-1))
+    if view is not None:
+        copy_jobs.append(
+            _Job("copy", "search_fields", _fields_job(schema, pub.fields), priority=-1)
+        )
     with _translated(admin, "copying rows into PostgreSQL"):
         copied = _run_jobs(workers, copy_jobs, steps)
     steps.timings.append(("copy (all tables, wall)", time.perf_counter() - t0))
     for name, p in plans.items():
         got = copied[f"copy {name}"]
         if got != p.rows:
-            raise PublishError(f"copied {got:,} rows of core.{name} but the warehouse has "
-                               f"{p.rows:,}; publish again (the previous version still serves)")
+            raise PublishError(
+                f"copied {got:,} rows of {p.source} but the warehouse has "
+                f"{p.rows:,}; publish again (the previous version still serves)"
+            )
 
     # 2. Indexes, the search view, keys: in parallel where their locks allow.
     t0 = time.perf_counter()
-    tables = {n: p.table for n, p in plans.items()}
+    tables = pub.model_tables
     build: list[_Job] = []
     table_index_jobs: list[str] = []
     for p in plans.values():
-        for idx in pgddl.table_indexes(schema, p.table, tables, trgm_ops,
-                                       contact_text=contact_text):
+        if p.is_mart:  # marts are small report tables, read whole: no keys, no indexes
+            continue
+        for idx in pgddl.table_indexes(
+            schema, p.table, tables, trgm_ops, contact_text=contact_text
+        ):
             job = _Job("index", idx.name, _index_job(idx), priority=_cost(p.rows, idx.kind))
             build.append(job)
             table_index_jobs.append(job.name)
-    view_job = _Job("view", "contact_search",
-                    _sql_job(pgddl.create_search_view(schema, view),
-                             f"REFRESH MATERIALIZED VIEW {qualified(schema, 'contact_search')}"),
-                    priority=_cost(plans["contacts"].rows, "view") + 1)
-    build.append(view_job)
-    view_index_jobs = []
-    for idx in pgddl.search_indexes(schema, view, trgm_ops):
-        job = _Job("index", idx.name, _index_job(idx), after=frozenset({view_job.name}),
-                   priority=_cost(plans["contacts"].rows, idx.kind))
-        build.append(job)
-        view_index_jobs.append(job.name)
+    view_jobs: list[str] = []
+    if view is not None:
+        view_job = _Job(
+            "view",
+            "contact_search",
+            _sql_job(
+                pgddl.create_search_view(schema, view),
+                f"REFRESH MATERIALIZED VIEW {qualified(schema, 'contact_search')}",
+            ),
+            priority=_cost(plans["contacts"].rows, "view") + 1,
+        )
+        build.append(view_job)
+        view_jobs.append(view_job.name)
+        view_index_jobs = []
+        for idx in pgddl.search_indexes(schema, view, trgm_ops):
+            job = _Job(
+                "index",
+                idx.name,
+                _index_job(idx),
+                after=frozenset({view_job.name}),
+                priority=_cost(plans["contacts"].rows, idx.kind),
+            )
+            build.append(job)
+            view_index_jobs.append(job.name)
+        build.append(
+            _Job(
+                "analyze",
+                "contact_search",
+                _sql_job(f"ANALYZE {qualified(schema, 'contact_search')}"),
+                after=frozenset([*view_index_jobs, view_job.name]),
+            )
+        )
     orphans: dict[str, int] = {}
-    # Keys take locks that conflict with index builds on the same tables: after them.
-    keys_job = _Job("constraints", "keys", _constraints_job(schema, plans, orphans),
-                    after=frozenset(table_index_jobs + [view_job.name]))
+    # Keys take locks that conflict with index builds on the same tables (and the view's
+    # build reads them): after those.
+    keys_job = _Job(
+        "constraints",
+        "keys",
+        _constraints_job(schema, plans, orphans),
+        after=frozenset(table_index_jobs + view_jobs),
+    )
     build.append(keys_job)
     # Statistics for the planner. No VACUUM of the view: its rows are frozen already, and
     # setting its visibility map dirties every page (2.5 GB at 4.5M contacts, 6 s of CPU);
     # autovacuum does that after the swap, in the background.
-    build.append(_Job("analyze", "tables", _sql_job(
-        "ANALYZE " + ", ".join(qualified(schema, n) for n in plans)),
-        after=frozenset({keys_job.name})))
-    build.append(_Job("analyze", "contact_search", _sql_job(
-        f"ANALYZE {qualified(schema, 'contact_search')}"),
-        after=frozenset([*view_index_jobs, view_job.name])))
+    build.append(
+        _Job(
+            "analyze",
+            "tables",
+            _sql_job("ANALYZE " + ", ".join(qualified(schema, n) for n in plans)),
+            after=frozenset({keys_job.name}),
+        )
+    )
     with _translated(admin, "building indexes and the search view"):
         _run_jobs(workers, build, steps)
     steps.timings.append(("build (indexes, view, keys, wall)", time.perf_counter() - t0))
@@ -913,23 +1135,38 @@ def _build_and_swap(
             (n,) = admin.execute(f"SELECT count(*) FROM {qualified(schema, name)}").fetchone()
             counts[name] = int(n)
             if n != p.rows:
-                raise PublishError(f"{schema}.{name} has {n:,} rows but core.{name} has "
-                                   f"{p.rows:,}; publish again")
-        (n,) = admin.execute(f"SELECT count(*) FROM {qualified(schema, 'contact_search')}"
-                             ).fetchone()
-        counts["contact_search"] = int(n)
-        if n != plans["contacts"].rows:
-            raise PublishError(f"contact_search has {n:,} rows for {plans['contacts'].rows:,} "
-                               "contacts; publish again")
+                raise PublishError(
+                    f"{schema}.{name} has {n:,} rows but {p.source} has {p.rows:,}; publish again"
+                )
+        if view is not None:
+            (n,) = admin.execute(
+                f"SELECT count(*) FROM {qualified(schema, 'contact_search')}"
+            ).fetchone()
+            counts["contact_search"] = int(n)
+            if n != plans["contacts"].rows:
+                raise PublishError(
+                    f"contact_search has {n:,} rows for {plans['contacts'].rows:,} "
+                    "contacts; publish again"
+                )
         granted = _copy_grants(admin, SERVING_SCHEMA, schema) if old is not None else 0
-        admin.execute(f"COMMENT ON SCHEMA {quote_ident(schema)} IS "
-                      f"{pgddl.literal(f'crmpipe published version {version}')}")
+        admin.execute(
+            f"COMMENT ON SCHEMA {quote_ident(schema)} IS "
+            f"{pgddl.literal(f'crmpipe published version {version}')}"
+        )
         info["rows"] = sum(counts.values())
         info["detail"] = f"{granted} grants carried over" if granted else ""
     with _translated(admin, "swapping the new version in"), steps.step("swap", SERVING_SCHEMA):
-        _swap_in(admin, version, old, old_status="previous", updates={
-            "rows": json.dumps(counts), "orphans": json.dumps(orphans),
-            "seconds": time.perf_counter() - t_start})
+        _swap_in(
+            admin,
+            version,
+            old,
+            old_status="previous",
+            updates={
+                "rows": json.dumps(counts),
+                "orphans": json.dumps(orphans),
+                "seconds": time.perf_counter() - t_start,
+            },
+        )
     # 4. Old versions: the new one serves whatever happens from here on.
     dropped: list[str] = []
     notes: list[str] = []
@@ -938,9 +1175,120 @@ def _build_and_swap(
         info["detail"] = ", ".join(dropped)
     for key, n in orphans.items():
         notes.append(f"{key}: {n:,} rows name no entity; the foreign key is kept NOT VALID")
-    return PublishResult(schema=SERVING_SCHEMA, version=version, tables=counts,
-                         steps=steps.timings, seconds=0.0, orphans=orphans, dropped=dropped,
-                         notes=notes)
+    return PublishResult(
+        schema=SERVING_SCHEMA,
+        version=version,
+        tables=counts,
+        steps=steps.timings,
+        seconds=0.0,
+        orphans=orphans,
+        dropped=dropped,
+        notes=notes,
+    )
+
+
+def resolve_dsn(cfg: Config | None, dsn: str | None = None) -> str | None:
+    """The PostgreSQL DSN to use: `dsn` (a `--pg` option) if given, else crmpipe.yml's
+    `publish.postgres`, else the CRMPIPE_PG_DSN environment variable; None when none is set."""
+    configured = cfg.publish.postgres if cfg is not None else None
+    for candidate in (dsn, configured, os.environ.get(DSN_ENV)):
+        if candidate and candidate.strip():
+            return candidate.strip()
+    return None
+
+
+#: Statement timeout of search and shell sessions (`connect_pg`): no query a person waits for
+#: should run longer; a publish's own sessions set theirs to 0.
+SEARCH_STATEMENT_TIMEOUT = "30s"
+
+
+def connect_pg(
+    dsn: str,
+    *,
+    app: str = "crmpipe search",
+    statement_timeout: str | None = SEARCH_STATEMENT_TIMEOUT,
+    read_only: bool = True,
+) -> psycopg.Connection:
+    """An autocommit connection for reading what was published (search, the shell).
+
+    Every transaction is read-only (`default_transaction_read_only`), so even SQL typed into
+    the shell can't change anything, and each statement stops at `statement_timeout`. Raises
+    PublishError (one line, naming the server, never the password) when it can't connect.
+    """
+    conn = _connect(dsn, app=app)
+    try:
+        with _translated(conn, "opening a session", harmless=False):
+            if read_only:
+                conn.execute("SET default_transaction_read_only = on")
+            if statement_timeout:
+                conn.execute(
+                    "SELECT set_config('statement_timeout', %s, false)", [statement_timeout]
+                )
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def serving_build(dsn: str) -> str | None:
+    """The warehouse build fingerprint the serving version was published from (None when
+    nothing serves, or it was published before builds were recorded)."""
+    conn = _connect(dsn, app="crmpipe versions")
+    try:
+        with _translated(conn, "reading the version registry", harmless=False):
+            if not _registry_exists(conn):
+                return None
+            conn.execute(_REGISTRY_UPGRADE)
+            row = conn.execute(
+                f"SELECT build FROM {META_SCHEMA}.versions WHERE status = 'serving' "
+                "ORDER BY version DESC LIMIT 1"
+            ).fetchone()
+        return row[0] if row else None
+    finally:
+        conn.close()
+
+
+def publish_build(
+    cfg: Config,
+    dsn: str | None = None,
+    reporter: Reporter | None = None,
+    *,
+    only_if_changed: bool = False,
+    keep_versions: int | None = None,
+    table_text_indexes: bool = True,
+) -> PublishResult | None:
+    """Publish the project's current warehouse build to PostgreSQL (`crmpipe publish`, and
+    `crmpipe run` when a DSN is configured).
+
+    The DSN is `dsn`, else `publish.postgres`, else CRMPIPE_PG_DSN (`resolve_dsn`). The
+    warehouse is opened read-only, so this never changes it. With `only_if_changed` (what
+    `crmpipe run` uses), nothing is done and None is returned when the serving version was
+    published from this very build: re-running with the same files changes nothing.
+    """
+    target = resolve_dsn(cfg, dsn)
+    if target is None:
+        raise PublishError(
+            "no PostgreSQL DSN: set publish.postgres in crmpipe.yml, pass --pg DSN or set "
+            f"{DSN_ENV}, e.g. postgresql://USER@HOST:5432/DBNAME"
+        )
+    from crmpipe.warehouse import connect
+
+    con = connect(cfg.warehouse_path, read_only=True)
+    try:
+        if only_if_changed:
+            build = _build_fingerprint(con)
+            if build is not None and build == serving_build(target):
+                return None
+        return publish(
+            con,
+            target,
+            cfg=cfg,
+            keep_versions=keep_versions,
+            reporter=reporter,
+            table_text_indexes=table_text_indexes,
+        )
+    finally:
+        con.close()
 
 
 # --- rollback and the registry ---------------------------------------------------------------
@@ -956,15 +1304,20 @@ def rollback(dsn: str) -> str:
     try:
         with _translated(conn, "rolling back"), _publish_lock(conn):
             if not _registry_exists(conn):
-                raise PublishError(f"nothing has been published to database {conn.info.dbname} "
-                                   "yet; run 'crmpipe publish' first")
+                raise PublishError(
+                    f"nothing has been published to database {conn.info.dbname} "
+                    "yet; run 'crmpipe publish' first"
+                )
             current = _serving(conn)
             if current is None:
-                raise PublishError(f"no version is serving in database {conn.info.dbname}; "
-                                   "run 'crmpipe publish'")
+                raise PublishError(
+                    f"no version is serving in database {conn.info.dbname}; run 'crmpipe publish'"
+                )
             rows = conn.execute(
                 f"SELECT version, schema_name FROM {META_SCHEMA}.versions WHERE status = "
-                "'previous' AND version < %s ORDER BY version DESC", [current]).fetchall()
+                "'previous' AND version < %s ORDER BY version DESC",
+                [current],
+            ).fetchall()
             target = next((v for v, s in rows if _schema_exists(conn, s)), None)
             if target is None:
                 raise PublishError(
@@ -987,7 +1340,8 @@ def published_versions(dsn: str) -> list[VersionInfo]:
             rows = conn.execute(
                 "SELECT version, schema_name, status, created_at, published_at, retired_at, "
                 f"rows, orphans, seconds, message FROM {META_SCHEMA}.versions "
-                "ORDER BY version DESC").fetchall()
+                "ORDER BY version DESC"
+            ).fetchall()
         return [VersionInfo(*r) for r in rows]
     finally:
         conn.close()

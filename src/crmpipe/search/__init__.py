@@ -1,14 +1,18 @@
 """The query language (DESIGN §6): query text → syntax tree → parameterized SQL → results.
 
-`search()` and `explain()` are what the CLI, shell and API call; `compile_query()` gives the
-WHERE condition for a dialect; `load_fields()` reads the searchable fields of a built table.
-See docs/query-language.md for the language itself.
+`search()` and `explain()` are what the CLI, shell and API call, on the DuckDB warehouse or a
+published PostgreSQL schema (`backends.py`); `compile_query()` gives the WHERE condition for a
+dialect; `load_fields()` reads the searchable fields of a built table. See
+docs/query-language.md for the language itself.
 """
 
+from crmpipe.search.backends import Backend, DuckDBBackend, PostgresBackend, as_backend
 from crmpipe.search.compiler import (
     CompiledQuery,
     Dialect,
     DuckDBDialect,
+    Lookup,
+    PostgresDialect,
     compile_query,
     compile_search,
     get_dialect,
@@ -20,13 +24,19 @@ from crmpipe.search.parser import expand_shorthand, parse
 
 __all__ = [
     "DEFAULT_COLUMNS",
+    "Backend",
     "CompiledQuery",
     "Dialect",
+    "DuckDBBackend",
     "DuckDBDialect",
     "Field",
     "Kind",
+    "Lookup",
+    "PostgresBackend",
+    "PostgresDialect",
     "QueryError",
     "SearchResult",
+    "as_backend",
     "compile_query",
     "compile_search",
     "expand_shorthand",

@@ -5,8 +5,10 @@ lower-cased, what a day means on a timestamp); a `Dialect` decides how each elem
 is written in its SQL. Every value the user typed reaches the database as a bound parameter,
 never as SQL text; identifiers come only from the field registry and are quoted.
 
-DuckDB is implemented (`DuckDBDialect`); a PostgreSQL dialect is a sibling subclass of `Dialect`
-(placeholder `%s`, `strpos`/`pg_trgm`, `tsquery` for the document) with the same methods.
+`DuckDBDialect` writes DuckDB's SQL (no index: `contains`, list lambdas, RE2 word-prefix
+patterns); `PostgresDialect` writes the forms PostgreSQL's indexes serve (trigram `ILIKE`,
+`tsquery` on the `tsvector` document, array operators; docs/postgres.md). Both give the same
+rows for the same query on the same data (tests/test_search_differential.py).
 """
 
 from __future__ import annotations
@@ -223,7 +225,114 @@ class DuckDBDialect(Dialect):
         return f"(?:^|{s})" + f"{w}*{s}+".join(_re2_literal(word) for word in words)
 
 
-DIALECTS: dict[str, Dialect] = {"duckdb": DuckDBDialect()}
+@dataclass(frozen=True)
+class Lookup:
+    """Where a text field of the search view comes from in a smaller table, for PostgreSQL.
+
+    An entity's text (`display_name`) repeats on each of its ~30 contacts, so it is searched in
+    `table` (the 150k entities, trigram-indexed) and matched back by `key`: `entity_id IN
+    (SELECT entity_id FROM entities WHERE display_name ILIKE ...)`. A list of lower-cased values
+    (`tech_names`) is matched by value when `key` is None: `tech_names && ARRAY(SELECT DISTINCT
+    lower(name) FROM techstacks WHERE name ILIKE ...)`. Either gives exactly the rows the plain
+    substring test on the view would, while reading the small table's index instead.
+    """
+
+    table: str  # schema-qualified and quoted (as the dialect's `ident` quotes)
+    column: str  # quoted
+    key: str | None = None  # quoted; a column of both `table` and the search view
+
+
+class PostgresDialect(Dialect):
+    """PostgreSQL (13+, with pg_trgm): the predicate forms its indexes serve (docs/postgres.md).
+
+    Substrings are `ILIKE '%...%'` with `%`, `_` and `\\` escaped in the (bound) pattern, which
+    the trigram GIN indexes answer; lists of lower-cased values use `&&` (GIN on arrays) or their
+    joined match column (`LIKE`, trigram GIN); free terms are `document @@ to_tsquery('simple',
+    %s)` with a tsquery string built here from the query's words, each quoted and a prefix
+    (`'fin':*`), a phrase's words joined by `<->`. `lookups` (view column → `Lookup`) send
+    entity-level text to the small tables it comes from.
+    """
+
+    name = "postgres"
+    placeholder = "%s"
+
+    def __init__(self, lookups: Mapping[str, Lookup] | None = None) -> None:
+        self.lookups = {self.ident(column): lk for column, lk in (lookups or {}).items()}
+
+    def ident(self, name: str) -> str:
+        # psycopg reads `%` in the statement as a placeholder: a column name can't hold one raw.
+        return quote_ident(name).replace("%", "%%")
+
+    def text_contains(self, column: str, needle: str) -> Fragment:
+        pattern = "%" + like_escape(needle) + "%"
+        lookup = self.lookups.get(column)
+        if lookup is not None and lookup.key is not None:
+            return Fragment(
+                f"{lookup.key} IN (SELECT l_.{lookup.key} FROM {lookup.table} l_ "
+                f"WHERE l_.{lookup.column} ILIKE %s)",
+                (pattern,),
+            )
+        return Fragment(f"{column} ILIKE %s", (pattern,))
+
+    def text_list_contains(self, column: str, needle: str, joined: str | None = None) -> Fragment:
+        pattern = "%" + like_escape(needle) + "%"
+        lookup = self.lookups.get(column)
+        if lookup is not None and lookup.key is None:
+            # Elements are lower(value) of the source rows, so "an element contains the
+            # needle" is "the list holds a lower-cased value that does".
+            return Fragment(
+                f"{column} && ARRAY(SELECT DISTINCT lower(l_.{lookup.column}) FROM "
+                f"{lookup.table} l_ WHERE l_.{lookup.column} ILIKE %s)",
+                (pattern,),
+            )
+        if joined is not None and JOIN_SEPARATOR not in needle:
+            # Elements are stored lower-cased: LIKE, served by the trigram index on `joined`.
+            return Fragment(f"{joined} LIKE %s", (pattern,))
+        return Fragment(
+            f"EXISTS (SELECT 1 FROM unnest({column}) v_ WHERE strpos(v_, %s) > 0)", (needle,)
+        )
+
+    def code_in(self, column: str, values: Sequence[str]) -> Fragment:
+        if len(values) == 1:
+            return Fragment(f"lower(CAST({column} AS text)) = %s", tuple(values))
+        return Fragment(f"lower(CAST({column} AS text)) = ANY(%s::text[])", (list(values),))
+
+    def code_list_has(self, column: str, values: Sequence[str]) -> Fragment:
+        # Elements are stored lower-cased; `&&` (overlap) is served by the GIN index on the list.
+        return Fragment(f"{column} && %s::text[]", (list(values),))
+
+    def compare(self, column: str, op: str, value: Any) -> Fragment:
+        return Fragment(f"{column} {op} %s", (value,))
+
+    def document_has(self, column: str, words: Sequence[str]) -> Fragment:
+        return Fragment(f"{column} @@ to_tsquery('simple', %s)", (self.tsquery(words),))
+
+    def document_rank(self, column: str, terms: Sequence[Sequence[str]]) -> Fragment:
+        # The same rank as DuckDB's (how many of the alternatives the document holds), so both
+        # stores return the same page for the same query; see docs/query-language.md.
+        return _join(
+            " + ",
+            [
+                Fragment(
+                    f"CAST({column} @@ to_tsquery('simple', %s) AS integer)", (self.tsquery(w),)
+                )
+                for w in terms
+            ],
+        )
+
+    @staticmethod
+    def tsquery(words: Sequence[str]) -> str:
+        """`fin dir` → `'fin':* <-> 'dir':*`: consecutive words, each a prefix (tsquery syntax,
+        every word a quoted literal, so no character of it is an operator)."""
+        return " <-> ".join("'" + w.replace("\\", "\\\\").replace("'", "''") + "':*" for w in words)
+
+
+def like_escape(text: str) -> str:
+    """`text` as a literal inside a LIKE pattern (default escape character `\\`)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+DIALECTS: dict[str, Dialect] = {"duckdb": DuckDBDialect(), "postgres": PostgresDialect()}
 
 
 def get_dialect(dialect: str | Dialect) -> Dialect:

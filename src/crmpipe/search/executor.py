@@ -1,8 +1,10 @@
 """Run a query against the search table: the top rows, a capped count, and `explain`.
 
-This is the API the CLI, the shell, the HTTP API and the web UI call. A page of results costs
-one top-N query; the total is counted only up to `count_cap` (`SELECT count(*) FROM (... LIMIT
-cap+1)`), so a query matching millions of rows still answers at once and shows "10,000+".
+This is the API the CLI, the shell, the HTTP API and the web UI call, on either store: `con` is
+a DuckDB connection, a psycopg connection (the published schema `crmpipe`) or a `Backend`
+(search/backends.py). A page of results costs one top-N query; the total is counted only up to
+`count_cap` (`SELECT count(*) FROM (... LIMIT cap+1) s`), so a query matching millions of rows
+still answers at once and shows "10,000+".
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from crmpipe.search.backends import DUCKDB_SEARCH_TABLE, Backend, as_backend
 from crmpipe.search.compiler import CompiledQuery, compile_search
 from crmpipe.search.errors import QueryError, unknown_name_error
-from crmpipe.search.fields import Field, load_fields, quote_ident, quote_qualified
+from crmpipe.search.fields import Field
 
-SEARCH_TABLE = "search.contact_search"
+#: The DuckDB warehouse's search table (PostgreSQL: `crmpipe.contact_search`).
+SEARCH_TABLE = DUCKDB_SEARCH_TABLE
 #: Shown when the caller does not choose columns (those the table has, in this order).
 DEFAULT_COLUMNS = ("contact_id", "full_name", "title", "emails", "phone", "display_name", "state")
 #: The key results are ordered by (after the rank, when there is one).
@@ -53,6 +57,8 @@ class _Plan:
     ranked_params: list[Any]
     count_sql: str
     columns: list[str]
+    backend: Backend
+    table_sql: str  # the search table, quoted
 
 
 def search(
@@ -64,7 +70,7 @@ def search(
     limit: int = 50,
     count_cap: int | None = 10_000,
     columns: Sequence[str] | None = None,
-    table: str = SEARCH_TABLE,
+    table: str | None = None,
     fields: Mapping[str, Field] | None = None,
 ) -> SearchResult:
     """Run `query`: the first `limit` rows (best first) and the number of matches.
@@ -72,8 +78,9 @@ def search(
     Results are ordered by `contact_id`, except that when free terms are alternatives (`accela
     OR granicus`) and at most `count_cap` rows match, rows holding more of them come first
     (ranking more would mean scoring every match). `count_cap=None` counts exactly. `fields`
-    lets a caller that runs many queries load the field registry once. Raises QueryError for a
-    query that cannot run (syntax, unknown field or column, wrong value type).
+    lets a caller that runs many queries load the field registry once. `table` defaults to the
+    store's search table. Raises QueryError for a query that cannot run (syntax, unknown field
+    or column, wrong value type) or that the database refused (PostgreSQL's statement timeout).
     """
     started = time.perf_counter()
     plan = _plan(
@@ -87,20 +94,21 @@ def search(
         table=table,
         fields=fields,
     )
+    db = plan.backend
     if plan.ranked_sql is not None:
         # Count first: rank only a set small enough to count, else fall back to key order.
-        total, capped = _count(con, plan, count_cap, table)
+        total, capped = _count(plan, count_cap)
         sql, params = (
             (plan.rows_sql, plan.rows_params) if capped else (plan.ranked_sql, plan.ranked_params)
         )
-        rows = con.execute(sql, params).fetchall()
+        rows = db.execute(sql, params).fetchall()
     else:
         sql, params = plan.rows_sql, plan.rows_params
-        rows = con.execute(sql, params).fetchall()
+        rows = db.execute(sql, params).fetchall()
         if len(rows) < limit:  # the page holds every match: no need to count
             total, capped = len(rows), False
         else:
-            total, capped = _count(con, plan, count_cap, table)
+            total, capped = _count(plan, count_cap)
     return SearchResult(
         columns=plan.columns,
         rows=rows,
@@ -112,12 +120,13 @@ def search(
     )
 
 
-def _count(con: Any, plan: _Plan, count_cap: int | None, table: str) -> tuple[int, bool]:
+def _count(plan: _Plan, count_cap: int | None) -> tuple[int, bool]:
     """(number of matches up to count_cap, whether there are more)."""
+    db = plan.backend
     if count_cap is None:
-        sql = f"SELECT count(*) FROM {quote_qualified(table)} WHERE {plan.compiled.where}"
-        return con.execute(sql, plan.compiled.params).fetchone()[0], False
-    n = con.execute(plan.count_sql, [*plan.compiled.params, count_cap + 1]).fetchone()[0]
+        sql = f"SELECT count(*) FROM {plan.table_sql} WHERE {plan.compiled.where}"
+        return db.execute(sql, plan.compiled.params).fetchone()[0], False
+    n = db.execute(plan.count_sql, [*plan.compiled.params, count_cap + 1]).fetchone()[0]
     return min(n, count_cap), n > count_cap
 
 
@@ -130,11 +139,12 @@ def explain(
     limit: int = 50,
     count_cap: int | None = 10_000,
     columns: Sequence[str] | None = None,
-    table: str = SEARCH_TABLE,
+    table: str | None = None,
     fields: Mapping[str, Field] | None = None,
     analyze: bool = False,
 ) -> str:
-    """The SQL `search` would run for `query`, its parameters and DuckDB's plan (EXPLAIN)."""
+    """The SQL `search` would run for `query`, its parameters and the database's plan (EXPLAIN;
+    with `analyze`, EXPLAIN ANALYZE: the query runs and the plan shows its real timings)."""
     plan = _plan(
         con,
         query,
@@ -146,9 +156,8 @@ def explain(
         table=table,
         fields=fields,
     )
-    verb = "EXPLAIN ANALYZE" if analyze else "EXPLAIN"
-    explained = con.execute(f"{verb} {plan.rows_sql}", plan.rows_params).fetchall()
-    lines = [f"query:  {query}"]
+    explained = plan.backend.explain(plan.rows_sql, plan.rows_params, analyze=analyze)
+    lines = [f"query:  {query}", f"store:  {plan.backend.name}"]
     if plan.compiled.expanded != query:
         lines.append(f"expanded: {plan.compiled.expanded}")
     lines += ["", "rows:", plan.rows_sql, f"params: {plan.rows_params!r}", ""]
@@ -167,7 +176,7 @@ def explain(
             "",
         ]
     lines.append("plan:")
-    lines += [str(row[-1]) for row in explained]
+    lines += explained
     return "\n".join(lines)
 
 
@@ -180,7 +189,7 @@ def _plan(
     limit: int,
     count_cap: int | None,
     columns: Sequence[str] | None,
-    table: str,
+    table: str | None,
     fields: Mapping[str, Field] | None,
 ) -> _Plan:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
@@ -189,32 +198,33 @@ def _plan(
         isinstance(count_cap, bool) or not isinstance(count_cap, int) or count_cap < 0
     ):
         raise QueryError(f"count_cap must be a whole number ≥ 0 or None, not {count_cap!r}")
-    registry = fields if fields is not None else load_fields(con, aliases)
-    compiled = compile_search(query, registry, shorthands=shorthands)
-    available = _table_columns(con, table)
+    db = as_backend(con)
+    table = table or db.default_table
+    registry = fields if fields is not None else db.load_fields(aliases)
+    compiled = compile_search(query, registry, shorthands=shorthands, dialect=db.dialect)
+    available = db.table_columns(table)
     shown = _columns(columns, available)
-    key = quote_ident(KEY_COLUMN if KEY_COLUMN in available else available[0])
-    tbl = quote_qualified(table)
-    select = f"SELECT {', '.join(quote_ident(c) for c in shown)} FROM {tbl} WHERE {compiled.where}"
-    rows_sql = f"{select} ORDER BY {key} LIMIT ?"
+    ident, mark = db.dialect.ident, db.dialect.placeholder
+    key = db.order_key(ident(KEY_COLUMN if KEY_COLUMN in available else available[0]))
+    tbl = db.qualified(table)
+    select = f"SELECT {', '.join(ident(c) for c in shown)} FROM {tbl} WHERE {compiled.where}"
+    rows_sql = f"{select} ORDER BY {key} LIMIT {mark}"
     ranked_sql, ranked_params = None, []
     if compiled.rank:
-        ranked_sql = f"{select} ORDER BY {compiled.rank} DESC, {key} LIMIT ?"
+        ranked_sql = f"{select} ORDER BY {compiled.rank} DESC, {key} LIMIT {mark}"
         ranked_params = [*compiled.params, *compiled.rank_params, limit]
-    count_sql = f"SELECT count(*) FROM (SELECT 1 FROM {tbl} WHERE {compiled.where} LIMIT ?)"
+    count_sql = f"SELECT count(*) FROM (SELECT 1 FROM {tbl} WHERE {compiled.where} LIMIT {mark}) s"
     return _Plan(
-        compiled, rows_sql, [*compiled.params, limit], ranked_sql, ranked_params, count_sql, shown
+        compiled,
+        rows_sql,
+        [*compiled.params, limit],
+        ranked_sql,
+        ranked_params,
+        count_sql,
+        shown,
+        db,
+        tbl,
     )
-
-
-def _table_columns(con: Any, table: str) -> list[str]:
-    import duckdb
-
-    try:
-        cursor = con.execute(f"SELECT * FROM {quote_qualified(table)} LIMIT 0")
-    except duckdb.CatalogException:
-        raise QueryError(f"no search table {table} — build it first (crmpipe build)") from None
-    return [d[0] for d in cursor.description]
 
 
 def _columns(requested: Sequence[str] | None, available: list[str]) -> list[str]:

@@ -1,0 +1,214 @@
+"""The stores a search runs on: the DuckDB warehouse and a published PostgreSQL schema.
+
+A `Backend` holds a connection and knows what differs between the two stores: the SQL dialect,
+where the search table and its field registry are, how to order by the key so both stores give
+the same order, how to ask for a plan, and how the database's errors read to a user.
+`as_backend(con)` picks one from the connection's type, so `search(con, ...)` takes a DuckDB
+connection, a psycopg connection, or a Backend made once and reused (the shell, benchmarks).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from crmpipe.search.compiler import Dialect, DuckDBDialect, Lookup, PostgresDialect
+from crmpipe.search.errors import QueryError
+from crmpipe.search.fields import META_TABLE, Field, fields_from_list, load_fields, quote_ident
+
+#: The DuckDB warehouse's search table, and the schema readers query in PostgreSQL.
+DUCKDB_SEARCH_TABLE = "search.contact_search"
+PG_SCHEMA = "crmpipe"
+
+
+class Backend(ABC):
+    """One store's connection plus what the executor must know about it."""
+
+    name: str
+    dialect: Dialect
+    #: The search table when the caller names none.
+    default_table: str
+    con: Any
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement; the result has fetchall/fetchone/description (DB-API style)."""
+        return self.con.execute(sql, list(params))
+
+    @abstractmethod
+    def load_fields(self, aliases: Mapping[str, str] | None = None) -> dict[str, Field]:
+        """The field registry of the search table (columns, kinds, match columns) plus aliases."""
+
+    @abstractmethod
+    def table_columns(self, table: str) -> list[str]:
+        """The search table's columns in order, or a QueryError saying how to create it."""
+
+    @abstractmethod
+    def explain(self, sql: str, params: Sequence[Any], *, analyze: bool = False) -> list[str]:
+        """The database's plan for `sql`, one line per item."""
+
+    def order_key(self, column: str) -> str:
+        """`column` (quoted) as an ORDER BY key sorting the way DuckDB sorts text (by bytes)."""
+        return column
+
+    def qualified(self, table: str) -> str:
+        """`schema.table` with each part quoted for this dialect."""
+        return ".".join(self.dialect.ident(part) for part in table.split("."))
+
+
+class DuckDBBackend(Backend):
+    """The DuckDB warehouse: `search.contact_search`, fields in `meta.search_fields`."""
+
+    name = "duckdb"
+    default_table = DUCKDB_SEARCH_TABLE
+
+    def __init__(self, con: Any) -> None:
+        self.con = con
+        self.dialect = DuckDBDialect()
+
+    def load_fields(self, aliases: Mapping[str, str] | None = None) -> dict[str, Field]:
+        return load_fields(self.con, aliases, meta_table=META_TABLE)
+
+    def table_columns(self, table: str) -> list[str]:
+        import duckdb
+
+        try:
+            cursor = self.con.execute(f"SELECT * FROM {self.qualified(table)} LIMIT 0")
+        except duckdb.CatalogException:
+            raise QueryError(f"no search table {table} — build it first (crmpipe build)") from None
+        return [d[0] for d in cursor.description]
+
+    def explain(self, sql: str, params: Sequence[Any], *, analyze: bool = False) -> list[str]:
+        verb = "EXPLAIN ANALYZE" if analyze else "EXPLAIN"
+        return [str(row[-1]) for row in self.con.execute(f"{verb} {sql}", list(params)).fetchall()]
+
+
+class PostgresBackend(Backend):
+    """A published schema in PostgreSQL: `crmpipe.contact_search`, fields in
+    `crmpipe.search_fields`, entity-level text searched through the tables it comes from.
+
+    Statements are never prepared (`prepare=False`): a prepared statement drifts to a generic
+    plan after five runs, and a generic plan can't see how selective `ILIKE $1` is, so it may
+    scan where the pattern's own plan uses a trigram index.
+    """
+
+    name = "postgres"
+
+    def __init__(self, con: Any, schema: str = PG_SCHEMA) -> None:
+        self.con = con
+        self.schema = schema
+        self.default_table = f"{schema}.contact_search"
+        self._fields: list[tuple[Any, ...]] | None = None
+        self._dialect: PostgresDialect | None = None
+
+    @property
+    def dialect(self) -> PostgresDialect:  # type: ignore[override]
+        """The dialect, with the lookups search_fields lists (read at first use)."""
+        if self._dialect is None:
+            self._dialect = PostgresDialect(self._lookups())
+        return self._dialect
+
+    def qualified(self, table: str) -> str:
+        return ".".join(self.dialect_ident(part) for part in table.split("."))
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        import psycopg
+
+        try:
+            return self.con.execute(sql, list(params), prepare=False)
+        except psycopg.Error as exc:
+            self._recover()
+            raise self._error(exc) from None
+
+    def _recover(self) -> None:
+        """Roll back a transaction a failed statement aborted, so the connection stays usable."""
+        from psycopg.pq import TransactionStatus
+
+        if self.con.info.transaction_status == TransactionStatus.INERROR:
+            self.con.rollback()
+
+    def _error(self, exc: Exception) -> QueryError:
+        from psycopg import errors as pgerr
+
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if isinstance(exc, pgerr.QueryCanceled):
+            return QueryError(f"PostgreSQL cancelled the query ({first}); narrow the query")
+        if isinstance(exc, pgerr.UndefinedTable | pgerr.InvalidSchemaName):
+            return QueryError(
+                f"nothing is published in database {self.con.info.dbname} ({first}); run "
+                "'crmpipe publish' first"
+            )
+        return QueryError(f"PostgreSQL: {first}")
+
+    def _field_rows(self) -> list[tuple[Any, ...]]:
+        """(name, kind, position, match_column, lookup_table, lookup_column, lookup_key) rows of
+        search_fields; the lookup columns are NULL for a schema published before they existed."""
+        if self._fields is None:
+            table = f"{self.schema}.search_fields"
+            columns = {
+                r[0]
+                for r in self.execute(
+                    "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) "
+                    "AND attnum > 0 AND NOT attisdropped",
+                    [".".join(quote_ident(part) for part in table.split("."))],
+                ).fetchall()
+            }
+            if not columns:
+                raise QueryError(
+                    f"nothing is published in database {self.con.info.dbname} (no {table}); "
+                    "run 'crmpipe publish' first"
+                )
+            wanted = ["match_column", "lookup_table", "lookup_column", "lookup_key"]
+            select = ", ".join(c if c in columns else "NULL" for c in wanted)
+            self._fields = self.execute(
+                f"SELECT name, kind, position, {select} FROM {self.qualified(table)} "
+                "ORDER BY position, name"
+            ).fetchall()
+        return self._fields
+
+    def _lookups(self) -> dict[str, Lookup]:
+        out = {}
+        for name, _, _, _, table, column, key in self._field_rows():
+            if table and column:
+                out[name] = Lookup(
+                    self.qualified(f"{self.schema}.{table}"),
+                    self.dialect_ident(column),
+                    self.dialect_ident(key) if key else None,
+                )
+        return out
+
+    @staticmethod
+    def dialect_ident(name: str) -> str:
+        return quote_ident(name).replace("%", "%%")
+
+    def load_fields(self, aliases: Mapping[str, str] | None = None) -> dict[str, Field]:
+        return fields_from_list([(n, k, p, m) for n, k, p, m, *_ in self._field_rows()], aliases)
+
+    def table_columns(self, table: str) -> list[str]:
+        cursor = self.execute(f"SELECT * FROM {self.qualified(table)} LIMIT 0")
+        return [d[0] for d in cursor.description]
+
+    def explain(self, sql: str, params: Sequence[Any], *, analyze: bool = False) -> list[str]:
+        options = "ANALYZE, BUFFERS" if analyze else "COSTS"
+        rows = self.execute(f"EXPLAIN ({options}) {sql}", params).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def order_key(self, column: str) -> str:
+        # DuckDB orders text by bytes; the database's collation may not (en_US sorts 'a' < 'B').
+        # The published view's key index is built COLLATE "C", so this order reads it.
+        return f'{column} COLLATE "C"'
+
+
+def as_backend(con: Any) -> Backend:
+    """The Backend for a connection: a psycopg connection is PostgreSQL (schema `crmpipe`),
+    anything else DuckDB; a Backend is returned as is."""
+    if isinstance(con, Backend):
+        return con
+    if _is_psycopg(con):
+        return PostgresBackend(con)
+    return DuckDBBackend(con)
+
+
+def _is_psycopg(con: Any) -> bool:
+    module = type(con).__module__
+    return module.startswith("psycopg")
