@@ -30,9 +30,15 @@ def test_result_has_default_columns_rows_total_and_the_sql(con):
     )
     assert (r.total, r.capped, r.total_label) == (7, False, "7")
     assert r.sql.startswith('SELECT "contact_id", "full_name", "title"')
-    assert 'ORDER BY "contact_id" LIMIT ?' in r.sql
-    assert r.params == ["finance", 50]
+    # every match was collected by the one-scan key query, so the page is read back by key
+    assert 'list_contains(?::VARCHAR[], "contact_id") ORDER BY "contact_id"' in r.sql
+    assert r.params == [[row[0] for row in r.rows]]
     assert r.elapsed_ms > 0
+
+
+def test_many_matches_page_with_the_top_n_query(con):
+    r = search(con, "crm: a", limit=2, count_cap=3)
+    assert r.capped and 'ORDER BY "contact_id" LIMIT ?' in r.sql
 
 
 def test_count_is_capped(con):

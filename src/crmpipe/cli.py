@@ -3,6 +3,7 @@ the same name; errors a user can fix are printed as one line and exit with statu
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -21,7 +22,9 @@ from crmpipe.config import load_config
 from crmpipe.demo import DemoError
 from crmpipe.funnel import FunnelError
 from crmpipe.pipeline import USER_ERRORS, RunError
+from crmpipe.publish import PublishError
 from crmpipe.search import QueryError
+from crmpipe.shell import ShellError
 from crmpipe.warehouse import connect, list_runs
 
 app = typer.Typer(
@@ -38,7 +41,25 @@ ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="Project file (default ./crmpipe.yml).")
 ]
 
-FAILURES = (*USER_ERRORS, RunError, QueryError, DemoError, FunnelError, FileExistsError)
+FAILURES = (
+    *USER_ERRORS,
+    RunError,
+    QueryError,
+    DemoError,
+    FunnelError,
+    FileExistsError,
+    PublishError,
+    ShellError,
+)
+PgOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pg",
+        metavar="DSN",
+        help="PostgreSQL DSN, e.g. postgresql://USER@HOST:5432/DB (else publish.postgres in "
+        "crmpipe.yml, else CRMPIPE_PG_DSN).",
+    ),
+]
 
 
 def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -95,9 +116,14 @@ def init(
 def run(
     config: ConfigOpt = None,
     force: Annotated[bool, typer.Option(help="Rebuild even when nothing changed.")] = False,
+    pg: PgOpt = None,
 ) -> None:
-    """Ingest, clean, build and index the project's sources."""
+    """Ingest, clean, build and index the project's sources (then publish, given a DSN).
+
+    With --pg DSN, publish.postgres in crmpipe.yml or CRMPIPE_PG_DSN set, a successful run is
+    also published to PostgreSQL (unless that build already serves there)."""
     from crmpipe.pipeline import run as run_pipeline
+    from crmpipe.publish import publish_build, resolve_dsn
 
     cfg = load_config(config)
     with show.RichReporter(out) as reporter:
@@ -106,6 +132,14 @@ def run(
         out.print("[green]up to date:[/] no new files and no change to the project file.")
     out.print(show.summary_table(summary))
     out.print(show.steps_table(summary))
+    if resolve_dsn(cfg, pg) is None:
+        return
+    with show.RichReporter(out) as reporter:
+        published = publish_build(cfg, pg, reporter, only_if_changed=not force)
+    if published is None:
+        out.print("[green]PostgreSQL up to date:[/] the serving version is this build.")
+    else:
+        out.print(show.publish_summary(published), highlight=False)
 
 
 @app.command()
@@ -115,14 +149,19 @@ def search(
     config: ConfigOpt = None,
     format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
     limit: Annotated[int | None, typer.Option("--limit", "-n", min=1)] = None,
-    explain: Annotated[bool, typer.Option(help="Print the SQL and DuckDB's plan.")] = False,
+    explain: Annotated[bool, typer.Option(help="Print the SQL and the database's plan.")] = False,
+    pg: Annotated[
+        str | None,
+        typer.Option("--pg", metavar="DSN", help="Search the version published to PostgreSQL."),
+    ] = None,
 ) -> None:
-    """Search the contacts with the query language."""
+    """Search the contacts with the query language (the DuckDB warehouse, or --pg DSN)."""
+    from crmpipe.publish import connect_pg
     from crmpipe.search import explain as explain_query
     from crmpipe.search import search as run_search
 
     cfg = load_config(config)
-    con = connect(cfg.warehouse_path, read_only=True)
+    con: Any = connect_pg(pg) if pg else connect(cfg.warehouse_path, read_only=True)
     opts = {"aliases": cfg.search.aliases, "shorthands": cfg.search.shorthands}
     try:
         if explain:
@@ -224,6 +263,72 @@ def funnel(
         out.print(dropoff_table(result))
     if chart is not None:
         err.print(f"wrote {write_funnel_chart(result, chart)}", highlight=False)
+
+
+@app.command()
+@_one_line_errors
+def publish(config: ConfigOpt = None, pg: PgOpt = None) -> None:
+    """Publish the current build to PostgreSQL (without re-running the pipeline)."""
+    from crmpipe.publish import publish_build
+
+    cfg = load_config(config)
+    with show.RichReporter(out) as reporter:
+        result = publish_build(cfg, pg, reporter)
+    assert result is not None  # only `only_if_changed` skips
+    out.print(show.publish_summary(result), highlight=False)
+
+
+@app.command()
+@_one_line_errors
+def rollback(config: ConfigOpt = None, pg: PgOpt = None) -> None:
+    """Serve the previously published PostgreSQL version again."""
+    from crmpipe.publish import rollback as roll_back
+
+    dsn = _dsn(config, pg)
+    out.print(f"[green]rolled back:[/] {roll_back(dsn)} serves again as schema crmpipe")
+
+
+@app.command()
+@_one_line_errors
+def shell(
+    config: ConfigOpt = None,
+    pg: Annotated[
+        str | None,
+        typer.Option("--pg", metavar="DSN", help="Query the version published to PostgreSQL."),
+    ] = None,
+) -> None:
+    """Interactive prompt: queries, read-only SQL and \\commands (\\help); reads piped input too."""
+    from crmpipe.config import ConfigError
+    from crmpipe.shell import shell as run_shell
+
+    try:
+        cfg = load_config(config)
+    except ConfigError:
+        if pg is None:
+            raise
+        cfg = None  # --pg needs no project file (without one: no aliases or shorthands)
+    status = run_shell(cfg, dsn=pg)
+    if status:
+        raise typer.Exit(status)
+
+
+def _dsn(config: Path | None, pg: str | None) -> str:
+    """--pg, else the project file's publish.postgres, else CRMPIPE_PG_DSN (one-line error)."""
+    from crmpipe.config import ConfigError
+    from crmpipe.publish import DSN_ENV, resolve_dsn
+
+    try:
+        cfg = load_config(config)
+    except ConfigError:
+        if pg is None and not os.environ.get(DSN_ENV):
+            raise
+        cfg = None
+    dsn = resolve_dsn(cfg, pg)
+    if dsn is None:
+        raise PublishError(
+            f"no PostgreSQL DSN: pass --pg DSN, set publish.postgres in crmpipe.yml or {DSN_ENV}"
+        )
+    return dsn
 
 
 @app.command()

@@ -17,6 +17,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 
 from crmpipe.pipeline import Reporter, RunSummary
+from crmpipe.publish import PublishResult
 from crmpipe.search import SearchResult
 from crmpipe.warehouse import RunRecord
 
@@ -106,8 +107,12 @@ def total_label(result: SearchResult) -> str:
     return f"{result.total:,}+" if result.capped else f"{result.total:,}"
 
 
-def result_table(result: SearchResult, title: str | None = None) -> Table:
-    t = Table(title=title, caption=f"{total_label(result)} matching · {result.elapsed_ms:.0f} ms")
+def result_table(
+    result: SearchResult, title: str | None = None, caption: str | None = None
+) -> Table:
+    """The rows as a table; the caption says how many matched (or `caption`, e.g. for SQL)."""
+    default = f"{total_label(result)} matching · {result.elapsed_ms:.0f} ms"
+    t = Table(title=title, caption=caption or default)
     for col in result.columns:
         t.add_column(col, overflow="fold")
     for row in result.rows:
@@ -187,3 +192,16 @@ def runs_table(runs: Sequence[RunRecord]) -> Table:
             r.message or "",
         )
     return t
+
+
+def publish_summary(result: PublishResult) -> str:
+    """One paragraph on a publish: the version now serving, rows per table, notes."""
+    tables = ", ".join(f"{name} {rows:,}" for name, rows in result.tables.items())
+    lines = [
+        f"[green]published:[/] version {result.version} serves as schema {result.schema} "
+        f"({result.seconds:.1f}s) — {tables}"
+    ]
+    if result.dropped:
+        lines.append(f"  dropped old versions: {', '.join(result.dropped)}")
+    lines += [f"  [yellow]note:[/] {note}" for note in result.notes]
+    return "\n".join(lines)
