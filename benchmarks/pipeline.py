@@ -187,8 +187,11 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
     if args.keep and (folder / "crmpipe.yml").exists():
         # reuse the files of an earlier run (generation is not timed then)
-        gen_t, case = 0.0, SimpleNamespace(
-            config_path=folder / "crmpipe.yml", files=sorted(folder.glob("*.csv")), counts={}
+        gen_t, case = (
+            0.0,
+            SimpleNamespace(
+                config_path=folder / "crmpipe.yml", files=sorted(folder.glob("*.csv")), counts={}
+            ),
         )
     else:
         gen_t, case = bench_generate(folder, args.contacts)

@@ -10,4 +10,11 @@ from crmpipe.publish.pgserver import (
     start_cluster,
 )
 
-__all__ = ["FAST_SETTINGS", "PgCluster", "PgUnavailable", "find_bindir", "free_port", "start_cluster"]
+__all__ = [
+    "FAST_SETTINGS",
+    "PgCluster",
+    "PgUnavailable",
+    "find_bindir",
+    "free_port",
+    "start_cluster",
+]

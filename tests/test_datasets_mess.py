@@ -34,16 +34,21 @@ def test_draw_choice_follows_probabilities() -> None:
 
 
 def test_arrow_helpers_round_trip_through_duckdb() -> None:
-    table = m.arrow_table({
-        "i": np.array([1, 2, 3], np.int16),
-        "b": np.array([True, False, True]),
-        "n": m.arrow_column(np.array([7, 8, 9], np.int32), mask=np.array([False, True, False])),
-        "s": m.dictionary_column(np.array([1, 0, 1]), ["zéro", "one"]),
-    })
+    table = m.arrow_table(
+        {
+            "i": np.array([1, 2, 3], np.int16),
+            "b": np.array([True, False, True]),
+            "n": m.arrow_column(np.array([7, 8, 9], np.int32), mask=np.array([False, True, False])),
+            "s": m.dictionary_column(np.array([1, 0, 1]), ["zéro", "one"]),
+        }
+    )
     con = duckdb.connect()
     con.register("t", table)
     assert con.execute("SELECT * FROM t").fetchall() == [
-        (1, True, 7, "one"), (2, False, None, "zéro"), (3, True, 9, "one")]
+        (1, True, 7, "one"),
+        (2, False, None, "zéro"),
+        (3, True, 9, "one"),
+    ]
 
 
 def render(sql_expr: str, **cols: list) -> list:
@@ -62,8 +67,9 @@ def render(sql_expr: str, **cols: list) -> list:
 
 def test_phone_layouts_all_hold_the_same_number() -> None:
     n = len(m.PHONE_FORMATS)
-    shown = render(m.sql_phone("a", "e", "l", "f"), a=[212] * n, e=[555] * n, l=[42] * n,
-                   f=list(range(n)))
+    shown = render(
+        m.sql_phone("a", "e", "l", "f"), a=[212] * n, e=[555] * n, l=[42] * n, f=list(range(n))
+    )
     assert len(set(shown)) == n
     for s in shown:
         digits = re.sub(r"\D", "", s)
@@ -77,42 +83,65 @@ def test_timestamps_and_truth() -> None:
     n = len(m.DATE_FORMATS)
     epoch = 1_706_689_500  # 2024-01-31 08:25:00 UTC
     shown = render(m.sql_timestamp_text("e", "f"), e=[epoch] * n, f=list(range(n)))
-    assert shown == ["2024-01-31 08:25:00", "2024-01-31", "2024-01-31T08:25:00", "1/31/2024",
-                     "1/31/24", str(epoch)]
+    assert shown == [
+        "2024-01-31 08:25:00",
+        "2024-01-31",
+        "2024-01-31T08:25:00",
+        "1/31/2024",
+        "1/31/24",
+        str(epoch),
+    ]
     truth = render(m.sql_timestamp_truth("e", "f"), e=[epoch] * n, f=list(range(n)))
-    assert truth == ["2024-01-31T08:25:00", "2024-01-31T00:00:00", "2024-01-31T08:25:00",
-                     "2024-01-31T00:00:00", "2024-01-31T00:00:00", "2024-01-31T08:25:00"]
+    assert truth == [
+        "2024-01-31T08:25:00",
+        "2024-01-31T00:00:00",
+        "2024-01-31T08:25:00",
+        "2024-01-31T00:00:00",
+        "2024-01-31T00:00:00",
+        "2024-01-31T08:25:00",
+    ]
 
 
 def test_noise_renderers() -> None:
     x = ["Finance Director"] * 5
     assert render(m.sql_case_noise("x", "c"), x=x, c=[0, 1, 2, 3, 0]) == [
-        "Finance Director", "FINANCE DIRECTOR", "finance director", "Finance director",
-        "Finance Director"]
+        "Finance Director",
+        "FINANCE DIRECTOR",
+        "finance director",
+        "Finance director",
+        "Finance Director",
+    ]
     assert render(m.sql_ws_noise("x", "c"), x=x, c=[0, 1, 2, 3, 4]) == [
-        "Finance Director", "  Finance Director  ", "Finance Director ", " Finance Director",
-        "Finance  Director"]
+        "Finance Director",
+        "  Finance Director  ",
+        "Finance Director ",
+        " Finance Director",
+        "Finance  Director",
+    ]
     assert render(m.sql_null("x", "c"), x=x[:3], c=[0, 1, 2]) == ["Finance Director", "", "N/A"]
 
 
 def test_csv_line_quotes_only_when_needed() -> None:
-    line = render(m.sql_csv_line(["a", "b", "c"], eol="\r\n"),
-                  a=["x"], b=['say "hi", bob'], c=["plain"])[0]
+    line = render(
+        m.sql_csv_line(["a", "b", "c"], eol="\r\n"), a=["x"], b=['say "hi", bob'], c=["plain"]
+    )[0]
     assert line == 'x,"say ""hi"", bob",plain\r\n'
     assert next(csv.reader([line])) == ["x", 'say "hi", bob', "plain"]
 
 
 @settings(max_examples=40, deadline=None)
-@given(rows=st.lists(st.text(alphabet="ab,\"é", max_size=5), max_size=30),
-       data=st.data())
-def test_line_writer_selects_and_replaces(tmp_path_factory: pytest.TempPathFactory,
-                                          rows: list[str], data: st.DataObject) -> None:
+@given(rows=st.lists(st.text(alphabet='ab,"é', max_size=5), max_size=30), data=st.data())
+def test_line_writer_selects_and_replaces(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[str], data: st.DataObject
+) -> None:
     lines = [f"{r}|{i}\n" for i, r in enumerate(rows)]
-    select = np.array(data.draw(st.lists(st.booleans(), min_size=len(rows),
-                                         max_size=len(rows))), dtype=bool)
+    select = np.array(
+        data.draw(st.lists(st.booleans(), min_size=len(rows), max_size=len(rows))), dtype=bool
+    )
     kept = [ln for ln, s in zip(lines, select, strict=True) if s]
-    repl_rows = data.draw(st.sets(st.integers(0, max(0, len(kept) - 1)), max_size=3)) \
-        if kept else set()
+    repl_rows = (
+        data.draw(st.sets(st.integers(0, max(0, len(kept) - 1)), max_size=3)) if kept else set()
+    )
     repl = {r: b"BAD\xe9\n" for r in repl_rows}
     path = tmp_path_factory.mktemp("w") / "out.csv"
     with m.LineWriter(path, "h", replacements=repl) as w:

@@ -28,8 +28,9 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> GeneratedCase:
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory: pytest.TempPathFactory) -> GeneratedCase:
-    return pursuit.generate(tmp_path_factory.mktemp("synthetic"), contacts=CONTACTS,
-                            entities=1200, seed=3, shared=None)
+    return pursuit.generate(
+        tmp_path_factory.mktemp("synthetic"), contacts=CONTACTS, entities=1200, seed=3, shared=None
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -59,7 +60,8 @@ def contact_lines(path: Path) -> tuple[list[list[str]], list[bytes]]:
             bad.append(raw)
             continue
         (good if len(fields) == len(pursuit.CONTACT_HEADER) else bad).append(
-            fields if len(fields) == len(pursuit.CONTACT_HEADER) else raw)
+            fields if len(fields) == len(pursuit.CONTACT_HEADER) else raw
+        )
     return good, bad
 
 
@@ -129,8 +131,14 @@ def test_registry_and_shared_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 
 def test_files_headers_and_counts(case: GeneratedCase) -> None:
     names = [p.name for p in case.files]
-    assert names == ["entities.csv", "techstacks.csv", "crma.csv", "crmb.csv",
-                     "contacts_1.csv", "contacts_2.csv"]
+    assert names == [
+        "entities.csv",
+        "techstacks.csv",
+        "crma.csv",
+        "crmb.csv",
+        "contacts_1.csv",
+        "contacts_2.csv",
+    ]
     assert case.config_path.read_text() == pursuit.CONFIG_YML
     assert case.config_path.read_text().startswith("# crmpipe project file for the public-sector")
     expected = {
@@ -176,7 +184,8 @@ def test_deterministic_per_seed(case: GeneratedCase, tmp_path: Path) -> None:
     assert case.counts == again.counts
     other = pursuit.generate(tmp_path / "other", contacts=CONTACTS, seed=8)
     assert (case.folder / "contacts_1.csv").read_bytes() != (
-        other.folder / "contacts_1.csv").read_bytes()
+        other.folder / "contacts_1.csv"
+    ).read_bytes()
 
 
 @NEEDS_REAL
@@ -280,8 +289,10 @@ def test_truth_matches_reference_cleaning(case: GeneratedCase) -> None:
             "department": clean_text(row[7]).lower(),
             "created_at": clean_created(row[8]),
         }
-        want = {k: t[k].lower() if k in ("first_name", "last_name", "title", "department")
-                else t[k] for k in got}
+        want = {
+            k: t[k].lower() if k in ("first_name", "last_name", "title", "department") else t[k]
+            for k in got
+        }
         assert got == want, (cid, row)
 
 
@@ -296,9 +307,13 @@ def test_updates_win_from_the_later_file(case: GeneratedCase) -> None:
         t = truth[row[0]]
         assert t["source_file"] == "contacts_2.csv"
         assert t["title"].lower() == clean_text(row[6]).lower()
-    changed = [r for r in updated
-               if clean_text(r[6]) and clean_text(ids1[r[0]][6])
-               and clean_text(r[6]).lower() != clean_text(ids1[r[0]][6]).lower()]
+    changed = [
+        r
+        for r in updated
+        if clean_text(r[6])
+        and clean_text(ids1[r[0]][6])
+        and clean_text(r[6]).lower() != clean_text(ids1[r[0]][6]).lower()
+    ]
     assert len(changed) >= 0.8 * len(updated)
 
 
@@ -327,9 +342,14 @@ def test_malformed_lines_are_malformed(case: GeneratedCase) -> None:
     assert seen == rejected
     for kind, n in kinds.items():
         assert n == case.counts[f"malformed_{kind}"] > 0, kind
-    assert "\"" not in "".join(  # no unterminated quotes
-        x for x in (case.folder / "contacts_1.csv").read_bytes().decode("utf-8", "replace")
-        .split("\n") if x.count('"') % 2)
+    assert '"' not in "".join(  # no unterminated quotes
+        x
+        for x in (case.folder / "contacts_1.csv")
+        .read_bytes()
+        .decode("utf-8", "replace")
+        .split("\n")
+        if x.count('"') % 2
+    )
 
 
 def test_mess_present_at_planted_rates(case: GeneratedCase) -> None:
@@ -348,11 +368,18 @@ def test_mess_present_at_planted_rates(case: GeneratedCase) -> None:
     assert close(sum(bool(EXT_RE.match(p).group(2)) for p in phones), c["phone_extensions"])
     assert len({re.sub(r"\d", "9", p.split(" x")[0]) for p in phones}) >= 12  # a dozen layouts
     emails = [r[4] for r in rows if not is_null(r[4])]
-    multi = sum(len([t for t in re.split(r"[;,\s]+", e.strip()) if "@" in t]) > 1
-                and "@@" not in e for e in emails)
+    multi = sum(
+        len([t for t in re.split(r"[;,\s]+", e.strip()) if "@" in t]) > 1 and "@@" not in e
+        for e in emails
+    )
     assert close(multi, c["multi_email_fields"] + c["duplicate_email_fields"])
-    invalid = sum(any(("@" in t or t == "at") and not EMAIL_RE.fullmatch(t.lower())
-                      for t in re.split(r"[;,\s]+", e.strip())) for e in emails)
+    invalid = sum(
+        any(
+            ("@" in t or t == "at") and not EMAIL_RE.fullmatch(t.lower())
+            for t in re.split(r"[;,\s]+", e.strip())
+        )
+        for e in emails
+    )
     assert close(invalid, c["invalid_emails"])
     assert any("@@" in e for e in emails) and any(" at " in e for e in emails)
     assert any(";" in e for e in emails) and any(", " in e for e in emails)
@@ -362,17 +389,33 @@ def test_mess_present_at_planted_rates(case: GeneratedCase) -> None:
     created = [r[8] for r in rows if not is_null(r[8])]
     main_ts = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
     assert close(sum(not main_ts.match(x) for x in created), c["created_nonstandard_formats"])
-    assert any(x.isdigit() for x in created) and any(re.fullmatch(r"\d+/\d+/\d\d", x)
-                                                     for x in created)
-    noisy_names = sum(r[i] != r[i].strip() or r[i].isupper() or r[i].islower()
-                      for r in rows for i in (2, 3))
-    assert 0.5 * c["name_case_noise"] < noisy_names < 1.5 * (
-        c["name_case_noise"] + c["name_whitespace_noise"])
-    for key in ("invalid_emails", "multi_email_fields", "name_case_noise", "title_case_noise",
-                "null_tokens", "created_nonstandard_formats"):
+    assert any(x.isdigit() for x in created) and any(
+        re.fullmatch(r"\d+/\d+/\d\d", x) for x in created
+    )
+    noisy_names = sum(
+        r[i] != r[i].strip() or r[i].isupper() or r[i].islower() for r in rows for i in (2, 3)
+    )
+    assert (
+        0.5 * c["name_case_noise"]
+        < noisy_names
+        < 1.5 * (c["name_case_noise"] + c["name_whitespace_noise"])
+    )
+    for key in (
+        "invalid_emails",
+        "multi_email_fields",
+        "name_case_noise",
+        "title_case_noise",
+        "null_tokens",
+        "created_nonstandard_formats",
+    ):
         assert 0.002 * n < c[key], key
-    for key in ("invalid_emails", "multi_email_fields", "title_case_noise", "email_null_tokens",
-                "phone_null_tokens"):
+    for key in (
+        "invalid_emails",
+        "multi_email_fields",
+        "title_case_noise",
+        "email_null_tokens",
+        "phone_null_tokens",
+    ):
         assert c[key] < 0.10 * n, key
     # the entity file too: state spellings and thousands separators
     _, ents = read_rows(case.folder / "entities.csv")
@@ -409,6 +452,10 @@ def test_contacts_are_realistic(case: GeneratedCase) -> None:
     assert {"Finance Director", "City Clerk", "Treasurer"} & titles
     _, ents = read_rows(case.folder / "entities.csv")
     domain = {r[0]: pursuit.url_domain(r[7]) for r in ents}
-    on_domain = sum(bool(domain[t["entity_id"]]) and t["emails"].split(";")[0].endswith(
-        "@" + domain[t["entity_id"]]) for t in truth.values() if t["emails"])
+    on_domain = sum(
+        bool(domain[t["entity_id"]])
+        and t["emails"].split(";")[0].endswith("@" + domain[t["entity_id"]])
+        for t in truth.values()
+        if t["emails"]
+    )
     assert on_domain > 0.8 * sum(bool(t["emails"]) for t in truth.values())

@@ -66,8 +66,15 @@ def _expected(case) -> dict[str, set[str]]:
 def _answer(cfg, query: str) -> set[str]:
     con = connect(cfg.warehouse_path, read_only=True)
     try:
-        res = search(con, query, aliases=cfg.search.aliases, shorthands=cfg.search.shorthands,
-                     limit=1_000_000, count_cap=1_000_000, columns=["contact_id"])
+        res = search(
+            con,
+            query,
+            aliases=cfg.search.aliases,
+            shorthands=cfg.search.shorthands,
+            limit=1_000_000,
+            count_cap=1_000_000,
+            columns=["contact_id"],
+        )
     finally:
         con.close()
     assert res.total == len(res.rows) and not res.capped
@@ -121,8 +128,14 @@ def test_cleaned_values_equal_the_truth(project):
     for cid, entity, first, last, emails, phone, ext in rows:
         t = truth[cid]
         got = (entity, first or "", last or "", emails or "", phone or "", ext or "")
-        want = (t["entity_id"], t["first_name"].lower(), t["last_name"].lower(), t["emails"],
-                t["phone"], t["phone_ext"])
+        want = (
+            t["entity_id"],
+            t["first_name"].lower(),
+            t["last_name"].lower(),
+            t["emails"],
+            t["phone"],
+            t["phone_ext"],
+        )
         if got != want:
             mismatches.append((cid, got, want))
     assert not mismatches[:5], f"{len(mismatches)} contacts differ from the truth"
@@ -131,13 +144,17 @@ def test_cleaned_values_equal_the_truth(project):
 def test_rerun_with_the_same_files_changes_nothing(project):
     case, cfg, first = project
     con = connect(cfg.warehouse_path, read_only=True)
-    before = con.execute("SELECT count(*), sum(hash(contact_id, title)) FROM core.contacts").fetchone()
+    before = con.execute(
+        "SELECT count(*), sum(hash(contact_id, title)) FROM core.contacts"
+    ).fetchone()
     con.close()
     again = run(cfg)
     assert again.up_to_date
     assert again.files_loaded == 0 and again.files_skipped == first.files_loaded
     con = connect(cfg.warehouse_path, read_only=True)
-    after = con.execute("SELECT count(*), sum(hash(contact_id, title)) FROM core.contacts").fetchone()
+    after = con.execute(
+        "SELECT count(*), sum(hash(contact_id, title)) FROM core.contacts"
+    ).fetchone()
     raw = con.execute('SELECT count(*) FROM raw."contacts"').fetchone()[0]
     con.close()
     assert after == before
@@ -171,8 +188,9 @@ def test_cli_run_search_runs(project):
     res = runner.invoke(app, ["run", "-c", path])
     assert res.exit_code == 0, res.output
     assert "up to date" in res.output
-    res = runner.invoke(app, ["search", "title: finance", "-c", path, "--format", "json",
-                              "--limit", "3"])
+    res = runner.invoke(
+        app, ["search", "title: finance", "-c", path, "--format", "json", "--limit", "3"]
+    )
     assert res.exit_code == 0, res.output
     doc = json.loads(res.output)
     assert len(doc["rows"]) == 3 and doc["total"] == len(_expected(case)["title: finance"])

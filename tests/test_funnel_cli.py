@@ -25,8 +25,9 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """A synthetic export, run once; returns its crmpipe.yml."""
-    generated = generate(tmp_path_factory.mktemp("funnel_cli"), seed=7, deals=200, users=30,
-                         shared=False)
+    generated = generate(
+        tmp_path_factory.mktemp("funnel_cli"), seed=7, deals=200, users=30, shared=False
+    )
     run(load_config(generated.config_path))
     return generated.config_path
 
@@ -47,13 +48,32 @@ def test_csv_has_a_row_per_month_and_step(project):
     result = invoke("funnel", "-c", str(project), "--format", "csv")
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
-    assert list(rows[0]) == ["month", "funnel_step", "kpi_name", "deals_count", "previous_step",
-                             "previous_count", "conversion_rate", "drop_off_rate"]
+    assert list(rows[0]) == [
+        "month",
+        "funnel_step",
+        "kpi_name",
+        "deals_count",
+        "previous_step",
+        "previous_count",
+        "conversion_rate",
+        "drop_off_rate",
+    ]
     months = {r["month"] for r in rows}
     assert len(rows) == 11 * len(months)
     first = [r for r in rows if r["month"] == min(months)]
-    assert [r["funnel_step"] for r in first] == ["1", "2", "2.1", "3", "3.1", "4", "5", "6", "7",
-                                                 "8", "9"]
+    assert [r["funnel_step"] for r in first] == [
+        "1",
+        "2",
+        "2.1",
+        "3",
+        "3.1",
+        "4",
+        "5",
+        "6",
+        "7",
+        "8",
+        "9",
+    ]
     by_step = {r["funnel_step"]: r for r in first}
     assert by_step["1"]["previous_step"] == "" and by_step["1"]["drop_off_rate"] == ""
     assert by_step["2.1"]["previous_step"] == "2"  # a sales call compares with its stage
@@ -64,8 +84,9 @@ def test_csv_has_a_row_per_month_and_step(project):
 
 
 def test_json_and_month_range(project):
-    result = invoke("funnel", "-c", str(project), "-f", "json", "--from", "2024-03",
-                    "--to", "2024-05")
+    result = invoke(
+        "funnel", "-c", str(project), "-f", "json", "--from", "2024-03", "--to", "2024-05"
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["months"] == ["2024-03", "2024-04", "2024-05"]
@@ -91,8 +112,11 @@ def test_html_and_png_charts(project, tmp_path):
         result = invoke("funnel", "-c", str(project), "-f", "csv", "--chart", str(path))
         assert result.exit_code == 0, result.output
     page = html_path.read_text()
-    assert page.startswith("<!doctype html>") and "<svg" in page and "http" not in page.replace(
-        "http://www.w3.org/2000/svg", "")
+    assert (
+        page.startswith("<!doctype html>")
+        and "<svg" in page
+        and "http" not in page.replace("http://www.w3.org/2000/svg", "")
+    )
     data = png_path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])

@@ -21,9 +21,14 @@ from crmpipe.warehouse import connect
 
 STEPS = ["1", "2", "2.1", "3", "3.1", "4", "5", "6", "7", "8", "9"]
 STAGES = [
-    ("1", "Lead Generation"), ("2", "Qualified lead"), ("3", "NEEDS ASSESSMENT"),
-    ("4", "Proposal/Quote Preparation"), ("5", "Negotiation"), ("6", "Closing"),
-    ("7", "Implementation/Onboarding"), ("8", "Follow-up/Customer Success"),
+    ("1", "Lead Generation"),
+    ("2", "Qualified lead"),
+    ("3", "NEEDS ASSESSMENT"),
+    ("4", "Proposal/Quote Preparation"),
+    ("5", "Negotiation"),
+    ("6", "Closing"),
+    ("7", "Implementation/Onboarding"),
+    ("8", "Follow-up/Customer Success"),
     ("9", "Renewal/Expansion"),
 ]
 USERS = [
@@ -35,9 +40,14 @@ FIELDS = [
     ("13", "add_time", "Deal created", ""),
     ("3", "user_id", "Owner", ""),
     ("10", "stage_id", "Stage", json.dumps([{"id": s, "label": n} for s, n in STAGES])),
-    ("23", "lost_reason", "Lost reason",
-     json.dumps([{"id": "1", "label": "Customer Not Ready"},
-                 {"id": "2", "label": "Pricing Issues"}])),
+    (
+        "23",
+        "lost_reason",
+        "Lost reason",
+        json.dumps(
+            [{"id": "1", "label": "Customer Not Ready"}, {"id": "2", "label": "Pricing Issues"}]
+        ),
+    ),
 ]
 
 
@@ -61,13 +71,22 @@ def make_project(
     data.mkdir()
     _write(data / "users.csv", ["id", "name", "email", "modified"], USERS)
     _write(data / "stages.csv", ["stage_id", "stage_name"], stages)
-    _write(data / "activity_types.csv", ["id", "name", "active", "type"],
-           [("1", "Sales Call 1", "Yes", "meeting"), ("2", "Sales Call 2", "Yes", "sc_2")])
+    _write(
+        data / "activity_types.csv",
+        ["id", "name", "active", "type"],
+        [("1", "Sales Call 1", "Yes", "meeting"), ("2", "Sales Call 2", "Yes", "sc_2")],
+    )
     _write(data / "fields.csv", ["ID", "FIELD_KEY", "NAME", "FIELD_VALUE_OPTIONS"], FIELDS)
-    _write(data / "deal_changes.csv", ["deal_id", "change_time", "changed_field_key", "new_value"],
-           deal_changes)
-    _write(data / "activity.csv",
-           ["activity_id", "type", "assigned_to_user", "deal_id", "done", "due_to"], activities)
+    _write(
+        data / "deal_changes.csv",
+        ["deal_id", "change_time", "changed_field_key", "new_value"],
+        deal_changes,
+    )
+    _write(
+        data / "activity.csv",
+        ["activity_id", "type", "assigned_to_user", "deal_id", "done", "due_to"],
+        activities,
+    )
     return write_config(tmp_path, data, pii=pii)
 
 
@@ -135,9 +154,9 @@ MONTHS = ["2024-01", "2024-02", "2024-03", "2024-04"]
 def rules(tmp_path_factory):
     """The rules export, run once: (connection, run summary)."""
     tmp = tmp_path_factory.mktemp("rules")
-    config = make_project(tmp, RULES_CHANGES, RULES_ACTIVITIES, stages=[
-        s for s in STAGES if s[0] != "5"
-    ])
+    config = make_project(
+        tmp, RULES_CHANGES, RULES_ACTIVITIES, stages=[s for s in STAGES if s[0] != "5"]
+    )
     cfg = load_config(config)
     summary = run(cfg)
     con = connect(cfg.warehouse_path, read_only=True)
@@ -158,16 +177,29 @@ def test_funnel_has_the_issue_columns_and_step_names(rules):
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_name = 'rep_sales_funnel_monthly' ORDER BY ordinal_position"
     ).fetchall()
-    assert columns == [("month", "DATE"), ("kpi_name", "VARCHAR"), ("funnel_step", "VARCHAR"),
-                       ("deals_count", "BIGINT")]
-    kpis = dict(con.execute(
-        "SELECT DISTINCT funnel_step, kpi_name FROM marts.rep_sales_funnel_monthly"
-    ).fetchall())
+    assert columns == [
+        ("month", "DATE"),
+        ("kpi_name", "VARCHAR"),
+        ("funnel_step", "VARCHAR"),
+        ("deals_count", "BIGINT"),
+    ]
+    kpis = dict(
+        con.execute(
+            "SELECT DISTINCT funnel_step, kpi_name FROM marts.rep_sales_funnel_monthly"
+        ).fetchall()
+    )
     assert kpis == {
-        "1": "Lead Generation", "2": "Qualified Lead", "2.1": "Sales Call 1",
-        "3": "Needs Assessment", "3.1": "Sales Call 2", "4": "Proposal/Quote Preparation",
-        "5": "Negotiation", "6": "Closing", "7": "Implementation/Onboarding",
-        "8": "Follow-up/Customer Success", "9": "Renewal/Expansion",
+        "1": "Lead Generation",
+        "2": "Qualified Lead",
+        "2.1": "Sales Call 1",
+        "3": "Needs Assessment",
+        "3.1": "Sales Call 2",
+        "4": "Proposal/Quote Preparation",
+        "5": "Negotiation",
+        "6": "Closing",
+        "7": "Implementation/Onboarding",
+        "8": "Follow-up/Customer Success",
+        "9": "Renewal/Expansion",
     }
 
 
@@ -205,22 +237,26 @@ def test_deal_stage_history_has_the_previous_stage_and_its_duration(rules):
 
 
 def test_rep_performance_credits_the_owner_in_force_at_the_time(tmp_path):
-    config = make_project(tmp_path, [
-        ("100", "2024-01-01 00:00:00", "add_time", "2024-01-01T00:00:00"),
-        ("100", "2024-01-02 00:00:00", "user_id", "7"),
-        ("100", "2024-01-05 00:00:00", "stage_id", "1"),
-        ("100", "2024-02-01 00:00:00", "user_id", "8"),
-        ("100", "2024-02-01 00:00:00", "stage_id", "2"),  # same second: the new owner's
-        ("100", "2024-02-20 00:00:00", "lost_reason", "2"),
-        ("200", "2024-02-02 00:00:00", "user_id", "8"),
-        ("200", "2024-02-03 00:00:00", "lost_reason", "1"),
-        ("300", "2024-02-02 00:00:00", "user_id", "8"),
-        ("300", "2024-02-04 00:00:00", "lost_reason", "2"),
-    ], [
-        ("1", "meeting", "9", "100", "True", "2024-02-10T00:00:00"),  # credited to user 9
-        ("2", "meeting", "", "100", "True", "2024-01-10T00:00:00"),  # no user: deal owner (7)
-        ("3", "sc_2", "9", "100", "False", "2024-02-11T00:00:00"),  # not done
-    ])
+    config = make_project(
+        tmp_path,
+        [
+            ("100", "2024-01-01 00:00:00", "add_time", "2024-01-01T00:00:00"),
+            ("100", "2024-01-02 00:00:00", "user_id", "7"),
+            ("100", "2024-01-05 00:00:00", "stage_id", "1"),
+            ("100", "2024-02-01 00:00:00", "user_id", "8"),
+            ("100", "2024-02-01 00:00:00", "stage_id", "2"),  # same second: the new owner's
+            ("100", "2024-02-20 00:00:00", "lost_reason", "2"),
+            ("200", "2024-02-02 00:00:00", "user_id", "8"),
+            ("200", "2024-02-03 00:00:00", "lost_reason", "1"),
+            ("300", "2024-02-02 00:00:00", "user_id", "8"),
+            ("300", "2024-02-04 00:00:00", "lost_reason", "2"),
+        ],
+        [
+            ("1", "meeting", "9", "100", "True", "2024-02-10T00:00:00"),  # credited to user 9
+            ("2", "meeting", "", "100", "True", "2024-01-10T00:00:00"),  # no user: deal owner (7)
+            ("3", "sc_2", "9", "100", "False", "2024-02-11T00:00:00"),  # not done
+        ],
+    )
     with build(config) as con:
         rows = con.execute(
             "SELECT strftime(month, '%Y-%m'), owner_id, owner_name, deals_assigned, deals_worked,"
@@ -236,8 +272,18 @@ def test_rep_performance_credits_the_owner_in_force_at_the_time(tmp_path):
         ).fetchone()
     assert rows == [
         ("2024-01", "7", "A*** G***", 1, 1, 1, 1, 0, None, None),
-        ("2024-02", "8", "J*** P***", 3, 3, 1, 0, 3,
-         "Pricing Issues: 2, Customer Not Ready: 1", "Pricing Issues"),
+        (
+            "2024-02",
+            "8",
+            "J*** P***",
+            3,
+            3,
+            1,
+            0,
+            3,
+            "Pricing Issues: 2, Customer Not Ready: 1",
+            "Pricing Issues",
+        ),
         ("2024-02", "9", "K*** B***", 0, 1, 0, 1, 0, None, None),
     ]
     assert lost == [
@@ -261,7 +307,8 @@ def _text_values(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...]) -> se
     for schema, table, column, kind in cols:
         expr = f'unnest("{column}")' if kind == "VARCHAR[]" else f'"{column}"'
         found |= {
-            v for (v,) in con.execute(f'SELECT DISTINCT {expr} FROM {schema}."{table}"').fetchall()
+            v
+            for (v,) in con.execute(f'SELECT DISTINCT {expr} FROM {schema}."{table}"').fetchall()
             if v is not None
         }
     return found
@@ -269,10 +316,15 @@ def _text_values(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...]) -> se
 
 @pytest.mark.parametrize("mode", ["initials", "hash"])
 def test_user_names_and_emails_only_stay_in_raw(tmp_path, mode):
-    config = make_project(tmp_path, [
-        ("100", "2024-01-02 00:00:00", "user_id", "7"),
-        ("100", "2024-01-05 00:00:00", "stage_id", "1"),
-    ], [("1", "meeting", "8", "100", "True", "2024-01-10T00:00:00")], pii=mode)
+    config = make_project(
+        tmp_path,
+        [
+            ("100", "2024-01-02 00:00:00", "user_id", "7"),
+            ("100", "2024-01-05 00:00:00", "stage_id", "1"),
+        ],
+        [("1", "meeting", "8", "100", "True", "2024-01-10T00:00:00")],
+        pii=mode,
+    )
     with build(config) as con:
         analyst = _text_values(con, ("staging", "core", "marts", "quarantine", "search"))
         analyst |= {v for (v,) in con.execute("SELECT value FROM meta.row_issues").fetchall()}
@@ -292,8 +344,9 @@ def test_user_names_and_emails_only_stay_in_raw(tmp_path, mode):
 
 
 def test_no_masking_when_configured_off(tmp_path):
-    config = make_project(tmp_path, [("100", "2024-01-05 00:00:00", "stage_id", "1")], [],
-                          pii="none")
+    config = make_project(
+        tmp_path, [("100", "2024-01-05 00:00:00", "stage_id", "1")], [], pii="none"
+    )
     with build(config) as con:
         (name,) = con.execute("SELECT name FROM core.users WHERE user_id = '7'").fetchone()
     assert name == "Ashley Gonzalez"
@@ -303,15 +356,19 @@ def test_no_masking_when_configured_off(tmp_path):
 
 
 def test_checks_report_unknown_keys_stages_owners_and_a_rising_funnel(tmp_path):
-    config = make_project(tmp_path, [
-        ("100", "2024-01-01 00:00:00", "add_time", "2024-01-01T00:00:00"),
-        ("100", "2024-01-02 00:00:00", "user_id", "42"),  # no such user
-        ("100", "2024-01-05 00:00:00", "stage_id", "77"),  # no such stage
-        ("100", "2024-01-06 00:00:00", "won_time", "2024-01-06"),  # a key the marts ignore
-        ("100", "2024-02-01 00:00:00", "add_time", "2024-02-01T00:00:00"),  # created twice
-        ("500", "2024-01-05 00:00:00", "stage_id", "1"),
-        ("500", "2024-01-06 00:00:00", "stage_id", "3"),  # 2 skipped: more in 3 than in 2
-    ], [("1", "meeting", "99", "100", "True", "2024-01-10T00:00:00")])
+    config = make_project(
+        tmp_path,
+        [
+            ("100", "2024-01-01 00:00:00", "add_time", "2024-01-01T00:00:00"),
+            ("100", "2024-01-02 00:00:00", "user_id", "42"),  # no such user
+            ("100", "2024-01-05 00:00:00", "stage_id", "77"),  # no such stage
+            ("100", "2024-01-06 00:00:00", "won_time", "2024-01-06"),  # a key the marts ignore
+            ("100", "2024-02-01 00:00:00", "add_time", "2024-02-01T00:00:00"),  # created twice
+            ("500", "2024-01-05 00:00:00", "stage_id", "1"),
+            ("500", "2024-01-06 00:00:00", "stage_id", "3"),  # 2 skipped: more in 3 than in 2
+        ],
+        [("1", "meeting", "99", "100", "True", "2024-01-10T00:00:00")],
+    )
     with build(config) as con:
         checks = {c.name: c for c in latest_checks(con)}
         stored = con.execute("SELECT count(*) FROM meta.mart_checks").fetchone()[0]
@@ -379,8 +436,11 @@ def test_generator_points_at_the_real_export_without_copying_it(tmp_path):
 
 
 def test_marts_go_away_when_their_sources_are_removed(tmp_path):
-    config = make_project(tmp_path, [("100", "2024-01-05 10:00:00", "stage_id", "1")],
-                          [("1", "meeting", "7", "100", "True", "2024-01-10T09:00:00")])
+    config = make_project(
+        tmp_path,
+        [("100", "2024-01-05 10:00:00", "stage_id", "1")],
+        [("1", "meeting", "7", "100", "True", "2024-01-10T09:00:00")],
+    )
     with build(config) as con:
         assert funnel_rows(con)[("2024-01", "1")] == 1
     text = config.read_text()

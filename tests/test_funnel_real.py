@@ -20,8 +20,14 @@ from crmpipe.datasets import shared_data_dir
 from crmpipe.pipeline import run
 from crmpipe.warehouse import connect
 
-FILES = ("deal_changes.csv", "activity.csv", "activity_types.csv", "stages.csv", "users.csv",
-         "fields.csv")
+FILES = (
+    "deal_changes.csv",
+    "activity.csv",
+    "activity_types.csv",
+    "stages.csv",
+    "users.csv",
+    "fields.csv",
+)
 
 
 def _export_dir() -> Path | None:
@@ -41,10 +47,17 @@ pytestmark = pytest.mark.skipif(
 
 #: The funnel of the issue: step → KPI name; stage steps are matched by that name.
 STEP_NAMES = {
-    "1": "Lead Generation", "2": "Qualified Lead", "2.1": "Sales Call 1",
-    "3": "Needs Assessment", "3.1": "Sales Call 2", "4": "Proposal/Quote Preparation",
-    "5": "Negotiation", "6": "Closing", "7": "Implementation/Onboarding",
-    "8": "Follow-up/Customer Success", "9": "Renewal/Expansion",
+    "1": "Lead Generation",
+    "2": "Qualified Lead",
+    "2.1": "Sales Call 1",
+    "3": "Needs Assessment",
+    "3.1": "Sales Call 2",
+    "4": "Proposal/Quote Preparation",
+    "5": "Negotiation",
+    "6": "Closing",
+    "7": "Implementation/Onboarding",
+    "8": "Follow-up/Customer Success",
+    "9": "Renewal/Expansion",
 }
 CALL_TYPES = {"meeting": "2.1", "sc_2": "3.1"}
 
@@ -158,9 +171,7 @@ def test_every_row_of_the_funnel_matches_the_independent_computation(warehouse):
 
 
 def test_the_real_exports_quirks_are_reported(warehouse):
-    checks = dict(warehouse.execute(
-        "SELECT check_name, measured FROM meta.mart_checks"
-    ).fetchall())
+    checks = dict(warehouse.execute("SELECT check_name, measured FROM meta.mart_checks").fetchall())
     repeated = len(_read("activity.csv")) - len({a["activity_id"] for a in _read("activity.csv")})
     assert checks["activity_id_unique"] == repeated > 0
     assert checks["changed_field_key_accepted"] == 0
@@ -175,7 +186,10 @@ def test_no_real_user_name_or_email_outside_raw(warehouse):
     assert len(core) == len(users)
     assert not any(name in names for name, _ in core)
     assert not any(e in emails for _, es in core for e in es)
-    owners = {r[0] for r in warehouse.execute(
-        "SELECT DISTINCT owner_name FROM marts.rep_sales_rep_performance_monthly"
-    ).fetchall()}
+    owners = {
+        r[0]
+        for r in warehouse.execute(
+            "SELECT DISTINCT owner_name FROM marts.rep_sales_rep_performance_monthly"
+        ).fetchall()
+    }
     assert owners and not owners & names

@@ -1,7 +1,9 @@
-"""Every example in docs/query-language.md runs against the test table.
+"""Every example in docs/query-language.md runs against the test table, in DuckDB and in
+PostgreSQL.
 
-`query` blocks hold one query per line; each must parse, compile and execute. A `query-error`
-block must fail with a QueryError whose message is the `text` block that follows it.
+`query` blocks hold one query per line; each must parse, compile and execute, and give the same
+rows in the same order in both stores. A `query-error` block must fail with a QueryError whose
+message is the `text` block that follows it (in both).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from crmpipe.search import QueryError, search
-from test_search_fixtures import ALIASES, SHORTHANDS, make_search_db
+from test_search_fixtures import ALIASES, SHORTHANDS, make_search_db, make_search_pg
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "query-language.md"
 BLOCK = re.compile(r"^```([\w-]+)\n(.*?)^```", re.S | re.M)
@@ -47,6 +49,25 @@ def con():
     return make_search_db()
 
 
+@pytest.fixture(scope="module")
+def pg(pg_dsn: str):
+    """The same table in PostgreSQL (a database of this module's own)."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    name = "test_search_docs"
+    with psycopg.connect(pg_dsn, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {name}")
+    dsn = make_conninfo(pg_dsn, dbname=name)
+    make_search_pg(dsn)
+    conn = psycopg.connect(dsn, autocommit=True)
+    yield conn
+    conn.close()
+    with psycopg.connect(pg_dsn, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def test_the_docs_have_examples_of_every_construct():
     examples = " ".join(_examples())
     for construct in (
@@ -76,4 +97,20 @@ def test_documented_query_runs(con, query):
 def test_documented_error_message_is_exact(con, query, message):
     with pytest.raises(QueryError) as e:
         search(con, query, aliases=ALIASES, shorthands=SHORTHANDS)
+    assert str(e.value) == message
+
+
+@pytest.mark.parametrize("query", _examples())
+def test_documented_query_gives_the_same_rows_in_postgres(con, pg, query):
+    opts = {"aliases": ALIASES, "shorthands": SHORTHANDS, "limit": 1000, "count_cap": None}
+    duck = search(con, query, **opts)
+    published = search(pg, query, **opts)
+    assert published.rows == duck.rows
+    assert published.total == duck.total
+
+
+@pytest.mark.parametrize(("query", "message"), _error_examples())
+def test_documented_error_message_is_the_same_in_postgres(pg, query, message):
+    with pytest.raises(QueryError) as e:
+        search(pg, query, aliases=ALIASES, shorthands=SHORTHANDS)
     assert str(e.value) == message

@@ -199,3 +199,52 @@ def test_fixture_document_holds_emails_parts_title_and_tech():
     assert doc == (
         "bob.smith@springfield.gov bob smith springfield gov finance director accela civicplus"
     )
+
+
+#: PostgreSQL types of COLUMNS (the published view's types for each DuckDB type).
+_PG_TYPES = {
+    "VARCHAR": "text",
+    "VARCHAR[]": "text[]",
+    "BIGINT": "bigint",
+    "DOUBLE": "double precision",
+    "TIMESTAMP": "timestamp",
+    "DATE": "date",
+    "BOOLEAN": "boolean",
+}
+
+
+def make_search_pg(dsn: str, schema: str = "crmpipe") -> None:
+    """The same table in PostgreSQL, as a publish lays it out: `<schema>.contact_search` with a
+    `tsvector` document holding the DuckDB document's words (docs/postgres.md), and
+    `<schema>.search_fields` in its first form (no match or lookup columns: the search layer
+    must cope with a schema published before they existed)."""
+    import psycopg
+
+    duck = make_search_db()
+    docs = dict(duck.execute("SELECT contact_id, document FROM search.contact_search").fetchall())
+    columns = [c.strip().split(" ", 1) for c in COLUMNS.strip().split(",")]
+    ddl = ", ".join(f'"{name}" {_PG_TYPES[typ.strip()]}' for name, typ in columns)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.execute(f"CREATE SCHEMA {schema}")
+        conn.execute(f"CREATE TABLE {schema}.contact_rows ({ddl}, document_text text)")
+        with conn.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO {schema}.contact_rows VALUES ({', '.join(['%s'] * 18)})",
+                [(*row, docs[row[0]]) for row in ROWS],
+            )
+        conn.execute(
+            f"CREATE TABLE {schema}.contact_search AS SELECT "
+            + ", ".join(f'"{name}"' for name, _ in columns)
+            + ", to_tsvector('simple', regexp_replace(document_text, '[^[:alnum:]]+', ' ', "
+            f"'g')) AS document FROM {schema}.contact_rows"
+        )
+        conn.execute(f"DROP TABLE {schema}.contact_rows")
+        conn.execute(
+            f"CREATE TABLE {schema}.search_fields (name text, kind text, position integer)"
+        )
+        with conn.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO {schema}.search_fields VALUES (%s, %s, %s)",
+                [(name, kind, i + 1) for i, (name, kind) in enumerate(FIELD_SPEC)],
+            )

@@ -38,8 +38,10 @@ def test_utf8_bom_is_stripped_from_the_header(tmp_path: Path) -> None:
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
 def test_utf16_with_bom(tmp_path: Path, encoding: str) -> None:
     text = "name;city\nMüller;Köln\n"
-    raw = text.encode(encoding) if encoding == "utf-16" else codecs.BOM_UTF16_BE + text.encode(
-        encoding
+    raw = (
+        text.encode(encoding)
+        if encoding == "utf-16"
+        else codecs.BOM_UTF16_BE + text.encode(encoding)
     )
     d = sniff(write(tmp_path, raw))
     assert (d.encoding, d.has_bom, d.delimiter, d.header) == ("utf-16", True, ";", ["name", "city"])
@@ -121,9 +123,7 @@ def test_tab_file_whose_text_has_commas(tmp_path: Path) -> None:
 
 def test_quoted_delimiters_inside_fields(tmp_path: Path) -> None:
     text = (
-        "name,address,zip\n"
-        '"Smith, Ann","1 Main St, Springfield",12345\n'
-        '"Doe, J","2 Elm, X",23456\n'
+        'name,address,zip\n"Smith, Ann","1 Main St, Springfield",12345\n"Doe, J","2 Elm, X",23456\n'
     )
     d = sniff(write(tmp_path, text))
     assert d.delimiter == "," and d.header == ["name", "address", "zip"]

@@ -109,8 +109,13 @@ def layout(result: FunnelResult) -> Canvas:
     c = Canvas(WIDTH, height)
     c.rect(0, 0, WIDTH, height, "#ffffff")
     c.text(20, 30, f"Sales funnel, {_range_label(result)}", size=18, bold=True)
-    c.text(20, 50, "Deals entering each step (first entry per deal) and drop-off from the step "
-           "before", size=12, fill=MUTED)
+    c.text(
+        20,
+        50,
+        "Deals entering each step (first entry per deal) and drop-off from the step before",
+        size=12,
+        fill=MUTED,
+    )
 
     biggest = max((t.deals_count for t in totals), default=0) or 1
     bar_w = WIDTH - label_w - 170
@@ -122,8 +127,9 @@ def layout(result: FunnelResult) -> Canvas:
         c.rect(label_w, y + 4, w, row_h - 8, colour)
         c.text(label_w + w + 6, y + 17, f"{t.deals_count:,}", size=12, bold=True)
         if t.drop_off_rate is not None:
-            c.text(WIDTH - 20, y + 17, f"{-t.drop_off_rate:+.0%}", size=12, anchor="end",
-                   fill=MUTED)
+            c.text(
+                WIDTH - 20, y + 17, f"{-t.drop_off_rate:+.0%}", size=12, anchor="end", fill=MUTED
+            )
     c.text(WIDTH - 20, top - 6, "vs previous step", size=10, anchor="end", fill=MUTED)
     c.rect(20, top + panel1_h + 12, 12, 12, STAGE_BAR)
     c.text(38, top + panel1_h + 22, "stage reached (deal_changes)", size=11, fill=MUTED)
@@ -133,11 +139,11 @@ def layout(result: FunnelResult) -> Canvas:
     c.text(20, grid_top - 16, "Deals entering each step, by month", size=14, bold=True)
     for j, month in enumerate(months):
         x = label_w + j * cell_w
-        c.text(x + cell_w / 2, grid_top + 14, f"{month:%b}", size=10, anchor="middle",
-               fill=MUTED)
+        c.text(x + cell_w / 2, grid_top + 14, f"{month:%b}", size=10, anchor="middle", fill=MUTED)
         if j == 0 or month.month == 1:
-            c.text(x + cell_w / 2, grid_top + 2, f"{month:%Y}", size=10, anchor="middle",
-                   fill=MUTED)
+            c.text(
+                x + cell_w / 2, grid_top + 2, f"{month:%Y}", size=10, anchor="middle", fill=MUTED
+            )
     for i, step in enumerate(steps):
         y = grid_top + 22 + i * row_h
         c.text(label_w - 10, y + 17, f"{step.step}  {step.kpi_name}", size=12, anchor="end")
@@ -149,8 +155,14 @@ def layout(result: FunnelResult) -> Canvas:
             share = n / peak
             c.rect(x + 1, y + 1, cell_w - 2, row_h - 2, _shade(colour, share) if n else "#f5f7fa")
             if cell_w >= 26:
-                c.text(x + cell_w / 2, y + 17, f"{n:,}", size=10, anchor="middle",
-                       fill="#ffffff" if share > 0.55 else INK)
+                c.text(
+                    x + cell_w / 2,
+                    y + 17,
+                    f"{n:,}",
+                    size=10,
+                    anchor="middle",
+                    fill="#ffffff" if share > 0.55 else INK,
+                )
     c.text(20, height - 14, "crmpipe · marts.rep_sales_funnel_monthly", size=10, fill=MUTED)
     return c
 
@@ -160,11 +172,15 @@ def layout(result: FunnelResult) -> Canvas:
 
 def _svg_shape(s: Rect | Text) -> str:
     if isinstance(s, Rect):
-        return (f'<rect x="{s.x:.1f}" y="{s.y:.1f}" width="{s.w:.1f}" height="{s.h:.1f}" '
-                f'fill="{s.fill}"/>')
+        return (
+            f'<rect x="{s.x:.1f}" y="{s.y:.1f}" width="{s.w:.1f}" height="{s.h:.1f}" '
+            f'fill="{s.fill}"/>'
+        )
     weight = ' font-weight="bold"' if s.bold else ""
-    return (f'<text x="{s.x:.1f}" y="{s.y:.1f}" font-size="{s.size:g}" text-anchor="{s.anchor}" '
-            f'fill="{s.fill}"{weight}>{html.escape(s.text)}</text>')
+    return (
+        f'<text x="{s.x:.1f}" y="{s.y:.1f}" font-size="{s.size:g}" text-anchor="{s.anchor}" '
+        f'fill="{s.fill}"{weight}>{html.escape(s.text)}</text>'
+    )
 
 
 def funnel_svg(result: FunnelResult) -> str:
@@ -189,8 +205,11 @@ def funnel_html(result: FunnelResult) -> str:
         cells = "".join(f"<td>{result.count(month, s.step):,}</td>" for s in result.steps)
         rows.append(f"<tr><th>{month:%Y-%m}</th>{cells}</tr>")
     totals = result.totals()
-    rows.append("<tr class=total><th>total</th>"
-                + "".join(f"<td>{t.deals_count:,}</td>" for t in totals) + "</tr>")
+    rows.append(
+        "<tr class=total><th>total</th>"
+        + "".join(f"<td>{t.deals_count:,}</td>" for t in totals)
+        + "</tr>"
+    )
     drops = "".join(
         f"<td>{'' if t.drop_off_rate is None else f'{t.drop_off_rate:.0%}'}</td>" for t in totals
     )
@@ -311,12 +330,20 @@ def _png_bytes(img: np.ndarray) -> bytes:
     raw = np.concatenate([np.zeros((h, 1), dtype=np.uint8), img.reshape(h, w * 3)], axis=1)
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(raw.tobytes(), 9)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw.tobytes(), 9))
+        + chunk(b"IEND", b"")
+    )
 
 
 def funnel_png(result: FunnelResult, *, density: int = 2) -> bytes:

@@ -106,8 +106,16 @@ def _row(
     month: date, step: FunnelStep, count: int, prev: FunnelStep | None, prev_count: int | None
 ) -> FunnelRow:
     conversion, drop = _rate(count, prev_count)
-    return FunnelRow(month, step.step, step.kpi_name, count, prev.step if prev else None,
-                     prev_count, conversion, drop)
+    return FunnelRow(
+        month,
+        step.step,
+        step.kpi_name,
+        count,
+        prev.step if prev else None,
+        prev_count,
+        conversion,
+        drop,
+    )
 
 
 def parse_month(value: str | date | None, option: str = "month") -> date | None:
@@ -207,8 +215,12 @@ def funnel_csv(result: FunnelResult) -> str:
 def funnel_json(result: FunnelResult) -> str:
     """{"steps": [...], "months": [...], "rows": [...], "totals": [...]} as indented JSON."""
     totals = [
-        {"funnel_step": t.funnel_step, "kpi_name": t.kpi_name, "deals_count": t.deals_count,
-         "drop_off_rate": None if t.drop_off_rate is None else round(t.drop_off_rate, 4)}
+        {
+            "funnel_step": t.funnel_step,
+            "kpi_name": t.kpi_name,
+            "deals_count": t.deals_count,
+            "drop_off_rate": None if t.drop_off_rate is None else round(t.drop_off_rate, 4),
+        }
         for t in result.totals()
     ]
     doc = {
@@ -220,16 +232,18 @@ def funnel_json(result: FunnelResult) -> str:
     return json.dumps(doc, indent=2)
 
 
-def funnel_table(result: FunnelResult, title: str = "sales funnel: deals entering each step"
-                 ) -> Table:
+def funnel_table(
+    result: FunnelResult, title: str = "sales funnel: deals entering each step"
+) -> Table:
     """Months down, steps across (numbers; the caption names them), plus a total row."""
     t = Table(title=title, caption="  ".join(s.label for s in result.steps))
     t.add_column("month")
     for s in result.steps:
         t.add_column(s.step, justify="right")
     for month in result.months:
-        t.add_row(month.strftime("%Y-%m"),
-                  *(f"{result.count(month, s.step):,}" for s in result.steps))
+        t.add_row(
+            month.strftime("%Y-%m"), *(f"{result.count(month, s.step):,}" for s in result.steps)
+        )
     t.add_section()
     t.add_row("total", *(f"{r.deals_count:,}" for r in result.totals()), style="bold")
     return t
@@ -258,6 +272,10 @@ def checks_table(checks: list[CheckResult]) -> Table:
     t.add_column("detail", overflow="fold", ratio=1)
     colours = {"pass": "green", "warn": "yellow", "fail": "red"}
     for c in checks:
-        t.add_row(c.name, f"[{colours.get(c.status, 'white')}]{c.status}[/]",
-                  f"{c.measured:,}", f"{c.table}: {c.detail}")
+        t.add_row(
+            c.name,
+            f"[{colours.get(c.status, 'white')}]{c.status}[/]",
+            f"{c.measured:,}",
+            f"{c.table}: {c.detail}",
+        )
     return t

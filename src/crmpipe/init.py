@@ -215,8 +215,20 @@ KEYWORDS: dict[str, tuple[frozenset[str], ...]] = {
     "created_at": (frozenset({"created"}), frozenset({"added"})),
     "display_name": tuple(
         frozenset({w, "name"})
-        for w in ("company", "facility", "operation", "organization", "business", "account",
-                  "agency", "place", "entity", "provider", "program", "school")
+        for w in (
+            "company",
+            "facility",
+            "operation",
+            "organization",
+            "business",
+            "account",
+            "agency",
+            "place",
+            "entity",
+            "provider",
+            "program",
+            "school",
+        )
     ),  # fmt: skip
     "full_name": tuple(
         frozenset({w, "name"}) for w in ("contact", "person", "owner", "director", "caregiver")
@@ -469,12 +481,18 @@ def _candidates(table: str, header: str, index: int, values: list[str]) -> list[
                     score, how = 0.6, "keyword"
                     why = f"header contains {' + '.join(sorted(kw))!r}"
                     break
-        if table == "external_ids" and col.name == "external_id" and not score and (
-            "id" in words or forms[0].endswith("id")
+        if (
+            table == "external_ids"
+            and col.name == "external_id"
+            and not score
+            and ("id" in words or forms[0].endswith("id"))
         ):
             score, how, why = 0.55, "keyword", "an id column"
-        if score and col.role is not Role.EMAIL_LIST and len(values) >= 3 and (
-            "email" in words or "mail" in words or _share(values, is_email) >= 0.7
+        if (
+            score
+            and col.role is not Role.EMAIL_LIST
+            and len(values) >= 3
+            and ("email" in words or "mail" in words or _share(values, is_email) >= 0.7)
         ):
             score = 0.0  # e.g. 'Email Address' is not an address
         check = ROLE_CHECKS.get(col.role)
@@ -738,8 +756,6 @@ def _unique_columns(headers: list[str], records: list[list[str]]) -> list[str]:
     return [h for _, _, h in sorted(out)]
 
 
-
-
 def _fits_other_table(table: str, index: int, assignments: dict[str, _Assignment]) -> str:
     """'contacts.full_name' when the header strongly matched a column of another table."""
     for other in ("contacts", "entities"):
@@ -757,8 +773,10 @@ def _fits_other_table(table: str, index: int, assignments: dict[str, _Assignment
 def _discover(folder: Path) -> list[Path]:
     seen: dict[Path, None] = {}
     for p in sorted(folder.iterdir()):
-        if p.is_file() and not p.name.startswith(".") and any(
-            p.name.lower().endswith(pat[1:]) for pat in PATTERNS
+        if (
+            p.is_file()
+            and not p.name.startswith(".")
+            and any(p.name.lower().endswith(pat[1:]) for pat in PATTERNS)
         ):
             seen[p] = None
     return list(seen)

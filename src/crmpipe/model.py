@@ -292,8 +292,17 @@ ACTIVITIES = Table(
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (
-        ENTITIES, CONTACTS, TECHSTACKS, EXTERNAL_IDS,
-        USERS, STAGES, ACTIVITY_TYPES, FIELDS, DEALS, DEAL_CHANGES, ACTIVITIES,
+        ENTITIES,
+        CONTACTS,
+        TECHSTACKS,
+        EXTERNAL_IDS,
+        USERS,
+        STAGES,
+        ACTIVITY_TYPES,
+        FIELDS,
+        DEALS,
+        DEAL_CHANGES,
+        ACTIVITIES,
     )
 }
 

@@ -279,7 +279,10 @@ class Shell:
         rows = rows[:n]
         elapsed = (time.perf_counter() - started) * 1000
         result = SearchResult(columns, rows, len(rows), more, statement, [], elapsed)
-        shown = f"first {len(rows):,} rows (\\limit to see more)" if more else f"{len(rows):,} rows"
+        noun = "row" if len(rows) == 1 else "rows"
+        shown = (
+            f"first {len(rows):,} {noun} (\\limit to see more)" if more else f"{len(rows):,} {noun}"
+        )
         return Answer(result, caption=f"{shown} · {elapsed:.0f} ms")
 
     def _check_duckdb_statement(self, statement: str) -> None:

@@ -114,7 +114,7 @@ def sniff(
         if quote is None and _uses_single_quotes(text, delimiter):
             alt, consistency = _best_delimiter(text, "'", sample.truncated)
             _, dq_consistency = _best_delimiter(text, '"', sample.truncated)
-            if consistency >= dq_consistency:
+            if consistency > dq_consistency:  # a tie keeps the usual double quote
                 delimiter, quote = alt, "'"
     elif quote is None and _uses_single_quotes(text, delimiter):
         quote = "'"
@@ -336,12 +336,20 @@ def _best_delimiter(text: str, quote: str, truncated: bool) -> tuple[str, float]
 
 
 def _uses_single_quotes(text: str, delimiter: str) -> bool:
-    """True when fields are evidently wrapped in ' rather than " (e.g. 'a','b')."""
+    """True when fields are evidently wrapped in ' rather than " (e.g. 'a','b').
+
+    Evidence is a header written in single quotes (writers that quote every field quote the
+    header too), or single-quoted fields that hold the delimiter (quoted because they must be).
+    A value like '1' alone proves nothing: it may just be text with apostrophes.
+    """
     d = re.escape(delimiter)
-    # Non-empty quoted fields only: a bare '' is as likely an empty value written as two quotes.
-    single = len(re.findall(rf"(?:^|{d})'[^'\r\n]+'(?={d}|\r?$)", text, re.M))
-    double = len(re.findall(rf'(?:^|{d})"[^"\r\n]*"(?={d}|\r?$)', text, re.M))
-    return single >= 2 and double == 0
+    first = text.split("\n", 1)[0].rstrip("\r")
+    fields = first.split(delimiter)
+    if len(fields) > 1 and all(len(f) > 1 and f[0] == f[-1] == "'" for f in fields):
+        return '"' not in first
+    needed = re.findall(rf"(?:^|{d})'[^'\r\n]*{d}[^'\r\n]*'(?={d}|\r?$)", text, re.M)
+    double = re.findall(rf'(?:^|{d})"', text, re.M)  # any field opening with a double quote
+    return len(needed) >= 2 and not double
 
 
 def _uses_backslash_escape(text: str, delimiter: str, quote: str) -> bool:

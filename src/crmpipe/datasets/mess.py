@@ -67,8 +67,9 @@ def arrow_column(values: np.ndarray, mask: np.ndarray | None = None) -> pa.Array
     if values.dtype == np.bool_:
         data = pa.py_buffer(np.packbits(values, bitorder="little"))
         return pa.Array.from_buffers(pa.bool_(), len(values), [validity, data], null_count)
-    return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values),
-                                 [validity, pa.py_buffer(values)], null_count)
+    return pa.Array.from_buffers(
+        pa.from_numpy_dtype(values.dtype), len(values), [validity, pa.py_buffer(values)], null_count
+    )
 
 
 def arrow_strings(values: Sequence[str]) -> pa.Array:
@@ -76,8 +77,11 @@ def arrow_strings(values: Sequence[str]) -> pa.Array:
     encoded = [str(x).encode() for x in values]
     offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum([len(e) for e in encoded], out=offsets[1:])
-    return pa.Array.from_buffers(pa.large_string(), len(encoded),
-                                 [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
+    return pa.Array.from_buffers(
+        pa.large_string(),
+        len(encoded),
+        [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))],
+    )
 
 
 def dictionary_column(indices: np.ndarray, values: Sequence[str] | np.ndarray) -> pa.Array:
@@ -157,18 +161,49 @@ def _template_sql(template: str, parts: Mapping[str, str]) -> str:
 
 #: US phone layouts ({a} area code, {e} exchange, {l} line); code k uses PHONE_FORMATS[k].
 PHONE_FORMATS: tuple[str, ...] = (
-    "({a}) {e}-{l}", "{a}-{e}-{l}", "{a}.{e}.{l}", "{a}{e}{l}", "+1 {a} {e} {l}",
-    "1-{a}-{e}-{l}", "{a} {e} {l}", "({a}){e}-{l}", "+1 ({a}) {e}-{l}", "+1{a}{e}{l}",
-    "1 ({a}) {e}-{l}", "+1-{a}-{e}-{l}", "1{a}{e}{l}", "{a}/{e}-{l}",
+    "({a}) {e}-{l}",
+    "{a}-{e}-{l}",
+    "{a}.{e}.{l}",
+    "{a}{e}{l}",
+    "+1 {a} {e} {l}",
+    "1-{a}-{e}-{l}",
+    "{a} {e} {l}",
+    "({a}){e}-{l}",
+    "+1 ({a}) {e}-{l}",
+    "+1{a}{e}{l}",
+    "1 ({a}) {e}-{l}",
+    "+1-{a}-{e}-{l}",
+    "1{a}{e}{l}",
+    "{a}/{e}-{l}",
 )
 #: Share of each layout: two dominate, the rest are the long tail (a few % each).
 PHONE_FORMAT_WEIGHTS: tuple[float, ...] = (
-    0.42, 0.28, 0.035, 0.035, 0.025, 0.025, 0.025, 0.025, 0.02, 0.02, 0.02, 0.02, 0.02, 0.01,
+    0.42,
+    0.28,
+    0.035,
+    0.035,
+    0.025,
+    0.025,
+    0.025,
+    0.025,
+    0.02,
+    0.02,
+    0.02,
+    0.02,
+    0.02,
+    0.01,
 )
 #: Extension layouts ({x} the digits).
 EXT_FORMATS: tuple[str, ...] = (
-    " x{x}", " ext. {x}", " #{x}", " ext {x}", " Ext. {x}", " x {x}", " EXT {x}",
-    " extension {x}", " ext.{x}",
+    " x{x}",
+    " ext. {x}",
+    " #{x}",
+    " ext {x}",
+    " Ext. {x}",
+    " x {x}",
+    " EXT {x}",
+    " extension {x}",
+    " ext.{x}",
 )
 EXT_FORMAT_WEIGHTS: tuple[float, ...] = (0.30, 0.20, 0.08, 0.12, 0.10, 0.06, 0.06, 0.04, 0.04)
 
@@ -188,8 +223,12 @@ def sql_phone(area: str, exchange: str, line: str, fmt: str) -> str:
 
 def sql_phone_e164(area: str, exchange: str, line: str) -> str:
     """The E.164 form of a US number: +1 and ten digits."""
-    return sql_concat("'+1'", f"CAST({area} AS VARCHAR)", f"CAST({exchange} AS VARCHAR)",
-                      f"lpad(CAST({line} AS VARCHAR), 4, '0')")
+    return sql_concat(
+        "'+1'",
+        f"CAST({area} AS VARCHAR)",
+        f"CAST({exchange} AS VARCHAR)",
+        f"lpad(CAST({line} AS VARCHAR), 4, '0')",
+    )
 
 
 def sql_extension(ext: str, fmt: str) -> str:
@@ -238,8 +277,13 @@ def sql_csv_field(expr: str) -> str:
     )
 
 
-def sql_csv_line(exprs: Iterable[str], *, eol: str = "\n", quote_all: bool = False,
-                 needs_quoting: Iterable[bool] | None = None) -> str:
+def sql_csv_line(
+    exprs: Iterable[str],
+    *,
+    eol: str = "\n",
+    quote_all: bool = False,
+    needs_quoting: Iterable[bool] | None = None,
+) -> str:
     """One CSV line (with its end-of-line) from SQL text expressions, none of them NULL.
 
     `needs_quoting` says per field whether it can hold a comma or quote; fields that never do
@@ -280,7 +324,7 @@ def _offsets(arr: pa.Array) -> tuple[np.ndarray, memoryview]:
     else:
         raise TypeError(f"expected an Arrow string array of CSV lines, got {arr.type}")
     bufs = arr.buffers()
-    offs = np.frombuffer(bufs[1], dtype=width)[arr.offset: arr.offset + len(arr) + 1]
+    offs = np.frombuffer(bufs[1], dtype=width)[arr.offset : arr.offset + len(arr) + 1]
     return offs, memoryview(bufs[2]) if bufs[2] is not None else memoryview(b"")
 
 
@@ -292,8 +336,15 @@ class LineWriter:
     place (the malformed lines, which can't be DuckDB strings).
     """
 
-    def __init__(self, path: Path, header: str, *, eol: str = "\n", bom: bool = False,
-                 replacements: Mapping[int, bytes] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        header: str,
+        *,
+        eol: str = "\n",
+        bom: bool = False,
+        replacements: Mapping[int, bytes] | None = None,
+    ) -> None:
         self.path = path
         self.rows = 0
         self._repl = dict(replacements or {})
@@ -313,19 +364,22 @@ class LineWriter:
             runs: Iterable[tuple[int, int]] = [(0, len(lines))]
         else:
             edges = np.diff(np.concatenate(([0], np.asarray(select, np.int8), [0])))
-            runs = zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(),
-                       strict=True)
+            runs = zip(
+                np.flatnonzero(edges == 1).tolist(),
+                np.flatnonzero(edges == -1).tolist(),
+                strict=True,
+            )
         fh, keys = self._fh, self._repl_keys
         for a, b in runs:
             end_row = self.rows + (b - a)
             while self._next < len(keys) and keys[self._next] < end_row:
                 r = a + keys[self._next] - self.rows  # the replaced row, as an index in `lines`
-                fh.write(data[offs[a]: offs[r]])
+                fh.write(data[offs[a] : offs[r]])
                 fh.write(self._repl[keys[self._next]])
                 self.rows += r + 1 - a
                 a = r + 1
                 self._next += 1
-            fh.write(data[offs[a]: offs[b]])
+            fh.write(data[offs[a] : offs[b]])
             self.rows += b - a
 
     def close(self) -> int:
@@ -343,9 +397,15 @@ class LineWriter:
             self._fh.close()
 
 
-def write_csv_lines(path: Path, header: str, batches: Iterable[pa.RecordBatch], *,
-                    eol: str = "\n", bom: bool = False,
-                    replacements: Mapping[int, bytes] | None = None) -> int:
+def write_csv_lines(
+    path: Path,
+    header: str,
+    batches: Iterable[pa.RecordBatch],
+    *,
+    eol: str = "\n",
+    bom: bool = False,
+    replacements: Mapping[int, bytes] | None = None,
+) -> int:
     """Write a header and the first column of `batches` (finished lines) to `path`; returns the
     number of data rows. See `LineWriter`."""
     with LineWriter(path, header, eol=eol, bom=bom, replacements=replacements) as w:
@@ -355,15 +415,21 @@ def write_csv_lines(path: Path, header: str, batches: Iterable[pa.RecordBatch], 
 
 
 def write_csv_rows(
-    path: Path, header: Sequence[str], rows: Iterable[Sequence[str]], *, eol: str = "\n",
-    bom: bool = False, quote_all: bool = False,
+    path: Path,
+    header: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    eol: str = "\n",
+    bom: bool = False,
+    quote_all: bool = False,
 ) -> int:
     """Write small files (mappings, techstacks) with Python's csv module. Returns data rows."""
     n = 0
     with path.open("w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:
         fh.write(csv_line(header, eol))  # headers unquoted even when values are all quoted
-        w = csv.writer(fh, lineterminator=eol,
-                       quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL)
+        w = csv.writer(
+            fh, lineterminator=eol, quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
+        )
         for row in rows:
             w.writerow(row)
             n += 1
@@ -378,12 +444,30 @@ def write_csv_rows(
 MALFORMED_KINDS: tuple[str, ...] = ("too_many_fields", "too_few_fields", "invalid_utf8")
 
 #: Accented names as a Windows-1252 export writes them: invalid UTF-8 inside a UTF-8 file.
-LATIN1_NAMES: tuple[str, ...] = ("José", "René", "Zoë", "Chloé", "André", "Noël", "Renée",
-                                 "Inés", "Ramón", "Françoise")
+LATIN1_NAMES: tuple[str, ...] = (
+    "José",
+    "René",
+    "Zoë",
+    "Chloé",
+    "André",
+    "Noël",
+    "Renée",
+    "Inés",
+    "Ramón",
+    "Françoise",
+)
 
 
-def malformed_line(kind: str, fields: Sequence[str], *, index: int, eol: str = "\n",
-                   name_field: int = 2, suffix_field: int = 3, keep_fields: int = 5) -> bytes:
+def malformed_line(
+    kind: str,
+    fields: Sequence[str],
+    *,
+    index: int,
+    eol: str = "\n",
+    name_field: int = 2,
+    suffix_field: int = 3,
+    keep_fields: int = 5,
+) -> bytes:
     """A broken version of the CSV line whose values are `fields`.
 
     - too_many_fields: `suffix_field` gets an unquoted ", Jr." (one field too many);
@@ -394,7 +478,7 @@ def malformed_line(kind: str, fields: Sequence[str], *, index: int, eol: str = "
     fields = list(fields)
     if kind == "too_many_fields":
         head = csv_line(fields[:suffix_field], "").encode()
-        tail = csv_line(fields[suffix_field + 1:], eol).encode()
+        tail = csv_line(fields[suffix_field + 1 :], eol).encode()
         return head + b"," + (fields[suffix_field].strip() + ", Jr.").encode() + b"," + tail
     if kind == "too_few_fields":
         return csv_line(fields[:keep_fields], eol).encode()

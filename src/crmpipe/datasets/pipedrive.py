@@ -25,33 +25,75 @@ from crmpipe.datasets import GeneratedCase, shared_data_dir
 
 #: The export's files and the canonical table each one feeds, with the column mapping.
 SOURCES: dict[str, tuple[str, str, dict[str, str]]] = {
-    "users": ("users.csv", "users",
-              {"user_id": "id", "name": "name", "email": "email", "modified": "modified"}),
+    "users": (
+        "users.csv",
+        "users",
+        {"user_id": "id", "name": "name", "email": "email", "modified": "modified"},
+    ),
     "stages": ("stages.csv", "stages", {"stage_id": "stage_id", "stage_name": "stage_name"}),
-    "activity_types": ("activity_types.csv", "activity_types",
-                       {"activity_type_id": "id", "name": "name", "active": "active",
-                        "type": "type"}),
-    "fields": ("fields.csv", "fields",
-               {"field_id": "ID", "field_key": "FIELD_KEY", "name": "NAME",
-                "value_options": "FIELD_VALUE_OPTIONS"}),
-    "deal_changes": ("deal_changes.csv", "deal_changes",
-                     {"deal_id": "deal_id", "change_time": "change_time",
-                      "changed_field_key": "changed_field_key", "new_value": "new_value"}),
-    "activities": ("activity.csv", "activities",
-                   {"activity_id": "activity_id", "type": "type", "user_id": "assigned_to_user",
-                    "deal_id": "deal_id", "done": "done", "due_to": "due_to"}),
+    "activity_types": (
+        "activity_types.csv",
+        "activity_types",
+        {"activity_type_id": "id", "name": "name", "active": "active", "type": "type"},
+    ),
+    "fields": (
+        "fields.csv",
+        "fields",
+        {
+            "field_id": "ID",
+            "field_key": "FIELD_KEY",
+            "name": "NAME",
+            "value_options": "FIELD_VALUE_OPTIONS",
+        },
+    ),
+    "deal_changes": (
+        "deal_changes.csv",
+        "deal_changes",
+        {
+            "deal_id": "deal_id",
+            "change_time": "change_time",
+            "changed_field_key": "changed_field_key",
+            "new_value": "new_value",
+        },
+    ),
+    "activities": (
+        "activity.csv",
+        "activities",
+        {
+            "activity_id": "activity_id",
+            "type": "type",
+            "user_id": "assigned_to_user",
+            "deal_id": "deal_id",
+            "done": "done",
+            "due_to": "due_to",
+        },
+    ),
 }
 
 STAGE_LABELS = (
-    "Lead Generation", "Qualified Lead", "Needs Assessment", "Proposal/Quote Preparation",
-    "Negotiation", "Closing", "Implementation/Onboarding", "Follow-up/Customer Success",
+    "Lead Generation",
+    "Qualified Lead",
+    "Needs Assessment",
+    "Proposal/Quote Preparation",
+    "Negotiation",
+    "Closing",
+    "Implementation/Onboarding",
+    "Follow-up/Customer Success",
     "Renewal/Expansion",
 )
-LOST_REASONS = ("Customer Not Ready", "Pricing Issues", "Unreachable Customer",
-                "Product Mismatch", "Duplicate Entry")
-ACTIVITY_TYPES = (("1", "Sales Call 1", "Yes", "meeting"), ("2", "Sales Call 2", "Yes", "sc_2"),
-                  ("3", "Follow Up Call", "No", "follow_up"),
-                  ("4", "After Close Call", "Yes", "after_close_call"))
+LOST_REASONS = (
+    "Customer Not Ready",
+    "Pricing Issues",
+    "Unreachable Customer",
+    "Product Mismatch",
+    "Duplicate Entry",
+)
+ACTIVITY_TYPES = (
+    ("1", "Sales Call 1", "Yes", "meeting"),
+    ("2", "Sales Call 2", "Yes", "sc_2"),
+    ("3", "Follow Up Call", "No", "follow_up"),
+    ("4", "After Close Call", "Yes", "after_close_call"),
+)
 #: Funnel step of each stage id and of each activity type key (docs/funnel.md).
 STAGE_STEPS = {1: "1", 2: "2", 3: "3", 4: "4", 5: "5", 6: "6", 7: "7", 8: "8", 9: "9"}
 CALL_STEPS = {"meeting": "2.1", "sc_2": "3.1"}
@@ -118,7 +160,10 @@ def generate(
         files = [real / f for f, _, _ in SOURCES.values()]
         truth_path.write_text(json.dumps({"real_export": str(real)}, indent=2) + "\n")
         return GeneratedCase(
-            folder, write_config(folder, real), truth_path, files,
+            folder,
+            write_config(folder, real),
+            truth_path,
+            files,
             {f.name: _rows(f) for f in files} | {"real_export": 1},
         )
     data = folder / "data"
@@ -150,29 +195,53 @@ def _synthesize(
     user_ids = [str(i) for i in range(1, users + 1)]
     domains = ("example.org", "example.com", "example.net")
     user_rows = [
-        [uid, fake.name(), f"{fake.user_name()}{rng.integers(10, 99)}@{domains[i % 3]}",
-         (START + timedelta(seconds=int(rng.integers(0, 300 * 86400)),
-                            microseconds=int(rng.integers(0, 10**6)))).isoformat(" ")]
+        [
+            uid,
+            fake.name(),
+            f"{fake.user_name()}{rng.integers(10, 99)}@{domains[i % 3]}",
+            (
+                START
+                + timedelta(
+                    seconds=int(rng.integers(0, 300 * 86400)),
+                    microseconds=int(rng.integers(0, 10**6)),
+                )
+            ).isoformat(" "),
+        ]
         for i, uid in enumerate(user_ids)
     ]
     _write(data / "users.csv", ["id", "name", "email", "modified"], user_rows)
     # The real export spells one label in another case: the marts must match regardless.
     labels = [("Qualified lead" if s == "Qualified Lead" else s) for s in STAGE_LABELS]
-    _write(data / "stages.csv", ["stage_id", "stage_name"],
-           [[str(i), label] for i, label in enumerate(labels, start=1)])
-    _write(data / "activity_types.csv", ["id", "name", "active", "type"],
-           [list(t) for t in ACTIVITY_TYPES])
+    _write(
+        data / "stages.csv",
+        ["stage_id", "stage_name"],
+        [[str(i), label] for i, label in enumerate(labels, start=1)],
+    )
+    _write(
+        data / "activity_types.csv",
+        ["id", "name", "active", "type"],
+        [list(t) for t in ACTIVITY_TYPES],
+    )
 
     def options(values: tuple[str, ...]) -> str:
-        return "[" + ",".join(json.dumps({"id": str(i), "label": v})
-                              for i, v in enumerate(values, start=1)) + "]"
+        return (
+            "["
+            + ",".join(
+                json.dumps({"id": str(i), "label": v}) for i, v in enumerate(values, start=1)
+            )
+            + "]"
+        )
 
-    _write(data / "fields.csv", ["ID", "FIELD_KEY", "NAME", "FIELD_VALUE_OPTIONS"], [
-        ["13", "add_time", "Deal created", ""],
-        ["3", "user_id", "Owner", ""],
-        ["10", "stage_id", "Stage", options(STAGE_LABELS)],
-        ["23", "lost_reason", "Lost reason", options(LOST_REASONS)],
-    ])
+    _write(
+        data / "fields.csv",
+        ["ID", "FIELD_KEY", "NAME", "FIELD_VALUE_OPTIONS"],
+        [
+            ["13", "add_time", "Deal created", ""],
+            ["3", "user_id", "Owner", ""],
+            ["10", "stage_id", "Stage", options(STAGE_LABELS)],
+            ["23", "lost_reason", "Lost reason", options(LOST_REASONS)],
+        ],
+    )
 
     # --- deals and their change log -----------------------------------------------------
     ids = [str(v) for v in rng.choice(np.arange(100_000, 1_000_000), size=deals, replace=False)]
@@ -203,14 +272,16 @@ def _synthesize(
     # Grouped by deal in time order, as the export lists them.
     order = {d: i for i, d in enumerate(dict.fromkeys(ids))}
     changes.sort(key=lambda c: (order[c[1][0]], c[0]))
-    _write(data / "deal_changes.csv", ["deal_id", "change_time", "changed_field_key", "new_value"],
-           [row for _, row in changes])
+    _write(
+        data / "deal_changes.csv",
+        ["deal_id", "change_time", "changed_field_key", "new_value"],
+        [row for _, row in changes],
+    )
 
     # --- activities ------------------------------------------------------------------------
     n_act = int(deals * 2.3)
     others = [str(v) for v in rng.integers(100_000, 1_000_000, size=n_act)]
-    act_ids = [str(v) for v in rng.choice(np.arange(100_000, 1_000_000), size=n_act,
-                                          replace=False)]
+    act_ids = [str(v) for v in rng.choice(np.arange(100_000, 1_000_000), size=n_act, replace=False)]
     planted = max(1, n_act // 400)
     for k in range(planted):  # a later row reuses an earlier activity's id
         act_ids[-(k + 1)] = act_ids[k]
@@ -219,11 +290,21 @@ def _synthesize(
     for i in range(n_act):
         deal = str(rng.choice(ids)) if rng.random() < 0.7 else others[i]
         due = START + timedelta(seconds=int(rng.integers(0, 256 * 86400)))
-        activity_rows.append([act_ids[i], str(rng.choice(types)), str(rng.choice(user_ids)),
-                              deal, "True" if rng.random() < 0.5 else "False", _ts(due, "T")])
-    _write(data / "activity.csv",
-           ["activity_id", "type", "assigned_to_user", "deal_id", "done", "due_to"],
-           activity_rows)
+        activity_rows.append(
+            [
+                act_ids[i],
+                str(rng.choice(types)),
+                str(rng.choice(user_ids)),
+                deal,
+                "True" if rng.random() < 0.5 else "False",
+                _ts(due, "T"),
+            ]
+        )
+    _write(
+        data / "activity.csv",
+        ["activity_id", "type", "assigned_to_user", "deal_id", "done", "due_to"],
+        activity_rows,
+    )
     kept = {row[0]: row for row in activity_rows}  # the last row of a repeated id wins
     for _, kind, _, deal, done, due in kept.values():
         if done == "True" and kind in CALL_STEPS:
@@ -236,13 +317,20 @@ def _synthesize(
     for (_, step), t in first_entry.items():
         per_month[(t.strftime("%Y-%m"), step)] += 1
     counts = {
-        "users.csv": len(user_rows), "stages.csv": 9, "activity_types.csv": 4, "fields.csv": 4,
-        "deal_changes.csv": len(changes), "activity.csv": n_act,
-        "duplicate_deal_ids": collide, "duplicate_activity_rows": planted,
+        "users.csv": len(user_rows),
+        "stages.csv": 9,
+        "activity_types.csv": 4,
+        "fields.csv": 4,
+        "deal_changes.csv": len(changes),
+        "activity.csv": n_act,
+        "duplicate_deal_ids": collide,
+        "duplicate_activity_rows": planted,
     }
     truth = {
-        "funnel": [{"month": m, "funnel_step": s, "deals_count": n}
-                   for (m, s), n in sorted(per_month.items())],
+        "funnel": [
+            {"month": m, "funnel_step": s, "deals_count": n}
+            for (m, s), n in sorted(per_month.items())
+        ],
         "duplicate_deal_ids": collide,
         "duplicate_activity_rows": planted,
     }

@@ -83,13 +83,46 @@ sfdc_id: salesforce_ids, hubspot_id: hubspot_ids}
   shorthands: {filter: "email:{1} tech:{2} pop{3}"}
 """
 
-ENTITY_HEADER = ("place_id", "state_abbr", "lat", "long", "pop_estimate_2022", "place_fips",
-                 "sum_lev", "url", "lsadc", "display_name", "parent_id", "address")
+ENTITY_HEADER = (
+    "place_id",
+    "state_abbr",
+    "lat",
+    "long",
+    "pop_estimate_2022",
+    "place_fips",
+    "sum_lev",
+    "url",
+    "lsadc",
+    "display_name",
+    "parent_id",
+    "address",
+)
 TECH_HEADER = ("name", "place_id", "type")
-CONTACT_HEADER = ("contact_id", "place_id", "first_name", "last_name", "email", "phone", "title",
-                  "department", "created_at")
-TRUTH_HEADER = ("contact_id", "entity_id", "first_name", "last_name", "title", "department",
-                "emails", "phone", "phone_ext", "created_at", "source_file", "rejected")
+CONTACT_HEADER = (
+    "contact_id",
+    "place_id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "title",
+    "department",
+    "created_at",
+)
+TRUTH_HEADER = (
+    "contact_id",
+    "entity_id",
+    "first_name",
+    "last_name",
+    "title",
+    "department",
+    "emails",
+    "phone",
+    "phone_ext",
+    "created_at",
+    "source_file",
+    "rejected",
+)
 CONTACT_FILES = ("contacts_1.csv", "contacts_2.csv")
 
 #: File times (UTC epoch seconds): every file at the base time, the second contacts export a
@@ -172,8 +205,20 @@ class _Entities:
             getattr(self, name).extend(getattr(other, name))
 
 
-ENTITY_FIELDS = ("place_id", "state_text", "lat", "long", "pop_text", "place_fips", "sum_lev",
-                 "url", "lsadc", "display_name", "parent_id", "address")
+ENTITY_FIELDS = (
+    "place_id",
+    "state_text",
+    "lat",
+    "long",
+    "pop_text",
+    "place_fips",
+    "sum_lev",
+    "url",
+    "lsadc",
+    "display_name",
+    "parent_id",
+    "address",
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,8 +273,10 @@ def generate(
 
     config_path = folder / "crmpipe.yml"
     config_path.write_text(CONFIG_YML, encoding="utf-8")
-    files = [folder / n for n in ("entities.csv", "techstacks.csv", "crma.csv", "crmb.csv",
-                                  *CONTACT_FILES)]
+    files = [
+        folder / n
+        for n in ("entities.csv", "techstacks.csv", "crma.csv", "crmb.csv", *CONTACT_FILES)
+    ]
     for path in [*files, folder / "truth.csv", config_path]:
         t = MTIMES.get(path.name, MTIME_BASE)
         os.utime(path, (t, t))
@@ -322,9 +369,17 @@ def _kind_weights(real: _Real | None) -> tuple[list[tuple[str, str]], np.ndarray
     """(sum_lev, lsadc) pairs of generated entities and their probabilities."""
     pairs = list(v.ENTITY_PATTERNS)
     if real:
-        w = np.array([sum(1 for r in real.places
-                          if (r.get("sum_lev", "").strip(), r.get("lsadc", "").strip()) == p)
-                      for p in pairs], dtype=np.float64)
+        w = np.array(
+            [
+                sum(
+                    1
+                    for r in real.places
+                    if (r.get("sum_lev", "").strip(), r.get("lsadc", "").strip()) == p
+                )
+                for p in pairs
+            ],
+            dtype=np.float64,
+        )
         if w.sum() > 0:
             return pairs, w / w.sum()
     w = np.array([v.ENTITY_PATTERNS[p][1] for p in pairs])
@@ -374,12 +429,13 @@ def _place_names(rng: np.random.Generator, n: int) -> list[str]:
 def _object_id(rng: np.random.Generator, n: int, start: int) -> list[str]:
     """Mongo-ObjectId-like ids (24 hex), like the real place_ids, unique by their counter."""
     machine = int(rng.integers(0, 2**40))
-    return [f"{0x65C00000 + (start + i) // 64:08x}{machine:010x}{(start + i) % 2**24:06x}"
-            for i in range(n)]
+    return [
+        f"{0x65C00000 + (start + i) // 64:08x}{machine:010x}{(start + i) % 2**24:06x}"
+        for i in range(n)
+    ]
 
 
-def _url(u_pick: float, u_style: float, sum_lev: str, lsadc: str, name: str,
-         state: v.State) -> str:
+def _url(u_pick: float, u_style: float, sum_lev: str, lsadc: str, name: str, state: v.State) -> str:
     """A plausible web site for an entity named `name` (u_*: uniform draws in [0, 1))."""
     slug = re.sub(r"[^a-z]", "", name.lower())
     st = state.abbr.lower()
@@ -389,27 +445,46 @@ def _url(u_pick: float, u_style: float, sum_lev: str, lsadc: str, name: str,
         opts = [f"www.{re.sub(r'[^a-z]', '', state.name.lower())}.gov", f"{st}.gov"]
     elif sum_lev == "50":
         word = "borough" if lsadc == "4" else "county"
-        opts = [f"www.{slug}{word}{st}.gov", f"{slug}{word}.org", f"www.co.{slug}.{st}.us",
-                f"www.{slug}{word}.gov", f"{slug}co.org"]
+        opts = [
+            f"www.{slug}{word}{st}.gov",
+            f"{slug}{word}.org",
+            f"www.co.{slug}.{st}.us",
+            f"www.{slug}{word}.gov",
+            f"{slug}co.org",
+        ]
     elif sum_lev == "970":
-        opts = [f"www.{slug}schools.org", f"{slug}.k12.{st}.us", f"www.{slug}sd.org",
-                f"www.{slug}.k12.{st}.us", f"{slug}schools.net"]
+        opts = [
+            f"www.{slug}schools.org",
+            f"{slug}.k12.{st}.us",
+            f"www.{slug}sd.org",
+            f"www.{slug}.k12.{st}.us",
+            f"{slug}schools.net",
+        ]
     else:
         word = {"25": "cityof", "43": "townof", "47": "villageof", "49": "township"}.get(lsadc, "")
-        opts = [f"www.{word}{slug}.gov", f"{slug}{st}.gov", f"www.{word}{slug}.org",
-                f"www.{word}{slug}.com", f"www.{slug}-{st}.gov", f"www.ci.{slug}.{st}.us",
-                f"{slug}.org"]
+        opts = [
+            f"www.{word}{slug}.gov",
+            f"{slug}{st}.gov",
+            f"www.{word}{slug}.org",
+            f"www.{word}{slug}.com",
+            f"www.{slug}-{st}.gov",
+            f"www.ci.{slug}.{st}.us",
+            f"{slug}.org",
+        ]
     return scheme + opts[int(u_pick * len(opts))] + slash
 
 
-def _generated_entities(rng: np.random.Generator, n: int, real: _Real | None,
-                        existing: _Entities) -> _Entities:
+def _generated_entities(
+    rng: np.random.Generator, n: int, real: _Real | None, existing: _Entities
+) -> _Entities:
     """`n` plausible entities shaped like the real ones (or like public-sector data at all)."""
     out = _Entities()
     start = len(existing)
-    have_state_entity = {s.strip().upper() for s, lev in zip(existing.state_text,
-                                                             existing.sum_lev, strict=True)
-                         if lev.strip() == "40"}
+    have_state_entity = {
+        s.strip().upper()
+        for s, lev in zip(existing.state_text, existing.sum_lev, strict=True)
+        if lev.strip() == "40"
+    }
     # state-level entities for the states that have none, so counties can point to them
     states_added = [i for i, s in enumerate(v.STATES) if s.abbr not in have_state_entity]
     if n < 500:
@@ -417,8 +492,9 @@ def _generated_entities(rng: np.random.Generator, n: int, real: _Real | None,
     n_rest = n - len(states_added)
     pairs, pair_p = _kind_weights(real)
     pair_idx = m.draw_choice(rng, n_rest, pair_p)
-    st = np.concatenate([np.array(states_added, np.int32),
-                         m.draw_choice(rng, n_rest, _state_weights(real))])
+    st = np.concatenate(
+        [np.array(states_added, np.int32), m.draw_choice(rng, n_rest, _state_weights(real))]
+    )
     lev = ["40"] * len(states_added) + [pairs[i][0] for i in pair_idx]
     lsad = ["0"] * len(states_added) + [pairs[i][1] for i in pair_idx]
     for i in range(len(states_added), n):  # boroughs are Alaska's counties and only Alaska's
@@ -442,7 +518,8 @@ def _generated_entities(rng: np.random.Generator, n: int, real: _Real | None,
     if real:
         for row in real.places:
             fips_by_lev.setdefault(row.get("sum_lev", "").strip(), []).append(
-                row.get("place_fips", "").strip())
+                row.get("place_fips", "").strip()
+            )
     ids = _object_id(rng, n, start)
     u = rng.random((n, 8))
     # numbers, vectorized: position near a real place of the same state (else anywhere in the
@@ -519,8 +596,10 @@ def _parents(rng: np.random.Generator, existing: _Entities, new: _Entities) -> l
     districts → their state's entity; like the real sample's links. Some have none."""
     counties: dict[str, list[str]] = {}
     state_entity: dict[str, str] = {}
-    for ids, states, levs in ((existing.place_id, existing.state_text, existing.sum_lev),
-                              (new.place_id, new.state_text, new.sum_lev)):
+    for ids, states, levs in (
+        (existing.place_id, existing.state_text, existing.sum_lev),
+        (new.place_id, new.state_text, new.sum_lev),
+    ):
         for pid, s, lev in zip(ids, states, levs, strict=True):
             s, lev = s.strip().upper(), lev.strip()
             if lev == "50":
@@ -541,16 +620,22 @@ def _parents(rng: np.random.Generator, existing: _Entities, new: _Entities) -> l
     return out
 
 
-def _write_entities(path: Path, ents: _Entities, state_idx: np.ndarray,
-                    rng: np.random.Generator) -> dict[str, int]:
+def _write_entities(
+    path: Path, ents: _Entities, state_idx: np.ndarray, rng: np.random.Generator
+) -> dict[str, int]:
     """entities.csv with the entity-file mess: state spellings, population separators."""
     n = len(ents)
     state_code = m.draw_codes(rng, n, RATES["state_mess"])
     pop_code = m.draw_codes(rng, n, RATES["pop_mess"])
     token = m.draw_codes(rng, n, m.NULL_TOKEN_WEIGHTS[1:])  # a visible token, not ''
-    counts = {"entity_state_full_names": 0, "entity_state_ap_abbreviations": 0,
-              "entity_state_lower_case": 0, "entity_state_padded": 0,
-              "entity_pop_thousands_separators": 0, "entity_pop_null_tokens": 0}
+    counts = {
+        "entity_state_full_names": 0,
+        "entity_state_ap_abbreviations": 0,
+        "entity_state_lower_case": 0,
+        "entity_state_padded": 0,
+        "entity_pop_thousands_separators": 0,
+        "entity_pop_null_tokens": 0,
+    }
     rows = []
     for i in range(n):
         row = [getattr(ents, f)[i] for f in ENTITY_FIELDS]
@@ -558,10 +643,12 @@ def _write_entities(path: Path, ents: _Entities, state_idx: np.ndarray,
         code = int(state_code[i])
         if s >= 0 and code:
             state = v.STATES[s]
-            key, text = [("entity_state_full_names", state.name),
-                         ("entity_state_ap_abbreviations", state.ap),
-                         ("entity_state_lower_case", state.abbr.lower()),
-                         ("entity_state_padded", f" {state.abbr} ")][code - 1]
+            key, text = [
+                ("entity_state_full_names", state.name),
+                ("entity_state_ap_abbreviations", state.ap),
+                ("entity_state_lower_case", state.abbr.lower()),
+                ("entity_state_padded", f" {state.abbr} "),
+            ][code - 1]
             row[1] = text
             counts[key] += 1
         pop = row[4]
@@ -580,8 +667,9 @@ def _write_entities(path: Path, ents: _Entities, state_idx: np.ndarray,
 # Techstacks and customer mappings
 
 
-def _write_techstacks(path: Path, ents: _Entities, real: _Real | None,
-                      rng: np.random.Generator) -> int:
+def _write_techstacks(
+    path: Path, ents: _Entities, real: _Real | None, rng: np.random.Generator
+) -> int:
     """Real techstack rows for the real places, then 0–6 techs per generated entity drawn from
     the real (name, type) mix."""
     n_real = min(len(real.places), len(ents)) if real else 0
@@ -615,8 +703,9 @@ def _write_techstacks(path: Path, ents: _Entities, real: _Real | None,
     return m.write_csv_rows(path, TECH_HEADER, rows, quote_all=True)
 
 
-def _write_mappings(folder: Path, ents: _Entities, real: _Real | None,
-                    rng: np.random.Generator) -> dict[str, int]:
+def _write_mappings(
+    folder: Path, ents: _Entities, real: _Real | None, rng: np.random.Generator
+) -> dict[str, int]:
     """crma.csv / crmb.csv: real mappings first, extended at the real share of entities."""
     n_real = min(len(real.places), len(ents)) if real else 0
     present = set(ents.place_id[:n_real])
@@ -635,8 +724,9 @@ def _write_mappings(folder: Path, ents: _Entities, real: _Real | None,
             chosen = np.sort(rng.choice(n_gen, size=extra, replace=False)) + n_real
             rng.shuffle(chosen)
             rows += [(str(next_id + j), ents.place_id[e]) for j, e in enumerate(chosen.tolist())]
-        counts[name] = m.write_csv_rows(folder / name, (header, "place_id"), rows, eol="\r\n",
-                                        bom=True)
+        counts[name] = m.write_csv_rows(
+            folder / name, (header, "place_id"), rows, eol="\r\n", bom=True
+        )
     return counts
 
 
@@ -680,15 +770,18 @@ def _lines_sql(id_width: int, where: str) -> str:
         "WHEN 3 THEN concat(split_part(e1, '@', 1), '@', split_part(split_part(e1, '@', 2), "
         "'.', 1)) WHEN 4 THEN concat(split_part(e1, '@', 1), '@') ELSE e1 END"
     )
-    sep = ("CASE e_sep WHEN 1 THEN '; ' WHEN 2 THEN ', ' WHEN 3 THEN ' ' WHEN 4 THEN ';' "
-           "ELSE ',' END")
+    sep = (
+        "CASE e_sep WHEN 1 THEN '; ' WHEN 2 THEN ', ' WHEN 3 THEN ' ' WHEN 4 THEN ';' ELSE ',' END"
+    )
     email_field = (
         "CASE e_struct WHEN 0 THEN e1c "
         f"WHEN 1 THEN concat(e1c, {sep}, e2) "
         f"ELSE concat(e1c, {sep}, CASE WHEN e_case = 1 THEN e1 ELSE upper(e1) END) END"
     )
-    e1_cased = ("CASE e_case WHEN 0 THEN e1s WHEN 1 THEN upper(e1s) "
-                "ELSE concat(upper(left(e1s, 1)), substr(e1s, 2)) END")
+    e1_cased = (
+        "CASE e_case WHEN 0 THEN e1s WHEN 1 THEN upper(e1s) "
+        "ELSE concat(upper(left(e1s, 1)), substr(e1s, 2)) END"
+    )
     fields = [
         _contact_id_sql(id_width),
         "place_id",
@@ -700,8 +793,9 @@ def _lines_sql(id_width: int, where: str) -> str:
         m.sql_null(m.sql_ws_noise("dd", "d_ws"), "d_null"),
         m.sql_null(m.sql_timestamp_text("created", "c_fmt"), "c_null"),
     ]
-    line = m.sql_csv_line(fields, needs_quoting=[False, False, False, False, True, False, True,
-                                                 True, False])
+    line = m.sql_csv_line(
+        fields, needs_quoting=[False, False, False, False, True, False, True, True, False]
+    )
     return f"""
         WITH {_email_cte().format(where=where)},
         c0 AS (SELECT *, {e1_shown} AS e1s FROM b),
@@ -712,8 +806,9 @@ def _lines_sql(id_width: int, where: str) -> str:
             {m.sql_case_noise("last_name", "ln_case")} AS ln,
             {m.sql_case_noise("title", "t_case")} AS tt,
             {m.sql_case_noise("department", "d_case")} AS dd,
-            {m.sql_concat(m.sql_phone("area", "exch", "pline", "p_fmt"),
-                          m.sql_extension("ext", "x_fmt"))} AS ph
+            {
+        m.sql_concat(m.sql_phone("area", "exch", "pline", "p_fmt"), m.sql_extension("ext", "x_fmt"))
+    } AS ph
             FROM c)
         SELECT file, pos, contact_num, {line} AS line, {_truth_line(id_width)} AS truth FROM d
     """
@@ -741,23 +836,32 @@ def _truth_line(id_width: int) -> str:
     return m.sql_csv_line(fields, needs_quoting=quoting)
 
 
-def _write_contacts(folder: Path, ents: _Entities, state_idx: np.ndarray, n: int,
-                    rng: np.random.Generator, rng_mess: np.random.Generator) -> dict[str, int]:
+def _write_contacts(
+    folder: Path,
+    ents: _Entities,
+    state_idx: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    rng_mess: np.random.Generator,
+) -> dict[str, int]:
     """contacts_1.csv, contacts_2.csv and truth.csv."""
     n_ent = len(ents)
     # ---- per entity: contact weight, kind, mail domain and pattern, phone numbers
     pops = np.array([_int_or(p, -1) for p in ents.pop_text], dtype=np.float64)
     median = float(np.median(pops[pops > 0])) if (pops > 0).any() else 5000.0
     pops[pops <= 0] = median
-    weight = pops ** 0.6 * np.exp(rng.normal(0.0, 0.6, n_ent))
+    weight = pops**0.6 * np.exp(rng.normal(0.0, 0.6, n_ent))
     kinds = np.array([v.KINDS.index(v.kind_of_sum_lev(s)) for s in ents.sum_lev], np.int8)
     domains = [url_domain(u) for u in ents.url]
     has_dom_ent = np.array([bool(d) for d in domains])
     ent_pattern = m.draw_choice(rng, n_ent, np.array(EMAIL_PATTERN_WEIGHTS))
-    area_codes = np.array([
-        v.STATES[s].area_codes[int(r * len(v.STATES[s].area_codes))] if s >= 0 else 0
-        for s, r in zip(state_idx.tolist(), rng.random(n_ent).tolist(), strict=True)
-    ], dtype=np.int16)
+    area_codes = np.array(
+        [
+            v.STATES[s].area_codes[int(r * len(v.STATES[s].area_codes))] if s >= 0 else 0
+            for s, r in zip(state_idx.tolist(), rng.random(n_ent).tolist(), strict=True)
+        ],
+        dtype=np.int16,
+    )
     unknown = area_codes == 0
     all_codes = np.array(sorted({c for s in v.STATES for c in s.area_codes}), np.int16)
     area_codes[unknown] = all_codes[rng.integers(0, len(all_codes), int(unknown.sum()))]
@@ -776,8 +880,8 @@ def _write_contacts(folder: Path, ents: _Entities, state_idx: np.ndarray, n: int
     # Real US exports carry some accented names (José, Zoë), written as UTF-8: that is also what
     # tells the sniffer the files are UTF-8, so the planted cp1252 line is rejected, not re-read.
     accented = np.flatnonzero(rng.random(n) < ACCENTED_NAME_SHARE)
-    first[accented] = len(fm.names) + len(ff.names) + rng.integers(
-        0, len(m.LATIN1_NAMES), accented.size
+    first[accented] = (
+        len(fm.names) + len(ff.names) + rng.integers(0, len(m.LATIN1_NAMES), accented.size)
     )
     last_vocab = v.last_names()
     last = m.draw_choice(rng, n, last_vocab.probs)
@@ -790,9 +894,12 @@ def _write_contacts(folder: Path, ents: _Entities, state_idx: np.ndarray, n: int
     created = np.sort(rng.integers(*CREATED_RANGE, n))
     created = created - created % 86_400 + _office_seconds(rng, n)
     personal = (rng.random(n) < PERSONAL_EMAIL_SHARE) | ~has_dom_ent[ent]
-    epat = np.where(rng.random(n) < 0.9, ent_pattern[ent],
-                    m.draw_choice(rng, n, np.array(EMAIL_PATTERN_WEIGHTS))).astype(np.int8)
-    epat2 = ((epat + 1 + rng.integers(0, len(EMAIL_PATTERNS) - 1, n)) % len(EMAIL_PATTERNS))
+    epat = np.where(
+        rng.random(n) < 0.9,
+        ent_pattern[ent],
+        m.draw_choice(rng, n, np.array(EMAIL_PATTERN_WEIGHTS)),
+    ).astype(np.int8)
+    epat2 = (epat + 1 + rng.integers(0, len(EMAIL_PATTERNS) - 1, n)) % len(EMAIL_PATTERNS)
     nn = np.where(rng.random(n) < 0.6, rng.integers(0, 100, n), -1).astype(np.int16)
     pd_p = np.array([w for _, w in v.PERSONAL_DOMAINS])
     pdom, pdom2 = m.draw_choice(rng, n, pd_p), m.draw_choice(rng, n, pd_p)
@@ -800,7 +907,7 @@ def _write_contacts(folder: Path, ents: _Entities, state_idx: np.ndarray, n: int
     exch = np.where(on_main, main_exch[ent], _exchanges(rng, n)).astype(np.int16)
     pline = np.where(on_main, main_line[ent], rng.integers(0, 10_000, n)).astype(np.int16)
     ext_digits = rng.integers(1, 4, n)  # 1..3 → extensions of 2..4 digits
-    ext = (10 ** ext_digits + rng.integers(0, 9 * 10 ** ext_digits)).astype(np.int32)
+    ext = (10**ext_digits + rng.integers(0, 9 * 10**ext_digits)).astype(np.int32)
     ext = np.where(on_main, ext, -1)
 
     # ---- rows, in contact order: file 1 holds the first 80% of contacts; file 2 the rest and,
@@ -845,13 +952,13 @@ def _write_contacts(folder: Path, ents: _Entities, state_idx: np.ndarray, n: int
             continue
         chosen = np.sort(rng_mess.choice(eligible, size=k, replace=False))
         kinds_mal = list(m.MALFORMED_KINDS) + [
-            m.MALFORMED_KINDS[i] for i in rng_mess.integers(0, 3, max(0, k - 3))]
+            m.MALFORMED_KINDS[i] for i in rng_mess.integers(0, 3, max(0, k - 3))
+        ]
         kinds_mal = [kinds_mal[i] for i in rng_mess.permutation(len(kinds_mal))]
         for row, kind in zip(chosen.tolist(), kinds_mal[:k], strict=True):
             malformed[row] = kind
             if kind == "invalid_utf8":  # an accented name, to be written as Windows-1252
-                row_first[row] = len(first_names) - len(m.LATIN1_NAMES) + row % len(
-                    m.LATIN1_NAMES)
+                row_first[row] = len(first_names) - len(m.LATIN1_NAMES) + row % len(m.LATIN1_NAMES)
         rejected[chosen] = True
 
     # ---- mess codes per row
@@ -885,27 +992,37 @@ def _write_contacts(folder: Path, ents: _Entities, state_idx: np.ndarray, n: int
     e_of = ent[rc]
     ext_rows = ext[rc]
     personal_domains = [d for d, _ in v.PERSONAL_DOMAINS]
-    base = m.arrow_table({
-        "file": file_no, "pos": pos, "contact_num": (rc + 1).astype(np.int32),
-        "winner": winner, "rejected": rejected,
-        "place_id": m.dictionary_column(e_of, ents.place_id),
-        "first_name": m.dictionary_column(row_first, first_names),
-        "fl": m.dictionary_column(row_first, [_mail_word(x) for x in first_names]),
-        "last_name": m.dictionary_column(last[rc], last_vocab.names),
-        "ll": m.dictionary_column(last[rc], [_mail_word(x) for x in last_vocab.names]),
-        "title": m.dictionary_column(row_title, tv.titles),
-        "department": m.dictionary_column(tv.title_dept[row_title], tv.departments),
-        "edom": m.dictionary_column(e_of, domains),
-        "has_dom": has_dom_ent[e_of],
-        "personal": personal[rc], "e2personal": rng_mess.random(n_rows) < 0.5,
-        "pdom": m.dictionary_column(pdom[rc], personal_domains),
-        "pdom2": m.dictionary_column(pdom2[rc], personal_domains),
-        "epat": epat[rc], "epat2": epat2[rc].astype(np.int8), "nn": nn[rc],
-        "area": area_codes[e_of], "exch": exch[rc], "pline": pline[rc],
-        "ext": m.arrow_column(ext_rows.astype(np.int32), mask=ext_rows < 0),
-        "created": created[rc],
-        **codes,
-    })
+    base = m.arrow_table(
+        {
+            "file": file_no,
+            "pos": pos,
+            "contact_num": (rc + 1).astype(np.int32),
+            "winner": winner,
+            "rejected": rejected,
+            "place_id": m.dictionary_column(e_of, ents.place_id),
+            "first_name": m.dictionary_column(row_first, first_names),
+            "fl": m.dictionary_column(row_first, [_mail_word(x) for x in first_names]),
+            "last_name": m.dictionary_column(last[rc], last_vocab.names),
+            "ll": m.dictionary_column(last[rc], [_mail_word(x) for x in last_vocab.names]),
+            "title": m.dictionary_column(row_title, tv.titles),
+            "department": m.dictionary_column(tv.title_dept[row_title], tv.departments),
+            "edom": m.dictionary_column(e_of, domains),
+            "has_dom": has_dom_ent[e_of],
+            "personal": personal[rc],
+            "e2personal": rng_mess.random(n_rows) < 0.5,
+            "pdom": m.dictionary_column(pdom[rc], personal_domains),
+            "pdom2": m.dictionary_column(pdom2[rc], personal_domains),
+            "epat": epat[rc],
+            "epat2": epat2[rc].astype(np.int8),
+            "nn": nn[rc],
+            "area": area_codes[e_of],
+            "exch": exch[rc],
+            "pline": pline[rc],
+            "ext": m.arrow_column(ext_rows.astype(np.int32), mask=ext_rows < 0),
+            "created": created[rc],
+            **codes,
+        }
+    )
 
     id_width = max(7, len(str(n)))
     counts = {f"malformed_{k}": 0 for k in m.MALFORMED_KINDS}
@@ -927,9 +1044,11 @@ def _write_contacts(folder: Path, ents: _Entities, state_idx: np.ndarray, n: int
         # file's rows and the winners are in order too
         header = ",".join(CONTACT_HEADER)
         contact_num = (rc + 1).astype(np.int32)
-        with (m.LineWriter(folder / CONTACT_FILES[0], header, replacements=repl[1]) as w1,
-              m.LineWriter(folder / CONTACT_FILES[1], header, replacements=repl[2]) as w2,
-              m.LineWriter(folder / "truth.csv", ",".join(TRUTH_HEADER)) as wt):
+        with (
+            m.LineWriter(folder / CONTACT_FILES[0], header, replacements=repl[1]) as w1,
+            m.LineWriter(folder / CONTACT_FILES[1], header, replacements=repl[2]) as w2,
+            m.LineWriter(folder / "truth.csv", ",".join(TRUTH_HEADER)) as wt,
+        ):
             start = 0
             sql = _lines_sql(id_width, "true")
             for batch in con.sql(sql).to_arrow_reader(1_000_000):
@@ -947,31 +1066,40 @@ def _write_contacts(folder: Path, ents: _Entities, state_idx: np.ndarray, n: int
     finally:
         con.close()
 
-    counts.update({
-        "contacts": n,
-        "contact_rows": n_rows,
-        "updated_contacts": n_upd,
-        "malformed_lines": len(malformed),
-        "rejected_contacts": int(rejected.sum()),
-        "name_case_noise": int((codes["fn_case"] > 0).sum() + (codes["ln_case"] > 0).sum()),
-        "name_whitespace_noise": int((codes["fn_ws"] > 0).sum() + (codes["ln_ws"] > 0).sum()),
-        "title_case_noise": int(((codes["t_case"] > 0) & (codes["t_null"] == 0)).sum()),
-        "title_whitespace_noise": int(((codes["t_ws"] > 0) & (codes["t_null"] == 0)).sum()),
-        "title_null_tokens": int((codes["t_null"] > 0).sum()),
-        "department_null_tokens": int((codes["d_null"] > 0).sum()),
-        "email_null_tokens": int((codes["e_null"] > 0).sum()),
-        "multi_email_fields": int(((codes["e_struct"] == 1) & (codes["e_null"] == 0)).sum()),
-        "duplicate_email_fields": int(((codes["e_struct"] == 2) & (codes["e_null"] == 0)).sum()),
-        "invalid_emails": int(((codes["e_inv"] > 0) & (codes["e_null"] == 0)).sum()),
-        "email_case_noise": int(((codes["e_case"] > 0) & (codes["e_null"] == 0)).sum()),
-        "phone_null_tokens": int((codes["p_null"] > 0).sum()),
-        "phone_nonstandard_formats": int(((codes["p_fmt"] > 1) & (codes["p_null"] == 0)).sum()),
-        "phone_extensions": int(((ext_rows >= 0) & (codes["p_null"] == 0)).sum()),
-        "created_null_tokens": int((codes["c_null"] > 0).sum()),
-        "created_nonstandard_formats": int(((codes["c_fmt"] > 0) & (codes["c_null"] == 0)).sum()),
-        "null_tokens": int(sum((codes[c] > 0).sum()
-                               for c in ("t_null", "d_null", "e_null", "p_null", "c_null"))),
-    })
+    counts.update(
+        {
+            "contacts": n,
+            "contact_rows": n_rows,
+            "updated_contacts": n_upd,
+            "malformed_lines": len(malformed),
+            "rejected_contacts": int(rejected.sum()),
+            "name_case_noise": int((codes["fn_case"] > 0).sum() + (codes["ln_case"] > 0).sum()),
+            "name_whitespace_noise": int((codes["fn_ws"] > 0).sum() + (codes["ln_ws"] > 0).sum()),
+            "title_case_noise": int(((codes["t_case"] > 0) & (codes["t_null"] == 0)).sum()),
+            "title_whitespace_noise": int(((codes["t_ws"] > 0) & (codes["t_null"] == 0)).sum()),
+            "title_null_tokens": int((codes["t_null"] > 0).sum()),
+            "department_null_tokens": int((codes["d_null"] > 0).sum()),
+            "email_null_tokens": int((codes["e_null"] > 0).sum()),
+            "multi_email_fields": int(((codes["e_struct"] == 1) & (codes["e_null"] == 0)).sum()),
+            "duplicate_email_fields": int(
+                ((codes["e_struct"] == 2) & (codes["e_null"] == 0)).sum()
+            ),
+            "invalid_emails": int(((codes["e_inv"] > 0) & (codes["e_null"] == 0)).sum()),
+            "email_case_noise": int(((codes["e_case"] > 0) & (codes["e_null"] == 0)).sum()),
+            "phone_null_tokens": int((codes["p_null"] > 0).sum()),
+            "phone_nonstandard_formats": int(((codes["p_fmt"] > 1) & (codes["p_null"] == 0)).sum()),
+            "phone_extensions": int(((ext_rows >= 0) & (codes["p_null"] == 0)).sum()),
+            "created_null_tokens": int((codes["c_null"] > 0).sum()),
+            "created_nonstandard_formats": int(
+                ((codes["c_fmt"] > 0) & (codes["c_null"] == 0)).sum()
+            ),
+            "null_tokens": int(
+                sum(
+                    (codes[c] > 0).sum() for c in ("t_null", "d_null", "e_null", "p_null", "c_null")
+                )
+            ),
+        }
+    )
     return counts
 
 

@@ -129,9 +129,7 @@ def _qualified(target: str) -> str:
     return f"{schema}.{quote_ident(name)}"
 
 
-def _needed(
-    con: duckdb.DuckDBPyConnection, cfg: Config, models: tuple[MartModel, ...]
-) -> set[str]:
+def _needed(con: duckdb.DuckDBPyConnection, cfg: Config, models: tuple[MartModel, ...]) -> set[str]:
     """The models to build: those whose inputs have rows, and whatever they depend on.
 
     A model with `requires` runs when one of those tables has rows and every dependency can run;
@@ -150,8 +148,7 @@ def _needed(
         if m.name not in can:
             fed = m.unless_source is not None and bool(cfg.sources_for(m.unless_source))
             fed_inputs = not m.requires or any(has_rows(t) for t in m.requires)
-            can[m.name] = (not fed and fed_inputs
-                           and all(runnable(by_name[d]) for d in m.depends))
+            can[m.name] = not fed and fed_inputs and all(runnable(by_name[d]) for d in m.depends)
         return can[m.name]
 
     needed: set[str] = set()

@@ -116,7 +116,10 @@ def _key_unique(con: duckdb.DuckDBPyConnection, table: str, key: str) -> CheckRe
     if not extra:
         return CheckResult(f"{key}_unique", table, "pass", 0, f"every {key} appears once")
     return CheckResult(
-        f"{key}_unique", table, "fail", extra,
+        f"{key}_unique",
+        table,
+        "fail",
+        extra,
         f"{len(rows)} {key}s appear more than once in one export "
         f"({_examples([r[0] for r in rows])}); the last row of each was kept",
     )
@@ -128,15 +131,23 @@ def check_deal_ids(con: duckdb.DuckDBPyConnection, cfg: Config) -> CheckResult |
         return _key_unique(con, "deals", "deal_id")
     if not _rows(con, "core", "deal_changes"):
         return None
-    ids = [r[0] for r in con.execute(
-        "SELECT deal_id FROM core.deal_changes WHERE lower(trim(changed_field_key)) = 'add_time' "
-        "GROUP BY deal_id HAVING count(*) > 1 ORDER BY deal_id"
-    ).fetchall()]
+    ids = [
+        r[0]
+        for r in con.execute(
+            "SELECT deal_id FROM core.deal_changes "
+            "WHERE lower(trim(changed_field_key)) = 'add_time' "
+            "GROUP BY deal_id HAVING count(*) > 1 ORDER BY deal_id"
+        ).fetchall()
+    ]
     if not ids:
-        return CheckResult("deal_id_unique", "deal_changes", "pass", 0,
-                           "every deal id has one add_time")
+        return CheckResult(
+            "deal_id_unique", "deal_changes", "pass", 0, "every deal id has one add_time"
+        )
     return CheckResult(
-        "deal_id_unique", "deal_changes", "warn", len(ids),
+        "deal_id_unique",
+        "deal_changes",
+        "warn",
+        len(ids),
         f"{len(ids)} deal ids were created more than once ({_examples(ids)}): two deals may "
         "share an id; each still counts once per funnel step",
     )
@@ -153,10 +164,14 @@ def check_activity_ids(con: duckdb.DuckDBPyConnection, cfg: Config) -> CheckResu
         "SELECT count(*) FROM quarantine.activities WHERE _check = ?", [QUARANTINE_CHECK]
     ).fetchone()
     if not moved:
-        return CheckResult(QUARANTINE_CHECK, "activities", "pass", 0,
-                           "every activity_id appears once per export")
+        return CheckResult(
+            QUARANTINE_CHECK, "activities", "pass", 0, "every activity_id appears once per export"
+        )
     return CheckResult(
-        QUARANTINE_CHECK, "activities", "warn", int(moved),
+        QUARANTINE_CHECK,
+        "activities",
+        "warn",
+        int(moved),
         f"{moved} rows repeat an activity_id within one export ({len(rows)} ids, e.g. "
         f"{_examples([r[0] for r in rows])}); the last row of each is in core.activities, the "
         "others in quarantine.activities",
@@ -174,11 +189,19 @@ def check_field_keys(con: duckdb.DuckDBPyConnection, cfg: Config) -> CheckResult
     ).fetchall()
     n = sum(c for _, c in rows)
     if not n:
-        return CheckResult("changed_field_key_accepted", "deal_changes", "pass", 0,
-                           f"all keys are one of {', '.join(ACCEPTED_FIELD_KEYS)}")
+        return CheckResult(
+            "changed_field_key_accepted",
+            "deal_changes",
+            "pass",
+            0,
+            f"all keys are one of {', '.join(ACCEPTED_FIELD_KEYS)}",
+        )
     shown = _examples([f"{k} ({c})" for k, c in rows])
     return CheckResult(
-        "changed_field_key_accepted", "deal_changes", "warn", n,
+        "changed_field_key_accepted",
+        "deal_changes",
+        "warn",
+        n,
         f"{n} changes of fields the marts ignore: {shown}",
     )
 
@@ -194,8 +217,9 @@ def _orphans(
     ids = [r[0] for r in con.execute(sql).fetchall()]
     if not ids:
         return CheckResult(name, table, "pass", 0, f"every {what} exists")
-    return CheckResult(name, table, status, len(ids),
-                       f"{len(ids)} unknown {what}s ({_examples(ids)})")
+    return CheckResult(
+        name, table, status, len(ids), f"{len(ids)} unknown {what}s ({_examples(ids)})"
+    )
 
 
 def check_activity_users(con: duckdb.DuckDBPyConnection, cfg: Config) -> CheckResult | None:
@@ -203,7 +227,9 @@ def check_activity_users(con: duckdb.DuckDBPyConnection, cfg: Config) -> CheckRe
     if not _rows(con, "core", "activities") or not _rows(con, "core", "users"):
         return None
     return _orphans(
-        con, "activities_user_exists", "activities",
+        con,
+        "activities_user_exists",
+        "activities",
         "SELECT DISTINCT a.user_id FROM core.activities a ANTI JOIN core.users u "
         "ON u.user_id = a.user_id WHERE a.user_id IS NOT NULL ORDER BY 1",
         "assigned user",
@@ -215,7 +241,9 @@ def check_deal_owners(con: duckdb.DuckDBPyConnection, cfg: Config) -> CheckResul
     if not _rows(con, "core", "deal_changes") or not _rows(con, "core", "users"):
         return None
     return _orphans(
-        con, "deal_owner_exists", "deal_changes",
+        con,
+        "deal_owner_exists",
+        "deal_changes",
         "SELECT DISTINCT trim(d.new_value) FROM core.deal_changes d ANTI JOIN core.users u "
         "ON u.user_id = trim(d.new_value) WHERE lower(trim(d.changed_field_key)) = 'user_id' "
         "AND d.new_value IS NOT NULL ORDER BY 1",
@@ -228,7 +256,9 @@ def check_deal_stages(con: duckdb.DuckDBPyConnection, cfg: Config) -> CheckResul
     if not _rows(con, "core", "deal_changes") or not table_exists(con, "marts", "int_stages"):
         return None
     return _orphans(
-        con, "deal_stage_exists", "deal_changes",
+        con,
+        "deal_stage_exists",
+        "deal_changes",
         "SELECT DISTINCT trim(d.new_value) FROM core.deal_changes d ANTI JOIN "
         "(SELECT stage_id FROM marts.int_stages WHERE stage_name IS NOT NULL) s "
         "ON s.stage_id = trim(d.new_value) WHERE lower(trim(d.changed_field_key)) = 'stage_id' "
@@ -243,7 +273,9 @@ def check_lost_reasons(con: duckdb.DuckDBPyConnection, cfg: Config) -> CheckResu
     if not table_exists(con, "marts", "int_deal_lost"):
         return None
     return _orphans(
-        con, "lost_reason_decoded", "deal_changes",
+        con,
+        "lost_reason_decoded",
+        "deal_changes",
         "SELECT DISTINCT lost_reason_id FROM marts.int_deal_lost WHERE lost_reason IS NULL "
         "ORDER BY 1",
         "lost reason",
@@ -263,7 +295,10 @@ def check_activity_deals(con: duckdb.DuckDBPyConnection, cfg: Config) -> CheckRe
     if result.status == "pass":
         return result
     return CheckResult(
-        result.name, result.table, result.status, result.measured,
+        result.name,
+        result.table,
+        result.status,
+        result.measured,
         f"{result.measured} deals have activities but no change log entry "
         f"({_examples([r[0] for r in con.execute(sql).fetchall()])}); they still count in the "
         "sales-call steps",
@@ -279,10 +314,14 @@ def check_field_options(con: duckdb.DuckDBPyConnection, cfg: Config) -> CheckRes
         "ORDER BY 1"
     ).fetchall()
     if not rows:
-        return CheckResult("field_options_json", "fields", "pass", 0,
-                           "every value_options is a JSON list")
+        return CheckResult(
+            "field_options_json", "fields", "pass", 0, "every value_options is a JSON list"
+        )
     return CheckResult(
-        "field_options_json", "fields", "fail", len(rows),
+        "field_options_json",
+        "fields",
+        "fail",
+        len(rows),
         f"value_options of {_examples([r[0] for r in rows])} is not a JSON list of options",
     )
 
@@ -311,10 +350,18 @@ def check_funnel_monotonic(con: duckdb.DuckDBPyConnection, cfg: Config) -> Check
     ).fetchone()
     note = f"; {skipped:,} deals skipped a stage step on the way" if skipped else ""
     if not rises:
-        return CheckResult("funnel_monotonic", "rep_sales_funnel_monthly", "pass", 0,
-                           "deals per stage step never rise along the funnel" + note)
+        return CheckResult(
+            "funnel_monotonic",
+            "rep_sales_funnel_monthly",
+            "pass",
+            0,
+            "deals per stage step never rise along the funnel" + note,
+        )
     return CheckResult(
-        "funnel_monotonic", "rep_sales_funnel_monthly", "warn", len(rises),
+        "funnel_monotonic",
+        "rep_sales_funnel_monthly",
+        "warn",
+        len(rises),
         "more deals enter a later stage step than the one before: " + "; ".join(rises) + note,
     )
 

@@ -40,8 +40,7 @@ def mask_text_sql(expr: str, mode: str) -> str:
     """
     if mode == "hash":
         return (
-            f"left(sha256(coalesce(getvariable('{SALT_VARIABLE}'), '') || lower(trim({expr}))), "
-            "16)"
+            f"left(sha256(coalesce(getvariable('{SALT_VARIABLE}'), '') || lower(trim({expr}))), 16)"
         )
     words = f"list_filter(string_split(trim({expr}), ' '), lambda w: w <> '')"
     return (

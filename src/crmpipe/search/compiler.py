@@ -264,6 +264,8 @@ class PostgresDialect(Dialect):
         return quote_ident(name).replace("%", "%%")
 
     def text_contains(self, column: str, needle: str) -> Fragment:
+        if "\x00" in needle:
+            return _NOTHING
         pattern = "%" + like_escape(needle) + "%"
         lookup = self.lookups.get(column)
         if lookup is not None and lookup.key is not None:
@@ -275,6 +277,8 @@ class PostgresDialect(Dialect):
         return Fragment(f"{column} ILIKE %s", (pattern,))
 
     def text_list_contains(self, column: str, needle: str, joined: str | None = None) -> Fragment:
+        if "\x00" in needle:
+            return _NOTHING
         pattern = "%" + like_escape(needle) + "%"
         lookup = self.lookups.get(column)
         if lookup is not None and lookup.key is None:
@@ -293,12 +297,18 @@ class PostgresDialect(Dialect):
         )
 
     def code_in(self, column: str, values: Sequence[str]) -> Fragment:
+        values = [v for v in values if "\x00" not in v]
+        if not values:
+            return _NOTHING
         if len(values) == 1:
             return Fragment(f"lower(CAST({column} AS text)) = %s", tuple(values))
         return Fragment(f"lower(CAST({column} AS text)) = ANY(%s::text[])", (list(values),))
 
     def code_list_has(self, column: str, values: Sequence[str]) -> Fragment:
         # Elements are stored lower-cased; `&&` (overlap) is served by the GIN index on the list.
+        values = [v for v in values if "\x00" not in v]
+        if not values:
+            return _NOTHING
         return Fragment(f"{column} && %s::text[]", (list(values),))
 
     def compare(self, column: str, op: str, value: Any) -> Fragment:
@@ -325,6 +335,12 @@ class PostgresDialect(Dialect):
         """`fin dir` → `'fin':* <-> 'dir':*`: consecutive words, each a prefix (tsquery syntax,
         every word a quoted literal, so no character of it is an operator)."""
         return " <-> ".join("'" + w.replace("\\", "\\\\").replace("'", "''") + "':*" for w in words)
+
+
+#: What a value holding a NUL character matches in PostgreSQL, whose text can't hold one (a
+#: publish drops them): nothing. (`false` where DuckDB says NULL is no difference here: every
+#: condition is read through `coalesce(..., false)` or as a WHERE clause.)
+_NOTHING = Fragment("false")
 
 
 def like_escape(text: str) -> str:

@@ -1,0 +1,383 @@
+"""Differential tests: the DuckDB warehouse and its PostgreSQL publish answer every query alike.
+
+A small public-sector case (a few thousand generated contacts) is run through the pipeline and
+published; then a fixed list of queries (every construct, the reference queries, the doc's
+examples) and hypothesis-generated ones, built from the grammar's constructs over the real
+fields and values sampled from the data, must give the same rows in the same order (contact_id
+order, or the rank and then contact_id), the same count, or the same QueryError, in both stores.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import duckdb
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crmpipe.config import Config, load_config
+from crmpipe.datasets import pursuit
+from crmpipe.pipeline import run
+from crmpipe.publish import publish
+from crmpipe.search import DuckDBBackend, Kind, PostgresBackend, QueryError, search
+from crmpipe.warehouse import connect
+
+CONTACTS = 3000
+DB_NAME = "test_search_differential"
+SETTINGS = settings(
+    max_examples=250,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+#: Every construct, on the case's real fields (and a few mistakes, whose messages must agree).
+FIXED = [
+    "title: finance",
+    "filter: bob Accela >10000",
+    "crm: a",
+    "crm:b",
+    "crm:a,b",
+    "-crm:a",
+    "title:finance",
+    "title:FINANCE",
+    'title:"director of finance"',
+    "title:%",
+    "title:_",
+    'title:"\\\\"',
+    "email:bob",
+    "email:gov",
+    "email:@",
+    "-email:gov",
+    "tech:accela",
+    "tech:acc",
+    "tech:tyler",
+    "-tech:accela",
+    "tech_types:cms",
+    "tech_types:CMS,payment",
+    "display_name:county",
+    "display_name:city -display_name:county",
+    "city:spring",
+    "entity_url:gov",
+    "state:CA",
+    "state:ca,tx,ny",
+    "-state:CA",
+    "contact_id:c0000001",
+    "entity_id:x",
+    "domain:texas.gov",
+    "pop>10000",
+    "pop>=10000",
+    "pop<1000",
+    "pop:1000..50000",
+    "pop:..5000,500000..",
+    "-pop>10000",
+    "pop=0",
+    "lat>40",
+    "long<-100",
+    "lat:30..40 long:-100..-80",
+    "created>2024-01-01",
+    "created:2024-01-01",
+    "created<=2023-06-30",
+    "created:2023-01-01..2023-12-31",
+    "created>2024-03-01T09:00",
+    "-created>2024-01-01",
+    "sfdc_id:x",
+    "salesforce_ids:a",
+    "fin",
+    "finance",
+    "accela",
+    "bob",
+    "gov",
+    "refinance",
+    '"finance director"',
+    '"director of"',
+    '"fin dir"',
+    "fin -finance",
+    "accela OR granicus",
+    "accela OR granicus OR tyler",
+    "(title:clerk OR title:treasurer) crm:a",
+    "title:clerk OR title:intern state:TX",
+    "-(title:clerk OR title:intern)",
+    "NOT title:intern",
+    "finance OR clerk state:TX",
+    "(fin OR accela) pop>5000",
+    "titel:finance",
+    "title>5",
+    "pop:abc",
+    "pop:10,000",
+    "created>2024-13-01",
+    "(title:clerk",
+    "document:x",
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def stores(
+    tmp_path_factory: pytest.TempPathFactory, pg_dsn: str
+) -> Iterator[tuple[Config, duckdb.DuckDBPyConnection, object]]:
+    """The case's warehouse (read-only) and a psycopg connection to its publish."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    folder = tmp_path_factory.mktemp("differential")
+    case = pursuit.generate(folder, contacts=CONTACTS, seed=7)
+    cfg = load_config(case.config_path)
+    run(cfg)
+    with psycopg.connect(pg_dsn, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {DB_NAME}")
+    dsn = make_conninfo(pg_dsn, dbname=DB_NAME)
+    con = connect(cfg.warehouse_path, read_only=True)
+    publish(con, dsn, cfg=cfg)
+    pg = psycopg.connect(dsn, autocommit=True)
+    try:
+        yield cfg, con, pg
+    finally:
+        pg.close()
+        con.close()
+        with psycopg.connect(pg_dsn, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+
+
+def _answer(con: object, cfg: Config, query: str) -> tuple:
+    """Everything a search says (rows in order, total) or its error, for comparison."""
+    try:
+        r = search(
+            con,
+            query,
+            aliases=cfg.search.aliases,
+            shorthands=cfg.search.shorthands,
+            columns=["contact_id"],
+            limit=CONTACTS * 2,
+            count_cap=None,
+        )
+    except QueryError as exc:
+        return ("error", str(exc))
+    return ([row[0] for row in r.rows], r.total)
+
+
+def _same(stores, query: str) -> tuple:
+    cfg, duck, pg = stores
+    want = _answer(duck, cfg, query)
+    got = _answer(pg, cfg, query)
+    assert got == want, query
+    return want
+
+
+def test_the_case_has_every_kind_of_field(stores) -> None:
+    _, duck, pg = stores
+    duck_fields = DuckDBBackend(duck).load_fields()
+    pg_fields = PostgresBackend(pg).load_fields()
+    assert duck_fields == pg_fields
+    kinds = {f.kind for f in duck_fields.values()}
+    assert {Kind.TEXT, Kind.TEXT_LIST, Kind.CODE, Kind.CODE_LIST, Kind.NUMBER} <= kinds
+    assert {Kind.TIMESTAMP, Kind.DOCUMENT} <= kinds
+
+
+@pytest.mark.parametrize("query", FIXED)
+def test_fixed_queries_agree(stores, query: str) -> None:
+    _same(stores, query)
+
+
+def test_fixed_queries_are_telling(stores) -> None:
+    """Most of the fixed queries match some rows and not all of them (a differential test of
+    empty answers proves little)."""
+    answers = [_same(stores, q) for q in FIXED]
+    telling = [a for a in answers if a[0] != "error" and 0 < a[1] < CONTACTS * 0.99]
+    assert len(telling) >= len(FIXED) * 0.6
+
+
+def test_the_docs_examples_agree_on_the_case(stores) -> None:
+    from test_search_docs import _error_examples, _examples
+
+    for query in _examples() + [q for q, _ in _error_examples()]:
+        _same(stores, query)
+
+
+def test_pages_and_capped_counts_agree(stores) -> None:
+    """The default page (50, best first) and a count capped below the match count."""
+    cfg, duck, pg = stores
+    for query in ("crm:a", "fin", "accela OR granicus", "-title:intern", "state:TX"):
+        opts = {"aliases": cfg.search.aliases, "shorthands": cfg.search.shorthands}
+        a = search(duck, query, count_cap=100, **opts)
+        b = search(pg, query, count_cap=100, **opts)
+        assert (b.rows, b.total, b.capped) == (a.rows, a.total, a.capped), query
+
+
+# -- hypothesis: queries from the grammar's constructs over the data's own values -------------
+
+_SIMPLE = re.compile(r"[A-Za-z0-9@._'/&+-]+")
+
+
+def _value(text: str) -> str:
+    """`text` as a query value: bare when that parses as it is, else in double quotes."""
+    if _SIMPLE.fullmatch(text) and ".." not in text and not text.startswith("-"):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _samples(duck: duckdb.DuckDBPyConnection, cfg: Config) -> dict[str, list]:
+    """Per field, up to 60 distinct values (list elements for lists); 'words' from documents."""
+    fields = DuckDBBackend(duck).load_fields(cfg.search.aliases)
+    out: dict[str, list] = {}
+    for f in fields.values():
+        if f.is_alias or f.kind in (Kind.DOCUMENT, Kind.BOOLEAN):
+            continue
+        col = f'"{f.column}"'
+        expr = f"unnest({col})" if f.kind in (Kind.TEXT_LIST, Kind.CODE_LIST) else col
+        rows = duck.execute(
+            f"SELECT DISTINCT v FROM (SELECT {expr} AS v FROM search.contact_search) "
+            "WHERE v IS NOT NULL ORDER BY hash(v) LIMIT 60"
+        ).fetchall()
+        if rows:
+            out[f.name] = [r[0] for r in rows]
+    words = duck.execute(
+        r"SELECT DISTINCT unnest(regexp_extract_all(document, '[\pL\pN]+')) AS w "
+        "FROM search.contact_search ORDER BY hash(w) LIMIT 300"
+    ).fetchall()
+    out["words"] = [w for (w,) in words]
+    docs = duck.execute(
+        "SELECT document FROM search.contact_search WHERE document IS NOT NULL "
+        "ORDER BY hash(contact_id) LIMIT 100"
+    ).fetchall()
+    out["documents"] = [d for (d,) in docs]
+    out["_kinds"] = [(f.name, f.kind) for f in fields.values() if f.name in out]
+    return out
+
+
+@st.composite
+def _substring(draw: st.DrawFn, values: list[str]) -> str:
+    v = draw(st.sampled_from(values))
+    start = draw(st.integers(0, max(0, len(v) - 1)))
+    end = draw(st.integers(start + 1, min(len(v), start + 10)))
+    part = v[start:end]
+    case = draw(st.sampled_from([str, str.lower, str.upper]))
+    return case(part)
+
+
+@st.composite
+def _term(draw: st.DrawFn, data: dict[str, list]) -> str:
+    name, kind = draw(st.sampled_from(data["_kinds"]))
+    values = data[name]
+    if kind in (Kind.TEXT, Kind.TEXT_LIST):
+        parts = draw(st.lists(_substring(values), min_size=1, max_size=2))
+        parts = [p for p in parts if p.strip()] or ["a"]
+        return f"{name}:" + ",".join(_value(p) for p in parts)
+    if kind in (Kind.CODE, Kind.CODE_LIST):
+        picked = draw(st.lists(st.sampled_from([*values, "zz-none"]), min_size=1, max_size=3))
+        case = draw(st.sampled_from([str, str.lower, str.upper]))
+        return f"{name}:" + ",".join(_value(case(str(v))) for v in picked)
+    if kind is Kind.NUMBER:
+        v = draw(st.sampled_from(values))
+        text = repr(v) if isinstance(v, float) else str(v)
+        shape = draw(st.sampled_from(["op", "eq", "range"]))
+        if shape == "op":
+            return f"{name}{draw(st.sampled_from(['>', '>=', '<', '<=', '=']))}{text}"
+        if shape == "eq":
+            return f"{name}:{text}"
+        w = draw(st.sampled_from(values))
+        lo, hi = sorted([v, w])
+        lo_t, hi_t = (repr(x) if isinstance(x, float) else str(x) for x in (lo, hi))
+        return f"{name}:{draw(st.sampled_from([lo_t, '']))}..{hi_t}"
+    # timestamps and dates: a day, or a moment
+    v = draw(st.sampled_from(values))
+    text = v.date().isoformat() if draw(st.booleans()) or kind is Kind.DATE else v.isoformat()
+    op = draw(st.sampled_from([">", ">=", "<", "<=", ":"]))
+    return f"{name}{op}{_value(text) if 'T' in text or ' ' in text else text}"
+
+
+@st.composite
+def _free(draw: st.DrawFn, data: dict[str, list]) -> str:
+    if draw(st.booleans()):
+        word = draw(st.sampled_from(data["words"]))
+        prefix = word[: draw(st.integers(1, len(word)))]
+        return prefix if prefix.upper() not in ("OR", "AND", "NOT") else f'"{prefix}"'
+    # a phrase: consecutive words of a real document, each cut to a prefix
+    doc_words = re.findall(r"[^\W_]+", draw(st.sampled_from(data["documents"])))
+    if len(doc_words) < 2:
+        return doc_words[0] if doc_words else "gov"
+    i = draw(st.integers(0, len(doc_words) - 2))
+    n = draw(st.integers(2, min(3, len(doc_words) - i)))
+    words = [w[: draw(st.integers(1, len(w)))] for w in doc_words[i : i + n]]
+    return '"' + " ".join(words) + '"'
+
+
+def _queries(data: dict[str, list]) -> st.SearchStrategy[str]:
+    leaf = st.one_of(_term(data), _term(data), _free(data))
+    return st.recursive(
+        leaf,
+        lambda inner: st.one_of(
+            st.builds(lambda a, b: f"{a} {b}", inner, inner),
+            st.builds(lambda a, b: f"{a} OR {b}", inner, inner),
+            st.builds(lambda a: f"-({a})", inner),
+            st.builds(lambda a: f"NOT {a}", inner),
+            st.builds(lambda a, b: f"({a} OR {b})", inner, inner),
+        ),
+        max_leaves=5,
+    )
+
+
+@pytest.fixture(scope="module")
+def data(stores) -> dict[str, list]:
+    cfg, duck, _ = stores
+    return _samples(duck, cfg)
+
+
+@SETTINGS
+@given(st.data())
+def test_generated_queries_agree(stores, data, draw) -> None:
+    query = draw.draw(_queries(data), label="query")
+    _same(stores, query)
+
+
+#: Text that is mostly not a valid query: whatever comes in, both stores raise the same
+#: QueryError or give the same rows (never another exception).
+_SOUP = st.lists(
+    st.sampled_from(
+        [
+            "title:",
+            "email:",
+            "tech:",
+            "crm:",
+            "pop>",
+            "created<",
+            "state:",
+            "fin",
+            "gov",
+            "a",
+            "OR",
+            "NOT",
+            "-",
+            "(",
+            ")",
+            '"',
+            ",",
+            "..",
+            "10000",
+            "2024-01-01",
+            "%",
+            "_",
+            "\\",
+            "'",
+            " ",
+            "é",
+            "ß",
+            "İ",
+            "\x00",
+            ":*",
+            "<->",
+            "&",
+            "|",
+            "!",
+        ]
+    ),
+    max_size=10,
+).map("".join)
+
+
+@SETTINGS
+@given(query=st.one_of(st.text(max_size=30), _SOUP))
+def test_arbitrary_text_agrees(stores, query: str) -> None:
+    _same(stores, query)
