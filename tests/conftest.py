@@ -97,3 +97,14 @@ def pg_conn(pg_db: str) -> Iterator[object]:
 
 
 # ==================================== end PostgreSQL ====================================
+
+
+# ====================================================================================
+# hypothesis: CI runs a fixed set of examples (derandomized), so a green commit stays green;
+# local runs explore new examples each time.
+# ====================================================================================
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", derandomize=True, deadline=None)
+if _in_ci():
+    _hypothesis_settings.load_profile("ci")
