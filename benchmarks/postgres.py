@@ -43,7 +43,7 @@ from crmpipe.publish.pgserver import FAST_SETTINGS, PgCluster, start_cluster
 from crmpipe.search import PostgresBackend, search
 from crmpipe.warehouse import connect
 
-console = Console()
+console = Console(width=None if os.isatty(1) else 140)
 ROOT = Path(__file__).resolve().parents[1]
 DB_NAME = "crmpipe_bench"
 

@@ -218,10 +218,17 @@ def _value(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+class _Samples(dict):
+    """Values sampled from the data; a short repr, as it shows in strategies' reprs."""
+
+    def __repr__(self) -> str:
+        return f"<samples of {len(self)} fields>"
+
+
 def _samples(duck: duckdb.DuckDBPyConnection, cfg: Config) -> dict[str, list]:
     """Per field, up to 60 distinct values (list elements for lists); 'words' from documents."""
     fields = DuckDBBackend(duck).load_fields(cfg.search.aliases)
-    out: dict[str, list] = {}
+    out: dict[str, list] = _Samples()
     for f in fields.values():
         if f.is_alias or f.kind in (Kind.DOCUMENT, Kind.BOOLEAN):
             continue

@@ -193,7 +193,15 @@ def explain(
             f"params: {plan.ranked_params!r}",
             "",
         ]
-    if count_cap is not None:
+    if plan.keys_sql is not None and count_cap is not None and plan.ranked_sql is None:
+        lines += [
+            "count: the number of keys this one scan returns (at most count_cap + 1); when it"
+            " is not more than count_cap, the page is read back by key instead of the rows query:",
+            plan.keys_sql,
+            f"params: {[*plan.compiled.params, count_cap + 1]!r}",
+            "",
+        ]
+    elif count_cap is not None:
         lines += [
             "count:",
             plan.count_sql,
