@@ -133,7 +133,7 @@ def bench_publish(config: Path, dsn: str) -> tuple[float, StepTimes, dict[str, i
     result = publish(con, dsn, cfg=cfg, reporter=steps)
     wall = time.perf_counter() - t0
     con.close()
-    steps.steps += [(name, "", s, 0, "") for name, s in result.steps if "(wall)" in name]
+    steps.steps += [(name, "", s, 0, "") for name, s in result.steps if "wall)" in name]
     return wall, steps, result.tables
 
 

@@ -172,7 +172,7 @@ def _norm(v: object) -> object:
 
 def test_publish_tables_keys_indexes_and_search_view(pg_db: str) -> None:
     con, cfg = make_warehouse()
-    result = publish(con, pg_db, cfg=cfg)
+    result = publish(con, pg_db, cfg=cfg, table_text_indexes=True)
 
     assert result.schema == "crmpipe" and result.version == 1
     duck_counts = {
@@ -242,13 +242,29 @@ def test_publish_tables_keys_indexes_and_search_view(pg_db: str) -> None:
         "contact_search_emails_trgm": "(_emails_joined gin_trgm_ops)",
         "contact_search_pop_estimate_2022_idx": "btree (pop_estimate_2022)",
         "contact_search_entity_id_idx": "btree (entity_id)",
-        "contact_search_crm_idx": "gin (crm)",
-        "contact_search_tech_names_idx": "gin (tech_names)",
-        "contact_search_salesforce_ids_idx": "gin (salesforce_ids)",
         "techstacks_name_trgm": "gin_trgm_ops",
+        # The entity's lists are searched in search_values, not in the view.
+        "search_values_key": "UNIQUE INDEX search_values_key ON crmpipe.search_values USING "
+        "btree (field, value, entity_id)",
+        "search_values_value_trgm": "gin_trgm_ops",
     }.items():
         assert name in indexes, name
         assert fragment in indexes[name], (name, indexes[name])
+    assert "contact_search_crm_idx" not in indexes  # nothing would use it
+    # search_values holds each entity's list elements, as the view's lists have them.
+    assert pg_rows(
+        pg_db,
+        "SELECT field, value, entity_id FROM crmpipe.search_values "
+        "WHERE field IN ('crm', 'tech_names', 'salesforce_ids') ORDER BY 1, 2, 3",
+    ) == [
+        ("crm", "a", "e1"),
+        ("crm", "b", "e1"),
+        ("crm", "b", "e2"),
+        ("salesforce_ids", "sf1", "e1"),
+        ("tech_names", "accela", "e1"),
+        ("tech_names", "accela", "e2"),
+        ("tech_names", "granicus", "e1"),
+    ]
 
     # The view: same columns as DuckDB's search table, same ids, lists and CRM mappings.
     duck_cols = [r[0] for r in con.execute("DESCRIBE search.contact_search").fetchall()]

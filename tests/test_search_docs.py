@@ -8,6 +8,7 @@ message is the `text` block that follows it (in both).
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def pg(pg_dsn: str):
     import psycopg
     from psycopg.conninfo import make_conninfo
 
-    name = "test_search_docs"
+    name = f"test_search_docs_{os.getpid()}"  # unique on a shared CRMPIPE_TEST_PG_DSN
     with psycopg.connect(pg_dsn, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.execute(f"CREATE DATABASE {name}")

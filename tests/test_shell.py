@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def pg(pg_dsn: str) -> Iterator[psycopg.Connection]:
 
     from crmpipe.publish import connect_pg
 
-    name = "test_shell"
+    name = f"test_shell_{os.getpid()}"  # unique on a shared CRMPIPE_TEST_PG_DSN
     with psycopg.connect(pg_dsn, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.execute(f"CREATE DATABASE {name}")

@@ -216,8 +216,11 @@ def demo(
         out.print(dropoff_table(result.funnel))
         out.print(checks_table(result.checks))
         out.print("Charts: " + "  ".join(str(p) for p in result.charts), highlight=False)
-        out.print(f"Project file: {result.config_path}  ·  try: crmpipe funnel -c "
-                  f"{result.config_path} --from 2024-03 --to 2024-08", highlight=False)
+        out.print(
+            f"Project file: {result.config_path}  ·  try: crmpipe funnel -c "
+            f"{result.config_path} --from 2024-03 --to 2024-08",
+            highlight=False,
+        )
         return
     for query, answer in result.answers:
         out.print(show.result_table(answer, title=f"crmpipe search {query!r}"))
@@ -232,12 +235,12 @@ def demo(
 @_one_line_errors
 def funnel(
     config: ConfigOpt = None,
-    month_from: Annotated[str | None, typer.Option("--from", help="First month, YYYY-MM.")]
-    = None,
+    month_from: Annotated[str | None, typer.Option("--from", help="First month, YYYY-MM.")] = None,
     month_to: Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM.")] = None,
     format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
-    chart: Annotated[Path | None, typer.Option(help="Also write a chart: .svg, .html or .png.")]
-    = None,
+    chart: Annotated[
+        Path | None, typer.Option(help="Also write a chart: .svg, .html or .png.")
+    ] = None,
 ) -> None:
     """The monthly sales funnel and the drop-off between steps (see docs/funnel.md)."""
     from crmpipe.charts import check_chart_path, write_funnel_chart

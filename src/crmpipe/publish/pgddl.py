@@ -44,12 +44,22 @@ TABLE_TRIGRAM: dict[str, tuple[str, ...]] = {
 #: of build time at 4.5M contacts: `publish(table_text_indexes=False)` leaves them out.
 CONTACT_TRIGRAM: dict[str, tuple[str, ...]] = {"contacts": ("title", "emails")}
 
-#: Fields of contact_search with a trigram GIN index (substring search: `title: finance`).
-#: A trigram GIN over 4.5M rows costs 10-35 s of single-core build time (PostgreSQL < 18
-#: builds GIN serially), so only the contact-level fields the seed queries search get one.
-#: Entity-level text (display_name, tech_names) repeats per contact: searching it through the
-#: small entity tables is cheaper than indexing it 30 times over (docs/postgres.md).
+#: Contact-level text fields of contact_search that get an index for substring search
+#: (`title: finance`, `email: bob`). A text field with few distinct values (job titles: a few
+#: thousand among millions of contacts) is searched through its vocabulary in `search_values`
+#: plus a B-tree (`VOCABULARY_MAX_RATIO`); any other (emails: one per contact) gets a trigram
+#: GIN, which costs 10-45 s of single-core build time at 4.5M rows (PostgreSQL < 18 builds GIN
+#: serially). Entity-level text (display_name, tech names) repeats per contact: it is searched
+#: through the small tables it comes from instead of being indexed 30 times over.
 SEARCH_TRIGRAM: tuple[str, ...] = ("title", "emails")
+#: A scalar text field whose distinct values are at most this share of its rows is searched
+#: through its vocabulary: the matching values are found in `search_values` (trigram GIN over
+#: thousands of rows, not millions), then their rows through a B-tree, which stops at the count
+#: cap; a substring search on the field itself would check every row up to the cap
+#: (`title: finance` at 4.5M contacts: count 85 ms that way, under 1 ms through the vocabulary).
+VOCABULARY_MAX_RATIO = 0.2
+#: The table holding the vocabularies (field, value, entity_id); docs/schema.md.
+SEARCH_VALUES = "search_values"
 
 #: Roles whose extension columns get a B-tree (range filters such as `pop>10000`).
 BTREE_ROLES = frozenset({Role.INTEGER, Role.NUMBER, Role.DATE, Role.TIMESTAMP})
@@ -245,9 +255,15 @@ def copy_field(name: str, duck_type: str) -> str:
     return f"coalesce({value}, '{_BS}N')"
 
 
-def copy_query(source: str, columns: list[PgColumn], duck_types: dict[str, str]) -> str:
+def copy_query(
+    source: str,
+    columns: list[PgColumn],
+    duck_types: dict[str, str],
+    order_by: str | None = None,
+) -> str:
     """DuckDB query yielding one VARCHAR `line` per row: the row in COPY text format with its
-    newline, so a batch's string data buffer is exactly the bytes to send.
+    newline, so a batch's string data buffer is exactly the bytes to send; in `order_by`'s order
+    (a column of `source`) when given (COPY_ORDER).
 
     Columns absent from the DuckDB table (`duck_types` lacks them) are sent as NULL.
     """
@@ -255,7 +271,18 @@ def copy_query(source: str, columns: list[PgColumn], duck_types: dict[str, str])
         copy_field(c.name, duck_types[c.name]) if c.name in duck_types else f"'{_BS}N'"
         for c in columns
     ]
-    return f"SELECT concat({', chr(9), '.join(fields)}, chr(10)) AS line FROM {source}"
+    order = ""
+    if order_by is not None and order_by in duck_types:
+        order = f" ORDER BY {quote_ident(order_by)} NULLS LAST"
+    return f"SELECT concat({', chr(9), '.join(fields)}, chr(10)) AS line FROM {source}{order}"
+
+
+#: The physical order tables are loaded in (and so the search view built in): contacts by
+#: their emails. A search on emails (`email: bob`, the most common search: people by name)
+#: then finds its matches on a few neighbouring pages instead of one page each: at 4.5M
+#: contacts 83% of the 13.8k addresses containing "bob" start with it, and checking them read
+#: 13.5k pages in contact_id order. Pages in key order don't need it: they walk the key index.
+COPY_ORDER: dict[str, str] = {"contacts": "emails"}
 
 
 # --- constraints and indexes of the normalized tables --------------------------------------
@@ -306,13 +333,15 @@ def _btree(
     *,
     unique: bool = False,
     name: str | None = None,
+    include: tuple[str, ...] = (),
 ) -> IndexSpec:
     name = name or object_name(table, *cols, "idx")
+    covering = f" INCLUDE ({', '.join(quote_ident(c) for c in include)})" if include else ""
     return IndexSpec(
         name,
         table,
         f"CREATE {'UNIQUE ' if unique else ''}INDEX {quote_ident(name)} ON "
-        f"{qualified(schema, table)} ({', '.join(quote_ident(c) for c in cols)})",
+        f"{qualified(schema, table)} ({', '.join(quote_ident(c) for c in cols)}){covering}",
         kind,
     )
 
@@ -388,10 +417,18 @@ class SearchView:
 
     sql: str
     fields: list[tuple[str, str, str | None]]
-    #: Text fields whose values come from a smaller table, searched there by the PostgreSQL
-    #: dialect (crmpipe.search.compiler.Lookup): field → (table, column, key or None). An
-    #: entity's text is matched back by `entity_id`; the tech names (lower-cased) by value.
-    lookups: dict[str, tuple[str, str, str | None]] = dataclasses.field(default_factory=dict)
+    #: Fields searched in a smaller table by the PostgreSQL dialect (crmpipe.search.compiler.
+    #: Lookup): field → (table, column, key or None, vocabulary field or None). An entity's text
+    #: in `entities`, matched back by `entity_id`; the entity's lists (tech names, CRM
+    #: mappings) in `search_values` by `entity_id`; a vocabulary field (title) in
+    #: `search_values` by value.
+    lookups: dict[str, tuple[str, str, str | None, str | None]] = dataclasses.field(
+        default_factory=dict
+    )
+    #: The rows of `search_values`: (field, SELECT of (value, entity_id) from the tables).
+    values: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    #: Scalar text fields searched through their vocabulary (they get a B-tree, not a trigram).
+    vocabulary: tuple[str, ...] = ()
 
     @property
     def kinds(self) -> dict[str, str]:
@@ -410,19 +447,29 @@ def _agg(expr: str, *, filter_: str = "") -> str:
     return f'(array_agg(DISTINCT {c} ORDER BY {c}){filter_}) COLLATE "default"'
 
 
-def search_view(schema: str, cfg: Config, systems: list[str]) -> SearchView:
+def search_view(
+    schema: str, cfg: Config, systems: list[str], vocabulary: tuple[str, ...] = ()
+) -> SearchView:
     """contact_search as PostgreSQL builds it from the normalized tables.
 
     The same columns, in the same order, as DuckDB's `search.contact_search` (build.py), except
     that `document` is a `tsvector` ('simple' configuration: no stemming, no stop words, so
     `fin:*` finds finance) of the words of DuckDB's document: lower-cased emails, their parts,
-    title and tech names.
+    title and tech names. `vocabulary` names the contact text fields searched through their
+    vocabulary (see VOCABULARY_MAX_RATIO).
     """
     tables = cfg.tables()
     contacts, entities = tables["contacts"], tables["entities"]
     select: list[str] = []
     fields: list[tuple[str, str, str | None]] = []
-    lookups: dict[str, tuple[str, str, str | None]] = {}
+    lookups: dict[str, tuple[str, str, str | None, str | None]] = {}
+    values: list[tuple[str, str]] = []
+    s = lambda name: qualified(schema, name)  # noqa: E731 - local shorthand
+
+    def by_entity(field: str, select: str) -> None:
+        """An entity-level list searched in search_values, matched back by entity_id."""
+        lookups[field] = (SEARCH_VALUES, "value", "entity_id", field)
+        values.append((field, select))
 
     def add(expr: str, name: str, kind: str) -> None:
         select.append(f"{expr} AS {quote_ident(name)}")
@@ -439,6 +486,15 @@ def search_view(schema: str, cfg: Config, systems: list[str]) -> SearchView:
         elif col.role is Role.BOOLEAN:
             expr = f"CAST({expr} AS text)"
         add(expr, col.name, SEARCH_KINDS[col.role])
+        if col.name in vocabulary and SEARCH_KINDS[col.role] == "text":
+            lookups[col.name] = (SEARCH_VALUES, "value", None, col.name)
+            values.append(
+                (
+                    col.name,
+                    f"SELECT DISTINCT {quote_ident(col.name)}, NULL::text FROM {s('contacts')} "
+                    f"WHERE {quote_ident(col.name)} IS NOT NULL",
+                )
+            )
     taken = {f[0] for f in fields}
     for col in [entities.column(n) for n in ENTITY_SEARCH_COLUMNS] + list(entities.extensions):
         out = col.name if col.name not in taken else f"entity_{col.name}"
@@ -447,17 +503,33 @@ def search_view(schema: str, cfg: Config, systems: list[str]) -> SearchView:
             expr = f"CAST({expr} AS text)"
         add(expr, out, SEARCH_KINDS[col.role])
         if SEARCH_KINDS[col.role] == "text":
-            lookups[out] = ("entities", col.name, "entity_id")
+            lookups[out] = ("entities", col.name, "entity_id", None)
         taken.add(out)
     add("e.url", "entity_url", "text")
-    lookups["entity_url"] = ("entities", "url", "entity_id")
+    lookups["entity_url"] = ("entities", "url", "entity_id", None)
     add("e.url_domain", "domain", "code")
+    # The entity's lists: each element as the view has it (lower-cased), with its entity.
     add("t.tech_names", "tech_names", "text_list")
-    lookups["tech_names"] = ("techstacks", "name", None)
+    by_entity("tech_names", f"SELECT DISTINCT lower(name), entity_id FROM {s('techstacks')}")
     add("t.tech_types", "tech_types", "code_list")
+    by_entity(
+        "tech_types",
+        f"SELECT DISTINCT lower(type), entity_id FROM {s('techstacks')} WHERE type IS NOT NULL",
+    )
     add("x.crm", "crm", "code_list")
+    by_entity(
+        "crm",
+        f"SELECT DISTINCT lower(customer), entity_id FROM {s('external_ids')} "
+        "WHERE entity_id IS NOT NULL",
+    )
     for i, system in enumerate(systems):
-        add(f"x.ids_{i}", f"{_safe_name(system)}_ids", "code_list")
+        name = f"{_safe_name(system)}_ids"
+        add(f"x.ids_{i}", name, "code_list")
+        by_entity(
+            name,
+            f"SELECT DISTINCT lower(external_id), entity_id FROM {s('external_ids')} "
+            f"WHERE entity_id IS NOT NULL AND lower(system) = {literal(system)}",
+        )
     # DuckDB's document text, built the same way, then cut into
     # DuckDB's words (maximal runs of letters and digits) before PostgreSQL's parser sees it:
     # the lexemes and their positions are then exactly the words the DuckDB search matches
@@ -474,7 +546,6 @@ def search_view(schema: str, cfg: Config, systems: list[str]) -> SearchView:
         f"AS ids_{i}"
         for i, s in enumerate(systems)
     )
-    s = lambda name: qualified(schema, name)  # noqa: E731 - local shorthand
     sql = (
         f"WITH t AS (SELECT entity_id, {_agg('lower(name)')} AS tech_names, "
         f"{_agg('lower(type)', filter_=' FILTER (WHERE type IS NOT NULL)')} AS tech_types "
@@ -485,7 +556,46 @@ def search_view(schema: str, cfg: Config, systems: list[str]) -> SearchView:
         f"LEFT JOIN {s('entities')} e ON e.entity_id = c.entity_id "
         "LEFT JOIN t ON t.entity_id = c.entity_id LEFT JOIN x ON x.entity_id = c.entity_id"
     )
-    return SearchView(sql, fields, lookups)
+    return SearchView(sql, fields, lookups, values, tuple(vocabulary))
+
+
+def create_search_values(schema: str, view: SearchView) -> list[str]:
+    """`search_values` (field, value, entity_id), a materialized view: the vocabulary of each
+    field searched through it, written in (field, value) order so the rows of one value are
+    neighbours, then its index: UNIQUE (field, value, entity_id) answers "the entities holding
+    `a`" from the index alone, already distinct; the trigram GIN (`search_values_trigram`) finds
+    values by substring. (No index by entity_id: with one, the planner probes it once per
+    candidate of another condition, 12,000 times for `email:bob tech:accela`, where hashing the
+    lookup's entities once is five times faster.)"""
+    table = qualified(schema, SEARCH_VALUES)
+    parts = " UNION ALL ".join(
+        f"SELECT {literal(field)}::text AS field, v.* FROM ({select}) v(value, entity_id)"
+        for field, select in view.values
+    )
+    # A materialized view filled by REFRESH, like contact_search: its rows are written frozen,
+    # so VACUUM can mark every page all-visible (index-only scans) even while the other build
+    # connection's transactions are still open, and old snapshots see it whole after the swap.
+    return [
+        f"CREATE MATERIALIZED VIEW {table} AS SELECT field, value, entity_id FROM ({parts}) u "
+        "ORDER BY 1, 2, 3 WITH NO DATA",
+        f"REFRESH MATERIALIZED VIEW {table}",
+        f"CREATE UNIQUE INDEX search_values_key ON {table} (field, value, entity_id)",
+        # A value belongs to one field ('a' is a customer, 'accela' a tech name): without
+        # these statistics the planner multiplies the two selectivities and guesses a tenth
+        # of the rows, and picks plans for a handful of entities where there are 30,000.
+        f"CREATE STATISTICS {qualified(schema, 'search_values_field_value')} (mcv, "
+        f"dependencies) ON field, value FROM {table}",
+    ]
+
+
+def search_values_trigram(schema: str, trgm_ops: str) -> list[str]:
+    """Trigram GIN on search_values' values (a few hundred thousand rows: about a second),
+    then VACUUM ANALYZE: statistics, and the visibility map its index-only scans need."""
+    table = qualified(schema, SEARCH_VALUES)
+    return [
+        f"CREATE INDEX search_values_value_trgm ON {table} USING gin (value {trgm_ops})",
+        f"VACUUM (ANALYZE) {table}",
+    ]
 
 
 def create_search_view(schema: str, view: SearchView) -> str:
@@ -498,8 +608,10 @@ def create_search_view(schema: str, view: SearchView) -> str:
 
 def search_indexes(schema: str, view: SearchView, trgm_ops: str) -> list[IndexSpec]:
     """Indexes of contact_search: UNIQUE contact_id (for REFRESH ... CONCURRENTLY), GIN on the
-    document, trigram GIN on the main searched text fields, B-tree on numbers, dates and
-    entity_id, GIN on the lists (crm, tech names and types, external ids).
+    document, trigram GIN on the searched contact text (emails) or a B-tree on a vocabulary
+    field (title), B-tree on numbers, dates and entity_id (the entity-level fields and lists
+    are searched in `entities` and `search_values` and matched back through it). A list the
+    view has that nothing else searches gets a GIN.
 
     The key index is in the "C" collation: searches return rows in DuckDB's order (text by
     bytes) with `ORDER BY contact_id COLLATE "C"`, which this index answers without a sort
@@ -522,15 +634,23 @@ def search_indexes(schema: str, view: SearchView, trgm_ops: str) -> list[IndexSp
             "fulltext",
         ),
     ]
-    trigram = [f for f in SEARCH_TRIGRAM if kinds.get(f) in ("text", "text_list")]
+    trigram = [
+        f
+        for f in SEARCH_TRIGRAM
+        if kinds.get(f) in ("text", "text_list") and f not in view.vocabulary
+    ]
     for field in trigram:
         # A list is indexed through its match column (plain text: no function call per row).
         column = view.match_columns.get(field, field)
         out.append(_trigram(schema, name, column, False, trgm_ops, label=field))
     for field, kind, _ in view.fields:
-        if kind in BTREE_KINDS or field in BTREE_FIELDS:
+        if field in BTREE_FIELDS or field in view.vocabulary:
+            # Covering the key: a search's first statement (the capped count and, when few
+            # match, their keys) reads the index alone for a lookup (crmpipe.search.executor).
+            out.append(_btree(schema, name, (field,), "btree", include=("contact_id",)))
+        elif kind in BTREE_KINDS:
             out.append(_btree(schema, name, (field,), "btree"))
-        elif kind in ARRAY_KINDS and field not in trigram:
+        elif kind in ARRAY_KINDS and field not in trigram and field not in view.lookups:
             idx = object_name(name, field, "idx")
             out.append(
                 IndexSpec(

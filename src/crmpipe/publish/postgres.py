@@ -320,9 +320,9 @@ class _TablePlan:
 
 
 #: A search field as published: (name, kind, position, match column, lookup table, lookup
-#: column, lookup key) — the lookup columns tell the PostgreSQL dialect where entity-level text
-#: comes from (crmpipe.search.compiler.Lookup).
-FieldRow = tuple[str, str, int, str | None, str | None, str | None, str | None]
+#: column, lookup key, lookup field) — the lookup columns tell the PostgreSQL dialect where a
+#: field is searched when not in the view itself (crmpipe.search.compiler.Lookup).
+FieldRow = tuple[str, str, int, str | None, str | None, str | None, str | None, str | None]
 
 
 @dataclass
@@ -335,6 +335,7 @@ class _Publication:
     systems: list[str]
     fields: list[FieldRow]
     build: str | None  # the warehouse build's fingerprint (meta.build_state), if recorded
+    vocabulary: tuple[str, ...] = ()  # text fields searched through their vocabulary
 
     @property
     def model_tables(self) -> dict[str, Any]:
@@ -411,9 +412,10 @@ def _plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> _Publication:
     if not search:
         return _Publication(plans, False, [], [], build)
     systems = _systems(duck) if plans["external_ids"].exists else []
-    view = pgddl.search_view("s", cfg, systems)
+    vocabulary = _vocabulary_fields(duck, cfg)
+    view = pgddl.search_view("s", cfg, systems, vocabulary)
     fields: list[FieldRow] = [
-        (n, k, i, m, *view.lookups.get(n, (None, None, None)))
+        (n, k, i, m, *view.lookups.get(n, (None, None, None, None)))
         for i, (n, k, m) in enumerate(view.fields)
     ]
     stored = _duck_columns(duck, "meta", "search_fields")
@@ -437,7 +439,33 @@ def _plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> _Publication:
                 f"the warehouse's search table doesn't match crmpipe.yml (fields differ: "
                 f"{', '.join(diff[:5])}); rebuild with 'crmpipe run --force', then publish"
             )
-    return _Publication(plans, True, systems, fields, build)
+    return _Publication(plans, True, systems, fields, build, vocabulary)
+
+
+def _vocabulary_fields(duck: duckdb.DuckDBPyConnection, cfg: Config) -> tuple[str, ...]:
+    """The indexed contact text fields (pgddl.SEARCH_TRIGRAM) with few enough distinct values
+    to be searched through their vocabulary (pgddl.VOCABULARY_MAX_RATIO), measured on the
+    warehouse's contacts."""
+    contacts = cfg.tables()["contacts"]
+    names = [
+        c.name
+        for c in contacts.all_columns
+        if c.name in pgddl.SEARCH_TRIGRAM and pgddl.SEARCH_KINDS[c.role] == "text"
+    ]
+    if not names or not _duck_columns(duck, "core", "contacts"):
+        return ()
+    stats = duck.execute(
+        "SELECT "
+        + ", ".join(
+            f"approx_count_distinct({quote_ident(n)}), count({quote_ident(n)})" for n in names
+        )
+        + " FROM core.contacts"
+    ).fetchone()
+    return tuple(
+        n
+        for i, n in enumerate(names)
+        if stats[2 * i + 1] and stats[2 * i] <= pgddl.VOCABULARY_MAX_RATIO * stats[2 * i + 1]
+    )
 
 
 def _build_fingerprint(duck: duckdb.DuckDBPyConnection) -> str | None:
@@ -791,7 +819,9 @@ def _copy_job(
                 conn.execute(pgddl.create_table_of(schema, plan.name, plan.columns))
                 if not plan.exists:
                     return 0
-                query = pgddl.copy_query(plan.source, plan.columns, plan.duck_types)
+                query = pgddl.copy_query(
+                    plan.source, plan.columns, plan.duck_types, pgddl.COPY_ORDER.get(plan.name)
+                )
                 stmt = pgddl.copy_statement(schema, plan.name, [c.name for c in plan.columns])
                 pg_cur = conn.cursor()
                 with pg_cur.copy(stmt, writer=QueuedLibpqWriter(pg_cur)) as copy:
@@ -814,11 +844,12 @@ def _fields_job(schema: str, fields: list[FieldRow]) -> Callable[[psycopg.Connec
             conn.execute(
                 f"CREATE TABLE {qualified(schema, 'search_fields')} "
                 "(name text PRIMARY KEY, kind text NOT NULL, position integer NOT NULL, "
-                "match_column text, lookup_table text, lookup_column text, lookup_key text)"
+                "match_column text, lookup_table text, lookup_column text, lookup_key text, "
+                "lookup_field text)"
             )
             with conn.cursor().copy(
                 f"COPY {qualified(schema, 'search_fields')} (name, kind, position, "
-                "match_column, lookup_table, lookup_column, lookup_key) FROM STDIN"
+                "match_column, lookup_table, lookup_column, lookup_key, lookup_field) FROM STDIN"
             ) as copy:
                 for row in fields:
                     copy.write_row(row)
@@ -886,7 +917,7 @@ def publish(
     cfg: Config,
     keep_versions: int | None = None,
     reporter: Reporter | None = None,
-    table_text_indexes: bool = True,
+    table_text_indexes: bool = False,
 ) -> PublishResult:
     """Publish the warehouse's core tables and search view to PostgreSQL at `dsn`.
 
@@ -894,9 +925,10 @@ def publish(
     `keep_versions` previous versions (default: crmpipe.yml's publish.keep_versions) for
     rollback and drops older ones. Raises PublishError (one line) on any failure, leaving the
     version that was serving in place. Reads DuckDB through cursors, so it sees the committed
-    state of the warehouse. `table_text_indexes=False` skips the trigram indexes on
-    contacts.title and contacts.emails, which searches don't use (they have the view's): about
-    a sixth of the build time.
+    state of the warehouse. `table_text_indexes=True` adds trigram indexes on contacts.title
+    and contacts.emails, for SQL written against the normalized table; searches don't use them
+    (they have the view's), and at 4.5M contacts they cost ~70 s of build time (docs/postgres.md),
+    so they are left out unless asked for.
     """
     keep = cfg.publish.keep_versions if keep_versions is None else keep_versions
     if keep < 0:
@@ -1027,7 +1059,7 @@ def _build_and_swap(
     """Load, index and verify version N in crmpipe_v<N>, swap it in, drop old versions."""
     schema = f"{VERSION_PREFIX}{version}"
     plans = pub.plans
-    view = pgddl.search_view(schema, cfg, pub.systems) if pub.search else None
+    view = pgddl.search_view(schema, cfg, pub.systems, pub.vocabulary) if pub.search else None
     with _translated(admin, "opening build connections"):
         for _ in range(_jobs_count()):
             conn = _connect(dsn)
@@ -1095,14 +1127,34 @@ def _build_and_swap(
             )
             build.append(job)
             view_index_jobs.append(job.name)
+        # Statistics, and the visibility map: a search's first statement counts through
+        # index-only scans (the covering B-trees), which read the view's rows too until its
+        # pages are marked all-visible; autovacuum would do it a minute after the swap, and
+        # the first searches would be twice as slow meanwhile. (Its rows are frozen already by
+        # the REFRESH; no index needs cleaning.)
         build.append(
             _Job(
-                "analyze",
+                "vacuum",
                 "contact_search",
-                _sql_job(f"ANALYZE {qualified(schema, 'contact_search')}"),
+                _sql_job(
+                    f"VACUUM (ANALYZE, INDEX_CLEANUP OFF) {qualified(schema, 'contact_search')}"
+                ),
                 after=frozenset([*view_index_jobs, view_job.name]),
             )
         )
+        if view.values:
+            values_job = _Job(
+                "values",
+                pgddl.SEARCH_VALUES,
+                _sql_job(
+                    *pgddl.create_search_values(schema, view),
+                    f"SET maintenance_work_mem = '{GIN_MAINTENANCE_WORK_MEM}'",
+                    *pgddl.search_values_trigram(schema, trgm_ops),
+                ),
+                priority=_cost(plans["techstacks"].rows + plans["contacts"].rows // 20, "view"),
+            )
+            build.append(values_job)
+            view_jobs.append(values_job.name)
     orphans: dict[str, int] = {}
     # Keys take locks that conflict with index builds on the same tables (and the view's
     # build reads them): after those.
@@ -1113,9 +1165,7 @@ def _build_and_swap(
         after=frozenset(table_index_jobs + view_jobs),
     )
     build.append(keys_job)
-    # Statistics for the planner. No VACUUM of the view: its rows are frozen already, and
-    # setting its visibility map dirties every page (2.5 GB at 4.5M contacts, 6 s of CPU);
-    # autovacuum does that after the swap, in the background.
+    # Statistics for the planner (the tables' rows are frozen and all-visible from COPY FREEZE).
     build.append(
         _Job(
             "analyze",
@@ -1220,6 +1270,12 @@ def connect_pg(
         with _translated(conn, "opening a session", harmless=False):
             if read_only:
                 conn.execute("SET default_transaction_read_only = on")
+            # A search's statements run in milliseconds: JIT compiling one whose estimated cost
+            # crosses jit_above_cost took 8 ms of a 35 ms search at 4.5M contacts, and parallel
+            # workers (started per statement, each building its own hash tables) tripled a
+            # 10 ms one.
+            conn.execute("SET jit = off")
+            conn.execute("SET max_parallel_workers_per_gather = 0")
             if statement_timeout:
                 conn.execute(
                     "SELECT set_config('statement_timeout', %s, false)", [statement_timeout]
@@ -1255,7 +1311,7 @@ def publish_build(
     *,
     only_if_changed: bool = False,
     keep_versions: int | None = None,
-    table_text_indexes: bool = True,
+    table_text_indexes: bool = False,
 ) -> PublishResult | None:
     """Publish the project's current warehouse build to PostgreSQL (`crmpipe publish`, and
     `crmpipe run` when a DSN is configured).

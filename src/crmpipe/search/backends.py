@@ -17,6 +17,8 @@ from crmpipe.search.compiler import Dialect, DuckDBDialect, Lookup, PostgresDial
 from crmpipe.search.errors import QueryError
 from crmpipe.search.fields import META_TABLE, Field, fields_from_list, load_fields, quote_ident
 
+#: How long a PostgreSQL page may walk the key index before the matches are collected instead.
+KEY_WALK_TIMEOUT = "100ms"
 #: The DuckDB warehouse's search table, and the schema readers query in PostgreSQL.
 DUCKDB_SEARCH_TABLE = "search.contact_search"
 PG_SCHEMA = "crmpipe"
@@ -50,6 +52,16 @@ class Backend(ABC):
     def order_key(self, column: str) -> str:
         """`column` (quoted) as an ORDER BY key sorting the way DuckDB sorts text (by bytes)."""
         return column
+
+    def key_order_page(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+        """The rows of a page query in key order, when more rows match than are counted."""
+        return self.execute(sql, params).fetchall()
+
+    @property
+    def page_dialect(self) -> Dialect:
+        """The dialect for a page query in key order (PostgreSQL writes lookups differently
+        there); the same as `dialect` elsewhere."""
+        return self.dialect
 
     def qualified(self, table: str) -> str:
         """`schema.table` with each part quoted for this dialect."""
@@ -108,6 +120,11 @@ class PostgresBackend(Backend):
             self._dialect = PostgresDialect(self._lookups())
         return self._dialect
 
+    @property
+    def page_dialect(self) -> PostgresDialect:  # type: ignore[override]
+        """For a page read by walking the key index: lookups as hashed subplans."""
+        return self.dialect.variant(hashed=True)
+
     def qualified(self, table: str) -> str:
         return ".".join(self.dialect_ident(part) for part in table.split("."))
 
@@ -141,8 +158,9 @@ class PostgresBackend(Backend):
         return QueryError(f"PostgreSQL: {first}")
 
     def _field_rows(self) -> list[tuple[Any, ...]]:
-        """(name, kind, position, match_column, lookup_table, lookup_column, lookup_key) rows of
-        search_fields; the lookup columns are NULL for a schema published before they existed."""
+        """(name, kind, position, match_column, lookup_table, lookup_column, lookup_key,
+        lookup_field) rows of search_fields; the columns a schema published before they existed
+        lacks read as NULL."""
         if self._fields is None:
             table = f"{self.schema}.search_fields"
             columns = {
@@ -158,7 +176,7 @@ class PostgresBackend(Backend):
                     f"nothing is published in database {self.con.info.dbname} (no {table}); "
                     "run 'crmpipe publish' first"
                 )
-            wanted = ["match_column", "lookup_table", "lookup_column", "lookup_key"]
+            wanted = ["match_column", "lookup_table", "lookup_column", "lookup_key", "lookup_field"]
             select = ", ".join(c if c in columns else "NULL" for c in wanted)
             self._fields = self.execute(
                 f"SELECT name, kind, position, {select} FROM {self.qualified(table)} "
@@ -168,12 +186,13 @@ class PostgresBackend(Backend):
 
     def _lookups(self) -> dict[str, Lookup]:
         out = {}
-        for name, _, _, _, table, column, key in self._field_rows():
+        for name, _, _, _, table, column, key, field in self._field_rows():
             if table and column:
                 out[name] = Lookup(
                     self.qualified(f"{self.schema}.{table}"),
                     self.dialect_ident(column),
                     self.dialect_ident(key) if key else None,
+                    field,
                 )
         return out
 
@@ -192,6 +211,48 @@ class PostgresBackend(Backend):
         options = "ANALYZE, BUFFERS" if analyze else "COSTS"
         rows = self.execute(f"EXPLAIN ({options}) {sql}", params).fetchall()
         return [str(row[0]) for row in rows]
+
+    def key_order_page(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+        """Rows of a page query `... ORDER BY key LIMIT n` when more than the count cap match:
+        read by walking the key index, first (sorting off, so the planner doesn't collect
+        every match to sort them); should the walk not find its rows within
+        KEY_WALK_TIMEOUT (the matches sit at the far end of the key order, e.g. `created>` a
+        recent date with keys given out in time order), by collecting the matches and keeping
+        the first (plain index scans off: the walk is one). 1.5 s instead of 8 s for
+        `created>2024-01-01` at 4.5M contacts; DuckDB's zone maps do better there."""
+        from psycopg import errors as pgerr
+
+        saved = self.execute(
+            "SELECT current_setting('enable_sort'), current_setting('enable_indexscan'), "
+            "current_setting('statement_timeout')"
+        ).fetchone()
+        restore = (
+            "SELECT set_config('enable_sort', %s, false), "
+            "set_config('enable_indexscan', %s, false), set_config('statement_timeout', %s, false)"
+        )
+        try:
+            self.execute(
+                "SELECT set_config('enable_sort', 'off', false), "
+                "set_config('statement_timeout', %s, false)",
+                [KEY_WALK_TIMEOUT],
+            )
+            try:
+                with self._statement():
+                    return self.con.execute(sql, list(params), prepare=False).fetchall()
+            except pgerr.QueryCanceled:
+                pass
+            self.execute(restore, saved)
+            self.execute("SELECT set_config('enable_indexscan', 'off', false)")
+            return self.execute(sql, params).fetchall()
+        finally:
+            self.execute(restore, saved)
+
+    def _statement(self) -> Any:
+        """A savepoint around one statement in an open transaction (so a cancelled one
+        doesn't abort it); nothing in autocommit mode."""
+        from contextlib import nullcontext
+
+        return nullcontext() if self.con.autocommit else self.con.transaction()
 
     def order_key(self, column: str) -> str:
         # DuckDB orders text by bytes; the database's collation may not (en_US sorts 'a' < 'B').

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -75,8 +76,21 @@ _KIND_COST = {
 }
 #: Substring prefilters of free terms: before any regular expression on the document.
 _PREFILTER_COST = 5
-#: A word of the document: letters and digits (Unicode), as `[\pL\pN]+` in the SQL regex.
+#: A word of the document: letters, decimal digits and letter-like numerals (Unicode categories
+#: L*, Nd, Nl), as `[\pL\p{Nd}\p{Nl}]+` in the SQL regex. Those are the characters
+#: PostgreSQL's text-search parser keeps in a word: superscripts, fractions and other `No`
+#: numerals (`²`, `½`) separate words there, so they do here too.
 _WORD = re.compile(r"[^\W_]+")
+_OTHER_NUMERAL = "No"
+
+
+def _words(text: str) -> list[str]:
+    """The document words of `text` (lower-cased), split as both stores split them."""
+    spaced = "".join(
+        " " if ch.isnumeric() and unicodedata.category(ch) == _OTHER_NUMERAL else ch
+        for ch in text.lower()
+    )
+    return _WORD.findall(spaced)
 
 
 @dataclass(frozen=True)
@@ -174,8 +188,8 @@ class DuckDBDialect(Dialect):
     name = "duckdb"
 
     #: A character of a word, and of what separates words (RE2 syntax, Unicode-aware).
-    _W = r"[\pL\pN]"
-    _S = r"[^\pL\pN]"
+    _W = r"[\pL\p{Nd}\p{Nl}]"
+    _S = r"[^\pL\p{Nd}\p{Nl}]"
 
     def text_contains(self, column: str, needle: str) -> Fragment:
         return Fragment(f"contains(lower({column}), ?)", (needle,))
@@ -218,7 +232,7 @@ class DuckDBDialect(Dialect):
     def word_pattern(cls, words: Sequence[str]) -> str:
         """RE2 pattern: `words` consecutive, each the start of a word.
 
-        `fin dir` → `(?:^|[^\\pL\\pN])fin[\\pL\\pN]*[^\\pL\\pN]+dir`: `fin` must start a word
+        `fin dir` → `(?:^|[^\\pL\\p{Nd}\\p{Nl}])fin…`: `fin` must start a word
         (so `refinance` does not match) and the next word must start with `dir`.
         """
         w, s = cls._W, cls._S
@@ -227,53 +241,93 @@ class DuckDBDialect(Dialect):
 
 @dataclass(frozen=True)
 class Lookup:
-    """Where a text field of the search view comes from in a smaller table, for PostgreSQL.
+    """Where a field of the search view is searched instead of in the view, for PostgreSQL.
 
-    An entity's text (`display_name`) repeats on each of its ~30 contacts, so it is searched in
-    `table` (the 150k entities, trigram-indexed) and matched back by `key`: `entity_id IN
-    (SELECT entity_id FROM entities WHERE display_name ILIKE ...)`. A list of lower-cased values
-    (`tech_names`) is matched by value when `key` is None: `tech_names && ARRAY(SELECT DISTINCT
-    lower(name) FROM techstacks WHERE name ILIKE ...)`. Either gives exactly the rows the plain
-    substring test on the view would, while reading the small table's index instead.
+    An entity's text (`display_name`) repeats on each of its ~30 contacts, so it is searched
+    in `table` (the 150k entities, trigram-indexed) and matched back by `key`: `entity_id IN
+    (SELECT entity_id FROM entities WHERE display_name ILIKE ...)`. With `field` set, `table`
+    is the published vocabulary `search_values (field, value, entity_id)`: an entity's list
+    (`tech_names`, `crm`) is matched back by `key` (`entity_id IN (SELECT entity_id FROM
+    search_values WHERE field = 'crm' AND value = ANY(...))`), a contact field with few distinct
+    values (`title`) by value when `key` is None (`title IN (SELECT value FROM search_values
+    WHERE field = 'title' AND value ILIKE ...)`). Each form gives exactly the rows the test on
+    the view's own column would, while reading a small table and a B-tree instead of checking
+    millions of rows (docs/postgres.md).
     """
 
     table: str  # schema-qualified and quoted (as the dialect's `ident` quotes)
-    column: str  # quoted
+    column: str  # quoted: the column of `table` the test applies to
     key: str | None = None  # quoted; a column of both `table` and the search view
+    field: str | None = None  # the vocabulary's `field` value, for search_values
 
 
 class PostgresDialect(Dialect):
     """PostgreSQL (13+, with pg_trgm): the predicate forms its indexes serve (docs/postgres.md).
 
     Substrings are `ILIKE '%...%'` with `%`, `_` and `\\` escaped in the (bound) pattern, which
-    the trigram GIN indexes answer; lists of lower-cased values use `&&` (GIN on arrays) or their
-    joined match column (`LIKE`, trigram GIN); free terms are `document @@ to_tsquery('simple',
-    %s)` with a tsquery string built here from the query's words, each quoted and a prefix
-    (`'fin':*`), a phrase's words joined by `<->`. `lookups` (view column → `Lookup`) send
-    entity-level text to the small tables it comes from.
+    the trigram GIN indexes answer; lists of lower-cased values use their joined match column
+    (`LIKE`, trigram GIN) or `&&`; free terms are `document @@ to_tsquery('simple', %s)` with a
+    tsquery string built here from the query's words, each quoted and a prefix (`'fin':*`), a
+    phrase's words joined by `<->`. `lookups` (view column → `Lookup`) send entity-level fields
+    and vocabulary fields to the small tables they are searched in.
     """
 
     name = "postgres"
     placeholder = "%s"
 
-    def __init__(self, lookups: Mapping[str, Lookup] | None = None) -> None:
+    def __init__(
+        self, lookups: Mapping[str, Lookup] | None = None, *, hashed: bool = False
+    ) -> None:
         self.lookups = {self.ident(column): lk for column, lk in (lookups or {}).items()}
+        #: Write lookups as `coalesce(x IN (SELECT ...), false)`: PostgreSQL then keeps the
+        #: subquery a hashed SubPlan, checked per row, instead of turning it into a join. A page
+        #: walking the key index in order wants that (a join can't keep the order cheaply);
+        #: counting wants the join (from the lookup's few rows into the view's index). Same
+        #: rows: NULL and false differ only under NOT, which reads through coalesce already.
+        self.hashed = hashed
+
+    def variant(self, *, hashed: bool) -> PostgresDialect:
+        """This dialect with the same lookups, writing lookups hashed or not."""
+        twin = PostgresDialect(hashed=hashed)
+        twin.lookups = self.lookups
+        return twin
 
     def ident(self, name: str) -> str:
         # psycopg reads `%` in the statement as a placeholder: a column name can't hold one raw.
         return quote_ident(name).replace("%", "%%")
+
+    def _looked_up(
+        self,
+        column: str,
+        lookup: Lookup,
+        test: str,
+        params: tuple[Any, ...],
+        *,
+        probe: bool = False,
+    ) -> Fragment:
+        """`column`'s condition as a search of `lookup`'s table: `test` is the condition on its
+        `l_.<column>` (with `params`), matched back by key, or by value when there is no key."""
+        where = f"l_.{lookup.column} {test}"
+        if lookup.field is not None:
+            where = f"l_.field = %s AND {where}"
+            params = (lookup.field, *params)
+        if lookup.key is not None:
+            outer, inner = lookup.key, f"l_.{lookup.key}"
+        else:
+            outer, inner = column, f"l_.{lookup.column}"
+        test = f"{outer} IN (SELECT {inner} FROM {lookup.table} l_ WHERE {where})"
+        # `probe`: one exact value, which the unique (field, value, entity_id) index answers
+        # per row faster than hashing all its entities first (30,000 for `crm:a`).
+        hashed = self.hashed and not (probe and lookup.key is not None)
+        return Fragment(f"coalesce({test}, false)" if hashed else test, params)
 
     def text_contains(self, column: str, needle: str) -> Fragment:
         if "\x00" in needle:
             return _NOTHING
         pattern = "%" + like_escape(needle) + "%"
         lookup = self.lookups.get(column)
-        if lookup is not None and lookup.key is not None:
-            return Fragment(
-                f"{lookup.key} IN (SELECT l_.{lookup.key} FROM {lookup.table} l_ "
-                f"WHERE l_.{lookup.column} ILIKE %s)",
-                (pattern,),
-            )
+        if lookup is not None:
+            return self._looked_up(column, lookup, "ILIKE %s", (pattern,))
         return Fragment(f"{column} ILIKE %s", (pattern,))
 
     def text_list_contains(self, column: str, needle: str, joined: str | None = None) -> Fragment:
@@ -281,14 +335,10 @@ class PostgresDialect(Dialect):
             return _NOTHING
         pattern = "%" + like_escape(needle) + "%"
         lookup = self.lookups.get(column)
-        if lookup is not None and lookup.key is None:
-            # Elements are lower(value) of the source rows, so "an element contains the
-            # needle" is "the list holds a lower-cased value that does".
-            return Fragment(
-                f"{column} && ARRAY(SELECT DISTINCT lower(l_.{lookup.column}) FROM "
-                f"{lookup.table} l_ WHERE l_.{lookup.column} ILIKE %s)",
-                (pattern,),
-            )
+        if lookup is not None:
+            # The vocabulary holds each element as the list does (lower-cased): "an element
+            # contains the needle" is "a value of this entity does".
+            return self._looked_up(column, lookup, "LIKE %s", (pattern,))
         if joined is not None and JOIN_SEPARATOR not in needle:
             # Elements are stored lower-cased: LIKE, served by the trigram index on `joined`.
             return Fragment(f"{joined} LIKE %s", (pattern,))
@@ -305,10 +355,17 @@ class PostgresDialect(Dialect):
         return Fragment(f"lower(CAST({column} AS text)) = ANY(%s::text[])", (list(values),))
 
     def code_list_has(self, column: str, values: Sequence[str]) -> Fragment:
-        # Elements are stored lower-cased; `&&` (overlap) is served by the GIN index on the list.
+        # Elements are stored lower-cased; `&&` (overlap) is served by a GIN index on the list.
         values = [v for v in values if "\x00" not in v]
         if not values:
             return _NOTHING
+        lookup = self.lookups.get(column)
+        if lookup is not None:
+            if len(values) == 1:
+                # One value: its entities come from the unique (field, value, entity_id) index
+                # already distinct, so the planner can join them without de-duplicating first.
+                return self._looked_up(column, lookup, "= %s", (values[0],), probe=True)
+            return self._looked_up(column, lookup, "= ANY(%s::text[])", (list(values),))
         return Fragment(f"{column} && %s::text[]", (list(values),))
 
     def compare(self, column: str, op: str, value: Any) -> Fragment:
@@ -467,7 +524,7 @@ class _Compiler:
                 "on its own — name a field, e.g. title:finance",
                 position=node.pos,
             )
-        words = _WORD.findall(node.text.lower())
+        words = _words(node.text)
         if not words:
             shown = f'"{node.text}"' if node.phrase else node.text
             raise QueryError(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from crmpipe.search.backends import DUCKDB_SEARCH_TABLE, Backend, as_backend
@@ -25,6 +25,8 @@ SEARCH_TABLE = DUCKDB_SEARCH_TABLE
 DEFAULT_COLUMNS = ("contact_id", "full_name", "title", "emails", "phone", "display_name", "state")
 #: The key results are ordered by (after the rank, when there is one).
 KEY_COLUMN = "contact_id"
+#: How PostgreSQL orders keys the way DuckDB does (bytes, whatever the database's collation).
+_PG_KEY_ORDER = 'COLLATE "C"'
 
 
 @dataclass
@@ -61,6 +63,8 @@ class _Plan:
     table_sql: str  # the search table, quoted
     keys_sql: str | None = None  # DuckDB: keys of up to cap + 1 matches, in one scan
     page_sql: str | None = None  # DuckDB: the page's rows for a list of keys
+    first_sql: str | None = None  # PostgreSQL: capped count, and the page's keys when few
+    first_params: list[Any] = field(default_factory=list)  # ... all but the last three
 
 
 def search(
@@ -97,7 +101,9 @@ def search(
         fields=fields,
     )
     db = plan.backend
-    if plan.ranked_sql is not None:
+    if plan.first_sql is not None:
+        rows, total, capped, sql, params = _postgres_page(plan, limit, count_cap)
+    elif plan.ranked_sql is not None:
         # Count first: rank only a set small enough to count, else fall back to key order.
         total, capped = _count(plan, count_cap)
         sql, params = (
@@ -143,6 +149,48 @@ def _unordered_keys(db: Backend, sql: str, params: list[Any]) -> list[Any]:
         return [r[0] for r in db.execute(sql, params).fetchall()]
     finally:
         db.execute(f"SET preserve_insertion_order = {'true' if before else 'false'}")
+
+
+#: PostgreSQL: with count_cap=None, up to this many matches are paged by key (as under a cap).
+_PG_KEYS_MAX = 10_000
+
+
+def _postgres_page(
+    plan: _Plan, limit: int, count_cap: int | None
+) -> tuple[list[tuple], int, bool, str, list[Any]]:
+    """(rows, total, capped, sql, params) on PostgreSQL, in two statements whatever the plan.
+
+    The first counts the matches up to count_cap + 1 and, when there are no more than
+    count_cap, returns the page's keys in order (rank, then key) too: one scan, which the
+    covering B-trees and the lookups answer from indexes. Few matches: their rows are read by
+    key. Many: the page is the first `limit` in key order, read by walking the key index with
+    sorting switched off for that statement, since only the count says that plan is the right
+    one (the planner, misjudging how many rows an ILIKE or a lookup matches, may otherwise
+    collect every match and sort them: half a second at 4.5M contacts); see
+    PostgresBackend.key_order_page for when the walk is too long.
+    """
+    db = plan.backend
+    assert plan.first_sql is not None
+    cap = count_cap if count_cap is not None else _PG_KEYS_MAX
+    n, keys = db.execute(
+        plan.first_sql,
+        [*plan.first_params, count_cap + 1 if count_cap is not None else None, cap, limit],
+    ).fetchone()
+    capped = count_cap is not None and n > count_cap
+    total = min(n, count_cap) if count_cap is not None else n
+    if keys is not None:
+        if not keys:
+            return [], total, capped, plan.first_sql, plan.first_params
+        assert plan.page_sql is not None
+        rows = db.execute(plan.page_sql, [list(keys)]).fetchall()
+        position = {k: i for i, k in enumerate(keys)}
+        rows.sort(key=lambda row: position[row[-1]])
+        return [row[:-1] for row in rows], total, capped, plan.page_sql, [list(keys)]
+    if plan.ranked_sql is not None and not capped:  # count_cap=None and many matches
+        sql, params = plan.ranked_sql, plan.ranked_params
+        return db.execute(sql, params).fetchall(), total, capped, sql, params
+    sql, params = plan.rows_sql, plan.rows_params
+    return db.key_order_page(sql, params), total, capped, sql, params
 
 
 def _count(plan: _Plan, count_cap: int | None) -> tuple[int, bool]:
@@ -193,7 +241,24 @@ def explain(
             f"params: {plan.ranked_params!r}",
             "",
         ]
-    if plan.keys_sql is not None and count_cap is not None and plan.ranked_sql is None:
+    if plan.first_sql is not None:
+        first_params = [
+            *plan.first_params,
+            count_cap + 1 if count_cap is not None else None,
+            count_cap if count_cap is not None else _PG_KEYS_MAX,
+            limit,
+        ]
+        lines += [
+            "count, and the page's keys when at most count_cap match (their rows are then read"
+            " by key; when more match, the rows query above runs, with sorting off):",
+            plan.first_sql,
+            f"params: {first_params!r}",
+            "",
+            "plan of the count:",
+            *plan.backend.explain(plan.first_sql, first_params, analyze=analyze),
+            "",
+        ]
+    elif plan.keys_sql is not None and count_cap is not None and plan.ranked_sql is None:
         lines += [
             "count: the number of keys this one scan returns (at most count_cap + 1); when it"
             " is not more than count_cap, the page is read back by key instead of the rows query:",
@@ -235,20 +300,42 @@ def _plan(
     table = table or db.default_table
     registry = fields if fields is not None else db.load_fields(aliases)
     compiled = compile_search(query, registry, shorthands=shorthands, dialect=db.dialect)
+    # The page in key (or rank) order: PostgreSQL writes its lookups for an index walk there.
+    paged = compiled
+    if db.page_dialect is not db.dialect:
+        paged = compile_search(query, registry, shorthands=shorthands, dialect=db.page_dialect)
     available = db.table_columns(table)
     shown = _columns(columns, available)
     ident, mark = db.dialect.ident, db.dialect.placeholder
     key = db.order_key(ident(KEY_COLUMN if KEY_COLUMN in available else available[0]))
     tbl = db.qualified(table)
-    select = f"SELECT {', '.join(ident(c) for c in shown)} FROM {tbl} WHERE {compiled.where}"
+    select = f"SELECT {', '.join(ident(c) for c in shown)} FROM {tbl} WHERE {paged.where}"
     rows_sql = f"{select} ORDER BY {key} LIMIT {mark}"
     ranked_sql, ranked_params = None, []
-    if compiled.rank:
-        ranked_sql = f"{select} ORDER BY {compiled.rank} DESC, {key} LIMIT {mark}"
-        ranked_params = [*compiled.params, *compiled.rank_params, limit]
+    if paged.rank:
+        ranked_sql = f"{select} ORDER BY {paged.rank} DESC, {key} LIMIT {mark}"
+        ranked_params = [*paged.params, *paged.rank_params, limit]
     count_sql = f"SELECT count(*) FROM (SELECT 1 FROM {tbl} WHERE {compiled.where} LIMIT {mark}) s"
-    keys_sql = page_sql = None
-    if db.name == "duckdb" and KEY_COLUMN in available:
+    keys_sql = page_sql = first_sql = None
+    first_params: list[Any] = []
+    if db.name == "postgres":
+        # See _postgres_page. The page's keys come back already ordered (rank, then key) and
+        # cut to `limit`; the rows query returns the key last, to put its rows in that order.
+        rank = f", {compiled.rank} AS r_" if compiled.rank else ""
+        order = f"r_ DESC, k_ {_PG_KEY_ORDER}" if compiled.rank else f"k_ {_PG_KEY_ORDER}"
+        raw_key = ident(KEY_COLUMN if KEY_COLUMN in available else available[0])
+        first_sql = (
+            f"WITH m AS MATERIALIZED (SELECT {raw_key} AS k_{rank} FROM {tbl} "
+            f"WHERE {compiled.where} LIMIT {mark}) SELECT count(*), CASE WHEN count(*) <= "
+            f"{mark} THEN coalesce((array_agg(k_ ORDER BY {order}))[1:{mark}], '{{}}') END FROM m"
+        )
+        first_params = [*compiled.rank_params, *compiled.params]
+        # The key compared in the key index's collation, so that index finds the page's rows.
+        page_sql = (
+            f"SELECT {', '.join(ident(c) for c in shown)}, {raw_key} FROM {tbl} "
+            f"WHERE {key} = ANY({mark})"
+        )
+    elif db.name == "duckdb" and KEY_COLUMN in available:
         keys_sql = f"SELECT {key} FROM {tbl} WHERE {compiled.where} LIMIT {mark}"
         page_sql = (
             f"SELECT {', '.join(ident(c) for c in shown)} FROM {tbl} "
@@ -257,7 +344,7 @@ def _plan(
     return _Plan(
         compiled,
         rows_sql,
-        [*compiled.params, limit],
+        [*paged.params, limit],
         ranked_sql,
         ranked_params,
         count_sql,
@@ -266,6 +353,8 @@ def _plan(
         tbl,
         keys_sql,
         page_sql,
+        first_sql,
+        first_params,
     )
 
 
