@@ -52,6 +52,28 @@ CREATE TABLE IF NOT EXISTS meta.search_fields (
   name VARCHAR, kind VARCHAR, position INTEGER, match_column VARCHAR
 );
 CREATE TABLE IF NOT EXISTS meta.build_state (key VARCHAR, value VARCHAR);
+CREATE TABLE IF NOT EXISTS meta.check_results (
+  run_id BIGINT, table_name VARCHAR, column_name VARCHAR, check_name VARCHAR,
+  check_type VARCHAR, severity VARCHAR, status VARCHAR, failed_rows BIGINT, total_rows BIGINT,
+  measured DOUBLE, threshold DOUBLE, message VARCHAR, origin VARCHAR, seconds DOUBLE
+);
+CREATE TABLE IF NOT EXISTS meta.sla_results (
+  run_id BIGINT, sla_name VARCHAR, table_name VARCHAR, column_name VARCHAR, metric VARCHAR,
+  measured DOUBLE, target DOUBLE, comparison VARCHAR, unit VARCHAR, status VARCHAR,
+  message VARCHAR
+);
+CREATE TABLE IF NOT EXISTS meta.quality_scores (
+  run_id BIGINT, table_name VARCHAR, dimension VARCHAR, score DOUBLE
+);
+CREATE TABLE IF NOT EXISTS meta.column_profiles (
+  run_id BIGINT, table_name VARCHAR, column_name VARCHAR, row_count BIGINT, null_count BIGINT
+);
+CREATE TABLE IF NOT EXISTS meta.alerts (
+  run_id BIGINT, sent_at TIMESTAMP, url VARCHAR, event VARCHAR, status VARCHAR,
+  attempts INTEGER, message VARCHAR
+);
+ALTER TABLE meta.runs ADD COLUMN IF NOT EXISTS checks_failed BIGINT;
+ALTER TABLE meta.runs ADD COLUMN IF NOT EXISTS checks_warned BIGINT;
 """
 
 
