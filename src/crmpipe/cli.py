@@ -23,6 +23,7 @@ from crmpipe.demo import DemoError
 from crmpipe.funnel import FunnelError
 from crmpipe.pipeline import USER_ERRORS, RunError
 from crmpipe.publish import PublishError
+from crmpipe.quarantine import QuarantineError
 from crmpipe.search import QueryError
 from crmpipe.shell import ShellError
 from crmpipe.warehouse import connect, list_runs
@@ -50,6 +51,7 @@ FAILURES = (
     FileExistsError,
     PublishError,
     ShellError,
+    QuarantineError,
 )
 PgOpt = Annotated[
     str | None,
@@ -117,8 +119,14 @@ def run(
     config: ConfigOpt = None,
     force: Annotated[bool, typer.Option(help="Rebuild even when nothing changed.")] = False,
     pg: PgOpt = None,
+    checks: Annotated[
+        bool, typer.Option(help="Run the data-quality checks and SLAs (docs/quality.md).")
+    ] = True,
 ) -> None:
-    """Ingest, clean, build and index the project's sources (then publish, given a DSN).
+    """Ingest, clean, build, check and index the project's sources (then publish, given a DSN).
+
+    Exits with status 3 when an `error` check or SLA fails (the build is kept and served; the
+    failing rows are in quarantine), 1 on any other failure.
 
     With --pg DSN, publish.postgres in crmpipe.yml or CRMPIPE_PG_DSN set, a successful run is
     also published to PostgreSQL (unless that build already serves there)."""
@@ -127,12 +135,15 @@ def run(
 
     cfg = load_config(config)
     with show.RichReporter(out) as reporter:
-        summary = run_pipeline(cfg, reporter=reporter, force=force)
+        summary = run_pipeline(cfg, reporter=reporter, force=force, checks=checks)
     if summary.up_to_date:
         out.print("[green]up to date:[/] no new files and no change to the project file.")
     out.print(show.summary_table(summary))
     out.print(show.steps_table(summary))
+    out.print(show.quality_summary(summary), highlight=False)
     if resolve_dsn(cfg, pg) is None:
+        if summary.exit_code:
+            raise typer.Exit(summary.exit_code)
         return
     with show.RichReporter(out) as reporter:
         published = publish_build(cfg, pg, reporter, only_if_changed=not force)
@@ -140,6 +151,8 @@ def run(
         out.print("[green]PostgreSQL up to date:[/] the serving version is this build.")
     else:
         out.print(show.publish_summary(published), highlight=False)
+    if summary.exit_code:
+        raise typer.Exit(summary.exit_code)
 
 
 @app.command()
@@ -193,6 +206,27 @@ def runs(
         out.print(show.runs_table(list_runs(con, limit)))
     finally:
         con.close()
+
+
+@app.command()
+@_one_line_errors
+def quarantine(
+    table: Annotated[
+        str | None, typer.Argument(help="A table (default: counts per table and check).")
+    ] = None,
+    config: ConfigOpt = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 50,
+) -> None:
+    """List quarantined rows with the check that failed, the reason and the source line."""
+    from crmpipe.quarantine import quarantine as list_quarantine
+
+    cfg = load_config(config)
+    con = connect(cfg.warehouse_path, read_only=True)
+    try:
+        listing = list_quarantine(con, table, limit=limit)
+    finally:
+        con.close()
+    out.print(show.quarantine_table(listing))
 
 
 @app.command()

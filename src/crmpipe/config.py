@@ -103,6 +103,38 @@ class MartsSpec(_Strict):
     pii_salt: str | None = None
 
 
+class TableChecksSpec(_Strict):
+    """Checks of one table (docs/quality.md): per column, and on the whole table.
+
+    Each entry is a check name (`not_null`) or a one-key mapping of its parameters
+    (`{accepted_values: {values: [a, b], severity: warn}}`); crmpipe.checkspecs validates them.
+    """
+
+    columns: dict[str, list[str | dict[str, Any]]] = Field(default_factory=dict)
+    table: list[str | dict[str, Any]] = Field(default_factory=list)
+
+
+class SlaSpec(_Strict):
+    """One data-quality SLA: a metric of a table (and column) against a target."""
+
+    name: str | None = None
+    metric: Literal["completeness", "validity", "consistency", "freshness", "duplicate_rate"]
+    table: str
+    column: str | None = None
+    columns: list[str] | None = None  # duplicate_rate: the natural key (default: the table key)
+    target: float | None = None  # % for rates, days for freshness; default per metric
+    severity: Literal["warn", "error"] = "error"
+
+
+class AlertsSpec(_Strict):
+    """Where alerts go: a webhook URL receiving Slack-compatible JSON (docs/quality.md)."""
+
+    webhook: str | None = None
+    retries: int = Field(default=3, ge=0, le=10)
+    timeout: float = Field(default=5.0, gt=0)
+    backoff: float = Field(default=0.5, ge=0)
+
+
 class Config(_Strict):
     """The whole project file. `path` is where it was read from; relative paths start there."""
 
@@ -112,6 +144,10 @@ class Config(_Strict):
     search: SearchSpec = Field(default_factory=SearchSpec)
     publish: PublishSpec = Field(default_factory=PublishSpec)
     marts: MartsSpec = Field(default_factory=MartsSpec)
+    checks: dict[str, TableChecksSpec] = Field(default_factory=dict)
+    default_checks: bool = True
+    slas: list[SlaSpec] | None = None  # None: the default SLAs (checkspecs.default_slas)
+    alerts: AlertsSpec = Field(default_factory=AlertsSpec)
     path: Path | None = Field(default=None, exclude=True)
 
     @property
@@ -192,7 +228,15 @@ def _owner_model(loc: tuple[Any, ...]) -> type[BaseModel]:
         if len(loc) >= 3 and loc[2] == "extra":
             return ExtraSpec
         return SourceSpec
-    return {"search": SearchSpec, "publish": PublishSpec, "marts": MartsSpec}.get(loc[0], Config)
+    if loc[0] == "checks" and len(loc) >= 2:
+        return TableChecksSpec
+    return {
+        "search": SearchSpec,
+        "publish": PublishSpec,
+        "marts": MartsSpec,
+        "slas": SlaSpec,
+        "alerts": AlertsSpec,
+    }.get(loc[0], Config)
 
 
 def _check_semantics(cfg: Config) -> list[str]:
@@ -231,6 +275,10 @@ def _check_semantics(cfg: Config) -> list[str]:
                 problems.append(f"sources.{name}.extra.{col}: type differs from another source's")
             if role is not None:
                 seen[key] = role
+    if not problems:
+        from crmpipe.checkspecs import validate
+
+        problems += validate(cfg)
     return problems
 
 
@@ -250,6 +298,9 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     publish = data.get("publish")
     if isinstance(publish, dict) and publish.get("postgres") == "":
         publish["postgres"] = None  # ${CRMPIPE_PG_DSN} unset: publishing is off
+    alerts = data.get("alerts")
+    if isinstance(alerts, dict) and alerts.get("webhook") == "":
+        alerts["webhook"] = None  # ${CRMPIPE_WEBHOOK} unset: alerts are off
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:

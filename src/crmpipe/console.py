@@ -16,8 +16,10 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from crmpipe.model import TABLES
 from crmpipe.pipeline import Reporter, RunSummary
 from crmpipe.publish import PublishResult
+from crmpipe.quarantine import QuarantineListing
 from crmpipe.search import SearchResult
 from crmpipe.warehouse import RunRecord
 
@@ -168,17 +170,20 @@ def runs_table(runs: Sequence[RunRecord]) -> Table:
         "loaded",
         "rejected",
         "quarantined",
+        "checks failed",
         "message",
     ):
         t.add_column(
             col,
             justify="right"
-            if col in ("run", "read", "loaded", "rejected", "quarantined")
+            if col in ("run", "read", "loaded", "rejected", "quarantined", "checks failed")
             else "left",
         )
     for r in runs:
         secs = f"{r.seconds:.1f}s" if r.seconds is not None else ""
-        colour = {"success": "green", "failed": "red"}.get(r.status, "yellow")
+        colour = {"success": "green", "failed": "red", "checks_failed": "red"}.get(
+            r.status, "yellow"
+        )
         t.add_row(
             str(r.run_id),
             r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
@@ -189,6 +194,7 @@ def runs_table(runs: Sequence[RunRecord]) -> Table:
             f"{r.rows_loaded:,}",
             f"{r.rows_rejected:,}",
             f"{r.rows_quarantined:,}",
+            f"{r.checks_failed:,}" + (f" (+{r.checks_warned:,} warn)" if r.checks_warned else ""),
             r.message or "",
         )
     return t
@@ -205,3 +211,59 @@ def publish_summary(result: PublishResult) -> str:
         lines.append(f"  dropped old versions: {', '.join(result.dropped)}")
     lines += [f"  [yellow]note:[/] {note}" for note in result.notes]
     return "\n".join(lines)
+
+
+def quality_summary(summary: RunSummary, shown: int = 8) -> str:
+    """A few lines on the checks, SLAs and scores of a run (the full story is in the report)."""
+    if not summary.checks and not summary.slas:
+        if summary.up_to_date and (summary.checks_failed or summary.checks_warned):
+            return (
+                f"[red]checks:[/] the serving build has {summary.checks_failed} failed and "
+                f"{summary.checks_warned} warning checks/SLAs (see crmpipe runs)"
+            )
+        return ""
+    passed = sum(o.status == "pass" for o in summary.checks)
+    lines = [
+        f"checks: {passed}/{len(summary.checks)} pass · SLAs: "
+        f"{sum(o.status == 'pass' for o in summary.slas)}/{len(summary.slas)} met · "
+        + ("[red]" if summary.checks_failed else "[green]")
+        + f"{summary.checks_failed} failed[/], [yellow]{summary.checks_warned} warned[/]"
+    ]
+    colour = {"fail": "red", "warn": "yellow"}
+    bad = [
+        (o.status, f"check {o.check.table}.{o.check.name}: {o.message}")
+        for o in summary.checks
+        if o.status != "pass"
+    ] + [(o.status, f"SLA {o.sla.name}: {o.message}") for o in summary.slas if o.status != "pass"]
+    bad.sort(key=lambda b: b[0] != "fail")
+    for status, text in bad[:shown]:
+        lines.append(f"  [{colour[status]}]{status}[/] {text}")
+    if len(bad) > shown:
+        lines.append(f"  ... and {len(bad) - shown} more (meta.check_results, meta.sla_results)")
+    if summary.scores:
+        scores = ", ".join(
+            f"{t} {s['overall']:.0f}" for t, s in summary.scores.items() if "overall" in s
+        )
+        lines.append(f"quality scores (0–100): {scores}")
+    return "\n".join(lines)
+
+
+def quarantine_table(listing: QuarantineListing) -> Table:
+    """Quarantined rows, or the count per table and check."""
+    if listing.table is None:
+        t = Table(title=f"quarantine: {listing.total:,} rows")
+    else:
+        shown = len(listing.rows)
+        t = Table(
+            title=f"quarantine.{listing.table}: {listing.total:,} rows",
+            caption=(f"showing {shown:,}; --limit N for more" if shown < listing.total else None),
+        )
+    # The check, reason, lineage and key; the row's other values are in quarantine.<table>.
+    width = len(listing.columns)
+    if listing.table is not None:
+        width = min(width, 5 + len(TABLES[listing.table].key))
+    for col in listing.columns[:width]:
+        t.add_column(col, overflow="fold")
+    for row in listing.rows:
+        t.add_row(*(_cell(v) for v in row[:width]))
+    return t

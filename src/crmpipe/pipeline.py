@@ -21,10 +21,14 @@ import duckdb
 
 import crmpipe
 from crmpipe.build import CoreResult, build_core, build_search
+from crmpipe.checks import EXIT_CHECKS_FAILED, Checker, CheckOutcome, record_checks
+from crmpipe.checkspecs import CheckSpecError, all_checks, all_slas
 from crmpipe.clean import install_macros
 from crmpipe.config import Config, ConfigError
 from crmpipe.ingest import FileResult, IngestError, ingest_source
 from crmpipe.marts import build_marts
+from crmpipe.quality import record_quality
+from crmpipe.slas import SlaOutcome, evaluate_slas, record_slas
 from crmpipe.sniff import SniffError
 from crmpipe.staging import MappingError, StageResult, stage_table
 from crmpipe.warehouse import (
@@ -37,7 +41,9 @@ from crmpipe.warehouse import (
 )
 
 #: Errors that are the user's to fix: reported as one line, never a traceback.
-USER_ERRORS = (ConfigError, IngestError, MappingError, SniffError, WarehouseError)
+USER_ERRORS = (ConfigError, CheckSpecError, IngestError, MappingError, SniffError, WarehouseError)
+
+__all__ = ["EXIT_CHECKS_FAILED", "RunError", "RunSummary", "run"]
 
 
 class RunError(Exception):
@@ -94,6 +100,16 @@ class RunSummary:
     tables: list[TableCounts] = field(default_factory=list)
     up_to_date: bool = False
     search_rows: int = 0
+    checks: list[CheckOutcome] = field(default_factory=list)
+    slas: list[SlaOutcome] = field(default_factory=list)
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    checks_failed: int = 0  # error checks and SLAs that failed (exit status 3)
+    checks_warned: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        """0, or EXIT_CHECKS_FAILED when an `error` check or SLA failed."""
+        return EXIT_CHECKS_FAILED if self.checks_failed else 0
 
     @property
     def files_loaded(self) -> int:
@@ -136,14 +152,15 @@ class _Steps:
         self.reporter.end(step, target, timing.rows, timing.seconds, timing.detail)
 
 
-def _fingerprint(con: duckdb.DuckDBPyConnection, cfg: Config) -> str:
+def _fingerprint(con: duckdb.DuckDBPyConnection, cfg: Config, checks: bool = True) -> str:
     """What the build depends on: the loaded files, the project file's mapping, the version."""
     files = con.execute(
         "SELECT source, file_hash FROM meta.manifest ORDER BY source, file_hash"
     ).fetchall()
     doc = {
         "version": crmpipe.__version__,
-        "config": cfg.model_dump(mode="json", exclude={"path", "publish", "warehouse"}),
+        "config": cfg.model_dump(mode="json", exclude={"path", "publish", "warehouse", "alerts"}),
+        "checks": checks,
         "files": files,
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
@@ -185,8 +202,14 @@ def run(
     *,
     reporter: Reporter | None = None,
     force: bool = False,
+    checks: bool = True,
 ) -> RunSummary:
-    """Run the pipeline for a project; raise RunError (one line) when it fails."""
+    """Run the pipeline for a project; raise RunError (one line) when it fails.
+
+    With `checks` (the default) every table is checked right after it is built (rows failing
+    `error` checks go to quarantine), then the SLAs and quality scores are measured; a run whose
+    `error` checks or SLAs fail ends with status 'checks_failed' (`summary.exit_code` 3).
+    """
     reporter = reporter or Reporter()
     t_start = time.perf_counter()
     try:
@@ -209,13 +232,21 @@ def run(
                 s.detail = f"{len(loaded)} new, {len(results) - len(loaded)} already loaded"
                 if rejected:
                     s.detail += f", {rejected:,} rejected lines"
-        fingerprint = _fingerprint(con, cfg)
+        fingerprint = _fingerprint(con, cfg, checks)
         if not force and fingerprint == _stored_fingerprint(con):
             summary.up_to_date = True
+            summary.checks_failed, summary.checks_warned = _stored_verdict(con)
         else:
-            _rebuild(con, cfg, run_id, steps, summary)
-            con.execute("DELETE FROM meta.build_state WHERE key = 'fingerprint'")
-            con.execute("INSERT INTO meta.build_state VALUES ('fingerprint', ?)", [fingerprint])
+            _rebuild(con, cfg, run_id, steps, summary, checks)
+            con.execute(
+                "DELETE FROM meta.build_state WHERE key IN "
+                "('fingerprint', 'checks_failed', 'checks_warned')"
+            )
+            con.execute(
+                "INSERT INTO meta.build_state VALUES ('fingerprint', ?), ('checks_failed', ?), "
+                "('checks_warned', ?)",
+                [fingerprint, str(summary.checks_failed), str(summary.checks_warned)],
+            )
         con.execute("COMMIT")
     except USER_ERRORS + (duckdb.Error,) as exc:
         con.execute("ROLLBACK")
@@ -235,13 +266,21 @@ def run(
             0
         ]
     summary.seconds = time.perf_counter() - t_start
-    summary.status = "success"
+    summary.status = "checks_failed" if summary.checks_failed else "success"
     totals = summary.totals()
+    message = "up to date" if summary.up_to_date else None
+    if summary.checks_failed:
+        failed = [o.check.name for o in summary.checks if o.status == "fail"]
+        failed += [o.sla.name for o in summary.slas if o.status == "fail"]
+        message = (message + "; " if message else "") + (
+            f"{summary.checks_failed} error check(s)/SLA(s) failed"
+            + (": " + ", ".join(failed[:5]) if failed else "")
+        )
     finish_run(
         con,
         run_id,
-        "success",
-        "up to date" if summary.up_to_date else None,
+        summary.status,
+        message,
         files_loaded=summary.files_loaded,
         files_skipped=summary.files_skipped,
         rows_read=totals.read,
@@ -250,8 +289,23 @@ def run(
         rows_quarantined=totals.quarantined,
         rows_merged=totals.merged,
     )
+    con.execute(
+        "UPDATE meta.runs SET checks_failed = ?, checks_warned = ? WHERE run_id = ?",
+        [summary.checks_failed, summary.checks_warned, run_id],
+    )
     con.close()
     return summary
+
+
+def _stored_verdict(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """The checks verdict of the build that still serves (for a run that rebuilt nothing)."""
+    rows = dict(
+        con.execute(
+            "SELECT key, value FROM meta.build_state "
+            "WHERE key IN ('checks_failed', 'checks_warned')"
+        ).fetchall()
+    )
+    return int(rows.get("checks_failed", 0)), int(rows.get("checks_warned", 0))
 
 
 def _rebuild(
@@ -260,8 +314,9 @@ def _rebuild(
     run_id: int,
     steps: _Steps,
     summary: RunSummary,
+    checks: bool = True,
 ) -> None:
-    """clean → build → index for every canonical table with a source."""
+    """clean → build (→ check) → SLAs → index → marts for every canonical table with a source."""
     tables = {n: t for n, t in cfg.tables().items() if cfg.sources_for(n)}
     staged: dict[str, StageResult] = {}
     for name, tbl in tables.items():
@@ -270,15 +325,44 @@ def _rebuild(
             s.rows = staged[name].rows
             s.detail = f"{staged[name].issues:,} value issues"
     built: dict[str, CoreResult] = {}
+    checker = Checker(all_checks(cfg), run_id) if checks else None
     for name, tbl in tables.items():
         with steps.step("build", name) as s:
             built[name] = r = build_core(con, tbl, run_id)
             s.rows = r.loaded
             s.detail = f"{r.merged:,} merged duplicates, {r.quarantined:,} quarantined"
+        if checker is not None:
+            # Checked before the next table is built: relationships see final tables, and rows
+            # failing `error` checks leave core before anything reads it.
+            with steps.step("check", name) as s:
+                moved = checker.check_table(con, tbl)
+                r.loaded, r.quarantined = r.loaded - moved, r.quarantined + moved
+                mine = [o for o in checker.outcomes if o.check.table == name]
+                s.rows = r.loaded
+                bad = sum(o.status != "pass" for o in mine)
+                s.detail = f"{len(mine)} checks, {bad} not passing, {moved:,} quarantined"
         con.execute(
             "INSERT INTO meta.table_counts VALUES (?, ?, ?, ?, ?, ?, ?)",
             [run_id, name, r.staged, r.loaded, r.merged, r.quarantined, staged[name].issues],
         )
+    if checker is not None:
+        with steps.step("slas", "all") as s:
+            build = {n: (r.staged, r.merged) for n, r in built.items()}
+            summary.checks = checker.outcomes
+            summary.slas = evaluate_slas(con, cfg, all_slas(cfg), checker.stats, build)
+            summary.scores = record_quality(
+                con, cfg, run_id, checker.stats, build, summary.checks, summary.slas
+            )
+            record_checks(con, run_id, summary.checks)
+            record_slas(con, run_id, summary.slas)
+            statuses = [o.status for o in summary.checks] + [o.status for o in summary.slas]
+            summary.checks_failed = statuses.count("fail")
+            summary.checks_warned = statuses.count("warn")
+            s.rows = len(summary.slas)
+            s.detail = (
+                f"{len(summary.slas)} SLAs; {summary.checks_failed} failed, "
+                f"{summary.checks_warned} warned (checks and SLAs)"
+            )
     if "contacts" in tables:
         with steps.step("index", "contact_search") as s:
             s.rows = build_search(con, cfg)

@@ -147,6 +147,8 @@ class RunRecord:
     rows_quarantined: int
     rows_merged: int
     message: str | None
+    checks_failed: int = 0
+    checks_warned: int = 0
 
     @property
     def seconds(self) -> float | None:
@@ -216,7 +218,8 @@ def list_runs(con: duckdb.DuckDBPyConnection, limit: int = 20) -> list[RunRecord
         "SELECT run_id, started_at, finished_at, status, coalesce(files_loaded, 0), "
         "coalesce(files_skipped, 0), coalesce(rows_read, 0), coalesce(rows_loaded, 0), "
         "coalesce(rows_rejected, 0), coalesce(rows_quarantined, 0), coalesce(rows_merged, 0), "
-        "message FROM meta.runs ORDER BY run_id DESC LIMIT ?",
+        "message, coalesce(checks_failed, 0), coalesce(checks_warned, 0) "
+        "FROM meta.runs ORDER BY run_id DESC LIMIT ?",
         [limit],
     ).fetchall()
     return [RunRecord(*r) for r in rows]
