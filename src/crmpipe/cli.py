@@ -243,6 +243,7 @@ def demo(
     with show.RichReporter(out) as reporter:
         result = run_demo(case, folder=folder, contacts=contacts, seed=seed, reporter=reporter)
     out.print(show.summary_table(result.summary))
+    out.print(show.quality_summary(result.summary), highlight=False)
     if result.funnel is not None:  # the sales-funnel case answers with its funnel
         from crmpipe.funnel import checks_table, dropoff_table, funnel_table
 

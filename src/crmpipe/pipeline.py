@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 import crmpipe
+from crmpipe import alerts
 from crmpipe.build import CoreResult, build_core, build_search
 from crmpipe.checks import EXIT_CHECKS_FAILED, Checker, CheckOutcome, record_checks
 from crmpipe.checkspecs import CheckSpecError, all_checks, all_slas
@@ -105,6 +106,7 @@ class RunSummary:
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
     checks_failed: int = 0  # error checks and SLAs that failed (exit status 3)
     checks_warned: int = 0
+    alerts: list[alerts.Delivery] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -252,11 +254,13 @@ def run(
         con.execute("ROLLBACK")
         message = str(exc).splitlines()[0]
         finish_run(con, run_id, "failed", message)
+        alerts.notify(con, cfg, run_id, [alerts.run_failed(cfg, run_id, message)], "failed")
         con.close()
         raise RunError(message, run_id) from None
     except BaseException:
         con.execute("ROLLBACK")
         finish_run(con, run_id, "failed", "interrupted")
+        alerts.notify(con, cfg, run_id, [alerts.run_failed(cfg, run_id, "interrupted")], "failed")
         con.close()
         raise
     summary.steps = steps.timings
@@ -293,6 +297,8 @@ def run(
         "UPDATE meta.runs SET checks_failed = ?, checks_warned = ? WHERE run_id = ?",
         [summary.checks_failed, summary.checks_warned, run_id],
     )
+    pending = [alerts.checks_failed(cfg, summary), alerts.schema_changed(con, cfg, run_id)]
+    summary.alerts = alerts.notify(con, cfg, run_id, [a for a in pending if a], summary.status)
     con.close()
     return summary
 

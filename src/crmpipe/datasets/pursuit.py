@@ -81,6 +81,24 @@ search:
   aliases: {pop: pop_estimate_2022, tech: tech_names, email: emails, created: created_at, \
 sfdc_id: salesforce_ids, hubspot_id: hubspot_ids}
   shorthands: {filter: "email:{1} tech:{2} pop{3}"}
+# Data quality (docs/quality.md): checks beyond the model's defaults, and the SLAs of the case.
+checks:
+  entities:
+    columns:
+      pop_estimate_2022: [{range: {min: 0, severity: warn}}]
+  contacts:
+    table:
+      - row_count: {min: 1, max_change: 50, severity: warn}
+slas:
+  - {metric: completeness, table: contacts, column: emails, target: 90}
+  - {metric: completeness, table: contacts, column: phone, target: 90}
+  - {metric: validity, table: contacts, column: emails, target: 95}
+  - {metric: validity, table: contacts, column: phone, target: 99}
+  - {metric: consistency, table: entities, column: state}
+  - {metric: completeness, table: entities, column: address, target: 80, severity: warn}
+  - {metric: duplicate_rate, table: contacts, target: 1}
+  # the generator's dates end at a fixed day, so the demo allows three years
+  - {metric: freshness, table: contacts, column: created_at, target: 1095, severity: warn}
 """
 
 ENTITY_HEADER = (

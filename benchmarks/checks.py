@@ -1,0 +1,130 @@
+"""Benchmark: what the data-quality checks cost on the public-sector case (default 4.5M contacts).
+
+The same generated files are run from a fresh warehouse with checks off and with checks on
+(default checks from the model, the project's SLAs, scores and profiles), alternating, each run
+in a child process so its peak RSS is its own. Prints one table: wall time, the checks' own
+steps (`check <table>` and `slas`), peak RSS — medians of --repeat N — and the difference.
+Target (issue 4): checks and SLAs add ≤ 15 s at 4.5M contacts.
+
+Usage: uv run python benchmarks/checks.py [--contacts N] [--repeat N] [--keep]
+(run long benchmarks under `flock /tmp/crmpipe-bench.lock ...` on shared machines)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from crmpipe.datasets import pursuit
+
+console = Console()
+ROOT = Path(__file__).resolve().parents[1]
+CHECK_STEPS = ("check", "slas")
+
+
+def _child_run(config: Path, checks: bool) -> dict:
+    """Run the pipeline in a child process from a fresh warehouse; return its figures."""
+    shutil.rmtree(config.parent / ".crmpipe", ignore_errors=True)
+    code = (
+        "import json, resource, sys\n"
+        "from crmpipe.pipeline import run_path\n"
+        "s = run_path(sys.argv[1], checks=sys.argv[2] == 'on')\n"
+        "print(json.dumps({'seconds': s.seconds, 'rss_kb': resource.getrusage("
+        "resource.RUSAGE_SELF).ru_maxrss, 'steps': [(t.step, t.target, t.seconds) "
+        "for t in s.steps], 'checks': len(s.checks), 'slas': len(s.slas), "
+        "'failed': s.checks_failed, 'warned': s.checks_warned, "
+        "'quarantined': s.totals().quarantined}))\n"
+    )
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(config), "on" if checks else "off"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["wall"] = time.perf_counter() - t0
+    result["check_seconds"] = sum(s for step, _, s in result["steps"] if step in CHECK_STEPS)
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--contacts", type=int, default=4_500_000)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each mode (medians)")
+    ap.add_argument("--dir", type=Path, default=ROOT / "bench-data")
+    ap.add_argument("--keep", action="store_true", help="reuse generated files if present")
+    args = ap.parse_args()
+
+    folder = args.dir / f"pursuit-{args.contacts}"
+    config = folder / "crmpipe.yml"
+    if not (args.keep and config.exists()):
+        shutil.rmtree(folder, ignore_errors=True)
+        t0 = time.perf_counter()
+        pursuit.generate(folder, contacts=args.contacts, seed=0)
+        console.print(f"generated {args.contacts:,} contacts in {time.perf_counter() - t0:.1f}s")
+    else:  # the project file may come from an older version: write the current one
+        config.write_text(pursuit.CONFIG_YML, encoding="utf-8")
+
+    runs: dict[str, list[dict]] = {"off": [], "on": []}
+    for i in range(args.repeat):
+        for mode in ("off", "on"):
+            r = _child_run(config, mode == "on")
+            runs[mode].append(r)
+            console.print(
+                f"  run {i + 1} checks {mode}: {r['wall']:.1f}s wall, checks' steps "
+                f"{r['check_seconds']:.2f}s, peak RSS {r['rss_kb'] / 1024:,.0f} MB",
+                highlight=False,
+            )
+
+    def med(mode: str, key: str) -> float:
+        return statistics.median(r[key] for r in runs[mode])
+
+    load = os.getloadavg()
+    t = Table(
+        title=f"checks off vs on, {args.contacts:,} contacts, median of {args.repeat} "
+        f"({os.cpu_count()} cores, load {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f})"
+    )
+    for col in ("checks", "wall s", "checks' own steps s", "peak RSS MB", "checks / SLAs"):
+        t.add_column(col, justify="left" if col == "checks" else "right")
+    last = runs["on"][-1]
+    for mode in ("off", "on"):
+        t.add_row(
+            mode,
+            f"{med(mode, 'wall'):.1f}",
+            f"{med(mode, 'check_seconds'):.2f}",
+            f"{med(mode, 'rss_kb') / 1024:,.0f}",
+            f"{last['checks']} / {last['slas']}" if mode == "on" else "",
+        )
+    added = med("on", "wall") - med("off", "wall")
+    t.add_row("[b]added", f"[b]{added:+.1f}", f"{med('on', 'check_seconds'):.2f}", "", "")
+    console.print(t)
+    steps: dict[str, list[float]] = {}
+    for r in runs["on"]:
+        for step, target, secs in r["steps"]:
+            if step in CHECK_STEPS:
+                steps.setdefault(f"{step} {target}", []).append(secs)
+    s = Table(title="the checks' steps (median seconds)")
+    s.add_column("step")
+    s.add_column("seconds", justify="right")
+    for name, values in steps.items():
+        s.add_row(name, f"{statistics.median(values):.2f}")
+    console.print(s)
+    console.print(
+        f"target: ≤ 15 s added — {'[green]met' if added <= 15 else '[red]missed'}[/] "
+        f"(failed {last['failed']}, warned {last['warned']}, quarantined {last['quarantined']:,})"
+    )
+
+
+if __name__ == "__main__":
+    main()
