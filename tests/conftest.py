@@ -113,10 +113,12 @@ if _in_ci():
 # ====================================================================================
 # Browser (headless Chromium driven by playwright): the HTML report is checked in a real browser.
 #
-#   browser  session: a playwright Browser on the machine's chromium (Debian's package, installed
+#   browser  module: a playwright Browser on the machine's chromium (Debian's package, installed
 #            by scripts/ensure-chromium.sh; CRMPIPE_CHROMIUM overrides the path). Playwright's
 #            own browser downloads are never used. Without chromium: skipped locally, an error
-#            in CI (CI=true).
+#            in CI (CI=true). Module scope, not session: playwright's sync API runs an asyncio
+#            loop in the test thread while it is open, and later tests that call asyncio.run()
+#            (the shell's prompt) would fail.
 # ====================================================================================
 
 
@@ -129,9 +131,9 @@ def _chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """A headless Chromium for this session (see the section comment above)."""
+    """A headless Chromium for this test module (see the section comment above)."""
     executable = _chromium_path()
     if executable is None:
         msg = "no chromium found; run scripts/ensure-chromium.sh (or set CRMPIPE_CHROMIUM)"

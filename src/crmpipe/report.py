@@ -55,7 +55,16 @@ class ReportError(Exception):
 
 
 def status_class(status: str | None) -> str:
+    """pass | warn | fail | skip for a status word (unknown words count as skip)."""
     return STATUS_CLASS.get((status or "").strip().lower(), "skip")
+
+
+def check_outcome(status: str | None, severity: str | None) -> str:
+    """A check's outcome: a failing check of severity `warn` is a warning, not a failure."""
+    outcome = status_class(status)
+    if outcome == "fail" and (severity or "").strip().lower() in ("warn", "warning"):
+        return "warn"
+    return outcome
 
 
 # --- reading the warehouse -------------------------------------------------------------------
@@ -265,7 +274,7 @@ def _checks(con: duckdb.DuckDBPyConnection, run_id: int) -> list[dict[str, Any]]
     )
     order = {"fail": 0, "warn": 1, "skip": 2, "pass": 3}
     for r in rows:
-        r["outcome"] = status_class(r["status"])
+        r["outcome"] = check_outcome(r["status"], r["severity"])
     rows.sort(key=lambda r: order[r["outcome"]])  # stable: failures first, then by table
     return rows
 
@@ -282,7 +291,7 @@ def _slas(con: duckdb.DuckDBPyConnection, run_id: int) -> list[dict[str, Any]]:
         [run_id],
     )
     for r in rows:
-        r["outcome"] = status_class(r["status"])
+        r["outcome"] = check_outcome(r["status"], r["severity"])
     return rows
 
 
