@@ -24,6 +24,7 @@ from crmpipe.funnel import FunnelError
 from crmpipe.pipeline import USER_ERRORS, RunError
 from crmpipe.publish import PublishError
 from crmpipe.quarantine import QuarantineError
+from crmpipe.report import ReportError
 from crmpipe.search import QueryError
 from crmpipe.shell import ShellError
 from crmpipe.warehouse import connect, list_runs
@@ -52,6 +53,7 @@ FAILURES = (
     PublishError,
     ShellError,
     QuarantineError,
+    ReportError,
 )
 PgOpt = Annotated[
     str | None,
@@ -227,6 +229,37 @@ def quarantine(
     finally:
         con.close()
     out.print(show.quarantine_table(listing))
+
+
+@app.command()
+@_one_line_errors
+def report(
+    run_id: Annotated[
+        int | None, typer.Argument(metavar="RUN", help="Run id (default: the newest finished run).")
+    ] = None,
+    config: ConfigOpt = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE|DIR|-",
+            help="Where to write (default reports/run-<id>.html beside the warehouse; - for "
+            "standard output).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Write the content as JSON.")] = False,
+    history: Annotated[
+        int, typer.Option("--history", min=1, help="Runs in the history and quality chart.")
+    ] = 10,
+) -> None:
+    """Write a run's data-quality report: one self-contained HTML page (or --json)."""
+    from crmpipe.report import report as write_report
+
+    cfg = load_config(config)
+    path, _ = write_report(cfg, run_id, output, as_json=as_json, history=history)
+    if path is not None:
+        out.print(str(path), highlight=False, soft_wrap=True)
 
 
 @app.command()
