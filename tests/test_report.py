@@ -45,7 +45,9 @@ def _plant(con) -> None:
     ]
     for s in slas:
         con.execute(
-            "INSERT INTO meta.sla_results VALUES (2, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO meta.sla_results (run_id, sla_name, table_name, column_name, metric, "
+            "measured, target, comparison, unit, status, message) "
+            "VALUES (2, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [*s, f"{s[0]}: {s[4]} {s[7]}"],
         )
     for run_id, table, dim, score in [
@@ -81,12 +83,15 @@ def _plant(con) -> None:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    """A generated case run twice (a build, then an up-to-date run) with planted meta rows."""
+    """A generated case run twice (a build, then an up-to-date run) with planted meta rows.
+
+    The checks engine is off so the planted rows are the only check/SLA/score rows; the
+    engine's own output is reported in `test_report_of_a_real_checked_run`."""
     folder = tmp_path_factory.mktemp("report")
     case = pursuit.generate(folder, contacts=1500, seed=11)
     cfg = load_config(case.config_path)
-    run(cfg)
-    run(cfg)
+    run(cfg, checks=False)
+    run(cfg, checks=False)
     con = connect(cfg.warehouse_path)
     try:
         _plant(con)
@@ -471,5 +476,65 @@ def test_hostile_report_runs_nothing_in_the_browser(copy, browser, tmp_path):
         assert seen["dialogs"] == [] and seen["errors"] == [] and seen["console"] == []
         assert seen["requests"] == [path.resolve().as_uri()]
         assert HOSTILE in page.locator("section#summary").inner_text()
+    finally:
+        page.close()
+
+
+# --- the engine's own output ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory):
+    """A generated case run with the checks engine on and an `error` check that fails on some
+    rows (contacts without a phone are quarantined): the run ends 'checks_failed'."""
+    folder = tmp_path_factory.mktemp("checked")
+    case = pursuit.generate(folder, contacts=1500, seed=5)
+    with case.config_path.open("a") as fh:
+        fh.write(
+            "checks:\n  contacts:\n    columns:\n"
+            "      phone: [{not_null: {name: phone_present, severity: error}}]\n"
+        )
+    cfg = load_config(case.config_path)
+    summary = run(cfg)
+    assert summary.status == "checks_failed"
+    return cfg
+
+
+def test_report_of_a_real_checked_run(checked, browser, tmp_path):
+    """The report shows what the engine recorded: every check and SLA of the run, the
+    quarantined rows per source and check, balanced counts, scores and null rates."""
+    wh = checked.warehouse_path
+    c = _collect(wh)
+    assert c["run"]["status"] == "checks_failed"
+    recorded = _q(wh, "SELECT check_name, status FROM meta.check_results WHERE run_id = 1")
+    assert sorted(ch["check"] for ch in c["checks"]) == sorted(n for n, _ in recorded)
+    assert c["checks_summary"]["failed"] >= 1
+    assert next(ch for ch in c["checks"] if ch["check"] == "phone_present")["outcome"] == "fail"
+    slas = _q(wh, "SELECT sla_name, measured FROM meta.sla_results WHERE run_id = 1")
+    assert slas and sorted((s["name"], s["measured"]) for s in c["slas"]) == sorted(slas)
+    # quarantine per source and check = the quarantine table, and the counts reconcile
+    ((kept,),) = _q(wh, "SELECT count(*) FROM quarantine.contacts WHERE _check LIKE '%phone%'")
+    assert kept > 0
+    assert (
+        sum(q["rows"] for q in c["quarantine"] if q["table"] == "contacts")
+        == _q(wh, "SELECT count(*) FROM quarantine.contacts")[0][0]
+    )
+    contacts = next(t for t in c["tables"] if t["table"] == "contacts")
+    assert contacts["quarantined"] >= kept and contacts["balanced"]
+    assert c["quality"]["latest"]["contacts"]["overall"] <= 100
+    assert c["null_rates"]["origin"] == "meta.column_profiles"
+    phone = next(n for n in c["null_rates"]["tables"]["contacts"] if n["column"] == "phone")
+    assert phone["nulls"] == 0  # contacts without a phone went to quarantine
+    path, _ = report(checked, output=tmp_path / "checked.html")
+    page, seen = _open(browser, path)
+    try:
+        assert seen["console"] == [] and seen["errors"] == []
+        assert page.title() == "crmpipe run 1: checks_failed"
+        assert page.locator('svg[data-chart="line"]').count() == 1
+        assert page.locator('svg[data-chart="grouped"]').count() == 1
+        hbars = page.locator('section#nulls svg[data-chart="hbar"]')
+        assert hbars.count() == len(c["null_rates"]["tables"])
+        assert page.locator("section#checks tr.fail").count() == c["checks_summary"]["failed"]
+        assert "phone_present" in page.locator("section#checks").inner_text()
     finally:
         page.close()
