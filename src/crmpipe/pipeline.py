@@ -1,4 +1,4 @@
-"""`crmpipe run`: ingest → clean → build → index, as one transaction, with a reconciliation.
+"""`crmpipe run`: ingest → clean → build → resolve → index, as one transaction, reconciled.
 
 The run is registered in `meta.runs` first; every step's timing and row count goes to
 `meta.run_steps`. All warehouse changes of a run commit together, so a run that fails or is
@@ -25,6 +25,7 @@ from crmpipe.clean import install_macros
 from crmpipe.config import Config, ConfigError
 from crmpipe.ingest import FileResult, IngestError, ingest_source
 from crmpipe.marts import build_marts
+from crmpipe.resolve import ResolveError, resolve_table, snapshot_records, update_counts
 from crmpipe.sniff import SniffError
 from crmpipe.staging import MappingError, StageResult, stage_table
 from crmpipe.warehouse import (
@@ -37,7 +38,7 @@ from crmpipe.warehouse import (
 )
 
 #: Errors that are the user's to fix: reported as one line, never a traceback.
-USER_ERRORS = (ConfigError, IngestError, MappingError, SniffError, WarehouseError)
+USER_ERRORS = (ConfigError, IngestError, MappingError, ResolveError, SniffError, WarehouseError)
 
 
 class RunError(Exception):
@@ -279,6 +280,18 @@ def _rebuild(
             "INSERT INTO meta.table_counts VALUES (?, ?, ?, ?, ?, ?, ?)",
             [run_id, name, r.staged, r.loaded, r.merged, r.quarantined, staged[name].issues],
         )
+    for name in cfg.resolved_tables():
+        if name not in tables:
+            continue
+        with steps.step("resolve", name) as s:
+            snapshot_records(con, tables[name])
+            res = resolve_table(con, tables[name], cfg.resolve_spec(name), run_id)
+            update_counts(con, name, res)
+            s.rows = res.golden
+            s.detail = (
+                f"{res.merged:,} records merged ({res.prepass_pairs:,} pre-pass, "
+                f"{res.splink_pairs:,} Splink links)"
+            )
     if "contacts" in tables:
         with steps.step("index", "contact_search") as s:
             s.rows = build_search(con, cfg)
