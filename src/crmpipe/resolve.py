@@ -195,8 +195,9 @@ def resolve_table(
     lap("golden")
     for tmp in ("_rin2", "_prepass", "_pg", "_components", "_previous"):
         con.execute(f"DROP TABLE IF EXISTS {tmp}")
+    res.seconds = time.perf_counter() - t0
     con.execute(
-        "INSERT INTO meta.resolve_models VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO meta.resolve_models VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
             run_id,
             tbl.name,
@@ -205,9 +206,9 @@ def resolve_table(
             res.trained,
             spec.threshold,
             json.dumps(scored.model, default=str),
+            json.dumps(res.timings),
         ],
     )
-    res.seconds = time.perf_counter() - t0
     return res
 
 

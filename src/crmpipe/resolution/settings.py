@@ -63,7 +63,10 @@ def _levels(f: Feature, names: list[str]) -> list[Level]:
         return [
             _null(c),
             _level(f'list_has_any("{c}_l", "{c}_r")', "a shared address", 0.75, 0.00001),
-            _level(f'jaro_winkler_similarity("{c}_local_l", "{c}_local_r") >= 0.88',
+            # jcarter vs jcarter2 are two mailboxes (two people), not a typo
+            _level(f'jaro_winkler_similarity("{c}_local_l", "{c}_local_r") >= 0.88 AND '
+                   f'regexp_replace("{c}_local_l", \'[0-9]+\', \'\', \'g\') <> '
+                   f'regexp_replace("{c}_local_r", \'[0-9]+\', \'\', \'g\')',
                    "similar local part", 0.05, 0.002),
             _level("ELSE", "different", 0.001, 0.998),
         ]  # fmt: skip

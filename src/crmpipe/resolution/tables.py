@@ -47,4 +47,5 @@ CREATE TABLE IF NOT EXISTS meta.resolve_models (
   run_id BIGINT, table_name VARCHAR, created_at TIMESTAMP, records BIGINT, trained BOOLEAN,
   threshold DOUBLE, settings_json VARCHAR
 );
+ALTER TABLE meta.resolve_models ADD COLUMN IF NOT EXISTS timings_json VARCHAR;
 """
