@@ -223,3 +223,46 @@ def test_config_errors_are_one_line(project: Path) -> None:
     assert result.exit_code == 1
     assert "resolve.contacts.survivorship.department" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_resolve_says_when_resolution_is_off(project: Path) -> None:
+    text = (project / "crmpipe.yml").read_text()
+    (project / "crmpipe.yml").write_text(
+        text.replace(
+            "  contacts:\n    survivorship", "  contacts:\n    enabled: false\n    survivorship"
+        )
+    )
+    run(load_config(project / "crmpipe.yml"))
+    assert "c1" not in _golden_or_empty(project)
+    result = runner.invoke(app, ["resolve", "-c", str(project / "crmpipe.yml")])
+    assert result.exit_code == 1 and "resolution is off" in result.output
+
+
+def _golden_or_empty(folder: Path) -> dict[str, str]:
+    try:
+        return _golden(folder)
+    except duckdb.CatalogException:
+        return {}
+
+
+def test_generated_duplicates_resolve_against_their_truth(tmp_path: Path) -> None:
+    from crmpipe.datasets import pursuit
+    from crmpipe.model import CONTACTS
+    from crmpipe.resolution.evaluate import evaluate_truth
+
+    case = pursuit.generate(tmp_path, contacts=4000, seed=11)
+    planted = case.counts["planted_duplicates"]
+    assert planted == case.counts["contacts_3.csv"] > 150
+    kept = case.counts["contacts_1.csv"] + case.counts["contacts_2.csv"]
+    assert case.counts["resolve_truth.csv"] == kept - case.counts["rejected_contacts"] + planted
+    cfg = load_config(case.config_path)
+    summary = run(cfg)
+    assert all(c.balanced for c in summary.tables)
+    con = connect(cfg.warehouse_path, read_only=True)
+    try:
+        ev = evaluate_truth(con, CONTACTS, tmp_path / "resolve_truth.csv")
+    finally:
+        con.close()
+    assert ev.unmatched_truth_rows == 0
+    assert ev.true_pairs == planted
+    assert ev.f1 >= 0.95, (ev.precision, ev.recall)

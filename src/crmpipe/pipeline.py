@@ -25,7 +25,13 @@ from crmpipe.clean import install_macros
 from crmpipe.config import Config, ConfigError
 from crmpipe.ingest import FileResult, IngestError, ingest_source
 from crmpipe.marts import build_marts
-from crmpipe.resolve import ResolveError, resolve_table, snapshot_records, update_counts
+from crmpipe.resolve import (
+    ResolveError,
+    drop_resolution,
+    resolve_table,
+    snapshot_records,
+    update_counts,
+)
 from crmpipe.sniff import SniffError
 from crmpipe.staging import MappingError, StageResult, stage_table
 from crmpipe.warehouse import (
@@ -280,6 +286,9 @@ def _rebuild(
             "INSERT INTO meta.table_counts VALUES (?, ?, ?, ?, ?, ?, ?)",
             [run_id, name, r.staged, r.loaded, r.merged, r.quarantined, staged[name].issues],
         )
+    for name in ("contacts", "entities"):
+        if name in tables and name not in cfg.resolved_tables():
+            drop_resolution(con, name)  # resolution off: no stale golden ids or lineage
     for name in cfg.resolved_tables():
         if name not in tables:
             continue

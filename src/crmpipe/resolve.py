@@ -229,6 +229,11 @@ def resolve(
     evaluations = []
     try:
         names = tables or cfg.resolved_tables()
+        if not names:
+            raise ResolveError(
+                "resolution is off for every table with a source "
+                "(set resolve: {contacts: {enabled: true}} in the project file)"
+            )
         all_tables = cfg.tables()
         con.execute("BEGIN TRANSACTION")
         for name in names:
@@ -236,7 +241,7 @@ def resolve(
             res = resolve_table(con, all_tables[name], spec)
             results.append(res)
             update_counts(con, name, res)
-        if "contacts" in names and table_exists(con, "core", "entities"):
+        if "contacts" in names:
             build_search(con, cfg)
         con.execute("COMMIT")
         if evaluate is not None:
@@ -249,6 +254,13 @@ def resolve(
     finally:
         con.close()
     return results, evaluations
+
+
+def drop_resolution(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Forget a table's resolution state (its resolution was turned off)."""
+    t = ResolvedTables(name)
+    for table in (t.records, t.pairs, t.predictions, t.clusters, t.sources):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def update_counts(con: duckdb.DuckDBPyConnection, name: str, res: ResolveResult) -> None:
