@@ -504,3 +504,20 @@ def test_expression_on_unknown_column_names_the_check(tmp_path):
     )
     with pytest.raises(RunError, match=r"checks.contacts.table: expression 'x' does not apply"):
         run(load_config(_project(tmp_path, GOOD, extra)))
+
+
+def test_threshold_lets_the_check_pass_but_still_quarantines(tmp_path):
+    extra = (
+        "checks:\n  contacts:\n    columns:\n"
+        "      title: [{accepted_values: {values: [Clerk, Treasurer], threshold: 25}}]\n"
+    )
+    summary = run(load_config(_project(tmp_path, BAD, extra)))
+    [o] = [o for o in summary.checks if o.check.name == "accepted_values_title"]
+    assert (o.status, o.failed, o.measured, o.threshold) == ("pass", 1, 20.0, 25.0)
+    assert summary.exit_code == 0 and summary.totals().quarantined == 1
+
+
+def test_default_checks_can_be_turned_off(tmp_path):
+    summary = run(load_config(_project(tmp_path, GOOD, "default_checks: false\nslas: []\n")))
+    assert summary.checks == [] and summary.slas == []
+    assert "overall" in summary.scores["contacts"]  # scores are still measured
