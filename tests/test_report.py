@@ -23,8 +23,23 @@ runner = CliRunner()
 HOSTILE = '<script>alert("pwned")</script>'
 
 
+#: The data-quality tables `_plant` replaces the checks engine's rows of with known ones.
+PLANTED = (
+    "check_results",
+    "sla_results",
+    "quality_scores",
+    "column_profiles",
+    "schema_changes",
+    "alerts",
+)
+
+
 def _plant(con) -> None:
-    """Rows the checks engine would write, for runs 1 and 2 (run 2 is 'up to date')."""
+    """Known data-quality rows for runs 1 and 2 (run 2 is 'up to date') in place of the checks
+    engine's, so every figure of the report can be compared with a number written here."""
+    for table in PLANTED:
+        con.execute(f"DELETE FROM meta.{table}")
+    con.execute("UPDATE meta.runs SET checks_failed = NULL, checks_warned = NULL")
     checks = [
         # run, table, column, name, type, severity, status, failed, total, measured, threshold
         (2, "contacts", "contact_id", "contact_id_unique", "unique", "error", "pass", 0, 100),
@@ -35,7 +50,9 @@ def _plant(con) -> None:
     ]
     for r, t, c, n, ty, sev, st, f, tot in checks:
         con.execute(
-            "INSERT INTO meta.check_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO meta.check_results (run_id, table_name, column_name, check_name, "
+            "check_type, severity, status, failed_rows, total_rows, measured, threshold, "
+            "message, origin, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [r, t, c, n, ty, sev, st, f, tot, float(f), 1.0, f"{f} rows", "default", 0.01],
         )
     con.execute("UPDATE meta.runs SET checks_failed = 2, checks_warned = 1 WHERE run_id = 2")
@@ -63,15 +80,18 @@ def _plant(con) -> None:
         )
     for col, nulls in [("emails", 25), ("phone", 50), ("title", 0)]:
         con.execute(
-            "INSERT INTO meta.column_profiles VALUES (2, 'contacts', ?, 200, ?)", [col, nulls]
+            "INSERT INTO meta.column_profiles (run_id, table_name, column_name, row_count, "
+            "null_count) VALUES (2, 'contacts', ?, 200, ?)",
+            [col, nulls],
         )
     con.execute(
-        "INSERT INTO meta.schema_changes VALUES ('contacts', 'c2.csv', 2, 'added', 'fax', "
-        "TIMESTAMP '2026-01-02 03:04:05')"
+        "INSERT INTO meta.schema_changes (source, file, run_id, change, column_name, detected_at) "
+        "VALUES ('contacts', 'c2.csv', 2, 'added', 'fax', TIMESTAMP '2026-01-02 03:04:05')"
     )
     con.execute(
-        "INSERT INTO meta.alerts VALUES (2, TIMESTAMP '2026-01-02 03:04:06', "
-        "'http://127.0.0.1:9/hook', 'check_failed', 'sent', 2, '2 checks failed')"
+        "INSERT INTO meta.alerts (run_id, sent_at, url, event, status, attempts, message) "
+        "VALUES (2, TIMESTAMP '2026-01-02 03:04:06', 'http://127.0.0.1:9/hook', "
+        "'check_failed', 'sent', 2, '2 checks failed')"
     )
     # Three rows quarantined by a planted check, with their lineage.
     con.execute(
@@ -83,21 +103,26 @@ def _plant(con) -> None:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    """A generated case run twice (a build, then an up-to-date run) with planted meta rows.
-
-    The checks engine is off so the planted rows are the only check/SLA/score rows; the
-    engine's own output is reported in `test_report_of_a_real_checked_run`."""
+    """A generated case run twice (a build, then an up-to-date run) with planted meta rows."""
     folder = tmp_path_factory.mktemp("report")
     case = pursuit.generate(folder, contacts=1500, seed=11)
     cfg = load_config(case.config_path)
-    run(cfg, checks=False)
-    run(cfg, checks=False)
+    run(cfg)
+    run(cfg)
+    # The checks engine's own results, kept aside before planting (see `engine`).
+    shutil.copy(cfg.warehouse_path, folder / "engine.duckdb")
     con = connect(cfg.warehouse_path)
     try:
         _plant(con)
     finally:
         con.close()
     return cfg
+
+
+@pytest.fixture(scope="module")
+def engine(project):
+    """The project's warehouse as the pipeline and its checks engine left it (nothing planted)."""
+    return project.base_dir / "engine.duckdb"
 
 
 @pytest.fixture()
@@ -114,6 +139,10 @@ def _collect(path: Path, run_id: int | None = None, **kw):
         return collect(con, run_id, **kw)
     finally:
         con.close()
+
+
+def _section(page: str, key: str) -> str:
+    return re.search(rf'<section id="{key}">.*?</section>', page, re.S).group(0)
 
 
 def _q(path: Path, sql: str, params=None):
@@ -150,6 +179,52 @@ def test_latest_run_summary_matches_meta_runs(project):
     assert c["checks_summary"] == {"total": 4, "passed": 1, "failed": 2, "warned": 1}
     steps = _q(wh, "SELECT step, target, rows FROM meta.run_steps WHERE run_id = 2")
     assert sorted((s["step"], s["target"], s["rows"]) for s in c["steps"]) == sorted(steps)
+
+
+def test_report_of_the_checks_engines_own_results(engine):
+    """Whatever the engine wrote for a run is in the report, figure for figure."""
+    for run_id in (1, 2):
+        c = _collect(engine, run_id)
+
+        def count(table: str, rid: int = run_id) -> int:
+            return _q(engine, f"SELECT count(*) FROM meta.{table} WHERE run_id = ?", [rid])[0][0]
+
+        assert len(c["checks"]) == count("check_results")
+        assert len(c["slas"]) == count("sla_results")
+        assert len(c["alerts"]) == count("alerts")
+        assert len(c["schema_changes"]) == count("schema_changes")
+        ((failed, warned),) = _q(
+            engine, "SELECT checks_failed, checks_warned FROM meta.runs WHERE run_id = ?", [run_id]
+        )
+        if failed is not None:
+            assert (c["checks_summary"]["failed"], c["checks_summary"]["warned"]) == (
+                failed,
+                warned,
+            )
+        for ch in c["checks"]:
+            assert ch["outcome"] in ("pass", "warn", "fail", "skip")
+        scored = _q(
+            engine,
+            "SELECT table_name, score FROM meta.quality_scores "
+            "WHERE dimension = 'overall' AND run_id = ?",
+            [c["quality"]["run_id"]],
+        )
+        for table, score in scored:
+            assert c["quality"]["latest"][table]["overall"] == pytest.approx(score)
+    c = _collect(engine)
+    quarantined = {
+        t: _q(engine, f"SELECT count(*) FROM quarantine.{t}")[0][0]
+        for (t,) in _q(
+            engine,
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'quarantine'",
+        )
+    }
+    by_table: dict[str, int] = {}
+    for q in c["quarantine"]:
+        by_table[q["table"]] = by_table.get(q["table"], 0) + q["rows"]
+    assert by_table == {t: n for t, n in quarantined.items() if n}
+    page = render_html(c)
+    assert page.startswith("<!DOCTYPE html>") and json.loads(render_json(c)) == c
 
 
 def test_table_counts_reconcile_with_the_build_the_run_kept(project):
@@ -199,7 +274,7 @@ def test_checks_slas_changes_alerts_of_the_run(project):
         ("email completeness", "pass", 96.2, 95.0),
         ("newest record age", "fail", 41.0, 30.0),
     ]
-    assert c["slas"][0]["severity"] is None  # not recorded for the planted rows
+    assert c["slas"][0]["severity"] is None  # no severity column yet
     assert [(s["change"], s["column"]) for s in c["schema_changes"]] == [("added", "fax")]
     assert [(a["event"], a["attempts"]) for a in c["alerts"]] == [("check_failed", 2)]
     # Run 1 has its own check and none of run 2's SLAs, changes or alerts.
@@ -239,13 +314,20 @@ def test_null_rates_measured_on_core_without_profiles(copy):
     assert not any(r["column"].startswith("_") for r in n["tables"]["contacts"])
 
 
-def test_sla_severity_is_shown(copy):
+def test_sla_severity_shown_when_the_table_has_it_and_absent_without(copy):
     con = connect(copy)
+    con.execute("ALTER TABLE meta.sla_results ADD COLUMN IF NOT EXISTS severity VARCHAR")
     con.execute("UPDATE meta.sla_results SET severity = 'error'")
     con.close()
     c = _collect(copy)
     assert {s["severity"] for s in c["slas"]} == {"error"}
-    assert '<th class="">severity</th>' in render_html(c)
+    assert '<th class="">severity</th>' in _section(render_html(c), "slas")
+    con = connect(copy)
+    con.execute("ALTER TABLE meta.sla_results DROP COLUMN severity")  # an older warehouse
+    con.close()
+    c = _collect(copy)
+    assert {s["severity"] for s in c["slas"]} == {None}
+    assert '<th class="">severity</th>' not in _section(render_html(c), "slas")
 
 
 def test_a_failed_warn_check_is_a_warning(copy):
