@@ -559,3 +559,12 @@ def test_hostile_report_runs_nothing_in_the_browser(copy, browser, tmp_path):
         assert HOSTILE in page.locator("section#summary").inner_text()
     finally:
         page.close()
+
+
+def test_score_axis_starts_near_the_lowest_score():
+    from crmpipe.report_html import _score_floor
+
+    assert _score_floor({"a": [99.3, 98.2]}) == 90
+    assert _score_floor({"a": [88.0, None], "b": [95.0]}) == 80
+    assert _score_floor({"a": [42.0]}) == 0
+    assert _score_floor({"a": [None]}) == 0

@@ -260,6 +260,7 @@ def quality(c: dict[str, Any]) -> str:
                 [f"run {r}" for r in q["runs"]],
                 q["overall"],
                 y_max=100,
+                y_min=_score_floor(q["overall"]),
                 y_label="score (0–100)",
             )
         )
@@ -272,6 +273,15 @@ def quality(c: dict[str, Any]) -> str:
         ]
         body += f"<h3>Scores of run {esc(q['run_id'])}</h3>" + table(cols, rows)
     return body
+
+
+def _score_floor(series: dict[str, list[float | None]]) -> float:
+    """Where the score axis starts: 0, or a multiple of 10 below the lowest score when all are
+    high (scores of 99.1 and 99.6 would be one flat line on a 0–100 axis)."""
+    low = min((v for vs in series.values() for v in vs if v is not None), default=0.0)
+    if low < 50:
+        return 0.0
+    return float(min(90, int((low - 2) // 10) * 10))
 
 
 def _dimensions(latest: dict[str, dict[str, float]]) -> list[str]:
