@@ -2,8 +2,9 @@
 
 The same generated files are run from a fresh warehouse with checks off and with checks on
 (default checks from the model, the project's SLAs, scores and profiles), alternating, each run
-in a child process so its peak RSS is its own. Prints one table: wall time, the checks' own
-steps (`check <table>` and `slas`), peak RSS — medians of --repeat N — and the difference.
+in a child process so its peak RSS is its own. Prints one table: wall time, CPU time (user +
+system; steadier than wall on a shared machine), the checks' own steps (`check <table>` and
+`slas`), peak RSS — medians of --repeat N — and the difference.
 Target (issue 4): checks and SLAs add ≤ 15 s at 4.5M contacts.
 
 Usage: uv run python benchmarks/checks.py [--contacts N] [--repeat N] [--keep]
@@ -39,8 +40,9 @@ def _child_run(config: Path, checks: bool) -> dict:
         "import json, resource, sys\n"
         "from crmpipe.pipeline import run_path\n"
         "s = run_path(sys.argv[1], checks=sys.argv[2] == 'on')\n"
-        "print(json.dumps({'seconds': s.seconds, 'rss_kb': resource.getrusage("
-        "resource.RUSAGE_SELF).ru_maxrss, 'steps': [(t.step, t.target, t.seconds) "
+        "u = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "print(json.dumps({'seconds': s.seconds, 'rss_kb': u.ru_maxrss, "
+        "'cpu': u.ru_utime + u.ru_stime, 'steps': [(t.step, t.target, t.seconds) "
         "for t in s.steps], 'checks': len(s.checks), 'slas': len(s.slas), "
         "'failed': s.checks_failed, 'warned': s.checks_warned, "
         "'quarantined': s.totals().quarantined}))\n"
@@ -82,7 +84,8 @@ def main() -> None:
             r = _child_run(config, mode == "on")
             runs[mode].append(r)
             console.print(
-                f"  run {i + 1} checks {mode}: {r['wall']:.1f}s wall, checks' steps "
+                f"  run {i + 1} checks {mode}: {r['wall']:.1f}s wall, {r['cpu']:.1f}s CPU, "
+                f"checks' steps "
                 f"{r['check_seconds']:.2f}s, peak RSS {r['rss_kb'] / 1024:,.0f} MB",
                 highlight=False,
             )
@@ -95,19 +98,24 @@ def main() -> None:
         title=f"checks off vs on, {args.contacts:,} contacts, median of {args.repeat} "
         f"({os.cpu_count()} cores, load {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f})"
     )
-    for col in ("checks", "wall s", "checks' own steps s", "peak RSS MB", "checks / SLAs"):
+    cols = ("checks", "wall s", "CPU s", "checks' own steps s", "peak RSS MB", "checks / SLAs")
+    for col in cols:
         t.add_column(col, justify="left" if col == "checks" else "right")
     last = runs["on"][-1]
     for mode in ("off", "on"):
         t.add_row(
             mode,
             f"{med(mode, 'wall'):.1f}",
+            f"{med(mode, 'cpu'):.1f}",
             f"{med(mode, 'check_seconds'):.2f}",
             f"{med(mode, 'rss_kb') / 1024:,.0f}",
             f"{last['checks']} / {last['slas']}" if mode == "on" else "",
         )
     added = med("on", "wall") - med("off", "wall")
-    t.add_row("[b]added", f"[b]{added:+.1f}", f"{med('on', 'check_seconds'):.2f}", "", "")
+    cpu = med("on", "cpu") - med("off", "cpu")
+    t.add_row(
+        "[b]added", f"[b]{added:+.1f}", f"{cpu:+.1f}", f"{med('on', 'check_seconds'):.2f}", "", ""
+    )
     console.print(t)
     steps: dict[str, list[float]] = {}
     for r in runs["on"]:

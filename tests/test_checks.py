@@ -479,3 +479,45 @@ def test_expression_check_runs_on_rows(tmp_path):
     reason = con.execute("SELECT _reason FROM quarantine.contacts").fetchone()[0]
     con.close()
     assert reason.startswith("expression clerks_are_p1 is false")
+
+
+# --- every project-file example of docs/quality.md is valid ------------------------------------
+
+
+def _doc_blocks() -> list[str]:
+    text = (Path(__file__).parents[1] / "docs" / "quality.md").read_text(encoding="utf-8")
+    return [b.split("```", 1)[0] for b in text.split("```yaml\n")[1:]]
+
+
+@pytest.mark.parametrize("block", _doc_blocks())
+def test_documented_examples_parse(block, monkeypatch):
+    monkeypatch.setenv("CRMPIPE_WEBHOOK", "http://127.0.0.1:9/hook")
+    cfg = parse_config(SOURCES + block)
+    assert cfg.checks or cfg.slas is not None or cfg.alerts.webhook
+
+
+def test_expression_on_unknown_column_names_the_check(tmp_path):
+    from crmpipe.pipeline import RunError
+
+    extra = (
+        "checks:\n  contacts:\n    table:\n      - expression: {name: x, sql: 'titel IS NULL'}\n"
+    )
+    with pytest.raises(RunError, match=r"checks.contacts.table: expression 'x' does not apply"):
+        run(load_config(_project(tmp_path, GOOD, extra)))
+
+
+def test_threshold_lets_the_check_pass_but_still_quarantines(tmp_path):
+    extra = (
+        "checks:\n  contacts:\n    columns:\n"
+        "      title: [{accepted_values: {values: [Clerk, Treasurer], threshold: 25}}]\n"
+    )
+    summary = run(load_config(_project(tmp_path, BAD, extra)))
+    [o] = [o for o in summary.checks if o.check.name == "accepted_values_title"]
+    assert (o.status, o.failed, o.measured, o.threshold) == ("pass", 1, 20.0, 25.0)
+    assert summary.exit_code == 0 and summary.totals().quarantined == 1
+
+
+def test_default_checks_can_be_turned_off(tmp_path):
+    summary = run(load_config(_project(tmp_path, GOOD, "default_checks: false\nslas: []\n")))
+    assert summary.checks == [] and summary.slas == []
+    assert "overall" in summary.scores["contacts"]  # scores are still measured

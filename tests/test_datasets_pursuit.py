@@ -138,6 +138,7 @@ def test_files_headers_and_counts(case: GeneratedCase) -> None:
         "crmb.csv",
         "contacts_1.csv",
         "contacts_2.csv",
+        "contacts_3.csv",
     ]
     assert case.config_path.read_text() == pursuit.CONFIG_YML
     assert case.config_path.read_text().startswith("# crmpipe project file for the public-sector")
@@ -148,6 +149,7 @@ def test_files_headers_and_counts(case: GeneratedCase) -> None:
         "crmb.csv": ["hubspot_id", "place_id"],
         "contacts_1.csv": list(pursuit.CONTACT_HEADER),
         "contacts_2.csv": list(pursuit.CONTACT_HEADER),
+        "contacts_3.csv": list(pursuit.CONTACT_HEADER),
         "truth.csv": list(pursuit.TRUTH_HEADER),
     }
     for name, header in expected.items():

@@ -26,7 +26,11 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pursuit")
-    case = pursuit.generate(folder, contacts=20_000, seed=7)
+    # Exact answers from truth.csv: no planted duplicates and no resolution (test_resolve.py
+    # covers those).
+    case = pursuit.generate(folder, contacts=20_000, seed=7, duplicates=0)
+    with case.config_path.open("a", encoding="utf-8") as fh:
+        fh.write("resolve:\n  contacts: {enabled: false}\n")
     cfg = load_config(case.config_path)
     summary = run(cfg)
     return case, cfg, summary

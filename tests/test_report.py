@@ -568,3 +568,63 @@ def test_score_axis_starts_near_the_lowest_score():
     assert _score_floor({"a": [88.0, None], "b": [95.0]}) == 80
     assert _score_floor({"a": [42.0]}) == 0
     assert _score_floor({"a": [None]}) == 0
+
+
+# --- the engine's own output ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory):
+    """A generated case run with the checks engine on and an `error` check that fails on some
+    rows (contacts without a phone are quarantined): the run ends 'checks_failed'."""
+    folder = tmp_path_factory.mktemp("checked")
+    case = pursuit.generate(folder, contacts=1500, seed=5)
+    with case.config_path.open("a") as fh:
+        fh.write(
+            "checks:\n  contacts:\n    columns:\n"
+            "      phone: [{not_null: {name: phone_present, severity: error}}]\n"
+        )
+    cfg = load_config(case.config_path)
+    summary = run(cfg)
+    assert summary.status == "checks_failed"
+    return cfg
+
+
+def test_report_of_a_real_checked_run(checked, browser, tmp_path):
+    """The report shows what the engine recorded: every check and SLA of the run, the
+    quarantined rows per source and check, balanced counts, scores and null rates."""
+    wh = checked.warehouse_path
+    c = _collect(wh)
+    assert c["run"]["status"] == "checks_failed"
+    recorded = _q(wh, "SELECT check_name, status FROM meta.check_results WHERE run_id = 1")
+    assert sorted(ch["check"] for ch in c["checks"]) == sorted(n for n, _ in recorded)
+    assert c["checks_summary"]["failed"] >= 1
+    assert next(ch for ch in c["checks"] if ch["check"] == "phone_present")["outcome"] == "fail"
+    slas = _q(wh, "SELECT sla_name, measured FROM meta.sla_results WHERE run_id = 1")
+    assert slas and sorted((s["name"], s["measured"]) for s in c["slas"]) == sorted(slas)
+    # quarantine per source and check = the quarantine table, and the counts reconcile
+    ((kept,),) = _q(wh, "SELECT count(*) FROM quarantine.contacts WHERE _check LIKE '%phone%'")
+    assert kept > 0
+    assert (
+        sum(q["rows"] for q in c["quarantine"] if q["table"] == "contacts")
+        == _q(wh, "SELECT count(*) FROM quarantine.contacts")[0][0]
+    )
+    contacts = next(t for t in c["tables"] if t["table"] == "contacts")
+    assert contacts["quarantined"] >= kept and contacts["balanced"]
+    assert c["quality"]["latest"]["contacts"]["overall"] <= 100
+    assert c["null_rates"]["origin"] == "meta.column_profiles"
+    phone = next(n for n in c["null_rates"]["tables"]["contacts"] if n["column"] == "phone")
+    assert phone["nulls"] == 0  # contacts without a phone went to quarantine
+    path, _ = report(checked, output=tmp_path / "checked.html")
+    page, seen = _open(browser, path)
+    try:
+        assert seen["console"] == [] and seen["errors"] == []
+        assert page.title() == "crmpipe run 1: checks_failed"
+        assert page.locator('svg[data-chart="line"]').count() == 1
+        assert page.locator('svg[data-chart="grouped"]').count() == 1
+        hbars = page.locator('section#nulls svg[data-chart="hbar"]')
+        assert hbars.count() == len(c["null_rates"]["tables"])
+        assert page.locator("section#checks tr.fail").count() == c["checks_summary"]["failed"]
+        assert "phone_present" in page.locator("section#checks").inner_text()
+    finally:
+        page.close()

@@ -25,6 +25,9 @@ from crmpipe.pipeline import USER_ERRORS, RunError
 from crmpipe.publish import PublishError
 from crmpipe.quarantine import QuarantineError
 from crmpipe.report import ReportError
+from crmpipe.resolution.evaluate import EvaluationError
+from crmpipe.resolution.explain import ExplainError
+from crmpipe.resolve import ResolveError
 from crmpipe.search import QueryError
 from crmpipe.shell import ShellError
 from crmpipe.warehouse import connect, list_runs
@@ -54,6 +57,9 @@ FAILURES = (
     ShellError,
     QuarantineError,
     ReportError,
+    ResolveError,
+    EvaluationError,
+    ExplainError,
 )
 PgOpt = Annotated[
     str | None,
@@ -400,6 +406,57 @@ def _dsn(config: Path | None, pg: str | None) -> str:
             f"no PostgreSQL DSN: pass --pg DSN, set publish.postgres in crmpipe.yml or {DSN_ENV}"
         )
     return dsn
+
+
+@app.command()
+@_one_line_errors
+def resolve(
+    config: ConfigOpt = None,
+    evaluate: Annotated[
+        Path | None,
+        typer.Option("--evaluate", metavar="TRUTH.csv", help="Score against a truth file."),
+    ] = None,
+) -> None:
+    """Re-run entity resolution alone (duplicate contacts → golden records)."""
+    from crmpipe.resolve import resolve as run_resolve
+
+    results, evaluations = run_resolve(load_config(config), evaluate=evaluate)
+    out.print(show.resolve_results_table(results))
+    for ev in evaluations:
+        out.print(show.evaluation_table(ev))
+
+
+class Explainable(StrEnum):
+    contact = "contact"
+    entity = "entity"
+
+
+@app.command()
+@_one_line_errors
+def explain(
+    kind: Annotated[Explainable, typer.Argument(help="What to explain: contact or entity.")],
+    record_id: Annotated[str, typer.Argument(metavar="ID", help="The golden record's id.")],
+    config: ConfigOpt = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", metavar="FILE", help="Also write Splink's chart.")
+    ] = None,
+) -> None:
+    """Show why records were merged into one golden record (Splink's waterfall)."""
+    from crmpipe.resolution.explain import explain as explain_record
+    from crmpipe.resolution.explain import waterfall_html
+
+    cfg = load_config(config)
+    table = cfg.tables()[f"{kind.value}s" if kind is Explainable.contact else "entities"]
+    con = connect(cfg.warehouse_path, read_only=True)
+    try:
+        ex = explain_record(con, table, record_id)
+    finally:
+        con.close()
+    for t in show.explanation_tables(ex):
+        out.print(t)
+    if html is not None:
+        n = waterfall_html(ex, html)
+        out.print(f"wrote {html} ({n} Splink-scored pair{'s' if n != 1 else ''})")
 
 
 @app.command()

@@ -135,6 +135,32 @@ class AlertsSpec(_Strict):
     backoff: float = Field(default=0.5, ge=0)
 
 
+#: Survivorship rules a golden-record column can use (docs/resolve.md).
+SURVIVORSHIP_RULES = ("most_recent", "most_frequent", "most_complete", "source_priority")
+#: Comparison kinds a column can be given instead of the one its role implies (or `off`).
+COMPARISON_KINDS = ("name", "text", "exact", "email", "phone", "date", "off")
+#: Tables resolved when the project file says nothing (issue 5: contacts on by default).
+RESOLVED_BY_DEFAULT = ("contacts",)
+
+
+class ResolveSpec(_Strict):
+    """Entity resolution of one table (docs/resolve.md).
+
+    `threshold`: match probability at which two records are the same thing. `blocking`: SQL
+    conditions on `l.`/`r.` columns replacing the derived blocking rules. `comparisons`:
+    column → comparison kind, overriding the role's (or `off`). `survivorship`: column → rule
+    for the golden record; `source_priority` orders sources for the `source_priority` rule.
+    """
+
+    enabled: bool | None = None  # None: the table's default (RESOLVED_BY_DEFAULT)
+    threshold: float = Field(default=0.9, gt=0, lt=1)
+    blocking: list[str] | None = None
+    comparisons: dict[str, Literal[COMPARISON_KINDS]] = Field(default_factory=dict)  # type: ignore[valid-type]
+    survivorship: dict[str, Literal[SURVIVORSHIP_RULES]] = Field(default_factory=dict)  # type: ignore[valid-type]
+    source_priority: list[str] = Field(default_factory=list)
+    train: bool = True
+
+
 class Config(_Strict):
     """The whole project file. `path` is where it was read from; relative paths start there."""
 
@@ -148,6 +174,7 @@ class Config(_Strict):
     default_checks: bool = True
     slas: list[SlaSpec] | None = None  # None: the default SLAs (checkspecs.default_slas)
     alerts: AlertsSpec = Field(default_factory=AlertsSpec)
+    resolve: dict[str, ResolveSpec] = Field(default_factory=dict)
     path: Path | None = Field(default=None, exclude=True)
 
     @property
@@ -169,6 +196,17 @@ class Config(_Strict):
             )
             out[src.table] = out[src.table].with_extensions(ext)
         return out
+
+    def resolve_spec(self, table: str) -> ResolveSpec:
+        """How `table` is resolved: its `resolve:` entry, else the defaults."""
+        spec = self.resolve.get(table, ResolveSpec())
+        if spec.enabled is None:
+            spec = spec.model_copy(update={"enabled": table in RESOLVED_BY_DEFAULT})
+        return spec
+
+    def resolved_tables(self) -> list[str]:
+        """Tables with a source whose resolution is on, in build order."""
+        return [t for t in self.tables() if self.sources_for(t) and self.resolve_spec(t).enabled]
 
     def sources_for(self, table: str) -> dict[str, SourceSpec]:
         return {n: s for n, s in self.sources.items() if s.table == table}
@@ -230,6 +268,8 @@ def _owner_model(loc: tuple[Any, ...]) -> type[BaseModel]:
         return SourceSpec
     if loc[0] == "checks" and len(loc) >= 2:
         return TableChecksSpec
+    if loc[0] == "resolve" and len(loc) >= 2:
+        return ResolveSpec
     return {
         "search": SearchSpec,
         "publish": PublishSpec,
@@ -265,6 +305,29 @@ def _check_semantics(cfg: Config) -> list[str]:
                 )
         if not src.path.strip():
             problems.append(f"{at}.path: is empty")
+    for table, spec in cfg.resolve.items():
+        at = f"resolve.{table}"
+        if table not in ("contacts", "entities"):
+            problems.append(
+                f"{at}: only contacts and entities are resolved"
+                + suggest(table, ["contacts", "entities"])
+            )
+            continue
+        columns = set(cfg.tables()[table].column_names)
+        for key in ("comparisons", "survivorship"):
+            for col in getattr(spec, key):
+                if col not in columns:
+                    problems.append(
+                        f"{at}.{key}.{col}: not a column of {table}{suggest(col, columns)}"
+                    )
+        for src in spec.source_priority:
+            if src not in cfg.sources:
+                problems.append(
+                    f"{at}.source_priority: unknown source {src!r}{suggest(src, cfg.sources)}"
+                )
+        for rule in spec.blocking or []:
+            if "l." not in rule or "r." not in rule:
+                problems.append(f"{at}.blocking: {rule!r} must compare l.<column> with r.<column>")
     # One extension column may be declared by several sources, but with one type.
     seen: dict[tuple[str, str], str] = {}
     for name, src in cfg.sources.items():

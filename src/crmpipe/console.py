@@ -267,3 +267,82 @@ def quarantine_table(listing: QuarantineListing) -> Table:
     for row in listing.rows:
         t.add_row(*(_cell(v) for v in row[:width]))
     return t
+
+
+def resolve_results_table(results: Sequence[Any]) -> Table:
+    """One row per resolved table: records in, golden records out, how they were linked."""
+    t = Table(title="resolution")
+    for col in ("table", "records", "golden", "merged", "pre-pass", "Splink", "s", "model"):
+        t.add_column(col, justify="left" if col in ("table", "model") else "right")
+    for r in results:
+        t.add_row(
+            r.table,
+            f"{r.records:,}",
+            f"{r.golden:,}",
+            f"{r.merged:,}",
+            f"{r.prepass_pairs:,}",
+            f"{r.splink_pairs:,}",
+            f"{r.seconds:.1f}",
+            r.note,
+        )
+    return t
+
+
+def evaluation_table(ev: Any) -> Table:
+    """Pairwise precision/recall/F1 and cluster-level figures of an evaluation."""
+    t = Table(title=f"evaluation: {ev.table}")
+    t.add_column("measure")
+    t.add_column("value", justify="right")
+    rows = [
+        ("records evaluated", f"{ev.records:,}"),
+        ("true duplicate pairs", f"{ev.true_pairs:,}"),
+        ("predicted pairs", f"{ev.predicted_pairs:,}"),
+        ("correct pairs", f"{ev.true_positive_pairs:,}"),
+        ("pairwise precision", f"{ev.precision:.4f}"),
+        ("pairwise recall", f"{ev.recall:.4f}"),
+        ("pairwise F1", f"{ev.f1:.4f}"),
+        ("true clusters", f"{ev.true_clusters:,}"),
+        ("predicted clusters", f"{ev.predicted_clusters:,}"),
+        ("exactly right clusters", f"{ev.exact_clusters:,}"),
+        ("cluster precision", f"{ev.cluster_precision:.4f}"),
+        ("cluster recall", f"{ev.cluster_recall:.4f}"),
+    ]
+    if ev.unmatched_truth_rows:
+        rows.append(("truth rows not in the warehouse", f"{ev.unmatched_truth_rows:,}"))
+    for name, value in rows:
+        t.add_row(name, value)
+    return t
+
+
+def explanation_tables(ex: Any) -> list[Table]:
+    """The members side by side, then one waterfall table per linked pair."""
+    members = Table(title=f"{ex.table} {ex.golden_id}: {len(ex.members)} source records")
+    members.add_column("field", style="bold")
+    for m in ex.members:
+        members.add_column(str(m[ex.columns[0]]), overflow="fold")
+    for col in [*ex.columns, "_source", "_file", "_row"]:
+        values = [_cell(m.get(col)) for m in ex.members]
+        if any(values):
+            members.add_row(col, *values)
+    out = [members]
+    for p in ex.pairs:
+        weight = f", match weight {p.match_weight:.2f}" if p.match_weight is not None else ""
+        title = f"{p.left} ↔ {p.right}: {p.rule}, probability {p.match_probability:.4f}{weight}"
+        t = Table(title=title)
+        for col in ("comparison", "level", "left", "right", "weight", "tf adj."):
+            t.add_column(col, justify="right" if col in ("weight", "tf adj.") else "left")
+        if p.prior_weight is not None and p.steps:
+            t.add_row("prior", "two random records match", "", "", f"{p.prior_weight:+.2f}", "")
+        for s in p.steps:
+            t.add_row(
+                s.comparison,
+                s.level,
+                _cell(s.left),
+                _cell(s.right),
+                f"{s.match_weight:+.2f}",
+                f"{s.tf_adjustment:+.2f}" if s.tf_adjustment else "",
+            )
+        if not p.steps:
+            t.add_row("exact pre-pass", p.rule, "", "", "certain", "")
+        out.append(t)
+    return out

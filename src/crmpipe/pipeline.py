@@ -1,4 +1,4 @@
-"""`crmpipe run`: ingest → clean → build → index, as one transaction, with a reconciliation.
+"""`crmpipe run`: ingest → clean → build → resolve → index, as one transaction, reconciled.
 
 The run is registered in `meta.runs` first; every step's timing and row count goes to
 `meta.run_steps`. All warehouse changes of a run commit together, so a run that fails or is
@@ -29,6 +29,13 @@ from crmpipe.config import Config, ConfigError
 from crmpipe.ingest import FileResult, IngestError, ingest_source
 from crmpipe.marts import build_marts
 from crmpipe.quality import record_quality
+from crmpipe.resolve import (
+    ResolveError,
+    drop_resolution,
+    resolve_table,
+    snapshot_records,
+    update_counts,
+)
 from crmpipe.slas import SlaOutcome, evaluate_slas, record_slas
 from crmpipe.sniff import SniffError
 from crmpipe.staging import MappingError, StageResult, stage_table
@@ -42,7 +49,15 @@ from crmpipe.warehouse import (
 )
 
 #: Errors that are the user's to fix: reported as one line, never a traceback.
-USER_ERRORS = (ConfigError, CheckSpecError, IngestError, MappingError, SniffError, WarehouseError)
+USER_ERRORS = (
+    ConfigError,
+    CheckSpecError,
+    IngestError,
+    MappingError,
+    ResolveError,
+    SniffError,
+    WarehouseError,
+)
 
 __all__ = ["EXIT_CHECKS_FAILED", "RunError", "RunSummary", "run"]
 
@@ -351,6 +366,21 @@ def _rebuild(
             "INSERT INTO meta.table_counts VALUES (?, ?, ?, ?, ?, ?, ?)",
             [run_id, name, r.staged, r.loaded, r.merged, r.quarantined, staged[name].issues],
         )
+    for name in ("contacts", "entities"):
+        if name in tables and name not in cfg.resolved_tables():
+            drop_resolution(con, name)  # resolution off: no stale golden ids or lineage
+    for name in cfg.resolved_tables():
+        if name not in tables:
+            continue
+        with steps.step("resolve", name) as s:
+            snapshot_records(con, tables[name])
+            res = resolve_table(con, tables[name], cfg.resolve_spec(name), run_id)
+            update_counts(con, name, res)
+            s.rows = res.golden
+            s.detail = (
+                f"{res.merged:,} records merged ({res.prepass_pairs:,} pre-pass, "
+                f"{res.splink_pairs:,} Splink links)"
+            )
     if checker is not None:
         with steps.step("slas", "all") as s:
             build = {n: (r.staged, r.merged) for n, r in built.items()}

@@ -18,8 +18,6 @@ from crmpipe.checkspecs import Sla
 from crmpipe.config import Config
 from crmpipe.model import quote_ident
 
-SLA_DDL = "ALTER TABLE meta.sla_results ADD COLUMN IF NOT EXISTS severity VARCHAR"
-
 
 @dataclass
 class SlaOutcome:
@@ -111,7 +109,6 @@ def evaluate_slas(
 
 def record_slas(con: duckdb.DuckDBPyConnection, run_id: int, outcomes: list[SlaOutcome]) -> None:
     """Write the outcomes into meta.sla_results."""
-    con.execute(SLA_DDL)
     con.execute("DELETE FROM meta.sla_results WHERE run_id = ?", [run_id])
     if not outcomes:
         return

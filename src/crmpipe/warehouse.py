@@ -74,6 +74,7 @@ CREATE TABLE IF NOT EXISTS meta.alerts (
 );
 ALTER TABLE meta.runs ADD COLUMN IF NOT EXISTS checks_failed BIGINT;
 ALTER TABLE meta.runs ADD COLUMN IF NOT EXISTS checks_warned BIGINT;
+ALTER TABLE meta.sla_results ADD COLUMN IF NOT EXISTS severity VARCHAR;
 """
 
 

@@ -40,8 +40,10 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 
 from crmpipe.datasets import GeneratedCase, shared_data_dir
+from crmpipe.datasets import duplicates as dup
 from crmpipe.datasets import mess as m
 from crmpipe.datasets import vocab as v
 
@@ -146,7 +148,10 @@ CONTACT_FILES = ("contacts_1.csv", "contacts_2.csv")
 #: File times (UTC epoch seconds): every file at the base time, the second contacts export a
 #: day later, so "the later file wins" holds by mtime as well as by name.
 MTIME_BASE = 1_717_200_000  # 2024-06-01T00:00:00Z
-MTIMES = {"contacts_2.csv": MTIME_BASE + 86_400}
+#: The planted duplicates come from an older export of another CRM: a day earlier.
+MTIMES = {"contacts_2.csv": MTIME_BASE + 86_400, "contacts_3.csv": MTIME_BASE - 86_400}
+#: Share of contacts planted again, varied, in contacts_3.csv (datasets/duplicates.py).
+DUPLICATE_RATE = 0.05
 
 #: Shares and rates of the generated data. Mess rates are per written contact row.
 FILE1_SHARE = 0.80  # contacts in the first export
@@ -249,6 +254,7 @@ def generate(
     contacts: int = 100_000,
     entities: int | None = None,
     seed: int = 0,
+    duplicates: float = DUPLICATE_RATE,
     shared: Path | None | types.EllipsisType = ...,
 ) -> GeneratedCase:
     """Write the pursuit case into `folder` and return what was written.
@@ -270,6 +276,8 @@ def generate(
     """
     if contacts < 0:
         raise ValueError("contacts must be >= 0")
+    if not 0 <= duplicates < 1:
+        raise ValueError("duplicates must be a rate in [0, 1)")
     n_entities = max(1000, contacts // 30) if entities is None else entities
     if n_entities < 1:
         raise ValueError("entities must be >= 1")
@@ -279,6 +287,7 @@ def generate(
 
     ss = np.random.SeedSequence(seed)
     rng_ent, rng_tech, rng_map, rng_con, rng_mess = (np.random.default_rng(s) for s in ss.spawn(5))
+    rng_dup = np.random.default_rng(ss.spawn(1)[0])
     counts: dict[str, int] = {}
 
     ents = _build_entities(rng_ent, n_entities, real)
@@ -287,15 +296,33 @@ def generate(
     counts["real_entities"] = min(len(real.places), n_entities) if real else 0
     counts["techstacks.csv"] = _write_techstacks(folder / "techstacks.csv", ents, real, rng_tech)
     counts.update(_write_mappings(folder, ents, real, rng_map))
-    counts.update(_write_contacts(folder, ents, state_idx, contacts, rng_con, rng_mess))
+    contact_counts, kept = _write_contacts(folder, ents, state_idx, contacts, rng_con, rng_mess)
+    counts.update(contact_counts)
+    counts.update(
+        dup.write_duplicates(
+            folder,
+            kept,
+            rate=duplicates,
+            rng=rng_dup,
+            id_width=max(7, len(str(contacts))),
+        )
+    )
 
     config_path = folder / "crmpipe.yml"
     config_path.write_text(CONFIG_YML, encoding="utf-8")
+    dup_files = (dup.DUPLICATES_FILE,) if counts["planted_duplicates"] else ()
     files = [
         folder / n
-        for n in ("entities.csv", "techstacks.csv", "crma.csv", "crmb.csv", *CONTACT_FILES)
+        for n in (
+            "entities.csv",
+            "techstacks.csv",
+            "crma.csv",
+            "crmb.csv",
+            *CONTACT_FILES,
+            *dup_files,
+        )
     ]
-    for path in [*files, folder / "truth.csv", config_path]:
+    for path in [*files, folder / "truth.csv", folder / dup.TRUTH_FILE, config_path]:
         t = MTIMES.get(path.name, MTIME_BASE)
         os.utime(path, (t, t))
     return GeneratedCase(folder, config_path, folder / "truth.csv", files, counts)
@@ -773,7 +800,11 @@ def _email_cte() -> str:
         f"{_email_local('epat2')}, '@', edom) WHEN has_dom AND personal THEN concat("
         f"{_email_local('epat')}, '@', edom) ELSE concat(fl, '.', ll, '@', pdom2) END"
     )
-    return f"b AS (SELECT *, {e1} AS e1, {e2} AS e2 FROM base WHERE {{where}})"
+    numbered = "CASE WHEN sfx > 0 THEN replace({0}, '@', CAST(sfx AS VARCHAR) || '@') ELSE {0} END"
+    return (
+        f"b AS (SELECT *, {numbered.format(e1)} AS e1, {numbered.format(e2)} AS e2 "
+        "FROM base WHERE {where})"
+    )
 
 
 def _contact_id_sql(id_width: int) -> str:
@@ -861,8 +892,8 @@ def _write_contacts(
     n: int,
     rng: np.random.Generator,
     rng_mess: np.random.Generator,
-) -> dict[str, int]:
-    """contacts_1.csv, contacts_2.csv and truth.csv."""
+) -> tuple[dict[str, int], pa.Table]:
+    """contacts_1.csv, contacts_2.csv and truth.csv; also the kept rows (file, row, contact)."""
     n_ent = len(ents)
     # ---- per entity: contact weight, kind, mail domain and pattern, phone numbers
     pops = np.array([_int_or(p, -1) for p in ents.pop_text], dtype=np.float64)
@@ -1038,6 +1069,7 @@ def _write_contacts(
             "pline": pline[rc],
             "ext": m.arrow_column(ext_rows.astype(np.int32), mask=ext_rows < 0),
             "created": created[rc],
+            "sfx": np.zeros(n_rows, np.int32),
             **codes,
         }
     )
@@ -1049,6 +1081,21 @@ def _write_contacts(
         con.execute("SET preserve_insertion_order = true")  # files are written in base's order
         con.execute("SET enable_progress_bar = false")
         con.register("base", base)
+        # Two people at one place can get the same address (aadams@ for Abigail and Arthur
+        # Adams); a mail system numbers the later one (aadams2@), so an address is one person's.
+        clash = con.execute(
+            f"WITH {_email_cte().format(where='NOT rejected')} SELECT contact_num, max(r) FROM ("
+            "SELECT contact_num, dense_rank() OVER (PARTITION BY addr ORDER BY contact_num) AS r "
+            "FROM (SELECT DISTINCT contact_num, unnest([e1, e2]) AS addr FROM b)) WHERE r > 1 "
+            "GROUP BY contact_num"
+        ).fetchnumpy()
+        if clash["contact_num"].size:
+            sfx = np.zeros(n + 1, np.int32)
+            sfx[clash["contact_num"].astype(np.int64)] = clash["max(r)"].astype(np.int32)
+            base = base.set_column(
+                base.schema.get_field_index("sfx"), "sfx", pa.array(sfx[rc + 1], pa.int32())
+            )
+            con.register("base", base)
         # malformed lines, built from the good line of the same row
         repl: dict[int, dict[int, bytes]] = {1: {}, 2: {}}
         if malformed:
@@ -1084,6 +1131,21 @@ def _write_contacts(
     finally:
         con.close()
 
+    # The rows ingest keeps, numbered as it numbers them (malformed lines are not counted), for
+    # the resolution truth (datasets/duplicates.py).
+    kept_rows = []
+    for f, rows in enumerate(in_file):
+        ok = rows[~rejected[rows]]
+        kept_rows.append(
+            pa.table(
+                {
+                    "file": pa.array([CONTACT_FILES[f]] * ok.size, pa.string()),
+                    "row": np.arange(1, ok.size + 1, dtype=np.int64),
+                    "contact_num": (row_contact[ok] + 1).astype(np.int64),
+                }
+            )
+        )
+    kept = pa.concat_tables(kept_rows)
     counts.update(
         {
             "contacts": n,
@@ -1118,7 +1180,7 @@ def _write_contacts(
             ),
         }
     )
-    return counts
+    return counts, kept
 
 
 def _int_or(text: str, default: int) -> int:

@@ -1,0 +1,163 @@
+"""Benchmark: contact resolution at scale, against the planted duplicates' ground truth.
+
+1. generates the public-sector case (default 1M contacts, 5% planted duplicates);
+2. `crmpipe run` in a child process (its peak RSS is its own): whole-run wall time, the resolve
+   step's time and its phases;
+3. pairwise precision, recall and F1 and cluster exactness against `resolve_truth.csv`;
+4. a plain baseline on the same records — records with the same lower-cased email, or the same
+   lower-cased first and last name, are the same person — scored the same way.
+
+Usage: flock /tmp/crmpipe-bench.lock uv run python benchmarks/resolve.py [--contacts N] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from crmpipe.config import load_config
+from crmpipe.datasets import pursuit
+from crmpipe.model import CONTACTS
+from crmpipe.resolution.evaluate import Evaluation, evaluate_truth, pairwise_metrics
+from crmpipe.warehouse import connect
+
+console = Console()
+ROOT = Path(__file__).resolve().parents[1]
+
+#: The baseline: connected components over "same lower-cased email or same full name" links.
+BASELINE_SQL = """
+CREATE OR REPLACE TEMP TABLE _base_edges AS
+WITH r AS (SELECT _rid, lower(emails[1]) AS e,
+             lower(trim(first_name)) || ' ' || lower(trim(last_name)) AS n
+           FROM resolved.contact_records)
+SELECT min(_rid) OVER (PARTITION BY e) AS _rid_l, _rid AS _rid_r FROM r WHERE e IS NOT NULL
+UNION ALL
+SELECT min(_rid) OVER (PARTITION BY n) AS _rid_l, _rid AS _rid_r FROM r WHERE n IS NOT NULL
+"""
+
+
+def _child_run(config: Path) -> dict:
+    """Run the pipeline in a child process; return its summary, resolve phases and peak RSS."""
+    code = (
+        "import json, resource, sys\n"
+        "from crmpipe.pipeline import run_path\n"
+        "s = run_path(sys.argv[1])\n"
+        "print(json.dumps({'seconds': s.seconds, 'rss_kb': resource.getrusage("
+        "resource.RUSAGE_SELF).ru_maxrss, 'steps': [(t.step, t.target, t.seconds, t.rows, "
+        "t.detail) for t in s.steps], 'balanced': all(c.balanced for c in s.tables)}))\n"
+    )
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(config)], check=True, capture_output=True, text=True
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["wall"] = time.perf_counter() - t0
+    return result
+
+
+def _baseline(config: Path, truth: Path) -> tuple[Evaluation, float]:
+    from crmpipe.resolution.clusters import connected_components
+
+    cfg = load_config(config)
+    con = connect(cfg.warehouse_path)
+    try:
+        t0 = time.perf_counter()
+        con.execute(BASELINE_SQL)
+        connected_components(con, "_base_edges", "_base_cc")
+        seconds = time.perf_counter() - t0
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _truth AS SELECT contact_id, person_id "
+            "FROM read_csv(?, header = true, all_varchar = true)",
+            [str(truth)],
+        )
+        ev = pairwise_metrics(
+            con,
+            "SELECT coalesce(c._cluster, r._rid) AS pred, any_value(t.person_id) AS truth "
+            "FROM resolved.contact_records r LEFT JOIN _base_cc c USING (_rid) "
+            "JOIN _truth t ON t.contact_id = r.contact_id GROUP BY ALL",
+            "baseline",
+        )
+    finally:
+        con.close()
+    return ev, seconds
+
+
+def _evaluate(config: Path, truth: Path) -> tuple[Evaluation, dict[str, float], str]:
+    """Our figures, the resolve step's phases and how the model was made."""
+    cfg = load_config(config)
+    con = connect(cfg.warehouse_path)
+    try:
+        timings, trained = con.execute(
+            "SELECT timings_json, trained FROM meta.resolve_models ORDER BY created_at DESC LIMIT 1"
+        ).fetchone()
+        return evaluate_truth(con, CONTACTS, truth), json.loads(timings), str(trained)
+    finally:
+        con.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--contacts", type=int, default=1_000_000)
+    ap.add_argument("--duplicates", type=float, default=0.05)
+    ap.add_argument("--dir", type=Path, default=ROOT / "bench-data" / "resolve")
+    ap.add_argument("--keep", action="store_true", help="reuse generated files if present")
+    args = ap.parse_args()
+    folder = args.dir / f"c{args.contacts}"
+    config = folder / "crmpipe.yml"
+    if not (args.keep and config.exists()):
+        shutil.rmtree(folder, ignore_errors=True)
+        t0 = time.perf_counter()
+        case = pursuit.generate(folder, contacts=args.contacts, duplicates=args.duplicates)
+        console.print(
+            f"generated {args.contacts:,} contacts + {case.counts['planted_duplicates']:,} "
+            f"planted duplicates in {time.perf_counter() - t0:.1f}s"
+        )
+    shutil.rmtree(folder / ".crmpipe", ignore_errors=True)
+    load = os.getloadavg()
+    res = _child_run(config)
+    truth = folder / "resolve_truth.csv"
+    ours, phases, trained = _evaluate(config, truth)
+    base, base_s = _baseline(config, truth)
+    resolve_s = sum(s[2] for s in res["steps"] if s[0] == "resolve")
+
+    t = Table(title=f"contact resolution, {args.contacts:,} contacts (load {load[0]:.2f})")
+    for col in ("measure", "crmpipe", "baseline (email or name)"):
+        t.add_column(col, justify="left" if col == "measure" else "right")
+    t.add_row("whole run, wall s", f"{res['wall']:.1f}", "")
+    t.add_row("resolve step, s", f"{resolve_s:.1f}", f"{base_s:.1f}")
+    t.add_row("peak RSS of the run, GB", f"{res['rss_kb'] / 1024**2:.2f}", "")
+    t.add_row("records", f"{ours.records:,}", f"{base.records:,}")
+    t.add_row("true duplicate pairs", f"{ours.true_pairs:,}", f"{base.true_pairs:,}")
+    t.add_row("predicted pairs", f"{ours.predicted_pairs:,}", f"{base.predicted_pairs:,}")
+    t.add_row("pairwise precision", f"{ours.precision:.4f}", f"{base.precision:.4f}")
+    t.add_row("pairwise recall", f"{ours.recall:.4f}", f"{base.recall:.4f}")
+    t.add_row("pairwise F1", f"{ours.f1:.4f}", f"{base.f1:.4f}")
+    t.add_row("clusters exactly right", f"{ours.exact_clusters:,}", f"{base.exact_clusters:,}")
+    t.add_row("cluster precision", f"{ours.cluster_precision:.4f}", f"{base.cluster_precision:.4f}")
+    t.add_row("cluster recall", f"{ours.cluster_recall:.4f}", f"{base.cluster_recall:.4f}")
+    t.add_row("reconciliation balanced", "yes" if res["balanced"] else "NO", "")
+    console.print(t)
+    steps = Table(title="run steps")
+    for col in ("step", "target", "seconds", "rows", "detail"):
+        steps.add_column(col, justify="right" if col in ("seconds", "rows") else "left")
+    for step, target, secs, rows, detail in res["steps"]:
+        steps.add_row(step, target, f"{secs:.2f}", f"{rows:,}", detail)
+    console.print(steps)
+    console.print(
+        "resolve phases: "
+        + ", ".join(f"{k} {v:.1f}s" for k, v in phases.items())
+        + f" (model trained: {trained})"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Evaluation against a truth file: pairwise precision, recall and F1, and cluster figures.
+
+The truth file is a CSV of source rows and their true ids: columns `file` and `row` (as crmpipe
+numbers a file's data rows), optionally `source`, and the true id in `person_id`, `true_id`
+or `entity_id` (else the last column). Pairs are counted over records (one per key): a pair is
+predicted when two records share a golden id, true when they share a true id. Counting is done
+with group sizes in SQL (n·(n−1)/2 per group), never by listing pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from crmpipe.model import Table
+from crmpipe.resolution.tables import ResolvedTables
+
+TRUE_ID_COLUMNS = ("person_id", "true_id", "entity_id", "cluster_id")
+
+
+class EvaluationError(Exception):
+    """The truth file can't be used; one line."""
+
+
+@dataclass
+class Evaluation:
+    """Pairwise and cluster-level figures of a clustering against the truth."""
+
+    table: str
+    records: int
+    true_pairs: int
+    predicted_pairs: int
+    true_positive_pairs: int
+    true_clusters: int
+    predicted_clusters: int
+    exact_clusters: int
+    unmatched_truth_rows: int = 0
+
+    @property
+    def precision(self) -> float:
+        return self.true_positive_pairs / self.predicted_pairs if self.predicted_pairs else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.true_positive_pairs / self.true_pairs if self.true_pairs else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    @property
+    def cluster_precision(self) -> float:
+        """Share of predicted clusters that are exactly a true one."""
+        return self.exact_clusters / self.predicted_clusters if self.predicted_clusters else 1.0
+
+    @property
+    def cluster_recall(self) -> float:
+        """Share of true clusters found exactly."""
+        return self.exact_clusters / self.true_clusters if self.true_clusters else 1.0
+
+
+def pairwise_metrics(con: duckdb.DuckDBPyConnection, labels: str, table: str = "") -> Evaluation:
+    """Figures for `labels`, a relation of one row per record with columns `pred` and `truth`."""
+    row = con.execute(
+        f"""
+        WITH l AS (SELECT pred, truth FROM ({labels})),
+        p AS (SELECT count(*) AS n FROM l GROUP BY pred),
+        t AS (SELECT count(*) AS n FROM l GROUP BY truth),
+        pt AS (SELECT count(*) AS n, pred, truth FROM l GROUP BY pred, truth),
+        sizes AS (SELECT pt.n, ps.n AS np, ts.n AS nt FROM pt
+          JOIN (SELECT pred, count(*) AS n FROM l GROUP BY pred) ps USING (pred)
+          JOIN (SELECT truth, count(*) AS n FROM l GROUP BY truth) ts USING (truth))
+        SELECT (SELECT count(*) FROM l),
+          (SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM t),
+          (SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM p),
+          (SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM pt),
+          (SELECT count(*) FROM t), (SELECT count(*) FROM p),
+          (SELECT count(*) FROM sizes WHERE n = np AND n = nt)
+        """
+    ).fetchone()
+    return Evaluation(table, *(int(v) for v in row))
+
+
+def _true_id_column(columns: list[str]) -> str:
+    for c in TRUE_ID_COLUMNS:
+        if c in columns:
+            return c
+    return columns[-1]
+
+
+def evaluate_truth(con: duckdb.DuckDBPyConnection, tbl: Table, truth: Path) -> Evaluation:
+    """Evaluate the current resolution of `tbl` against the truth file `truth`."""
+    if not truth.is_file():
+        raise EvaluationError(f"{truth}: no such truth file")
+    t = ResolvedTables(tbl.name)
+    rel = con.sql("SELECT * FROM read_csv(?, header = true, all_varchar = true) LIMIT 0",
+                  params=[str(truth)])  # fmt: skip
+    columns = rel.columns
+    for needed in ("file", "row"):
+        if needed not in columns:
+            raise EvaluationError(f"{truth}: needs columns file, row and a true id")
+    true_id = _true_id_column([c for c in columns if c not in ("source", "file", "row")])
+    by_source = "AND s.source = t.source " if "source" in columns else ""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _truth AS SELECT *, "
+        "regexp_replace(file, '^.*[/\\\\]', '') AS _base, CAST(row AS BIGINT) AS _r "
+        "FROM read_csv(?, header = true, all_varchar = true)",
+        [str(truth)],
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _labels AS "
+        f'SELECT s.record_id, any_value(s.golden_id) AS pred, any_value(t."{true_id}") AS truth '
+        f"FROM {t.sources} s JOIN _truth t ON t._base = regexp_replace(s.file, '^.*[/\\\\]', '') "
+        f"AND t._r = s.row {by_source}GROUP BY s.record_id"
+    )
+    unmatched = con.execute(
+        f"SELECT count(*) FROM _truth t ANTI JOIN {t.sources} s ON "
+        "t._base = regexp_replace(s.file, '^.*[/\\\\]', '') AND t._r = s.row"
+    ).fetchone()[0]
+    ev = pairwise_metrics(con, "SELECT pred, truth FROM _labels", tbl.name)
+    ev.unmatched_truth_rows = int(unmatched)
+    con.execute("DROP TABLE _truth")
+    con.execute("DROP TABLE _labels")
+    return ev

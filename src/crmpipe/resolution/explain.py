@@ -1,0 +1,176 @@
+"""Why records were merged: a golden record's members side by side, and per linked pair the
+comparison levels and match weights that linked it (Splink's waterfall).
+
+Splink pairs are explained from their stored predictions (the very numbers clustering used);
+pre-pass pairs say which exact rule linked them, and show Splink's view of them too when
+Splink also scored them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from crmpipe.model import Table, quote_ident
+from crmpipe.resolution.tables import ResolvedTables
+
+
+class ExplainError(Exception):
+    """Nothing to explain (unknown id, no resolution yet); one line."""
+
+
+@dataclass
+class Step:
+    """One bar of the waterfall: a comparison, its level, the two values and the weight."""
+
+    comparison: str
+    level: str
+    left: Any
+    right: Any
+    match_weight: float
+    tf_adjustment: float = 0.0
+
+
+@dataclass
+class PairExplanation:
+    left: str
+    right: str
+    rule: str
+    match_probability: float
+    match_weight: float | None
+    prior_weight: float | None = None
+    steps: list[Step] = field(default_factory=list)
+    record: dict[str, Any] | None = None  # the stored prediction row (for the chart)
+
+
+@dataclass
+class Explanation:
+    table: str
+    golden_id: str
+    columns: list[str]
+    members: list[dict[str, Any]]
+    pairs: list[PairExplanation]
+    model: dict[str, Any]
+
+
+def _level_labels(model: dict[str, Any]) -> dict[str, dict[int, str]]:
+    """comparison → gamma value → level label (Splink numbers non-null levels downwards)."""
+    out: dict[str, dict[int, str]] = {}
+    for comp in model.get("comparisons", []):
+        levels = comp["comparison_levels"]
+        non_null = [lv for lv in levels if not lv.get("is_null_level")]
+        labels = {-1: "missing"}
+        for i, lv in enumerate(non_null):
+            labels[len(non_null) - 1 - i] = lv.get("label_for_charts", "")
+        out[comp["output_column_name"]] = labels
+    return out
+
+
+def explain(con: duckdb.DuckDBPyConnection, tbl: Table, golden_id: str) -> Explanation:
+    """The members and links of golden record `golden_id` of `tbl`."""
+    t = ResolvedTables(tbl.name)
+    key = tbl.key[0]
+    try:
+        rids = con.execute(
+            f"SELECT r._rid FROM {t.clusters} c JOIN {t.records} r USING (_rid) "
+            "WHERE c.golden_id = ? ORDER BY r._rec DESC",
+            [golden_id],
+        ).fetchall()
+    except duckdb.CatalogException:
+        raise ExplainError(f"{tbl.name}: not resolved yet; run 'crmpipe run'") from None
+    if not rids:
+        raise ExplainError(f"no {t.singular} with id {golden_id!r}")
+    ids = [r[0] for r in rids]
+    cols = [c for c in tbl.column_names]
+    rel = con.execute(
+        f"SELECT {', '.join(quote_ident(c) for c in cols)}, _source, _file, _row "
+        f"FROM {t.records} WHERE _rid IN (SELECT unnest(?)) ORDER BY _rec DESC",
+        [ids],
+    )
+    names = [d[0] for d in rel.description]
+    members = [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
+    row = con.execute(
+        "SELECT settings_json FROM meta.resolve_models WHERE table_name = ? "
+        "ORDER BY created_at DESC LIMIT 1",
+        [tbl.name],
+    ).fetchone()
+    model = json.loads(row[0]) if row else {}
+    labels = _level_labels(model)
+    prior = model.get("probability_two_random_records_match")
+    prior_w = math.log2(prior / (1 - prior)) if prior else None
+    pairs_rel = con.execute(
+        f'SELECT "{key}_l", "{key}_r", rule, match_probability, match_weight, _rid_l, _rid_r '
+        f"FROM {t.pairs} WHERE _rid_l IN (SELECT unnest(?)) ORDER BY match_probability DESC",
+        [ids],
+    )
+    pairs: list[PairExplanation] = []
+    for left, right, rule, p, w, rl, rr in pairs_rel.fetchall():
+        pe = PairExplanation(str(left), str(right), rule, float(p), w, prior_w)
+        pred = con.execute(
+            f"SELECT * FROM {t.predictions} WHERE (_rid_l = ? AND _rid_r = ?) "
+            "OR (_rid_l = ? AND _rid_r = ?)",
+            [rl, rr, rr, rl],
+        )
+        cols_p = [d[0] for d in pred.description]
+        got = pred.fetchone()
+        if got:
+            rec = dict(zip(cols_p, got, strict=True))
+            pe.record = rec
+            if rule == "splink":
+                pe.match_weight = rec["match_weight"]
+            for comp, levels in labels.items():
+                gamma = rec.get(f"gamma_{comp}")
+                if gamma is None:
+                    continue
+                pe.steps.append(
+                    Step(
+                        comp,
+                        levels.get(int(gamma), str(gamma)),
+                        rec.get(f"{comp}_l"),
+                        rec.get(f"{comp}_r"),
+                        float(rec.get(f"mw_{comp}") or 0.0),
+                        float(rec.get(f"mw_tf_adj_{comp}") or 0.0),
+                    )
+                )
+        pairs.append(pe)
+    return Explanation(tbl.name, golden_id, cols, members, pairs, model)
+
+
+def waterfall_html(explanation: Explanation, path: Path) -> int:
+    """Write Splink's waterfall chart of the explained Splink-scored pairs; return how many."""
+    from crmpipe.resolution.scoring import _splink_connection
+
+    records = [p.record for p in explanation.pairs if p.record]
+    if not records:
+        path.write_text(
+            "<html><body><p>Every link of this record came from the exact pre-pass "
+            "(same email, or same phone and name); Splink did not need to score it.</p>"
+            "</body></html>",
+            encoding="utf-8",
+        )
+        return 0
+    from splink import DuckDBAPI, Linker
+
+    sample = records[0]
+    inputs = sorted({k[:-2] for k in sample if k.endswith("_l")} - {"_rid"})
+    inputs = [k for k in inputs if not k.startswith(("tf_", "gamma_", "mw_"))]
+    con = _splink_connection()
+    try:
+        select = ", ".join(["1::BIGINT AS _rid"] + [f'NULL AS "{c}"' for c in inputs])
+        con.execute(f"CREATE TABLE records AS SELECT {select} WHERE false")
+        db_api = DuckDBAPI(connection=con)
+        linker = Linker(db_api.register("records"), explanation.model, validate_settings=False)
+        chart = linker.visualisations.waterfall_chart(
+            [{k: (str(v) if hasattr(v, "isoformat") else v) for k, v in r.items()}
+             for r in records],
+            filter_nulls=False,
+        )  # fmt: skip
+        path.write_text(chart.to_html(inline=True), encoding="utf-8")
+    finally:
+        con.close()
+    return len(records)

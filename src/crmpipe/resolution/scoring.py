@@ -1,0 +1,122 @@
+"""Splink scoring: train (u by random sampling, m by EM) and predict, in a DuckDB of its own.
+
+Splink runs on its own in-memory DuckDB connection (it creates many working tables, and the
+warehouse connection is inside the run's transaction); the matching input arrives and the
+predictions leave as Arrow tables.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+#: Below this many records the built-in priors are used: EM needs enough pairs to learn from.
+MIN_TRAIN_RECORDS = 2_000
+#: Random pairs sampled to estimate u, and the cap on pairs per EM training rule.
+U_MAX_PAIRS = 2e6
+EM_MAX_PAIRS = 2e6
+SEED = 42
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Scored:
+    """Splink's predictions above the floor, the model it used, and whether it was trained."""
+
+    predictions: pa.Table
+    model: dict[str, Any]
+    trained: bool
+    note: str = ""
+
+
+def _splink_connection() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    threads = os.environ.get("CRMPIPE_THREADS")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    con.execute("SET memory_limit = ?", [os.environ.get("CRMPIPE_SPLINK_MEMORY_LIMIT", "3GB")])
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
+def linker_for(records: pa.Table, settings: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """A Splink Linker over `records` in a fresh in-memory DuckDB: (linker, connection, sdf)."""
+    from splink import DuckDBAPI, Linker
+
+    con = _splink_connection()
+    con.register("_records_in", records)
+    con.execute("CREATE TABLE records AS SELECT * FROM _records_in")
+    con.unregister("_records_in")
+    db_api = DuckDBAPI(connection=con)
+    sdf = db_api.register("records")
+    return Linker(sdf, settings, log_level=logging.WARNING), con, sdf
+
+
+def _with_prior_m(model: dict[str, Any], priors: dict[str, Any], keep: list[str]) -> dict[str, Any]:
+    """`model` with the m probabilities of comparisons `keep` put back to their priors.
+
+    EM on a rule blocking on a comparison's own evidence (the same email) sees only pairs that
+    agree on it, so what it would learn for that comparison is meaningless.
+    """
+    prior_levels = {c["output_column_name"]: c["comparison_levels"] for c in priors["comparisons"]}
+    for comp in model["comparisons"]:
+        if comp["output_column_name"] not in keep:
+            continue
+        for level, prior in zip(
+            comp["comparison_levels"], prior_levels[comp["output_column_name"]], strict=True
+        ):
+            if "m_probability" in prior:
+                level["m_probability"] = prior["m_probability"]
+    return model
+
+
+def score(
+    records: pa.Table,
+    settings: dict[str, Any],
+    *,
+    training_rules: list[tuple[str, list[str]]],
+    floor: float,
+    train: bool = True,
+) -> Scored:
+    """Score the blocked pairs of `records`; keep those with match probability >= `floor`.
+
+    `training_rules`: (EM blocking rule, comparisons whose m stays at its prior) pairs.
+    """
+    from splink import Linker
+
+    for name in ("splink", "splink.internals"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    linker, con, sdf = linker_for(records, settings)
+    trained, note = False, "built-in priors"
+    try:
+        if train and records.num_rows >= MIN_TRAIN_RECORDS:
+            try:
+                linker.training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=SEED)
+                keep: list[str] = []
+                for rule, fixed in training_rules:
+                    linker.training.estimate_parameters_using_expectation_maximisation(
+                        rule, estimate_without_term_frequencies=True, max_pairs=EM_MAX_PAIRS
+                    )
+                    keep += fixed
+                model = _with_prior_m(linker.misc.save_model_to_json(), settings, keep)
+                linker = Linker(sdf, model, log_level=logging.WARNING)
+                trained, note = True, "u by random sampling, m by EM"
+            except Exception as exc:  # noqa: BLE001 - training can fail on odd data; say so
+                note = f"training failed ({str(exc).splitlines()[0]}); built-in priors used"
+                log.warning(note)
+                con.close()
+                linker, con, sdf = linker_for(records, settings)
+        elif train:
+            note = f"built-in priors (under {MIN_TRAIN_RECORDS:,} records)"
+        preds = linker.inference.predict(threshold_match_probability=floor)
+        table = con.sql(f"SELECT * FROM {preds.physical_name}").to_arrow_table()
+        model = linker.misc.save_model_to_json()
+    finally:
+        con.close()
+    return Scored(table, model, trained, note)

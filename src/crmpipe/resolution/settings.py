@@ -1,0 +1,192 @@
+"""Splink settings derived from the model's roles: comparisons, blocking rules and priors.
+
+Comparisons by kind: names (exact with term frequencies, swapped with the other name, nickname,
+Jaro-Winkler bands), emails (a shared address, similar local part), phones (same number and
+extension, same number), text (exact, Jaro-Winkler bands), exact codes and references, dates
+in bands. Every level carries a prior m and u so a small table (too small to train on) is
+still scored sensibly; bigger ones re-estimate u by random sampling and m by EM.
+
+Blocking is derived the same way: the same email anywhere; within the same referenced entity,
+the same phone (with extension), last name, first name, or first name equal to last name (a swap).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crmpipe.config import ResolveSpec
+from crmpipe.model import Role, Table
+from crmpipe.resolution.features import Feature
+
+Level = dict[str, Any]
+
+
+def _level(sql: str, label: str, m: float, u: float, **extra: Any) -> Level:
+    return {"sql_condition": sql, "label_for_charts": label, "m_probability": m,
+            "u_probability": u, **extra}  # fmt: skip
+
+
+def _null(*cols: str) -> Level:
+    cond = " OR ".join(f'"{c}_l" IS NULL OR "{c}_r" IS NULL' for c in cols)
+    return {"sql_condition": cond, "label_for_charts": "missing", "is_null_level": True}
+
+
+def _name_levels(col: str, other: str | None, first: bool) -> list[Level]:
+    lv = [
+        _null(col),
+        _level(f'"{col}_l" = "{col}_r"', "exact", 0.82, 0.004, tf_adjustment_column=col,
+               tf_adjustment_weight=1.0),
+    ]  # fmt: skip
+    if other:
+        lv.append(_level(f'"{col}_l" = "{other}_r"', f"equals other's {other}", 0.04, 0.0005))
+    if first:
+        lv.append(_level(f'"{col}_canon_l" = "{col}_canon_r"', "nickname", 0.05, 0.001))
+    lv += [
+        _level(f'jaro_winkler_similarity("{col}_l", "{col}_r") >= 0.92', "Jaro-Winkler >= 0.92",
+               0.05, 0.004),
+        _level(f'jaro_winkler_similarity("{col}_l", "{col}_r") >= 0.8', "Jaro-Winkler >= 0.8",
+               0.03, 0.05),
+        _level("ELSE", "different", 0.01, 0.94),
+    ]  # fmt: skip
+    return lv
+
+
+def _levels(f: Feature, names: list[str]) -> list[Level]:
+    c = f.column
+    if f.kind == "name":
+        other = None
+        if len(names) == 2 and c in names:
+            other = names[1 - names.index(c)]
+        first = c in names and names.index(c) == 0 or "first" in c
+        return _name_levels(c, other, first)
+    if f.kind == "email":
+        return [
+            _null(c),
+            _level(f'list_has_any("{c}_l", "{c}_r")', "a shared address", 0.75, 0.00001),
+            # jcarter vs jcarter2 are two mailboxes (two people), not a typo
+            _level(f'jaro_winkler_similarity("{c}_local_l", "{c}_local_r") >= 0.88 AND '
+                   f'regexp_replace("{c}_local_l", \'[0-9]+\', \'\', \'g\') <> '
+                   f'regexp_replace("{c}_local_r", \'[0-9]+\', \'\', \'g\')',
+                   "similar local part", 0.05, 0.002),
+            _level("ELSE", "different", 0.001, 0.998),
+        ]  # fmt: skip
+    if f.kind == "phone":
+        return [
+            _null(c),
+            _level(f'"{c}_key_l" = "{c}_key_r"', "same number and extension", 0.8, 0.0002),
+            _level(f'"{c}_l" = "{c}_r"', "same number, other extension", 0.05, 0.01),
+            _level("ELSE", "different", 0.15, 0.99),
+        ]
+    if f.kind == "text":
+        return [
+            _null(c),
+            _level(f'"{c}_l" = "{c}_r"', "exact", 0.6, 0.02),
+            _level(f'jaro_winkler_similarity("{c}_l", "{c}_r") >= 0.9', "Jaro-Winkler >= 0.9",
+                   0.15, 0.01),
+            _level(f'jaro_winkler_similarity("{c}_l", "{c}_r") >= 0.7', "Jaro-Winkler >= 0.7",
+                   0.15, 0.12),
+            _level("ELSE", "different", 0.1, 0.85),
+        ]  # fmt: skip
+    if f.kind == "date":
+        diff = f'abs(datediff(\'day\', "{c}_l", "{c}_r"))'
+        return [
+            _null(c),
+            _level(f"{diff} <= 30", "within 30 days", 0.3, 0.01),
+            _level(f"{diff} <= 365", "within a year", 0.3, 0.1),
+            _level("ELSE", "further apart", 0.4, 0.89),
+        ]
+    return [  # exact
+        _null(c),
+        _level(f'"{c}_l" = "{c}_r"', "exact", 0.97, 0.001),
+        _level("ELSE", "different", 0.03, 0.999),
+    ]
+
+
+def name_columns(features: list[Feature]) -> list[str]:
+    """The person-name columns compared, first name first (for swaps and nicknames)."""
+    names = [f.column for f in features if f.kind == "name"]
+    return sorted(names, key=lambda n: (0 if "first" in n else 1 if "last" in n else 2, n))
+
+
+def comparisons(features: list[Feature]) -> list[dict[str, Any]]:
+    names = name_columns(features)
+    return [
+        {"output_column_name": f.column, "comparison_description": f"{f.kind} {f.column}",
+         "comparison_levels": _levels(f, names)}
+        for f in features
+    ]  # fmt: skip
+
+
+def scope_columns(tbl: Table, features: list[Feature]) -> list[str]:
+    """Compared references (entity_id): duplicates of a person are looked for within one."""
+    return [f.column for f in features if tbl.column(f.column).role is Role.REF]
+
+
+def blocking_rules(tbl: Table, features: list[Feature], spec: ResolveSpec) -> list[str]:
+    """Blocking rules (SQL on l./r.): the spec's, else derived from the roles."""
+    if spec.blocking:
+        return list(spec.blocking)
+    scope = [f'l."{c}" = r."{c}"' for c in scope_columns(tbl, features)]
+    rules: list[str] = []
+    for f in features:
+        if f.kind == "email":
+            rules.append(f'l."{f.column}_key" = r."{f.column}_key"')
+    for f in features:
+        if f.kind == "phone":
+            rules.append(" AND ".join([*scope, f'l."{f.column}_key" = r."{f.column}_key"']))
+    names = name_columns(features)
+    for n in names[:2]:
+        rules.append(" AND ".join([*scope, f'l."{n}" = r."{n}"']))
+    if len(names) >= 2:
+        rules.append(" AND ".join([*scope, f'l."{names[0]}" = r."{names[1]}"']))
+    if not names:  # entities: the same name, or the same text, in the same place
+        for f in features:
+            if f.kind == "text":
+                rules.append(" AND ".join([*scope, f'l."{f.column}" = r."{f.column}"']))
+    return rules
+
+
+def training_rules(tbl: Table, features: list[Feature]) -> list[tuple[str, list[str]]]:
+    """EM blocking rules, each with the comparisons it can't teach (their m stays at prior).
+
+    The same email address links nearly only true duplicates, so EM on those pairs learns how
+    a person's name, phone and title vary between records; without emails, the same last name
+    within the same entity is used instead (a mix of matches and non-matches).
+    """
+    emails = [f.column for f in features if f.kind == "email"]
+    if emails:
+        return [(f'l."{emails[0]}_key" = r."{emails[0]}_key"', [emails[0]])]
+    scope = scope_columns(tbl, features)
+    names = name_columns(features)
+    block = names[-1:] or [f.column for f in features if f.kind == "text"][:1]
+    if not block:
+        return []
+    cols = [*scope, *block]
+    return [(" AND ".join(f'l."{c}" = r."{c}"' for c in cols), cols)]
+
+
+def splink_settings(
+    tbl: Table,
+    features: list[Feature],
+    spec: ResolveSpec,
+    *,
+    prior: float,
+    exclude_column: str | None = "_pg",
+) -> dict[str, Any]:
+    """The Splink settings dictionary for deduplicating `tbl`.
+
+    `exclude_column` (the pre-pass group) keeps pairs already linked out of Splink's blocks.
+    """
+    rules = blocking_rules(tbl, features, spec)
+    if exclude_column:
+        rules = [f'({r}) AND l."{exclude_column}" <> r."{exclude_column}"' for r in rules]
+    return {
+        "link_type": "dedupe_only",
+        "unique_id_column_name": "_rid",
+        "probability_two_random_records_match": prior,
+        "blocking_rules_to_generate_predictions": rules,
+        "comparisons": comparisons(features),
+        "retain_matching_columns": True,
+        "retain_intermediate_calculation_columns": True,
+        "additional_columns_to_retain": list(tbl.key),
+    }

@@ -1,0 +1,145 @@
+"""Golden records and lineage.
+
+Each column of a multi-record cluster is chosen by a survivorship rule among the members'
+non-null values: `most_recent` (the newest file, then the latest row: the default),
+`most_frequent`, `most_complete` (the longest), `source_priority` (the configured order of
+sources). Lists (emails) are unioned, newest first. A phone keeps its extension and a URL its
+domain from the same record. Records alone in their cluster pass through untouched.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from crmpipe.config import ResolveSpec
+from crmpipe.model import Role, Table, physical_columns, quote_ident
+
+#: Companion columns chosen together with their column (from the same record).
+COMPANIONS = {Role.PHONE: "_ext", Role.URL: "_domain"}
+#: Lineage columns a core row carries (those of the golden record's newest member).
+CORE_LINEAGE = ("_source", "_file", "_row", "_run_id", "_loaded_at")
+
+
+def _score(rule: str, col: str, spec: ResolveSpec) -> str:
+    """The ordering value whose arg_max picks the surviving value of `col` under `rule`."""
+    if rule == "most_frequent":
+        return f"{quote_ident('_freq_' + col)} * 1000000000000 + _rec"
+    if rule == "most_complete":
+        return f"length(CAST({quote_ident(col)} AS VARCHAR)) * 1000000000000 + _rec"
+    if rule == "source_priority" and spec.source_priority:
+        n = len(spec.source_priority)
+        whens = " ".join(
+            f"WHEN '{s.replace(chr(39), chr(39) * 2)}' THEN {n - i}"
+            for i, s in enumerate(spec.source_priority)
+        )
+        return f"(CASE _source {whens} ELSE 0 END) * 1000000000000 + _rec"
+    return "_rec"
+
+
+def build_golden(
+    con: duckdb.DuckDBPyConnection,
+    tbl: Table,
+    spec: ResolveSpec,
+    records: str,
+    clusters: str,
+    out: str,
+) -> int:
+    """Create `out` (core.<table>): one row per cluster; return its row count."""
+    key = tbl.key[0]
+    phys = [n for n, _ in physical_columns(tbl)]
+    companions = {
+        f"{c.name}{COMPANIONS[c.role]}": c.name for c in tbl.all_columns if c.role in COMPANIONS
+    }
+    freq_cols = [c for c, r in spec.survivorship.items() if r == "most_frequent"]
+    freq = "".join(
+        f", count(*) OVER (PARTITION BY _cluster, {quote_ident(c)}) AS {quote_ident('_freq_' + c)}"
+        for c in freq_cols
+    )
+    aggs: list[str] = [f"any_value(golden_id) AS {quote_ident(key)}"]
+    for col in tbl.all_columns:
+        name = quote_ident(col.name)
+        if col.name == key:
+            continue
+        if col.role is Role.EMAIL_LIST and col.name not in spec.survivorship:
+            aggs.append(
+                f"nullif(list_distinct(flatten(list({name} ORDER BY _rec DESC) "
+                f"FILTER (WHERE {name} IS NOT NULL))), []) AS {name}"
+            )
+            continue
+        score = _score(spec.survivorship.get(col.name, "most_recent"), col.name, spec)
+        comp = f"{col.name}{COMPANIONS[col.role]}" if col.role in COMPANIONS else None
+        if comp:
+            aggs.append(
+                f"arg_max(struct_pack(v := {name}, c := {quote_ident(comp)}), {score}) "
+                f"FILTER (WHERE {name} IS NOT NULL) AS {quote_ident('_pair_' + col.name)}"
+            )
+        else:
+            aggs.append(f"arg_max({name}, {score}) FILTER (WHERE {name} IS NOT NULL) AS {name}")
+    aggs.append(f"arg_max(struct_pack({', '.join(CORE_LINEAGE)}), _rec) AS _lineage")
+    select = []
+    for n in phys:
+        if n in companions:
+            select.append(f"_pair_{companions[n]}.c AS {quote_ident(n)}")
+        elif tbl.column(n).role in COMPANIONS:
+            select.append(f"_pair_{n}.v AS {quote_ident(n)}")
+        else:
+            select.append(quote_ident(n))
+    select += [f"_lineage.{c} AS {c}" for c in CORE_LINEAGE]
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE {out} AS
+        SELECT {
+            ", ".join(
+                quote_ident(n) if n != key else f"c.golden_id AS {quote_ident(key)}" for n in phys
+            )
+        }, {", ".join("r." + c for c in CORE_LINEAGE)}
+        FROM {records} r JOIN {clusters} c USING (_rid) WHERE c._size = 1
+        UNION ALL BY NAME
+        SELECT {", ".join(select)} FROM (
+          SELECT _cluster, {", ".join(aggs)}
+          FROM (SELECT r.*, c._cluster, c.golden_id{freq}
+                FROM {records} r JOIN {clusters} c USING (_rid) WHERE c._size > 1)
+          GROUP BY _cluster)
+        """
+    )
+    return con.execute(f"SELECT count(*) FROM {out}").fetchone()[0]
+
+
+def build_lineage(
+    con: duckdb.DuckDBPyConnection,
+    tbl: Table,
+    records: str,
+    clusters: str,
+    pairs: str,
+    out: str,
+) -> int:
+    """Create `out` (core.<x>_sources): golden id → every staged source row with a key.
+
+    Each row says how its record joined the golden record (`matched_by`: `self` for a record
+    alone, the pre-pass rule or `splink`, `same key` for an older version of the same record
+    superseded at build) and the match probability of its strongest link.
+    """
+    key = quote_ident(tbl.key[0])
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE {out} AS
+        WITH links AS (
+          SELECT _rid, arg_max(rule, match_probability) AS rule,
+            max(match_probability) AS p
+          FROM (SELECT _rid_l AS _rid, rule, match_probability FROM {pairs}
+                UNION ALL SELECT _rid_r, rule, match_probability FROM {pairs})
+          GROUP BY _rid),
+        rec AS (
+          SELECT r.{key}, r._source, r._file, r._row, c.golden_id, c._size,
+            CASE WHEN c._size = 1 THEN 'self' ELSE coalesce(l.rule, 'splink') END AS via,
+            CASE WHEN c._size = 1 THEN 1.0 ELSE coalesce(l.p, 1.0) END AS p
+          FROM {records} r JOIN {clusters} c USING (_rid) LEFT JOIN links l USING (_rid))
+        SELECT rec.golden_id, s.{key} AS record_id, s._source AS source, s._file AS file,
+          s._row AS "row",
+          CASE WHEN s._file = rec._file AND s._row = rec._row THEN rec.via ELSE 'same key' END
+            AS matched_by,
+          rec.p AS match_probability
+        FROM staging.{quote_ident(tbl.name)} s JOIN rec USING ({tbl.key[0]})
+        """
+    )
+    return con.execute(f"SELECT count(*) FROM {out}").fetchone()[0]

@@ -1,0 +1,51 @@
+"""Names of the tables resolution writes, per canonical table (contacts → contact_*)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ResolvedTables:
+    """Where the resolution of canonical table `table` keeps its state."""
+
+    table: str
+
+    @property
+    def singular(self) -> str:
+        return self.table[:-1] if self.table.endswith("s") else self.table
+
+    @property
+    def records(self) -> str:
+        """The input: one row per key (core before resolution), with a numeric `_rid`."""
+        return f"resolved.{self.singular}_records"
+
+    @property
+    def pairs(self) -> str:
+        """Linked pairs (pre-pass and Splink at or above the threshold) with their evidence."""
+        return f"resolved.{self.singular}_pairs"
+
+    @property
+    def predictions(self) -> str:
+        """Splink's scored pairs above the storage floor, with every comparison's weight."""
+        return f"resolved.{self.singular}_predictions"
+
+    @property
+    def clusters(self) -> str:
+        """`_rid` → cluster label and golden id."""
+        return f"resolved.{self.singular}_clusters"
+
+    @property
+    def sources(self) -> str:
+        """Lineage: golden id → every source row, with its match probability."""
+        return f"core.{self.singular}_sources"
+
+
+RESOLVE_DDL = """
+CREATE SCHEMA IF NOT EXISTS resolved;
+CREATE TABLE IF NOT EXISTS meta.resolve_models (
+  run_id BIGINT, table_name VARCHAR, created_at TIMESTAMP, records BIGINT, trained BOOLEAN,
+  threshold DOUBLE, settings_json VARCHAR
+);
+ALTER TABLE meta.resolve_models ADD COLUMN IF NOT EXISTS timings_json VARCHAR;
+"""
