@@ -403,6 +403,9 @@ def test_html_has_every_section_and_the_charts(project):
         "http://127.0.0.1:9/hook", ""
     )
     assert "<script" not in page and "<link" not in page
+    history = _section(page, "history")
+    assert history.count('<span class="badge pass">success</span>') == 2
+    assert '<dd><span class="badge pass">success</span></dd>' in _section(page, "summary")
 
 
 def test_empty_sections_say_so(copy):
