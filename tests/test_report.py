@@ -403,6 +403,9 @@ def test_html_has_every_section_and_the_charts(project):
         "http://127.0.0.1:9/hook", ""
     )
     assert "<script" not in page and "<link" not in page
+    history = _section(page, "history")
+    assert history.count('<span class="badge pass">success</span>') == 2
+    assert '<dd><span class="badge pass">success</span></dd>' in _section(page, "summary")
 
 
 def test_empty_sections_say_so(copy):
@@ -559,6 +562,15 @@ def test_hostile_report_runs_nothing_in_the_browser(copy, browser, tmp_path):
         assert HOSTILE in page.locator("section#summary").inner_text()
     finally:
         page.close()
+
+
+def test_score_axis_starts_near_the_lowest_score():
+    from crmpipe.report_html import _score_floor
+
+    assert _score_floor({"a": [99.3, 98.2]}) == 90
+    assert _score_floor({"a": [88.0, None], "b": [95.0]}) == 80
+    assert _score_floor({"a": [42.0]}) == 0
+    assert _score_floor({"a": [None]}) == 0
 
 
 # --- the engine's own output ---------------------------------------------------------------

@@ -104,3 +104,12 @@ def test_nice_axis_maximum():
     assert svgcharts._nice_max(0.003) == pytest.approx(0.005)
     assert svgcharts.number(1234.0) == "1,234"
     assert svgcharts.number(0.00312) == "0.00312"
+
+
+def test_line_chart_axis_from_y_min():
+    root = _parse(svgcharts.line_chart("t", ["a", "b"], {"s": [99.0, 80.0]}, y_max=100, y_min=90))
+    labels = [t.text for t in root.findall(".//svg:g[@class='axis axis-y']/svg:text", NS)]
+    assert labels == ["90", "92.5", "95", "97.5", "100"]
+    low, high = (float(c.get("cy")) for c in root.findall(".//svg:circle", NS))
+    assert low < high  # 99 is drawn higher up than 80, which sits on the axis at 90
+    assert high == pytest.approx(40 + 300 - 40 - 46)

@@ -40,6 +40,10 @@ STATUS_CLASS = {
     "error": "fail",
     "skip": "skip",
     "skipped": "skip",
+    # run statuses (meta.runs.status)
+    "checks_failed": "fail",
+    "interrupted": "fail",
+    "running": "skip",
 }
 
 #: Columns of a quarantine table that name the check and the reason (first one present wins).

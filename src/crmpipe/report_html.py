@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from crmpipe import svgcharts
+from crmpipe.report import DIMENSIONS, status_class
 from crmpipe.svgcharts import esc
 
 CSS = """
@@ -144,7 +145,11 @@ def summary(c: dict[str, Any]) -> str:
         ("checks warned", fmt(checks["warned"])),
         ("checks run", fmt(checks["total"])),
     ]
-    kpis = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in items)
+    kpis = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in items[1:])
+    kpis = (
+        f"<div><dt>status</dt><dd>{badge(run['status'], status_class(run['status']))}</dd></div>"
+        + kpis
+    )
     body = f'<dl class="kpis">{kpis}</dl>'
     if run.get("message"):
         body += f"<p><strong>message:</strong> {esc(run['message'])}</p>"
@@ -260,6 +265,7 @@ def quality(c: dict[str, Any]) -> str:
                 [f"run {r}" for r in q["runs"]],
                 q["overall"],
                 y_max=100,
+                y_min=_score_floor(q["overall"]),
                 y_label="score (0–100)",
             )
         )
@@ -274,8 +280,16 @@ def quality(c: dict[str, Any]) -> str:
     return body
 
 
+def _score_floor(series: dict[str, list[float | None]]) -> float:
+    """Where the score axis starts: 0, or a multiple of 10 below the lowest score when all are
+    high (scores of 99.1 and 99.6 would be one flat line on a 0–100 axis)."""
+    low = min((v for vs in series.values() for v in vs if v is not None), default=0.0)
+    if low < 50:
+        return 0.0
+    return float(min(90, int((low - 2) // 10) * 10))
+
+
 def _dimensions(latest: dict[str, dict[str, float]]) -> list[str]:
-    from crmpipe.report import DIMENSIONS
 
     seen = {d for scores in latest.values() for d in scores}
     return [d for d in DIMENSIONS if d in seen] + sorted(seen - set(DIMENSIONS))
@@ -382,7 +396,7 @@ def history(c: dict[str, Any]) -> str:
         col("run", "run_id", True),
         col("started", "started_at", show=when),
         col("duration", "seconds", True, show=seconds),
-        col("status", "status"),
+        ("status", "", lambda r: badge(r["status"], status_class(r["status"]))),
         col("read", "rows_read", True),
         col("loaded", "rows_loaded", True),
         col("rejected", "rows_rejected", True),

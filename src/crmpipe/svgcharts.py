@@ -62,8 +62,8 @@ def _nice_max(value: float) -> float:
     return 10 * exp  # pragma: no cover - the loop always returns
 
 
-def _ticks(top: float, n: int = 4) -> list[float]:
-    return [top * i / n for i in range(n + 1)]
+def _ticks(top: float, n: int = 4, bottom: float = 0.0) -> list[float]:
+    return [bottom + (top - bottom) * i / n for i in range(n + 1)]
 
 
 def _open(kind: str, title: str, width: float, height: float) -> list[str]:
@@ -99,10 +99,16 @@ def line_chart(
     series: Mapping[str, Sequence[float | None]],
     *,
     y_max: float | None = None,
+    y_min: float = 0.0,
     y_label: str = "",
     fmt: Callable[[float], str] = number,
 ) -> str:
-    """One line per series over the x labels (None = no point there; the line breaks)."""
+    """One line per series over the x labels (None = no point there; the line breaks).
+
+    The y axis runs from `y_min` (default 0; raise it to show small moves near the top of a
+    scale, such as scores between 95 and 100) to `y_max` (default: a round number above the
+    largest value); values outside are drawn at the edge.
+    """
     names = list(series)
     legend_w = 170 if len(names) > 1 else 0
     left, right, top, bottom = 56, 20 + legend_w, 40, 46
@@ -116,10 +122,10 @@ def line_chart(
         return left + (plot_w * (i + 0.5) / n)
 
     def py(v: float) -> float:
-        return top + plot_h - plot_h * min(max(v, 0.0), ymax) / ymax
+        return top + plot_h - plot_h * (min(max(v, y_min), ymax) - y_min) / (ymax - y_min)
 
     out = _open("line", title, WIDTH, height)
-    out += _axes_y(left, top, plot_w, plot_h, ymax, fmt, y_label)
+    out += _axes_y(left, top, plot_w, plot_h, ymax, fmt, y_label, y_min)
     step = max(1, n // 12)  # at most ~12 x labels
     for i, label in enumerate(x_labels):
         if i % step == 0 or i == n - 1:
@@ -170,10 +176,11 @@ def _axes_y(
     ymax: float,
     fmt: Callable[[float], str],
     y_label: str,
+    ymin: float = 0.0,
 ) -> list[str]:
     out = ['<g class="axis axis-y">']
-    for t in _ticks(ymax):
-        y = top + plot_h - plot_h * t / ymax
+    for t in _ticks(ymax, bottom=ymin):
+        y = top + plot_h - plot_h * (t - ymin) / (ymax - ymin)
         out.append(
             f'<line x1="{left}" x2="{left + plot_w:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
             f'stroke="{GRID}"/>'
