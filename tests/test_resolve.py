@@ -266,3 +266,39 @@ def test_generated_duplicates_resolve_against_their_truth(tmp_path: Path) -> Non
     assert ev.unmatched_truth_rows == 0
     assert ev.true_pairs == planted
     assert ev.f1 >= 0.95, (ev.precision, ev.recall)
+
+
+def test_entities_resolve_and_references_follow(project: Path) -> None:
+    (project / "entities.csv").write_text(
+        "place_id,name,address,phone\n"
+        "e1,Town of Avon,1 Main St,555-201-0000\n"
+        "e2,City of Berea,9 Elm St,555-301-0000\n"
+        "e3,Avon Town,1 Main St,(555) 201-0000\n",
+        encoding="utf-8",
+    )
+    _write(
+        project,
+        "b.csv",
+        [*CRM_B, "d8,e3,Paul,Young,pyoung@town.gov,555-201-0188,Assessor,Assessor,2021-08-01"],
+        1_700_086_400,
+    )
+    text = (project / "crmpipe.yml").read_text()
+    text = text.replace(
+        "columns: {entity_id: place_id, display_name: name}",
+        "columns: {entity_id: place_id, display_name: name, address: address, phone: phone}",
+    )
+    (project / "crmpipe.yml").write_text(text + "  entities: {enabled: true}\n")
+    summary = run(load_config(project / "crmpipe.yml"))
+    con = connect(project / ".crmpipe" / "warehouse.duckdb", read_only=True)
+    try:
+        ids = {r[0] for r in con.execute("SELECT entity_id FROM core.entities").fetchall()}
+        place = con.execute(
+            "SELECT entity_id FROM core.contacts WHERE contact_id = 'd8'"
+        ).fetchone()
+        sources = con.execute("SELECT count(*) FROM core.entity_sources").fetchone()[0]
+    finally:
+        con.close()
+    assert ids == {"e1", "e2"}
+    assert place == ("e1",)
+    assert sources == 3
+    assert all(c.balanced for c in summary.tables)

@@ -449,7 +449,7 @@ def explain(
     table = cfg.tables()[f"{kind.value}s" if kind is Explainable.contact else "entities"]
     con = connect(cfg.warehouse_path, read_only=True)
     try:
-        ex = explain_record(con, table, record_id)
+        ex = explain_record(con, table, record_id, cfg.resolve_spec(table.name))
     finally:
         con.close()
     for t in show.explanation_tables(ex):

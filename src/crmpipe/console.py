@@ -331,6 +331,10 @@ def explanation_tables(ex: Any) -> list[Table]:
         t = Table(title=title)
         for col in ("comparison", "level", "left", "right", "weight", "tf adj."):
             t.add_column(col, justify="right" if col in ("weight", "tf adj.") else "left")
+        if p.rule != "splink":
+            t.add_row("exact pre-pass", p.rule, "", "", "linked", "")
+            if p.steps and p.record:
+                t.add_row("Splink's view", "", "", "", f"{p.record['match_weight']:+.2f}", "")
         if p.prior_weight is not None and p.steps:
             t.add_row("prior", "two random records match", "", "", f"{p.prior_weight:+.2f}", "")
         for s in p.steps:
@@ -342,7 +346,5 @@ def explanation_tables(ex: Any) -> list[Table]:
                 f"{s.match_weight:+.2f}",
                 f"{s.tf_adjustment:+.2f}" if s.tf_adjustment else "",
             )
-        if not p.steps:
-            t.add_row("exact pre-pass", p.rule, "", "", "certain", "")
         out.append(t)
     return out

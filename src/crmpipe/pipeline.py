@@ -32,6 +32,7 @@ from crmpipe.quality import record_quality
 from crmpipe.resolve import (
     ResolveError,
     drop_resolution,
+    remap_references,
     resolve_table,
     snapshot_records,
     update_counts,
@@ -376,6 +377,8 @@ def _rebuild(
             snapshot_records(con, tables[name])
             res = resolve_table(con, tables[name], cfg.resolve_spec(name), run_id)
             update_counts(con, name, res)
+            if name == "entities":  # contacts etc. now point at golden entities
+                remap_references(con, tables, name)
             s.rows = res.golden
             s.detail = (
                 f"{res.merged:,} records merged ({res.prepass_pairs:,} pre-pass, "

@@ -241,6 +241,8 @@ def resolve(
             res = resolve_table(con, all_tables[name], spec)
             results.append(res)
             update_counts(con, name, res)
+            if name == "entities":
+                remap_references(con, all_tables, name)
         if "contacts" in names:
             build_search(con, cfg)
         con.execute("COMMIT")
@@ -254,6 +256,34 @@ def resolve(
     finally:
         con.close()
     return results, evaluations
+
+
+def remap_references(con: duckdb.DuckDBPyConnection, tables: dict[str, Table], name: str) -> int:
+    """Point every reference to resolved table `name` at the golden ids; return rows changed.
+
+    Resolving entities merges entity ids, so contacts, techstacks and external ids that named a
+    merged entity now name its golden record.
+    """
+    t = ResolvedTables(name)
+    changed = 0
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _remap AS SELECT DISTINCT record_id, golden_id "
+        f"FROM {t.sources} WHERE record_id <> golden_id"
+    )
+    for other in tables.values():
+        refs = [c for c in other.all_columns if c.references == name]
+        targets = [f"core.{quote_ident(other.name)}", ResolvedTables(other.name).records]
+        for target in targets:
+            schema, table = target.split(".")
+            if not refs or not table_exists(con, schema, table.strip('"')):
+                continue
+            for col in refs:
+                c = quote_ident(col.name)
+                changed += con.execute(
+                    f"UPDATE {target} SET {c} = m.golden_id FROM _remap m WHERE {c} = m.record_id"
+                ).fetchone()[0]
+    con.execute("DROP TABLE _remap")
+    return changed
 
 
 def drop_resolution(con: duckdb.DuckDBPyConnection, name: str) -> None:

@@ -1083,15 +1083,20 @@ def _write_contacts(
         con.register("base", base)
         # Two people at one place can get the same address (aadams@ for Abigail and Arthur
         # Adams); a mail system numbers the later one (aadams2@), so an address is one person's.
-        clash = con.execute(
-            f"WITH {_email_cte().format(where='NOT rejected')} SELECT contact_num, max(r) FROM ("
-            "SELECT contact_num, dense_rank() OVER (PARTITION BY addr ORDER BY contact_num) AS r "
-            "FROM (SELECT DISTINCT contact_num, unnest([e1, e2]) AS addr FROM b)) WHERE r > 1 "
-            "GROUP BY contact_num"
-        ).fetchnumpy()
-        if clash["contact_num"].size:
-            sfx = np.zeros(n + 1, np.int32)
-            sfx[clash["contact_num"].astype(np.int64)] = clash["max(r)"].astype(np.int32)
+        # Numbering can clash again (a second klawson2@), so repeat until no address is shared.
+        sfx = np.zeros(n + 1, np.int32)
+        for _ in range(20):
+            clash = con.execute(
+                f"WITH {_email_cte().format(where='NOT rejected')} SELECT contact_num, max(r) "
+                "FROM (SELECT contact_num, dense_rank() OVER (PARTITION BY addr ORDER BY "
+                "contact_num) AS r FROM (SELECT DISTINCT contact_num, unnest([e1, e2]) AS addr "
+                "FROM b)) WHERE r > 1 GROUP BY contact_num"
+            ).fetchnumpy()
+            if not clash["contact_num"].size:
+                break
+            nums = clash["contact_num"].astype(np.int64)
+            ranks = clash["max(r)"].astype(np.int32)
+            sfx[nums] = np.where(sfx[nums] > 0, sfx[nums] + ranks - 1, ranks)
             base = base.set_column(
                 base.schema.get_field_index("sfx"), "sfx", pa.array(sfx[rc + 1], pa.int32())
             )

@@ -2,8 +2,8 @@
 comparison levels and match weights that linked it (Splink's waterfall).
 
 Splink pairs are explained from their stored predictions (the very numbers clustering used);
-pre-pass pairs say which exact rule linked them, and show Splink's view of them too when
-Splink also scored them.
+pre-pass pairs say which exact rule linked them, with Splink's view of them scored on the spot
+with the stored model (term frequencies counted over all records).
 """
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
+from crmpipe.config import ResolveSpec
 from crmpipe.model import Table, quote_ident
+from crmpipe.resolution.features import derive_features, feature_columns
 from crmpipe.resolution.tables import ResolvedTables
 
 
@@ -71,7 +74,68 @@ def _level_labels(model: dict[str, Any]) -> dict[str, dict[int, str]]:
     return out
 
 
-def explain(con: duckdb.DuckDBPyConnection, tbl: Table, golden_id: str) -> Explanation:
+def _rescore(
+    con: duckdb.DuckDBPyConnection,
+    tbl: Table,
+    spec: ResolveSpec,
+    model: dict[str, Any],
+    rids: tuple[int, int],
+) -> dict[str, Any] | None:
+    """Splink's view of a pair the pre-pass linked (Splink never scored it): the pair scored
+    now with the stored model, term frequencies counted over all records."""
+    from splink import DuckDBAPI, Linker
+
+    from crmpipe.resolution.scoring import _splink_connection
+
+    t = ResolvedTables(tbl.name)
+    cols = feature_columns(tbl, derive_features(tbl, spec))
+    exprs = dict(cols)
+    feats = ", ".join(f"{expr} AS {quote_ident(name)}" for name, expr in cols)
+    rel = con.execute(
+        f"SELECT _rid, {quote_ident(tbl.key[0])}, {feats}, _rid AS _pg FROM {t.records} "
+        "WHERE _rid IN (?, ?) ORDER BY _rid",
+        list(rids),
+    )
+    names = [d[0] for d in rel.description]
+    records = [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
+    if len(records) != 2:
+        return None
+    tf_cols = {
+        lv["tf_adjustment_column"]
+        for comp in model.get("comparisons", [])
+        for lv in comp["comparison_levels"]
+        if lv.get("tf_adjustment_column")
+    }
+    total = con.execute(f"SELECT count(*) FROM {t.records}").fetchone()[0] or 1
+    for col in tf_cols & set(exprs):
+        values = [r[col] for r in records if r[col] is not None]
+        counts = dict(
+            con.execute(
+                f"SELECT v, count(*) FROM (SELECT {exprs[col]} AS v FROM {t.records}) "
+                "WHERE v IN (SELECT unnest(?)) GROUP BY v",
+                [values],
+            ).fetchall()
+        )
+        for r in records:
+            r[f"tf_{col}"] = counts.get(r[col], 1) / total if r[col] is not None else None
+    scon = _splink_connection()
+    try:
+        scon.register("_two", pa.Table.from_pylist(records))
+        scon.execute("CREATE TABLE records AS SELECT * FROM _two").fetchall()
+        linker = Linker(DuckDBAPI(connection=scon).register("records"), model,
+                        validate_settings=False)  # fmt: skip
+        got = linker.inference.score_pair(records[0], records[1]).as_record_list()
+    finally:
+        scon.close()
+    return got[0] if got else None
+
+
+def explain(
+    con: duckdb.DuckDBPyConnection,
+    tbl: Table,
+    golden_id: str,
+    spec: ResolveSpec | None = None,
+) -> Explanation:
     """The members and links of golden record `golden_id` of `tbl`."""
     t = ResolvedTables(tbl.name)
     key = tbl.key[0]
@@ -118,8 +182,13 @@ def explain(con: duckdb.DuckDBPyConnection, tbl: Table, golden_id: str) -> Expla
         )
         cols_p = [d[0] for d in pred.description]
         got = pred.fetchone()
-        if got:
-            rec = dict(zip(cols_p, got, strict=True))
+        rec = dict(zip(cols_p, got, strict=True)) if got else None
+        if rec is None and model:
+            try:
+                rec = _rescore(con, tbl, spec or ResolveSpec(), model, (rl, rr))
+            except Exception:  # noqa: BLE001 - the rule alone still explains the link
+                rec = None
+        if rec:
             pe.record = rec
             if rule == "splink":
                 pe.match_weight = rec["match_weight"]

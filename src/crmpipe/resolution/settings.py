@@ -1,7 +1,7 @@
 """Splink settings derived from the model's roles: comparisons, blocking rules and priors.
 
 Comparisons by kind: names (exact with term frequencies, swapped with the other name, nickname,
-Jaro-Winkler bands), emails (a shared address, similar local part), phones (same number and
+Jaro-Winkler bands), emails (a shared address, an address one typo apart), phones (same number and
 extension, same number), text (exact, Jaro-Winkler bands), exact codes and references, dates
 in bands. Every level carries a prior m and u so a small table (too small to train on) is
 still scored sensibly; bigger ones re-estimate u by random sampling and m by EM.
@@ -63,11 +63,14 @@ def _levels(f: Feature, names: list[str]) -> list[Level]:
         return [
             _null(c),
             _level(f'list_has_any("{c}_l", "{c}_r")', "a shared address", 0.75, 0.00001),
-            # jcarter vs jcarter2 are two mailboxes (two people), not a typo
-            _level(f'jaro_winkler_similarity("{c}_local_l", "{c}_local_r") >= 0.88 AND '
+            # a typo in the address (jmiller vs jmilller); not just another number (jcarter vs
+            # jcarter2 are two mailboxes) nor another initial (drussell vs brussell: colleagues
+            # of one family name), which are how a mail system names two people
+            _level(f'damerau_levenshtein("{c}_local_l", "{c}_local_r") = 1 AND '
+                   f'left("{c}_local_l", 2) = left("{c}_local_r", 2) AND '
                    f'regexp_replace("{c}_local_l", \'[0-9]+\', \'\', \'g\') <> '
                    f'regexp_replace("{c}_local_r", \'[0-9]+\', \'\', \'g\')',
-                   "similar local part", 0.05, 0.002),
+                   "address one typo apart", 0.005, 0.0005),
             _level("ELSE", "different", 0.001, 0.998),
         ]  # fmt: skip
     if f.kind == "phone":
@@ -139,10 +142,10 @@ def blocking_rules(tbl: Table, features: list[Feature], spec: ResolveSpec) -> li
         rules.append(" AND ".join([*scope, f'l."{n}" = r."{n}"']))
     if len(names) >= 2:
         rules.append(" AND ".join([*scope, f'l."{names[0]}" = r."{names[1]}"']))
-    if not names:  # entities: the same name, or the same text, in the same place
-        for f in features:
-            if f.kind == "text":
-                rules.append(" AND ".join([*scope, f'l."{f.column}" = r."{f.column}"']))
+    if not names:  # entities: the same name or the same address (the first two text columns;
+        # later ones such as city or county would make blocks of whole regions)
+        for f in [f for f in features if f.kind == "text"][:2]:
+            rules.append(" AND ".join([*scope, f'l."{f.column}" = r."{f.column}"']))
     return rules
 
 

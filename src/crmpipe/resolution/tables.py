@@ -13,6 +13,8 @@ class ResolvedTables:
 
     @property
     def singular(self) -> str:
+        if self.table.endswith("ies"):
+            return self.table[:-3] + "y"
         return self.table[:-1] if self.table.endswith("s") else self.table
 
     @property
