@@ -151,6 +151,7 @@ def resolve_table(
     del rows
     res.trained, res.note = scored.trained, scored.note
     lap("splink")
+    res.timings.update(scored.timings)
     con.register("_scored", scored.predictions)
     con.execute(f"CREATE OR REPLACE TABLE {t.predictions} AS SELECT * FROM _scored")
     con.unregister("_scored")
