@@ -42,7 +42,7 @@ def _splink_connection() -> duckdb.DuckDBPyConnection:
     threads = os.environ.get("CRMPIPE_THREADS")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
-    con.execute("SET memory_limit = ?", [os.environ.get("CRMPIPE_SPLINK_MEMORY_LIMIT", "3GB")])
+    con.execute("SET memory_limit = ?", [os.environ.get("CRMPIPE_SPLINK_MEMORY_LIMIT", "2GB")])
     con.execute("SET enable_progress_bar = false")
     return con
 
