@@ -73,17 +73,18 @@ def _ensure(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def snapshot_records(con: duckdb.DuckDBPyConnection, tbl: Table) -> int:
-    """resolved.<x>_records := core.<table> with `_rid` (key order) and `_rec` (recency rank)."""
+    """resolved.<x>_records := core.<table> with a numeric `_rid` and `_rec` (recency: newer
+    file, then later row, is larger)."""
     _ensure(con)
     t = ResolvedTables(tbl.name)
-    key = ", ".join(quote_ident(k) for k in tbl.key)
+    # Recency without sorting millions of rows: rank the (few) files by time, then the row.
     con.execute(
         f"CREATE OR REPLACE TABLE {t.records} AS "
-        f"SELECT row_number() OVER (ORDER BY {key}) AS _rid, "
-        "row_number() OVER (ORDER BY coalesce(m.file_mtime, TIMESTAMP '1970-01-01'), c._file, "
-        "c._row) AS _rec, c.* "
-        f"FROM core.{quote_ident(tbl.name)} c LEFT JOIN (SELECT file, max(file_mtime) AS "
-        "file_mtime FROM meta.manifest GROUP BY file) m ON m.file = c._file"
+        "SELECT row_number() OVER () AS _rid, "
+        "coalesce(m.file_rank, 0) * 10000000000 + c._row AS _rec, c.* "
+        f"FROM core.{quote_ident(tbl.name)} c LEFT JOIN (SELECT file, row_number() OVER "
+        "(ORDER BY max(file_mtime), file) AS file_rank FROM meta.manifest GROUP BY file) m "
+        "ON m.file = c._file"
     )
     return con.execute(f"SELECT count(*) FROM {t.records}").fetchone()[0]
 
@@ -151,6 +152,7 @@ def resolve_table(
     del rows
     res.trained, res.note = scored.trained, scored.note
     lap("splink")
+    res.timings.update(scored.timings)
     con.register("_scored", scored.predictions)
     con.execute(f"CREATE OR REPLACE TABLE {t.predictions} AS SELECT * FROM _scored")
     con.unregister("_scored")

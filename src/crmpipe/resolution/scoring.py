@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -33,6 +34,7 @@ class Scored:
     model: dict[str, Any]
     trained: bool
     note: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def _splink_connection() -> duckdb.DuckDBPyConnection:
@@ -40,7 +42,7 @@ def _splink_connection() -> duckdb.DuckDBPyConnection:
     threads = os.environ.get("CRMPIPE_THREADS")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
-    con.execute("SET memory_limit = ?", [os.environ.get("CRMPIPE_SPLINK_MEMORY_LIMIT", "3GB")])
+    con.execute("SET memory_limit = ?", [os.environ.get("CRMPIPE_SPLINK_MEMORY_LIMIT", "2GB")])
     con.execute("SET enable_progress_bar = false")
     return con
 
@@ -92,18 +94,30 @@ def score(
 
     for name in ("splink", "splink.internals"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = now - clock
+        clock = now
+
     linker, con, sdf = linker_for(records, settings)
+    lap("splink_load")
     trained, note = False, "built-in priors"
     try:
         if train and records.num_rows >= MIN_TRAIN_RECORDS:
             try:
                 linker.training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=SEED)
+                lap("splink_u")
                 keep: list[str] = []
                 for rule, fixed in training_rules:
                     linker.training.estimate_parameters_using_expectation_maximisation(
                         rule, estimate_without_term_frequencies=True, max_pairs=EM_MAX_PAIRS
                     )
                     keep += fixed
+                lap("splink_em")
                 model = _with_prior_m(linker.misc.save_model_to_json(), settings, keep)
                 linker = Linker(sdf, model, log_level=logging.WARNING)
                 trained, note = True, "u by random sampling, m by EM"
@@ -115,8 +129,9 @@ def score(
         elif train:
             note = f"built-in priors (under {MIN_TRAIN_RECORDS:,} records)"
         preds = linker.inference.predict(threshold_match_probability=floor)
+        lap("splink_predict")
         table = con.sql(f"SELECT * FROM {preds.physical_name}").to_arrow_table()
         model = linker.misc.save_model_to_json()
     finally:
         con.close()
-    return Scored(table, model, trained, note)
+    return Scored(table, model, trained, note, timings)

@@ -23,16 +23,16 @@ CORE_LINEAGE = ("_source", "_file", "_row", "_run_id", "_loaded_at")
 def _score(rule: str, col: str, spec: ResolveSpec) -> str:
     """The ordering value whose arg_max picks the surviving value of `col` under `rule`."""
     if rule == "most_frequent":
-        return f"{quote_ident('_freq_' + col)} * 1000000000000 + _rec"
+        return f"{quote_ident('_freq_' + col)} * 1000000000000000 + _rec"
     if rule == "most_complete":
-        return f"length(CAST({quote_ident(col)} AS VARCHAR)) * 1000000000000 + _rec"
+        return f"length(CAST({quote_ident(col)} AS VARCHAR)) * 1000000000000000 + _rec"
     if rule == "source_priority" and spec.source_priority:
         n = len(spec.source_priority)
         whens = " ".join(
             f"WHEN '{s.replace(chr(39), chr(39) * 2)}' THEN {n - i}"
             for i, s in enumerate(spec.source_priority)
         )
-        return f"(CASE _source {whens} ELSE 0 END) * 1000000000000 + _rec"
+        return f"(CASE _source {whens} ELSE 0 END) * 1000000000000000 + _rec"
     return "_rec"
 
 
