@@ -15,18 +15,16 @@ Usage: uv run python benchmarks/checks.py [--contacts N] [--repeat N] [--keep]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from childrun import child_run
 from crmpipe.datasets import pursuit
 
 console = Console()
@@ -37,27 +35,8 @@ CHECK_STEPS = ("check", "slas")
 def _child_run(config: Path, checks: bool) -> dict:
     """Run the pipeline in a child process from a fresh warehouse; return its figures."""
     shutil.rmtree(config.parent / ".crmpipe", ignore_errors=True)
-    code = (
-        "import json, resource, sys\n"
-        "from crmpipe.pipeline import run_path\n"
-        "s = run_path(sys.argv[1], checks=sys.argv[2] == 'on')\n"
-        "u = resource.getrusage(resource.RUSAGE_SELF)\n"
-        "print(json.dumps({'seconds': s.seconds, 'rss_kb': u.ru_maxrss, "
-        "'cpu': u.ru_utime + u.ru_stime, 'steps': [(t.step, t.target, t.seconds) "
-        "for t in s.steps], 'checks': len(s.checks), 'slas': len(s.slas), "
-        "'failed': s.checks_failed, 'warned': s.checks_warned, "
-        "'quarantined': s.totals().quarantined}))\n"
-    )
-    t0 = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(config), "on" if checks else "off"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    result["wall"] = time.perf_counter() - t0
-    result["check_seconds"] = sum(s for step, _, s in result["steps"] if step in CHECK_STEPS)
+    result = child_run(config, checks=checks)
+    result["check_seconds"] = sum(s[2] for s in result["steps"] if s[0] in CHECK_STEPS)
     return result
 
 
@@ -122,7 +101,7 @@ def main() -> None:
     console.print(t)
     steps: dict[str, list[float]] = {}
     for r in runs["on"]:
-        for step, target, secs in r["steps"]:
+        for step, target, secs, *_ in r["steps"]:
             if step in CHECK_STEPS:
                 steps.setdefault(f"{step} {target}", []).append(secs)
     s = Table(title="the checks' steps (median seconds)")

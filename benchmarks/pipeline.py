@@ -6,7 +6,8 @@ Prints one table per measurement:
      per-step timings it records in meta.run_steps;
   3. the three reference queries, top 50 + capped count, p50/p95 over repeated runs;
   4. a plain baseline on a 100k-row slice — pandas reads the CSV and a Python loop cleans each
-     row, then rows are inserted one by one — against crmpipe on the same slice, as a ratio.
+     row, then rows are inserted one by one — against crmpipe on the same slice
+     (checks and resolution off, like the baseline), as a ratio.
 
 Usage: uv run python benchmarks/pipeline.py [--contacts N] [--repeat N] [--keep]
 """
@@ -14,14 +15,11 @@ Usage: uv run python benchmarks/pipeline.py [--contacts N] [--repeat N] [--keep]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import resource
 import shutil
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,6 +27,7 @@ from types import SimpleNamespace
 from rich.console import Console
 from rich.table import Table
 
+from childrun import child_run
 from crmpipe.config import load_config
 from crmpipe.datasets import pursuit
 from crmpipe.demo import REFERENCE_QUERIES
@@ -37,26 +36,6 @@ from crmpipe.warehouse import connect
 
 console = Console()
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _child_run(config: Path) -> dict:
-    """Run the pipeline in a child process; return its summary and peak RSS."""
-    code = (
-        "import json, resource, sys\n"
-        "from crmpipe.pipeline import run_path\n"
-        "s = run_path(sys.argv[1])\n"
-        "print(json.dumps({'seconds': s.seconds, 'rss_kb': resource.getrusage("
-        "resource.RUSAGE_SELF).ru_maxrss, 'steps': [(t.step, t.target, t.seconds, t.rows) "
-        "for t in s.steps], 'read': s.totals().read, 'loaded': s.totals().loaded, "
-        "'rejected': s.totals().rejected, 'search_rows': s.search_rows}))\n"
-    )
-    t0 = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(config)], check=True, capture_output=True, text=True
-    )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    result["wall"] = time.perf_counter() - t0
-    return result
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
@@ -164,11 +143,13 @@ def bench_baseline(csv_path: Path, rows: int, workdir: Path) -> tuple[float, flo
         "    table: contacts\n    columns: {contact_id: contact_id, entity_id: place_id, "
         "first_name: first_name, last_name: last_name, emails: email, phone: phone, "
         "title: title, department: department, created_at: created_at}\n"
+        # Like for like: the baseline neither checks nor resolves duplicates.
+        "resolve:\n  contacts: {enabled: false}\n"
     )
     t0 = time.perf_counter()
     from crmpipe.pipeline import run_path
 
-    run_path(slice_dir / "crmpipe.yml")
+    run_path(slice_dir / "crmpipe.yml", checks=False)
     ours = time.perf_counter() - t0
     return baseline, ours
 
@@ -198,7 +179,7 @@ def main() -> None:
     gen_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     shutil.rmtree(folder / ".crmpipe", ignore_errors=True)
 
-    res = _child_run(case.config_path)
+    res = child_run(case.config_path)
     t = Table(
         title=f"files → searchable DuckDB ({args.contacts:,} contacts, {os.cpu_count()} cores)"
     )
@@ -211,7 +192,7 @@ def main() -> None:
         f"{gen_t:.1f}",
         f"(peak RSS {gen_rss:,.0f} MB)",
     )
-    for step, target, secs, nrows in res["steps"]:
+    for step, target, secs, nrows, _ in res["steps"]:
         t.add_row(
             step,
             target,

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from childrun import child_run
 from crmpipe.config import load_config
 from crmpipe.datasets import pursuit
 from crmpipe.model import CONTACTS
@@ -45,25 +45,6 @@ UNION ALL
 SELECT min(_rid) OVER (PARTITION BY entity_id, n) AS _rid_l, _rid AS _rid_r FROM r
 WHERE n IS NOT NULL AND entity_id IS NOT NULL
 """
-
-
-def _child_run(config: Path) -> dict:
-    """Run the pipeline in a child process; return its summary, resolve phases and peak RSS."""
-    code = (
-        "import json, resource, sys\n"
-        "from crmpipe.pipeline import run_path\n"
-        "s = run_path(sys.argv[1])\n"
-        "print(json.dumps({'seconds': s.seconds, 'rss_kb': resource.getrusage("
-        "resource.RUSAGE_SELF).ru_maxrss, 'steps': [(t.step, t.target, t.seconds, t.rows, "
-        "t.detail) for t in s.steps], 'balanced': all(c.balanced for c in s.tables)}))\n"
-    )
-    t0 = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(config)], check=True, capture_output=True, text=True
-    )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    result["wall"] = time.perf_counter() - t0
-    return result
 
 
 def _baseline(config: Path, truth: Path) -> tuple[Evaluation, float]:
@@ -126,7 +107,7 @@ def main() -> None:
         )
     shutil.rmtree(folder / ".crmpipe", ignore_errors=True)
     load = os.getloadavg()
-    res = _child_run(config)
+    res = child_run(config)
     truth = folder / "resolve_truth.csv"
     ours, phases, trained = _evaluate(config, truth)
     base, base_s = _baseline(config, truth)
