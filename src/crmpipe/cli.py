@@ -303,6 +303,20 @@ def demo(
         f'{result.config_path} "title: clerk state:CA"',
         highlight=False,
     )
+    # One line each, never wrapped, so they can be copied (and run by tests) as printed.
+    out.print(
+        f"Data-quality report of this run: crmpipe report -c {result.config_path}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    truth = result.config_path.parent / "resolve_truth.csv"
+    if truth.exists():
+        out.print(
+            f"Duplicates found vs planted: crmpipe resolve -c {result.config_path} "
+            f"--evaluate {truth}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()
