@@ -167,6 +167,21 @@ def _status(c: Check, failing: bool) -> str:
     return "fail" if c.severity == "error" else "warn"
 
 
+def repeated_rows(
+    con: duckdb.DuckDBPyConnection, table: str, columns: list[str]
+) -> tuple[int, int]:
+    """(rows of core.<table> with every one of `columns` set, how many of them repeat a
+    combination already seen): the `unique` check's and the duplicate-rate SLA's measure."""
+    cols = ", ".join(quote_ident(x) for x in columns)
+    present = " AND ".join(f"{quote_ident(x)} IS NOT NULL" for x in columns)
+    distinct = f"({cols})" if len(columns) > 1 else cols
+    n, dups = con.execute(
+        f"SELECT count(*), count(*) - count(DISTINCT {distinct}) "
+        f"FROM core.{quote_ident(table)} WHERE {present}"
+    ).fetchone()
+    return int(n), int(dups)
+
+
 def _age_days(newest: Any) -> float | None:
     if newest is None:
         return None
@@ -332,13 +347,7 @@ class Checker:
             msg = "one row per key in core (the build merges repeated keys)"
             return CheckOutcome(c, "pass", 0, stats.rows, 0.0, c.threshold, msg)
         if c.type == "unique":
-            cols = ", ".join(quote_ident(x) for x in c.columns)
-            present = " AND ".join(f"{quote_ident(x)} IS NOT NULL" for x in c.columns)
-            distinct = f"({cols})" if len(c.columns) > 1 else cols
-            n, dups = con.execute(
-                f"SELECT count(*), count(*) - count(DISTINCT {distinct}) FROM core.{name} "
-                f"WHERE {present}"
-            ).fetchone()
+            n, dups = repeated_rows(con, tbl.name, c.columns)
             share = 100.0 * dups / n if n else 0.0
             failing = dups > 0 and share > c.threshold
             msg = f"{dups:,} repeated values among {n:,} rows" if dups else "all values unique"

@@ -338,7 +338,7 @@ def _rebuild(
     summary: RunSummary,
     checks: bool = True,
 ) -> None:
-    """clean → build (→ check) → SLAs → index → marts for every canonical table with a source."""
+    """clean → build (→ check) → resolve → SLAs → index → marts for every table with a source."""
     tables = {n: t for n, t in cfg.tables().items() if cfg.sources_for(n)}
     staged: dict[str, StageResult] = {}
     for name, tbl in tables.items():

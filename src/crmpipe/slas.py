@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 import duckdb
 
-from crmpipe.checks import TableStats, _age_days
+from crmpipe.checks import TableStats, _age_days, repeated_rows
 from crmpipe.checkspecs import Sla
 from crmpipe.config import Config
-from crmpipe.model import quote_ident
 
 
 @dataclass
@@ -69,13 +68,7 @@ def measure(
             if not staged:
                 return 0.0, "no rows"
             return 100.0 * merged / staged, f"{merged:,} of {staged:,} rows repeated a key"
-        cols = ", ".join(quote_ident(c) for c in sla.columns)
-        present = " AND ".join(f"{quote_ident(c)} IS NOT NULL" for c in sla.columns)
-        distinct = f"({cols})" if len(sla.columns) > 1 else cols
-        n, dups = con.execute(
-            f"SELECT count(*), count(*) - count(DISTINCT {distinct}) "
-            f"FROM core.{quote_ident(sla.table)} WHERE {present}"
-        ).fetchone()
+        n, dups = repeated_rows(con, sla.table, sla.columns)
         if not n:
             return 0.0, "no rows"
         return 100.0 * dups / n, f"{dups:,} of {n:,} rows repeat ({', '.join(sla.columns)})"
