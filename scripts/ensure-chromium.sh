@@ -15,20 +15,9 @@ if find_chromium; then
   exit 0
 fi
 
-if [[ "$(id -u)" -eq 0 ]]; then
-  SUDO=()
-elif command -v sudo >/dev/null 2>&1; then
-  SUDO=(sudo -n)
-else
-  echo "ensure-chromium: chromium is missing and we are not root (and there is no sudo);" \
-       "install the package chromium" >&2
-  exit 1
-fi
-
-echo "ensure-chromium: installing chromium"
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  chromium fonts-dejavu-core >/dev/null
+# shellcheck source=scripts/apt.sh
+source "$(dirname "$0")/apt.sh"
+apt_install ensure-chromium chromium fonts-dejavu-core
 
 if find_chromium; then
   echo "ensure-chromium: installed ($(command -v chromium || command -v chromium-browser))"

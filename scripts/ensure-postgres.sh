@@ -24,23 +24,11 @@ if find_initdb && has_contrib; then
   exit 0
 fi
 
-if [[ "$(id -u)" -eq 0 ]]; then
-  SUDO=()
-elif command -v sudo >/dev/null 2>&1; then
-  SUDO=(sudo -n)
-else
-  echo "ensure-postgres: PostgreSQL is missing and we are not root (and there is no sudo);" \
-       "install the packages postgresql and postgresql-contrib" >&2
-  exit 1
-fi
-
-echo "ensure-postgres: installing postgresql and postgresql-contrib"
-export DEBIAN_FRONTEND=noninteractive
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  postgresql postgresql-contrib >/dev/null
+# shellcheck source=scripts/apt.sh
+source "$(dirname "$0")/apt.sh"
+apt_install ensure-postgres postgresql postgresql-contrib
 # The package starts a system cluster we don't need; tests run their own throwaway cluster.
-"${SUDO[@]}" sh -c 'command -v pg_ctlcluster >/dev/null && for c in /etc/postgresql/*/main; do
+as_root sh -c 'command -v pg_ctlcluster >/dev/null && for c in /etc/postgresql/*/main; do
   [ -d "$c" ] || continue; v=$(basename "$(dirname "$c")"); pg_ctlcluster "$v" main stop || true;
 done' >/dev/null 2>&1 || true
 
