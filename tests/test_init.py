@@ -97,9 +97,19 @@ def test_childcare(tmp_path: Path) -> None:
     result = init(folder, output=tmp_path / "crmpipe.yml")
     check_round_trip(result)
     srcs = result.config.sources
-    assert {s.table for s in srcs.values()} == {"entities"}
+    # Three agency lists of facilities, and the CRM's existing leads (people with a company).
+    assert {n: s.table for n, s in srcs.items()} == {
+        "source1": "entities",
+        "source2": "entities",
+        "source3": "entities",
+        "salesforce_leads": "contacts",
+    }
     # Phone is the childcare case's identifier: every source maps it.
-    assert all(s.columns.get("phone") == "Phone" for s in srcs.values())
+    assert all(s.columns.get("phone", "").lower() == "phone" for s in srcs.values())
+    leads = srcs["salesforce_leads"].columns
+    assert leads["contact_id"] == "id"
+    assert (leads["first_name"], leads["last_name"]) == ("first_name", "last_name")
+    assert leads["emails"] == "email"
     assert srcs["source1"].columns["display_name"] == "Name"
     assert srcs["source2"].columns["display_name"] == "Company"
     assert srcs["source2"].columns["postal_code"] == "Zip"
