@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from childrun import child_run
-from crmpipe.datasets import pursuit
+from crmpipe.demo.datasets import pursuit
 
 console = Console()
 ROOT = Path(__file__).resolve().parents[1]

@@ -28,11 +28,11 @@ from rich.console import Console
 from rich.table import Table
 
 from childrun import child_run
-from crmpipe.config import load_config
-from crmpipe.datasets import pursuit
-from crmpipe.demo import REFERENCE_QUERIES
+from crmpipe.config.schema import load_config
+from crmpipe.demo.datasets import pursuit
+from crmpipe.demo.runner import REFERENCE_QUERIES
 from crmpipe.search import search
-from crmpipe.warehouse import connect
+from crmpipe.warehouse.connection import connect
 
 console = Console()
 ROOT = Path(__file__).resolve().parents[1]

@@ -34,14 +34,14 @@ from psycopg.conninfo import make_conninfo
 from rich.console import Console
 from rich.table import Table
 
-from crmpipe.config import load_config
-from crmpipe.datasets import pursuit
-from crmpipe.demo import REFERENCE_QUERIES
+from crmpipe.config.schema import load_config
+from crmpipe.demo.datasets import pursuit
+from crmpipe.demo.runner import REFERENCE_QUERIES
 from crmpipe.pipeline import Reporter, run_path
 from crmpipe.publish import connect_pg, publish
 from crmpipe.publish.pgserver import FAST_SETTINGS, PgCluster, start_cluster
 from crmpipe.search import PostgresBackend, search
-from crmpipe.warehouse import connect
+from crmpipe.warehouse.connection import connect
 
 console = Console(width=None if os.isatty(1) else 140)
 ROOT = Path(__file__).resolve().parents[1]

@@ -29,11 +29,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from crmpipe.config import load_config
-from crmpipe.datasets import pursuit
+from crmpipe.config.schema import load_config
+from crmpipe.demo.datasets import pursuit
 from crmpipe.pipeline import run
-from crmpipe.report import collect, render_html, render_json
-from crmpipe.warehouse import connect
+from crmpipe.report.collect import collect, render_html, render_json
+from crmpipe.warehouse.connection import connect
 
 console = Console()
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from crmpipe.config import load_config
+from crmpipe.config.schema import load_config
 from crmpipe.pipeline import EXIT_CHECKS_FAILED, RunError, run
-from crmpipe.warehouse import connect
+from crmpipe.warehouse.connection import connect
 
 CONTACTS = (
     "contact_id,place_id,first_name,email,title\n"

@@ -16,13 +16,13 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from crmpipe.checkspecs import validate_expression
 from crmpipe.cli import app
-from crmpipe.config import ConfigError, load_config, parse_config
-from crmpipe.datasets import pursuit
+from crmpipe.config.schema import ConfigError, load_config, parse_config
+from crmpipe.demo.datasets import pursuit
 from crmpipe.pipeline import EXIT_CHECKS_FAILED, run
-from crmpipe.quarantine import quarantine
-from crmpipe.warehouse import connect, list_runs
+from crmpipe.quality.quarantine import quarantine
+from crmpipe.quality.specs import validate_expression
+from crmpipe.warehouse.connection import connect, list_runs
 
 runner = CliRunner()
 RECENT = (date.today() - timedelta(days=2)).isoformat()
@@ -460,7 +460,7 @@ def test_bad_specs_are_one_line_errors(checks, message):
     ],
 )
 def test_expressions_cannot_escape(sql):
-    from crmpipe.checkspecs import CheckSpecError
+    from crmpipe.quality.specs import CheckSpecError
 
     with pytest.raises(CheckSpecError):
         validate_expression(sql, "x")

@@ -1,4 +1,4 @@
-"""The reusable mess helpers of crmpipe.datasets: code draws, SQL renderers, the line writer
+"""The reusable mess helpers of crmpipe.demo.datasets: code draws, SQL renderers, the line writer
 and malformed lines."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crmpipe.datasets import mess as m
+from crmpipe.demo.datasets import mess as m
 
 
 def test_draw_codes_rates() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from crmpipe.datasets import CASES, GeneratedCase, get_case, pursuit, shared_data_dir
+from crmpipe.demo.datasets import CASES, GeneratedCase, get_case, pursuit, shared_data_dir
 
 CONTACTS = 2000
 SHARED = shared_data_dir()
@@ -172,7 +172,7 @@ def test_files_headers_and_counts(case: GeneratedCase) -> None:
 
 
 def test_config_loads(case: GeneratedCase) -> None:
-    config = pytest.importorskip("crmpipe.config")
+    config = pytest.importorskip("crmpipe.config.schema")
     cfg = config.load_config(case.config_path)
     assert set(cfg.sources) == {"entities", "techstacks", "customer_a", "customer_b", "contacts"}
 

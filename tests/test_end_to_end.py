@@ -13,12 +13,12 @@ import pytest
 from typer.testing import CliRunner
 
 from crmpipe.cli import app
-from crmpipe.config import load_config
-from crmpipe.datasets import pursuit
-from crmpipe.demo import REFERENCE_QUERIES
+from crmpipe.config.schema import load_config
+from crmpipe.demo.datasets import pursuit
+from crmpipe.demo.runner import REFERENCE_QUERIES
 from crmpipe.pipeline import RunError, run
 from crmpipe.search import search
-from crmpipe.warehouse import connect, list_runs
+from crmpipe.warehouse.connection import connect, list_runs
 
 runner = CliRunner()
 

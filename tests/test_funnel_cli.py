@@ -13,11 +13,11 @@ import pytest
 from typer.testing import CliRunner
 
 from crmpipe.cli import app
-from crmpipe.config import load_config
-from crmpipe.datasets import SHARED_DATA_ENV
-from crmpipe.datasets.pipedrive import generate
+from crmpipe.config.schema import load_config
+from crmpipe.demo.datasets import SHARED_DATA_ENV
+from crmpipe.demo.datasets.pipedrive import generate
 from crmpipe.pipeline import run
-from crmpipe.warehouse import connect
+from crmpipe.warehouse.connection import connect
 
 runner = CliRunner()
 

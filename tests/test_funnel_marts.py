@@ -12,12 +12,12 @@ import duckdb
 import pytest
 import yaml
 
-from crmpipe.config import load_config
-from crmpipe.datasets.pipedrive import SOURCES, generate, write_config
-from crmpipe.marts import build_marts, load_models
+from crmpipe.config.schema import load_config
+from crmpipe.demo.datasets.pipedrive import SOURCES, generate, write_config
+from crmpipe.marts.build import build_marts, load_models
 from crmpipe.marts.checks import latest_checks
 from crmpipe.pipeline import run
-from crmpipe.warehouse import connect
+from crmpipe.warehouse.connection import connect
 
 STEPS = ["1", "2", "2.1", "3", "3.1", "4", "5", "6", "7", "8", "9"]
 STAGES = [

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from crmpipe.config import load_config
-from crmpipe.datasets import shared_data_dir
+from crmpipe.config.schema import load_config
+from crmpipe.demo.datasets import shared_data_dir
 from crmpipe.pipeline import run
-from crmpipe.warehouse import connect
+from crmpipe.warehouse.connection import connect
 
 FILES = (
     "deal_changes.csv",

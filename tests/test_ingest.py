@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from crmpipe.config import parse_config
-from crmpipe.ingest import IngestError, ingest_source, source_files
-from crmpipe.warehouse import connect, table_columns
+from crmpipe.config.schema import parse_config
+from crmpipe.ingest.read import IngestError, ingest_source, source_files
+from crmpipe.warehouse.connection import connect, table_columns
 
 
 def _project(folder: Path, path: str = "*.csv", fmt: str = "") -> tuple:

@@ -1,4 +1,4 @@
-"""crmpipe.init: the project file guessed from a folder of CSV files."""
+"""crmpipe.init.guess: the project file guessed from a folder of CSV files."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crmpipe.config import ExtraSpec, load_config, parse_config
-from crmpipe.init import InitError, InitResult, guess_type, init, normalize
+from crmpipe.config.schema import ExtraSpec, load_config, parse_config
+from crmpipe.init.guess import InitError, InitResult, guess_type, init, normalize
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -435,7 +435,7 @@ def test_any_header_survives_the_round_trip(tmp_path: Path, extra: list[str]) ->
 
 
 def test_duplicate_and_missing_headers_use_the_loaders_names(tmp_path: Path) -> None:
-    # The loader (crmpipe.ingest) reads an empty header as column<n> and a repeat as name_2.
+    # The loader (crmpipe.ingest.read) reads an empty header as column<n> and a repeat as name_2.
     text = "sfdc_id,place_id,\n1,p1,\n2,p2,\n"
     (tmp_path / "crm.csv").write_text(text)
     (tmp_path / "people.csv").write_text("First,Surname,Email,Email,\nA,B,a@b.com,c@d.com,z\n")

@@ -13,11 +13,11 @@ import pytest
 from typer.testing import CliRunner
 
 from crmpipe.cli import app
-from crmpipe.config import load_config
-from crmpipe.datasets import pipedrive, pursuit
+from crmpipe.config.schema import load_config
+from crmpipe.demo.datasets import pipedrive, pursuit
 from crmpipe.pipeline import run
 from crmpipe.publish import publish_build, published_versions
-from crmpipe.warehouse import connect
+from crmpipe.warehouse.connection import connect
 
 runner = CliRunner()
 

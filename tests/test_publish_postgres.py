@@ -16,11 +16,11 @@ import duckdb
 import psycopg
 import pytest
 
-from crmpipe.build import build_search
-from crmpipe.config import Config, parse_config
+from crmpipe.build.core import build_search
+from crmpipe.config.schema import Config, parse_config
 from crmpipe.model import duckdb_ddl, physical_columns
 from crmpipe.publish import PublishError, postgres, publish, published_versions, rollback
-from crmpipe.warehouse import connect
+from crmpipe.warehouse.connection import connect
 
 CONFIG = """
 warehouse: wh.duckdb
@@ -543,9 +543,9 @@ def test_interrupted_publish_leaves_the_serving_version_alone(pg_db: str) -> Non
 
 KILLER = """
 import os, signal, sys
-from crmpipe.config import parse_config
+from crmpipe.config.schema import parse_config
 from crmpipe.publish import publish
-from crmpipe.warehouse import connect
+from crmpipe.warehouse.connection import connect
 
 class Killer:
     def start(self, step, target):
@@ -605,7 +605,7 @@ def test_killed_publish_is_cleaned_up_by_the_next(pg_db: str, tmp_path: Path) ->
 
 def test_schema_doc_lists_every_published_column() -> None:
     from crmpipe.model import TABLES
-    from crmpipe.publish.pgddl import PUBLISHED_TABLES
+    from crmpipe.publish.ddl import PUBLISHED_TABLES
 
     doc = (Path(__file__).parent.parent / "docs" / "schema.md").read_text(encoding="utf-8")
     for name in PUBLISHED_TABLES:

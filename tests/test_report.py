@@ -12,12 +12,12 @@ import pytest
 from typer.testing import CliRunner
 
 from crmpipe.cli import app
-from crmpipe.config import load_config
-from crmpipe.datasets import pursuit
+from crmpipe.config.schema import load_config
+from crmpipe.demo.datasets import pursuit
 from crmpipe.pipeline import run
-from crmpipe.report import ReportError, collect, render_html, render_json, report
-from crmpipe.report_html import SECTIONS
-from crmpipe.warehouse import connect
+from crmpipe.report.collect import ReportError, collect, render_html, render_json, report
+from crmpipe.report.html import SECTIONS
+from crmpipe.warehouse.connection import connect
 
 runner = CliRunner()
 HOSTILE = '<script>alert("pwned")</script>'
@@ -565,7 +565,7 @@ def test_hostile_report_runs_nothing_in_the_browser(copy, browser, tmp_path):
 
 
 def test_score_axis_starts_near_the_lowest_score():
-    from crmpipe.report_html import _score_floor
+    from crmpipe.report.html import _score_floor
 
     assert _score_floor({"a": [99.3, 98.2]}) == 90
     assert _score_floor({"a": [88.0, None], "b": [95.0]}) == 80

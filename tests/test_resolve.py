@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from crmpipe.cli import app
-from crmpipe.config import load_config
+from crmpipe.config.schema import load_config
 from crmpipe.pipeline import run
 from crmpipe.resolution.evaluate import pairwise_metrics
-from crmpipe.warehouse import connect
+from crmpipe.warehouse.connection import connect
 
 runner = CliRunner()
 HEADER = "id,place,first,last,email,phone,title,department,created\n"
@@ -246,7 +246,7 @@ def _golden_or_empty(folder: Path) -> dict[str, str]:
 
 
 def test_generated_duplicates_resolve_against_their_truth(tmp_path: Path) -> None:
-    from crmpipe.datasets import pursuit
+    from crmpipe.demo.datasets import pursuit
     from crmpipe.model import CONTACTS
     from crmpipe.resolution.evaluate import evaluate_truth
 

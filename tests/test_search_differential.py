@@ -18,12 +18,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crmpipe.config import Config, load_config
-from crmpipe.datasets import pursuit
+from crmpipe.config.schema import Config, load_config
+from crmpipe.demo.datasets import pursuit
 from crmpipe.pipeline import run
-from crmpipe.publish import pgddl, publish
+from crmpipe.publish import ddl, publish
 from crmpipe.search import DuckDBBackend, Kind, PostgresBackend, QueryError, search
-from crmpipe.warehouse import connect
+from crmpipe.warehouse.connection import connect
 
 CONTACTS = 3000
 DB_NAME = f"test_search_differential_{os.getpid()}"  # unique on a shared server
@@ -134,7 +134,7 @@ def stores(
     # Titles through their vocabulary (as at scale, where a title repeats thousands of times;
     # a few thousand generated contacts have too many distinct titles for the default ratio).
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pgddl, "VOCABULARY_MAX_RATIO", 1.0)
+        mp.setattr(ddl, "VOCABULARY_MAX_RATIO", 1.0)
         publish(con, dsn, cfg=cfg)
     pg = psycopg.connect(dsn, autocommit=True)
     try:

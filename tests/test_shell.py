@@ -17,7 +17,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from crmpipe.cli import app
-from crmpipe.shell import (
+from crmpipe.shell.session import (
     Shell,
     ShellError,
     completions,
@@ -261,7 +261,7 @@ def test_the_prompt_completes_field_names(duck) -> None:
     from prompt_toolkit.completion import CompleteEvent
     from prompt_toolkit.document import Document
 
-    from crmpipe.shell import _completer
+    from crmpipe.shell.session import _completer
 
     session, _, _ = _shell(duck)
     got = [
@@ -276,7 +276,7 @@ def test_the_prompt_completes_field_names(duck) -> None:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from crmpipe.datasets import pursuit
+    from crmpipe.demo.datasets import pursuit
     from crmpipe.pipeline import run_path
 
     case = pursuit.generate(tmp_path_factory.mktemp("shell_cli"), contacts=500, seed=3)

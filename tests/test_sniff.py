@@ -1,4 +1,4 @@
-"""crmpipe.sniff: dialects decided on small files written for each case, and on the real samples."""
+"""crmpipe.ingest.sniff: dialects decided on small files for each case, and on real samples."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crmpipe.config import FormatSpec
-from crmpipe.sniff import DELIMITERS, Dialect, SniffError, read_records, sniff
+from crmpipe.config.schema import FormatSpec
+from crmpipe.ingest.sniff import DELIMITERS, Dialect, SniffError, read_records, sniff
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

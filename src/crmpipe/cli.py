@@ -17,20 +17,20 @@ from rich.console import Console
 from rich.table import Table
 
 import crmpipe
-from crmpipe import console as show
-from crmpipe.config import load_config
-from crmpipe.demo import DemoError
-from crmpipe.funnel import FunnelError
+from crmpipe.config.schema import load_config
+from crmpipe.demo.runner import DemoError
+from crmpipe.funnel.query import FunnelError
 from crmpipe.pipeline import USER_ERRORS, RunError
 from crmpipe.publish import PublishError
-from crmpipe.quarantine import QuarantineError
-from crmpipe.report import ReportError
+from crmpipe.quality.quarantine import QuarantineError
+from crmpipe.render import console as show
+from crmpipe.report.collect import ReportError
 from crmpipe.resolution.evaluate import EvaluationError
 from crmpipe.resolution.explain import ExplainError
-from crmpipe.resolve import ResolveError
+from crmpipe.resolution.run import ResolveError
 from crmpipe.search import QueryError
-from crmpipe.shell import ShellError
-from crmpipe.warehouse import connect, list_runs
+from crmpipe.shell.session import ShellError
+from crmpipe.warehouse.connection import connect, list_runs
 
 app = typer.Typer(
     help="Messy CRM and contact exports in; one clean, searchable database out.",
@@ -105,7 +105,7 @@ def init(
     force: Annotated[bool, typer.Option(help="Overwrite an existing project file.")] = False,
 ) -> None:
     """Guess a starting crmpipe.yml from the CSV files in FOLDER."""
-    from crmpipe.init import init as guess
+    from crmpipe.init.guess import init as guess
 
     result = guess(folder, output=output, force=force)
     t = Table(title=f"wrote {result.path}")
@@ -226,7 +226,7 @@ def quarantine(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 50,
 ) -> None:
     """List quarantined rows with the check that failed, the reason and the source line."""
-    from crmpipe.quarantine import quarantine as list_quarantine
+    from crmpipe.quality.quarantine import quarantine as list_quarantine
 
     cfg = load_config(config)
     con = connect(cfg.warehouse_path, read_only=True)
@@ -260,7 +260,7 @@ def report(
     ] = 10,
 ) -> None:
     """Write a run's data-quality report: one self-contained HTML page (or --json)."""
-    from crmpipe.report import report as write_report
+    from crmpipe.report.collect import report as write_report
 
     cfg = load_config(config)
     path, _ = write_report(cfg, run_id, output, as_json=as_json, history=history)
@@ -277,14 +277,14 @@ def demo(
     folder: Annotated[Path | None, typer.Option("--dir", help="Where to write the case.")] = None,
 ) -> None:
     """Generate a demo case, run the pipeline on it and answer its reference queries."""
-    from crmpipe.demo import demo as run_demo
+    from crmpipe.demo.runner import demo as run_demo
 
     with show.RichReporter(out) as reporter:
         result = run_demo(case, folder=folder, contacts=contacts, seed=seed, reporter=reporter)
     out.print(show.summary_table(result.summary))
     out.print(show.quality_summary(result.summary), highlight=False)
     if result.funnel is not None:  # the sales-funnel case answers with its funnel
-        from crmpipe.funnel import checks_table, dropoff_table, funnel_table
+        from crmpipe.funnel.query import checks_table, dropoff_table, funnel_table
 
         out.print(funnel_table(result.funnel))
         out.print(dropoff_table(result.funnel))
@@ -331,9 +331,9 @@ def funnel(
     ] = None,
 ) -> None:
     """The monthly sales funnel and the drop-off between steps (see docs/funnel.md)."""
-    from crmpipe.charts import check_chart_path, write_funnel_chart
-    from crmpipe.funnel import dropoff_table, funnel_csv, funnel_json, funnel_table
-    from crmpipe.funnel import funnel as monthly_funnel
+    from crmpipe.funnel.chart import check_chart_path, write_funnel_chart
+    from crmpipe.funnel.query import dropoff_table, funnel_csv, funnel_json, funnel_table
+    from crmpipe.funnel.query import funnel as monthly_funnel
 
     if chart is not None:
         check_chart_path(chart)  # fail before the work, not after
@@ -389,8 +389,8 @@ def shell(
     ] = None,
 ) -> None:
     """Interactive prompt: queries, read-only SQL and \\commands (\\help); reads piped input too."""
-    from crmpipe.config import ConfigError
-    from crmpipe.shell import shell as run_shell
+    from crmpipe.config.schema import ConfigError
+    from crmpipe.shell.session import shell as run_shell
 
     try:
         cfg = load_config(config)
@@ -405,7 +405,7 @@ def shell(
 
 def _dsn(config: Path | None, pg: str | None) -> str:
     """--pg, else the project file's publish.postgres, else CRMPIPE_PG_DSN (one-line error)."""
-    from crmpipe.config import ConfigError
+    from crmpipe.config.schema import ConfigError
     from crmpipe.publish import DSN_ENV, resolve_dsn
 
     try:
@@ -432,7 +432,7 @@ def resolve(
     ] = None,
 ) -> None:
     """Re-run entity resolution alone (duplicate contacts → golden records)."""
-    from crmpipe.resolve import resolve as run_resolve
+    from crmpipe.resolution.run import resolve as run_resolve
 
     results, evaluations = run_resolve(load_config(config), evaluate=evaluate)
     out.print(show.resolve_results_table(results))

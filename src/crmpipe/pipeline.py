@@ -20,16 +20,19 @@ from pathlib import Path
 import duckdb
 
 import crmpipe
-from crmpipe import alerts
-from crmpipe.build import CoreResult, build_core, build_search
-from crmpipe.checks import EXIT_CHECKS_FAILED, Checker, CheckOutcome, record_checks
-from crmpipe.checkspecs import CheckSpecError, all_checks, all_slas
+from crmpipe.build.core import CoreResult, build_core, build_search
+from crmpipe.build.staging import MappingError, StageResult, stage_table
 from crmpipe.clean import install_macros
-from crmpipe.config import Config, ConfigError
-from crmpipe.ingest import FileResult, IngestError, ingest_source
-from crmpipe.marts import build_marts
-from crmpipe.quality import record_quality
-from crmpipe.resolve import (
+from crmpipe.config.schema import Config, ConfigError
+from crmpipe.ingest.read import FileResult, IngestError, ingest_source
+from crmpipe.ingest.sniff import SniffError
+from crmpipe.marts.build import build_marts
+from crmpipe.quality import alerts
+from crmpipe.quality.engine import EXIT_CHECKS_FAILED, Checker, CheckOutcome, record_checks
+from crmpipe.quality.scores import record_quality
+from crmpipe.quality.slas import SlaOutcome, evaluate_slas, record_slas
+from crmpipe.quality.specs import CheckSpecError, all_checks, all_slas
+from crmpipe.resolution.run import (
     ResolveError,
     drop_resolution,
     remap_references,
@@ -37,10 +40,7 @@ from crmpipe.resolve import (
     snapshot_records,
     update_counts,
 )
-from crmpipe.slas import SlaOutcome, evaluate_slas, record_slas
-from crmpipe.sniff import SniffError
-from crmpipe.staging import MappingError, StageResult, stage_table
-from crmpipe.warehouse import (
+from crmpipe.warehouse.connection import (
     WarehouseError,
     connect,
     finish_run,
@@ -414,6 +414,6 @@ def _rebuild(
 
 def run_path(config_path: Path | str | None, **kwargs) -> RunSummary:
     """Load the project file and run it (convenience for scripts)."""
-    from crmpipe.config import load_config
+    from crmpipe.config.schema import load_config
 
     return run(load_config(config_path), **kwargs)

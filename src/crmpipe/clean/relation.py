@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crmpipe.clean import dates, emails, names, nulls, numbers, phones, places
+from crmpipe.clean.macros import install_macros
 from crmpipe.clean.plan import Plan, column_ref, stacked_select
 from crmpipe.model import DUCKDB_TYPES, LINEAGE_COLUMNS, Role, quote_ident
 
@@ -124,8 +125,6 @@ def clean_relation(
     a URL column `x` also fills `x_domain`. One issue row is recorded per (row, column) whose
     value was present (not a null token) but failed its role, with the raw text as `value`.
     """
-    from crmpipe.clean import install_macros
-
     install_macros(con)
     cols = [
         _Col(i, spec, plan_for(spec.role, region) if spec.source is not None else None)

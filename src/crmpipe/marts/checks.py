@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import duckdb
 
-from crmpipe.config import Config
+from crmpipe.config.schema import Config
 from crmpipe.model import quote_ident
-from crmpipe.warehouse import table_exists
+from crmpipe.warehouse.connection import table_exists
 
 MART_CHECKS_DDL = """
 CREATE TABLE IF NOT EXISTS meta.mart_checks (

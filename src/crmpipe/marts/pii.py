@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import duckdb
 
-from crmpipe.config import Config
+from crmpipe.config.schema import Config
 from crmpipe.model import Role, quote_ident
-from crmpipe.warehouse import table_columns, table_exists
+from crmpipe.warehouse.connection import table_columns, table_exists
 
 #: Tables whose people are private: the CRM's own users (contacts are the product elsewhere).
 PII_TABLES: tuple[str, ...] = ("users",)

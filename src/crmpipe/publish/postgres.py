@@ -28,12 +28,12 @@ from psycopg import errors as pgerr
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.copy import QueuedLibpqWriter
 
-from crmpipe.build import _systems
-from crmpipe.config import Config
-from crmpipe.marts import mart_tables
+from crmpipe.build.core import _systems
+from crmpipe.config.schema import Config
+from crmpipe.marts.build import mart_tables
 from crmpipe.model import quote_ident
-from crmpipe.publish import pgddl
-from crmpipe.publish.pgddl import PUBLISHED_TABLES, PgColumn, qualified
+from crmpipe.publish import ddl
+from crmpipe.publish.ddl import PUBLISHED_TABLES, PgColumn, qualified
 
 if TYPE_CHECKING:
     from crmpipe.pipeline import Reporter
@@ -178,7 +178,7 @@ def _connect(dsn: str, *, app: str = "crmpipe publish") -> psycopg.Connection:
 
 def _apply_settings(conn: psycopg.Connection, settings: dict[str, str]) -> None:
     for name, value in settings.items():
-        conn.execute(f"SET {name} = {pgddl.literal(value)}")
+        conn.execute(f"SET {name} = {ddl.literal(value)}")
     if conn.info.server_version >= 140000:
         # A killed publisher's backends notice the lost client within seconds instead of
         # finishing a long index build while still holding the publish lock.
@@ -376,10 +376,10 @@ def _plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> _Publication:
         tbl = tables[name]
         types = _duck_columns(duck, "core", name)
         exists = bool(types)
-        cols = pgddl.table_columns(tbl)
+        cols = ddl.table_columns(tbl)
         if exists:
             missing = [
-                c.name for c in cols[: len(cols) - len(pgddl.LINEAGE_KEPT)] if c.name not in types
+                c.name for c in cols[: len(cols) - len(ddl.LINEAGE_KEPT)] if c.name not in types
             ]
             if missing:
                 raise PublishError(
@@ -399,7 +399,7 @@ def _plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> _Publication:
                 "file) so both can be published"
             )
         types = _duck_columns(duck, "marts", name)
-        cols = [PgColumn(c, t, pgddl.mart_pg_type(t)) for c, t in types.items()]
+        cols = [PgColumn(c, t, ddl.mart_pg_type(t)) for c, t in types.items()]
         source = f"marts.{quote_ident(name)}"
         plans[name] = _TablePlan(
             name, None, cols, types, True, _table_rows(duck, "marts", name), source
@@ -413,7 +413,7 @@ def _plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> _Publication:
         return _Publication(plans, False, [], [], build)
     systems = _systems(duck) if plans["external_ids"].exists else []
     vocabulary = _vocabulary_fields(duck, cfg)
-    view = pgddl.search_view("s", cfg, systems, vocabulary)
+    view = ddl.search_view("s", cfg, systems, vocabulary)
     fields: list[FieldRow] = [
         (n, k, i, m, *view.lookups.get(n, (None, None, None, None)))
         for i, (n, k, m) in enumerate(view.fields)
@@ -443,14 +443,14 @@ def _plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> _Publication:
 
 
 def _vocabulary_fields(duck: duckdb.DuckDBPyConnection, cfg: Config) -> tuple[str, ...]:
-    """The indexed contact text fields (pgddl.SEARCH_TRIGRAM) with few enough distinct values
-    to be searched through their vocabulary (pgddl.VOCABULARY_MAX_RATIO), measured on the
+    """The indexed contact text fields (ddl.SEARCH_TRIGRAM) with few enough distinct values
+    to be searched through their vocabulary (ddl.VOCABULARY_MAX_RATIO), measured on the
     warehouse's contacts."""
     contacts = cfg.tables()["contacts"]
     names = [
         c.name
         for c in contacts.all_columns
-        if c.name in pgddl.SEARCH_TRIGRAM and pgddl.SEARCH_KINDS[c.role] == "text"
+        if c.name in ddl.SEARCH_TRIGRAM and ddl.SEARCH_KINDS[c.role] == "text"
     ]
     if not names or not _duck_columns(duck, "core", "contacts"):
         return ()
@@ -464,7 +464,7 @@ def _vocabulary_fields(duck: duckdb.DuckDBPyConnection, cfg: Config) -> tuple[st
     return tuple(
         n
         for i, n in enumerate(names)
-        if stats[2 * i + 1] and stats[2 * i] <= pgddl.VOCABULARY_MAX_RATIO * stats[2 * i + 1]
+        if stats[2 * i + 1] and stats[2 * i] <= ddl.VOCABULARY_MAX_RATIO * stats[2 * i + 1]
     )
 
 
@@ -816,13 +816,13 @@ def _copy_job(
         cur = duck.cursor()
         try:
             with conn.transaction():
-                conn.execute(pgddl.create_table_of(schema, plan.name, plan.columns))
+                conn.execute(ddl.create_table_of(schema, plan.name, plan.columns))
                 if not plan.exists:
                     return 0
-                query = pgddl.copy_query(
-                    plan.source, plan.columns, plan.duck_types, pgddl.COPY_ORDER.get(plan.name)
+                query = ddl.copy_query(
+                    plan.source, plan.columns, plan.duck_types, ddl.COPY_ORDER.get(plan.name)
                 )
-                stmt = pgddl.copy_statement(schema, plan.name, [c.name for c in plan.columns])
+                stmt = ddl.copy_statement(schema, plan.name, [c.name for c in plan.columns])
                 pg_cur = conn.cursor()
                 with pg_cur.copy(stmt, writer=QueuedLibpqWriter(pg_cur)) as copy:
                     for batch in cur.sql(query).to_arrow_reader(BATCH_ROWS):
@@ -867,7 +867,7 @@ def _sql_job(*statements: str) -> Callable[[psycopg.Connection], int]:
     return run
 
 
-def _index_job(idx: pgddl.IndexSpec) -> Callable[[psycopg.Connection], int]:
+def _index_job(idx: ddl.IndexSpec) -> Callable[[psycopg.Connection], int]:
     mem = (
         GIN_MAINTENANCE_WORK_MEM
         if idx.kind in GIN_KINDS
@@ -886,10 +886,10 @@ def _constraints_job(
 
     def run(conn: psycopg.Connection) -> int:
         for p in models:
-            conn.execute(pgddl.add_primary_key(schema, p.table))
+            conn.execute(ddl.add_primary_key(schema, p.table))
         for p in models:
-            for fk in pgddl.foreign_keys(p.table, tables):
-                conn.execute(pgddl.add_foreign_key(schema, fk))
+            for fk in ddl.foreign_keys(p.table, tables):
+                conn.execute(ddl.add_foreign_key(schema, fk))
                 try:
                     with conn.transaction():
                         conn.execute(
@@ -897,7 +897,7 @@ def _constraints_job(
                             f"VALIDATE CONSTRAINT {quote_ident(fk.name)}"
                         )
                 except pgerr.ForeignKeyViolation:
-                    (n,) = conn.execute(pgddl.orphan_count(schema, fk)).fetchone()
+                    (n,) = conn.execute(ddl.orphan_count(schema, fk)).fetchone()
                     orphans[f"{fk.table}.{fk.column}"] = int(n)
         return 0
 
@@ -1059,7 +1059,7 @@ def _build_and_swap(
     """Load, index and verify version N in crmpipe_v<N>, swap it in, drop old versions."""
     schema = f"{VERSION_PREFIX}{version}"
     plans = pub.plans
-    view = pgddl.search_view(schema, cfg, pub.systems, pub.vocabulary) if pub.search else None
+    view = ddl.search_view(schema, cfg, pub.systems, pub.vocabulary) if pub.search else None
     with _translated(admin, "opening build connections"):
         for _ in range(_jobs_count()):
             conn = _connect(dsn)
@@ -1067,7 +1067,7 @@ def _build_and_swap(
             workers.append(conn)
         _apply_settings(admin, BUILD_SETTINGS)
         admin.execute(f"CREATE SCHEMA {quote_ident(schema)}")
-        admin.execute(pgddl.list_text_function(schema))
+        admin.execute(ddl.list_text_function(schema))
 
     # 1. COPY every table (largest first, in parallel), then check the counts.
     t0 = time.perf_counter()
@@ -1097,7 +1097,7 @@ def _build_and_swap(
     for p in plans.values():
         if p.is_mart:  # marts are small report tables, read whole: no keys, no indexes
             continue
-        for idx in pgddl.table_indexes(
+        for idx in ddl.table_indexes(
             schema, p.table, tables, trgm_ops, contact_text=contact_text
         ):
             job = _Job("index", idx.name, _index_job(idx), priority=_cost(p.rows, idx.kind))
@@ -1109,7 +1109,7 @@ def _build_and_swap(
             "view",
             "contact_search",
             _sql_job(
-                pgddl.create_search_view(schema, view),
+                ddl.create_search_view(schema, view),
                 f"REFRESH MATERIALIZED VIEW {qualified(schema, 'contact_search')}",
             ),
             priority=_cost(plans["contacts"].rows, "view") + 1,
@@ -1117,7 +1117,7 @@ def _build_and_swap(
         build.append(view_job)
         view_jobs.append(view_job.name)
         view_index_jobs = []
-        for idx in pgddl.search_indexes(schema, view, trgm_ops):
+        for idx in ddl.search_indexes(schema, view, trgm_ops):
             job = _Job(
                 "index",
                 idx.name,
@@ -1145,11 +1145,11 @@ def _build_and_swap(
         if view.values:
             values_job = _Job(
                 "values",
-                pgddl.SEARCH_VALUES,
+                ddl.SEARCH_VALUES,
                 _sql_job(
-                    *pgddl.create_search_values(schema, view),
+                    *ddl.create_search_values(schema, view),
                     f"SET maintenance_work_mem = '{GIN_MAINTENANCE_WORK_MEM}'",
-                    *pgddl.search_values_trigram(schema, trgm_ops),
+                    *ddl.search_values_trigram(schema, trgm_ops),
                 ),
                 priority=_cost(plans["techstacks"].rows + plans["contacts"].rows // 20, "view"),
             )
@@ -1201,7 +1201,7 @@ def _build_and_swap(
         granted = _copy_grants(admin, SERVING_SCHEMA, schema) if old is not None else 0
         admin.execute(
             f"COMMENT ON SCHEMA {quote_ident(schema)} IS "
-            f"{pgddl.literal(f'crmpipe published version {version}')}"
+            f"{ddl.literal(f'crmpipe published version {version}')}"
         )
         info["rows"] = sum(counts.values())
         info["detail"] = f"{granted} grants carried over" if granted else ""
@@ -1327,7 +1327,7 @@ def publish_build(
             "no PostgreSQL DSN: set publish.postgres in crmpipe.yml, pass --pg DSN or set "
             f"{DSN_ENV}, e.g. postgresql://USER@HOST:5432/DBNAME"
         )
-    from crmpipe.warehouse import connect
+    from crmpipe.warehouse.connection import connect
 
     con = connect(cfg.warehouse_path, read_only=True)
     try:

@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from crmpipe.config import ResolveSpec
+from crmpipe.config.schema import ResolveSpec
 from crmpipe.model import Table, quote_ident
 from crmpipe.resolution.features import derive_features, feature_columns
 from crmpipe.resolution.tables import ResolvedTables

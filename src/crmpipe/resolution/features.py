@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crmpipe.config import ResolveSpec
+from crmpipe.config.schema import ResolveSpec
 from crmpipe.model import Role, Table, quote_ident
 
 #: The comparison kind each role implies (`off`: not compared).

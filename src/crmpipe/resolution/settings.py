@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crmpipe.config import ResolveSpec
+from crmpipe.config.schema import ResolveSpec
 from crmpipe.model import Role, Table
 from crmpipe.resolution.features import Feature
 

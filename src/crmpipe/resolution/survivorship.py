@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import duckdb
 
-from crmpipe.config import ResolveSpec
+from crmpipe.config.schema import ResolveSpec
 from crmpipe.model import Role, Table, physical_columns, quote_ident
 
 #: Companion columns chosen together with their column (from the same record).

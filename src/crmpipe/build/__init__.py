@@ -1,0 +1,1 @@
+"""Staging tables from raw rows (cleaned by role) and the canonical core tables."""

@@ -1,0 +1,1 @@
+"""The project file (`crmpipe.yml`): pydantic models, loading, clear errors."""

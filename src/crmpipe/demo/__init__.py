@@ -1,0 +1,1 @@
+"""Demo cases: generated source files with ground truth, run end to end."""

@@ -1,0 +1,97 @@
+"""`crmpipe demo CASE`: generate a case's source files, run the pipeline, answer sample queries.
+
+The demo always starts from a fresh warehouse in its folder, so the answers it prints are
+exactly those of the files it just generated.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from crmpipe.config.schema import load_config
+from crmpipe.demo.datasets import pipedrive, pursuit
+from crmpipe.funnel.chart import write_funnel_chart
+from crmpipe.funnel.query import FunnelResult, funnel
+from crmpipe.marts.checks import CheckResult, latest_checks
+from crmpipe.pipeline import Reporter, RunSummary, run
+from crmpipe.search import SearchResult, search
+from crmpipe.warehouse.connection import connect
+
+#: The public-sector case's reference queries (DESIGN §1), exactly as users type them.
+REFERENCE_QUERIES = ("title: finance", "filter: bob Accela >10000", "crm: a")
+
+CASES = {
+    "pursuit": "public-sector contacts search (places, techstacks, customer mappings)",
+    "pipedrive": "sales funnel from a Pipedrive export (the real one in ../shared/data when there)",
+}
+
+
+class DemoError(Exception):
+    """Unknown case or bad demo arguments; one line."""
+
+
+@dataclass
+class DemoResult:
+    case: str
+    folder: Path
+    config_path: Path
+    summary: RunSummary
+    answers: list[tuple[str, SearchResult]] = field(default_factory=list)
+    # The sales-funnel case answers with its funnel, its data checks and the charts it wrote.
+    funnel: FunnelResult | None = None
+    checks: list[CheckResult] = field(default_factory=list)
+    charts: list[Path] = field(default_factory=list)
+
+
+def demo(
+    case: str = "pursuit",
+    *,
+    folder: Path | None = None,
+    contacts: int = 100_000,
+    seed: int = 0,
+    limit: int = 5,
+    reporter: Reporter | None = None,
+) -> DemoResult:
+    """Generate `case` into `folder`, run it on a fresh warehouse, answer its reference queries."""
+    if case not in CASES:
+        raise DemoError(f"unknown demo case {case!r}; available: {', '.join(CASES)}")
+    if contacts < 1:
+        raise DemoError("--contacts must be at least 1")
+    folder = Path(folder or Path("demo") / case)
+    folder.mkdir(parents=True, exist_ok=True)
+    if case == "pipedrive":
+        generated = pipedrive.generate(folder, seed=seed)
+    else:
+        generated = pursuit.generate(folder, contacts=contacts, seed=seed)
+    cfg = load_config(generated.config_path)
+    shutil.rmtree(cfg.warehouse_path.parent, ignore_errors=True)
+    summary = run(cfg, reporter=reporter)
+    result = DemoResult(case, folder, generated.config_path, summary)
+    if case == "pipedrive":
+        con = connect(cfg.warehouse_path, read_only=True)
+        try:
+            result.funnel, result.checks = funnel(con), latest_checks(con)
+        finally:
+            con.close()
+        result.charts = [
+            write_funnel_chart(result.funnel, folder / f"funnel{suffix}")
+            for suffix in (".svg", ".html", ".png")
+        ]
+        return result
+    con = connect(cfg.warehouse_path, read_only=True)
+    try:
+        for query in REFERENCE_QUERIES:
+            answer = search(
+                con,
+                query,
+                aliases=cfg.search.aliases,
+                shorthands=cfg.search.shorthands,
+                limit=limit,
+                count_cap=cfg.search.count_cap,
+            )
+            result.answers.append((query, answer))
+    finally:
+        con.close()
+    return result

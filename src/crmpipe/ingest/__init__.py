@@ -1,0 +1,1 @@
+"""Reading source files into `raw.<source>`: dialect sniffing, reading, manifest and rejects."""

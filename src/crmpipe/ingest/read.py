@@ -1,0 +1,245 @@
+"""Ingest: source files → `raw.<source>` (append-only, every value text) with lineage.
+
+Each file is hashed; a file whose content was already loaded for its source is skipped (the
+manifest), so re-running is safe. The CSV dialect is sniffed on a clean sample (or set per
+source) and passed to DuckDB explicitly; malformed lines land in `meta.rejects` with the line
+number and DuckDB's message while the rest of the file loads. Columns that appear in a later
+file are added to the raw table and recorded in `meta.schema_changes`.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from crmpipe.config.schema import Config, SourceSpec
+from crmpipe.ingest.sniff import Dialect, SniffError, raw_names, sniff
+from crmpipe.model import LINEAGE_COLUMNS, quote_ident
+from crmpipe.warehouse.connection import table_columns, table_exists
+
+
+class IngestError(Exception):
+    """A source can't be ingested at all (no files, unreadable file); one line."""
+
+
+@dataclass
+class FileResult:
+    """What happened to one file in this run."""
+
+    source: str
+    file: Path
+    status: str  # "loaded" | "skipped"
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    added_columns: list[str] = field(default_factory=list)
+    missing_columns: list[str] = field(default_factory=list)
+    dialect: Dialect | None = None
+
+    @property
+    def rows_read(self) -> int:
+        return self.rows_loaded + self.rows_rejected
+
+
+def source_files(cfg: Config, name: str, spec: SourceSpec) -> list[Path]:
+    """The files a source's `path` glob matches (relative to the project file), sorted."""
+    pattern = spec.path
+    if "://" in pattern:
+        raise IngestError(
+            f"sources.{name}.path: remote paths ({pattern.split('://')[0]}://) need the httpfs "
+            "extension, which is not available offline; copy the files locally"
+        )
+    base = Path(pattern) if Path(pattern).is_absolute() else cfg.base_dir / pattern
+    matches = sorted(Path(p) for p in glob.glob(str(base), recursive=True) if Path(p).is_file())
+    if not matches:
+        raise IngestError(f"sources.{name}.path: no files match {pattern!r} (in {cfg.base_dir})")
+    return matches
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of the file's bytes: the identity of a file version in the manifest."""
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def already_loaded(con: duckdb.DuckDBPyConnection, source: str, digest: str) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM meta.manifest WHERE source = ? AND file_hash = ?", [source, digest]
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _read_csv_sql(dialect: Dialect, header: bool) -> str:
+    """The read_csv call with the sniffed dialect spelled out (all values as text)."""
+    return (
+        "read_csv($path, delim=$delim, quote=$quote, escape=$escape, header=$header, "
+        "all_varchar=true, encoding=$encoding, store_rejects=true, auto_detect=false, "
+        "columns=$columns, null_padding=false, max_line_size=10000000)"
+    )
+
+
+def ingest_file(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    spec: SourceSpec,
+    path: Path,
+    run_id: int,
+) -> FileResult:
+    """Load one file into raw.<source>, unless its content is already there."""
+    digest = file_hash(path)
+    if already_loaded(con, source, digest):
+        return FileResult(source, path, "skipped")
+    try:
+        dialect = sniff(path, overrides=spec.format)
+    except SniffError as exc:
+        raise IngestError(f"sources.{source}: {exc}") from None
+    names = raw_names(dialect.header)
+    raw = f"raw.{quote_ident(source)}"
+    existing = table_columns(con, "raw", source)
+    lineage = [n for n, _ in LINEAGE_COLUMNS]
+    added = [n for n in names if existing and n not in existing]
+    missing = [n for n in existing if n not in lineage and n not in names] if existing else []
+    now = datetime.now(UTC).replace(tzinfo=None)
+    mtime = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
+    params = {
+        "path": str(path),
+        "delim": dialect.delimiter,
+        "quote": dialect.quote,
+        "escape": dialect.escape,
+        "header": spec.format.header,
+        "encoding": dialect.encoding,
+        "columns": {n: "VARCHAR" for n in names},
+        "source": source,
+        "file": str(path),
+        "mtime": mtime,
+        "hash": digest,
+        "run": run_id,
+        "now": now,
+    }
+    select = (
+        "SELECT $source AS _source, $file AS _file, $mtime::TIMESTAMP AS _file_mtime, "
+        "$hash AS _file_hash, row_number() OVER () AS _row, $run::BIGINT AS _run_id, "
+        f"$now::TIMESTAMP AS _loaded_at, * FROM {_read_csv_sql(dialect, spec.format.header)}"
+    )
+    _clear_rejects(con)
+    try:
+        if not existing:
+            con.execute(f"CREATE TABLE {raw} AS {select}", params)
+        else:
+            for col in added:
+                con.execute(f"ALTER TABLE {raw} ADD COLUMN {quote_ident(col)} VARCHAR")
+            con.execute(f"INSERT INTO {raw} BY NAME {select}", params)
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0]
+        raise IngestError(f"{path}: cannot be read as CSV: {first}") from None
+    loaded = con.execute(f"SELECT count(*) FROM {raw} WHERE _file_hash = ?", [digest]).fetchone()[0]
+    rejected = _store_rejects(con, source, path, digest, run_id)
+    for col in added:
+        _schema_change(con, source, path, run_id, "added_column", col, now)
+    for col in missing:
+        _schema_change(con, source, path, run_id, "missing_column", col, now)
+    con.execute(
+        "INSERT INTO meta.manifest VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            source,
+            str(path),
+            digest,
+            path.stat().st_size,
+            mtime,
+            run_id,
+            now,
+            loaded,
+            rejected,
+            dialect.encoding,
+            dialect.delimiter,
+        ],
+    )
+    return FileResult(source, path, "loaded", loaded, rejected, added, missing, dialect)
+
+
+def _clear_rejects(con: duckdb.DuckDBPyConnection) -> None:
+    for t in ("reject_errors", "reject_scans"):
+        if con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND temporary", [t]
+        ).fetchone()[0]:
+            con.execute(f"DELETE FROM {t}")
+
+
+def _store_rejects(
+    con: duckdb.DuckDBPyConnection, source: str, path: Path, digest: str, run_id: int
+) -> int:
+    """Copy DuckDB's reject_errors for this scan into meta.rejects; return rejected lines."""
+    if not con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'reject_errors' AND temporary"
+    ).fetchone()[0]:
+        return 0
+    errors = con.execute(
+        "SELECT line, line_byte_position, column_name, error_type, error_message, csv_line "
+        "FROM reject_errors ORDER BY line_byte_position, column_idx"
+    ).fetchall()
+    if not errors:
+        return 0
+    lines = _physical_lines(path, [e[1] for e in errors])
+    con.executemany(
+        "INSERT INTO meta.rejects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (source, str(path), digest, lines.get(e[1], e[0]), e[2], e[3], e[4], e[5], run_id)
+            for e in errors
+        ],
+    )
+    (n,) = con.execute("SELECT count(DISTINCT line) FROM reject_errors").fetchone()
+    _clear_rejects(con)
+    return int(n)
+
+
+def _physical_lines(path: Path, byte_positions: list[int]) -> dict[int, int]:
+    """Map DuckDB's 1-based byte offsets of rejected lines to physical line numbers.
+
+    DuckDB counts records, so its line number drifts after a multi-line quoted field; users
+    open the file in an editor, so we report the physical line. One pass, only when rejects exist.
+    """
+    wanted = sorted({p for p in byte_positions if p})
+    out: dict[int, int] = {}
+    if not wanted:
+        return out
+    newlines, offset, i = 0, 0, 0
+    with path.open("rb") as fh:
+        while i < len(wanted) and (chunk := fh.read(1 << 22)):
+            end = offset + len(chunk)
+            while i < len(wanted) and wanted[i] - 1 <= end:
+                out[wanted[i]] = newlines + chunk.count(b"\n", 0, wanted[i] - 1 - offset) + 1
+                i += 1
+            newlines += chunk.count(b"\n")
+            offset = end
+    return out
+
+
+def _schema_change(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    path: Path,
+    run_id: int,
+    change: str,
+    column: str,
+    when: datetime,
+) -> None:
+    con.execute(
+        "INSERT INTO meta.schema_changes VALUES (?, ?, ?, ?, ?, ?)",
+        [source, str(path), run_id, change, column, when],
+    )
+
+
+def ingest_source(
+    con: duckdb.DuckDBPyConnection, cfg: Config, name: str, run_id: int
+) -> list[FileResult]:
+    """Ingest every file of one source; returns one result per file (loaded or skipped)."""
+    spec = cfg.sources[name]
+    return [ingest_file(con, name, spec, p, run_id) for p in source_files(cfg, name, spec)]
+
+
+def raw_exists(con: duckdb.DuckDBPyConnection, source: str) -> bool:
+    return table_exists(con, "raw", source)

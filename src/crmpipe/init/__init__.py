@@ -1,0 +1,1 @@
+"""Guessing a `crmpipe.yml` from a folder of CSV files."""

@@ -1,0 +1,1 @@
+"""Rendering for people: charts (SVG and PNG) and console tables."""

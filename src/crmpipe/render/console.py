@@ -1,0 +1,350 @@
+"""Terminal presentation with rich: run progress, run summaries, search results, run lists.
+
+Kept apart from the CLI so the shell and other front ends draw things the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from crmpipe.model import TABLES
+from crmpipe.pipeline import Reporter, RunSummary
+from crmpipe.publish import PublishResult
+from crmpipe.quality.quarantine import QuarantineListing
+from crmpipe.search import SearchResult
+from crmpipe.warehouse.connection import RunRecord
+
+
+class RichReporter(Reporter):
+    """One progress line per step: spinner while it runs, then its row count and detail."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            SpinnerColumn(finished_text="[green]✓"),
+            TextColumn("{task.description:<28}"),
+            TextColumn("{task.fields[rows]:>12}"),
+            TextColumn("[dim]{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self.tasks: dict[tuple[str, str], TaskID] = {}
+
+    def __enter__(self) -> RichReporter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def start(self, step: str, target: str) -> None:
+        self.tasks[(step, target)] = self.progress.add_task(
+            f"{step} {target}", total=1, rows="", detail=""
+        )
+
+    def end(self, step: str, target: str, rows: int, seconds: float, detail: str = "") -> None:
+        task = self.tasks[(step, target)]
+        self.progress.update(task, completed=1, rows=f"{rows:,} rows", detail=detail)
+
+
+def summary_table(summary: RunSummary) -> Table:
+    """Per-table reconciliation: read = loaded + merged + quarantined + rejected."""
+    t = Table(title=f"run {summary.run_id}: {summary.status} in {summary.seconds:.1f}s")
+    for col in (
+        "table",
+        "read",
+        "loaded",
+        "merged dups",
+        "quarantined",
+        "rejected",
+        "value issues",
+        "balanced",
+    ):
+        t.add_column(col, justify="left" if col == "table" else "right")
+    for c in [*summary.tables, summary.totals()]:
+        t.add_row(
+            c.table,
+            f"{c.read:,}",
+            f"{c.loaded:,}",
+            f"{c.merged:,}",
+            f"{c.quarantined:,}",
+            f"{c.rejected:,}",
+            f"{c.issues:,}",
+            "✓" if c.balanced else "✗",
+        )
+    return t
+
+
+def steps_table(summary: RunSummary) -> Table:
+    t = Table(title="step timings")
+    for col in ("step", "target", "rows", "seconds", "rows/s"):
+        t.add_column(col, justify="left" if col in ("step", "target") else "right")
+    for s in summary.steps:
+        rate = f"{s.rows / s.seconds:,.0f}" if s.seconds > 0 and s.rows else ""
+        t.add_row(s.step, s.target, f"{s.rows:,}", f"{s.seconds:.2f}", rate)
+    return t
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join(_cell(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:,.6g}"
+    return str(value)
+
+
+def total_label(result: SearchResult) -> str:
+    """'1,234' or '10,000+' when the count was capped."""
+    return f"{result.total:,}+" if result.capped else f"{result.total:,}"
+
+
+def result_table(
+    result: SearchResult, title: str | None = None, caption: str | None = None
+) -> Table:
+    """The rows as a table; the caption says how many matched (or `caption`, e.g. for SQL)."""
+    default = f"{total_label(result)} matching · {result.elapsed_ms:.0f} ms"
+    t = Table(title=title, caption=caption or default)
+    for col in result.columns:
+        t.add_column(col, overflow="fold")
+    for row in result.rows:
+        t.add_row(*(_cell(v) for v in row))
+    return t
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    return value
+
+
+def result_json(result: SearchResult) -> str:
+    return json.dumps(
+        {
+            "total": result.total,
+            "capped": result.capped,
+            "rows": [
+                {c: _json_value(v) for c, v in zip(result.columns, row, strict=True)}
+                for row in result.rows
+            ],
+        },
+        indent=2,
+    )
+
+
+def result_csv(result: SearchResult) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(result.columns)
+    for row in result.rows:
+        writer.writerow(
+            [
+                ";".join(map(str, v)) if isinstance(v, list) else ("" if v is None else v)
+                for v in row
+            ]
+        )
+    return buf.getvalue()
+
+
+def runs_table(runs: Sequence[RunRecord]) -> Table:
+    t = Table(title="runs")
+    for col in (
+        "run",
+        "started",
+        "duration",
+        "status",
+        "files new/skipped",
+        "read",
+        "loaded",
+        "rejected",
+        "quarantined",
+        "checks failed",
+        "message",
+    ):
+        t.add_column(
+            col,
+            justify="right"
+            if col in ("run", "read", "loaded", "rejected", "quarantined", "checks failed")
+            else "left",
+        )
+    for r in runs:
+        secs = f"{r.seconds:.1f}s" if r.seconds is not None else ""
+        colour = {"success": "green", "failed": "red", "checks_failed": "red"}.get(
+            r.status, "yellow"
+        )
+        t.add_row(
+            str(r.run_id),
+            r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            secs,
+            f"[{colour}]{r.status}[/]",
+            f"{r.files_loaded}/{r.files_skipped}",
+            f"{r.rows_read:,}",
+            f"{r.rows_loaded:,}",
+            f"{r.rows_rejected:,}",
+            f"{r.rows_quarantined:,}",
+            f"{r.checks_failed:,}" + (f" (+{r.checks_warned:,} warn)" if r.checks_warned else ""),
+            r.message or "",
+        )
+    return t
+
+
+def publish_summary(result: PublishResult) -> str:
+    """One paragraph on a publish: the version now serving, rows per table, notes."""
+    tables = ", ".join(f"{name} {rows:,}" for name, rows in result.tables.items())
+    lines = [
+        f"[green]published:[/] version {result.version} serves as schema {result.schema} "
+        f"({result.seconds:.1f}s) — {tables}"
+    ]
+    if result.dropped:
+        lines.append(f"  dropped old versions: {', '.join(result.dropped)}")
+    lines += [f"  [yellow]note:[/] {note}" for note in result.notes]
+    return "\n".join(lines)
+
+
+def quality_summary(summary: RunSummary, shown: int = 8) -> str:
+    """A few lines on the checks, SLAs and scores of a run (the full story is in the report)."""
+    if not summary.checks and not summary.slas:
+        if summary.up_to_date and (summary.checks_failed or summary.checks_warned):
+            return (
+                f"[red]checks:[/] the serving build has {summary.checks_failed} failed and "
+                f"{summary.checks_warned} warning checks/SLAs (see crmpipe runs)"
+            )
+        return ""
+    passed = sum(o.status == "pass" for o in summary.checks)
+    lines = [
+        f"checks: {passed}/{len(summary.checks)} pass · SLAs: "
+        f"{sum(o.status == 'pass' for o in summary.slas)}/{len(summary.slas)} met · "
+        + ("[red]" if summary.checks_failed else "[green]")
+        + f"{summary.checks_failed} failed[/], [yellow]{summary.checks_warned} warned[/]"
+    ]
+    colour = {"fail": "red", "warn": "yellow"}
+    bad = [
+        (o.status, f"check {o.check.table}.{o.check.name}: {o.message}")
+        for o in summary.checks
+        if o.status != "pass"
+    ] + [(o.status, f"SLA {o.sla.name}: {o.message}") for o in summary.slas if o.status != "pass"]
+    bad.sort(key=lambda b: b[0] != "fail")
+    for status, text in bad[:shown]:
+        lines.append(f"  [{colour[status]}]{status}[/] {text}")
+    if len(bad) > shown:
+        lines.append(f"  ... and {len(bad) - shown} more (meta.check_results, meta.sla_results)")
+    if summary.scores:
+        scores = ", ".join(
+            f"{t} {s['overall']:.0f}" for t, s in summary.scores.items() if "overall" in s
+        )
+        lines.append(f"quality scores (0–100): {scores}")
+    return "\n".join(lines)
+
+
+def quarantine_table(listing: QuarantineListing) -> Table:
+    """Quarantined rows, or the count per table and check."""
+    if listing.table is None:
+        t = Table(title=f"quarantine: {listing.total:,} rows")
+    else:
+        shown = len(listing.rows)
+        t = Table(
+            title=f"quarantine.{listing.table}: {listing.total:,} rows",
+            caption=(f"showing {shown:,}; --limit N for more" if shown < listing.total else None),
+        )
+    # The check, reason, lineage and key; the row's other values are in quarantine.<table>.
+    width = len(listing.columns)
+    if listing.table is not None:
+        width = min(width, 5 + len(TABLES[listing.table].key))
+    for col in listing.columns[:width]:
+        t.add_column(col, overflow="fold")
+    for row in listing.rows:
+        t.add_row(*(_cell(v) for v in row[:width]))
+    return t
+
+
+def resolve_results_table(results: Sequence[Any]) -> Table:
+    """One row per resolved table: records in, golden records out, how they were linked."""
+    t = Table(title="resolution")
+    for col in ("table", "records", "golden", "merged", "pre-pass", "Splink", "s", "model"):
+        t.add_column(col, justify="left" if col in ("table", "model") else "right")
+    for r in results:
+        t.add_row(
+            r.table,
+            f"{r.records:,}",
+            f"{r.golden:,}",
+            f"{r.merged:,}",
+            f"{r.prepass_pairs:,}",
+            f"{r.splink_pairs:,}",
+            f"{r.seconds:.1f}",
+            r.note,
+        )
+    return t
+
+
+def evaluation_table(ev: Any) -> Table:
+    """Pairwise precision/recall/F1 and cluster-level figures of an evaluation."""
+    t = Table(title=f"evaluation: {ev.table}")
+    t.add_column("measure")
+    t.add_column("value", justify="right")
+    rows = [
+        ("records evaluated", f"{ev.records:,}"),
+        ("true duplicate pairs", f"{ev.true_pairs:,}"),
+        ("predicted pairs", f"{ev.predicted_pairs:,}"),
+        ("correct pairs", f"{ev.true_positive_pairs:,}"),
+        ("pairwise precision", f"{ev.precision:.4f}"),
+        ("pairwise recall", f"{ev.recall:.4f}"),
+        ("pairwise F1", f"{ev.f1:.4f}"),
+        ("true clusters", f"{ev.true_clusters:,}"),
+        ("predicted clusters", f"{ev.predicted_clusters:,}"),
+        ("exactly right clusters", f"{ev.exact_clusters:,}"),
+        ("cluster precision", f"{ev.cluster_precision:.4f}"),
+        ("cluster recall", f"{ev.cluster_recall:.4f}"),
+    ]
+    if ev.unmatched_truth_rows:
+        rows.append(("truth rows not in the warehouse", f"{ev.unmatched_truth_rows:,}"))
+    for name, value in rows:
+        t.add_row(name, value)
+    return t
+
+
+def explanation_tables(ex: Any) -> list[Table]:
+    """The members side by side, then one waterfall table per linked pair."""
+    members = Table(title=f"{ex.table} {ex.golden_id}: {len(ex.members)} source records")
+    members.add_column("field", style="bold")
+    for m in ex.members:
+        members.add_column(str(m[ex.columns[0]]), overflow="fold")
+    for col in [*ex.columns, "_source", "_file", "_row"]:
+        values = [_cell(m.get(col)) for m in ex.members]
+        if any(values):
+            members.add_row(col, *values)
+    out = [members]
+    for p in ex.pairs:
+        weight = f", match weight {p.match_weight:.2f}" if p.match_weight is not None else ""
+        title = f"{p.left} ↔ {p.right}: {p.rule}, probability {p.match_probability:.4f}{weight}"
+        t = Table(title=title)
+        for col in ("comparison", "level", "left", "right", "weight", "tf adj."):
+            t.add_column(col, justify="right" if col in ("weight", "tf adj.") else "left")
+        if p.rule != "splink":
+            t.add_row("exact pre-pass", p.rule, "", "", "linked", "")
+            if p.steps and p.record:
+                t.add_row("Splink's view", "", "", "", f"{p.record['match_weight']:+.2f}", "")
+        if p.prior_weight is not None and p.steps:
+            t.add_row("prior", "two random records match", "", "", f"{p.prior_weight:+.2f}", "")
+        for s in p.steps:
+            t.add_row(
+                s.comparison,
+                s.level,
+                _cell(s.left),
+                _cell(s.right),
+                f"{s.match_weight:+.2f}",
+                f"{s.tf_adjustment:+.2f}" if s.tf_adjustment else "",
+            )
+        out.append(t)
+    return out

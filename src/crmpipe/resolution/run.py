@@ -1,0 +1,305 @@
+"""Entity resolution of a canonical table: records → pre-pass + Splink → clusters → golden rows.
+
+`resolve_table` runs on a warehouse connection inside the pipeline's transaction: it snapshots
+`core.<table>` (one row per key) into `resolved.<x>_records`, links obvious pairs in SQL,
+has Splink score the rest, clusters at the threshold, names clusters with stable golden ids and
+rewrites `core.<table>` with one golden row per cluster plus `core.<x>_sources` (lineage).
+`resolve` (the `crmpipe resolve` command) re-runs it alone from the stored records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from crmpipe.config.schema import Config, ResolveSpec
+from crmpipe.model import Table, quote_ident
+from crmpipe.resolution.clusters import connected_components
+from crmpipe.resolution.features import derive_features, feature_columns
+from crmpipe.resolution.ids import assign_golden_ids
+from crmpipe.resolution.prepass import prepass_edges
+from crmpipe.resolution.scoring import score
+from crmpipe.resolution.settings import (
+    name_columns,
+    scope_columns,
+    splink_settings,
+    training_rules,
+)
+from crmpipe.resolution.survivorship import build_golden, build_lineage
+from crmpipe.resolution.tables import RESOLVE_DDL, ResolvedTables
+from crmpipe.warehouse.connection import table_exists
+
+#: Splink predictions at or above this probability are stored (for explain and re-thresholding).
+STORE_FLOOR = 0.5
+#: Share of true duplicate pairs the pre-pass is assumed to find (for the match prior).
+PREPASS_RECALL = 0.6
+
+
+class ResolveError(Exception):
+    """Resolution cannot run (e.g. no records yet); one line."""
+
+
+@dataclass
+class ResolveResult:
+    """What one table's resolution did."""
+
+    table: str
+    records: int = 0
+    golden: int = 0
+    prepass_pairs: int = 0
+    splink_pairs: int = 0
+    linked_pairs: int = 0
+    trained: bool = False
+    note: str = ""
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def merged(self) -> int:
+        """Records folded into another one's golden record."""
+        return self.records - self.golden
+
+
+def _ensure(con: duckdb.DuckDBPyConnection) -> None:
+    for stmt in RESOLVE_DDL.strip().split(";"):
+        if stmt.strip():
+            con.execute(stmt)
+
+
+def snapshot_records(con: duckdb.DuckDBPyConnection, tbl: Table) -> int:
+    """resolved.<x>_records := core.<table> with a numeric `_rid` and `_rec` (recency: newer
+    file, then later row, is larger)."""
+    _ensure(con)
+    t = ResolvedTables(tbl.name)
+    # Recency without sorting millions of rows: rank the (few) files by time, then the row.
+    con.execute(
+        f"CREATE OR REPLACE TABLE {t.records} AS "
+        "SELECT row_number() OVER () AS _rid, "
+        "coalesce(m.file_rank, 0) * 10000000000 + c._row AS _rec, c.* "
+        f"FROM core.{quote_ident(tbl.name)} c LEFT JOIN (SELECT file, row_number() OVER "
+        "(ORDER BY max(file_mtime), file) AS file_rank FROM meta.manifest GROUP BY file) m "
+        "ON m.file = c._file"
+    )
+    return con.execute(f"SELECT count(*) FROM {t.records}").fetchone()[0]
+
+
+def resolve_table(
+    con: duckdb.DuckDBPyConnection,
+    tbl: Table,
+    spec: ResolveSpec,
+    run_id: int | None = None,
+) -> ResolveResult:
+    """Resolve `tbl` from resolved.<x>_records; rewrite core.<table> and its lineage."""
+    if len(tbl.key) != 1:
+        raise ResolveError(f"{tbl.name}: resolution needs a one-column key")
+    t = ResolvedTables(tbl.name)
+    _ensure(con)
+    if not table_exists(con, "resolved", t.records.split(".")[1]):
+        raise ResolveError(f"{tbl.name}: no records to resolve; run 'crmpipe run' first")
+    t0 = time.perf_counter()
+    res = ResolveResult(tbl.name)
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        res.timings[name] = now - clock
+        clock = now
+
+    key = tbl.key[0]
+    features = derive_features(tbl, spec)
+    cols = feature_columns(tbl, features)
+    scope = scope_columns(tbl, features)
+    names = name_columns(features)
+    res.records = con.execute(f"SELECT count(*) FROM {t.records}").fetchone()[0]
+    feats = ", ".join(f"{expr} AS {quote_ident(name)}" for name, expr in cols)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _rin AS SELECT _rid, {quote_ident(key)}, {feats} "
+        f"FROM {t.records}"
+    )
+    lap("features")
+
+    # 1. the exact pre-pass, and its groups (kept out of Splink's blocks)
+    res.prepass_pairs = prepass_edges(con, features, scope, names, "_rin", "_prepass")
+    connected_components(con, "_prepass", "_pg")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _rin2 AS SELECT i.*, coalesce(g._cluster, i._rid) AS _pg "
+        "FROM _rin i LEFT JOIN _pg g USING (_rid)"
+    )
+    con.execute("DROP TABLE _rin")
+    lap("prepass")
+
+    # 2. Splink on the rest
+    n = max(res.records, 2)
+    prior = res.prepass_pairs / PREPASS_RECALL / (n * (n - 1) / 2) if res.prepass_pairs else 0
+    prior = min(max(prior, 1e-8), 0.01)
+    settings = splink_settings(tbl, features, spec, prior=prior)
+    rows = con.sql("SELECT * FROM _rin2").to_arrow_table()
+    lap("export")
+    scored = score(
+        rows,
+        settings,
+        training_rules=training_rules(tbl, features),
+        floor=min(STORE_FLOOR, spec.threshold),
+        train=spec.train,
+    )
+    del rows
+    res.trained, res.note = scored.trained, scored.note
+    lap("splink")
+    res.timings.update(scored.timings)
+    con.register("_scored", scored.predictions)
+    con.execute(f"CREATE OR REPLACE TABLE {t.predictions} AS SELECT * FROM _scored")
+    con.unregister("_scored")
+    del scored.predictions
+    res.splink_pairs = con.execute(
+        f"SELECT count(*) FROM {t.predictions} WHERE match_probability >= ?", [spec.threshold]
+    ).fetchone()[0]
+
+    # 3. linked pairs: the pre-pass's and Splink's at the threshold
+    k = quote_ident(key)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE {t.pairs} AS
+        SELECT p._rid_l, p._rid_r, a.{k} AS {quote_ident(key + "_l")},
+          b.{k} AS {quote_ident(key + "_r")}, 1.0::DOUBLE AS match_probability,
+          NULL::DOUBLE AS match_weight, p.rule
+        FROM _prepass p JOIN _rin2 a ON a._rid = p._rid_l JOIN _rin2 b ON b._rid = p._rid_r
+        UNION ALL
+        SELECT _rid_l, _rid_r, {quote_ident(key + "_l")}, {quote_ident(key + "_r")},
+          match_probability, match_weight, 'splink' AS rule
+        FROM {t.predictions} WHERE match_probability >= {float(spec.threshold)}
+        """
+    )
+    res.linked_pairs = con.execute(f"SELECT count(*) FROM {t.pairs}").fetchone()[0]
+    lap("pairs")
+
+    # 4. clusters, stable ids, golden records, lineage
+    connected_components(con, t.pairs, "_components")
+    previous = t.sources if table_exists(con, "core", t.sources.split(".")[1]) else None
+    if previous:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _previous AS SELECT DISTINCT record_id AS {k}, "
+            f"golden_id FROM {t.sources}"
+        )
+        previous = "_previous"
+    assign_golden_ids(con, t.records, k, "_components", previous, t.clusters)
+    lap("clusters")
+    res.golden = build_golden(
+        con, tbl, spec, t.records, t.clusters, f"core.{quote_ident(tbl.name)}"
+    )
+    build_lineage(con, tbl, t.records, t.clusters, t.pairs, t.sources)
+    lap("golden")
+    for tmp in ("_rin2", "_prepass", "_pg", "_components", "_previous"):
+        con.execute(f"DROP TABLE IF EXISTS {tmp}")
+    res.seconds = time.perf_counter() - t0
+    con.execute(
+        "INSERT INTO meta.resolve_models VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            run_id,
+            tbl.name,
+            datetime.now(UTC).replace(tzinfo=None),
+            res.records,
+            res.trained,
+            spec.threshold,
+            json.dumps(scored.model, default=str),
+            json.dumps(res.timings),
+        ],
+    )
+    return res
+
+
+def resolve(
+    cfg: Config,
+    *,
+    tables: list[str] | None = None,
+    evaluate: Path | None = None,
+) -> tuple[list[ResolveResult], list]:
+    """`crmpipe resolve`: re-run resolution alone on the stored records, rebuild the search
+    table, and (given a truth file) evaluate. Returns the results and the evaluations."""
+    from crmpipe.build.core import build_search
+    from crmpipe.resolution.evaluate import evaluate_truth
+    from crmpipe.warehouse.connection import connect
+
+    con = connect(cfg.warehouse_path)
+    results: list[ResolveResult] = []
+    evaluations = []
+    try:
+        names = tables or cfg.resolved_tables()
+        if not names:
+            raise ResolveError(
+                "resolution is off for every table with a source "
+                "(set resolve: {contacts: {enabled: true}} in the project file)"
+            )
+        all_tables = cfg.tables()
+        con.execute("BEGIN TRANSACTION")
+        for name in names:
+            spec = cfg.resolve_spec(name)
+            res = resolve_table(con, all_tables[name], spec)
+            results.append(res)
+            update_counts(con, name, res)
+            if name == "entities":
+                remap_references(con, all_tables, name)
+        if "contacts" in names:
+            build_search(con, cfg)
+        con.execute("COMMIT")
+        if evaluate is not None:
+            for name in names:
+                evaluations.append(evaluate_truth(con, all_tables[name], Path(evaluate)))
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+    finally:
+        con.close()
+    return results, evaluations
+
+
+def remap_references(con: duckdb.DuckDBPyConnection, tables: dict[str, Table], name: str) -> int:
+    """Point every reference to resolved table `name` at the golden ids; return rows changed.
+
+    Resolving entities merges entity ids, so contacts, techstacks and external ids that named a
+    merged entity now name its golden record.
+    """
+    t = ResolvedTables(name)
+    changed = 0
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _remap AS SELECT DISTINCT record_id, golden_id "
+        f"FROM {t.sources} WHERE record_id <> golden_id"
+    )
+    for other in tables.values():
+        refs = [c for c in other.all_columns if c.references == name]
+        targets = [f"core.{quote_ident(other.name)}", ResolvedTables(other.name).records]
+        for target in targets:
+            schema, table = target.split(".")
+            if not refs or not table_exists(con, schema, table.strip('"')):
+                continue
+            for col in refs:
+                c = quote_ident(col.name)
+                changed += con.execute(
+                    f"UPDATE {target} SET {c} = m.golden_id FROM _remap m WHERE {c} = m.record_id"
+                ).fetchone()[0]
+    con.execute("DROP TABLE _remap")
+    return changed
+
+
+def drop_resolution(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Forget a table's resolution state (its resolution was turned off)."""
+    t = ResolvedTables(name)
+    for table in (t.records, t.pairs, t.predictions, t.clusters, t.sources):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def update_counts(con: duckdb.DuckDBPyConnection, name: str, res: ResolveResult) -> None:
+    """Fold resolution into the latest reconciliation row: fewer loaded, more merged."""
+    con.execute(
+        "UPDATE meta.table_counts SET loaded = ?, merged = staged - ? - quarantined "
+        "WHERE table_name = ? AND run_id = (SELECT max(run_id) FROM meta.table_counts "
+        "WHERE table_name = ?)",
+        [res.golden, res.golden, name, name],
+    )

@@ -1,0 +1,1 @@
+"""The interactive prompt: queries, read-only SQL and backslash commands."""

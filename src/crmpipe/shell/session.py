@@ -1,0 +1,673 @@
+"""`crmpipe shell`: an interactive prompt over the search table, in the style of pgcli.
+
+A line is a query in the query language (`title: finance`), a read-only SQL statement (SELECT or
+WITH, with a statement timeout), or a backslash command (`\\fields`, `\\explain`, `\\limit`,
+`\\format`, `\\export`, `\\help`, `\\q`). On a terminal it is a prompt_toolkit prompt with
+completion of field names and commands, persistent history and a pager for long results; with
+input piped in it reads one line at a time and prints each answer, so it can be scripted. It
+runs on the DuckDB warehouse (opened read-only) or on the published PostgreSQL schema.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+import re
+import shlex
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.table import Table
+
+from crmpipe.config.schema import Config
+from crmpipe.render import console as show
+from crmpipe.search import Backend, Kind, QueryError, SearchResult, as_backend, explain, search
+from crmpipe.search.fields import Field
+
+#: Where the prompt keeps its history (CRMPIPE_HISTORY overrides).
+HISTORY_FILE = Path("~/.crmpipe_history")
+#: How long one SQL statement or search may run before it is stopped.
+DEFAULT_TIMEOUT_S = 30.0
+#: Most rows `\export` writes (an export of millions of rows belongs in `crmpipe publish` + SQL).
+EXPORT_MAX_ROWS = 1_000_000
+FORMATS = ("table", "csv", "json")
+
+#: Backslash commands: name → (arguments, what it does). `\help` prints these.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "\\fields": ("", "the searchable fields, their kinds and aliases"),
+    "\\explain": ("QUERY", "the SQL a query (or a SELECT) runs and the database's plan"),
+    "\\limit": ("[N]", "show N rows per answer (now: {limit})"),
+    "\\format": ("[table|csv|json]", "how answers are printed (now: {format})"),
+    "\\export": ("FILE QUERY", "write every row a query (or SELECT) returns to FILE (.csv, .json)"),
+    "\\help": ("", "this list"),
+    "\\q": ("", "quit (also Ctrl-D)"),
+}
+#: Statements a line may start with to be run as SQL: only these read without writing.
+READ_ONLY_SQL = frozenset({"SELECT", "WITH"})
+#: First words of SQL statements that are refused (anything that writes, or changes the
+#: session); a line starting with one of these and more words is SQL, not a search.
+_REFUSED = """ALTER ANALYZE ATTACH BEGIN CALL CHECKPOINT CLUSTER COMMENT COMMIT COPY CREATE
+    DEALLOCATE DECLARE DELETE DESCRIBE DETACH DISCARD DO DROP EXECUTE EXPLAIN EXPORT FORCE GRANT
+    IMPORT INSERT INSTALL LOAD LOCK MERGE NOTIFY PRAGMA PREPARE REFRESH REINDEX RELEASE RESET
+    REVOKE ROLLBACK SAVEPOINT SECURITY SET SHOW START SUMMARIZE TRUNCATE UPDATE UPSERT USE VACUUM"""
+REFUSED_SQL = frozenset(_REFUSED.split())
+_FIRST_WORD = re.compile(r"\s*([A-Za-z]+)")
+
+
+class ShellError(Exception):
+    """A line the shell can't run, as one line saying why (and what to do instead)."""
+
+
+# --- reading SQL ------------------------------------------------------------------------------
+
+
+def _skip_space_and_comments(sql: str, i: int) -> int:
+    """The offset of the first character at or after `i` that isn't whitespace or a comment."""
+    n = len(sql)
+    while i < n:
+        if sql[i].isspace():
+            i += 1
+        elif sql.startswith("--", i):
+            j = sql.find("\n", i)
+            i = n if j < 0 else j + 1
+        elif sql.startswith("/*", i):
+            j = sql.find("*/", i + 2)
+            i = n if j < 0 else j + 2
+        else:
+            break
+    return i
+
+
+def split_statements(sql: str) -> list[str]:
+    """`sql` cut at the semicolons that end statements (not those inside quotes, dollar quotes
+    or comments); empty statements are dropped."""
+    out: list[str] = []
+    start, i, n = 0, 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch in ("'", '"'):
+            j = i + 1
+            while j < n:
+                if sql[j] == ch:
+                    if j + 1 < n and sql[j + 1] == ch:  # '' or "" inside: an escaped quote
+                        j += 2
+                        continue
+                    break
+                j += 1
+            i = j + 1
+        elif ch == "$":
+            m = re.match(r"\$[A-Za-z_]*\$", sql[i:])
+            if m:
+                end = sql.find(m.group(0), i + len(m.group(0)))
+                i = n if end < 0 else end + len(m.group(0))
+            else:
+                i += 1
+        elif sql.startswith("--", i) or sql.startswith("/*", i):
+            i = _skip_space_and_comments(sql, i)
+        elif ch == ";":
+            out.append(sql[start:i])
+            i += 1
+            start = i
+        else:
+            i += 1
+    out.append(sql[start:])
+    return [s.strip() for s in out if s.strip() and _skip_space_and_comments(s, 0) < len(s)]
+
+
+def first_keyword(sql: str) -> str:
+    """The statement's first word, upper-case, after comments and opening parentheses."""
+    i = _skip_space_and_comments(sql, 0)
+    while i < len(sql) and sql[i] == "(":
+        i = _skip_space_and_comments(sql, i + 1)
+    m = _FIRST_WORD.match(sql, i)
+    return m.group(1).upper() if m else ""
+
+
+def is_sql(line: str) -> bool:
+    """Whether a line is SQL rather than a query: it starts with a statement keyword (SELECT,
+    WITH, or one that is refused: INSERT, DROP, SET, ...) followed by more words. A word alone
+    is a search; to search for such a word followed by others, quote it: `"select" committee`."""
+    word = first_keyword(line)
+    return (word in READ_ONLY_SQL or word in REFUSED_SQL) and len(line.split()) > 1
+
+
+def read_only_statement(sql: str) -> str:
+    """The one SELECT/WITH statement in `sql` (without its `;`), or a ShellError saying why not.
+
+    This check gives the clear message; what guarantees nothing is written is the connection:
+    the warehouse is opened read-only and PostgreSQL sessions are read-only transactions.
+    """
+    statements = split_statements(sql)
+    if not statements:
+        raise ShellError("no SQL statement to run")
+    if len(statements) > 1:
+        raise ShellError("one SQL statement at a time, please (this line holds several)")
+    word = first_keyword(statements[0])
+    if word not in READ_ONLY_SQL:
+        raise ShellError(
+            f"the shell only runs read-only SQL (SELECT or WITH ... SELECT); {word or 'this'} "
+            "statements are refused — change data with crmpipe run / crmpipe publish"
+        )
+    return statements[0]
+
+
+# --- the session ----------------------------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    """What a line produced: rows to print (`result`, with an optional caption), something
+    rich draws (`renderable`), or a plain message."""
+
+    result: SearchResult | None = None
+    message: str | None = None
+    caption: str | None = None
+    renderable: Any = None
+
+
+class Shell:
+    """One shell session on one store: runs lines and prints their answers to `console`.
+
+    `run_line` never raises for a bad line: it prints `error: ...` and counts it in `errors`
+    (the piped mode's exit status). Settings (`limit`, `format`) change with backslash commands.
+    """
+
+    def __init__(
+        self,
+        con: Any,
+        *,
+        aliases: Mapping[str, str] | None = None,
+        shorthands: Mapping[str, str] | None = None,
+        limit: int = 50,
+        count_cap: int | None = 10_000,
+        fmt: str = "table",
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        console: Console | None = None,
+        err_console: Console | None = None,
+    ) -> None:
+        self.backend: Backend = as_backend(con)
+        self.aliases = dict(aliases or {})
+        self.shorthands = dict(shorthands or {})
+        self.limit = limit
+        self.count_cap = count_cap
+        self.format = fmt
+        self.timeout_s = timeout_s
+        self.console = console or Console()
+        self.err = err_console or self.console
+        self.errors = 0
+        self.pager: Callable[[Any], None] | None = None  # set by the interactive loop
+        self._fields: dict[str, Field] | None = None
+
+    # -- fields ---------------------------------------------------------------------------
+    @property
+    def fields(self) -> dict[str, Field]:
+        """The field registry (read once per session)."""
+        if self._fields is None:
+            self._fields = self.backend.load_fields(self.aliases)
+        return self._fields
+
+    def field_names(self) -> list[str]:
+        """Names a query may use (fields and aliases), for completion; [] without a table."""
+        try:
+            return sorted(n for n, f in self.fields.items() if f.kind is not Kind.DOCUMENT)
+        except QueryError:
+            return []
+
+    # -- running lines ----------------------------------------------------------------------
+    def run_line(self, line: str) -> bool:
+        """Run one line and print its answer; False when the line asks to quit."""
+        text = line.strip()
+        if not text or text.startswith("#"):
+            return True
+        if text in ("\\q", "quit", "exit", "\\quit"):
+            return False
+        try:
+            answer = self.answer(text)
+        except (QueryError, ShellError) as exc:
+            self._error(str(exc))
+            return True
+        except Exception as exc:  # the database's own errors: one line, never a traceback
+            self._error(_first_line(exc))
+            return True
+        self._print(answer)
+        return True
+
+    def answer(self, text: str) -> Answer:
+        """What a line means (a command, SQL or a query), run: raises QueryError/ShellError."""
+        if text.startswith("\\"):
+            return self.command(text)
+        if is_sql(text):
+            return self.sql(text)
+        return self.query(text)
+
+    def query(self, text: str, *, limit: int | None = None) -> Answer:
+        result = self._timed(
+            lambda: search(
+                self.backend,
+                text,
+                aliases=self.aliases,
+                shorthands=self.shorthands,
+                limit=self.limit if limit is None else limit,
+                count_cap=self.count_cap,
+                fields=self.fields,
+            )
+        )
+        return Answer(result)
+
+    def sql(self, text: str, *, limit: int | None = None) -> Answer:
+        statement = read_only_statement(text)
+        if self.backend.name == "duckdb":
+            self._check_duckdb_statement(statement)
+        n = self.limit if limit is None else limit
+        started = time.perf_counter()
+
+        def run() -> tuple[list[str], list[tuple]]:
+            cursor = self.backend.execute(_psycopg_safe(statement, self.backend), [])
+            if cursor.description is None:
+                return [], []
+            return [d[0] for d in cursor.description], cursor.fetchmany(n + 1)
+
+        columns, rows = self._timed(run)
+        more = len(rows) > n
+        rows = rows[:n]
+        elapsed = (time.perf_counter() - started) * 1000
+        result = SearchResult(columns, rows, len(rows), more, statement, [], elapsed)
+        noun = "row" if len(rows) == 1 else "rows"
+        shown = (
+            f"first {len(rows):,} {noun} (\\limit to see more)" if more else f"{len(rows):,} {noun}"
+        )
+        return Answer(result, caption=f"{shown} · {elapsed:.0f} ms")
+
+    def _check_duckdb_statement(self, statement: str) -> None:
+        import duckdb
+
+        statements = self.backend.con.extract_statements(statement)
+        if len(statements) != 1:
+            raise ShellError("one SQL statement at a time, please (this line holds several)")
+        if statements[0].type != duckdb.StatementType.SELECT:
+            kind = str(statements[0].type).rsplit(".", 1)[-1]
+            raise ShellError(
+                f"the shell only runs read-only SQL (SELECT or WITH ... SELECT); this is "
+                f"{kind}, refused — change data with crmpipe run / crmpipe publish"
+            )
+
+    def _timed(self, fn: Callable[[], Any]) -> Any:
+        """Run `fn`, stopping DuckDB after the timeout (PostgreSQL has its statement_timeout)."""
+        if self.backend.name != "duckdb" or not self.timeout_s:
+            return fn()
+        import duckdb
+
+        timer = threading.Timer(self.timeout_s, self.backend.con.interrupt)
+        timer.start()
+        try:
+            return fn()
+        except duckdb.InterruptException:
+            raise ShellError(
+                f"stopped after {self.timeout_s:g} s (the shell's statement timeout); narrow "
+                "the query or add a LIMIT"
+            ) from None
+        finally:
+            timer.cancel()
+
+    # -- backslash commands -------------------------------------------------------------------
+    def command(self, text: str) -> Answer:
+        name, _, rest = text.partition(" ")
+        name, rest = name.lower(), rest.strip()
+        if name in ("\\help", "\\?", "\\h"):
+            return Answer(message=self.help_text())
+        if name == "\\fields":
+            return Answer(renderable=self.fields_table())
+        if name == "\\limit":
+            if rest:
+                if not rest.isdigit() or int(rest) < 1:
+                    raise ShellError(f"\\limit takes a whole number of rows ≥ 1, not {rest!r}")
+                self.limit = int(rest)
+            return Answer(message=f"limit: {self.limit} rows")
+        if name == "\\format":
+            if rest:
+                if rest.lower() not in FORMATS:
+                    raise ShellError(f"\\format is one of {', '.join(FORMATS)}, not {rest!r}")
+                self.format = rest.lower()
+            return Answer(message=f"format: {self.format}")
+        if name == "\\explain":
+            if not rest:
+                raise ShellError("\\explain needs a query, e.g. \\explain title: finance")
+            return Answer(message=self.explain(rest))
+        if name == "\\export":
+            return Answer(message=self.export(rest))
+        close = difflib.get_close_matches(name, COMMANDS, n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise ShellError(f"unknown command {name} — {hint}\\help lists the commands")
+
+    def help_text(self) -> str:
+        lines = [
+            "Type a query (title: finance · filter: bob Accela >10000 · crm: a), a read-only",
+            "SQL statement (SELECT ... / WITH ...), or a command:",
+            "",
+        ]
+        for name, (args, what) in COMMANDS.items():
+            usage = f"{name} {args}".strip()
+            lines.append(f"  {usage:<28} {what.format(limit=self.limit, format=self.format)}")
+        lines += ["", "Tab completes field names and commands; docs/query-language.md has it all."]
+        return "\n".join(lines)
+
+    def fields_table(self) -> Table:
+        t = Table(title="searchable fields")
+        for col in ("field", "kind", "aliases"):
+            t.add_column(col)
+        aliases: dict[str, list[str]] = {}
+        for name, f in self.fields.items():
+            if f.is_alias:
+                aliases.setdefault(f.column, []).append(name)
+        for f in sorted(self.fields.values(), key=lambda f: (f.position, f.name)):
+            if f.is_alias:
+                continue
+            kind = "free text (search with plain words)" if f.kind is Kind.DOCUMENT else f.kind
+            t.add_row(f.name, str(kind), ", ".join(sorted(aliases.get(f.column, []))))
+        return t
+
+    def explain(self, text: str) -> str:
+        if is_sql(text):
+            statement = read_only_statement(text)
+            if self.backend.name == "duckdb":
+                self._check_duckdb_statement(statement)
+            plan = self._timed(
+                lambda: self.backend.explain(_psycopg_safe(statement, self.backend), [])
+            )
+            return "\n".join(["sql:", statement, "", "plan:", *plan])
+        return self._timed(
+            lambda: explain(
+                self.backend,
+                text,
+                aliases=self.aliases,
+                shorthands=self.shorthands,
+                limit=self.limit,
+                count_cap=self.count_cap,
+                fields=self.fields,
+            )
+        )
+
+    def export(self, rest: str) -> str:
+        try:
+            parts = shlex.split(rest, posix=False) if rest else []
+            parts[:1] = [p.strip("'\"") for p in parts[:1]]
+        except ValueError as exc:
+            raise ShellError(f"\\export FILE QUERY: {exc}") from None
+        if len(parts) < 2:
+            raise ShellError("\\export needs a file and a query, e.g. \\export out.csv crm: a")
+        path = Path(parts[0]).expanduser()
+        # The query is the text after the file name as written (quoted or not), untouched.
+        if rest[0] in "'\"":
+            query = rest[rest.index(rest[0], 1) + 1 :].strip()
+        else:
+            query = rest.split(None, 1)[1].strip()
+        suffix = path.suffix.lower().lstrip(".")
+        fmt = suffix if suffix in ("csv", "json") else ("csv" if self.format == "table" else "")
+        fmt = fmt or self.format
+        answer = (
+            self.sql(query, limit=EXPORT_MAX_ROWS)
+            if is_sql(query)
+            else self.query(query, limit=EXPORT_MAX_ROWS)
+        )
+        assert answer.result is not None
+        text = show.result_json(answer.result) + "\n" if fmt == "json" else None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text if text is not None else show.result_csv(answer.result))
+        except OSError as exc:
+            raise ShellError(f"cannot write {path}: {exc.strerror or exc}") from None
+        n = len(answer.result.rows)
+        more = answer.result.capped or answer.result.total > n
+        cut = f" (the first {EXPORT_MAX_ROWS:,}; there are more)" if more else ""
+        return f"wrote {n:,} rows to {path} as {fmt}{cut}"
+
+    # -- printing -----------------------------------------------------------------------------
+    def _error(self, message: str) -> None:
+        self.errors += 1
+        self.err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+
+    def _print(self, answer: Answer) -> None:
+        if answer.renderable is not None:
+            self._show(answer.renderable)
+            return
+        if answer.result is None:
+            self.console.print(answer.message or "", highlight=False, markup=False, soft_wrap=True)
+            return
+        if self.format == "json":
+            self._write(show.result_json(answer.result) + "\n")
+        elif self.format == "csv":
+            self._write(show.result_csv(answer.result))
+        else:
+            self._show(show.result_table(answer.result, caption=answer.caption))
+
+    def _write(self, text: str) -> None:
+        if self.pager is not None and text.count("\n") > self.console.height - 2:
+            self.pager(text)
+        else:
+            self.console.file.write(text)
+            self.console.file.flush()
+
+    def _show(self, renderable: Any) -> None:
+        if self.pager is not None:
+            with self.console.capture() as cap:
+                self.console.print(renderable)
+            rendered = cap.get()
+            if rendered.count("\n") > self.console.height - 2:
+                self.pager(rendered)
+                return
+            self.console.file.write(rendered)
+            self.console.file.flush()
+            return
+        self.console.print(renderable)
+
+
+def _psycopg_safe(sql: str, backend: Backend) -> str:
+    """psycopg reads `%` as a placeholder whenever parameters are passed: double them."""
+    return sql.replace("%", "%%") if backend.name == "postgres" else sql
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# --- completion -------------------------------------------------------------------------------
+
+_TOKEN_START = re.compile(r"[\s(,]")
+
+
+def completions(
+    text: str, fields: Sequence[str], shorthands: Iterable[str] = ()
+) -> list[tuple[str, int]]:
+    """What Tab may complete the text before the cursor to: (completion, start offset relative
+    to the cursor, ≤ 0). Backslash commands at the start of a line, formats after `\\format`,
+    otherwise field names (with their ':'), also inside SQL (without it)."""
+    if text.startswith("\\") and " " not in text:
+        return [(c, -len(text)) for c in COMMANDS if c.startswith(text.lower())]
+    if text.lower().startswith("\\format "):
+        word = text.split(" ", 1)[1].lstrip()
+        return [(f, -len(word)) for f in FORMATS if f.startswith(word.lower())]
+    # The token under the cursor: after the last space or parenthesis, minus a negation.
+    start = max((m.end() for m in _TOKEN_START.finditer(text)), default=0)
+    word = text[start:]
+    if word.startswith("-"):
+        word = word[1:]
+    if not word or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", word):
+        return []
+    sql = is_sql(text) or first_keyword(text) in READ_ONLY_SQL
+    suffix = "" if sql else ":"
+    names = list(fields) + ([] if sql else [s for s in shorthands if text[:start].strip() == ""])
+    low = word.lower()
+    return [(n + suffix, -len(word)) for n in sorted(set(names)) if n.lower().startswith(low)]
+
+
+def _completer(shell: Shell) -> Any:
+    from prompt_toolkit.completion import Completer, Completion
+
+    class ShellCompleter(Completer):
+        """Field names, aliases, shorthands and backslash commands (prompt_toolkit)."""
+
+        def get_completions(self, document: Any, complete_event: Any) -> Iterator[Completion]:
+            for text, start in completions(
+                document.text_before_cursor, shell.field_names(), shell.shorthands
+            ):
+                yield Completion(text, start_position=start)
+
+    return ShellCompleter()
+
+
+# --- the two loops ----------------------------------------------------------------------------
+
+
+def run_script(session: Shell, lines: Iterable[str]) -> int:
+    """Run lines (piped input) until `\\q` or the end; 0, or 1 when any line failed."""
+    for line in lines:
+        if not session.run_line(line.rstrip("\n")):
+            break
+    return 1 if session.errors else 0
+
+
+def _page(text: str) -> None:
+    """Show rendered text (ANSI colours included) through the system pager: $PAGER, else
+    `less -SRXF` as pgcli does (colours, long lines scroll sideways, quits when it fits)."""
+    from rich.pager import SystemPager
+
+    os.environ.setdefault("LESS", "-SRXF")
+    SystemPager().show(text)
+
+
+def run_prompt(
+    session: Shell,
+    *,
+    history: Path | None = None,
+    prompt: str = "crmpipe> ",
+    input: Any = None,
+    output: Any = None,
+    pager: bool = True,
+) -> int:
+    """The interactive loop (prompt_toolkit): completion, history, paging; until `\\q`/Ctrl-D.
+
+    `input`/`output` are prompt_toolkit's (tests pass a pipe input and a DummyOutput).
+    """
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+    from prompt_toolkit.history import FileHistory, InMemoryHistory
+
+    hist: Any = InMemoryHistory()
+    if history is not None:
+        with contextlib.suppress(OSError):
+            history.parent.mkdir(parents=True, exist_ok=True)
+            history.touch(exist_ok=True)
+            hist = FileHistory(str(history))
+    prompt_session: Any = PromptSession(
+        history=hist,
+        completer=_completer(session),
+        complete_while_typing=False,
+        auto_suggest=AutoSuggestFromHistory(),
+        input=input,
+        output=output,
+    )
+    if pager:
+        session.pager = _page
+    session.console.print(
+        f"crmpipe shell on {session.backend.name} — \\help for help, \\q to quit", highlight=False
+    )
+    while True:
+        try:
+            line = prompt_session.prompt(prompt)
+        except KeyboardInterrupt:
+            continue  # Ctrl-C clears the line, as in psql
+        except EOFError:
+            break
+        if not session.run_line(line):
+            break
+    return 0
+
+
+def history_path() -> Path:
+    """The prompt's history file: CRMPIPE_HISTORY, else ~/.crmpipe_history."""
+    return Path(os.environ.get("CRMPIPE_HISTORY") or HISTORY_FILE).expanduser()
+
+
+@contextlib.contextmanager
+def open_store(cfg: Config | None, dsn: str | None) -> Iterator[Any]:
+    """A read-only connection to the store the shell runs on: PostgreSQL at `dsn` (read-only
+    transactions, statement timeout), else the project's DuckDB warehouse opened read-only."""
+    if dsn:
+        from crmpipe.publish import connect_pg
+
+        conn = connect_pg(dsn, app="crmpipe shell")
+    else:
+        if cfg is None:
+            raise ShellError("no project file: pass --config crmpipe.yml, or --pg DSN")
+        from crmpipe.warehouse.connection import connect
+
+        conn = connect(cfg.warehouse_path, read_only=True)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def shell(
+    cfg: Config | None = None,
+    *,
+    dsn: str | None = None,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    interactive: bool | None = None,
+    history: Path | None = None,
+) -> int:
+    """Run the shell on the project's warehouse, or on PostgreSQL at `dsn`; return the exit
+    status (piped input: 1 when any line failed).
+
+    Interactive when stdin and stdout are terminals (or `interactive=True`); otherwise lines
+    are read from `stdin` and answers written to `stdout`, errors to `stderr`.
+    """
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    if interactive is None:
+        interactive = stdin.isatty() and stdout.isatty()
+    tty = interactive and stdout.isatty()
+    # Piped output: no colours, and not wrapped at 80 columns as a terminal would be.
+    plain: Any = None if tty else False
+    console = Console(file=stdout, width=None if tty else 160, force_terminal=plain)
+    err = Console(file=stderr, width=None if tty else 1000, force_terminal=plain)
+    search_cfg = cfg.search if cfg is not None else None
+    with open_store(cfg, dsn) as con:
+        session = Shell(
+            con,
+            aliases=search_cfg.aliases if search_cfg else None,
+            shorthands=search_cfg.shorthands if search_cfg else None,
+            limit=search_cfg.limit if search_cfg else 50,
+            count_cap=search_cfg.count_cap if search_cfg else 10_000,
+            console=console,
+            err_console=err if not interactive else console,
+        )
+        if not interactive:
+            return run_script(session, stdin)
+        store = "pg" if dsn else "duckdb"
+        return run_prompt(session, history=history or history_path(), prompt=f"{store}> ")
+
+
+__all__ = [
+    "COMMANDS",
+    "Shell",
+    "ShellError",
+    "completions",
+    "is_sql",
+    "read_only_statement",
+    "run_prompt",
+    "run_script",
+    "shell",
+    "split_statements",
+]

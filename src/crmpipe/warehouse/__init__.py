@@ -1,0 +1,1 @@
+"""The DuckDB warehouse: connection, schemas and the run registry."""
