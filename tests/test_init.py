@@ -12,7 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crmpipe.config.schema import ExtraSpec, load_config, parse_config
-from crmpipe.init.guess import InitError, InitResult, guess_type, init, normalize
+from crmpipe.init.guess import InitError, InitResult, init
+from crmpipe.init.synonyms import normalize
+from crmpipe.init.values import guess_type
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

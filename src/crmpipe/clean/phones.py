@@ -10,6 +10,7 @@ result. With a default region outside the North American plan, every value takes
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -20,12 +21,17 @@ from crmpipe.clean.plan import Plan, public_macro, sql_str, stacked_select
 #: Splits `<number><separator><extension marker><digits>` at the end of a value.
 EXT_RE = r"(?i)^(.*?[0-9][^a-z#]*?)[\s,;]*(?:extension|extn|ext|x|#)[\s.:=-]*([0-9]{1,10})$"
 _PLAIN_RE = r"\+?[0-9]+"
+#: Formatting characters removed from a number before its digits are read.
+_FORMATTING = (" ", "-", "(", ")", ".", "/")
 _MAX_LOOKUP_LEN = 100  # phonenumbers refuses longer input anyway
+
+_STRIP_SQL = "s"
+for _ch in _FORMATTING:
+    _STRIP_SQL = f"replace({_STRIP_SQL}, {sql_str(_ch)}, '')"
 
 MACROS: tuple[str, ...] = (
     # Formatting characters removed; what remains of a usable number is `+?digits`.
-    "CREATE OR REPLACE TEMP MACRO crm_phone_strip(s) AS replace(replace(replace(replace(replace("
-    "replace(s, ' ', ''), '-', ''), '(', ''), ')', ''), '.', ''), '/', '')",
+    f"CREATE OR REPLACE TEMP MACRO crm_phone_strip(s) AS {_STRIP_SQL}",
     "CREATE OR REPLACE TEMP MACRO crm_phone_is_plain(s) AS "
     f"regexp_full_match(s, {sql_str(_PLAIN_RE)})",
     # {main, ext} of a value with an extension marker (ext = '' when there is none); the regex
@@ -89,6 +95,38 @@ def phone_plan(region: str) -> Plan:
         failed="bad",
         lookup_key="key",
     )
+
+
+def north_american_e164(value: str) -> str | None:
+    """The fast path above in Python: E.164 of a North-American number (`+12125550142`), or
+    None when the macros would not give one (not that shape, or area code or exchange 0/1).
+
+    For guessing what a sampled column holds (`crmpipe init`) by the rule cleaning applies.
+    """
+    stripped = value
+    for ch in _FORMATTING:
+        stripped = stripped.replace(ch, "")
+    if re.fullmatch(_PLAIN_RE, stripped):
+        digits = stripped
+    elif "x" in value.lower() or "#" in value:
+        parts = re.search(EXT_RE, value)
+        main = parts.group(1) if parts else ""
+        for ch in _FORMATTING:
+            main = main.replace(ch, "")
+        if not (parts and re.fullmatch(_PLAIN_RE, main)):
+            return None
+        digits = main
+    else:
+        return None
+    if len(digits) == 10 and not digits.startswith("+"):
+        nat = digits
+    elif len(digits) == 11 and digits.startswith("1"):
+        nat = digits[1:]
+    elif len(digits) == 12 and digits.startswith("+1"):
+        nat = digits[2:]
+    else:
+        return None
+    return "+1" + nat if nat[0] >= "2" and nat[3] >= "2" else None
 
 
 def is_nanp_region(region: str) -> bool:
