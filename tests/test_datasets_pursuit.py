@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from crmpipe.demo.datasets import CASES, GeneratedCase, get_case, pursuit, shared_data_dir
+from crmpipe.demo.datasets import (
+    CASES,
+    GeneratedCase,
+    get_case,
+    pursuit,
+    pursuit_entities,
+    pursuit_lines,
+    shared_data_dir,
+)
 
 CONTACTS = 2000
 SHARED = shared_data_dir()
@@ -59,8 +67,8 @@ def contact_lines(path: Path) -> tuple[list[list[str]], list[bytes]]:
         except UnicodeDecodeError:
             bad.append(raw)
             continue
-        (good if len(fields) == len(pursuit.CONTACT_HEADER) else bad).append(
-            fields if len(fields) == len(pursuit.CONTACT_HEADER) else raw
+        (good if len(fields) == len(pursuit_lines.CONTACT_HEADER) else bad).append(
+            fields if len(fields) == len(pursuit_lines.CONTACT_HEADER) else raw
         )
     return good, bad
 
@@ -143,14 +151,14 @@ def test_files_headers_and_counts(case: GeneratedCase) -> None:
     assert case.config_path.read_text() == pursuit.CONFIG_YML
     assert case.config_path.read_text().startswith("# crmpipe project file for the public-sector")
     expected = {
-        "entities.csv": list(pursuit.ENTITY_HEADER),
+        "entities.csv": list(pursuit_entities.ENTITY_HEADER),
         "techstacks.csv": ["name", "place_id", "type"],
         "crma.csv": ["sfdc_id", "place_id"],
         "crmb.csv": ["hubspot_id", "place_id"],
-        "contacts_1.csv": list(pursuit.CONTACT_HEADER),
-        "contacts_2.csv": list(pursuit.CONTACT_HEADER),
-        "contacts_3.csv": list(pursuit.CONTACT_HEADER),
-        "truth.csv": list(pursuit.TRUTH_HEADER),
+        "contacts_1.csv": list(pursuit_lines.CONTACT_HEADER),
+        "contacts_2.csv": list(pursuit_lines.CONTACT_HEADER),
+        "contacts_3.csv": list(pursuit_lines.CONTACT_HEADER),
+        "truth.csv": list(pursuit_lines.TRUTH_HEADER),
     }
     for name, header in expected.items():
         raw = (case.folder / name).read_bytes()
@@ -227,7 +235,7 @@ def test_real_sample_extended(tmp_path: Path) -> None:
 
 def test_synthetic_without_shared(synthetic: GeneratedCase) -> None:
     header, ents = read_rows(synthetic.folder / "entities.csv")
-    assert header == list(pursuit.ENTITY_HEADER)
+    assert header == list(pursuit_entities.ENTITY_HEADER)
     assert len(ents) == 1200 == synthetic.counts["entities.csv"]
     assert synthetic.counts["real_entities"] == 0
     ids = {r[0] for r in ents}
@@ -271,7 +279,7 @@ def test_truth_matches_reference_cleaning(case: GeneratedCase) -> None:
     """Every well-formed winning row, cleaned by the reference cleaner, equals its truth row."""
     truth = truth_by_id(case)
     winners: dict[str, tuple[str, list[str]]] = {}
-    for name in pursuit.CONTACT_FILES:  # later file wins
+    for name in pursuit_lines.CONTACT_FILES:  # later file wins
         good, _ = contact_lines(case.folder / name)
         for row in good:
             winners[row[0]] = (name, row)
@@ -328,7 +336,7 @@ def test_malformed_lines_are_malformed(case: GeneratedCase) -> None:
     rejected = {k for k, t in truth.items() if t["rejected"] == "true"}
     seen: set[str] = set()
     kinds = {"too_many_fields": 0, "too_few_fields": 0, "invalid_utf8": 0}
-    for name in pursuit.CONTACT_FILES:
+    for name in pursuit_lines.CONTACT_FILES:
         _, bad = contact_lines(case.folder / name)
         assert len(bad) >= 3, name
         for raw in bad:
@@ -356,7 +364,7 @@ def test_malformed_lines_are_malformed(case: GeneratedCase) -> None:
 
 def test_mess_present_at_planted_rates(case: GeneratedCase) -> None:
     rows: list[list[str]] = []
-    for name in pursuit.CONTACT_FILES:
+    for name in pursuit_lines.CONTACT_FILES:
         rows += contact_lines(case.folder / name)[0]
     n = len(rows)
     c = case.counts
@@ -453,7 +461,7 @@ def test_contacts_are_realistic(case: GeneratedCase) -> None:
     assert len(titles) > 100
     assert {"Finance Director", "City Clerk", "Treasurer"} & titles
     _, ents = read_rows(case.folder / "entities.csv")
-    domain = {r[0]: pursuit.url_domain(r[7]) for r in ents}
+    domain = {r[0]: pursuit_entities.url_domain(r[7]) for r in ents}
     on_domain = sum(
         bool(domain[t["entity_id"]])
         and t["emails"].split(";")[0].endswith("@" + domain[t["entity_id"]])
