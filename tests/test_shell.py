@@ -17,15 +17,13 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from crmpipe.cli import app
-from crmpipe.shell.session import (
-    Shell,
+from crmpipe.shell.prompt import completer, completions, run_prompt
+from crmpipe.shell.session import Shell, run_script
+from crmpipe.shell.sql import (
     ShellError,
-    completions,
     first_keyword,
     is_sql,
     read_only_statement,
-    run_prompt,
-    run_script,
     split_statements,
 )
 from test_search_fixtures import ALIASES, SHORTHANDS, make_search_db, make_search_pg
@@ -261,12 +259,10 @@ def test_the_prompt_completes_field_names(duck) -> None:
     from prompt_toolkit.completion import CompleteEvent
     from prompt_toolkit.document import Document
 
-    from crmpipe.shell.session import _completer
-
     session, _, _ = _shell(duck)
     got = [
         c.text
-        for c in _completer(session).get_completions(Document("email:bob te"), CompleteEvent())
+        for c in completer(session).get_completions(Document("email:bob te"), CompleteEvent())
     ]
     assert got == ["tech:", "tech_names:"]
 

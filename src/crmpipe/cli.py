@@ -29,7 +29,7 @@ from crmpipe.resolution.evaluate import EvaluationError
 from crmpipe.resolution.explain import ExplainError
 from crmpipe.resolution.run import ResolveError
 from crmpipe.search import QueryError
-from crmpipe.shell.session import ShellError
+from crmpipe.shell.sql import ShellError
 from crmpipe.warehouse.connection import connect, list_runs
 
 app = typer.Typer(

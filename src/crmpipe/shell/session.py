@@ -3,22 +3,22 @@
 A line is a query in the query language (`title: finance`), a read-only SQL statement (SELECT or
 WITH, with a statement timeout), or a backslash command (`\\fields`, `\\explain`, `\\limit`,
 `\\format`, `\\export`, `\\help`, `\\q`). On a terminal it is a prompt_toolkit prompt with
-completion of field names and commands, persistent history and a pager for long results; with
-input piped in it reads one line at a time and prints each answer, so it can be scripted. It
-runs on the DuckDB warehouse (opened read-only) or on the published PostgreSQL schema.
+completion of field names and commands, persistent history and a pager for long results
+(crmpipe.shell.prompt); with input piped in it reads one line at a time and prints each answer,
+so it can be scripted. It runs on the DuckDB warehouse (opened read-only) or on the published
+PostgreSQL schema; SQL text is checked in crmpipe.shell.sql. This module is the session: its
+settings, what a line means, and how its answer is printed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import difflib
-import os
-import re
 import shlex
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -30,135 +30,13 @@ from crmpipe.config.schema import Config
 from crmpipe.render import console as show
 from crmpipe.search import Backend, Kind, QueryError, SearchResult, as_backend, explain, search
 from crmpipe.search.fields import Field
+from crmpipe.shell.prompt import COMMANDS, FORMATS, history_path, run_prompt
+from crmpipe.shell.sql import ShellError, is_sql, psycopg_safe, read_only_statement
 
-#: Where the prompt keeps its history (CRMPIPE_HISTORY overrides).
-HISTORY_FILE = Path("~/.crmpipe_history")
 #: How long one SQL statement or search may run before it is stopped.
 DEFAULT_TIMEOUT_S = 30.0
 #: Most rows `\export` writes (an export of millions of rows belongs in `crmpipe publish` + SQL).
 EXPORT_MAX_ROWS = 1_000_000
-FORMATS = ("table", "csv", "json")
-
-#: Backslash commands: name → (arguments, what it does). `\help` prints these.
-COMMANDS: dict[str, tuple[str, str]] = {
-    "\\fields": ("", "the searchable fields, their kinds and aliases"),
-    "\\explain": ("QUERY", "the SQL a query (or a SELECT) runs and the database's plan"),
-    "\\limit": ("[N]", "show N rows per answer (now: {limit})"),
-    "\\format": ("[table|csv|json]", "how answers are printed (now: {format})"),
-    "\\export": ("FILE QUERY", "write every row a query (or SELECT) returns to FILE (.csv, .json)"),
-    "\\help": ("", "this list"),
-    "\\q": ("", "quit (also Ctrl-D)"),
-}
-#: Statements a line may start with to be run as SQL: only these read without writing.
-READ_ONLY_SQL = frozenset({"SELECT", "WITH"})
-#: First words of SQL statements that are refused (anything that writes, or changes the
-#: session); a line starting with one of these and more words is SQL, not a search.
-_REFUSED = """ALTER ANALYZE ATTACH BEGIN CALL CHECKPOINT CLUSTER COMMENT COMMIT COPY CREATE
-    DEALLOCATE DECLARE DELETE DESCRIBE DETACH DISCARD DO DROP EXECUTE EXPLAIN EXPORT FORCE GRANT
-    IMPORT INSERT INSTALL LOAD LOCK MERGE NOTIFY PRAGMA PREPARE REFRESH REINDEX RELEASE RESET
-    REVOKE ROLLBACK SAVEPOINT SECURITY SET SHOW START SUMMARIZE TRUNCATE UPDATE UPSERT USE VACUUM"""
-REFUSED_SQL = frozenset(_REFUSED.split())
-_FIRST_WORD = re.compile(r"\s*([A-Za-z]+)")
-
-
-class ShellError(Exception):
-    """A line the shell can't run, as one line saying why (and what to do instead)."""
-
-
-# --- reading SQL ------------------------------------------------------------------------------
-
-
-def _skip_space_and_comments(sql: str, i: int) -> int:
-    """The offset of the first character at or after `i` that isn't whitespace or a comment."""
-    n = len(sql)
-    while i < n:
-        if sql[i].isspace():
-            i += 1
-        elif sql.startswith("--", i):
-            j = sql.find("\n", i)
-            i = n if j < 0 else j + 1
-        elif sql.startswith("/*", i):
-            j = sql.find("*/", i + 2)
-            i = n if j < 0 else j + 2
-        else:
-            break
-    return i
-
-
-def split_statements(sql: str) -> list[str]:
-    """`sql` cut at the semicolons that end statements (not those inside quotes, dollar quotes
-    or comments); empty statements are dropped."""
-    out: list[str] = []
-    start, i, n = 0, 0, len(sql)
-    while i < n:
-        ch = sql[i]
-        if ch in ("'", '"'):
-            j = i + 1
-            while j < n:
-                if sql[j] == ch:
-                    if j + 1 < n and sql[j + 1] == ch:  # '' or "" inside: an escaped quote
-                        j += 2
-                        continue
-                    break
-                j += 1
-            i = j + 1
-        elif ch == "$":
-            m = re.match(r"\$[A-Za-z_]*\$", sql[i:])
-            if m:
-                end = sql.find(m.group(0), i + len(m.group(0)))
-                i = n if end < 0 else end + len(m.group(0))
-            else:
-                i += 1
-        elif sql.startswith("--", i) or sql.startswith("/*", i):
-            i = _skip_space_and_comments(sql, i)
-        elif ch == ";":
-            out.append(sql[start:i])
-            i += 1
-            start = i
-        else:
-            i += 1
-    out.append(sql[start:])
-    return [s.strip() for s in out if s.strip() and _skip_space_and_comments(s, 0) < len(s)]
-
-
-def first_keyword(sql: str) -> str:
-    """The statement's first word, upper-case, after comments and opening parentheses."""
-    i = _skip_space_and_comments(sql, 0)
-    while i < len(sql) and sql[i] == "(":
-        i = _skip_space_and_comments(sql, i + 1)
-    m = _FIRST_WORD.match(sql, i)
-    return m.group(1).upper() if m else ""
-
-
-def is_sql(line: str) -> bool:
-    """Whether a line is SQL rather than a query: it starts with a statement keyword (SELECT,
-    WITH, or one that is refused: INSERT, DROP, SET, ...) followed by more words. A word alone
-    is a search; to search for such a word followed by others, quote it: `"select" committee`."""
-    word = first_keyword(line)
-    return (word in READ_ONLY_SQL or word in REFUSED_SQL) and len(line.split()) > 1
-
-
-def read_only_statement(sql: str) -> str:
-    """The one SELECT/WITH statement in `sql` (without its `;`), or a ShellError saying why not.
-
-    This check gives the clear message; what guarantees nothing is written is the connection:
-    the warehouse is opened read-only and PostgreSQL sessions are read-only transactions.
-    """
-    statements = split_statements(sql)
-    if not statements:
-        raise ShellError("no SQL statement to run")
-    if len(statements) > 1:
-        raise ShellError("one SQL statement at a time, please (this line holds several)")
-    word = first_keyword(statements[0])
-    if word not in READ_ONLY_SQL:
-        raise ShellError(
-            f"the shell only runs read-only SQL (SELECT or WITH ... SELECT); {word or 'this'} "
-            "statements are refused — change data with crmpipe run / crmpipe publish"
-        )
-    return statements[0]
-
-
-# --- the session ----------------------------------------------------------------------------
 
 
 @dataclass
@@ -269,7 +147,7 @@ class Shell:
         started = time.perf_counter()
 
         def run() -> tuple[list[str], list[tuple]]:
-            cursor = self.backend.execute(_psycopg_safe(statement, self.backend), [])
+            cursor = self.backend.execute(psycopg_safe(statement, self.backend), [])
             if cursor.description is None:
                 return [], []
             return [d[0] for d in cursor.description], cursor.fetchmany(n + 1)
@@ -379,7 +257,7 @@ class Shell:
             if self.backend.name == "duckdb":
                 self._check_duckdb_statement(statement)
             plan = self._timed(
-                lambda: self.backend.explain(_psycopg_safe(statement, self.backend), [])
+                lambda: self.backend.explain(psycopg_safe(statement, self.backend), [])
             )
             return "\n".join(["sql:", statement, "", "plan:", *plan])
         return self._timed(
@@ -468,62 +346,9 @@ class Shell:
         self.console.print(renderable)
 
 
-def _psycopg_safe(sql: str, backend: Backend) -> str:
-    """psycopg reads `%` as a placeholder whenever parameters are passed: double them."""
-    return sql.replace("%", "%%") if backend.name == "postgres" else sql
-
-
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-# --- completion -------------------------------------------------------------------------------
-
-_TOKEN_START = re.compile(r"[\s(,]")
-
-
-def completions(
-    text: str, fields: Sequence[str], shorthands: Iterable[str] = ()
-) -> list[tuple[str, int]]:
-    """What Tab may complete the text before the cursor to: (completion, start offset relative
-    to the cursor, ≤ 0). Backslash commands at the start of a line, formats after `\\format`,
-    otherwise field names (with their ':'), also inside SQL (without it)."""
-    if text.startswith("\\") and " " not in text:
-        return [(c, -len(text)) for c in COMMANDS if c.startswith(text.lower())]
-    if text.lower().startswith("\\format "):
-        word = text.split(" ", 1)[1].lstrip()
-        return [(f, -len(word)) for f in FORMATS if f.startswith(word.lower())]
-    # The token under the cursor: after the last space or parenthesis, minus a negation.
-    start = max((m.end() for m in _TOKEN_START.finditer(text)), default=0)
-    word = text[start:]
-    if word.startswith("-"):
-        word = word[1:]
-    if not word or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", word):
-        return []
-    sql = is_sql(text) or first_keyword(text) in READ_ONLY_SQL
-    suffix = "" if sql else ":"
-    names = list(fields) + ([] if sql else [s for s in shorthands if text[:start].strip() == ""])
-    low = word.lower()
-    return [(n + suffix, -len(word)) for n in sorted(set(names)) if n.lower().startswith(low)]
-
-
-def _completer(shell: Shell) -> Any:
-    from prompt_toolkit.completion import Completer, Completion
-
-    class ShellCompleter(Completer):
-        """Field names, aliases, shorthands and backslash commands (prompt_toolkit)."""
-
-        def get_completions(self, document: Any, complete_event: Any) -> Iterator[Completion]:
-            for text, start in completions(
-                document.text_before_cursor, shell.field_names(), shell.shorthands
-            ):
-                yield Completion(text, start_position=start)
-
-    return ShellCompleter()
-
-
-# --- the two loops ----------------------------------------------------------------------------
 
 
 def run_script(session: Shell, lines: Iterable[str]) -> int:
@@ -532,68 +357,6 @@ def run_script(session: Shell, lines: Iterable[str]) -> int:
         if not session.run_line(line.rstrip("\n")):
             break
     return 1 if session.errors else 0
-
-
-def _page(text: str) -> None:
-    """Show rendered text (ANSI colours included) through the system pager: $PAGER, else
-    `less -SRXF` as pgcli does (colours, long lines scroll sideways, quits when it fits)."""
-    from rich.pager import SystemPager
-
-    os.environ.setdefault("LESS", "-SRXF")
-    SystemPager().show(text)
-
-
-def run_prompt(
-    session: Shell,
-    *,
-    history: Path | None = None,
-    prompt: str = "crmpipe> ",
-    input: Any = None,
-    output: Any = None,
-    pager: bool = True,
-) -> int:
-    """The interactive loop (prompt_toolkit): completion, history, paging; until `\\q`/Ctrl-D.
-
-    `input`/`output` are prompt_toolkit's (tests pass a pipe input and a DummyOutput).
-    """
-    from prompt_toolkit import PromptSession
-    from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
-    from prompt_toolkit.history import FileHistory, InMemoryHistory
-
-    hist: Any = InMemoryHistory()
-    if history is not None:
-        with contextlib.suppress(OSError):
-            history.parent.mkdir(parents=True, exist_ok=True)
-            history.touch(exist_ok=True)
-            hist = FileHistory(str(history))
-    prompt_session: Any = PromptSession(
-        history=hist,
-        completer=_completer(session),
-        complete_while_typing=False,
-        auto_suggest=AutoSuggestFromHistory(),
-        input=input,
-        output=output,
-    )
-    if pager:
-        session.pager = _page
-    session.console.print(
-        f"crmpipe shell on {session.backend.name} — \\help for help, \\q to quit", highlight=False
-    )
-    while True:
-        try:
-            line = prompt_session.prompt(prompt)
-        except KeyboardInterrupt:
-            continue  # Ctrl-C clears the line, as in psql
-        except EOFError:
-            break
-        if not session.run_line(line):
-            break
-    return 0
-
-
-def history_path() -> Path:
-    """The prompt's history file: CRMPIPE_HISTORY, else ~/.crmpipe_history."""
-    return Path(os.environ.get("CRMPIPE_HISTORY") or HISTORY_FILE).expanduser()
 
 
 @contextlib.contextmanager
@@ -657,17 +420,3 @@ def shell(
             return run_script(session, stdin)
         store = "pg" if dsn else "duckdb"
         return run_prompt(session, history=history or history_path(), prompt=f"{store}> ")
-
-
-__all__ = [
-    "COMMANDS",
-    "Shell",
-    "ShellError",
-    "completions",
-    "is_sql",
-    "read_only_statement",
-    "run_prompt",
-    "run_script",
-    "shell",
-    "split_statements",
-]
