@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crmpipe.clean import MACRO_FOR_ROLE, ColumnSpec, clean_relation, clean_value, install_macros
+from crmpipe.clean.phones import north_american_e164
 from crmpipe.model import DUCKDB_TYPES, LINEAGE_COLUMNS, Role
 
 # Alphabets that make role-shaped strings likely, so that idempotency is tested on values
@@ -153,3 +154,28 @@ def test_clean_relation_never_raises(con: duckdb.DuckDBPyConnection, rows: list)
         table_name="any",
     )
     assert n == len(rows)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    values=st.lists(
+        st.one_of(
+            st.text(alphabet=_ALPHABETS[Role.PHONE], max_size=25),
+            st.from_regex(
+                r"\+?1?[ (]?[0-9]{3}[) .-]?[0-9]{3}[ .-]?[0-9]{4}( ?(x|ext\.|#) ?[0-9]{1,4})?",
+                fullmatch=True,
+            ),
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_phone_fast_path_in_python_agrees(con: duckdb.DuckDBPyConnection, values: list) -> None:
+    """north_american_e164 (what `crmpipe init` guesses phones by) is the SQL fast path."""
+    values = [v.strip() for v in values]
+    rows = con.execute(
+        "SELECT v, crm_phone(v) FROM unnest(?::VARCHAR[]) AS t(v)", [values]
+    ).fetchall()
+    assert [(v, north_american_e164(v)) for v, _ in rows] == rows
