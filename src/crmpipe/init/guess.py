@@ -19,7 +19,7 @@ from pathlib import Path
 from crmpipe.config.schema import DEFAULT_FILE, Config, ConfigError, parse_config
 from crmpipe.ingest.sniff import Dialect, SniffError, read_records, sniff
 from crmpipe.init.mapping import FileGuess, guess_file
-from crmpipe.init.synonyms import normalize
+from crmpipe.init.synonyms import unique_name
 from crmpipe.init.yaml import render
 
 #: File name patterns looked at (`.txt` only when the sniffer finds a delimiter in it).
@@ -124,17 +124,6 @@ def _pattern_stem(pattern: str) -> str:
     return re.sub(r"[\W_]+$", "", pattern.split("*")[0]) or pattern.split("*")[0]
 
 
-def _source_name(stem: str, taken: set[str]) -> str:
-    name = normalize(stem) or "source"
-    if name[0].isdigit():
-        name = f"s_{name}"
-    base, n = name, 2
-    while name in taken:
-        name, n = f"{base}_{n}", n + 1
-    taken.add(name)
-    return name
-
-
 def _unify_extension_types(guesses: list[FileGuess]) -> None:
     """One extension column has one type per table: widen conflicting guesses, say so."""
     types: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -185,7 +174,7 @@ def init(folder: Path, *, output: Path | None = None, force: bool = False) -> In
     for group, pattern, dialect, error in _sniff_and_group(folder, files):
         first = group[0]
         stem = _pattern_stem(pattern) if pattern else first.stem
-        source = _source_name(stem, names)
+        source = unique_name(stem, "source", "s_", names)
         if dialect is None:
             guesses.append(FileGuess(first, source, None, 0.0, notes=[f"not mapped: {error}"]))
             continue

@@ -24,6 +24,7 @@ from crmpipe.init.synonyms import (
     normalize,
     synonyms,
     system_of,
+    unique_name,
 )
 from crmpipe.init.values import (
     ROLE_CHECKS,
@@ -272,18 +273,6 @@ def _mean(matches: Iterable[_Match]) -> float:
     return sum(scores) / len(scores) if scores else 0.0
 
 
-def _ext_name(header: str, index: int, taken: set[str]) -> str:
-    """A unique extension column name from a header, never a canonical column's name."""
-    name = normalize(header) or f"column_{index}"
-    if name[0].isdigit():
-        name = f"c_{name}"
-    base, n = name, 2
-    while name in taken:
-        name, n = f"{base}_{n}", n + 1
-    taken.add(name)
-    return name
-
-
 def guess_file(path: Path, source: str, dialect: Dialect, records: list[list[str]]) -> FileGuess:
     """Guess table, column mapping and extension columns for one sniffed file."""
     headers = raw_names(dialect.header)
@@ -319,7 +308,7 @@ def guess_file(path: Path, source: str, dialect: Dialect, records: list[list[str
             continue
         values = sample_values(records, i)
         kind, why = guess_type(h, values)
-        name = _ext_name(h, i, taken)
+        name = unique_name(h, f"column_{i}", "c_", taken)
         guess.extra[h] = f"{name}: {kind}"
         if i in lost:
             w = lost[i]

@@ -14,6 +14,19 @@ def normalize(header: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", header.strip().lower()).strip("_")
 
 
+def unique_name(text: str, fallback: str, digit_prefix: str, taken: set[str]) -> str:
+    """`text` normalized into a name not in `taken` (then added to it): `fallback` when nothing
+    is left, `digit_prefix` before a leading digit, `_2`, `_3`, ... after a name already taken."""
+    name = normalize(text) or fallback
+    if name[0].isdigit():
+        name = f"{digit_prefix}{name}"
+    base, n = name, 2
+    while name in taken:
+        name, n = f"{base}_{n}", n + 1
+    taken.add(name)
+    return name
+
+
 def match_forms(header: str) -> list[str]:
     """Forms of a header compared against synonyms: normalized, and with camelCase split."""
     plain = normalize(header)
