@@ -1097,9 +1097,7 @@ def _build_and_swap(
     for p in plans.values():
         if p.is_mart:  # marts are small report tables, read whole: no keys, no indexes
             continue
-        for idx in ddl.table_indexes(
-            schema, p.table, tables, trgm_ops, contact_text=contact_text
-        ):
+        for idx in ddl.table_indexes(schema, p.table, tables, trgm_ops, contact_text=contact_text):
             job = _Job("index", idx.name, _index_job(idx), priority=_cost(p.rows, idx.kind))
             build.append(job)
             table_index_jobs.append(job.name)
