@@ -18,18 +18,9 @@ from rich.table import Table
 
 import crmpipe
 from crmpipe.config.schema import load_config
-from crmpipe.demo.runner import DemoError
-from crmpipe.funnel.query import FunnelError
-from crmpipe.pipeline import USER_ERRORS, RunError
+from crmpipe.errors import CrmpipeError
 from crmpipe.publish import PublishError
-from crmpipe.quality.quarantine import QuarantineError
 from crmpipe.render import console as show
-from crmpipe.report.collect import ReportError
-from crmpipe.resolution.evaluate import EvaluationError
-from crmpipe.resolution.explain import ExplainError
-from crmpipe.resolution.run import ResolveError
-from crmpipe.search import QueryError
-from crmpipe.shell.sql import ShellError
 from crmpipe.warehouse.connection import connect, list_runs
 
 app = typer.Typer(
@@ -46,21 +37,6 @@ ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="Project file (default ./crmpipe.yml).")
 ]
 
-FAILURES = (
-    *USER_ERRORS,
-    RunError,
-    QueryError,
-    DemoError,
-    FunnelError,
-    FileExistsError,
-    PublishError,
-    ShellError,
-    QuarantineError,
-    ReportError,
-    ResolveError,
-    EvaluationError,
-    ExplainError,
-)
 PgOpt = Annotated[
     str | None,
     typer.Option(
@@ -79,7 +55,10 @@ def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except FAILURES as exc:
+        except CrmpipeError as exc:
+            err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except FileExistsError as exc:
             err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except duckdb.Error as exc:
@@ -477,7 +456,3 @@ def explain(
 def version() -> None:
     """Print crmpipe's version."""
     out.print(f"crmpipe {crmpipe.__version__} (DuckDB {duckdb.__version__})")
-
-
-def main() -> None:  # pragma: no cover - console script entry point
-    app()

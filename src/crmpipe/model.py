@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from crmpipe.sqltext import quote_ident
+
 
 class Role(StrEnum):
     """What a column holds; decides how it is cleaned, checked and searched."""
@@ -324,11 +326,6 @@ def table(name: str) -> Table:
         return TABLES[name]
     except KeyError:
         raise KeyError(f"unknown table {name!r}; known: {', '.join(TABLES)}") from None
-
-
-def quote_ident(name: str) -> str:
-    """Quote an identifier for DuckDB/PostgreSQL (column names come from headers, never values)."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def physical_columns(tbl: Table) -> list[tuple[str, str]]:

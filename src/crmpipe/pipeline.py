@@ -21,19 +21,18 @@ import duckdb
 
 import crmpipe
 from crmpipe.build.core import CoreResult, build_core, build_search
-from crmpipe.build.staging import MappingError, StageResult, stage_table
+from crmpipe.build.staging import StageResult, stage_table
 from crmpipe.clean import install_macros
-from crmpipe.config.schema import Config, ConfigError
-from crmpipe.ingest.read import FileResult, IngestError, ingest_source
-from crmpipe.ingest.sniff import SniffError
+from crmpipe.config.schema import Config
+from crmpipe.errors import CrmpipeError
+from crmpipe.ingest.read import FileResult, ingest_source
 from crmpipe.marts.build import build_marts
 from crmpipe.quality import alerts
 from crmpipe.quality.engine import EXIT_CHECKS_FAILED, Checker, CheckOutcome, record_checks
 from crmpipe.quality.scores import record_quality
 from crmpipe.quality.slas import SlaOutcome, evaluate_slas, record_slas
-from crmpipe.quality.specs import CheckSpecError, all_checks, all_slas
+from crmpipe.quality.specs import all_checks, all_slas
 from crmpipe.resolution.run import (
-    ResolveError,
     drop_resolution,
     remap_references,
     resolve_table,
@@ -49,21 +48,10 @@ from crmpipe.warehouse.connection import (
     table_exists,
 )
 
-#: Errors that are the user's to fix: reported as one line, never a traceback.
-USER_ERRORS = (
-    ConfigError,
-    CheckSpecError,
-    IngestError,
-    MappingError,
-    ResolveError,
-    SniffError,
-    WarehouseError,
-)
-
 __all__ = ["EXIT_CHECKS_FAILED", "RunError", "RunSummary", "run"]
 
 
-class RunError(Exception):
+class RunError(CrmpipeError):
     """A run failed; the message is one line saying what and where."""
 
     def __init__(self, message: str, run_id: int | None = None) -> None:
@@ -266,7 +254,7 @@ def run(
                 [fingerprint, str(summary.checks_failed), str(summary.checks_warned)],
             )
         con.execute("COMMIT")
-    except USER_ERRORS + (duckdb.Error,) as exc:
+    except (CrmpipeError, duckdb.Error) as exc:
         con.execute("ROLLBACK")
         message = str(exc).splitlines()[0]
         finish_run(con, run_id, "failed", message)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import duckdb
 
 from crmpipe.config.schema import Config
-from crmpipe.model import Role, Table, duckdb_ddl, physical_columns, quote_ident
+from crmpipe.model import Role, Table, duckdb_ddl, physical_columns
+from crmpipe.sqltext import quote_ident
 from crmpipe.warehouse.connection import table_exists
 
 #: How each role is searched (see docs/query-language.md).
@@ -103,7 +104,7 @@ def _systems(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _safe_name(value: str) -> str:
+def safe_name(value: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in value.lower()).strip("_") or "crm"
 
 
@@ -150,7 +151,7 @@ def build_search(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
     add("x.crm", "crm", "code_list")
     systems = _systems(con)
     for i, system in enumerate(systems):
-        add(f"x.ids_{i}", f"{_safe_name(system)}_ids", "code_list")
+        add(f"x.ids_{i}", f"{safe_name(system)}_ids", "code_list")
     id_lists = "".join(
         f", list(DISTINCT lower(external_id) ORDER BY lower(external_id)) "
         "FILTER (WHERE lower(system) = ?) "

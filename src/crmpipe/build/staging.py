@@ -13,13 +13,15 @@ import duckdb
 
 from crmpipe.clean import ColumnSpec, clean_relation
 from crmpipe.config.schema import Config, SourceSpec
-from crmpipe.model import LINEAGE_COLUMNS, Table, duckdb_ddl, quote_ident
+from crmpipe.errors import CrmpipeError
+from crmpipe.model import LINEAGE_COLUMNS, Table, duckdb_ddl
+from crmpipe.sqltext import quote_ident
 from crmpipe.warehouse.connection import table_columns
 
 ISSUES_TABLE = "meta.row_issues"
 
 
-class MappingError(Exception):
+class MappingError(CrmpipeError):
     """A configured header does not exist in any file of its source."""
 
 

@@ -16,7 +16,8 @@ of formats costs ~0.4 µs per format tried, so it only sees values containing mo
 
 from __future__ import annotations
 
-from crmpipe.clean.plan import Plan, public_macro, sql_str
+from crmpipe.clean.plan import Plan, public_macro
+from crmpipe.sqltext import sql_str
 
 MIN_YEAR = 1900
 MAX_YEAR = 2100

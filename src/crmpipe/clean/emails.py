@@ -9,7 +9,8 @@ Most values hold one clean address, so that case is checked first without any li
 
 from __future__ import annotations
 
-from crmpipe.clean.plan import Plan, public_macro, sql_str
+from crmpipe.clean.plan import Plan, public_macro
+from crmpipe.sqltext import sql_str
 
 # Separators between addresses (commas, semicolons, any whitespace) and the characters wrapped
 # around one (<a@b.com>, "a@b.com", (a@b.com), and the `[a, b]` rendering of a list, so that a

@@ -11,7 +11,8 @@ and a split into parts otherwise.
 
 from __future__ import annotations
 
-from crmpipe.clean.plan import Plan, public_macro, sql_str
+from crmpipe.clean.plan import Plan, public_macro
+from crmpipe.sqltext import sql_str
 
 #: Characters after which a letter starts a new word part.
 NAME_SEPARATORS: tuple[str, ...] = (" ", "-", "'", "\u2019", ".", "(")

@@ -7,7 +7,8 @@ thing for every role and an issue is only recorded for a value that was really t
 
 from __future__ import annotations
 
-from crmpipe.clean.plan import Plan, public_macro, sql_str
+from crmpipe.clean.plan import Plan, public_macro
+from crmpipe.sqltext import sql_str
 
 #: Values (compared lower-cased, after trimming) that mean "no value".
 NULL_TOKENS: frozenset[str] = frozenset({"", "n/a", "na", "null", "none", "-", "--", "nan"})

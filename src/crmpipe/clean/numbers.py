@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from crmpipe.clean.plan import Plan, public_macro, sql_str
+from crmpipe.clean.plan import Plan, public_macro
+from crmpipe.sqltext import sql_str
 
 _STRIP_RE = r"[$€£¥\s\x0b\x{85}\p{Z}]"
 _INTEGER_RE = r"[+-]?[0-9]{1,19}"

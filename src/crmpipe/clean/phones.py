@@ -16,7 +16,8 @@ from typing import Any
 
 import phonenumbers
 
-from crmpipe.clean.plan import Plan, public_macro, sql_str, stacked_select
+from crmpipe.clean.plan import Plan, public_macro, stacked_select
+from crmpipe.sqltext import sql_str
 
 #: Splits `<number><separator><extension marker><digits>` at the end of a value.
 EXT_RE = r"(?i)^(.*?[0-9][^a-z#]*?)[\s,;]*(?:extension|extn|ext|x|#)[\s.:=-]*([0-9]{1,10})$"

@@ -11,7 +11,8 @@
 
 from __future__ import annotations
 
-from crmpipe.clean.plan import Plan, public_macro, sql_str
+from crmpipe.clean.plan import Plan, public_macro
+from crmpipe.sqltext import sql_str
 
 #: Code → (full name, other spellings). Spellings are compared after lower-casing and removing
 #: everything but letters, so "N. Carolina", "n carolina" and "N-Carolina" are one key.

@@ -55,11 +55,6 @@ class Plan:
         return ["raw"] + [alias for level in self.all_levels for alias, _ in level]
 
 
-def sql_str(text: str) -> str:
-    """A SQL string literal for `text` (constants only, never user values)."""
-    return "'" + text.replace("'", "''") + "'"
-
-
 def column_ref(prefix: str, alias: str) -> str:
     """Name of the column holding `alias` of the column `prefix` in a stacked select."""
     return f"{prefix}_{alias}"

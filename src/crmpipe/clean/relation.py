@@ -18,7 +18,8 @@ from typing import Any
 from crmpipe.clean import dates, emails, names, nulls, numbers, phones, places
 from crmpipe.clean.macros import install_macros
 from crmpipe.clean.plan import Plan, column_ref, stacked_select
-from crmpipe.model import DUCKDB_TYPES, LINEAGE_COLUMNS, Role, quote_ident
+from crmpipe.model import DUCKDB_TYPES, LINEAGE_COLUMNS, Role
+from crmpipe.sqltext import quote_ident
 
 log = logging.getLogger(__name__)
 

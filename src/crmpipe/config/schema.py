@@ -15,12 +15,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from crmpipe.errors import CrmpipeError
 from crmpipe.model import EXTENSION_TYPES, TABLES, Column, Table
 
 DEFAULT_FILE = "crmpipe.yml"
 
 
-class ConfigError(Exception):
+class ConfigError(CrmpipeError):
     """A problem with the project file, as one line a user can act on."""
 
 
@@ -390,9 +391,3 @@ def load_config(path: Path | str | None = None) -> Config:
             f"{p}: no project file here; run 'crmpipe init DIR' to write one, or pass --config PATH"
         )
     return parse_config(p.read_text(encoding="utf-8"), p)
-
-
-def dump_config(cfg: Config) -> str:
-    """The project file as YAML text (used by `crmpipe init`)."""
-    data = cfg.model_dump(exclude_defaults=True, exclude={"path"})
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from crmpipe.config.schema import load_config
 from crmpipe.demo.datasets import pipedrive, pursuit
+from crmpipe.errors import CrmpipeError
 from crmpipe.funnel.chart import write_funnel_chart
 from crmpipe.funnel.query import FunnelResult, funnel
 from crmpipe.marts.checks import CheckResult, latest_checks
@@ -28,7 +29,7 @@ CASES = {
 }
 
 
-class DemoError(Exception):
+class DemoError(CrmpipeError):
     """Unknown case or bad demo arguments; one line."""
 
 

@@ -20,6 +20,7 @@ from datetime import date
 import duckdb
 from rich.table import Table
 
+from crmpipe.errors import CrmpipeError
 from crmpipe.marts.checks import CheckResult
 from crmpipe.warehouse.connection import table_exists
 
@@ -28,7 +29,7 @@ MART = "rep_sales_funnel_monthly"
 _MONTH = re.compile(r"^\s*(\d{4})-(\d{1,2})(?:-(\d{1,2}))?\s*$")
 
 
-class FunnelError(Exception):
+class FunnelError(CrmpipeError):
     """No funnel in the warehouse, a bad month, or a chart we can't write; one line."""
 
 

@@ -18,12 +18,14 @@ from pathlib import Path
 import duckdb
 
 from crmpipe.config.schema import Config, SourceSpec
+from crmpipe.errors import CrmpipeError
 from crmpipe.ingest.sniff import Dialect, SniffError, raw_names, sniff
-from crmpipe.model import LINEAGE_COLUMNS, quote_ident
-from crmpipe.warehouse.connection import table_columns, table_exists
+from crmpipe.model import LINEAGE_COLUMNS
+from crmpipe.sqltext import quote_ident
+from crmpipe.warehouse.connection import table_columns
 
 
-class IngestError(Exception):
+class IngestError(CrmpipeError):
     """A source can't be ingested at all (no files, unreadable file); one line."""
 
 
@@ -239,7 +241,3 @@ def ingest_source(
     """Ingest every file of one source; returns one result per file (loaded or skipped)."""
     spec = cfg.sources[name]
     return [ingest_file(con, name, spec, p, run_id) for p in source_files(cfg, name, spec)]
-
-
-def raw_exists(con: duckdb.DuckDBPyConnection, source: str) -> bool:
-    return table_exists(con, "raw", source)

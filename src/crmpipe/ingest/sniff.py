@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crmpipe.config.schema import FormatSpec
+from crmpipe.errors import CrmpipeError
 
 #: Delimiters tried, in order of preference when two explain the sample equally well.
 DELIMITERS: tuple[str, ...] = (",", "\t", ";", "|")
@@ -30,7 +31,7 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 )
 
 
-class SniffError(Exception):
+class SniffError(CrmpipeError):
     """A file whose dialect can't be decided, as one line naming the file and what to do."""
 
 

@@ -26,7 +26,8 @@ import duckdb
 from crmpipe.config.schema import Config
 from crmpipe.marts.checks import CheckResult, quarantine_activity_duplicates, run_checks
 from crmpipe.marts.pii import mask_pii
-from crmpipe.model import TABLES, duckdb_ddl, quote_ident
+from crmpipe.model import TABLES, duckdb_ddl
+from crmpipe.sqltext import quote_ident
 from crmpipe.warehouse.connection import table_exists
 
 __all__ = ["CheckResult", "MartModel", "build_marts", "load_models", "mart_tables"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import duckdb
 
 from crmpipe.config.schema import Config
-from crmpipe.model import quote_ident
+from crmpipe.sqltext import quote_ident
 from crmpipe.warehouse.connection import table_exists
 
 MART_CHECKS_DDL = """

@@ -16,7 +16,8 @@ from __future__ import annotations
 import duckdb
 
 from crmpipe.config.schema import Config
-from crmpipe.model import Role, quote_ident
+from crmpipe.model import Role
+from crmpipe.sqltext import quote_ident
 from crmpipe.warehouse.connection import table_columns, table_exists
 
 #: Tables whose people are private: the CRM's own users (contacts are the product elsewhere).

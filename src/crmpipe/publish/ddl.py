@@ -11,9 +11,10 @@ import dataclasses
 import hashlib
 from dataclasses import dataclass
 
-from crmpipe.build.core import ENTITY_SEARCH_COLUMNS, SEARCH_KINDS, _safe_name
+from crmpipe.build.core import ENTITY_SEARCH_COLUMNS, SEARCH_KINDS, safe_name
 from crmpipe.config.schema import Config
-from crmpipe.model import LINEAGE_COLUMNS, Role, Table, physical_columns, quote_ident
+from crmpipe.model import LINEAGE_COLUMNS, Role, Table, physical_columns
+from crmpipe.sqltext import quote_ident, sql_str
 
 #: The canonical tables published, referenced tables first.
 PUBLISHED_TABLES: tuple[str, ...] = ("entities", "contacts", "techstacks", "external_ids")
@@ -138,11 +139,6 @@ def qualified(schema: str, name: str) -> str:
     return f"{quote_ident(schema)}.{quote_ident(name)}"
 
 
-def literal(value: str) -> str:
-    """A SQL string literal (standard_conforming_strings is on in our sessions)."""
-    return "'" + value.replace("'", "''") + "'"
-
-
 def object_name(*parts: str) -> str:
     """An index/constraint name from parts, kept within PostgreSQL's 63-byte identifier limit."""
     name = "_".join(parts)
@@ -189,12 +185,6 @@ def table_columns(tbl: Table) -> list[PgColumn]:
     lineage = dict(LINEAGE_COLUMNS)
     cols = [PgColumn(n, t, pg_type(t), n in tbl.key) for n, t in physical_columns(tbl)]
     return cols + [PgColumn(n, lineage[n], pg_type(lineage[n])) for n in LINEAGE_KEPT]
-
-
-def create_table(schema: str, tbl: Table) -> str:
-    """CREATE TABLE without constraints (they come after the load; key columns are NOT NULL
-    from the start so adding the primary key later needs no extra scan)."""
-    return create_table_of(schema, tbl.name, table_columns(tbl))
 
 
 def create_table_of(schema: str, name: str, columns: list[PgColumn]) -> str:
@@ -523,12 +513,12 @@ def search_view(
         "WHERE entity_id IS NOT NULL",
     )
     for i, system in enumerate(systems):
-        name = f"{_safe_name(system)}_ids"
+        name = f"{safe_name(system)}_ids"
         add(f"x.ids_{i}", name, "code_list")
         by_entity(
             name,
             f"SELECT DISTINCT lower(external_id), entity_id FROM {s('external_ids')} "
-            f"WHERE entity_id IS NOT NULL AND lower(system) = {literal(system)}",
+            f"WHERE entity_id IS NOT NULL AND lower(system) = {sql_str(system)}",
         )
     # DuckDB's document text, built the same way, then cut into
     # DuckDB's words (maximal runs of letters and digits) before PostgreSQL's parser sees it:
@@ -542,7 +532,7 @@ def search_view(
     document = f"to_tsvector('simple', regexp_replace({text}, '[^[:alnum:]]+', ' ', 'g'))"
     add(document, "document", "document")
     id_lists = "".join(
-        f", {_agg('lower(external_id)', filter_=f' FILTER (WHERE lower(system) = {literal(s)})')} "
+        f", {_agg('lower(external_id)', filter_=f' FILTER (WHERE lower(system) = {sql_str(s)})')} "
         f"AS ids_{i}"
         for i, s in enumerate(systems)
     )
@@ -569,7 +559,7 @@ def create_search_values(schema: str, view: SearchView) -> list[str]:
     lookup's entities once is five times faster.)"""
     table = qualified(schema, SEARCH_VALUES)
     parts = " UNION ALL ".join(
-        f"SELECT {literal(field)}::text AS field, v.* FROM ({select}) v(value, entity_id)"
+        f"SELECT {sql_str(field)}::text AS field, v.* FROM ({select}) v(value, entity_id)"
         for field, select in view.values
     )
     # A materialized view filled by REFRESH, like contact_search: its rows are written frozen,

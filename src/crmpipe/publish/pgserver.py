@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from crmpipe.errors import CrmpipeError
+
 #: Settings for a cluster nobody needs to survive a crash: no fsync, no full-page images.
 FAST_SETTINGS: dict[str, str] = {
     "fsync": "off",
@@ -37,7 +39,7 @@ FAST_SETTINGS: dict[str, str] = {
 }
 
 
-class PgUnavailable(Exception):
+class PgUnavailable(CrmpipeError):
     """No PostgreSQL server binaries here (or no user to run them as); says how to get them."""
 
 

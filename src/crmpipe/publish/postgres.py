@@ -30,10 +30,11 @@ from psycopg.copy import QueuedLibpqWriter
 
 from crmpipe.build.core import _systems
 from crmpipe.config.schema import Config
+from crmpipe.errors import CrmpipeError, first_line
 from crmpipe.marts.build import mart_tables
-from crmpipe.model import quote_ident
 from crmpipe.publish import ddl
 from crmpipe.publish.ddl import PUBLISHED_TABLES, PgColumn, qualified
+from crmpipe.sqltext import quote_ident, sql_str
 
 if TYPE_CHECKING:
     from crmpipe.pipeline import Reporter
@@ -92,7 +93,7 @@ CREATE TABLE IF NOT EXISTS {META_SCHEMA}.versions (
 _REGISTRY_UPGRADE = f"ALTER TABLE {META_SCHEMA}.versions ADD COLUMN IF NOT EXISTS build text"
 
 
-class PublishError(Exception):
+class PublishError(CrmpipeError):
     """A publish or rollback that can't go on, as one line that says what to do."""
 
 
@@ -130,12 +131,6 @@ class VersionInfo:
 # --- connections and errors ----------------------------------------------------------------
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    line = text.splitlines()[0] if text else type(exc).__name__
-    return line.strip()
-
-
 def _where(params: dict[str, Any]) -> str:
     host = params.get("host") or params.get("hostaddr") or "the local socket"
     port = f":{params['port']}" if params.get("port") else ""
@@ -154,7 +149,7 @@ def _connect(dsn: str, *, app: str = "crmpipe publish") -> psycopg.Connection:
         params: dict[str, Any] = conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as exc:
         raise PublishError(
-            f"the PostgreSQL DSN is not valid ({_first_line(exc)}); write it as "
+            f"the PostgreSQL DSN is not valid ({first_line(exc)}); write it as "
             "postgresql://USER@HOST:5432/DBNAME or 'host=... port=... dbname=...'"
         ) from None
     params.setdefault("connect_timeout", 10)
@@ -162,7 +157,7 @@ def _connect(dsn: str, *, app: str = "crmpipe publish") -> psycopg.Connection:
     try:
         return psycopg.connect(**params, autocommit=True)
     except psycopg.OperationalError as exc:
-        reason = _first_line(exc)
+        reason = first_line(exc)
         if "failed: " in reason:
             reason = reason.rsplit("failed: ", 1)[1]
         reason = " ".join(reason.removeprefix("FATAL:").split())
@@ -172,13 +167,13 @@ def _connect(dsn: str, *, app: str = "crmpipe publish") -> psycopg.Connection:
         ) from None
     except psycopg.Error as exc:
         raise PublishError(
-            f"cannot connect to PostgreSQL at {_where(params)}: {_first_line(exc)}"
+            f"cannot connect to PostgreSQL at {_where(params)}: {first_line(exc)}"
         ) from None
 
 
 def _apply_settings(conn: psycopg.Connection, settings: dict[str, str]) -> None:
     for name, value in settings.items():
-        conn.execute(f"SET {name} = {ddl.literal(value)}")
+        conn.execute(f"SET {name} = {sql_str(value)}")
     if conn.info.server_version >= 140000:
         # A killed publisher's backends notice the lost client within seconds instead of
         # finishing a long index build while still holding the publish lock.
@@ -208,26 +203,24 @@ def _translated(
                 f"publish as the database owner or ask an admin to run: GRANT CREATE ON "
                 f"DATABASE {quote_ident(db)} TO {quote_ident(role)};"
             )
-        raise PublishError(
-            f"{what}: permission denied ({_first_line(exc)}); {todo}{safe}"
-        ) from None
+        raise PublishError(f"{what}: permission denied ({first_line(exc)}); {todo}{safe}") from None
     except pgerr.DiskFull as exc:
         raise PublishError(
             f"{what}: the PostgreSQL server is out of disk space "
-            f"({_first_line(exc)}); free space and publish again.{safe}"
+            f"({first_line(exc)}); free space and publish again.{safe}"
         ) from None
     except pgerr.UniqueViolation as exc:
         raise PublishError(
-            f"{what}: duplicate keys ({_first_line(exc)}); rebuild the warehouse "
+            f"{what}: duplicate keys ({first_line(exc)}); rebuild the warehouse "
             f"with 'crmpipe run --force' and publish again.{safe}"
         ) from None
     except psycopg.OperationalError as exc:
         raise PublishError(
-            f"{what}: lost the connection to PostgreSQL ({_first_line(exc)}); "
+            f"{what}: lost the connection to PostgreSQL ({first_line(exc)}); "
             f"publish again once the server is back.{safe}"
         ) from None
     except psycopg.Error as exc:
-        raise PublishError(f"{what}: {_first_line(exc)}.{safe}") from None
+        raise PublishError(f"{what}: {first_line(exc)}.{safe}") from None
 
 
 def _preflight(conn: psycopg.Connection) -> list[str]:
@@ -285,7 +278,7 @@ def _ensure_trgm(conn: psycopg.Connection) -> str:
             except (pgerr.UndefinedFile, pgerr.FeatureNotSupported) as exc:
                 raise PublishError(
                     f"the pg_trgm extension is not available on the PostgreSQL server "
-                    f"({_first_line(exc)}); install the contrib package there (Debian/Ubuntu: "
+                    f"({first_line(exc)}); install the contrib package there (Debian/Ubuntu: "
                     "apt-get install postgresql-contrib) or ask your admin to, then publish again"
                 ) from None
             except pgerr.InsufficientPrivilege as exc:
@@ -293,7 +286,7 @@ def _ensure_trgm(conn: psycopg.Connection) -> str:
                 if i == len(attempts) - 1 or "extension" in str(exc):
                     raise PublishError(
                         f"role {conn.info.user} may not create the pg_trgm extension "
-                        f"({_first_line(exc)}); ask an admin to run CREATE EXTENSION pg_trgm; "
+                        f"({first_line(exc)}); ask an admin to run CREATE EXTENSION pg_trgm; "
                         f"in database {conn.info.dbname}"
                     ) from None
         schema = installed()
@@ -955,7 +948,7 @@ def _publish(
         pub = _plan(duck, cfg)
     except duckdb.Error as exc:
         raise PublishError(
-            f"cannot read the warehouse: {_first_line(exc)}; run 'crmpipe run' first"
+            f"cannot read the warehouse: {first_line(exc)}; run 'crmpipe run' first"
         ) from None
     admin = _connect(dsn)
     workers: list[psycopg.Connection] = []
@@ -1199,7 +1192,7 @@ def _build_and_swap(
         granted = _copy_grants(admin, SERVING_SCHEMA, schema) if old is not None else 0
         admin.execute(
             f"COMMENT ON SCHEMA {quote_ident(schema)} IS "
-            f"{ddl.literal(f'crmpipe published version {version}')}"
+            f"{sql_str(f'crmpipe published version {version}')}"
         )
         info["rows"] = sum(counts.values())
         info["detail"] = f"{granted} grants carried over" if granted else ""

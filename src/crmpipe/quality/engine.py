@@ -17,10 +17,10 @@ from typing import Any
 
 import duckdb
 
-from crmpipe.clean.plan import sql_str
-from crmpipe.model import Role, Table, physical_columns, quote_ident
+from crmpipe.model import Role, Table, physical_columns
 from crmpipe.quality.quarantine import quarantine_rows
 from crmpipe.quality.specs import Check, CheckSpecError
+from crmpipe.sqltext import quote_ident, sql_str
 from crmpipe.warehouse.connection import table_exists
 
 #: Exit status of a run whose `error` checks or SLAs failed (the data is built and served).
@@ -183,7 +183,7 @@ def repeated_rows(
     return int(n), int(dups)
 
 
-def _age_days(newest: Any) -> float | None:
+def age_days(newest: Any) -> float | None:
     if newest is None:
         return None
     if isinstance(newest, datetime):
@@ -365,7 +365,7 @@ class Checker:
             )
         if c.type == "max_age":
             col = c.columns[0]
-            age = _age_days(stats.newest.get(col))
+            age = age_days(stats.newest.get(col))
             limit = float(c.params["days"])
             failing = age is None or age > limit
             msg = (

@@ -14,11 +14,13 @@ from typing import Any
 
 import duckdb
 
-from crmpipe.model import TABLES, quote_ident
+from crmpipe.errors import CrmpipeError
+from crmpipe.model import TABLES
+from crmpipe.sqltext import quote_ident
 from crmpipe.warehouse.connection import table_columns, table_exists
 
 
-class QuarantineError(Exception):
+class QuarantineError(CrmpipeError):
     """Unknown table or no warehouse; one line."""
 
 

@@ -18,7 +18,7 @@ from statistics import mean
 import duckdb
 
 from crmpipe.config.schema import Config
-from crmpipe.quality.engine import CheckOutcome, TableStats, _age_days
+from crmpipe.quality.engine import CheckOutcome, TableStats, age_days
 from crmpipe.quality.slas import SlaOutcome
 from crmpipe.quality.specs import mapped_columns
 
@@ -72,7 +72,7 @@ def table_scores(
     ]
     parts = []
     for col, limit in limits:
-        age = _age_days(stats.newest.get(col))
+        age = age_days(stats.newest.get(col))
         parts.append(0.0 if age is None else min(100.0, 100.0 * limit / max(age, 1e-9)))
     if parts:
         scores["timeliness"] = mean(parts)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import duckdb
 
 from crmpipe.config.schema import Config
-from crmpipe.quality.engine import TableStats, _age_days, repeated_rows
+from crmpipe.quality.engine import TableStats, age_days, repeated_rows
 from crmpipe.quality.specs import Sla
 
 
@@ -58,7 +58,7 @@ def measure(
         return pct, f"{valid:,} of {present:,} {col} values valid"
     if sla.metric == "freshness":
         col = sla.columns[0]
-        age = _age_days(stats.newest.get(col))
+        age = age_days(stats.newest.get(col))
         if age is None:
             return None, f"no {col} values"
         return age, f"newest {col} is {age:.1f} days old"

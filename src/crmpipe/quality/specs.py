@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import duckdb
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from crmpipe.errors import CrmpipeError
 from crmpipe.model import Role, Table
 
 if TYPE_CHECKING:  # config imports this module lazily; no import cycle at runtime
@@ -160,7 +161,7 @@ class Check:
         return self.row_level and self.severity == "error"
 
 
-class CheckSpecError(ValueError):
+class CheckSpecError(CrmpipeError, ValueError):
     """A check entry in the project file is wrong (the message names the key)."""
 
 

@@ -9,13 +9,13 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from datetime import date, datetime
 from typing import Any
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from crmpipe.jsonvalues import json_value
 from crmpipe.model import TABLES
 from crmpipe.pipeline import Reporter, RunSummary
 from crmpipe.publish import PublishResult
@@ -122,21 +122,13 @@ def result_table(
     return t
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return [_json_value(v) for v in value]
-    return value
-
-
 def result_json(result: SearchResult) -> str:
     return json.dumps(
         {
             "total": result.total,
             "capped": result.capped,
             "rows": [
-                {c: _json_value(v) for c, v in zip(result.columns, row, strict=True)}
+                {c: json_value(v) for c, v in zip(result.columns, row, strict=True)}
                 for row in result.rows
             ],
         },

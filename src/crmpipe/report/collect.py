@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 import crmpipe
-from crmpipe.model import quote_ident
+from crmpipe.errors import CrmpipeError
+from crmpipe.jsonvalues import json_value
+from crmpipe.sqltext import quote_ident
 from crmpipe.warehouse.connection import connect, table_columns, table_exists
 
 #: Quality dimensions, in the order the report shows them (meta.quality_scores.dimension).
@@ -54,7 +56,7 @@ QUARANTINE_RUN_COLUMNS = ("_quarantined_run", "_quarantine_run_id")
 REJECT_SAMPLE = 20
 
 
-class ReportError(Exception):
+class ReportError(CrmpipeError):
     """The report can't be made (no runs yet, unknown run id, bad output path): one line."""
 
 
@@ -74,26 +76,10 @@ def check_outcome(status: str | None, severity: str | None) -> str:
 # --- reading the warehouse -------------------------------------------------------------------
 
 
-def _json_value(value: Any) -> Any:
-    """DuckDB values → JSON values (timestamps as ISO text, other non-JSON types as text)."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if value == value and abs(value) != float("inf") else None
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return [_json_value(v) for v in value]
-    try:  # Decimal and friends
-        return int(value) if int(value) == value else float(value)
-    except (TypeError, ValueError):
-        return str(value)
-
-
 def _records(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list:
     cur = con.execute(sql, params or [])
     names = [d[0] for d in cur.description]
-    return [{n: _json_value(v) for n, v in zip(names, row, strict=True)} for row in cur.fetchall()]
+    return [{n: json_value(v) for n, v in zip(names, row, strict=True)} for row in cur.fetchall()]
 
 
 def _has(con: duckdb.DuckDBPyConnection, table: str) -> bool:
@@ -344,7 +330,7 @@ def _quality(con: duckdb.DuckDBPyConnection, run_id: int, runs: list[int]) -> di
             "GROUP BY ALL ORDER BY table_name, dimension",
             [scored],
         ).fetchall():
-            latest.setdefault(table, {})[dim] = _json_value(score)
+            latest.setdefault(table, {})[dim] = json_value(score)
     placeholders = ", ".join("?" for _ in runs)
     # A table's overall score, else the mean of the dimensions it was scored on.
     rows = con.execute(
@@ -356,7 +342,7 @@ def _quality(con: duckdb.DuckDBPyConnection, run_id: int, runs: list[int]) -> di
     overall: dict[str, list[float | None]] = {}
     index = {r: i for i, r in enumerate(runs)}
     for run, table, score in rows:
-        overall.setdefault(table, [None] * len(runs))[index[run]] = _json_value(score)
+        overall.setdefault(table, [None] * len(runs))[index[run]] = json_value(score)
     return {
         "run_id": int(scored) if scored is not None else None,
         "latest": latest,

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import duckdb
 
+from crmpipe.errors import CrmpipeError
 from crmpipe.model import Table
 from crmpipe.resolution.tables import ResolvedTables
 
 TRUE_ID_COLUMNS = ("person_id", "true_id", "entity_id", "cluster_id")
 
 
-class EvaluationError(Exception):
+class EvaluationError(CrmpipeError):
     """The truth file can't be used; one line."""
 
 

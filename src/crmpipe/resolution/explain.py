@@ -18,12 +18,14 @@ import duckdb
 import pyarrow as pa
 
 from crmpipe.config.schema import ResolveSpec
-from crmpipe.model import Table, quote_ident
+from crmpipe.errors import CrmpipeError
+from crmpipe.model import Table
 from crmpipe.resolution.features import derive_features, feature_columns
 from crmpipe.resolution.tables import ResolvedTables
+from crmpipe.sqltext import quote_ident
 
 
-class ExplainError(Exception):
+class ExplainError(CrmpipeError):
     """Nothing to explain (unknown id, no resolution yet); one line."""
 
 
@@ -85,7 +87,7 @@ def _rescore(
     now with the stored model, term frequencies counted over all records."""
     from splink import DuckDBAPI, Linker
 
-    from crmpipe.resolution.scoring import _splink_connection
+    from crmpipe.resolution.scoring import splink_connection
 
     t = ResolvedTables(tbl.name)
     cols = feature_columns(tbl, derive_features(tbl, spec))
@@ -118,7 +120,7 @@ def _rescore(
         )
         for r in records:
             r[f"tf_{col}"] = counts.get(r[col], 1) / total if r[col] is not None else None
-    scon = _splink_connection()
+    scon = splink_connection()
     try:
         scon.register("_two", pa.Table.from_pylist(records))
         scon.execute("CREATE TABLE records AS SELECT * FROM _two").fetchall()
@@ -212,7 +214,7 @@ def explain(
 
 def waterfall_html(explanation: Explanation, path: Path) -> int:
     """Write Splink's waterfall chart of the explained Splink-scored pairs; return how many."""
-    from crmpipe.resolution.scoring import _splink_connection
+    from crmpipe.resolution.scoring import splink_connection
 
     records = [p.record for p in explanation.pairs if p.record]
     if not records:
@@ -228,7 +230,7 @@ def waterfall_html(explanation: Explanation, path: Path) -> int:
     sample = records[0]
     inputs = sorted({k[:-2] for k in sample if k.endswith("_l")} - {"_rid"})
     inputs = [k for k in inputs if not k.startswith(("tf_", "gamma_", "mw_"))]
-    con = _splink_connection()
+    con = splink_connection()
     try:
         select = ", ".join(["1::BIGINT AS _rid"] + [f'NULL AS "{c}"' for c in inputs])
         con.execute(f"CREATE TABLE records AS SELECT {select} WHERE false")

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crmpipe.config.schema import ResolveSpec
-from crmpipe.model import Role, Table, quote_ident
+from crmpipe.model import Role, Table
+from crmpipe.sqltext import quote_ident
 
 #: The comparison kind each role implies (`off`: not compared).
 ROLE_KINDS: dict[Role, str] = {

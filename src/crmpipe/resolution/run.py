@@ -19,7 +19,8 @@ from pathlib import Path
 import duckdb
 
 from crmpipe.config.schema import Config, ResolveSpec
-from crmpipe.model import Table, quote_ident
+from crmpipe.errors import CrmpipeError
+from crmpipe.model import Table
 from crmpipe.resolution.clusters import connected_components
 from crmpipe.resolution.features import derive_features, feature_columns
 from crmpipe.resolution.ids import assign_golden_ids
@@ -33,6 +34,7 @@ from crmpipe.resolution.settings import (
 )
 from crmpipe.resolution.survivorship import build_golden, build_lineage
 from crmpipe.resolution.tables import RESOLVE_DDL, ResolvedTables
+from crmpipe.sqltext import quote_ident
 from crmpipe.warehouse.connection import table_exists
 
 #: Splink predictions at or above this probability are stored (for explain and re-thresholding).
@@ -41,7 +43,7 @@ STORE_FLOOR = 0.5
 PREPASS_RECALL = 0.6
 
 
-class ResolveError(Exception):
+class ResolveError(CrmpipeError):
     """Resolution cannot run (e.g. no records yet); one line."""
 
 

@@ -37,7 +37,7 @@ class Scored:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _splink_connection() -> duckdb.DuckDBPyConnection:
+def splink_connection() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     threads = os.environ.get("CRMPIPE_THREADS")
     if threads:
@@ -51,7 +51,7 @@ def linker_for(records: pa.Table, settings: dict[str, Any]) -> tuple[Any, Any, A
     """A Splink Linker over `records` in a fresh in-memory DuckDB: (linker, connection, sdf)."""
     from splink import DuckDBAPI, Linker
 
-    con = _splink_connection()
+    con = splink_connection()
     con.register("_records_in", records)
     con.execute("CREATE TABLE records AS SELECT * FROM _records_in")
     con.unregister("_records_in")

@@ -12,7 +12,8 @@ from __future__ import annotations
 import duckdb
 
 from crmpipe.config.schema import ResolveSpec
-from crmpipe.model import Role, Table, physical_columns, quote_ident
+from crmpipe.model import Role, Table, physical_columns
+from crmpipe.sqltext import quote_ident
 
 #: Companion columns chosen together with their column (from the same record).
 COMPANIONS = {Role.PHONE: "_ext", Role.URL: "_domain"}

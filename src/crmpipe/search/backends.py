@@ -15,7 +15,8 @@ from typing import Any
 
 from crmpipe.search.compiler import Dialect, DuckDBDialect, Lookup, PostgresDialect
 from crmpipe.search.errors import QueryError
-from crmpipe.search.fields import META_TABLE, Field, fields_from_list, load_fields, quote_ident
+from crmpipe.search.fields import META_TABLE, Field, fields_from_list, load_fields
+from crmpipe.sqltext import quote_ident
 
 #: How long a PostgreSQL page may walk the key index before the matches are collected instead.
 KEY_WALK_TIMEOUT = "100ms"

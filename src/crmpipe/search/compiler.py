@@ -40,10 +40,10 @@ from crmpipe.search.fields import (
     Fields,
     Kind,
     document_field,
-    quote_ident,
     resolve,
 )
 from crmpipe.search.parser import expand_shorthand, in_context, parse
+from crmpipe.sqltext import quote_ident
 
 #: Largest integer passed as an integer parameter; bigger ones are compared as doubles.
 _INT64_MAX = 2**63 - 1

@@ -10,8 +10,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from crmpipe.errors import CrmpipeError
 
-class QueryError(ValueError):
+
+class QueryError(CrmpipeError, ValueError):
     """A query that cannot be run, explained in one line.
 
     `position` is the 0-based offset in `query` the problem is at (None when the whole query is

@@ -14,13 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from crmpipe.search.backends import DUCKDB_SEARCH_TABLE, Backend, as_backend
+from crmpipe.search.backends import Backend, as_backend
 from crmpipe.search.compiler import CompiledQuery, compile_search
 from crmpipe.search.errors import QueryError, unknown_name_error
 from crmpipe.search.fields import Field
 
 #: The DuckDB warehouse's search table (PostgreSQL: `crmpipe.contact_search`).
-SEARCH_TABLE = DUCKDB_SEARCH_TABLE
 #: Shown when the caller does not choose columns (those the table has, in this order).
 DEFAULT_COLUMNS = ("contact_id", "full_name", "title", "emails", "phone", "display_name", "state")
 #: The key results are ordered by (after the rank, when there is one).

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from crmpipe.search.errors import QueryError, unknown_name_error
+from crmpipe.sqltext import quote_qualified
 
 META_TABLE = "meta.search_fields"
 
@@ -136,13 +137,3 @@ def nameable(fields: Fields) -> list[str]:
 def document_field(fields: Fields) -> Field | None:
     """The free-text document field, if the table has one."""
     return next((f for f in fields.values() if f.kind is Kind.DOCUMENT), None)
-
-
-def quote_ident(name: str) -> str:
-    """A quoted identifier (DuckDB and PostgreSQL quote the same way)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_qualified(name: str) -> str:
-    """`schema.table` with each part quoted (names come from code and config, never queries)."""
-    return ".".join(quote_ident(part) for part in name.split("."))

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from crmpipe.config.schema import Config
+from crmpipe.errors import first_line
 from crmpipe.render import console as show
 from crmpipe.search import Backend, Kind, QueryError, SearchResult, as_backend, explain, search
 from crmpipe.search.fields import Field
@@ -112,7 +113,7 @@ class Shell:
             self._error(str(exc))
             return True
         except Exception as exc:  # the database's own errors: one line, never a traceback
-            self._error(_first_line(exc))
+            self._error(first_line(exc))
             return True
         self._print(answer)
         return True
@@ -344,11 +345,6 @@ class Shell:
             self.console.file.flush()
             return
         self.console.print(renderable)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def run_script(session: Shell, lines: Iterable[str]) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from crmpipe.errors import CrmpipeError
 from crmpipe.search import Backend
 
 #: Statements a line may start with to be run as SQL: only these read without writing.
@@ -23,7 +24,7 @@ REFUSED_SQL = frozenset(_REFUSED.split())
 _FIRST_WORD = re.compile(r"\s*([A-Za-z]+)")
 
 
-class ShellError(Exception):
+class ShellError(CrmpipeError):
     """A line the shell can't run, as one line saying why (and what to do instead)."""
 
 

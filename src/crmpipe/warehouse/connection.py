@@ -14,6 +14,8 @@ from pathlib import Path
 
 import duckdb
 
+from crmpipe.errors import CrmpipeError
+
 SCHEMAS = ("raw", "staging", "core", "search", "marts", "quarantine", "meta")
 
 META_DDL = """
@@ -78,7 +80,7 @@ ALTER TABLE meta.sla_results ADD COLUMN IF NOT EXISTS severity VARCHAR;
 """
 
 
-class WarehouseError(Exception):
+class WarehouseError(CrmpipeError):
     """The warehouse file can't be opened or is not a crmpipe warehouse."""
 
 

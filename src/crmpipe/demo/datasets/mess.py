@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from crmpipe.sqltext import sql_str
+
 # --------------------------------------------------------------------------------------------
 # Drawing codes
 
@@ -99,11 +101,6 @@ def arrow_table(columns: Mapping[str, pa.Array | np.ndarray]) -> pa.Table:
 
 # --------------------------------------------------------------------------------------------
 # SQL renderers: each takes SQL expressions (the clean value, the code) and returns SQL
-
-
-def sql_str(s: str) -> str:
-    """A SQL string literal."""
-    return "'" + s.replace("'", "''") + "'"
 
 
 def sql_concat(*parts: str) -> str:
