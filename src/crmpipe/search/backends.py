@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from crmpipe.search.compiler import Dialect, DuckDBDialect, Lookup, PostgresDialect
+from crmpipe.search.dialects import Dialect, DuckDBDialect, Lookup, PostgresDialect
 from crmpipe.search.errors import QueryError
 from crmpipe.search.fields import META_TABLE, Field, fields_from_list, load_fields
 from crmpipe.sqltext import quote_ident
