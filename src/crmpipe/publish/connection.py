@@ -35,6 +35,7 @@ def connect(dsn: str, *, app: str = "crmpipe publish") -> psycopg.Connection:
 
 
 def apply_settings(conn: psycopg.Connection, settings: dict[str, str]) -> None:
+    """SET each of `settings` for the session (and the lost-client check where supported)."""
     for name, value in settings.items():
         conn.execute(f"SET {name} = {sql_str(value)}")
     if conn.info.server_version >= 140000:

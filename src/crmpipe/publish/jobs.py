@@ -129,6 +129,7 @@ def run_jobs(conns: list[psycopg.Connection], jobs: list[Job], steps: Steps) -> 
 
 
 def jobs_count() -> int:
+    """Build connections to open: CRMPIPE_PG_JOBS, else DEFAULT_JOBS."""
     try:
         return max(1, int(os.environ.get("CRMPIPE_PG_JOBS", DEFAULT_JOBS)))
     except ValueError:
