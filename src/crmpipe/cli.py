@@ -118,7 +118,8 @@ def run(
     With --pg DSN, publish.postgres in crmpipe.yml or CRMPIPE_PG_DSN set, a successful run is
     also published to PostgreSQL (unless that build already serves there)."""
     from crmpipe.pipeline import run as run_pipeline
-    from crmpipe.publish import publish_build, resolve_dsn
+    from crmpipe.publish import publish_build
+    from crmpipe.serve import resolve_dsn
 
     cfg = load_config(config)
     with show.RichReporter(out) as reporter:
@@ -156,9 +157,9 @@ def search(
     ] = None,
 ) -> None:
     """Search the contacts with the query language (the DuckDB warehouse, or --pg DSN)."""
-    from crmpipe.publish import connect_pg
     from crmpipe.search import explain as explain_query
     from crmpipe.search import search as run_search
+    from crmpipe.serve import connect_pg
 
     cfg = load_config(config)
     con: Any = connect_pg(pg) if pg else connect(cfg.warehouse_path, read_only=True)
@@ -385,7 +386,7 @@ def shell(
 def _dsn(config: Path | None, pg: str | None) -> str:
     """--pg, else the project file's publish.postgres, else CRMPIPE_PG_DSN (one-line error)."""
     from crmpipe.config.schema import ConfigError
-    from crmpipe.publish import DSN_ENV, resolve_dsn
+    from crmpipe.serve import DSN_ENV, resolve_dsn
 
     try:
         cfg = load_config(config)
