@@ -239,7 +239,7 @@ def report(
     ] = 10,
 ) -> None:
     """Write a run's data-quality report: one self-contained HTML page (or --json)."""
-    from crmpipe.report.collect import report as write_report
+    from crmpipe.report.write import report as write_report
 
     cfg = load_config(config)
     path, _ = write_report(cfg, run_id, output, as_json=as_json, history=history)

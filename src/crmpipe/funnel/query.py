@@ -1,5 +1,5 @@
 """`crmpipe funnel`: the monthly sales funnel from `marts.rep_sales_funnel_monthly`, with the
-drop-off between consecutive steps, as rows, a terminal table, CSV or JSON (charts: `charts.py`).
+drop-off between consecutive steps, as rows, a terminal table, CSV or JSON (charts: `funnel.chart`).
 
 The drop-off of a step in a month compares the deals that entered it that month with the deals
 that entered the step before it that month: 1 - this / previous. "The step before" is the main
