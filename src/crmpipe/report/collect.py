@@ -1,6 +1,6 @@
 """Reading one run's figures from the warehouse's run registry, for the run report.
 
-Each function reads one thing from `meta` (DESIGN §10; the contract is `warehouse.META_DDL`) or
+Each function reads one thing from `meta` (the contract is `warehouse.META_DDL`) or
 the staging, core and quarantine schemas, and returns plain JSON values: which run, its
 record, step timings, per-table counts, rejects, quarantine, schema changes, alerts and the
 run history. Tables absent from an older warehouse read as empty. The check and quality
