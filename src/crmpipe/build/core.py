@@ -16,7 +16,8 @@ import duckdb
 from crmpipe.config.schema import Config
 from crmpipe.model import Table, duckdb_ddl, physical_columns
 from crmpipe.search.table import (
-    SEARCH_TABLE,
+    DUCKDB_FIELDS_TABLE,
+    DUCKDB_SEARCH_TABLE,
     crm_systems,
     duckdb_select,
     field_rows,
@@ -90,16 +91,15 @@ def build_search(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
         "WHERE table_name = '_search_shape' ORDER BY ordinal_position"
     ).fetchall()
     con.execute("DROP TABLE _search_shape")
-    table = f"search.{SEARCH_TABLE}"
     ddl = ", ".join(
         f"{quote_ident(n)} {t}" + (" USING COMPRESSION uncompressed" if n in scanned else "")
         for n, t in shape
     )
-    con.execute(f"CREATE OR REPLACE TABLE {table} ({ddl})")
-    con.execute(f"INSERT INTO {table} {query}", params)
-    con.execute("DELETE FROM meta.search_fields")
+    con.execute(f"CREATE OR REPLACE TABLE {DUCKDB_SEARCH_TABLE} ({ddl})")
+    con.execute(f"INSERT INTO {DUCKDB_SEARCH_TABLE} {query}", params)
+    con.execute(f"DELETE FROM {DUCKDB_FIELDS_TABLE}")
     con.executemany(
-        "INSERT INTO meta.search_fields VALUES (?, ?, ?, ?)",
+        f"INSERT INTO {DUCKDB_FIELDS_TABLE} VALUES (?, ?, ?, ?)",
         [(n, k, i, m) for i, (n, k, m) in enumerate(fields)],
     )
-    return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM {DUCKDB_SEARCH_TABLE}").fetchone()[0]

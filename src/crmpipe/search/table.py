@@ -19,8 +19,13 @@ from crmpipe.config.schema import Config
 from crmpipe.model import Role
 from crmpipe.sqltext import quote_ident, sql_str
 
-#: The search table's name (schema `search` in DuckDB, the published schema in PostgreSQL).
+#: The search table and its field registry (name, kind, position, match column of each
+#: searchable column): in schemas `search` and `meta` of the DuckDB warehouse, in the published
+#: schema in PostgreSQL.
 SEARCH_TABLE = "contact_search"
+FIELDS_TABLE = "search_fields"
+DUCKDB_SEARCH_TABLE = f"search.{SEARCH_TABLE}"
+DUCKDB_FIELDS_TABLE = f"meta.{FIELDS_TABLE}"
 
 #: How each role is searched (see docs/query-language.md).
 SEARCH_KINDS: dict[Role, str] = {
