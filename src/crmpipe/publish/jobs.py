@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import errors as pgerr
 
-from crmpipe.publish import ddl
+from crmpipe.publish import ddl, search_ddl
 from crmpipe.publish.connection import BUILD_SETTINGS
 from crmpipe.publish.ddl import qualified
 from crmpipe.publish.plan import PublishPlan, TablePlan
@@ -191,7 +191,7 @@ def _cost(plan_rows: int, kind: str) -> float:
 def build_jobs(
     schema: str,
     pub: PublishPlan,
-    view: ddl.SearchView | None,
+    view: search_ddl.SearchView | None,
     trgm_ops: str,
     *,
     contact_text: bool,
@@ -215,7 +215,7 @@ def build_jobs(
             "view",
             "contact_search",
             _sql_job(
-                ddl.create_search_view(schema, view),
+                search_ddl.create_search_view(schema, view),
                 f"REFRESH MATERIALIZED VIEW {qualified(schema, 'contact_search')}",
             ),
             priority=_cost(plans["contacts"].rows, "view") + 1,
@@ -223,7 +223,7 @@ def build_jobs(
         build.append(view_job)
         view_jobs.append(view_job.name)
         view_index_jobs = []
-        for idx in ddl.search_indexes(schema, view, trgm_ops):
+        for idx in search_ddl.search_indexes(schema, view, trgm_ops):
             job = Job(
                 "index",
                 idx.name,
@@ -251,11 +251,11 @@ def build_jobs(
         if view.values:
             values_job = Job(
                 "values",
-                ddl.SEARCH_VALUES,
+                search_ddl.SEARCH_VALUES,
                 _sql_job(
-                    *ddl.create_search_values(schema, view),
+                    *search_ddl.create_search_values(schema, view),
                     f"SET maintenance_work_mem = '{GIN_MAINTENANCE_WORK_MEM}'",
-                    *ddl.search_values_trigram(schema, trgm_ops),
+                    *search_ddl.search_values_trigram(schema, trgm_ops),
                 ),
                 priority=_cost(plans["techstacks"].rows + plans["contacts"].rows // 20, "view"),
             )

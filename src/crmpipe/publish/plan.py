@@ -12,12 +12,12 @@ from typing import Any
 
 import duckdb
 
-from crmpipe.build.core import _systems
 from crmpipe.config.schema import Config
 from crmpipe.marts.build import mart_tables
-from crmpipe.publish import ddl
+from crmpipe.publish import ddl, search_ddl
 from crmpipe.publish.ddl import PUBLISHED_TABLES, PgColumn
 from crmpipe.publish.errors import PublishError
+from crmpipe.search.table import SEARCH_KINDS, crm_systems
 from crmpipe.sqltext import quote_ident
 
 
@@ -128,9 +128,9 @@ def read_plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> PublishPlan:
     build = build_fingerprint(duck)
     if not search:
         return PublishPlan(plans, False, [], [], build)
-    systems = _systems(duck) if plans["external_ids"].exists else []
+    systems = crm_systems(duck) if plans["external_ids"].exists else []
     vocabulary = _vocabulary_fields(duck, cfg)
-    view = ddl.search_view("s", cfg, systems, vocabulary)
+    view = search_ddl.search_view("s", cfg, systems, vocabulary)
     fields: list[FieldRow] = [
         (n, k, i, m, *view.lookups.get(n, (None, None, None, None)))
         for i, (n, k, m) in enumerate(view.fields)
@@ -160,14 +160,14 @@ def read_plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> PublishPlan:
 
 
 def _vocabulary_fields(duck: duckdb.DuckDBPyConnection, cfg: Config) -> tuple[str, ...]:
-    """The indexed contact text fields (ddl.SEARCH_TRIGRAM) with few enough distinct values
-    to be searched through their vocabulary (ddl.VOCABULARY_MAX_RATIO), measured on the
+    """The indexed contact text fields (search_ddl.SEARCH_TRIGRAM) with few enough distinct values
+    to be searched through their vocabulary (search_ddl.VOCABULARY_MAX_RATIO), measured on the
     warehouse's contacts."""
     contacts = cfg.tables()["contacts"]
     names = [
         c.name
         for c in contacts.all_columns
-        if c.name in ddl.SEARCH_TRIGRAM and ddl.SEARCH_KINDS[c.role] == "text"
+        if c.name in search_ddl.SEARCH_TRIGRAM and SEARCH_KINDS[c.role] == "text"
     ]
     if not names or not _duck_columns(duck, "core", "contacts"):
         return ()
@@ -181,7 +181,7 @@ def _vocabulary_fields(duck: duckdb.DuckDBPyConnection, cfg: Config) -> tuple[st
     return tuple(
         n
         for i, n in enumerate(names)
-        if stats[2 * i + 1] and stats[2 * i] <= ddl.VOCABULARY_MAX_RATIO * stats[2 * i + 1]
+        if stats[2 * i + 1] and stats[2 * i] <= search_ddl.VOCABULARY_MAX_RATIO * stats[2 * i + 1]
     )
 
 

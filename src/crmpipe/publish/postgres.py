@@ -26,7 +26,7 @@ import psycopg
 
 from crmpipe.config.schema import Config
 from crmpipe.errors import first_line
-from crmpipe.publish import ddl
+from crmpipe.publish import ddl, search_ddl
 from crmpipe.publish.connection import (
     BUILD_SETTINGS,
     apply_settings,
@@ -109,7 +109,8 @@ class Publication:
         self.trgm_ops = ""  # pg_trgm's GIN operator class, schema-qualified
         self.version = 0  # being built, in schema crmpipe_v<version>
         self.old: int | None = None  # serving until the swap
-        self.view: ddl.SearchView | None = None  # contact_search, when the warehouse has contacts
+        # contact_search, when the warehouse has contacts
+        self.view: search_ddl.SearchView | None = None
         self.counts: dict[str, int] = {}
         self.orphans: dict[str, int] = {}
 
@@ -193,7 +194,7 @@ class Publication:
         """The build connections, and the new version's schema."""
         pub = self.pub
         if pub.search:
-            self.view = ddl.search_view(self.schema, self.cfg, pub.systems, pub.vocabulary)
+            self.view = search_ddl.search_view(self.schema, self.cfg, pub.systems, pub.vocabulary)
         with translated(self.admin, "opening build connections"):
             for _ in range(jobs_count()):
                 conn = connect(self.dsn)
