@@ -22,7 +22,8 @@ from crmpipe.demo.datasets import pursuit
 from crmpipe.pipeline import EXIT_CHECKS_FAILED, run
 from crmpipe.quality.quarantine import quarantine
 from crmpipe.quality.specs import validate_expression
-from crmpipe.warehouse.connection import connect, list_runs
+from crmpipe.warehouse.connection import connect
+from crmpipe.warehouse.runs import list_runs
 
 runner = CliRunner()
 RECENT = (date.today() - timedelta(days=2)).isoformat()

@@ -18,7 +18,8 @@ from crmpipe.demo.datasets import pursuit
 from crmpipe.demo.runner import REFERENCE_QUERIES
 from crmpipe.pipeline import RunError, run
 from crmpipe.search import search
-from crmpipe.warehouse.connection import connect, list_runs
+from crmpipe.warehouse.connection import connect
+from crmpipe.warehouse.runs import list_runs
 
 runner = CliRunner()
 

@@ -20,7 +20,8 @@ from crmpipe.config.schema import load_config
 from crmpipe.errors import CrmpipeError
 from crmpipe.publish import PublishError
 from crmpipe.render import console as show
-from crmpipe.warehouse.connection import connect, list_runs
+from crmpipe.warehouse.connection import connect
+from crmpipe.warehouse.runs import list_runs
 
 app = typer.Typer(
     help="Messy CRM and contact exports in; one clean, searchable database out.",

@@ -39,14 +39,8 @@ from crmpipe.resolution.run import (
     snapshot_records,
     update_counts,
 )
-from crmpipe.warehouse.connection import (
-    WarehouseError,
-    connect,
-    finish_run,
-    record_step,
-    start_run,
-    table_exists,
-)
+from crmpipe.warehouse.connection import WarehouseError, connect, table_exists
+from crmpipe.warehouse.runs import finish_run, record_step, start_run
 
 __all__ = ["EXIT_CHECKS_FAILED", "RunError", "RunSummary", "run"]
 

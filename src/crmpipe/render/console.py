@@ -27,7 +27,7 @@ from crmpipe.pipeline import Reporter, RunSummary
 from crmpipe.publish import PublishResult
 from crmpipe.quality.quarantine import QuarantineListing
 from crmpipe.search import SearchResult
-from crmpipe.warehouse.connection import RunRecord
+from crmpipe.warehouse.runs import RunRecord
 
 
 class RichReporter(Reporter):
