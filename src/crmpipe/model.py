@@ -1,6 +1,6 @@
 """The canonical model: tables, columns, types, field roles and keys.
 
-This is the single source of truth (DESIGN §4): DuckDB DDL, the cleaning applied to each column,
+This is the single source of truth (docs/architecture.md): DuckDB DDL, the cleaning applied to each column,
 the search fields and (later) default checks and Splink settings are all derived from it.
 """
 

@@ -38,7 +38,7 @@ class TablePlan:
 
 #: A search field as published: (name, kind, position, match column, lookup table, lookup
 #: column, lookup key, lookup field) — the lookup columns tell the PostgreSQL dialect where a
-#: field is searched when not in the view itself (crmpipe.search.compiler.Lookup).
+#: field is searched when not in the view itself (crmpipe.search.dialects.Lookup).
 FieldRow = tuple[str, str, int, str | None, str | None, str | None, str | None, str | None]
 
 

@@ -1,4 +1,4 @@
-"""Publish the DuckDB build to PostgreSQL for concurrent serving (DESIGN §7).
+"""Publish the DuckDB build to PostgreSQL for concurrent serving (docs/postgres.md).
 
 Each publish loads the normalized tables into a fresh schema `crmpipe_v<N>` with COPY, checks
 the row counts against DuckDB, builds keys, indexes and the `contact_search` materialized view,

@@ -54,7 +54,7 @@ class SearchView:
 
     sql: str
     fields: list[tuple[str, str, str | None]]
-    #: Fields searched in a smaller table by the PostgreSQL dialect (crmpipe.search.compiler.
+    #: Fields searched in a smaller table by the PostgreSQL dialect (crmpipe.search.dialects.
     #: Lookup): field → (table, column, key or None, vocabulary field or None). An entity's text
     #: in `entities`, matched back by `entity_id`; the entity's lists (tech names, CRM
     #: mappings) in `search_values` by `entity_id`; a vocabulary field (title) in

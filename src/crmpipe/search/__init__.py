@@ -1,4 +1,4 @@
-"""The query language (DESIGN §6): query text → syntax tree → parameterized SQL → results.
+"""The query language (docs/query-language.md): query text → syntax tree → parameterized SQL → results.
 
 `search()` and `explain()` are what the CLI, shell and API call, on the DuckDB warehouse or a
 published PostgreSQL schema (`backends.py`); `compile_query()` gives the WHERE condition for a
