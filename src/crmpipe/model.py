@@ -1,7 +1,8 @@
 """The canonical model: tables, columns, types, field roles and keys.
 
-This is the single source of truth (docs/architecture.md): DuckDB DDL, the cleaning applied to each column,
-the search fields and (later) default checks and Splink settings are all derived from it.
+This is the single source of truth (docs/architecture.md): DuckDB and PostgreSQL DDL, the
+cleaning applied to each column, the search fields, default checks and Splink settings are all
+derived from it.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from crmpipe.pipeline import Reporter, RunSummary, run
 from crmpipe.search import SearchResult, search
 from crmpipe.warehouse.connection import connect
 
-#: The public-sector case's reference queries (docs/benchmarks.md times them), exactly as users type them.
+#: The public-sector case's reference queries, exactly as users type them (docs/benchmarks.md).
 REFERENCE_QUERIES = ("title: finance", "filter: bob Accela >10000", "crm: a")
 
 CASES = {

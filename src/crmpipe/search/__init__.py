@@ -1,4 +1,7 @@
-"""The query language (docs/query-language.md): query text → syntax tree → parameterized SQL → results.
+"""The query language: query text → syntax tree → parameterized SQL → results.
+
+The language itself is documented, with a tested example per construct, in
+`docs/query-language.md`.
 
 `search()` and `explain()` are what the CLI, shell and API call, on the DuckDB warehouse or a
 published PostgreSQL schema (`backends.py`); `compile_query()` gives the WHERE condition for a

@@ -103,8 +103,9 @@ def connect(path: Path | str | None, *, read_only: bool = False) -> duckdb.DuckD
     threads = os.environ.get("CRMPIPE_THREADS")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
-    # DuckDB would use up to 80% of RAM; a bound makes big builds spill instead (docs/benchmarks.md, Budgets:
-    # 4.5M contacts within 6 GB peak RSS). Override with CRMPIPE_MEMORY_LIMIT, e.g. "8GB".
+    # DuckDB would use up to 80% of RAM; a bound makes big builds spill instead (the budget in
+    # docs/benchmarks.md: 4.5M contacts within 6 GB peak RSS). Override with
+    # CRMPIPE_MEMORY_LIMIT, e.g. "8GB".
     limit = os.environ.get("CRMPIPE_MEMORY_LIMIT", "4GB")
     con.execute("SET memory_limit = ?", [limit])
     con.execute("SET enable_progress_bar = false")
