@@ -1,7 +1,7 @@
 """Property tests (hypothesis) for the query language.
 
 - Random well-formed queries return exactly the rows a small Python model of the matching rules
-  (DESIGN §6) selects, so the SQL and the documented semantics agree.
+  (docs/query-language.md) selects, so the SQL and the documented semantics agree.
 - Whatever text comes in, parsing and compiling raise nothing but QueryError, and the SQL runs.
 - User values never reach the SQL text: the SQL depends only on the query's shape (and, for a
   free term, on how many words it has).
