@@ -474,10 +474,10 @@ def test_readers_during_publish_always_get_complete_answers(
 
 
 def test_bad_dsn_and_down_server_give_one_line_errors(pg_db: str) -> None:
-    import pg_cluster
+    from crmpipe.publish.pgserver import free_port
 
     con, cfg = make_warehouse()
-    port = pg_cluster.free_port()  # nothing listens there: a server that is down
+    port = free_port()  # nothing listens there: a server that is down
     cases = {
         f"host=127.0.0.1 port={port} dbname=x user=u password=s3cret": "cannot connect",
         "not a dsn": "not valid",
