@@ -6,7 +6,7 @@ TOOLS  := .tools
 UV     := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 RUN    := $(UV) run --frozen
 
-.PHONY: setup demo test bench lint format clean
+.PHONY: setup demo test test-fast bench lint format clean
 
 $(TOOLS)/bin/uv:
 	$(PYTHON) -m venv $(TOOLS)
@@ -18,8 +18,13 @@ setup: $(if $(filter $(TOOLS)/bin/uv,$(UV)),$(TOOLS)/bin/uv)
 demo: setup
 	$(RUN) crmpipe demo pursuit
 
+# Both on two pytest-xdist workers (each with its own throwaway PostgreSQL cluster); markers in
+# pyproject.toml. test-fast is the inner loop: no PostgreSQL, no browser, no slow runs.
 test: setup
-	$(RUN) pytest -q
+	$(RUN) pytest -q -n 2
+
+test-fast: setup
+	$(RUN) pytest -q -n 2 -m "not pg and not browser and not slow"
 
 bench: setup
 	$(RUN) python benchmarks/pipeline.py

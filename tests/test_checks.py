@@ -342,6 +342,7 @@ def test_quality_scores_and_column_profiles(tmp_path):
 # --- counts reconcile on a generated run with planted failures ---------------------------------
 
 
+@pytest.mark.slow
 def test_counts_reconcile_with_planted_failures(tmp_path):
     case = pursuit.generate(tmp_path, contacts=3000, seed=3)
     text = case.config_path.read_text()

@@ -20,6 +20,8 @@ from crmpipe.pipeline import RunError, run
 from crmpipe.search import search
 from crmpipe.warehouse.connection import connect, list_runs
 
+pytestmark = pytest.mark.slow  # a 20,000-contact case, generated and run
+
 runner = CliRunner()
 
 

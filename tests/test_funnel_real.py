@@ -39,11 +39,14 @@ def _export_dir() -> Path | None:
 
 
 EXPORT = _export_dir()
-pytestmark = pytest.mark.skipif(
-    EXPORT is None,
-    reason="the real Pipedrive export (../shared/data/pipedrive) is not here; a user's clone "
-    "has no ../shared",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        EXPORT is None,
+        reason="the real Pipedrive export (../shared/data/pipedrive) is not here; a user's clone "
+        "has no ../shared",
+    ),
+    pytest.mark.slow,
+]
 
 #: The funnel of the issue: step → KPI name; stage steps are matched by that name.
 STEP_NAMES = {

@@ -245,6 +245,7 @@ def _golden_or_empty(folder: Path) -> dict[str, str]:
         return {}
 
 
+@pytest.mark.slow
 def test_generated_duplicates_resolve_against_their_truth(tmp_path: Path) -> None:
     from crmpipe.demo.datasets import pursuit
     from crmpipe.model import CONTACTS

@@ -22,6 +22,8 @@ from crmpipe.search.ast import And, Compare, FieldMatch, FreeText, Not, Or, Rang
 from crmpipe.search.fields import resolve
 from support.search import ALIASES, SHORTHANDS, fixture_fields, make_search_db
 
+pytestmark = pytest.mark.slow  # hypothesis tries hundreds of queries per property
+
 FIELDS = fixture_fields()
 SETTINGS = settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
