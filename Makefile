@@ -18,10 +18,13 @@ setup: $(if $(filter $(TOOLS)/bin/uv,$(UV)),$(TOOLS)/bin/uv)
 demo: setup
 	$(RUN) crmpipe demo pursuit
 
-# Both on two pytest-xdist workers (each with its own throwaway PostgreSQL cluster); markers in
-# pyproject.toml. test-fast is the inner loop: no PostgreSQL, no browser, no slow runs.
+# Both on two pytest-xdist workers, each with its own throwaway PostgreSQL cluster. The full
+# suite keeps each test file on one worker (--dist loadfile: its module-scoped fixtures, such as
+# generated and published cases, are built once); the fast subset has few such fixtures and
+# balances better test by test. test-fast is the inner loop: no PostgreSQL, no browser, no slow
+# runs (markers in pyproject.toml).
 test: setup
-	$(RUN) pytest -q -n 2
+	$(RUN) pytest -q -n 2 --dist loadfile
 
 test-fast: setup
 	$(RUN) pytest -q -n 2 -m "not pg and not browser and not slow"
