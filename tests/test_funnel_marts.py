@@ -12,7 +12,7 @@ import duckdb
 import pytest
 import yaml
 
-from crmpipe.config.schema import load_config
+from crmpipe.config.load import load_config
 from crmpipe.demo.datasets.pipedrive import SOURCES, generate, write_config
 from crmpipe.marts.build import build_marts, load_models
 from crmpipe.marts.checks import latest_checks

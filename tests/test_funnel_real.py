@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from crmpipe.config.schema import load_config
+from crmpipe.config.load import load_config
 from crmpipe.demo.datasets import shared_data_dir
 from crmpipe.pipeline import run
 from crmpipe.warehouse.connection import connect

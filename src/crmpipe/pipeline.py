@@ -402,6 +402,6 @@ def _rebuild(
 
 def run_path(config_path: Path | str | None, **kwargs) -> RunSummary:
     """Load the project file and run it (convenience for scripts)."""
-    from crmpipe.config.schema import load_config
+    from crmpipe.config.load import load_config
 
     return run(load_config(config_path), **kwargs)

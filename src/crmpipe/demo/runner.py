@@ -10,7 +10,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crmpipe.config.schema import load_config
+from crmpipe.config.load import load_config
 from crmpipe.demo.datasets import pipedrive, pursuit
 from crmpipe.errors import CrmpipeError
 from crmpipe.funnel.chart import write_funnel_chart

@@ -17,9 +17,10 @@ from typing import Any
 
 import duckdb
 
+from crmpipe.config.checks import Check
+from crmpipe.config.expression import CheckSpecError
 from crmpipe.model import Role, Table, physical_columns
 from crmpipe.quality.quarantine import quarantine_rows
-from crmpipe.quality.specs import Check, CheckSpecError
 from crmpipe.sqltext import quote_ident, sql_str
 from crmpipe.warehouse.connection import table_exists
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from crmpipe.config.suggest import suggest
 from crmpipe.errors import CrmpipeError
 from crmpipe.model import TABLES
 from crmpipe.sqltext import quote_ident
@@ -92,8 +93,6 @@ def quarantine(
         total = sum(n for _, _, n in counts)
         return QuarantineListing(None, ["table", "check", "rows"], list(counts), total, counts)
     if table not in TABLES:
-        from crmpipe.config.schema import suggest
-
         raise QuarantineError(f"unknown table {table!r}{suggest(table, TABLES)}")
     if table not in tables:
         return QuarantineListing(table, [], [], 0, [])
