@@ -301,7 +301,10 @@ def run(
         "UPDATE meta.runs SET checks_failed = ?, checks_warned = ? WHERE run_id = ?",
         [summary.checks_failed, summary.checks_warned, run_id],
     )
-    pending = [alerts.checks_failed(cfg, summary), alerts.schema_changed(con, cfg, run_id)]
+    pending = [
+        alerts.checks_failed(cfg, run_id, summary.checks, summary.slas, totals.quarantined),
+        alerts.schema_changed(con, cfg, run_id),
+    ]
     summary.alerts = alerts.notify(con, cfg, run_id, [a for a in pending if a], summary.status)
     con.close()
     return summary
