@@ -21,7 +21,7 @@ import duckdb
 from rich.table import Table
 
 from crmpipe.errors import CrmpipeError
-from crmpipe.marts.checks import CheckResult
+from crmpipe.quality.engine import CheckOutcome
 from crmpipe.warehouse.connection import table_exists
 
 MART = "rep_sales_funnel_monthly"
@@ -264,19 +264,19 @@ def dropoff_table(result: FunnelResult) -> Table:
     return t
 
 
-def checks_table(checks: list[CheckResult]) -> Table:
-    """The sales-funnel case's data checks (meta.mart_checks) as a table."""
-    t = Table(title="data checks (meta.mart_checks)")
+def checks_table(checks: list[CheckOutcome]) -> Table:
+    """The sales-funnel case's data checks (meta.check_results, origin mart) as a table."""
+    t = Table(title="data checks (meta.check_results)")
     t.add_column("check", no_wrap=True)
     t.add_column("status", no_wrap=True)
     t.add_column("measured", justify="right", no_wrap=True)
     t.add_column("detail", overflow="fold", ratio=1)
     colours = {"pass": "green", "warn": "yellow", "fail": "red"}
-    for c in checks:
+    for o in checks:
         t.add_row(
-            c.name,
-            f"[{colours.get(c.status, 'white')}]{c.status}[/]",
-            f"{c.measured:,}",
-            f"{c.table}: {c.detail}",
+            o.check.name,
+            f"[{colours.get(o.status, 'white')}]{o.status}[/]",
+            f"{o.failed:,}",
+            f"{o.check.table}: {o.message}",
         )
     return t

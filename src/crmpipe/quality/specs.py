@@ -9,9 +9,11 @@ name replaces a default one (e.g. to change its severity).
 
 from __future__ import annotations
 
+from typing import Any
+
 from crmpipe.config.checks import SLA_METRICS, Check, Sla, declared_checks, declared_slas
 from crmpipe.config.schema import Config
-from crmpipe.model import Role, Table
+from crmpipe.model import TABLES, Role, Table
 
 
 def mapped_columns(cfg: Config, table: str) -> set[str]:
@@ -103,3 +105,110 @@ def default_slas(cfg: Config) -> list[Sla]:
 def all_slas(cfg: Config) -> list[Sla]:
     """Declared SLAs, or the defaults when the project file has no `slas:` key."""
     return declared_slas(cfg) if cfg.slas is not None else default_slas(cfg)
+
+
+# --- the sales-funnel case's checks (docs/funnel.md) ---------------------------------------------
+
+#: The deal_changes field keys the marts understand.
+ACCEPTED_FIELD_KEYS: tuple[str, ...] = ("add_time", "user_id", "stage_id", "lost_reason")
+
+
+def _mart(name: str, kind: str, table: str, column: str, severity: str, **params: Any) -> Check:
+    return Check(name, kind, table, (column,) if column else (), severity, 0.0, params, "mart")
+
+
+def _ref(table: str, column: str, noun: str, **params: Any) -> Check:
+    """A relationship check of a `ref` column, its target taken from the canonical model."""
+    target = TABLES[TABLES[table].column(column).references]
+    params.setdefault("parent", f"core.{target.name}")
+    return _mart(
+        f"{table}_{target.key[0].removesuffix('_id')}_exists",
+        "relationship",
+        table,
+        column,
+        "warn",
+        to_table=target.name,
+        to_column=target.key[0],
+        noun=noun,
+        **params,
+    )
+
+
+def mart_checks(cfg: Config) -> list[Check]:
+    """The checks run after the marts are built, in the order they are shown.
+
+    Each measures one number: warn (the marts handle it, but someone should know) or fail (a
+    rule the marts rely on is broken). Relationships of the activities come from the model's
+    `ref` columns; deals, when no source feeds them, are the deal ids of the change log.
+    """
+    if cfg.sources_for("deals"):
+        deal_ids = _mart("deal_id_unique", "unique_in_export", "deals", "deal_id", "error")
+    else:
+        deal_ids = _mart("deal_id_unique", "created_once", "deal_changes", "deal_id", "warn")
+    return [
+        deal_ids,
+        _mart("stage_id_unique", "unique_in_export", "stages", "stage_id", "error"),
+        _mart("user_id_unique", "unique_in_export", "users", "user_id", "error"),
+        _mart("activity_id_unique", "repeats_quarantined", "activities", "activity_id", "warn"),
+        _mart(
+            "changed_field_key_accepted",
+            "accepted_keys",
+            "deal_changes",
+            "changed_field_key",
+            "warn",
+            values=list(ACCEPTED_FIELD_KEYS),
+        ),
+        _mart("field_options_json", "json_list", "fields", "value_options", "error"),
+        _ref("activities", "user_id", "assigned user"),
+        _mart(
+            "deal_owner_exists",
+            "relationship",
+            "deal_changes",
+            "new_value",
+            "warn",
+            field="user_id",
+            to_table="users",
+            to_column="user_id",
+            parent="core.users",
+            noun="owner",
+        ),
+        _mart(
+            "deal_stage_exists",
+            "relationship",
+            "deal_changes",
+            "new_value",
+            "error",
+            field="stage_id",
+            to_table="stages",
+            to_column="stage_id",
+            parent="marts.int_stages",
+            parent_filter="stage_name IS NOT NULL",
+            noun="stage",
+        ),
+        _mart(
+            "lost_reason_decoded",
+            "decoded",
+            "deal_changes",
+            "lost_reason_id",
+            "warn",
+            source="marts.int_deal_lost",
+            label="lost_reason",
+            noun="lost reason",
+        ),
+        _ref(
+            "activities",
+            "deal_id",
+            "deal",
+            parent="core.deal_changes",
+            note="they still count in the sales-call steps",
+        ),
+        _mart(
+            "funnel_monotonic",
+            "funnel_monotonic",
+            "rep_sales_funnel_monthly",
+            "",
+            "warn",
+            steps="marts.int_funnel_steps",
+            entries="marts.int_deal_funnel_entries",
+        ),
+    ]
