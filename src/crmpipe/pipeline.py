@@ -23,6 +23,7 @@ import crmpipe
 from crmpipe.build.core import CoreResult, build_core, build_search
 from crmpipe.build.staging import StageResult, stage_table
 from crmpipe.clean import install_macros
+from crmpipe.config.load import load_config
 from crmpipe.config.schema import Config
 from crmpipe.errors import CrmpipeError
 from crmpipe.ingest.read import FileResult, ingest_source
@@ -405,6 +406,4 @@ def _rebuild(
 
 def run_path(config_path: Path | str | None, **kwargs) -> RunSummary:
     """Load the project file and run it (convenience for scripts)."""
-    from crmpipe.config.load import load_config
-
     return run(load_config(config_path), **kwargs)

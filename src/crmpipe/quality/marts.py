@@ -17,7 +17,7 @@ import duckdb
 from crmpipe.config.checks import Check
 from crmpipe.quality.engine import CheckOutcome, record_checks
 from crmpipe.quality.quarantine import quarantine_repeats
-from crmpipe.sqltext import quote_ident, quote_qualified
+from crmpipe.sqltext import quote_ident, quote_qualified, sql_str
 from crmpipe.warehouse.connection import table_exists
 
 #: How many example ids a check's message lists.
@@ -178,17 +178,17 @@ def _relationship(con: duckdb.DuckDBPyConnection, c: Check) -> CheckOutcome | No
     elif p_table != c.params["to_table"]:
         parent = f"(SELECT DISTINCT {to_col} FROM {parent})"
     col = quote_ident(c.columns[0])
-    if c.params.get("field"):
+    if c.params.get("field"):  # the changes of one field: their new values
         value = f"trim(d.{col})"
-        where = f"lower(trim(d.changed_field_key)) = '{c.params['field']}' AND d.{col} IS NOT NULL"
+        field = sql_str(c.params["field"])
+        where = f"lower(trim(d.changed_field_key)) = {field} AND d.{col} IS NOT NULL"
     else:
         value, where = f"d.{col}", f"d.{col} IS NOT NULL"
-    alias = "s" if c.params.get("parent_filter") else "u"
     return _orphans(
         con,
         c,
-        f"SELECT DISTINCT {value} FROM core.{quote_ident(c.table)} d ANTI JOIN {parent} {alias} "
-        f"ON {alias}.{to_col} = {value} WHERE {where} ORDER BY 1",
+        f"SELECT DISTINCT {value} FROM core.{quote_ident(c.table)} d ANTI JOIN {parent} p "
+        f"ON p.{to_col} = {value} WHERE {where} ORDER BY 1",
     )
 
 

@@ -134,12 +134,53 @@ def _ref(table: str, column: str, noun: str, **params: Any) -> Check:
     )
 
 
+#: How a change of a deal's ref column is checked when its target is not simply core.<target>:
+#: stages may come from a seed, so a stage id must have a labelled stage in marts.int_stages.
+_CHANGE_REF_TARGETS: dict[str, dict[str, str]] = {
+    "stages": {
+        "severity": "error",
+        "parent": "marts.int_stages",
+        "parent_filter": "stage_name IS NOT NULL",
+    },
+}
+
+
+def _change_refs() -> list[Check]:
+    """Relationship checks of the deal change log: a change of field `<target key>` (user_id,
+    stage_id) sets a deal's ref column (owner_id → users, stage_id → stages), so its new value
+    must exist in the target."""
+    out = []
+    for col in TABLES["deals"].all_columns:
+        if col.role is not Role.REF or col.references is None:
+            continue
+        target = TABLES[col.references]
+        how = {"severity": "warn", "parent": f"core.{target.name}"}
+        how.update(_CHANGE_REF_TARGETS.get(target.name, {}))
+        noun = col.name.removesuffix("_id")
+        out.append(
+            _mart(
+                f"deal_{noun}_exists",
+                "relationship",
+                "deal_changes",
+                "new_value",
+                how.pop("severity"),
+                field=target.key[0],
+                to_table=target.name,
+                to_column=target.key[0],
+                noun=noun,
+                **how,
+            )
+        )
+    return out
+
+
 def mart_checks(cfg: Config) -> list[Check]:
     """The checks run after the marts are built, in the order they are shown.
 
     Each measures one number: warn (the marts handle it, but someone should know) or fail (a
-    rule the marts rely on is broken). Relationships of the activities come from the model's
-    `ref` columns; deals, when no source feeds them, are the deal ids of the change log.
+    rule the marts rely on is broken). Relationships come from the model's `ref` columns: the
+    activities' own, and the deals' as set by the change log; deals, when no source feeds them,
+    are the deal ids of the change log.
     """
     if cfg.sources_for("deals"):
         deal_ids = _mart("deal_id_unique", "unique_in_export", "deals", "deal_id", "error")
@@ -160,31 +201,7 @@ def mart_checks(cfg: Config) -> list[Check]:
         ),
         _mart("field_options_json", "json_list", "fields", "value_options", "error"),
         _ref("activities", "user_id", "assigned user"),
-        _mart(
-            "deal_owner_exists",
-            "relationship",
-            "deal_changes",
-            "new_value",
-            "warn",
-            field="user_id",
-            to_table="users",
-            to_column="user_id",
-            parent="core.users",
-            noun="owner",
-        ),
-        _mart(
-            "deal_stage_exists",
-            "relationship",
-            "deal_changes",
-            "new_value",
-            "error",
-            field="stage_id",
-            to_table="stages",
-            to_column="stage_id",
-            parent="marts.int_stages",
-            parent_filter="stage_name IS NOT NULL",
-            noun="stage",
-        ),
+        *_change_refs(),
         _mart(
             "lost_reason_decoded",
             "decoded",
