@@ -17,7 +17,8 @@ import psycopg
 import pytest
 
 from crmpipe.build.core import build_search
-from crmpipe.config.schema import Config, parse_config
+from crmpipe.config.load import parse_config
+from crmpipe.config.schema import Config
 from crmpipe.model import duckdb_ddl, physical_columns
 from crmpipe.publish import PublishError, publish, published_versions, rollback, versions
 from crmpipe.warehouse.connection import connect
@@ -543,7 +544,7 @@ def test_interrupted_publish_leaves_the_serving_version_alone(pg_db: str) -> Non
 
 KILLER = """
 import os, signal, sys
-from crmpipe.config.schema import parse_config
+from crmpipe.config.load import parse_config
 from crmpipe.publish import publish
 from crmpipe.warehouse.connection import connect
 

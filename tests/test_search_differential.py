@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crmpipe.config.schema import Config, load_config
+from crmpipe.config.load import load_config
+from crmpipe.config.schema import Config
 from crmpipe.demo.datasets import pursuit
 from crmpipe.pipeline import run
 from crmpipe.publish import publish, search_ddl
