@@ -35,6 +35,7 @@ bench: setup
 lint: setup
 	$(RUN) ruff check src tests benchmarks
 	$(RUN) ruff format --check src tests benchmarks
+	$(RUN) lint-imports
 
 format: setup
 	$(RUN) ruff format src tests benchmarks

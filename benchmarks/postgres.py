@@ -34,13 +34,14 @@ from psycopg.conninfo import make_conninfo
 from rich.console import Console
 from rich.table import Table
 
-from crmpipe.config.schema import load_config
+from crmpipe.config.load import load_config
 from crmpipe.demo.datasets import pursuit
 from crmpipe.demo.runner import REFERENCE_QUERIES
 from crmpipe.pipeline import Reporter, run_path
-from crmpipe.publish import connect_pg, publish
+from crmpipe.publish import publish
 from crmpipe.publish.pgserver import FAST_SETTINGS, PgCluster, start_cluster
 from crmpipe.search import PostgresBackend, search
+from crmpipe.serve import connect_pg
 from crmpipe.warehouse.connection import connect
 
 console = Console(width=None if os.isatty(1) else 140)

@@ -29,10 +29,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from crmpipe.config.schema import load_config
+from crmpipe.config.load import load_config
 from crmpipe.demo.datasets import pursuit
 from crmpipe.pipeline import run
-from crmpipe.report.collect import collect, render_html, render_json
+from crmpipe.report.content import render_json, report_content
+from crmpipe.report.html import render_html
 from crmpipe.warehouse.connection import connect
 
 console = Console()
@@ -106,7 +107,7 @@ def baseline(path: Path) -> str:
 def crmpipe_report(path: Path, history: int, as_json: bool) -> str:
     con = connect(path, read_only=True)
     try:
-        content = collect(con, None, history)
+        content = report_content(con, None, history)
     finally:
         con.close()
     return render_json(content) if as_json else render_html(content)

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crmpipe.cli import app
-from crmpipe.config.schema import load_config
+from crmpipe.config.load import load_config
 from crmpipe.demo.datasets import SHARED_DATA_ENV
 from crmpipe.demo.datasets.pipedrive import generate
 from crmpipe.pipeline import run

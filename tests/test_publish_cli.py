@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crmpipe.cli import app
-from crmpipe.config.schema import load_config
+from crmpipe.config.load import load_config
 from crmpipe.demo.datasets import pipedrive, pursuit
 from crmpipe.pipeline import run
 from crmpipe.publish import publish_build, published_versions

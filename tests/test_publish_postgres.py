@@ -17,9 +17,10 @@ import psycopg
 import pytest
 
 from crmpipe.build.core import build_search
-from crmpipe.config.schema import Config, parse_config
+from crmpipe.config.load import parse_config
+from crmpipe.config.schema import Config
 from crmpipe.model import duckdb_ddl, physical_columns
-from crmpipe.publish import PublishError, postgres, publish, published_versions, rollback
+from crmpipe.publish import PublishError, publish, published_versions, rollback, versions
 from crmpipe.warehouse.connection import connect
 
 CONFIG = """
@@ -449,7 +450,7 @@ def test_readers_during_publish_always_get_complete_answers(
     for t in threads:
         t.start()
     time.sleep(0.2)
-    monkeypatch.setattr(postgres, "DROP_LOCK_TIMEOUT", "100ms")
+    monkeypatch.setattr(versions, "DROP_LOCK_TIMEOUT", "100ms")
     try:
         result = publish(con, pg_db, cfg=cfg, keep_versions=0)
         time.sleep(0.2)
@@ -543,7 +544,7 @@ def test_interrupted_publish_leaves_the_serving_version_alone(pg_db: str) -> Non
 
 KILLER = """
 import os, signal, sys
-from crmpipe.config.schema import parse_config
+from crmpipe.config.load import parse_config
 from crmpipe.publish import publish
 from crmpipe.warehouse.connection import connect
 
@@ -618,7 +619,7 @@ def test_one_publish_at_a_time(pg_db: str) -> None:
     con, cfg = make_warehouse()
     publish(con, pg_db, cfg=cfg)
     with psycopg.connect(pg_db, autocommit=True) as other:  # stands in for a running publish
-        other.execute("SELECT pg_advisory_lock(%s)", [postgres._LOCK_KEY])
+        other.execute("SELECT pg_advisory_lock(%s)", [versions.LOCK_KEY])
         pid = other.info.backend_pid
         with pytest.raises(PublishError, match=f"another crmpipe publish.*pid {pid}"):
             publish(con, pg_db, cfg=cfg)

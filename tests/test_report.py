@@ -12,11 +12,13 @@ import pytest
 from typer.testing import CliRunner
 
 from crmpipe.cli import app
-from crmpipe.config.schema import load_config
+from crmpipe.config.load import load_config
 from crmpipe.demo.datasets import pursuit
 from crmpipe.pipeline import run
-from crmpipe.report.collect import ReportError, collect, render_html, render_json, report
-from crmpipe.report.html import SECTIONS
+from crmpipe.report.collect import ReportError
+from crmpipe.report.content import render_json, report_content
+from crmpipe.report.html import SECTIONS, render_html
+from crmpipe.report.write import report
 from crmpipe.warehouse.connection import connect
 
 runner = CliRunner()
@@ -136,7 +138,7 @@ def copy(project, tmp_path):
 def _collect(path: Path, run_id: int | None = None, **kw):
     con = connect(path, read_only=True)
     try:
-        return collect(con, run_id, **kw)
+        return report_content(con, run_id, **kw)
     finally:
         con.close()
 

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crmpipe.cli import app
-from crmpipe.config.schema import load_config
+from crmpipe.config.load import load_config
 from crmpipe.pipeline import run
 from crmpipe.resolution.evaluate import pairwise_metrics
 from crmpipe.warehouse.connection import connect

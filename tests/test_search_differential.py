@@ -18,10 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crmpipe.config.schema import Config, load_config
+from crmpipe.config.load import load_config
+from crmpipe.config.schema import Config
 from crmpipe.demo.datasets import pursuit
 from crmpipe.pipeline import run
-from crmpipe.publish import ddl, publish
+from crmpipe.publish import publish, search_ddl
 from crmpipe.search import DuckDBBackend, Kind, PostgresBackend, QueryError, search
 from crmpipe.warehouse.connection import connect
 from support import query_docs
@@ -135,7 +136,7 @@ def stores(
     # Titles through their vocabulary (as at scale, where a title repeats thousands of times;
     # a few thousand generated contacts have too many distinct titles for the default ratio).
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(ddl, "VOCABULARY_MAX_RATIO", 1.0)
+        mp.setattr(search_ddl, "VOCABULARY_MAX_RATIO", 1.0)
         publish(con, dsn, cfg=cfg)
     pg = psycopg.connect(dsn, autocommit=True)
     try:

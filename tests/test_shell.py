@@ -54,7 +54,7 @@ def pg(pg_dsn: str) -> Iterator[psycopg.Connection]:
     """The search fixture in PostgreSQL, through a read-only search session (as the shell's)."""
     from psycopg.conninfo import make_conninfo
 
-    from crmpipe.publish import connect_pg
+    from crmpipe.serve import connect_pg
 
     name = f"test_shell_{os.getpid()}"  # unique on a shared CRMPIPE_TEST_PG_DSN
     with psycopg.connect(pg_dsn, autocommit=True) as admin:

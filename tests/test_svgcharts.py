@@ -1,8 +1,11 @@
-"""The inline-SVG charts: well-formed XML, one mark per value, tooltips, text always escaped."""
+"""The charts of render.charts: well-formed XML, one mark per value, tooltips, text always
+escaped; canvas shapes written as SVG and as PNG."""
 
 from __future__ import annotations
 
+import struct
 import xml.etree.ElementTree as ET
+import zlib
 
 import pytest
 
@@ -113,3 +116,26 @@ def test_line_chart_axis_from_y_min():
     low, high = (float(c.get("cy")) for c in root.findall(".//svg:circle", NS))
     assert low < high  # 99 is drawn higher up than 80, which sits on the axis at 90
     assert high == pytest.approx(40 + 300 - 40 - 46)
+
+
+def test_canvas_svg_and_png_draw_the_same_shapes():
+    c = svgcharts.Canvas(40, 20)
+    c.rect(0, 0, 40, 20, "#ffffff")
+    c.rect(10, 5, 20, 10, "#0072b2")
+    c.text(2, 18, HOSTILE, size=10, fill=svgcharts.INK)
+    root = _parse(svgcharts.canvas_svg(c, HOSTILE))
+    assert root.get("width") == "40" and root.get("height") == "20"
+    assert _texts(root) == [HOSTILE, HOSTILE]  # the title, then the text: escaped, intact
+    png = svgcharts.canvas_png(c, density=2)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = struct.unpack(">II", png[16:24])
+    assert (width, height) == (80, 40)
+    rows = zlib.decompress(png[png.index(b"IDAT") + 4 : png.index(b"IEND") - 8])
+    stride = 1 + 3 * width
+    mid = rows[20 * stride + 1 + 3 * 40 : 20 * stride + 1 + 3 * 41]  # pixel (40, 20): the bar
+    assert mid == bytes.fromhex("0072b2")
+
+
+def test_shade_blends_into_white():
+    assert svgcharts.shade("#000000", 1.0) == "#000000"
+    assert svgcharts.shade("#000000", 0.0) == "#ebebeb"

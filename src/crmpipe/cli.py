@@ -14,14 +14,14 @@ from typing import Annotated, Any
 import duckdb
 import typer
 from rich.console import Console
-from rich.table import Table
 
 import crmpipe
-from crmpipe.config.schema import load_config
+from crmpipe.config.load import load_config
 from crmpipe.errors import CrmpipeError
 from crmpipe.publish import PublishError
 from crmpipe.render import console as show
-from crmpipe.warehouse.connection import connect, list_runs
+from crmpipe.warehouse.connection import connect
+from crmpipe.warehouse.runs import list_runs
 
 app = typer.Typer(
     help="Messy CRM and contact exports in; one clean, searchable database out.",
@@ -87,16 +87,9 @@ def init(
     from crmpipe.init.guess import init as guess
 
     result = guess(folder, output=output, force=force)
-    t = Table(title=f"wrote {result.path}")
-    for col in ("file", "table", "mapped columns", "extension columns"):
-        t.add_column(col, overflow="fold")
-    for g in result.guesses:
-        mapped = ", ".join(f"{c}←{h}" for c, h in g.columns.items())
-        t.add_row(g.file.name, g.table or "[yellow]?[/]", mapped, ", ".join(g.extra))
-    out.print(t)
-    for g in result.guesses:
-        for note in g.notes:
-            out.print(f"  [dim]{g.file.name}:[/] {note}", highlight=False)
+    out.print(show.init_table(result))
+    for line in show.init_notes(result):
+        out.print(line, highlight=False)
     out.print("Review the file, then run [bold]crmpipe run[/].")
 
 
@@ -118,7 +111,8 @@ def run(
     With --pg DSN, publish.postgres in crmpipe.yml or CRMPIPE_PG_DSN set, a successful run is
     also published to PostgreSQL (unless that build already serves there)."""
     from crmpipe.pipeline import run as run_pipeline
-    from crmpipe.publish import publish_build, resolve_dsn
+    from crmpipe.publish import publish_build
+    from crmpipe.serve import resolve_dsn
 
     cfg = load_config(config)
     with show.RichReporter(out) as reporter:
@@ -156,9 +150,9 @@ def search(
     ] = None,
 ) -> None:
     """Search the contacts with the query language (the DuckDB warehouse, or --pg DSN)."""
-    from crmpipe.publish import connect_pg
     from crmpipe.search import explain as explain_query
     from crmpipe.search import search as run_search
+    from crmpipe.serve import connect_pg
 
     cfg = load_config(config)
     con: Any = connect_pg(pg) if pg else connect(cfg.warehouse_path, read_only=True)
@@ -239,7 +233,7 @@ def report(
     ] = 10,
 ) -> None:
     """Write a run's data-quality report: one self-contained HTML page (or --json)."""
-    from crmpipe.report.collect import report as write_report
+    from crmpipe.report.write import report as write_report
 
     cfg = load_config(config)
     path, _ = write_report(cfg, run_id, output, as_json=as_json, history=history)
@@ -263,11 +257,9 @@ def demo(
     out.print(show.summary_table(result.summary))
     out.print(show.quality_summary(result.summary), highlight=False)
     if result.funnel is not None:  # the sales-funnel case answers with its funnel
-        from crmpipe.funnel.query import checks_table, dropoff_table, funnel_table
-
-        out.print(funnel_table(result.funnel))
-        out.print(dropoff_table(result.funnel))
-        out.print(checks_table(result.checks))
+        out.print(show.funnel_table(result.funnel))
+        out.print(show.dropoff_table(result.funnel))
+        out.print(show.checks_table(result.checks))
         out.print("Charts: " + "  ".join(str(p) for p in result.charts), highlight=False)
         out.print(
             f"Project file: {result.config_path}  ·  try: crmpipe funnel -c "
@@ -310,18 +302,11 @@ def funnel(
     ] = None,
 ) -> None:
     """The monthly sales funnel and the drop-off between steps (see docs/funnel.md)."""
-    from crmpipe.funnel.chart import check_chart_path, write_funnel_chart
-    from crmpipe.funnel.query import dropoff_table, funnel_csv, funnel_json, funnel_table
-    from crmpipe.funnel.query import funnel as monthly_funnel
+    from crmpipe.funnel.query import funnel_csv, funnel_json
+    from crmpipe.funnel.run import funnel as run_funnel
 
-    if chart is not None:
-        check_chart_path(chart)  # fail before the work, not after
-    cfg = load_config(config)
-    con = connect(cfg.warehouse_path, read_only=True)
-    try:
-        result = monthly_funnel(con, month_from=month_from, month_to=month_to)
-    finally:
-        con.close()
+    done = run_funnel(config, month_from=month_from, month_to=month_to, chart=chart)
+    result = done.result
     if format is Format.json:
         sys.stdout.write(funnel_json(result) + "\n")
     elif format is Format.csv:
@@ -329,10 +314,10 @@ def funnel(
     elif not result.months:
         out.print("no funnel entries in that range of months")
     else:
-        out.print(funnel_table(result))
-        out.print(dropoff_table(result))
-    if chart is not None:
-        err.print(f"wrote {write_funnel_chart(result, chart)}", highlight=False)
+        out.print(show.funnel_table(result))
+        out.print(show.dropoff_table(result))
+    if done.chart is not None:
+        err.print(f"wrote {done.chart}", highlight=False)
 
 
 @app.command()
@@ -368,7 +353,7 @@ def shell(
     ] = None,
 ) -> None:
     """Interactive prompt: queries, read-only SQL and \\commands (\\help); reads piped input too."""
-    from crmpipe.config.schema import ConfigError
+    from crmpipe.config.load import ConfigError
     from crmpipe.shell.session import shell as run_shell
 
     try:
@@ -384,8 +369,8 @@ def shell(
 
 def _dsn(config: Path | None, pg: str | None) -> str:
     """--pg, else the project file's publish.postgres, else CRMPIPE_PG_DSN (one-line error)."""
-    from crmpipe.config.schema import ConfigError
-    from crmpipe.publish import DSN_ENV, resolve_dsn
+    from crmpipe.config.load import ConfigError
+    from crmpipe.serve import DSN_ENV, resolve_dsn
 
     try:
         cfg = load_config(config)

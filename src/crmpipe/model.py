@@ -1,7 +1,8 @@
 """The canonical model: tables, columns, types, field roles and keys.
 
-This is the single source of truth (DESIGN §4): DuckDB DDL, the cleaning applied to each column,
-the search fields and (later) default checks and Splink settings are all derived from it.
+This is the single source of truth (docs/architecture.md): DuckDB and PostgreSQL DDL, the
+cleaning applied to each column, the search fields, default checks and Splink settings are all
+derived from it.
 """
 
 from __future__ import annotations
@@ -277,7 +278,7 @@ DEAL_CHANGES = Table(
 ACTIVITIES = Table(
     "activities",
     # Not unique in Pipedrive exports: repeats within one export are quarantined by the marts
-    # step (crmpipe.marts.checks), versions from an older export are merged as usual.
+    # step (crmpipe.quality.marts), versions from an older export are merged as usual.
     ("activity_id",),
     _cols(
         ("activity_id", Role.ID),

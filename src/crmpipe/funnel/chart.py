@@ -1,8 +1,9 @@
-"""Funnel charts without a plotting library: SVG, a self-contained HTML page, and PNG.
+"""The funnel chart: funnel rows laid out as shapes, written as SVG, an HTML page or PNG.
 
-The chart is laid out once as a list of shapes (rectangles and text) on a `Canvas`; the SVG
-writer turns the shapes into elements, the PNG writer rasterises them itself (numpy rectangles,
-a built-in 5×7 bitmap font, zlib) — no network, no new dependency, same picture. Two panels:
+The chart is laid out once as shapes (rectangles and text) on a `render.charts.Canvas`, which
+writes them as SVG or rasterises them to PNG — no network, no new dependency, same picture.
+This module holds only what is the funnel's own: the layout, its colours, the HTML page with
+the counts as tables, and the chart file types `--chart` takes. Two panels:
 the deals entering each step over the whole range, with the drop-off from the step before; and
 a month × step grid of the counts, shaded per step so each step's busy months stand out.
 """
@@ -10,21 +11,14 @@ a month × step grid of the counts, shaded per step so each step's busy months s
 from __future__ import annotations
 
 import html
-import struct
-import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from crmpipe.funnel.query import FunnelError, FunnelResult
+from crmpipe.render.charts import GRID, INK, MUTED, Canvas, canvas_png, canvas_svg, shade
 
 #: Chart file types `write_funnel_chart` knows, by suffix.
 CHART_SUFFIXES: tuple[str, ...] = (".svg", ".html", ".png")
 
-INK = "#1f2933"
-MUTED = "#66788a"
-GRID = "#d9e2ec"
 STAGE_BAR = "#2f6fb3"
 CALL_BAR = "#e08a1e"
 WIDTH = 960
@@ -41,52 +35,12 @@ def check_chart_path(path: Path | str) -> Path:
     return p
 
 
-# --- the layout ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Rect:
-    x: float
-    y: float
-    w: float
-    h: float
-    fill: str
-
-
-@dataclass(frozen=True)
-class Text:
-    x: float
-    y: float  # baseline
-    text: str
-    size: float = 12
-    anchor: str = "start"  # start | middle | end
-    fill: str = INK
-    bold: bool = False
-
-
-@dataclass
-class Canvas:
-    width: float
-    height: float
-    shapes: list[Rect | Text] = field(default_factory=list)
-
-    def rect(self, x: float, y: float, w: float, h: float, fill: str) -> None:
-        self.shapes.append(Rect(x, y, max(w, 0.0), max(h, 0.0), fill))
-
-    def text(self, x: float, y: float, text: str, **style: object) -> None:
-        self.shapes.append(Text(x, y, text, **style))  # type: ignore[arg-type]
+# --- the layout --------------------------------------------------------------------------------
 
 
 def _is_call(step: str) -> bool:
     """Sub-steps (2.1, 3.1) are the sales calls, counted from activities."""
     return "." in step
-
-
-def _shade(base: str, share: float) -> str:
-    """`base` blended into white: share 0 → almost white, 1 → the full colour."""
-    r, g, b = (int(base[i : i + 2], 16) for i in (1, 3, 5))
-    t = 0.08 + 0.92 * max(0.0, min(1.0, share))
-    return "#{:02x}{:02x}{:02x}".format(*(round(255 - (255 - c) * t) for c in (r, g, b)))
 
 
 def _range_label(result: FunnelResult) -> str:
@@ -153,7 +107,7 @@ def layout(result: FunnelResult) -> Canvas:
         for j, n in enumerate(counts):
             x = label_w + j * cell_w
             share = n / peak
-            c.rect(x + 1, y + 1, cell_w - 2, row_h - 2, _shade(colour, share) if n else "#f5f7fa")
+            c.rect(x + 1, y + 1, cell_w - 2, row_h - 2, shade(colour, share) if n else "#f5f7fa")
             if cell_w >= 26:
                 c.text(
                     x + cell_w / 2,
@@ -170,28 +124,9 @@ def layout(result: FunnelResult) -> Canvas:
 # --- SVG and HTML ----------------------------------------------------------------------------
 
 
-def _svg_shape(s: Rect | Text) -> str:
-    if isinstance(s, Rect):
-        return (
-            f'<rect x="{s.x:.1f}" y="{s.y:.1f}" width="{s.w:.1f}" height="{s.h:.1f}" '
-            f'fill="{s.fill}"/>'
-        )
-    weight = ' font-weight="bold"' if s.bold else ""
-    return (
-        f'<text x="{s.x:.1f}" y="{s.y:.1f}" font-size="{s.size:g}" text-anchor="{s.anchor}" '
-        f'fill="{s.fill}"{weight}>{html.escape(s.text)}</text>'
-    )
-
-
 def funnel_svg(result: FunnelResult) -> str:
     """The chart as a standalone SVG document."""
-    c = layout(result)
-    body = "\n".join(_svg_shape(s) for s in c.shapes)
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{c.width:.0f}" height="{c.height:.0f}" '
-        f'viewBox="0 0 {c.width:.0f} {c.height:.0f}" font-family="Helvetica, Arial, sans-serif">\n'
-        f"<title>Sales funnel, {html.escape(_range_label(result))}</title>\n{body}\n</svg>\n"
-    )
+    return canvas_svg(layout(result), f"Sales funnel, {_range_label(result)}")
 
 
 def funnel_html(result: FunnelResult) -> str:
@@ -234,133 +169,12 @@ ul {{ columns: 3; color: {MUTED}; }}
 """
 
 
-# --- PNG ---------------------------------------------------------------------------------------
-
-# A 5×7 bitmap font: each glyph is 7 rows of 5 columns ('#' = ink). Lower-case text is drawn
-# with the capitals (small caps), which keeps the table to the characters the chart uses.
-_GLYPHS: dict[str, tuple[str, ...]] = {
-    " ": (".....",) * 7,
-    "0": (".###.", "#...#", "#..##", "#.#.#", "##..#", "#...#", ".###."),
-    "1": ("..#..", ".##..", "..#..", "..#..", "..#..", "..#..", ".###."),
-    "2": (".###.", "#...#", "....#", "...#.", "..#..", ".#...", "#####"),
-    "3": ("####.", "....#", "....#", ".###.", "....#", "....#", "####."),
-    "4": ("...#.", "..##.", ".#.#.", "#..#.", "#####", "...#.", "...#."),
-    "5": ("#####", "#....", "####.", "....#", "....#", "#...#", ".###."),
-    "6": ("..##.", ".#...", "#....", "####.", "#...#", "#...#", ".###."),
-    "7": ("#####", "....#", "...#.", "..#..", ".#...", ".#...", ".#..."),
-    "8": (".###.", "#...#", "#...#", ".###.", "#...#", "#...#", ".###."),
-    "9": (".###.", "#...#", "#...#", ".####", "....#", "...#.", ".##.."),
-    "A": (".###.", "#...#", "#...#", "#####", "#...#", "#...#", "#...#"),
-    "B": ("####.", "#...#", "#...#", "####.", "#...#", "#...#", "####."),
-    "C": (".###.", "#...#", "#....", "#....", "#....", "#...#", ".###."),
-    "D": ("####.", "#...#", "#...#", "#...#", "#...#", "#...#", "####."),
-    "E": ("#####", "#....", "#....", "####.", "#....", "#....", "#####"),
-    "F": ("#####", "#....", "#....", "####.", "#....", "#....", "#...."),
-    "G": (".###.", "#...#", "#....", "#.###", "#...#", "#...#", ".####"),
-    "H": ("#...#", "#...#", "#...#", "#####", "#...#", "#...#", "#...#"),
-    "I": (".###.", "..#..", "..#..", "..#..", "..#..", "..#..", ".###."),
-    "J": ("..###", "...#.", "...#.", "...#.", "...#.", "#..#.", ".##.."),
-    "K": ("#...#", "#..#.", "#.#..", "##...", "#.#..", "#..#.", "#...#"),
-    "L": ("#....", "#....", "#....", "#....", "#....", "#....", "#####"),
-    "M": ("#...#", "##.##", "#.#.#", "#.#.#", "#...#", "#...#", "#...#"),
-    "N": ("#...#", "#...#", "##..#", "#.#.#", "#..##", "#...#", "#...#"),
-    "O": (".###.", "#...#", "#...#", "#...#", "#...#", "#...#", ".###."),
-    "P": ("####.", "#...#", "#...#", "####.", "#....", "#....", "#...."),
-    "Q": (".###.", "#...#", "#...#", "#...#", "#.#.#", "#..#.", ".##.#"),
-    "R": ("####.", "#...#", "#...#", "####.", "#.#..", "#..#.", "#...#"),
-    "S": (".####", "#....", "#....", ".###.", "....#", "....#", "####."),
-    "T": ("#####", "..#..", "..#..", "..#..", "..#..", "..#..", "..#.."),
-    "U": ("#...#", "#...#", "#...#", "#...#", "#...#", "#...#", ".###."),
-    "V": ("#...#", "#...#", "#...#", "#...#", "#...#", ".#.#.", "..#.."),
-    "W": ("#...#", "#...#", "#...#", "#.#.#", "#.#.#", "#.#.#", ".#.#."),
-    "X": ("#...#", "#...#", ".#.#.", "..#..", ".#.#.", "#...#", "#...#"),
-    "Y": ("#...#", "#...#", ".#.#.", "..#..", "..#..", "..#..", "..#.."),
-    "Z": ("#####", "....#", "...#.", "..#..", ".#...", "#....", "#####"),
-    ".": (".....", ".....", ".....", ".....", ".....", ".##..", ".##.."),
-    ",": (".....", ".....", ".....", ".....", ".##..", "..#..", ".#..."),
-    ":": (".....", ".##..", ".##..", ".....", ".##..", ".##..", "....."),
-    "-": (".....", ".....", ".....", "#####", ".....", ".....", "....."),
-    "+": (".....", "..#..", "..#..", "#####", "..#..", "..#..", "....."),
-    "/": (".....", "....#", "...#.", "..#..", ".#...", "#....", "....."),
-    "%": ("##...", "##..#", "...#.", "..#..", ".#...", "#..##", "...##"),
-    "(": ("...#.", "..#..", ".#...", ".#...", ".#...", "..#..", "...#."),
-    ")": (".#...", "..#..", "...#.", "...#.", "...#.", "..#..", ".#..."),
-    "_": (".....", ".....", ".....", ".....", ".....", ".....", "#####"),
-    "·": (".....", ".....", ".....", "..#..", ".....", ".....", "....."),
-    "?": (".###.", "#...#", "....#", "...#.", "..#..", ".....", "..#.."),
-}
-_GLYPHS["−"] = _GLYPHS["-"]
-_MASKS = {ch: np.array([[c == "#" for c in row] for row in rows]) for ch, rows in _GLYPHS.items()}
-
-
-def _rgb(colour: str) -> tuple[int, int, int]:
-    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
-
-
-def _draw_text(img: np.ndarray, t: Text, scale: int, px: int) -> None:
-    """Blit `t` with the bitmap font; `scale` dots per font pixel, `px` image pixels per unit."""
-    glyph_px = 6 * scale  # 5 columns + 1 of spacing
-    chars = [ch if ch in _MASKS else ch.upper() for ch in t.text]
-    chars = [ch if ch in _MASKS else "?" for ch in chars]
-    width = len(chars) * glyph_px - scale
-    x0 = round(t.x * px)
-    if t.anchor == "middle":
-        x0 -= width // 2
-    elif t.anchor == "end":
-        x0 -= width
-    y0 = round(t.y * px) - 7 * scale
-    colour = _rgb(t.fill)
-    for i, ch in enumerate(chars):
-        mask = np.kron(_MASKS[ch], np.ones((scale, scale), dtype=bool))
-        if t.bold:
-            mask = mask | np.roll(mask, 1, axis=1)
-        gx = x0 + i * glyph_px
-        h, w = mask.shape
-        ys, xs = max(0, -y0), max(0, -gx)
-        ye, xe = min(h, img.shape[0] - y0), min(w, img.shape[1] - gx)
-        if ye <= ys or xe <= xs:
-            continue
-        region = img[y0 + ys : y0 + ye, gx + xs : gx + xe]
-        region[mask[ys:ye, xs:xe]] = colour
-
-
-def _png_bytes(img: np.ndarray) -> bytes:
-    """An 8-bit RGB PNG of `img` (height × width × 3, uint8)."""
-    h, w, _ = img.shape
-    raw = np.concatenate([np.zeros((h, 1), dtype=np.uint8), img.reshape(h, w * 3)], axis=1)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
-
-    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw.tobytes(), 9))
-        + chunk(b"IEND", b"")
-    )
+# --- PNG and writing --------------------------------------------------------------------------
 
 
 def funnel_png(result: FunnelResult, *, density: int = 2) -> bytes:
     """The chart rasterised at `density` pixels per SVG unit, as PNG bytes."""
-    c = layout(result)
-    img = np.full((round(c.height * density), round(c.width * density), 3), 255, dtype=np.uint8)
-    for s in c.shapes:
-        if isinstance(s, Rect):
-            x0, y0 = round(s.x * density), round(s.y * density)
-            x1, y1 = round((s.x + s.w) * density), round((s.y + s.h) * density)
-            img[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)] = _rgb(s.fill)
-    for s in c.shapes:
-        if isinstance(s, Text):
-            # Bitmap glyphs are 7 dots high: about the cap height of the SVG's font size.
-            scale = max(1, round(s.size * density / 10))
-            _draw_text(img, s, scale, density)
-    return _png_bytes(img)
+    return canvas_png(layout(result), density=density)
 
 
 def write_funnel_chart(result: FunnelResult, path: Path | str) -> Path:

@@ -1,5 +1,6 @@
 """`crmpipe funnel`: the monthly sales funnel from `marts.rep_sales_funnel_monthly`, with the
-drop-off between consecutive steps, as rows, a terminal table, CSV or JSON (charts: `charts.py`).
+drop-off between consecutive steps, as rows, CSV or JSON (terminal tables: `render.console`;
+charts: `funnel.chart`).
 
 The drop-off of a step in a month compares the deals that entered it that month with the deals
 that entered the step before it that month: 1 - this / previous. "The step before" is the main
@@ -18,10 +19,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 
 import duckdb
-from rich.table import Table
 
 from crmpipe.errors import CrmpipeError
-from crmpipe.marts.checks import CheckResult
 from crmpipe.warehouse.connection import table_exists
 
 MART = "rep_sales_funnel_monthly"
@@ -186,10 +185,6 @@ def funnel(
 # --- output ----------------------------------------------------------------------------------
 
 
-def _pct(rate: float | None) -> str:
-    return "" if rate is None else f"{rate:.0%}"
-
-
 def _records(result: FunnelResult) -> list[dict[str, object]]:
     out = []
     for r in result.rows:
@@ -231,52 +226,3 @@ def funnel_json(result: FunnelResult) -> str:
         "totals": totals,
     }
     return json.dumps(doc, indent=2)
-
-
-def funnel_table(
-    result: FunnelResult, title: str = "sales funnel: deals entering each step"
-) -> Table:
-    """Months down, steps across (numbers; the caption names them), plus a total row."""
-    t = Table(title=title, caption="  ".join(s.label for s in result.steps))
-    t.add_column("month")
-    for s in result.steps:
-        t.add_column(s.step, justify="right")
-    for month in result.months:
-        t.add_row(
-            month.strftime("%Y-%m"), *(f"{result.count(month, s.step):,}" for s in result.steps)
-        )
-    t.add_section()
-    t.add_row("total", *(f"{r.deals_count:,}" for r in result.totals()), style="bold")
-    return t
-
-
-def dropoff_table(result: FunnelResult) -> Table:
-    """The drop-off from the step before, per month and over the range (blank: nothing before)."""
-    t = Table(title="drop-off from the step before (3 vs 2, 4 vs 3, ...; 2.1 vs 2, 3.1 vs 3)")
-    t.add_column("month")
-    for s in result.steps[1:]:
-        t.add_column(s.step, justify="right")
-    for month in result.months:
-        rows = [r for r in result.rows if r.month == month][1:]
-        t.add_row(month.strftime("%Y-%m"), *(_pct(r.drop_off_rate) for r in rows))
-    t.add_section()
-    t.add_row("total", *(_pct(r.drop_off_rate) for r in result.totals()[1:]), style="bold")
-    return t
-
-
-def checks_table(checks: list[CheckResult]) -> Table:
-    """The sales-funnel case's data checks (meta.mart_checks) as a table."""
-    t = Table(title="data checks (meta.mart_checks)")
-    t.add_column("check", no_wrap=True)
-    t.add_column("status", no_wrap=True)
-    t.add_column("measured", justify="right", no_wrap=True)
-    t.add_column("detail", overflow="fold", ratio=1)
-    colours = {"pass": "green", "warn": "yellow", "fail": "red"}
-    for c in checks:
-        t.add_row(
-            c.name,
-            f"[{colours.get(c.status, 'white')}]{c.status}[/]",
-            f"{c.measured:,}",
-            f"{c.table}: {c.detail}",
-        )
-    return t

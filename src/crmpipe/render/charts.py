@@ -1,17 +1,27 @@
-"""Small inline-SVG charts for the HTML run report: line, horizontal bars, grouped/stacked bars.
+"""crmpipe's one chart module: palette, axes, ticks, legends and text for every chart drawn.
 
-Each function returns one `<svg>` element as a string, ready to paste into an HTML page: a
-title, axes with ticks and labels, a legend where there are several series, and a `<title>`
-tooltip on every point and bar. No JavaScript, no fonts or styles fetched from anywhere, so a
-report opens offline; every piece of text (table, column and source names come from user
-data) goes through `html.escape`. Sizes are in SVG user units; the element scales with its
-container through `viewBox`.
+Two kinds of chart share it. The HTML run report's inline-SVG charts (line, horizontal bars,
+grouped/stacked bars): each function returns one `<svg>` element as a string, ready to paste
+into an HTML page — a title, axes with ticks and labels, a legend where there are several
+series, and a `<title>` tooltip on every point and bar. And free-form charts (the funnel) laid
+out once as shapes on a `Canvas`, written as a standalone SVG document (`canvas_svg`) or
+rasterised to PNG (`canvas_png`: numpy rectangles, `render.font`'s bitmap font, zlib) — same
+picture. No JavaScript, no fonts or styles fetched from anywhere, no plotting library, so a
+chart opens offline; every piece of text (table, column and source names come from user data)
+goes through `html.escape`. Sizes are in SVG user units.
 """
 
 from __future__ import annotations
 
 import html
+import struct
+import zlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from crmpipe.render.font import draw_text
 
 INK = "#1f2933"
 MUTED = "#66788a"
@@ -29,6 +39,8 @@ PALETTE = (
 )
 WIDTH = 720
 FONT = "font-family:system-ui,-apple-system,'Segoe UI',sans-serif"
+#: The font of a standalone canvas SVG document.
+CANVAS_FONT = "Helvetica, Arial, sans-serif"
 
 
 def esc(text: object) -> str:
@@ -298,3 +310,120 @@ def grouped_bar_chart(
     out += _legend(names, WIDTH - legend_w + 10, top + 10)
     out.append("</svg>")
     return "\n".join(out)
+
+
+# --- canvas charts: shapes, written as SVG or PNG ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rect:
+    x: float
+    y: float
+    w: float
+    h: float
+    fill: str
+
+
+@dataclass(frozen=True)
+class Text:
+    x: float
+    y: float  # baseline
+    text: str
+    size: float = 12
+    anchor: str = "start"  # start | middle | end
+    fill: str = INK
+    bold: bool = False
+
+
+@dataclass
+class Canvas:
+    width: float
+    height: float
+    shapes: list[Rect | Text] = field(default_factory=list)
+
+    def rect(self, x: float, y: float, w: float, h: float, fill: str) -> None:
+        self.shapes.append(Rect(x, y, max(w, 0.0), max(h, 0.0), fill))
+
+    def text(self, x: float, y: float, text: str, **style: object) -> None:
+        self.shapes.append(Text(x, y, text, **style))  # type: ignore[arg-type]
+
+
+def shade(base: str, share: float) -> str:
+    """`base` blended into white: share 0 → almost white, 1 → the full colour."""
+    r, g, b = (int(base[i : i + 2], 16) for i in (1, 3, 5))
+    t = 0.08 + 0.92 * max(0.0, min(1.0, share))
+    return "#{:02x}{:02x}{:02x}".format(*(round(255 - (255 - c) * t) for c in (r, g, b)))
+
+
+def _svg_shape(s: Rect | Text) -> str:
+    if isinstance(s, Rect):
+        return (
+            f'<rect x="{s.x:.1f}" y="{s.y:.1f}" width="{s.w:.1f}" height="{s.h:.1f}" '
+            f'fill="{s.fill}"/>'
+        )
+    weight = ' font-weight="bold"' if s.bold else ""
+    return (
+        f'<text x="{s.x:.1f}" y="{s.y:.1f}" font-size="{s.size:g}" text-anchor="{s.anchor}" '
+        f'fill="{s.fill}"{weight}>{html.escape(s.text)}</text>'
+    )
+
+
+def canvas_svg(c: Canvas, title: str) -> str:
+    """The canvas as a standalone SVG document titled `title`."""
+    body = "\n".join(_svg_shape(s) for s in c.shapes)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{c.width:.0f}" height="{c.height:.0f}" '
+        f'viewBox="0 0 {c.width:.0f} {c.height:.0f}" font-family="{CANVAS_FONT}">\n'
+        f"<title>{html.escape(title)}</title>\n{body}\n</svg>\n"
+    )
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
+
+
+def _png_bytes(img: np.ndarray) -> bytes:
+    """An 8-bit RGB PNG of `img` (height × width × 3, uint8)."""
+    h, w, _ = img.shape
+    raw = np.concatenate([np.zeros((h, 1), dtype=np.uint8), img.reshape(h, w * 3)], axis=1)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw.tobytes(), 9))
+        + chunk(b"IEND", b"")
+    )
+
+
+def canvas_png(c: Canvas, *, density: int = 2) -> bytes:
+    """The canvas rasterised at `density` pixels per SVG unit, as PNG bytes."""
+    img = np.full((round(c.height * density), round(c.width * density), 3), 255, dtype=np.uint8)
+    for s in c.shapes:
+        if isinstance(s, Rect):
+            x0, y0 = round(s.x * density), round(s.y * density)
+            x1, y1 = round((s.x + s.w) * density), round((s.y + s.h) * density)
+            img[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)] = _rgb(s.fill)
+    for s in c.shapes:
+        if isinstance(s, Text):
+            # Bitmap glyphs are 7 dots high: about the cap height of the SVG's font size.
+            scale = max(1, round(s.size * density / 10))
+            draw_text(
+                img,
+                s.text,
+                round(s.x * density),
+                round(s.y * density),
+                _rgb(s.fill),
+                scale=scale,
+                anchor=s.anchor,
+                bold=s.bold,
+            )
+    return _png_bytes(img)

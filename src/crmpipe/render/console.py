@@ -1,4 +1,7 @@
-"""Terminal presentation with rich: run progress, run summaries, search results, run lists.
+"""Terminal presentation with rich: every table and console line the commands print.
+
+Run progress, run summaries, search results, run lists, quarantine, resolution, the funnel and
+`crmpipe init`'s guesses.
 
 Kept apart from the CLI so the shell and other front ends draw things the same way.
 """
@@ -15,13 +18,16 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from crmpipe.funnel.query import FunnelResult
+from crmpipe.init.guess import InitResult
 from crmpipe.jsonvalues import json_value
 from crmpipe.model import TABLES
 from crmpipe.pipeline import Reporter, RunSummary
 from crmpipe.publish import PublishResult
+from crmpipe.quality.engine import CheckOutcome
 from crmpipe.quality.quarantine import QuarantineListing
 from crmpipe.search import SearchResult
-from crmpipe.warehouse.connection import RunRecord
+from crmpipe.warehouse.runs import RunRecord
 
 
 class RichReporter(Reporter):
@@ -340,3 +346,72 @@ def explanation_tables(ex: Any) -> list[Table]:
             )
         out.append(t)
     return out
+
+
+def init_table(result: InitResult) -> Table:
+    """`crmpipe init`'s guesses: per file, the table and the columns mapped."""
+    t = Table(title=f"wrote {result.path}")
+    for col in ("file", "table", "mapped columns", "extension columns"):
+        t.add_column(col, overflow="fold")
+    for g in result.guesses:
+        mapped = ", ".join(f"{c}←{h}" for c, h in g.columns.items())
+        t.add_row(g.file.name, g.table or "[yellow]?[/]", mapped, ", ".join(g.extra))
+    return t
+
+
+def init_notes(result: InitResult) -> list[str]:
+    """How each guess was made, one line per note, under the file's name."""
+    return [f"  [dim]{g.file.name}:[/] {note}" for g in result.guesses for note in g.notes]
+
+
+def _pct(rate: float | None) -> str:
+    return "" if rate is None else f"{rate:.0%}"
+
+
+def funnel_table(
+    result: FunnelResult, title: str = "sales funnel: deals entering each step"
+) -> Table:
+    """Months down, steps across (numbers; the caption names them), plus a total row."""
+    t = Table(title=title, caption="  ".join(s.label for s in result.steps))
+    t.add_column("month")
+    for s in result.steps:
+        t.add_column(s.step, justify="right")
+    for month in result.months:
+        t.add_row(
+            month.strftime("%Y-%m"), *(f"{result.count(month, s.step):,}" for s in result.steps)
+        )
+    t.add_section()
+    t.add_row("total", *(f"{r.deals_count:,}" for r in result.totals()), style="bold")
+    return t
+
+
+def dropoff_table(result: FunnelResult) -> Table:
+    """The drop-off from the step before, per month and over the range (blank: nothing before)."""
+    t = Table(title="drop-off from the step before (3 vs 2, 4 vs 3, ...; 2.1 vs 2, 3.1 vs 3)")
+    t.add_column("month")
+    for s in result.steps[1:]:
+        t.add_column(s.step, justify="right")
+    for month in result.months:
+        rows = [r for r in result.rows if r.month == month][1:]
+        t.add_row(month.strftime("%Y-%m"), *(_pct(r.drop_off_rate) for r in rows))
+    t.add_section()
+    t.add_row("total", *(_pct(r.drop_off_rate) for r in result.totals()[1:]), style="bold")
+    return t
+
+
+def checks_table(checks: list[CheckOutcome]) -> Table:
+    """The sales-funnel case's data checks (meta.check_results, origin mart) as a table."""
+    t = Table(title="data checks (meta.check_results)")
+    t.add_column("check", no_wrap=True)
+    t.add_column("status", no_wrap=True)
+    t.add_column("measured", justify="right", no_wrap=True)
+    t.add_column("detail", overflow="fold", ratio=1)
+    colours = {"pass": "green", "warn": "yellow", "fail": "red"}
+    for o in checks:
+        t.add_row(
+            o.check.name,
+            f"[{colours.get(o.status, 'white')}]{o.status}[/]",
+            f"{o.failed:,}",
+            f"{o.check.table}: {o.message}",
+        )
+    return t

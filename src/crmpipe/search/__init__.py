@@ -1,4 +1,7 @@
-"""The query language (DESIGN §6): query text → syntax tree → parameterized SQL → results.
+"""The query language: query text → syntax tree → parameterized SQL → results.
+
+The language itself is documented, with a tested example per construct, in
+`docs/query-language.md`.
 
 `search()` and `explain()` are what the CLI, shell and API call, on the DuckDB warehouse or a
 published PostgreSQL schema (`backends.py`); `compile_query()` gives the WHERE condition for a
@@ -7,16 +10,8 @@ docs/query-language.md for the language itself.
 """
 
 from crmpipe.search.backends import Backend, DuckDBBackend, PostgresBackend, as_backend
-from crmpipe.search.compiler import (
-    CompiledQuery,
-    Dialect,
-    DuckDBDialect,
-    Lookup,
-    PostgresDialect,
-    compile_query,
-    compile_search,
-    get_dialect,
-)
+from crmpipe.search.compiler import CompiledQuery, compile_query, compile_search
+from crmpipe.search.dialects import Dialect, DuckDBDialect, Lookup, PostgresDialect, get_dialect
 from crmpipe.search.errors import QueryError
 from crmpipe.search.executor import DEFAULT_COLUMNS, SearchResult, explain, search
 from crmpipe.search.fields import Field, Kind, fields_from_list, load_fields

@@ -13,15 +13,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from crmpipe.search.compiler import Dialect, DuckDBDialect, Lookup, PostgresDialect
+from crmpipe.search.dialects import Dialect, DuckDBDialect, Lookup, PostgresDialect
 from crmpipe.search.errors import QueryError
-from crmpipe.search.fields import META_TABLE, Field, fields_from_list, load_fields
+from crmpipe.search.fields import Field, fields_from_list, load_fields
+from crmpipe.search.table import DUCKDB_SEARCH_TABLE, FIELDS_TABLE, SEARCH_TABLE
 from crmpipe.sqltext import quote_ident
 
 #: How long a PostgreSQL page may walk the key index before the matches are collected instead.
 KEY_WALK_TIMEOUT = "100ms"
-#: The DuckDB warehouse's search table, and the schema readers query in PostgreSQL.
-DUCKDB_SEARCH_TABLE = "search.contact_search"
+#: The schema readers query in PostgreSQL.
 PG_SCHEMA = "crmpipe"
 
 
@@ -80,7 +80,7 @@ class DuckDBBackend(Backend):
         self.dialect = DuckDBDialect()
 
     def load_fields(self, aliases: Mapping[str, str] | None = None) -> dict[str, Field]:
-        return load_fields(self.con, aliases, meta_table=META_TABLE)
+        return load_fields(self.con, aliases)
 
     def table_columns(self, table: str) -> list[str]:
         import duckdb
@@ -110,7 +110,7 @@ class PostgresBackend(Backend):
     def __init__(self, con: Any, schema: str = PG_SCHEMA) -> None:
         self.con = con
         self.schema = schema
-        self.default_table = f"{schema}.contact_search"
+        self.default_table = f"{schema}.{SEARCH_TABLE}"
         self._fields: list[tuple[Any, ...]] | None = None
         self._dialect: PostgresDialect | None = None
 
@@ -163,7 +163,7 @@ class PostgresBackend(Backend):
         lookup_field) rows of search_fields; the columns a schema published before they existed
         lacks read as NULL."""
         if self._fields is None:
-            table = f"{self.schema}.search_fields"
+            table = f"{self.schema}.{FIELDS_TABLE}"
             columns = {
                 r[0]
                 for r in self.execute(

@@ -1,14 +1,11 @@
 """Syntax tree → parameterized SQL (a WHERE condition and a rank), for one SQL dialect.
 
 The compiler decides what a query means (which field, which kind, how values are typed and
-lower-cased, what a day means on a timestamp); a `Dialect` decides how each elementary predicate
-is written in its SQL. Every value the user typed reaches the database as a bound parameter,
-never as SQL text; identifiers come only from the field registry and are quoted.
-
-`DuckDBDialect` writes DuckDB's SQL (no index: `contains`, list lambdas, RE2 word-prefix
-patterns); `PostgresDialect` writes the forms PostgreSQL's indexes serve (trigram `ILIKE`,
-`tsquery` on the `tsvector` document, array operators; docs/postgres.md). Both give the same
-rows for the same query on the same data (tests/test_search_differential.py).
+lower-cased, what a day means on a timestamp); a `Dialect` (dialects.py) decides how each
+elementary predicate is written in its SQL. Every value the user typed reaches the database as a
+bound parameter, never as SQL text; identifiers come only from the field registry and are quoted.
+Errors in a query's meaning (unknown field, bad value, range on text) are raised here, as
+QueryError, the same for every dialect.
 """
 
 from __future__ import annotations
@@ -16,10 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from crmpipe.search.ast import (
     And,
@@ -32,9 +28,9 @@ from crmpipe.search.ast import (
     Range,
     Value,
 )
+from crmpipe.search.dialects import Dialect, Fragment, get_dialect
 from crmpipe.search.errors import QueryError
 from crmpipe.search.fields import (
-    JOIN_SEPARATOR,
     ORDERED_KINDS,
     Field,
     Fields,
@@ -43,7 +39,6 @@ from crmpipe.search.fields import (
     resolve,
 )
 from crmpipe.search.parser import expand_shorthand, in_context, parse
-from crmpipe.sqltext import quote_ident
 
 #: Largest integer passed as an integer parameter; bigger ones are compared as doubles.
 _INT64_MAX = 2**63 - 1
@@ -94,14 +89,6 @@ def _words(text: str) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Fragment:
-    """A piece of SQL and the parameters its placeholders take, in order."""
-
-    sql: str
-    params: tuple[Any, ...] = ()
-
-
-@dataclass(frozen=True)
 class CompiledQuery:
     """What the executor needs: the WHERE condition and, when it can vary, a rank.
 
@@ -116,306 +103,6 @@ class CompiledQuery:
     rank: str | None = None
     rank_params: list[Any] = field(default_factory=list)
     expanded: str = ""
-
-
-class Dialect(ABC):
-    """How each elementary predicate is written in one SQL dialect.
-
-    Column arguments are quoted identifiers; every other argument is a value that must become a
-    parameter (the returned fragment's `params`, one per placeholder, in order).
-    """
-
-    name: ClassVar[str]
-    placeholder: ClassVar[str] = "?"
-
-    def ident(self, name: str) -> str:
-        return quote_ident(name)
-
-    def param(self, value: Any) -> Fragment:
-        return Fragment(self.placeholder, (value,))
-
-    # -- combinators (shared by every dialect speaking standard SQL) --------------------------
-    def all_of(self, parts: Sequence[Fragment]) -> Fragment:
-        return _join(" AND ", parts)
-
-    def any_of(self, parts: Sequence[Fragment]) -> Fragment:
-        return _join(" OR ", parts)
-
-    def negate(self, part: Fragment) -> Fragment:
-        # A negated term keeps the rows where the term is unknown (its field is empty).
-        return Fragment(f"NOT coalesce({part.sql}, false)", part.params)
-
-    def compare(self, column: str, op: str, value: Any) -> Fragment:
-        return Fragment(f"{column} {op} {self.placeholder}", (value,))
-
-    # -- per-kind predicates --------------------------------------------------------------
-    @abstractmethod
-    def text_contains(self, column: str, needle: str) -> Fragment:
-        """Case-insensitive substring of a mixed-case text column (`needle` is lower-case)."""
-
-    @abstractmethod
-    def text_list_contains(self, column: str, needle: str, joined: str | None = None) -> Fragment:
-        """Any element of a lower-cased text list contains `needle` (lower-case).
-
-        `joined`, when given, is a column of the elements joined by JOIN_SEPARATOR: a needle
-        without that character matches it exactly when it matches some element.
-        """
-
-    @abstractmethod
-    def code_in(self, column: str, values: Sequence[str]) -> Fragment:
-        """The whole value equals one of `values` (lower-case), ignoring case."""
-
-    @abstractmethod
-    def code_list_has(self, column: str, values: Sequence[str]) -> Fragment:
-        """Some element of a lower-cased list equals one of `values` (lower-case)."""
-
-    @abstractmethod
-    def document_has(self, column: str, words: Sequence[str]) -> Fragment:
-        """The document holds `words` (lower-case) as consecutive word prefixes."""
-
-    def document_prefilters(self, column: str, words: Sequence[str]) -> list[Fragment]:
-        """Cheap conditions implied by `document_has` (checked first, to skip most rows)."""
-        return []
-
-    @abstractmethod
-    def document_rank(self, column: str, terms: Sequence[Sequence[str]]) -> Fragment:
-        """How many of `terms` (each a word sequence, as in `document_has`) the document holds."""
-
-
-class DuckDBDialect(Dialect):
-    """DuckDB (2.0): list lambdas, `contains`, RE2 regular expressions for word prefixes."""
-
-    name = "duckdb"
-
-    #: A character of a word, and of what separates words (RE2 syntax, Unicode-aware).
-    _W = r"[\pL\p{Nd}\p{Nl}]"
-    _S = r"[^\pL\p{Nd}\p{Nl}]"
-
-    def text_contains(self, column: str, needle: str) -> Fragment:
-        return Fragment(f"contains(lower({column}), ?)", (needle,))
-
-    def text_list_contains(self, column: str, needle: str, joined: str | None = None) -> Fragment:
-        if joined is not None and JOIN_SEPARATOR not in needle:
-            # A string scan instead of decoding millions of lists: several times faster.
-            return Fragment(f"contains({joined}, ?)", (needle,))
-        return Fragment(f"len(list_filter({column}, lambda v_: contains(v_, ?))) > 0", (needle,))
-
-    def code_in(self, column: str, values: Sequence[str]) -> Fragment:
-        if len(values) == 1:
-            return Fragment(f"lower(CAST({column} AS VARCHAR)) = ?", tuple(values))
-        marks = ", ".join("?" for _ in values)
-        return Fragment(f"lower(CAST({column} AS VARCHAR)) IN ({marks})", tuple(values))
-
-    def code_list_has(self, column: str, values: Sequence[str]) -> Fragment:
-        return self.any_of([Fragment(f"list_contains({column}, ?)", (v,)) for v in values])
-
-    def document_has(self, column: str, words: Sequence[str]) -> Fragment:
-        return Fragment(f"regexp_matches({column}, ?)", (self.word_pattern(words),))
-
-    def document_prefilters(self, column: str, words: Sequence[str]) -> list[Fragment]:
-        # Each word is a plain substring of a matching document: `contains` is far cheaper
-        # than the regular expression, so test it first, longest (rarest) word first.
-        ordered = sorted(dict.fromkeys(words), key=len, reverse=True)
-        return [Fragment(f"contains({column}, ?)", (w,)) for w in ordered]
-
-    def document_rank(self, column: str, terms: Sequence[Sequence[str]]) -> Fragment:
-        # How many of the terms the document holds (as word prefixes, like the filter).
-        return _join(
-            " + ",
-            [
-                Fragment(f"CAST(regexp_matches({column}, ?) AS INTEGER)", (self.word_pattern(w),))
-                for w in terms
-            ],
-        )
-
-    @classmethod
-    def word_pattern(cls, words: Sequence[str]) -> str:
-        """RE2 pattern: `words` consecutive, each the start of a word.
-
-        `fin dir` → `(?:^|[^\\pL\\p{Nd}\\p{Nl}])fin…`: `fin` must start a word
-        (so `refinance` does not match) and the next word must start with `dir`.
-        """
-        w, s = cls._W, cls._S
-        return f"(?:^|{s})" + f"{w}*{s}+".join(_re2_literal(word) for word in words)
-
-
-@dataclass(frozen=True)
-class Lookup:
-    """Where a field of the search view is searched instead of in the view, for PostgreSQL.
-
-    An entity's text (`display_name`) repeats on each of its ~30 contacts, so it is searched
-    in `table` (the 150k entities, trigram-indexed) and matched back by `key`: `entity_id IN
-    (SELECT entity_id FROM entities WHERE display_name ILIKE ...)`. With `field` set, `table`
-    is the published vocabulary `search_values (field, value, entity_id)`: an entity's list
-    (`tech_names`, `crm`) is matched back by `key` (`entity_id IN (SELECT entity_id FROM
-    search_values WHERE field = 'crm' AND value = ANY(...))`), a contact field with few distinct
-    values (`title`) by value when `key` is None (`title IN (SELECT value FROM search_values
-    WHERE field = 'title' AND value ILIKE ...)`). Each form gives exactly the rows the test on
-    the view's own column would, while reading a small table and a B-tree instead of checking
-    millions of rows (docs/postgres.md).
-    """
-
-    table: str  # schema-qualified and quoted (as the dialect's `ident` quotes)
-    column: str  # quoted: the column of `table` the test applies to
-    key: str | None = None  # quoted; a column of both `table` and the search view
-    field: str | None = None  # the vocabulary's `field` value, for search_values
-
-
-class PostgresDialect(Dialect):
-    """PostgreSQL (13+, with pg_trgm): the predicate forms its indexes serve (docs/postgres.md).
-
-    Substrings are `ILIKE '%...%'` with `%`, `_` and `\\` escaped in the (bound) pattern, which
-    the trigram GIN indexes answer; lists of lower-cased values use their joined match column
-    (`LIKE`, trigram GIN) or `&&`; free terms are `document @@ to_tsquery('simple', %s)` with a
-    tsquery string built here from the query's words, each quoted and a prefix (`'fin':*`), a
-    phrase's words joined by `<->`. `lookups` (view column → `Lookup`) send entity-level fields
-    and vocabulary fields to the small tables they are searched in.
-    """
-
-    name = "postgres"
-    placeholder = "%s"
-
-    def __init__(
-        self, lookups: Mapping[str, Lookup] | None = None, *, hashed: bool = False
-    ) -> None:
-        self.lookups = {self.ident(column): lk for column, lk in (lookups or {}).items()}
-        #: Write lookups as `coalesce(x IN (SELECT ...), false)`: PostgreSQL then keeps the
-        #: subquery a hashed SubPlan, checked per row, instead of turning it into a join. A page
-        #: walking the key index in order wants that (a join can't keep the order cheaply);
-        #: counting wants the join (from the lookup's few rows into the view's index). Same
-        #: rows: NULL and false differ only under NOT, which reads through coalesce already.
-        self.hashed = hashed
-
-    def variant(self, *, hashed: bool) -> PostgresDialect:
-        """This dialect with the same lookups, writing lookups hashed or not."""
-        twin = PostgresDialect(hashed=hashed)
-        twin.lookups = self.lookups
-        return twin
-
-    def ident(self, name: str) -> str:
-        # psycopg reads `%` in the statement as a placeholder: a column name can't hold one raw.
-        return quote_ident(name).replace("%", "%%")
-
-    def _looked_up(
-        self,
-        column: str,
-        lookup: Lookup,
-        test: str,
-        params: tuple[Any, ...],
-        *,
-        probe: bool = False,
-    ) -> Fragment:
-        """`column`'s condition as a search of `lookup`'s table: `test` is the condition on its
-        `l_.<column>` (with `params`), matched back by key, or by value when there is no key."""
-        where = f"l_.{lookup.column} {test}"
-        if lookup.field is not None:
-            where = f"l_.field = %s AND {where}"
-            params = (lookup.field, *params)
-        if lookup.key is not None:
-            outer, inner = lookup.key, f"l_.{lookup.key}"
-        else:
-            outer, inner = column, f"l_.{lookup.column}"
-        test = f"{outer} IN (SELECT {inner} FROM {lookup.table} l_ WHERE {where})"
-        # `probe`: one exact value, which the unique (field, value, entity_id) index answers
-        # per row faster than hashing all its entities first (30,000 for `crm:a`).
-        hashed = self.hashed and not (probe and lookup.key is not None)
-        return Fragment(f"coalesce({test}, false)" if hashed else test, params)
-
-    def text_contains(self, column: str, needle: str) -> Fragment:
-        if "\x00" in needle:
-            return _NOTHING
-        pattern = "%" + like_escape(needle) + "%"
-        lookup = self.lookups.get(column)
-        if lookup is not None:
-            return self._looked_up(column, lookup, "ILIKE %s", (pattern,))
-        return Fragment(f"{column} ILIKE %s", (pattern,))
-
-    def text_list_contains(self, column: str, needle: str, joined: str | None = None) -> Fragment:
-        if "\x00" in needle:
-            return _NOTHING
-        pattern = "%" + like_escape(needle) + "%"
-        lookup = self.lookups.get(column)
-        if lookup is not None:
-            # The vocabulary holds each element as the list does (lower-cased): "an element
-            # contains the needle" is "a value of this entity does".
-            return self._looked_up(column, lookup, "LIKE %s", (pattern,))
-        if joined is not None and JOIN_SEPARATOR not in needle:
-            # Elements are stored lower-cased: LIKE, served by the trigram index on `joined`.
-            return Fragment(f"{joined} LIKE %s", (pattern,))
-        return Fragment(
-            f"EXISTS (SELECT 1 FROM unnest({column}) v_ WHERE strpos(v_, %s) > 0)", (needle,)
-        )
-
-    def code_in(self, column: str, values: Sequence[str]) -> Fragment:
-        values = [v for v in values if "\x00" not in v]
-        if not values:
-            return _NOTHING
-        if len(values) == 1:
-            return Fragment(f"lower(CAST({column} AS text)) = %s", tuple(values))
-        return Fragment(f"lower(CAST({column} AS text)) = ANY(%s::text[])", (list(values),))
-
-    def code_list_has(self, column: str, values: Sequence[str]) -> Fragment:
-        # Elements are stored lower-cased; `&&` (overlap) is served by a GIN index on the list.
-        values = [v for v in values if "\x00" not in v]
-        if not values:
-            return _NOTHING
-        lookup = self.lookups.get(column)
-        if lookup is not None:
-            if len(values) == 1:
-                # One value: its entities come from the unique (field, value, entity_id) index
-                # already distinct, so the planner can join them without de-duplicating first.
-                return self._looked_up(column, lookup, "= %s", (values[0],), probe=True)
-            return self._looked_up(column, lookup, "= ANY(%s::text[])", (list(values),))
-        return Fragment(f"{column} && %s::text[]", (list(values),))
-
-    def compare(self, column: str, op: str, value: Any) -> Fragment:
-        return Fragment(f"{column} {op} %s", (value,))
-
-    def document_has(self, column: str, words: Sequence[str]) -> Fragment:
-        return Fragment(f"{column} @@ to_tsquery('simple', %s)", (self.tsquery(words),))
-
-    def document_rank(self, column: str, terms: Sequence[Sequence[str]]) -> Fragment:
-        # The same rank as DuckDB's (how many of the alternatives the document holds), so both
-        # stores return the same page for the same query; see docs/query-language.md.
-        return _join(
-            " + ",
-            [
-                Fragment(
-                    f"CAST({column} @@ to_tsquery('simple', %s) AS integer)", (self.tsquery(w),)
-                )
-                for w in terms
-            ],
-        )
-
-    @staticmethod
-    def tsquery(words: Sequence[str]) -> str:
-        """`fin dir` → `'fin':* <-> 'dir':*`: consecutive words, each a prefix (tsquery syntax,
-        every word a quoted literal, so no character of it is an operator)."""
-        return " <-> ".join("'" + w.replace("\\", "\\\\").replace("'", "''") + "':*" for w in words)
-
-
-#: What a value holding a NUL character matches in PostgreSQL, whose text can't hold one (a
-#: publish drops them): nothing. (`false` where DuckDB says NULL is no difference here: every
-#: condition is read through `coalesce(..., false)` or as a WHERE clause.)
-_NOTHING = Fragment("false")
-
-
-def like_escape(text: str) -> str:
-    """`text` as a literal inside a LIKE pattern (default escape character `\\`)."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-DIALECTS: dict[str, Dialect] = {"duckdb": DuckDBDialect(), "postgres": PostgresDialect()}
-
-
-def get_dialect(dialect: str | Dialect) -> Dialect:
-    """A dialect by name (or the instance given)."""
-    if isinstance(dialect, Dialect):
-        return dialect
-    try:
-        return DIALECTS[dialect]
-    except KeyError:
-        raise ValueError(f"unknown SQL dialect {dialect!r}; known: {', '.join(DIALECTS)}") from None
 
 
 def compile_query(
@@ -686,17 +373,3 @@ def _kind_name(kind: Kind) -> str:
 
 def _distinct(values) -> list[str]:
     return list(dict.fromkeys(values))
-
-
-def _join(sep: str, parts: Sequence[Fragment]) -> Fragment:
-    if len(parts) == 1:
-        return parts[0]
-    return Fragment(
-        "(" + sep.join(p.sql for p in parts) + ")",
-        tuple(p for part in parts for p in part.params),
-    )
-
-
-def _re2_literal(word: str) -> str:
-    """`word` as an RE2 literal: letters and digits as is, anything else as `\\x{hex}`."""
-    return "".join(ch if ch.isalnum() else f"\\x{{{ord(ch):x}}}" for ch in word)

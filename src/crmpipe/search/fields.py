@@ -14,9 +14,8 @@ from enum import StrEnum
 from typing import Any
 
 from crmpipe.search.errors import QueryError, unknown_name_error
+from crmpipe.search.table import DUCKDB_FIELDS_TABLE
 from crmpipe.sqltext import quote_qualified
-
-META_TABLE = "meta.search_fields"
 
 #: Separator of list elements in a field's `match_column` (a control character no value has).
 JOIN_SEPARATOR = "\x1f"
@@ -98,7 +97,7 @@ def fields_from_list(
 
 
 def load_fields(
-    con: Any, aliases: Mapping[str, str] | None = None, *, meta_table: str = META_TABLE
+    con: Any, aliases: Mapping[str, str] | None = None, *, meta_table: str = DUCKDB_FIELDS_TABLE
 ) -> dict[str, Field]:
     """The field registry of the built search table, read from `meta.search_fields`."""
     import duckdb

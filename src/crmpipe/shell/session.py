@@ -12,13 +12,12 @@ settings, what a line means, and how its answer is printed.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import shlex
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -31,6 +30,7 @@ from crmpipe.errors import first_line
 from crmpipe.render import console as show
 from crmpipe.search import Backend, Kind, QueryError, SearchResult, as_backend, explain, search
 from crmpipe.search.fields import Field
+from crmpipe.serve import open_store
 from crmpipe.shell.prompt import COMMANDS, FORMATS, history_path, run_prompt
 from crmpipe.shell.sql import ShellError, is_sql, psycopg_safe, read_only_statement
 
@@ -353,26 +353,6 @@ def run_script(session: Shell, lines: Iterable[str]) -> int:
         if not session.run_line(line.rstrip("\n")):
             break
     return 1 if session.errors else 0
-
-
-@contextlib.contextmanager
-def open_store(cfg: Config | None, dsn: str | None) -> Iterator[Any]:
-    """A read-only connection to the store the shell runs on: PostgreSQL at `dsn` (read-only
-    transactions, statement timeout), else the project's DuckDB warehouse opened read-only."""
-    if dsn:
-        from crmpipe.publish import connect_pg
-
-        conn = connect_pg(dsn, app="crmpipe shell")
-    else:
-        if cfg is None:
-            raise ShellError("no project file: pass --config crmpipe.yml, or --pg DSN")
-        from crmpipe.warehouse.connection import connect
-
-        conn = connect(cfg.warehouse_path, read_only=True)
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 def shell(

@@ -1,15 +1,14 @@
-"""The DuckDB warehouse: connection, schemas, and the run registry (meta.runs, meta.run_steps).
+"""The DuckDB warehouse: its schemas, the `meta` tables' DDL, and opening a connection.
 
-One DuckDB file holds every layer of the flow (DESIGN §2): `raw` (append-only source rows),
-`staging` (cleaned and typed), `core` (canonical tables), `search` (the flattened search table),
-`marts`, `quarantine` and `meta` (manifest, rejects, schema changes, issues, runs).
+One DuckDB file holds every layer of the flow (docs/architecture.md, "The flow"): `raw`
+(append-only source rows), `staging` (cleaned and typed), `core` (canonical tables), `search`
+(the flattened search table), `marts`, `quarantine` and `meta` (manifest, rejects, schema
+changes, issues, runs; the run registry is `warehouse.runs`).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -104,8 +103,9 @@ def connect(path: Path | str | None, *, read_only: bool = False) -> duckdb.DuckD
     threads = os.environ.get("CRMPIPE_THREADS")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
-    # DuckDB would use up to 80% of RAM; a bound makes big builds spill instead (DESIGN §9:
-    # 4.5M contacts within 6 GB peak RSS). Override with CRMPIPE_MEMORY_LIMIT, e.g. "8GB".
+    # DuckDB would use up to 80% of RAM; a bound makes big builds spill instead (the budget in
+    # docs/benchmarks.md: 4.5M contacts within 6 GB peak RSS). Override with
+    # CRMPIPE_MEMORY_LIMIT, e.g. "8GB".
     limit = os.environ.get("CRMPIPE_MEMORY_LIMIT", "4GB")
     con.execute("SET memory_limit = ?", [limit])
     con.execute("SET enable_progress_bar = false")
@@ -132,97 +132,3 @@ def table_columns(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> lis
         [schema, name],
     ).fetchall()
     return [r[0] for r in rows]
-
-
-@dataclass
-class RunRecord:
-    """One row of meta.runs, as `crmpipe runs` shows it."""
-
-    run_id: int
-    started_at: datetime
-    finished_at: datetime | None
-    status: str
-    files_loaded: int
-    files_skipped: int
-    rows_read: int
-    rows_loaded: int
-    rows_rejected: int
-    rows_quarantined: int
-    rows_merged: int
-    message: str | None
-    checks_failed: int = 0
-    checks_warned: int = 0
-
-    @property
-    def seconds(self) -> float | None:
-        if self.finished_at is None:
-            return None
-        return (self.finished_at - self.started_at).total_seconds()
-
-
-def start_run(con: duckdb.DuckDBPyConnection, config_path: str | None) -> int:
-    """Register a new run and return its id (ids increase by one per run)."""
-    # A run still marked 'running' was killed: its transaction never committed.
-    con.execute(
-        "UPDATE meta.runs SET status = 'interrupted', message = 'the process stopped mid-run; "
-        "nothing of it was kept' WHERE status = 'running'"
-    )
-    (last,) = con.execute("SELECT coalesce(max(run_id), 0) FROM meta.runs").fetchone()
-    run_id = int(last) + 1
-    con.execute(
-        "INSERT INTO meta.runs (run_id, started_at, status, config_path) "
-        "VALUES (?, now()::TIMESTAMP, 'running', ?)",
-        [run_id, config_path],
-    )
-    return run_id
-
-
-def finish_run(
-    con: duckdb.DuckDBPyConnection, run_id: int, status: str, message: str | None = None, **counts
-) -> None:
-    """Close a run with its status and the reconciliation counts."""
-    cols = [
-        "files_loaded",
-        "files_skipped",
-        "rows_read",
-        "rows_loaded",
-        "rows_rejected",
-        "rows_quarantined",
-        "rows_merged",
-    ]
-    values = [int(counts.get(c, 0) or 0) for c in cols]
-    sets = ", ".join(f"{c} = ?" for c in cols)
-    con.execute(
-        f"UPDATE meta.runs SET finished_at = now()::TIMESTAMP, status = ?, message = ?, {sets} "
-        "WHERE run_id = ?",
-        [status, message, *values, run_id],
-    )
-
-
-def record_step(
-    con: duckdb.DuckDBPyConnection,
-    run_id: int,
-    step: str,
-    target: str,
-    started_at: datetime,
-    seconds: float,
-    rows: int,
-    detail: str = "",
-) -> None:
-    con.execute(
-        "INSERT INTO meta.run_steps VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [run_id, step, target, started_at, seconds, rows, detail],
-    )
-
-
-def list_runs(con: duckdb.DuckDBPyConnection, limit: int = 20) -> list[RunRecord]:
-    """The most recent runs, newest first."""
-    rows = con.execute(
-        "SELECT run_id, started_at, finished_at, status, coalesce(files_loaded, 0), "
-        "coalesce(files_skipped, 0), coalesce(rows_read, 0), coalesce(rows_loaded, 0), "
-        "coalesce(rows_rejected, 0), coalesce(rows_quarantined, 0), coalesce(rows_merged, 0), "
-        "message, coalesce(checks_failed, 0), coalesce(checks_warned, 0) "
-        "FROM meta.runs ORDER BY run_id DESC LIMIT ?",
-        [limit],
-    ).fetchall()
-    return [RunRecord(*r) for r in rows]

@@ -1,4 +1,4 @@
-"""Generators for the demo cases (DESIGN §8): source files, a crmpipe.yml and a ground truth.
+"""Generators for the demo cases: source files, a crmpipe.yml and a ground truth.
 
 Each case lives in its own module with a `generate(folder, ...) -> GeneratedCase` function and
 is listed in `CASES`. Generators imitate the real sample files in `../shared/data` when that

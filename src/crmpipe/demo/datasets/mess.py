@@ -1,4 +1,4 @@
-"""Vectorized mess injection and CSV writing for the demo generators (DESIGN §8).
+"""Vectorized mess injection and CSV writing for the demo generators.
 
 Mess is planted in two steps so that millions of rows cost seconds: numpy draws a small integer
 *code* per row and column (0 = clean, k = the k-th kind of mess), then the SQL builders here

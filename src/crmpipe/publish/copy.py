@@ -1,0 +1,86 @@
+"""COPY from DuckDB into PostgreSQL: each table streamed as COPY text lines in Arrow batches
+(`copy_job`, bounded memory), and the search field registry (`fields_job`). Both are jobs for
+crmpipe.publish.jobs.run_jobs: a function of a build connection returning the rows copied.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+import duckdb
+import psycopg
+import pyarrow as pa
+from psycopg.copy import QueuedLibpqWriter
+
+from crmpipe.publish import ddl
+from crmpipe.publish.ddl import qualified
+from crmpipe.publish.plan import FieldRow, TablePlan
+
+#: Rows per Arrow batch streamed from DuckDB into COPY (bounded memory: a few MB a batch).
+BATCH_ROWS = 50_000
+
+
+def _payload(col: pa.Array) -> memoryview | bytes:
+    """The bytes of a batch of COPY lines, straight from the Arrow string buffer (no copy)."""
+    if len(col) == 0:
+        return b""
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        fmt, width = ("<i", 4) if pa.types.is_string(col.type) else ("<q", 8)
+        offsets, data = col.buffers()[1], col.buffers()[2]
+        start = struct.unpack_from(fmt, offsets, width * col.offset)[0]
+        end = struct.unpack_from(fmt, offsets, width * (col.offset + len(col)))[0]
+        return memoryview(data)[start:end]
+    return "".join(col.to_pylist()).encode()  # e.g. string_view: rare, slower path
+
+
+def copy_job(
+    duck: duckdb.DuckDBPyConnection, schema: str, plan: TablePlan
+) -> Callable[[psycopg.Connection], int]:
+    """CREATE TABLE + COPY FREEZE in one transaction (FREEZE needs the table created in it),
+    streaming DuckDB's rows as COPY text lines in Arrow batches."""
+
+    def run(conn: psycopg.Connection) -> int:
+        cur = duck.cursor()
+        try:
+            with conn.transaction():
+                conn.execute(ddl.create_table_of(schema, plan.name, plan.columns))
+                if not plan.exists:
+                    return 0
+                query = ddl.copy_query(
+                    plan.source, plan.columns, plan.duck_types, ddl.COPY_ORDER.get(plan.name)
+                )
+                stmt = ddl.copy_statement(schema, plan.name, [c.name for c in plan.columns])
+                pg_cur = conn.cursor()
+                with pg_cur.copy(stmt, writer=QueuedLibpqWriter(pg_cur)) as copy:
+                    for batch in cur.sql(query).to_arrow_reader(BATCH_ROWS):
+                        data = _payload(batch.column(0))
+                        if len(data):
+                            copy.write(data)
+                return pg_cur.rowcount
+        finally:
+            cur.close()
+
+    return run
+
+
+def fields_job(schema: str, fields: list[FieldRow]) -> Callable[[psycopg.Connection], int]:
+    """The search field registry (crmpipe.search reads it), with each field's lookup."""
+
+    def run(conn: psycopg.Connection) -> int:
+        with conn.transaction():
+            conn.execute(
+                f"CREATE TABLE {qualified(schema, 'search_fields')} "
+                "(name text PRIMARY KEY, kind text NOT NULL, position integer NOT NULL, "
+                "match_column text, lookup_table text, lookup_column text, lookup_key text, "
+                "lookup_field text)"
+            )
+            with conn.cursor().copy(
+                f"COPY {qualified(schema, 'search_fields')} (name, kind, position, "
+                "match_column, lookup_table, lookup_column, lookup_key, lookup_field) FROM STDIN"
+            ) as copy:
+                for row in fields:
+                    copy.write_row(row)
+        return len(fields)
+
+    return run

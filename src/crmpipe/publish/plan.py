@@ -1,0 +1,212 @@
+"""What a publish will copy and build, read from the DuckDB warehouse before PostgreSQL is
+touched (`read_plan`): the tables and their columns, row counts, whether the contact search
+view is built and its fields, the build's fingerprint; and the checks that fail early (a
+column crmpipe.yml declares but the warehouse lacks, NULL or repeated keys, a mart named like
+a published table, search fields that differ from the warehouse's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from crmpipe.config.schema import Config
+from crmpipe.marts.build import mart_tables
+from crmpipe.publish import ddl, search_ddl
+from crmpipe.publish.ddl import PUBLISHED_TABLES, PgColumn
+from crmpipe.publish.errors import PublishError
+from crmpipe.search.table import SEARCH_KINDS, crm_systems
+from crmpipe.sqltext import quote_ident
+
+
+@dataclass
+class TablePlan:
+    name: str
+    table: Any  # crmpipe.model.Table; None for a mart (published as DuckDB has it)
+    columns: list[PgColumn]
+    duck_types: dict[str, str]
+    exists: bool
+    rows: int
+    source: str = ""  # the DuckDB relation to copy from
+
+    @property
+    def is_mart(self) -> bool:
+        return self.table is None
+
+
+#: A search field as published: (name, kind, position, match column, lookup table, lookup
+#: column, lookup key, lookup field) — the lookup columns tell the PostgreSQL dialect where a
+#: field is searched when not in the view itself (crmpipe.search.dialects.Lookup).
+FieldRow = tuple[str, str, int, str | None, str | None, str | None, str | None, str | None]
+
+
+@dataclass
+class PublishPlan:
+    """What a publish will copy and build, decided from the warehouse before PostgreSQL is
+    touched: the tables, whether the contact search view is built, its fields."""
+
+    plans: dict[str, TablePlan]
+    search: bool  # build contact_search (the warehouse has contacts)
+    systems: list[str]
+    fields: list[FieldRow]
+    build: str | None  # the warehouse build's fingerprint (meta.build_state), if recorded
+    vocabulary: tuple[str, ...] = ()  # text fields searched through their vocabulary
+
+    @property
+    def model_tables(self) -> dict[str, Any]:
+        return {n: p.table for n, p in self.plans.items() if not p.is_mart}
+
+
+def _duck_columns(duck: duckdb.DuckDBPyConnection, schema: str, name: str) -> dict[str, str]:
+    rows = duck.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [schema, name],
+    ).fetchall()
+    return {n: t for n, t in rows}
+
+
+def _table_rows(duck: duckdb.DuckDBPyConnection, schema: str, name: str) -> int:
+    return int(duck.execute(f"SELECT count(*) FROM {schema}.{quote_ident(name)}").fetchone()[0])
+
+
+def read_plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> PublishPlan:
+    """What to publish, checked against the warehouse before PostgreSQL is touched.
+
+    The public-sector tables and the contact search view when the warehouse has contacts (the
+    four tables always, empty when a source is missing, since the view reads them all); every
+    other canonical table that has rows (the sales funnel's users, deals, ...); and every table
+    of the `marts` schema, as a plain table beside them.
+    """
+    tables = cfg.tables()
+    search = bool(_duck_columns(duck, "core", "contacts"))
+    names = [
+        n
+        for n in tables
+        if (search and n in PUBLISHED_TABLES)
+        or (_duck_columns(duck, "core", n) and _table_rows(duck, "core", n) > 0)
+    ]
+    plans: dict[str, TablePlan] = {}
+    for name in names:
+        tbl = tables[name]
+        types = _duck_columns(duck, "core", name)
+        exists = bool(types)
+        cols = ddl.table_columns(tbl)
+        if exists:
+            missing = [
+                c.name for c in cols[: len(cols) - len(ddl.LINEAGE_KEPT)] if c.name not in types
+            ]
+            if missing:
+                raise PublishError(
+                    f"core.{name} in the warehouse has no column {missing[0]!r} (crmpipe.yml "
+                    "declares it); rebuild with 'crmpipe run --force', then publish"
+                )
+        rows = 0
+        if exists:
+            rows = _table_rows(duck, "core", name)
+            _check_keys(duck, tbl)
+        source = f"core.{quote_ident(name)}"
+        plans[name] = TablePlan(name, tbl, cols, types, exists, rows, source)
+    for name in mart_tables(duck):
+        if name in plans or name in ("search_fields", "contact_search"):
+            raise PublishError(
+                f"marts.{name} has the name of a published table; rename the mart (its SQL "
+                "file) so both can be published"
+            )
+        types = _duck_columns(duck, "marts", name)
+        cols = [PgColumn(c, t, ddl.mart_pg_type(t)) for c, t in types.items()]
+        source = f"marts.{quote_ident(name)}"
+        plans[name] = TablePlan(
+            name, None, cols, types, True, _table_rows(duck, "marts", name), source
+        )
+    if not plans:
+        raise PublishError(
+            "the warehouse has nothing to publish (no core table has rows); run 'crmpipe run' first"
+        )
+    build = build_fingerprint(duck)
+    if not search:
+        return PublishPlan(plans, False, [], [], build)
+    systems = crm_systems(duck) if plans["external_ids"].exists else []
+    vocabulary = _vocabulary_fields(duck, cfg)
+    view = search_ddl.search_view("s", cfg, systems, vocabulary)
+    fields: list[FieldRow] = [
+        (n, k, i, m, *view.lookups.get(n, (None, None, None, None)))
+        for i, (n, k, m) in enumerate(view.fields)
+    ]
+    stored = _duck_columns(duck, "meta", "search_fields")
+    rows = (
+        duck.execute(
+            "SELECT name, kind, position, "
+            + ("match_column" if "match_column" in stored else "NULL")
+            + " FROM meta.search_fields ORDER BY position"
+        ).fetchall()
+        if stored
+        else []
+    )
+    if rows and [tuple(r) for r in rows] != [f[:4] for f in fields]:
+        if "match_column" not in stored:  # an older warehouse: compare what it records
+            same = [(r[0], r[1]) for r in rows] == [(n, k) for n, k, _ in view.fields]
+        else:
+            same = False
+        if not same:
+            diff = sorted({r[0] for r in rows} ^ {f[0] for f in fields}) or ["(order or kinds)"]
+            raise PublishError(
+                f"the warehouse's search table doesn't match crmpipe.yml (fields differ: "
+                f"{', '.join(diff[:5])}); rebuild with 'crmpipe run --force', then publish"
+            )
+    return PublishPlan(plans, True, systems, fields, build, vocabulary)
+
+
+def _vocabulary_fields(duck: duckdb.DuckDBPyConnection, cfg: Config) -> tuple[str, ...]:
+    """The indexed contact text fields (search_ddl.SEARCH_TRIGRAM) with few enough distinct values
+    to be searched through their vocabulary (search_ddl.VOCABULARY_MAX_RATIO), measured on the
+    warehouse's contacts."""
+    contacts = cfg.tables()["contacts"]
+    names = [
+        c.name
+        for c in contacts.all_columns
+        if c.name in search_ddl.SEARCH_TRIGRAM and SEARCH_KINDS[c.role] == "text"
+    ]
+    if not names or not _duck_columns(duck, "core", "contacts"):
+        return ()
+    stats = duck.execute(
+        "SELECT "
+        + ", ".join(
+            f"approx_count_distinct({quote_ident(n)}), count({quote_ident(n)})" for n in names
+        )
+        + " FROM core.contacts"
+    ).fetchone()
+    return tuple(
+        n
+        for i, n in enumerate(names)
+        if stats[2 * i + 1] and stats[2 * i] <= search_ddl.VOCABULARY_MAX_RATIO * stats[2 * i + 1]
+    )
+
+
+def build_fingerprint(duck: duckdb.DuckDBPyConnection) -> str | None:
+    """The fingerprint `crmpipe run` recorded for the build (files + project file + version),
+    kept in the registry so a run that changed nothing needn't publish again."""
+    if not _duck_columns(duck, "meta", "build_state"):
+        return None
+    row = duck.execute("SELECT value FROM meta.build_state WHERE key = 'fingerprint'").fetchone()
+    return str(row[0]) if row else None
+
+
+def _check_keys(duck: duckdb.DuckDBPyConnection, tbl: Any) -> None:
+    """Fail before PostgreSQL is touched when a key is NULL or repeated (the primary key would
+    fail after minutes of index builds otherwise)."""
+    keys = ", ".join(quote_ident(k) for k in tbl.key)
+    nulls = " OR ".join(f"{quote_ident(k)} IS NULL" for k in tbl.key)
+    (dups, null_keys) = duck.execute(
+        f"SELECT (SELECT count(*) FROM (SELECT 1 FROM core.{quote_ident(tbl.name)} "
+        f"GROUP BY {keys} HAVING count(*) > 1)), "
+        f"(SELECT count(*) FROM core.{quote_ident(tbl.name)} WHERE {nulls})"
+    ).fetchone()
+    if dups or null_keys:
+        what = f"{dups:,} repeated" if dups else f"{null_keys:,} missing"
+        raise PublishError(
+            f"core.{tbl.name} has {what} keys ({', '.join(tbl.key)}); rebuild the warehouse with "
+            "'crmpipe run --force', then publish (nothing was changed in PostgreSQL)"
+        )

@@ -1,0 +1,214 @@
+"""PostgreSQL DDL of the search layer: the contact_search materialized view, `search_values`
+(the vocabularies of fields searched in a smaller table) and their indexes.
+
+Pure SQL text, no connection: `postgres.py` runs it. The view's columns are those
+`crmpipe.search.table` declares for both stores; this module adds how PostgreSQL indexes them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from crmpipe.config.schema import Config
+from crmpipe.publish.ddl import IndexSpec, btree_index, object_name, qualified, trigram_index
+from crmpipe.search.table import (
+    EntityList,
+    Scalar,
+    field_rows,
+    postgres_elements,
+    postgres_select,
+    search_columns,
+)
+from crmpipe.sqltext import quote_ident, sql_str
+
+#: Contact-level text fields of contact_search that get an index for substring search
+#: (`title: finance`, `email: bob`). A text field with few distinct values (job titles: a few
+#: thousand among millions of contacts) is searched through its vocabulary in `search_values`
+#: plus a B-tree (`VOCABULARY_MAX_RATIO`); any other (emails: one per contact) gets a trigram
+#: GIN, which costs 10-45 s of single-core build time at 4.5M rows (PostgreSQL < 18 builds GIN
+#: serially). Entity-level text (display_name, tech names) repeats per contact: it is searched
+#: through the small tables it comes from instead of being indexed 30 times over.
+SEARCH_TRIGRAM: tuple[str, ...] = ("title", "emails")
+#: A scalar text field whose distinct values are at most this share of its rows is searched
+#: through its vocabulary: the matching values are found in `search_values` (trigram GIN over
+#: thousands of rows, not millions), then their rows through a B-tree, which stops at the count
+#: cap; a substring search on the field itself would check every row up to the cap
+#: (`title: finance` at 4.5M contacts: count 85 ms that way, under 1 ms through the vocabulary).
+VOCABULARY_MAX_RATIO = 0.2
+#: The table holding the vocabularies (field, value, entity_id); docs/schema.md.
+SEARCH_VALUES = "search_values"
+
+#: Search field kinds that get a B-tree (plus entity_id, for entity-level searches), and the
+#: list kinds that get a GIN array index (`crm @> '{a}'`, `tech_names && '{accela}'`).
+BTREE_KINDS = frozenset({"number", "date", "timestamp"})
+BTREE_FIELDS = ("entity_id",)
+ARRAY_KINDS = frozenset({"code_list", "text_list"})
+
+
+@dataclass
+class SearchView:
+    """The contact_search materialized view: its query, and its fields in order as
+    (name, kind, match column): a text list's match column holds its elements joined by
+    chr(31), a character no value has, for substring tests and their trigram index."""
+
+    sql: str
+    fields: list[tuple[str, str, str | None]]
+    #: Fields searched in a smaller table by the PostgreSQL dialect (crmpipe.search.dialects.
+    #: Lookup): field → (table, column, key or None, vocabulary field or None). An entity's text
+    #: in `entities`, matched back by `entity_id`; the entity's lists (tech names, CRM
+    #: mappings) in `search_values` by `entity_id`; a vocabulary field (title) in
+    #: `search_values` by value.
+    lookups: dict[str, tuple[str, str, str | None, str | None]] = dataclasses.field(
+        default_factory=dict
+    )
+    #: The rows of `search_values`: (field, SELECT of (value, entity_id) from the tables).
+    values: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    #: Scalar text fields searched through their vocabulary (they get a B-tree, not a trigram).
+    vocabulary: tuple[str, ...] = ()
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        return {name: kind for name, kind, _ in self.fields}
+
+    @property
+    def match_columns(self) -> dict[str, str]:
+        return {name: m for name, _, m in self.fields if m}
+
+
+def search_view(
+    schema: str, cfg: Config, systems: list[str], vocabulary: tuple[str, ...] = ()
+) -> SearchView:
+    """contact_search as PostgreSQL builds it from the normalized tables of `schema`: the
+    columns search.table declares (the same as DuckDB's `search.contact_search`, `document` as
+    a `tsvector`), with the lookups and vocabularies of the fields searched in smaller tables.
+    `vocabulary` names the contact text fields searched through their vocabulary (see
+    VOCABULARY_MAX_RATIO)."""
+    columns = search_columns(cfg, systems)
+    lookups: dict[str, tuple[str, str, str | None, str | None]] = {}
+    values: list[tuple[str, str]] = []
+    for col in columns:
+        src = col.source
+        if isinstance(src, Scalar) and col.kind == "text":
+            if src.table == "entities":  # an entity's text, matched back by entity_id
+                lookups[col.name] = ("entities", src.column, "entity_id", None)
+            elif col.name in vocabulary:
+                name = quote_ident(col.name)
+                lookups[col.name] = (SEARCH_VALUES, "value", None, col.name)
+                values.append(
+                    (
+                        col.name,
+                        f"SELECT DISTINCT {name}, NULL::text FROM {qualified(schema, 'contacts')} "
+                        f"WHERE {name} IS NOT NULL",
+                    )
+                )
+        elif isinstance(src, EntityList):  # each element as the view has it, with its entity
+            lookups[col.name] = (SEARCH_VALUES, "value", "entity_id", col.name)
+            values.append((col.name, postgres_elements(schema, src)))
+    sql = postgres_select(schema, columns)
+    return SearchView(sql, field_rows(columns), lookups, values, tuple(vocabulary))
+
+
+def create_search_values(schema: str, view: SearchView) -> list[str]:
+    """`search_values` (field, value, entity_id), a materialized view: the vocabulary of each
+    field searched through it, written in (field, value) order so the rows of one value are
+    neighbours, then its index: UNIQUE (field, value, entity_id) answers "the entities holding
+    `a`" from the index alone, already distinct; the trigram GIN (`search_values_trigram`) finds
+    values by substring. (No index by entity_id: with one, the planner probes it once per
+    candidate of another condition, 12,000 times for `email:bob tech:accela`, where hashing the
+    lookup's entities once is five times faster.)"""
+    table = qualified(schema, SEARCH_VALUES)
+    parts = " UNION ALL ".join(
+        f"SELECT {sql_str(field)}::text AS field, v.* FROM ({select}) v(value, entity_id)"
+        for field, select in view.values
+    )
+    # A materialized view filled by REFRESH, like contact_search: its rows are written frozen,
+    # so VACUUM can mark every page all-visible (index-only scans) even while the other build
+    # connection's transactions are still open, and old snapshots see it whole after the swap.
+    return [
+        f"CREATE MATERIALIZED VIEW {table} AS SELECT field, value, entity_id FROM ({parts}) u "
+        "ORDER BY 1, 2, 3 WITH NO DATA",
+        f"REFRESH MATERIALIZED VIEW {table}",
+        f"CREATE UNIQUE INDEX search_values_key ON {table} (field, value, entity_id)",
+        # A value belongs to one field ('a' is a customer, 'accela' a tech name): without
+        # these statistics the planner multiplies the two selectivities and guesses a tenth
+        # of the rows, and picks plans for a handful of entities where there are 30,000.
+        f"CREATE STATISTICS {qualified(schema, 'search_values_field_value')} (mcv, "
+        f"dependencies) ON field, value FROM {table}",
+    ]
+
+
+def search_values_trigram(schema: str, trgm_ops: str) -> list[str]:
+    """Trigram GIN on search_values' values (a few hundred thousand rows: about a second),
+    then VACUUM ANALYZE: statistics, and the visibility map its index-only scans need."""
+    table = qualified(schema, SEARCH_VALUES)
+    return [
+        f"CREATE INDEX search_values_value_trgm ON {table} USING gin (value {trgm_ops})",
+        f"VACUUM (ANALYZE) {table}",
+    ]
+
+
+def create_search_view(schema: str, view: SearchView) -> str:
+    """WITH NO DATA: the rows come from a REFRESH, which (unlike CREATE ... AS) writes them
+    frozen, visible to every snapshot once swapped in, like the COPY FREEZE tables."""
+    return (
+        f"CREATE MATERIALIZED VIEW {qualified(schema, 'contact_search')} AS {view.sql} WITH NO DATA"
+    )
+
+
+def search_indexes(schema: str, view: SearchView, trgm_ops: str) -> list[IndexSpec]:
+    """Indexes of contact_search: UNIQUE contact_id (for REFRESH ... CONCURRENTLY), GIN on the
+    document, trigram GIN on the searched contact text (emails) or a B-tree on a vocabulary
+    field (title), B-tree on numbers, dates and entity_id (the entity-level fields and lists
+    are searched in `entities` and `search_values` and matched back through it). A list the
+    view has that nothing else searches gets a GIN.
+
+    The key index is in the "C" collation: searches return rows in DuckDB's order (text by
+    bytes) with `ORDER BY contact_id COLLATE "C"`, which this index answers without a sort
+    whatever the database's own collation is."""
+    name = "contact_search"
+    kinds = view.kinds
+    out = [
+        IndexSpec(
+            "contact_search_contact_id_key",
+            name,
+            "CREATE UNIQUE INDEX contact_search_contact_id_key ON "
+            f'{qualified(schema, name)} (contact_id COLLATE "C")',
+            "unique",
+        ),
+        IndexSpec(
+            "contact_search_document_idx",
+            name,
+            f"CREATE INDEX contact_search_document_idx ON {qualified(schema, name)} "
+            "USING gin (document)",
+            "fulltext",
+        ),
+    ]
+    trigram = [
+        f
+        for f in SEARCH_TRIGRAM
+        if kinds.get(f) in ("text", "text_list") and f not in view.vocabulary
+    ]
+    for field in trigram:
+        # A list is indexed through its match column (plain text: no function call per row).
+        column = view.match_columns.get(field, field)
+        out.append(trigram_index(schema, name, column, False, trgm_ops, label=field))
+    for field, kind, _ in view.fields:
+        if field in BTREE_FIELDS or field in view.vocabulary:
+            # Covering the key: a search's first statement (the capped count and, when few
+            # match, their keys) reads the index alone for a lookup (crmpipe.search.executor).
+            out.append(btree_index(schema, name, (field,), "btree", include=("contact_id",)))
+        elif kind in BTREE_KINDS:
+            out.append(btree_index(schema, name, (field,), "btree"))
+        elif kind in ARRAY_KINDS and field not in trigram and field not in view.lookups:
+            idx = object_name(name, field, "idx")
+            out.append(
+                IndexSpec(
+                    idx,
+                    name,
+                    f"CREATE INDEX {quote_ident(idx)} ON "
+                    f"{qualified(schema, name)} USING gin ({quote_ident(field)})",
+                    "array",
+                )
+            )
+    return out

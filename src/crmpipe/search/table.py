@@ -1,0 +1,316 @@
+"""The search table, declared once: its columns and where each comes from, rendered per dialect.
+
+`contact_search` flattens each contact with its entity, the entity's tech names and types, the
+customers that map it (`crm`) and the ids each CRM system gives it (`<system>_ids`), plus a
+free-text `document`. `search_columns` declares those columns (name, kind, source) from the
+model and crmpipe.yml; `duckdb_select` renders them for the warehouse (`build.core`) and
+`postgres_select` for the published materialized view (`publish.search_ddl`), so the two stores
+have the same columns, in the same order, with the same values (docs/architecture.md, "a new SQL
+dialect").
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from crmpipe.config.schema import Config
+from crmpipe.model import Role
+from crmpipe.sqltext import quote_ident, sql_str
+
+#: The search table and its field registry (name, kind, position, match column of each
+#: searchable column): in schemas `search` and `meta` of the DuckDB warehouse, in the published
+#: schema in PostgreSQL.
+SEARCH_TABLE = "contact_search"
+FIELDS_TABLE = "search_fields"
+DUCKDB_SEARCH_TABLE = f"search.{SEARCH_TABLE}"
+DUCKDB_FIELDS_TABLE = f"meta.{FIELDS_TABLE}"
+
+#: How each role is searched (see docs/query-language.md).
+SEARCH_KINDS: dict[Role, str] = {
+    Role.ID: "code",
+    Role.REF: "code",
+    Role.TEXT: "text",
+    Role.PERSON_NAME: "text",
+    Role.EMAIL_LIST: "text_list",
+    Role.PHONE: "text",
+    Role.STATE: "code",
+    Role.POSTAL_CODE: "text",
+    Role.URL: "text",
+    Role.DATE: "date",
+    Role.TIMESTAMP: "timestamp",
+    Role.INTEGER: "number",
+    Role.NUMBER: "number",
+    Role.BOOLEAN: "code",
+    Role.LAT: "number",
+    Role.LONG: "number",
+    Role.CATEGORY: "code",
+}
+
+#: Entity columns carried into the search table (besides the entity's extension columns).
+ENTITY_SEARCH_COLUMNS = (
+    "display_name",
+    "entity_type",
+    "city",
+    "state",
+    "postal_code",
+    "county",
+    "lat",
+    "long",
+)
+
+#: The per-entity lists come from these tables, each aggregated in one CTE: table → (alias,
+#: condition on its rows).
+LIST_SOURCES: dict[str, tuple[str, str | None]] = {
+    "techstacks": ("t", None),
+    "external_ids": ("x", "entity_id IS NOT NULL"),
+}
+
+#: The free-text document: lower-cased emails, title and tech names. Free terms match word
+#: prefixes, and words are runs of letters and digits, so an address already yields its parts
+#: (bob.smith@city.gov → bob, smith, city, gov): no need to add them.
+DOCUMENT_TEXT = (
+    "lower(concat_ws(' ', array_to_string(c.emails, ' '), c.title, "
+    "array_to_string(t.tech_names, ' ')))"
+)
+
+
+@dataclass(frozen=True)
+class Scalar:
+    """A column of the contact (`alias` c) or its entity (`alias` e); `expr` over that alias,
+    cast to text when `boolean` (booleans are searched as codes)."""
+
+    table: str  # contacts | entities
+    column: str
+    expr: str
+    boolean: bool = False
+
+
+@dataclass(frozen=True)
+class EntityList:
+    """The distinct lower-cased `element`s of an entity's rows in `table` (those of CRM system
+    `system` only, when given; those where `condition` holds), in byte order."""
+
+    table: str  # a key of LIST_SOURCES
+    element: str
+    cte_column: str
+    condition: str | None = None
+    system: str | None = None
+
+
+@dataclass(frozen=True)
+class Document:
+    """The free-text document (DOCUMENT_TEXT), as each dialect indexes words."""
+
+
+@dataclass(frozen=True)
+class SearchColumn:
+    """One searchable column of the search table: its name, its kind (search.fields.Kind), and
+    where its values come from."""
+
+    name: str
+    kind: str
+    source: Scalar | EntityList | Document
+
+    @property
+    def match_column(self) -> str | None:
+        """A text list's elements joined by chr(31) (search.fields.JOIN_SEPARATOR), a character
+        no value has: a substring test on it is much faster than on the list, same answers."""
+        return f"_{self.name}_joined" if self.kind == "text_list" else None
+
+
+def safe_name(value: str) -> str:
+    """`value` as an identifier part: lower-case letters, digits and underscores."""
+    return "".join(ch if ch.isalnum() else "_" for ch in value.lower()).strip("_") or "crm"
+
+
+def crm_systems(duck: Any) -> list[str]:
+    """The CRM systems of the warehouse's `core.external_ids` (lower-cased, sorted): one
+    `<system>_ids` column each. `duck` is a DuckDB connection."""
+    rows = duck.execute(
+        "SELECT DISTINCT lower(system) FROM core.external_ids WHERE system IS NOT NULL ORDER BY 1"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def search_columns(cfg: Config, systems: list[str]) -> list[SearchColumn]:
+    """The search table's columns in order: every contact column, the entity's (an entity column
+    named like a contact one gets an `entity_` prefix), its URL and domain, its tech names and
+    types, the customers mapping it and each system's ids, then the document."""
+    tables = cfg.tables()
+    contacts, entities = tables["contacts"], tables["entities"]
+    out: list[SearchColumn] = []
+    for col in contacts.all_columns:
+        expr = f"c.{quote_ident(col.name)}"
+        if col.name == "full_name":
+            expr = "coalesce(c.full_name, nullif(concat_ws(' ', c.first_name, c.last_name), ''))"
+        source = Scalar("contacts", col.name, expr, col.role is Role.BOOLEAN)
+        out.append(SearchColumn(col.name, SEARCH_KINDS[col.role], source))
+    taken = {c.name for c in out}
+    for col in [entities.column(n) for n in ENTITY_SEARCH_COLUMNS] + list(entities.extensions):
+        name = col.name if col.name not in taken else f"entity_{col.name}"
+        source = Scalar(
+            "entities", col.name, f"e.{quote_ident(col.name)}", col.role is Role.BOOLEAN
+        )
+        out.append(SearchColumn(name, SEARCH_KINDS[col.role], source))
+        taken.add(name)
+    out += [
+        SearchColumn("entity_url", "text", Scalar("entities", "url", "e.url")),
+        SearchColumn("domain", "code", Scalar("entities", "url_domain", "e.url_domain")),
+        SearchColumn(
+            "tech_names", "text_list", EntityList("techstacks", "lower(name)", "tech_names")
+        ),
+        SearchColumn(
+            "tech_types",
+            "code_list",
+            EntityList("techstacks", "lower(type)", "tech_types", "type IS NOT NULL"),
+        ),
+        SearchColumn("crm", "code_list", EntityList("external_ids", "lower(customer)", "crm")),
+    ]
+    for i, system in enumerate(systems):
+        source = EntityList("external_ids", "lower(external_id)", f"ids_{i}", system=system)
+        out.append(SearchColumn(f"{safe_name(system)}_ids", "code_list", source))
+    out.append(SearchColumn("document", "document", Document()))
+    return out
+
+
+def field_rows(columns: list[SearchColumn]) -> list[tuple[str, str, str | None]]:
+    """(name, kind, match column) of each column, in order: what `meta.search_fields` records."""
+    return [(c.name, c.kind, c.match_column) for c in columns]
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+
+class _Dialect(ABC):
+    """What differs between the dialects' SELECTs of the search table."""
+
+    #: The text type booleans are cast to.
+    text: str
+
+    @abstractmethod
+    def table(self, name: str) -> str:
+        """A canonical table, qualified."""
+
+    @abstractmethod
+    def system(self, system: str) -> str:
+        """A CRM system's name in a condition (a literal or a parameter)."""
+
+    @abstractmethod
+    def aggregate(self, element: str, filter_: str) -> str:
+        """The distinct `element`s of a group (where `filter_`), in byte order, as a list."""
+
+    @abstractmethod
+    def document(self, text: str) -> str:
+        """The document column from the document text."""
+
+
+class _DuckDB(_Dialect):
+    text = "VARCHAR"
+
+    def table(self, name: str) -> str:
+        return f"core.{name}"
+
+    def system(self, system: str) -> str:
+        return "?"  # bound in order: duckdb_select's parameters
+
+    def aggregate(self, element: str, filter_: str) -> str:
+        return f"list(DISTINCT {element} ORDER BY {element}){filter_}"
+
+    def document(self, text: str) -> str:
+        return text
+
+
+class _Postgres(_Dialect):
+    text = "text"
+
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+
+    def table(self, name: str) -> str:
+        return f"{quote_ident(self.schema)}.{quote_ident(name)}"
+
+    def system(self, system: str) -> str:
+        return sql_str(system)
+
+    def aggregate(self, element: str, filter_: str) -> str:
+        # DISTINCT + ORDER BY in the C collation: the same order as DuckDB's list(... ORDER BY).
+        # The result goes back to the default collation: "C" would leak into every expression
+        # using the list (lower() and regex classes would turn ASCII-only).
+        c = f'{element} COLLATE "C"'
+        return f'(array_agg(DISTINCT {c} ORDER BY {c}){filter_}) COLLATE "default"'
+
+    def document(self, text: str) -> str:
+        # A `tsvector` ('simple' configuration: no stemming, no stop words, so `fin:*` finds
+        # finance) of DuckDB's document text cut into DuckDB's words (maximal runs of letters
+        # and digits) before PostgreSQL's parser sees it: the lexemes and their positions are
+        # then exactly the words the DuckDB search matches (`fin` as a word prefix, phrases as
+        # consecutive words), and no whole-address token (one distinct key per contact) bloats
+        # the GIN index.
+        return f"to_tsvector('simple', regexp_replace({text}, '[^[:alnum:]]+', ' ', 'g'))"
+
+
+def _list_condition(lst: EntityList, dialect: _Dialect) -> str | None:
+    if lst.system is not None:
+        return f"lower(system) = {dialect.system(lst.system)}"
+    return lst.condition
+
+
+def _select(columns: list[SearchColumn], dialect: _Dialect) -> str:
+    select: list[str] = []
+    ctes: dict[str, list[str]] = {table: [] for table in LIST_SOURCES}
+    for col in columns:
+        src = col.source
+        if isinstance(src, Scalar):
+            expr = f"CAST({src.expr} AS {dialect.text})" if src.boolean else src.expr
+        elif isinstance(src, EntityList):
+            condition = _list_condition(src, dialect)
+            filter_ = f" FILTER (WHERE {condition})" if condition else ""
+            ctes[src.table].append(f"{dialect.aggregate(src.element, filter_)} AS {src.cte_column}")
+            expr = f"{LIST_SOURCES[src.table][0]}.{src.cte_column}"
+        else:
+            expr = dialect.document(DOCUMENT_TEXT)
+        select.append(f"{expr} AS {quote_ident(col.name)}")
+        if col.match_column:
+            select.append(f"array_to_string({expr}, chr(31)) AS {quote_ident(col.match_column)}")
+    with_ = []
+    for table, (alias, where) in LIST_SOURCES.items():
+        condition = f" WHERE {where}" if where else ""
+        with_.append(
+            f"{alias} AS (SELECT entity_id, {', '.join(ctes[table])} "
+            f"FROM {dialect.table(table)}{condition} GROUP BY entity_id)"
+        )
+    return (
+        f"WITH {', '.join(with_)} "
+        f"SELECT {', '.join(select)} FROM {dialect.table('contacts')} c "
+        f"LEFT JOIN {dialect.table('entities')} e ON e.entity_id = c.entity_id "
+        + " ".join(
+            f"LEFT JOIN {alias} ON {alias}.entity_id = c.entity_id"
+            for alias, _ in LIST_SOURCES.values()
+        )
+    )
+
+
+def duckdb_select(columns: list[SearchColumn]) -> tuple[str, list[str]]:
+    """The warehouse's SELECT of the search table from `core.*`, in contact_id order (a top-50
+    by contact_id then reads only the first row groups), and its parameters."""
+    params = [c.source.system for c in columns if isinstance(c.source, EntityList)]
+    return f"{_select(columns, _DuckDB())} ORDER BY c.contact_id", [p for p in params if p]
+
+
+def postgres_select(schema: str, columns: list[SearchColumn]) -> str:
+    """The published view's SELECT from the tables of `schema`: the same columns as DuckDB's,
+    except that `document` is a `tsvector` of the document's words."""
+    return _select(columns, _Postgres(schema))
+
+
+def postgres_elements(schema: str, lst: EntityList) -> str:
+    """SELECT of (element, entity_id) for an entity list, as the view's list holds each element
+    (lower-cased), from the tables of `schema`."""
+    where = [c for c in (LIST_SOURCES[lst.table][1], _list_condition(lst, _Postgres(schema))) if c]
+    condition = f" WHERE {' AND '.join(where)}" if where else ""
+    return (
+        f"SELECT DISTINCT {lst.element}, entity_id FROM "
+        f"{_Postgres(schema).table(lst.table)}{condition}"
+    )

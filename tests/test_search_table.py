@@ -1,0 +1,71 @@
+"""The search table's one declaration: its column order, and what each dialect's rendering binds."""
+
+from __future__ import annotations
+
+from crmpipe.config.schema import parse_config
+from crmpipe.search.table import (
+    EntityList,
+    duckdb_select,
+    field_rows,
+    postgres_elements,
+    postgres_select,
+    safe_name,
+    search_columns,
+)
+
+CONFIG = """
+warehouse: wh.duckdb
+sources:
+  places:
+    path: places.csv
+    table: entities
+    columns: {entity_id: place_id}
+    extra: {title: text, active: boolean}
+  people:
+    path: contacts.csv
+    table: contacts
+    columns: {contact_id: id}
+"""
+
+
+def test_columns_in_order_with_entity_prefix_system_ids_and_document_last() -> None:
+    cfg = parse_config(CONFIG)
+    columns = search_columns(cfg, ["hubspot", "Sales Force!"])
+    names = [c.name for c in columns]
+    contacts = [c.name for c in cfg.tables()["contacts"].all_columns]
+    assert names[: len(contacts)] == contacts
+    assert "entity_title" in names and names.count("title") == 1
+    assert names[-8:] == [
+        "entity_url",
+        "domain",
+        "tech_names",
+        "tech_types",
+        "crm",
+        "hubspot_ids",
+        "sales_force_ids",
+        "document",
+    ]
+    rows = field_rows(columns)
+    assert ("tech_names", "text_list", "_tech_names_joined") in rows
+    assert ("entity_active", "code", None) not in rows and ("active", "code", None) in rows
+
+
+def test_dialects_bind_systems_their_own_way() -> None:
+    columns = search_columns(parse_config(CONFIG), ["hubspot", "o'brien"])
+    sql, params = duckdb_select(columns)
+    assert params == ["hubspot", "o'brien"] and sql.count("?") == 2
+    assert sql.endswith("ORDER BY c.contact_id")
+    pg = postgres_select("v1", columns)
+    assert "?" not in pg and "lower(system) = 'o''brien'" in pg
+    assert 'CAST(e."active" AS text)' in pg and 'CAST(e."active" AS VARCHAR)' in sql
+    ids = next(c.source for c in columns if c.name == "o_brien_ids")
+    assert isinstance(ids, EntityList)
+    assert postgres_elements("v1", ids) == (
+        'SELECT DISTINCT lower(external_id), entity_id FROM "v1"."external_ids" '
+        "WHERE entity_id IS NOT NULL AND lower(system) = 'o''brien'"
+    )
+
+
+def test_safe_name() -> None:
+    assert safe_name("Sales Force!") == "sales_force"
+    assert safe_name("!!!") == "crm"
