@@ -6,7 +6,7 @@ TOOLS  := .tools
 UV     := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 RUN    := $(UV) run --frozen
 
-.PHONY: setup demo test bench lint format clean
+.PHONY: setup demo test test-fast bench lint format clean
 
 $(TOOLS)/bin/uv:
 	$(PYTHON) -m venv $(TOOLS)
@@ -18,8 +18,16 @@ setup: $(if $(filter $(TOOLS)/bin/uv,$(UV)),$(TOOLS)/bin/uv)
 demo: setup
 	$(RUN) crmpipe demo pursuit
 
+# Both on two pytest-xdist workers, each with its own throwaway PostgreSQL cluster. The full
+# suite keeps each test file on one worker (--dist loadfile: its module-scoped fixtures, such as
+# generated and published cases, are built once); the fast subset has few such fixtures and
+# balances better test by test. test-fast is the inner loop: no PostgreSQL, no browser, no slow
+# runs (markers in pyproject.toml).
 test: setup
-	$(RUN) pytest -q
+	$(RUN) pytest -q -n 2 --dist loadfile
+
+test-fast: setup
+	$(RUN) pytest -q -n 2 -m "not pg and not browser and not slow"
 
 bench: setup
 	$(RUN) python benchmarks/pipeline.py
@@ -27,6 +35,7 @@ bench: setup
 lint: setup
 	$(RUN) ruff check src tests benchmarks
 	$(RUN) ruff format --check src tests benchmarks
+	$(RUN) lint-imports
 
 format: setup
 	$(RUN) ruff format src tests benchmarks

@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from childrun import child_run
-from crmpipe.config.schema import load_config
+from crmpipe.config.load import load_config
 from crmpipe.demo.datasets import pursuit
 from crmpipe.demo.runner import REFERENCE_QUERIES
 from crmpipe.search import search

@@ -34,7 +34,7 @@ from psycopg.conninfo import make_conninfo
 from rich.console import Console
 from rich.table import Table
 
-from crmpipe.config.schema import load_config
+from crmpipe.config.load import load_config
 from crmpipe.demo.datasets import pursuit
 from crmpipe.demo.runner import REFERENCE_QUERIES
 from crmpipe.pipeline import Reporter, run_path

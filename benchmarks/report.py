@@ -29,7 +29,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from crmpipe.config.schema import load_config
+from crmpipe.config.load import load_config
 from crmpipe.demo.datasets import pursuit
 from crmpipe.pipeline import run
 from crmpipe.report.content import render_json, report_content

@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from childrun import child_run
-from crmpipe.config.schema import load_config
+from crmpipe.config.load import load_config
 from crmpipe.demo.datasets import pursuit
 from crmpipe.model import CONTACTS
 from crmpipe.resolution.evaluate import Evaluation, evaluate_truth, pairwise_metrics

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from crmpipe.config.schema import load_config
+from crmpipe.config.load import load_config
 from crmpipe.pipeline import EXIT_CHECKS_FAILED, RunError, run
 from crmpipe.warehouse.connection import connect
 

@@ -17,11 +17,11 @@ import pytest
 from typer.testing import CliRunner
 
 from crmpipe.cli import app
-from crmpipe.config.schema import ConfigError, load_config, parse_config
+from crmpipe.config.expression import validate_expression
+from crmpipe.config.load import ConfigError, load_config, parse_config
 from crmpipe.demo.datasets import pursuit
 from crmpipe.pipeline import EXIT_CHECKS_FAILED, run
 from crmpipe.quality.quarantine import quarantine
-from crmpipe.quality.specs import validate_expression
 from crmpipe.warehouse.connection import connect
 from crmpipe.warehouse.runs import list_runs
 
@@ -343,6 +343,7 @@ def test_quality_scores_and_column_profiles(tmp_path):
 # --- counts reconcile on a generated run with planted failures ---------------------------------
 
 
+@pytest.mark.slow
 def test_counts_reconcile_with_planted_failures(tmp_path):
     case = pursuit.generate(tmp_path, contacts=3000, seed=3)
     text = case.config_path.read_text()
@@ -461,7 +462,7 @@ def test_bad_specs_are_one_line_errors(checks, message):
     ],
 )
 def test_expressions_cannot_escape(sql):
-    from crmpipe.quality.specs import CheckSpecError
+    from crmpipe.config.expression import CheckSpecError
 
     with pytest.raises(CheckSpecError):
         validate_expression(sql, "x")

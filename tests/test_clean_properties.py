@@ -16,6 +16,8 @@ from crmpipe.clean import MACRO_FOR_ROLE, ColumnSpec, clean_relation, clean_valu
 from crmpipe.clean.phones import north_american_e164
 from crmpipe.model import DUCKDB_TYPES, LINEAGE_COLUMNS, Role
 
+pytestmark = pytest.mark.slow  # hypothesis tries hundreds of values per cleaner
+
 # Alphabets that make role-shaped strings likely, so that idempotency is tested on values
 # that clean to something, not only on NULLs.
 _ALPHABETS: dict[Role, str] = {

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from crmpipe.config.schema import ConfigError, load_config, parse_config
+from crmpipe.config.load import ConfigError, load_config, parse_config
 from crmpipe.model import Role
 
 GOOD = """

@@ -180,7 +180,7 @@ def test_files_headers_and_counts(case: GeneratedCase) -> None:
 
 
 def test_config_loads(case: GeneratedCase) -> None:
-    config = pytest.importorskip("crmpipe.config.schema")
+    config = pytest.importorskip("crmpipe.config.load")
     cfg = config.load_config(case.config_path)
     assert set(cfg.sources) == {"entities", "techstacks", "customer_a", "customer_b", "contacts"}
 

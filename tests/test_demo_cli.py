@@ -7,6 +7,7 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from crmpipe.cli import app
@@ -14,6 +15,7 @@ from crmpipe.cli import app
 runner = CliRunner()
 
 
+@pytest.mark.slow
 def test_demo_pursuit_answers_and_its_suggested_commands_work(tmp_path):
     folder = tmp_path / "pursuit"
     result = runner.invoke(app, ["demo", "pursuit", "--contacts", "3000", "--dir", str(folder)])

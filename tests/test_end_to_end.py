@@ -13,13 +13,15 @@ import pytest
 from typer.testing import CliRunner
 
 from crmpipe.cli import app
-from crmpipe.config.schema import load_config
+from crmpipe.config.load import load_config
 from crmpipe.demo.datasets import pursuit
 from crmpipe.demo.runner import REFERENCE_QUERIES
 from crmpipe.pipeline import RunError, run
 from crmpipe.search import search
 from crmpipe.warehouse.connection import connect
 from crmpipe.warehouse.runs import list_runs
+
+pytestmark = pytest.mark.slow  # a 20,000-contact case, generated and run
 
 runner = CliRunner()
 

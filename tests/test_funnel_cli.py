@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crmpipe.cli import app
-from crmpipe.config.schema import load_config
+from crmpipe.config.load import load_config
 from crmpipe.demo.datasets import SHARED_DATA_ENV
 from crmpipe.demo.datasets.pipedrive import generate
 from crmpipe.pipeline import run
@@ -148,6 +148,7 @@ def test_a_warehouse_without_the_funnel_says_what_to_do(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_demo_pipedrive_prints_the_funnel_and_writes_charts(tmp_path, monkeypatch):
     # No real export here: the demo generates files of the same shape.
     monkeypatch.setenv(SHARED_DATA_ENV, str(tmp_path / "no-shared-data"))

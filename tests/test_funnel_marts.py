@@ -12,11 +12,11 @@ import duckdb
 import pytest
 import yaml
 
-from crmpipe.config.schema import load_config
+from crmpipe.config.load import load_config
 from crmpipe.demo.datasets.pipedrive import SOURCES, generate, write_config
 from crmpipe.marts.build import build_marts, load_models
-from crmpipe.marts.checks import latest_checks
 from crmpipe.pipeline import run
+from crmpipe.quality.marts import latest_mart_checks
 from crmpipe.warehouse.connection import connect
 
 STEPS = ["1", "2", "2.1", "3", "3.1", "4", "5", "6", "7", "8", "9"]
@@ -207,7 +207,7 @@ def test_repeated_activity_ids_are_quarantined_and_the_last_row_kept(rules):
     con, summary = rules
     kept = con.execute("SELECT type FROM core.activities WHERE activity_id = '7'").fetchall()
     quarantined = con.execute("SELECT type, _check, _reason FROM quarantine.activities").fetchall()
-    checks = {c.name: c for c in latest_checks(con)}
+    checks = {o.check.name: o for o in latest_mart_checks(con)}
     assert kept == [("follow_up",)]
     assert [q[:2] for q in quarantined] == [("meeting", "activity_id_unique")]
     assert "appears 2 times" in quarantined[0][2]
@@ -370,19 +370,21 @@ def test_checks_report_unknown_keys_stages_owners_and_a_rising_funnel(tmp_path):
         [("1", "meeting", "99", "100", "True", "2024-01-10T00:00:00")],
     )
     with build(config) as con:
-        checks = {c.name: c for c in latest_checks(con)}
-        stored = con.execute("SELECT count(*) FROM meta.mart_checks").fetchone()[0]
+        checks = {o.check.name: o for o in latest_mart_checks(con)}
+        stored = con.execute(
+            "SELECT count(*) FROM meta.check_results WHERE origin = 'mart'"
+        ).fetchone()[0]
     assert stored == len(checks)
     assert checks["changed_field_key_accepted"].status == "warn"
-    assert "won_time (1)" in checks["changed_field_key_accepted"].detail
+    assert "won_time (1)" in checks["changed_field_key_accepted"].message
     assert checks["deal_stage_exists"].status == "fail"
     assert checks["deal_owner_exists"].measured == 1
     assert checks["activities_user_exists"].measured == 1
     assert checks["deal_id_unique"].status == "warn"
     assert checks["stage_id_unique"].status == "pass"
     assert checks["funnel_monotonic"].status == "warn"
-    assert "3 Needs Assessment (1) > 2 Qualified Lead (0)" in checks["funnel_monotonic"].detail
-    assert "1 deals skipped a stage step" in checks["funnel_monotonic"].detail
+    assert "3 Needs Assessment (1) > 2 Qualified Lead (0)" in checks["funnel_monotonic"].message
+    assert "1 deals skipped a stage step" in checks["funnel_monotonic"].message
 
 
 def test_marts_are_skipped_without_funnel_sources(tmp_path):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from crmpipe.config.schema import parse_config
+from crmpipe.config.load import parse_config
 from crmpipe.ingest.read import IngestError, ingest_source, source_files
 from crmpipe.warehouse.connection import connect, table_columns
 

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crmpipe.config.schema import ExtraSpec, load_config, parse_config
+from crmpipe.config.load import load_config, parse_config
+from crmpipe.config.schema import ExtraSpec
 from crmpipe.init.guess import InitError, InitResult, init
 from crmpipe.init.synonyms import normalize
 from crmpipe.init.values import guess_type

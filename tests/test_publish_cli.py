@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crmpipe.cli import app
-from crmpipe.config.schema import load_config
+from crmpipe.config.load import load_config
 from crmpipe.demo.datasets import pipedrive, pursuit
 from crmpipe.pipeline import run
 from crmpipe.publish import publish_build, published_versions
@@ -87,10 +87,10 @@ def test_publish_postgres_in_the_project_file_publishes_every_run(
 
 
 def test_cli_publish_errors_are_one_line(project: Path) -> None:
-    import pg_cluster
+    from crmpipe.publish.pgserver import free_port
 
     run(load_config(project))
-    port = pg_cluster.free_port()
+    port = free_port()
     down = invoke("publish", "-c", str(project), "--pg", f"host=127.0.0.1 port={port} user=x")
     assert down.exit_code == 1
     assert down.output.strip().startswith("error: cannot connect to PostgreSQL at 127.0.0.1:")

@@ -17,7 +17,8 @@ import psycopg
 import pytest
 
 from crmpipe.build.core import build_search
-from crmpipe.config.schema import Config, parse_config
+from crmpipe.config.load import parse_config
+from crmpipe.config.schema import Config
 from crmpipe.model import duckdb_ddl, physical_columns
 from crmpipe.publish import PublishError, publish, published_versions, rollback, versions
 from crmpipe.warehouse.connection import connect
@@ -474,10 +475,10 @@ def test_readers_during_publish_always_get_complete_answers(
 
 
 def test_bad_dsn_and_down_server_give_one_line_errors(pg_db: str) -> None:
-    import pg_cluster
+    from crmpipe.publish.pgserver import free_port
 
     con, cfg = make_warehouse()
-    port = pg_cluster.free_port()  # nothing listens there: a server that is down
+    port = free_port()  # nothing listens there: a server that is down
     cases = {
         f"host=127.0.0.1 port={port} dbname=x user=u password=s3cret": "cannot connect",
         "not a dsn": "not valid",
@@ -543,7 +544,7 @@ def test_interrupted_publish_leaves_the_serving_version_alone(pg_db: str) -> Non
 
 KILLER = """
 import os, signal, sys
-from crmpipe.config.schema import parse_config
+from crmpipe.config.load import parse_config
 from crmpipe.publish import publish
 from crmpipe.warehouse.connection import connect
 

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crmpipe.cli import app
-from crmpipe.config.schema import load_config
+from crmpipe.config.load import load_config
 from crmpipe.pipeline import run
 from crmpipe.resolution.evaluate import pairwise_metrics
 from crmpipe.warehouse.connection import connect
@@ -245,6 +245,7 @@ def _golden_or_empty(folder: Path) -> dict[str, str]:
         return {}
 
 
+@pytest.mark.slow
 def test_generated_duplicates_resolve_against_their_truth(tmp_path: Path) -> None:
     from crmpipe.demo.datasets import pursuit
     from crmpipe.model import CONTACTS

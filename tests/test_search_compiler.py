@@ -18,7 +18,7 @@ from crmpipe.search import (
     get_dialect,
     load_fields,
 )
-from test_search_fixtures import FIELD_SPEC, SHORTHANDS, fixture_fields, make_search_db
+from support.search import FIELD_SPEC, SHORTHANDS, fixture_fields, make_search_db
 
 FIELDS = fixture_fields()
 

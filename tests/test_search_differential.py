@@ -18,12 +18,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crmpipe.config.schema import Config, load_config
+from crmpipe.config.load import load_config
+from crmpipe.config.schema import Config
 from crmpipe.demo.datasets import pursuit
 from crmpipe.pipeline import run
 from crmpipe.publish import publish, search_ddl
 from crmpipe.search import DuckDBBackend, Kind, PostgresBackend, QueryError, search
 from crmpipe.warehouse.connection import connect
+from support import query_docs
 
 CONTACTS = 3000
 DB_NAME = f"test_search_differential_{os.getpid()}"  # unique on a shared server
@@ -201,9 +203,7 @@ def test_fixed_queries_are_telling(stores) -> None:
 
 
 def test_the_docs_examples_agree_on_the_case(stores) -> None:
-    from test_search_docs import _error_examples, _examples
-
-    for query in _examples() + [q for q, _ in _error_examples()]:
+    for query in query_docs.examples() + [q for q, _ in query_docs.error_examples()]:
         _same(stores, query)
 
 

@@ -9,40 +9,12 @@ message is the `text` block that follows it (in both).
 from __future__ import annotations
 
 import os
-import re
-from pathlib import Path
 
 import pytest
 
 from crmpipe.search import QueryError, search
-from test_search_fixtures import ALIASES, SHORTHANDS, make_search_db, make_search_pg
-
-DOC = Path(__file__).resolve().parents[1] / "docs" / "query-language.md"
-BLOCK = re.compile(r"^```([\w-]+)\n(.*?)^```", re.S | re.M)
-
-
-def _blocks() -> list[tuple[str, str]]:
-    return [(m.group(1), m.group(2)) for m in BLOCK.finditer(DOC.read_text(encoding="utf-8"))]
-
-
-def _examples() -> list[str]:
-    return [
-        line.strip()
-        for kind, body in _blocks()
-        if kind == "query"
-        for line in body.splitlines()
-        if line.strip()
-    ]
-
-
-def _error_examples() -> list[tuple[str, str]]:
-    blocks = _blocks()
-    out = []
-    for (kind, body), following in zip(blocks, blocks[1:] + [("", "")], strict=True):
-        if kind == "query-error":
-            assert following[0] == "text", f"query-error block {body!r} needs a text block after"
-            out.append((body.strip(), following[1].strip()))
-    return out
+from support import query_docs
+from support.search import ALIASES, SHORTHANDS, make_search_db, make_search_pg
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +42,7 @@ def pg(pg_dsn: str):
 
 
 def test_the_docs_have_examples_of_every_construct():
-    examples = " ".join(_examples())
+    examples = " ".join(query_docs.examples())
     for construct in (
         "title: finance",
         "filter: bob Accela >10000",
@@ -85,23 +57,23 @@ def test_the_docs_have_examples_of_every_construct():
         "(",
     ):
         assert construct in examples, construct
-    assert len(_error_examples()) >= 5
+    assert len(query_docs.error_examples()) >= 5
 
 
-@pytest.mark.parametrize("query", _examples())
+@pytest.mark.parametrize("query", query_docs.examples())
 def test_documented_query_runs(con, query):
     result = search(con, query, aliases=ALIASES, shorthands=SHORTHANDS)
     assert result.total >= len(result.rows)
 
 
-@pytest.mark.parametrize(("query", "message"), _error_examples())
+@pytest.mark.parametrize(("query", "message"), query_docs.error_examples())
 def test_documented_error_message_is_exact(con, query, message):
     with pytest.raises(QueryError) as e:
         search(con, query, aliases=ALIASES, shorthands=SHORTHANDS)
     assert str(e.value) == message
 
 
-@pytest.mark.parametrize("query", _examples())
+@pytest.mark.parametrize("query", query_docs.examples())
 def test_documented_query_gives_the_same_rows_in_postgres(con, pg, query):
     opts = {"aliases": ALIASES, "shorthands": SHORTHANDS, "limit": 1000, "count_cap": None}
     duck = search(con, query, **opts)
@@ -110,7 +82,7 @@ def test_documented_query_gives_the_same_rows_in_postgres(con, pg, query):
     assert published.total == duck.total
 
 
-@pytest.mark.parametrize(("query", "message"), _error_examples())
+@pytest.mark.parametrize(("query", "message"), query_docs.error_examples())
 def test_documented_error_message_is_the_same_in_postgres(pg, query, message):
     with pytest.raises(QueryError) as e:
         search(pg, query, aliases=ALIASES, shorthands=SHORTHANDS)

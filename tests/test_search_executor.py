@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crmpipe.search import DEFAULT_COLUMNS, QueryError, SearchResult, explain, load_fields, search
-from test_search_fixtures import ALIASES, SHORTHANDS, make_search_db
+from support.search import ALIASES, SHORTHANDS, make_search_db
 
 CRM_A = ["c01", "c03", "c05", "c06", "c11", "c12", "c13", "c20", "c22"]
 

@@ -20,7 +20,9 @@ from hypothesis import strategies as st
 from crmpipe.search import Kind, QueryError, compile_query, parse, search
 from crmpipe.search.ast import And, Compare, FieldMatch, FreeText, Not, Or, Range
 from crmpipe.search.fields import resolve
-from test_search_fixtures import ALIASES, SHORTHANDS, fixture_fields, make_search_db
+from support.search import ALIASES, SHORTHANDS, fixture_fields, make_search_db
+
+pytestmark = pytest.mark.slow  # hypothesis tries hundreds of queries per property
 
 FIELDS = fixture_fields()
 SETTINGS = settings(

@@ -1,6 +1,6 @@
 """Every construct of the query language, run on the hand-made table: exact contact ids.
 
-The expected sets were worked out by hand from `ROWS` (tests/test_search_fixtures.py); each case
+The expected sets were worked out by hand from `ROWS` (tests/support/search.py); each case
 says in its id what it demonstrates.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from crmpipe.search import search
-from test_search_fixtures import ALIASES, ALL_IDS, SHORTHANDS, make_search_db
+from support.search import ALIASES, ALL_IDS, SHORTHANDS, make_search_db
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crmpipe.config.schema import parse_config
+from crmpipe.config.load import parse_config
 from crmpipe.search.table import (
     EntityList,
     duckdb_select,

@@ -26,7 +26,7 @@ from crmpipe.shell.sql import (
     read_only_statement,
     split_statements,
 )
-from test_search_fixtures import ALIASES, SHORTHANDS, make_search_db, make_search_pg
+from support.search import ALIASES, SHORTHANDS, make_search_db, make_search_pg
 
 FINANCE = ["c01", "c02", "c06", "c07", "c11", "c21", "c22"]  # title contains "finance"
 

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 import crmpipe
-from crmpipe.config.schema import load_config
+from crmpipe.config.load import load_config
 from crmpipe.errors import CrmpipeError
 from crmpipe.publish import PublishError
 from crmpipe.render import console as show
@@ -353,7 +353,7 @@ def shell(
     ] = None,
 ) -> None:
     """Interactive prompt: queries, read-only SQL and \\commands (\\help); reads piped input too."""
-    from crmpipe.config.schema import ConfigError
+    from crmpipe.config.load import ConfigError
     from crmpipe.shell.session import shell as run_shell
 
     try:
@@ -369,7 +369,7 @@ def shell(
 
 def _dsn(config: Path | None, pg: str | None) -> str:
     """--pg, else the project file's publish.postgres, else CRMPIPE_PG_DSN (one-line error)."""
-    from crmpipe.config.schema import ConfigError
+    from crmpipe.config.load import ConfigError
     from crmpipe.serve import DSN_ENV, resolve_dsn
 
     try:

@@ -278,7 +278,7 @@ DEAL_CHANGES = Table(
 ACTIVITIES = Table(
     "activities",
     # Not unique in Pipedrive exports: repeats within one export are quarantined by the marts
-    # step (crmpipe.marts.checks), versions from an older export are merged as usual.
+    # step (crmpipe.quality.marts), versions from an older export are merged as usual.
     ("activity_id",),
     _cols(
         ("activity_id", Role.ID),

@@ -23,6 +23,7 @@ import crmpipe
 from crmpipe.build.core import CoreResult, build_core, build_search
 from crmpipe.build.staging import StageResult, stage_table
 from crmpipe.clean import install_macros
+from crmpipe.config.load import load_config
 from crmpipe.config.schema import Config
 from crmpipe.errors import CrmpipeError
 from crmpipe.ingest.read import FileResult, ingest_source
@@ -295,7 +296,10 @@ def run(
         "UPDATE meta.runs SET checks_failed = ?, checks_warned = ? WHERE run_id = ?",
         [summary.checks_failed, summary.checks_warned, run_id],
     )
-    pending = [alerts.checks_failed(cfg, summary), alerts.schema_changed(con, cfg, run_id)]
+    pending = [
+        alerts.checks_failed(cfg, run_id, summary.checks, summary.slas, totals.quarantined),
+        alerts.schema_changed(con, cfg, run_id),
+    ]
     summary.alerts = alerts.notify(con, cfg, run_id, [a for a in pending if a], summary.status)
     con.close()
     return summary
@@ -396,6 +400,4 @@ def _rebuild(
 
 def run_path(config_path: Path | str | None, **kwargs) -> RunSummary:
     """Load the project file and run it (convenience for scripts)."""
-    from crmpipe.config.schema import load_config
-
     return run(load_config(config_path), **kwargs)

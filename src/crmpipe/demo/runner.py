@@ -10,13 +10,14 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crmpipe.config.schema import load_config
+from crmpipe.config.load import load_config
 from crmpipe.demo.datasets import pipedrive, pursuit
 from crmpipe.errors import CrmpipeError
 from crmpipe.funnel.chart import write_funnel_chart
 from crmpipe.funnel.query import FunnelResult, funnel
-from crmpipe.marts.checks import CheckResult, latest_checks
 from crmpipe.pipeline import Reporter, RunSummary, run
+from crmpipe.quality.engine import CheckOutcome
+from crmpipe.quality.marts import latest_mart_checks
 from crmpipe.search import SearchResult, search
 from crmpipe.warehouse.connection import connect
 
@@ -42,7 +43,7 @@ class DemoResult:
     answers: list[tuple[str, SearchResult]] = field(default_factory=list)
     # The sales-funnel case answers with its funnel, its data checks and the charts it wrote.
     funnel: FunnelResult | None = None
-    checks: list[CheckResult] = field(default_factory=list)
+    checks: list[CheckOutcome] = field(default_factory=list)
     charts: list[Path] = field(default_factory=list)
 
 
@@ -73,7 +74,7 @@ def demo(
     if case == "pipedrive":
         con = connect(cfg.warehouse_path, read_only=True)
         try:
-            result.funnel, result.checks = funnel(con), latest_checks(con)
+            result.funnel, result.checks = funnel(con), latest_mart_checks(con)
         finally:
             con.close()
         result.charts = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from crmpipe.config.schema import load_config
+from crmpipe.config.load import load_config
 from crmpipe.funnel.chart import check_chart_path, write_funnel_chart
 from crmpipe.funnel.query import FunnelResult
 from crmpipe.funnel.query import funnel as monthly_funnel

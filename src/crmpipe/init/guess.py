@@ -16,7 +16,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from crmpipe.config.schema import DEFAULT_FILE, Config, ConfigError, parse_config
+from crmpipe.config.load import DEFAULT_FILE, ConfigError, parse_config
+from crmpipe.config.schema import Config
 from crmpipe.ingest.sniff import Dialect, SniffError, read_records, sniff
 from crmpipe.init.mapping import FileGuess, guess_file
 from crmpipe.init.synonyms import unique_name

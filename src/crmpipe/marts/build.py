@@ -24,13 +24,14 @@ from importlib import resources
 import duckdb
 
 from crmpipe.config.schema import Config
-from crmpipe.marts.checks import CheckResult, quarantine_activity_duplicates, run_checks
 from crmpipe.marts.pii import mask_pii
 from crmpipe.model import TABLES, duckdb_ddl
+from crmpipe.quality.marts import check_marts, quarantine_mart_repeats
+from crmpipe.quality.specs import mart_checks
 from crmpipe.sqltext import quote_ident
 from crmpipe.warehouse.connection import table_exists
 
-__all__ = ["CheckResult", "MartModel", "build_marts", "load_models", "mart_tables"]
+__all__ = ["MartModel", "build_marts", "load_models", "mart_tables"]
 
 _HEADER = re.compile(r"^--\s*(requires|uses|target|unless_source|layer)\s*:\s*(.*?)\s*$", re.M)
 _MART_REF = re.compile(r"\bmarts\.([A-Za-z_][A-Za-z0-9_]*)")
@@ -173,11 +174,13 @@ def build_marts(
 
     Returns (table, rows) of each model built, e.g. ("marts.rep_sales_funnel_monthly", 165).
     Models whose inputs have no rows are skipped (and their old tables dropped), so a project
-    without the sales-funnel sources pays nothing. Checks go to `meta.mart_checks`.
+    without the sales-funnel sources pays nothing. Checks go to `meta.check_results` (origin
+    `mart`).
     """
     con.execute("SET VARIABLE crmpipe_run_id = ?", [run_id])
     mask_pii(con, cfg)
-    quarantine_activity_duplicates(con, run_id)
+    checks = mart_checks(cfg)
+    quarantine_mart_repeats(con, checks, run_id)
     needed = _needed(con, cfg, load_models())
     built: list[tuple[str, int]] = []
     for model in load_models():
@@ -192,7 +195,7 @@ def build_marts(
         (rows,) = con.execute(f"SELECT count(*) FROM {target}").fetchone()
         built.append((model.target, int(rows)))
     if built:
-        run_checks(con, cfg, run_id)
+        check_marts(con, checks, run_id)
     return built
 
 

@@ -16,15 +16,14 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import duckdb
 
 from crmpipe.config.schema import AlertsSpec, Config
-
-if TYPE_CHECKING:
-    from crmpipe.pipeline import RunSummary
+from crmpipe.quality.engine import CheckOutcome
+from crmpipe.quality.slas import SlaOutcome
 
 #: Lines of detail listed in a message's text (all of them are in `items`).
 SHOWN = 10
@@ -61,8 +60,15 @@ def run_failed(cfg: Config, run_id: int | None, error: str) -> Alert:
     )
 
 
-def checks_failed(cfg: Config, summary: RunSummary) -> Alert | None:
-    """The failed `error` checks and SLAs of a run (None when there are none)."""
+def checks_failed(
+    cfg: Config,
+    run_id: int,
+    checks: list[CheckOutcome],
+    slas: list[SlaOutcome],
+    quarantined: int,
+) -> Alert | None:
+    """The failed `error` checks and SLAs of run `run_id`, which left `quarantined` rows in
+    quarantine (None when none failed)."""
     items: list[dict[str, Any]] = [
         {
             "kind": "check",
@@ -73,7 +79,7 @@ def checks_failed(cfg: Config, summary: RunSummary) -> Alert | None:
             "quarantined": o.quarantined,
             "message": o.message,
         }
-        for o in summary.checks
+        for o in checks
         if o.status == "fail"
     ]
     items += [
@@ -86,7 +92,7 @@ def checks_failed(cfg: Config, summary: RunSummary) -> Alert | None:
             "target": o.sla.target,
             "message": o.message,
         }
-        for o in summary.slas
+        for o in slas
         if o.status == "fail"
     ]
     if not items:
@@ -95,8 +101,8 @@ def checks_failed(cfg: Config, summary: RunSummary) -> Alert | None:
     if len(items) > SHOWN:
         lines.append(f"• ... and {len(items) - SHOWN} more")
     head = (
-        f":warning: crmpipe run {summary.run_id} of {_project(cfg)}: {len(items)} error "
-        f"check(s)/SLA(s) failed; {summary.totals().quarantined:,} rows in quarantine"
+        f":warning: crmpipe run {run_id} of {_project(cfg)}: {len(items)} error "
+        f"check(s)/SLA(s) failed; {quarantined:,} rows in quarantine"
     )
     return Alert("checks_failed", "\n".join([head, *lines]), items)
 

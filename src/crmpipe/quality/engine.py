@@ -17,9 +17,10 @@ from typing import Any
 
 import duckdb
 
+from crmpipe.config.checks import Check
+from crmpipe.config.expression import CheckSpecError
 from crmpipe.model import Role, Table, physical_columns
 from crmpipe.quality.quarantine import quarantine_rows
-from crmpipe.quality.specs import Check, CheckSpecError
 from crmpipe.sqltext import quote_ident, sql_str
 from crmpipe.warehouse.connection import table_exists
 
@@ -36,7 +37,7 @@ class CheckOutcome:
     check: Check
     status: str
     failed: int
-    total: int
+    total: int | None
     measured: float | None
     threshold: float | None
     message: str
@@ -417,10 +418,20 @@ def _build_enforced(c: Check, tbl: Table) -> bool:
 
 
 def record_checks(
-    con: duckdb.DuckDBPyConnection, run_id: int, outcomes: list[CheckOutcome]
+    con: duckdb.DuckDBPyConnection,
+    run_id: int | None,
+    outcomes: list[CheckOutcome],
+    origin: str | None = None,
 ) -> None:
-    """Write the outcomes into meta.check_results (one row per check)."""
-    con.execute("DELETE FROM meta.check_results WHERE run_id = ?", [run_id])
+    """Write the outcomes into meta.check_results (one row per check), replacing the run's rows
+    (with `origin`, only its rows of that origin: the marts' checks are recorded after the rest)."""
+    if origin is None:
+        con.execute("DELETE FROM meta.check_results WHERE run_id = ?", [run_id])
+    else:
+        con.execute(
+            "DELETE FROM meta.check_results WHERE run_id IS NOT DISTINCT FROM ? AND origin = ?",
+            [run_id, origin],
+        )
     if not outcomes:
         return
     con.executemany(

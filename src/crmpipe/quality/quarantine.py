@@ -14,9 +14,10 @@ from typing import Any
 
 import duckdb
 
+from crmpipe.config.suggest import suggest
 from crmpipe.errors import CrmpipeError
 from crmpipe.model import TABLES
-from crmpipe.sqltext import quote_ident
+from crmpipe.sqltext import quote_ident, sql_str
 from crmpipe.warehouse.connection import table_columns, table_exists
 
 
@@ -37,7 +38,9 @@ def quarantine_rows(
     if not failing:
         return 0
     name = quote_ident(table)
-    checks = ", ".join(f"CASE WHEN _f{i} THEN {_lit(n)} END" for i, (_, n, _) in enumerate(failing))
+    checks = ", ".join(
+        f"CASE WHEN _f{i} THEN {sql_str(n)} END" for i, (_, n, _) in enumerate(failing)
+    )
     reasons = ", ".join(f"CASE WHEN _f{i} THEN _r{i} END" for i in range(len(failing)))
     inner = ", ".join(
         f"{pred} AS _f{i}, CASE WHEN {pred} THEN {reason} END AS _r{i}"
@@ -60,8 +63,48 @@ def quarantine_rows(
     return int(moved)
 
 
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def quarantine_repeats(
+    con: duckdb.DuckDBPyConnection, table: str, key: str, check: str, run_id: int | None
+) -> int:
+    """Move repeats of a `key` within one export of staging.<table> to quarantine.<table>.
+
+    The core build kept the last row of each key (newest file, then last row) and counted the
+    rest as merged versions. Versions from an older export are updates, fine to merge; repeats
+    inside the winning export are defects (two different records share a key), so they are
+    quarantined as `check` with the reason, and the run's `meta.table_counts` moves them from
+    merged to quarantined, keeping `read = loaded + merged + quarantined + rejected` true.
+    Returns how many rows `check` holds in quarantine.<table>.
+    """
+    if not all(table_exists(con, s, table) for s in ("staging", "core", "quarantine")):
+        return 0
+    name, k = quote_ident(table), quote_ident(key)
+    reason = sql_str(f"{key} {{}} appears {{}} times in {{}}; record {{}} is kept")
+    con.execute(f"DELETE FROM quarantine.{name} WHERE _check = ?", [check])
+    con.execute(
+        f"INSERT INTO quarantine.{name} BY NAME "
+        "WITH ranked AS (SELECT *, row_number() OVER w AS _rank, "
+        "first_value(_file_hash) OVER w AS _winner_hash, first_value(_row) OVER w AS _winner_row, "
+        f"count(*) OVER (PARTITION BY {k}, _file_hash) AS _copies "
+        f"FROM staging.{name} WHERE {k} IS NOT NULL "
+        f"WINDOW w AS (PARTITION BY {k} ORDER BY _file_mtime DESC, _file DESC, _row DESC)) "
+        "SELECT * EXCLUDE (_rank, _winner_hash, _winner_row, _copies), "
+        f"? AS _check, format({reason}, {k}, _copies, _file, _winner_row) AS _reason, "
+        "?::BIGINT AS _quarantined_run "
+        "FROM ranked WHERE _rank > 1 AND _file_hash = _winner_hash",
+        [check, run_id],
+    )
+    (moved,) = con.execute(
+        f"SELECT count(*) FROM quarantine.{name} WHERE _check = ?", [check]
+    ).fetchone()
+    if run_id is not None:
+        con.execute(
+            "UPDATE meta.table_counts SET "
+            f"quarantined = (SELECT count(*) FROM quarantine.{name}), "
+            f"merged = staged - loaded - (SELECT count(*) FROM quarantine.{name}) "
+            "WHERE run_id = ? AND table_name = ?",
+            [run_id, table],
+        )
+    return int(moved)
 
 
 @dataclass
@@ -92,8 +135,6 @@ def quarantine(
         total = sum(n for _, _, n in counts)
         return QuarantineListing(None, ["table", "check", "rows"], list(counts), total, counts)
     if table not in TABLES:
-        from crmpipe.config.schema import suggest
-
         raise QuarantineError(f"unknown table {table!r}{suggest(table, TABLES)}")
     if table not in tables:
         return QuarantineListing(table, [], [], 0, [])

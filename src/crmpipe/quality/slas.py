@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import duckdb
 
+from crmpipe.config.checks import Sla
 from crmpipe.config.schema import Config
 from crmpipe.quality.engine import TableStats, age_days, repeated_rows
-from crmpipe.quality.specs import Sla
 
 
 @dataclass

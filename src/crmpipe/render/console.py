@@ -21,10 +21,10 @@ from rich.table import Table
 from crmpipe.funnel.query import FunnelResult
 from crmpipe.init.guess import InitResult
 from crmpipe.jsonvalues import json_value
-from crmpipe.marts.checks import CheckResult
 from crmpipe.model import TABLES
 from crmpipe.pipeline import Reporter, RunSummary
 from crmpipe.publish import PublishResult
+from crmpipe.quality.engine import CheckOutcome
 from crmpipe.quality.quarantine import QuarantineListing
 from crmpipe.search import SearchResult
 from crmpipe.warehouse.runs import RunRecord
@@ -399,19 +399,19 @@ def dropoff_table(result: FunnelResult) -> Table:
     return t
 
 
-def checks_table(checks: list[CheckResult]) -> Table:
-    """The sales-funnel case's data checks (meta.mart_checks) as a table."""
-    t = Table(title="data checks (meta.mart_checks)")
+def checks_table(checks: list[CheckOutcome]) -> Table:
+    """The sales-funnel case's data checks (meta.check_results, origin mart) as a table."""
+    t = Table(title="data checks (meta.check_results)")
     t.add_column("check", no_wrap=True)
     t.add_column("status", no_wrap=True)
     t.add_column("measured", justify="right", no_wrap=True)
     t.add_column("detail", overflow="fold", ratio=1)
     colours = {"pass": "green", "warn": "yellow", "fail": "red"}
-    for c in checks:
+    for o in checks:
         t.add_row(
-            c.name,
-            f"[{colours.get(c.status, 'white')}]{c.status}[/]",
-            f"{c.measured:,}",
-            f"{c.table}: {c.detail}",
+            o.check.name,
+            f"[{colours.get(o.status, 'white')}]{o.status}[/]",
+            f"{o.failed:,}",
+            f"{o.check.table}: {o.message}",
         )
     return t

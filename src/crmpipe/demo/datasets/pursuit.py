@@ -50,7 +50,7 @@ from crmpipe.demo.datasets.pursuit_entities import (
 from crmpipe.demo.datasets.pursuit_lines import CONTACT_FILES
 from crmpipe.demo.datasets.pursuit_links import write_mappings, write_techstacks
 
-#: The project file written with the data (its format is owned by crmpipe.config.schema).
+#: The project file written with the data (its format is owned by crmpipe.config).
 CONFIG_YML = """\
 # crmpipe project file for the public-sector demo (written by `crmpipe demo pursuit`)
 warehouse: .crmpipe/warehouse.duckdb
