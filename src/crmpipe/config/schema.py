@@ -1,4 +1,4 @@
-"""The project file's shape: one pydantic model per section of `crmpipe.yml` (DESIGN §5).
+"""The project file's shape: one pydantic model per section of `crmpipe.yml` (docs/project-file.md).
 
 Reading the file, `${ENV}` substitution and the one-line errors are in crmpipe.config.load; the
 check and SLA entries are validated by crmpipe.config.checks.
