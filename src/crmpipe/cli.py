@@ -20,7 +20,7 @@ from crmpipe.config.load import load_config
 from crmpipe.errors import CrmpipeError
 from crmpipe.publish import PublishError
 from crmpipe.render import console as show
-from crmpipe.warehouse.connection import connect
+from crmpipe.serve import open_store
 from crmpipe.warehouse.runs import list_runs
 
 app = typer.Typer(
@@ -152,20 +152,16 @@ def search(
     """Search the contacts with the query language (the DuckDB warehouse, or --pg DSN)."""
     from crmpipe.search import explain as explain_query
     from crmpipe.search import search as run_search
-    from crmpipe.serve import connect_pg
 
     cfg = load_config(config)
-    con: Any = connect_pg(pg) if pg else connect(cfg.warehouse_path, read_only=True)
     opts = {"aliases": cfg.search.aliases, "shorthands": cfg.search.shorthands}
-    try:
+    with open_store(cfg, pg, app="crmpipe search") as con:
         if explain:
             out.print(explain_query(con, query, **opts), highlight=False, markup=False)
             return
         result = run_search(
             con, query, limit=limit or cfg.search.limit, count_cap=cfg.search.count_cap, **opts
         )
-    finally:
-        con.close()
     if format is Format.json:
         sys.stdout.write(show.result_json(result) + "\n")
     elif format is Format.csv:
@@ -182,11 +178,8 @@ def runs(
 ) -> None:
     """List past runs, newest first."""
     cfg = load_config(config)
-    con = connect(cfg.warehouse_path, read_only=True)
-    try:
+    with open_store(cfg, None) as con:
         out.print(show.runs_table(list_runs(con, limit)))
-    finally:
-        con.close()
 
 
 @app.command()
@@ -202,11 +195,8 @@ def quarantine(
     from crmpipe.quality.quarantine import quarantine as list_quarantine
 
     cfg = load_config(config)
-    con = connect(cfg.warehouse_path, read_only=True)
-    try:
+    with open_store(cfg, None) as con:
         listing = list_quarantine(con, table, limit=limit)
-    finally:
-        con.close()
     out.print(show.quarantine_table(listing))
 
 
@@ -425,11 +415,8 @@ def explain(
 
     cfg = load_config(config)
     table = cfg.tables()[f"{kind.value}s" if kind is Explainable.contact else "entities"]
-    con = connect(cfg.warehouse_path, read_only=True)
-    try:
+    with open_store(cfg, None) as con:
         ex = explain_record(con, table, record_id, cfg.resolve_spec(table.name))
-    finally:
-        con.close()
     for t in show.explanation_tables(ex):
         out.print(t)
     if html is not None:
