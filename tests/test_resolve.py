@@ -202,9 +202,14 @@ def test_resolve_and_explain_commands(project: Path) -> None:
             key = line.split(",")[0]
             lines.append(f"{source},{name},{i},{persons.get(key, key)}")
     truth.write_text("\n".join(lines) + "\n")
+    warehouse = project / ".crmpipe" / "warehouse.duckdb"
+    before = (warehouse.stat().st_mtime_ns, warehouse.stat().st_size)
     result = runner.invoke(app, ["resolve", "-c", str(cfg_path), "--evaluate", str(truth)])
     assert result.exit_code == 0, result.output
     assert "pairwise F1" in result.output and "1.0000" in result.output
+    # it scores what the run built: nothing re-run, nothing written
+    assert "resolution" not in result.output.splitlines()[0]
+    assert (warehouse.stat().st_mtime_ns, warehouse.stat().st_size) == before
     html = project / "why.html"
     result = runner.invoke(
         app, ["explain", "contact", "c2", "-c", str(cfg_path), "--html", str(html)]
@@ -236,6 +241,40 @@ def test_resolve_says_when_resolution_is_off(project: Path) -> None:
     assert "c1" not in _golden_or_empty(project)
     result = runner.invoke(app, ["resolve", "-c", str(project / "crmpipe.yml")])
     assert result.exit_code == 1 and "resolution is off" in result.output
+
+
+def test_evaluate_says_when_nothing_is_resolved_yet(project: Path) -> None:
+    truth = project / "truth.csv"
+    truth.write_text("source,file,row,person_id\ncrm_a,a.csv,1,c1\n")
+    run(load_config(project / "crmpipe.yml"))
+    with connect(project / ".crmpipe" / "warehouse.duckdb") as con:
+        con.execute("DROP TABLE core.contact_sources")
+    result = runner.invoke(
+        app, ["resolve", "-c", str(project / "crmpipe.yml"), "--evaluate", str(truth)]
+    )
+    assert result.exit_code == 1
+    assert "contacts has not been resolved yet: run 'crmpipe run'" in result.output
+
+
+def test_exact_clusters_are_counted_without_a_cross_product() -> None:
+    """Most clusters have one record: counting exact clusters by joining cluster sizes made
+    DuckDB pair every singleton with every other (66 GB of spill at 200k records). Under a
+    tight memory and spill budget the figures still come back, and right."""
+    con = duckdb.connect()
+    con.execute("SET threads = 1")
+    con.execute("SET memory_limit = '300MB'")
+    con.execute("SET max_temp_directory_size = '200MB'")
+    n = 200_000
+    # every record predicted alone; the first 1,000 records are truly 500 pairs
+    con.execute(
+        "CREATE TABLE labels AS SELECT 'p' || i AS pred, "
+        "'t' || CASE WHEN i < 1000 THEN i // 2 ELSE i END AS truth FROM range(?) r(i)",
+        [n],
+    )
+    ev = pairwise_metrics(con, "SELECT pred, truth FROM labels")
+    assert (ev.records, ev.true_pairs, ev.predicted_pairs) == (n, 500, 0)
+    assert (ev.true_clusters, ev.predicted_clusters) == (500 + n - 1000, n)
+    assert ev.exact_clusters == n - 1000  # the singletons; no split pair is reproduced
 
 
 def _golden_or_empty(folder: Path) -> dict[str, str]:

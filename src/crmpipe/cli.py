@@ -385,13 +385,19 @@ def resolve(
         typer.Option("--evaluate", metavar="TRUTH.csv", help="Score against a truth file."),
     ] = None,
 ) -> None:
-    """Re-run entity resolution alone (duplicate contacts → golden records)."""
+    """Re-run entity resolution alone (duplicate contacts → golden records).
+
+    With --evaluate TRUTH.csv, score the stored resolution against a truth file instead (nothing
+    is re-run or written)."""
+    from crmpipe.resolution.run import evaluate as evaluate_resolution
     from crmpipe.resolution.run import resolve as run_resolve
 
-    results, evaluations = run_resolve(load_config(config), evaluate=evaluate)
-    out.print(show.resolve_results_table(results))
-    for ev in evaluations:
-        out.print(show.evaluation_table(ev))
+    cfg = load_config(config)
+    if evaluate is not None:
+        for ev in evaluate_resolution(cfg, evaluate):
+            out.print(show.evaluation_table(ev))
+        return
+    out.print(show.resolve_results_table(run_resolve(cfg)))
 
 
 class Explainable(StrEnum):

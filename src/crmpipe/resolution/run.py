@@ -22,6 +22,7 @@ from crmpipe.config.schema import Config, ResolveSpec
 from crmpipe.errors import CrmpipeError
 from crmpipe.model import Table
 from crmpipe.resolution.clusters import connected_components
+from crmpipe.resolution.evaluate import Evaluation, evaluate_truth
 from crmpipe.resolution.features import derive_features, feature_columns
 from crmpipe.resolution.ids import assign_golden_ids
 from crmpipe.resolution.prepass import prepass_edges
@@ -216,28 +217,52 @@ def resolve_table(
     return res
 
 
-def resolve(
-    cfg: Config,
-    *,
-    tables: list[str] | None = None,
-    evaluate: Path | None = None,
-) -> tuple[list[ResolveResult], list]:
-    """`crmpipe resolve`: re-run resolution alone on the stored records, rebuild the search
-    table, and (given a truth file) evaluate. Returns the results and the evaluations."""
+def _resolved_names(cfg: Config, tables: list[str] | None) -> list[str]:
+    names = tables or cfg.resolved_tables()
+    if not names:
+        raise ResolveError(
+            "resolution is off for every table with a source "
+            "(set resolve: {contacts: {enabled: true}} in the project file)"
+        )
+    return names
+
+
+def evaluate(cfg: Config, truth: Path, *, tables: list[str] | None = None) -> list[Evaluation]:
+    """`crmpipe resolve --evaluate`: score the stored resolution against a truth file.
+
+    Reads the warehouse only: what is scored is what `crmpipe run` (or `crmpipe resolve`)
+    built and serves, not a new resolution made for the occasion.
+    """
+    from crmpipe.warehouse.connection import connect
+
+    names = _resolved_names(cfg, tables)
+    all_tables = cfg.tables()
+    con = connect(cfg.warehouse_path, read_only=True)
+    try:
+        evaluations = []
+        for name in names:
+            schema, sources = ResolvedTables(name).sources.split(".")
+            if not table_exists(con, schema, sources.strip('"')):
+                raise ResolveError(
+                    f"{name} has not been resolved yet: run 'crmpipe run' (or 'crmpipe resolve') "
+                    "first, then evaluate"
+                )
+            evaluations.append(evaluate_truth(con, all_tables[name], truth))
+        return evaluations
+    finally:
+        con.close()
+
+
+def resolve(cfg: Config, *, tables: list[str] | None = None) -> list[ResolveResult]:
+    """`crmpipe resolve`: re-run resolution alone on the stored records and rebuild the search
+    table, in one transaction. Returns one result per resolved table."""
     from crmpipe.build.core import build_search
-    from crmpipe.resolution.evaluate import evaluate_truth
     from crmpipe.warehouse.connection import connect
 
     con = connect(cfg.warehouse_path)
     results: list[ResolveResult] = []
-    evaluations = []
     try:
-        names = tables or cfg.resolved_tables()
-        if not names:
-            raise ResolveError(
-                "resolution is off for every table with a source "
-                "(set resolve: {contacts: {enabled: true}} in the project file)"
-            )
+        names = _resolved_names(cfg, tables)
         all_tables = cfg.tables()
         con.execute("BEGIN TRANSACTION")
         for name in names:
@@ -250,16 +275,13 @@ def resolve(
         if "contacts" in names:
             build_search(con, cfg)
         con.execute("COMMIT")
-        if evaluate is not None:
-            for name in names:
-                evaluations.append(evaluate_truth(con, all_tables[name], Path(evaluate)))
     except BaseException:
         with contextlib.suppress(duckdb.Error):
             con.execute("ROLLBACK")
         raise
     finally:
         con.close()
-    return results, evaluations
+    return results
 
 
 def remap_references(con: duckdb.DuckDBPyConnection, tables: dict[str, Table], name: str) -> int:
