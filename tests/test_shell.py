@@ -160,6 +160,13 @@ def test_read_only_sql_runs_and_writes_are_refused(store: object) -> None:
     assert session.errors == 4
 
 
+def test_published_tables_answer_to_their_bare_names(pg: psycopg.Connection) -> None:
+    session, out, err = _shell(pg, fmt="csv")
+    session.run_line("select count(*) AS n from contact_search")
+    assert err.getvalue() == ""
+    assert out.getvalue().splitlines()[0] == "n" and int(out.getvalue().splitlines()[1]) > 0
+
+
 def test_a_write_hidden_in_a_select_is_refused_by_the_store(store: object) -> None:
     session, _, err = _shell(store)
     if session.backend.name == "postgres":
@@ -284,7 +291,7 @@ def test_cli_shell_reads_piped_lines(project: Path) -> None:
     result = CliRunner().invoke(
         app,
         ["shell", "-c", str(project)],
-        input="\\format csv\n\\limit 3\ncrm: a\nselect count(*) from search.contact_search\n",
+        input="\\format csv\n\\limit 3\ncrm: a\nselect count(*) from contact_search\n",
     )
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()

@@ -18,7 +18,12 @@ from psycopg.conninfo import conninfo_to_dict
 
 from crmpipe.config.schema import Config
 from crmpipe.errors import CrmpipeError, first_line
+from crmpipe.search.backends import PG_SCHEMA
 from crmpipe.warehouse.connection import connect
+
+#: Where unqualified table names are looked up when reading: the search table, the canonical
+#: tables and the marts answer to their bare names (`select count(*) from contact_search`).
+DUCKDB_SEARCH_PATH = "search,core,marts,main"
 
 #: The environment variable holding the PostgreSQL DSN when neither --pg nor crmpipe.yml does.
 DSN_ENV = "CRMPIPE_PG_DSN"
@@ -104,6 +109,9 @@ def connect_pg(
         # 10 ms one.
         conn.execute("SET jit = off")
         conn.execute("SET max_parallel_workers_per_gather = 0")
+        # The served version's tables answer to their bare names; public keeps pg_trgm's
+        # operators and functions found wherever the extension was created.
+        conn.execute(f"SET search_path = {PG_SCHEMA}, public")
         if statement_timeout:
             conn.execute("SELECT set_config('statement_timeout', %s, false)", [statement_timeout])
     except psycopg.OperationalError as exc:
@@ -132,6 +140,7 @@ def open_store(cfg: Config | None, dsn: str | None, *, app: str = "crmpipe shell
         if cfg is None:
             raise StoreError("no project file: pass --config crmpipe.yml, or --pg DSN")
         conn = connect(cfg.warehouse_path, read_only=True)
+        conn.execute("SET search_path = ?", [DUCKDB_SEARCH_PATH])
     try:
         yield conn
     finally:
