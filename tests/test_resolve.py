@@ -210,6 +210,18 @@ def test_resolve_and_explain_commands(project: Path) -> None:
     # it scores what the run built: nothing re-run, nothing written
     assert "resolution" not in result.output.splitlines()[0]
     assert (warehouse.stat().st_mtime_ns, warehouse.stat().st_size) == before
+    # the same truth keyed by record id gives the same figures
+    by_id = project / "truth_ids.csv"
+    keys = sorted({line.split(",")[0] for line in CRM_A + CRM_B})
+    by_id.write_text("contact_id,true_id\n" + "".join(f"{k},{persons.get(k, k)}\n" for k in keys))
+    same = runner.invoke(app, ["resolve", "-c", str(cfg_path), "--evaluate", str(by_id)])
+    assert same.exit_code == 0, same.output
+    assert same.output == result.output
+    neither = project / "neither.csv"
+    neither.write_text("name,true_id\nx,1\n")
+    bad = runner.invoke(app, ["resolve", "-c", str(cfg_path), "--evaluate", str(neither)])
+    assert bad.exit_code == 1
+    assert "needs columns file, row and a true id, or a record id (contact_id" in bad.output
     html = project / "why.html"
     result = runner.invoke(
         app, ["explain", "contact", "c2", "-c", str(cfg_path), "--html", str(html)]
@@ -258,13 +270,13 @@ def test_evaluate_says_when_nothing_is_resolved_yet(project: Path) -> None:
 
 def test_exact_clusters_are_counted_without_a_cross_product() -> None:
     """Most clusters have one record: counting exact clusters by joining cluster sizes made
-    DuckDB pair every singleton with every other (66 GB of spill at 200k records). Under a
-    tight memory and spill budget the figures still come back, and right."""
+    DuckDB pair every singleton with every other (66 GB of spill at 200k records). At 1M
+    records under a tight memory and spill budget the figures still come back, and right."""
     con = duckdb.connect()
     con.execute("SET threads = 1")
     con.execute("SET memory_limit = '300MB'")
     con.execute("SET max_temp_directory_size = '200MB'")
-    n = 200_000
+    n = 1_000_000
     # every record predicted alone; the first 1,000 records are truly 500 pairs
     con.execute(
         "CREATE TABLE labels AS SELECT 'p' || i AS pred, "

@@ -1,10 +1,12 @@
 """Evaluation against a truth file: pairwise precision, recall and F1, and cluster figures.
 
-The truth file is a CSV of source rows and their true ids: columns `file` and `row` (as crmpipe
-numbers a file's data rows), optionally `source`, and the true id in `person_id`, `true_id`
-or `entity_id` (else the last column). Pairs are counted over records (one per key): a pair is
-predicted when two records share a golden id, true when they share a true id. Counting is done
-with group sizes in SQL (n·(n−1)/2 per group), never by listing pairs.
+The truth file is a CSV of records and their true ids, keyed either by source row — columns
+`file` and `row` (as crmpipe numbers a file's data rows), optionally `source` — or by record id:
+the table's key (`contact_id`), `record_id` or `id`. The true id is in `person_id`, `true_id`,
+`entity_id` or `cluster_id` (else the last column). Pairs are counted over records (one per
+key): a pair is predicted when two records share a golden id, true when they share a true id.
+Counting is done with group sizes in SQL (n·(n−1)/2 per group), never by listing pairs, so the
+time and memory are linear in the records.
 """
 
 from __future__ import annotations
@@ -95,6 +97,14 @@ def _true_id_column(columns: list[str]) -> str:
     return columns[-1]
 
 
+def _id_column(tbl: Table, columns: list[str]) -> str | None:
+    """The truth's record-id column, when it is keyed by record id rather than source row."""
+    for c in (*tbl.key, "record_id", "id"):
+        if c in columns:
+            return c
+    return None
+
+
 def evaluate_truth(con: duckdb.DuckDBPyConnection, tbl: Table, truth: Path) -> Evaluation:
     """Evaluate the current resolution of `tbl` against the truth file `truth`."""
     if not truth.is_file():
@@ -103,9 +113,16 @@ def evaluate_truth(con: duckdb.DuckDBPyConnection, tbl: Table, truth: Path) -> E
     rel = con.sql("SELECT * FROM read_csv(?, header = true, all_varchar = true) LIMIT 0",
                   params=[str(truth)])  # fmt: skip
     columns = rel.columns
-    for needed in ("file", "row"):
-        if needed not in columns:
-            raise EvaluationError(f"{truth}: needs columns file, row and a true id")
+    if not ("file" in columns and "row" in columns):
+        id_col = _id_column(tbl, columns)
+        if id_col is None or len(columns) < 2:
+            keys = ", ".join((*tbl.key, "record_id", "id"))
+            raise EvaluationError(
+                f"{truth}: needs columns file, row and a true id, or a record id ({keys}) "
+                "and a true id"
+            )
+        true_col = _true_id_column([c for c in columns if c != id_col])
+        return _evaluate_by_id(con, tbl, truth, id_col, true_col)
     true_id = _true_id_column([c for c in columns if c not in ("source", "file", "row")])
     by_source = "AND s.source = t.source " if "source" in columns else ""
     con.execute(
@@ -123,6 +140,34 @@ def evaluate_truth(con: duckdb.DuckDBPyConnection, tbl: Table, truth: Path) -> E
     unmatched = con.execute(
         f"SELECT count(*) FROM _truth t ANTI JOIN {t.sources} s ON "
         "t._base = regexp_replace(s.file, '^.*[/\\\\]', '') AND t._r = s.row"
+    ).fetchone()[0]
+    ev = pairwise_metrics(con, "SELECT pred, truth FROM _labels", tbl.name)
+    ev.unmatched_truth_rows = int(unmatched)
+    con.execute("DROP TABLE _truth")
+    con.execute("DROP TABLE _labels")
+    return ev
+
+
+def _evaluate_by_id(
+    con: duckdb.DuckDBPyConnection, tbl: Table, truth: Path, id_col: str, true_id: str
+) -> Evaluation:
+    """Evaluate against a truth keyed by record id (one row per record id)."""
+    t = ResolvedTables(tbl.name)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _truth AS "
+        f'SELECT "{id_col}" AS _id, any_value("{true_id}") AS _true '
+        "FROM read_csv(?, header = true, all_varchar = true) GROUP BY ALL",
+        [str(truth)],
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _labels AS "
+        "SELECT s.record_id, any_value(s.golden_id) AS pred, any_value(t._true) AS truth "
+        f"FROM {t.sources} s JOIN _truth t ON t._id = CAST(s.record_id AS VARCHAR) "
+        "GROUP BY s.record_id"
+    )
+    unmatched = con.execute(
+        f"SELECT count(*) FROM _truth t ANTI JOIN {t.sources} s "
+        "ON t._id = CAST(s.record_id AS VARCHAR)"
     ).fetchone()[0]
     ev = pairwise_metrics(con, "SELECT pred, truth FROM _labels", tbl.name)
     ev.unmatched_truth_rows = int(unmatched)
