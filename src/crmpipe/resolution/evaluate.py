@@ -19,8 +19,11 @@ import duckdb
 from crmpipe.errors import CrmpipeError
 from crmpipe.model import Table
 from crmpipe.resolution.tables import ResolvedTables
+from crmpipe.sqltext import quote_ident
 
 TRUE_ID_COLUMNS = ("person_id", "true_id", "entity_id", "cluster_id")
+#: The columns that key a truth by source row.
+SOURCE_ROW = ("source", "file", "row")
 
 
 class EvaluationError(CrmpipeError):
@@ -109,65 +112,49 @@ def evaluate_truth(con: duckdb.DuckDBPyConnection, tbl: Table, truth: Path) -> E
     """Evaluate the current resolution of `tbl` against the truth file `truth`."""
     if not truth.is_file():
         raise EvaluationError(f"{truth}: no such truth file")
-    t = ResolvedTables(tbl.name)
     rel = con.sql("SELECT * FROM read_csv(?, header = true, all_varchar = true) LIMIT 0",
                   params=[str(truth)])  # fmt: skip
     columns = rel.columns
-    if not ("file" in columns and "row" in columns):
-        id_col = _id_column(tbl, columns)
-        if id_col is None or len(columns) < 2:
-            keys = ", ".join((*tbl.key, "record_id", "id"))
-            raise EvaluationError(
-                f"{truth}: needs columns file, row and a true id, or a record id ({keys}) "
-                "and a true id"
-            )
-        true_col = _true_id_column([c for c in columns if c != id_col])
-        return _evaluate_by_id(con, tbl, truth, id_col, true_col)
-    true_id = _true_id_column([c for c in columns if c not in ("source", "file", "row")])
-    by_source = "AND s.source = t.source " if "source" in columns else ""
+    read = "FROM read_csv(?, header = true, all_varchar = true)"
+    if "file" in columns and "row" in columns:
+        true_id = quote_ident(_true_id_column([c for c in columns if c not in SOURCE_ROW]))
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _truth AS SELECT *, {true_id} AS _true, "
+            "regexp_replace(file, '^.*[/\\\\]', '') AS _base, CAST(row AS BIGINT) AS _r "
+            f"{read}",
+            [str(truth)],
+        )
+        on = "t._base = regexp_replace(s.file, '^.*[/\\\\]', '') AND t._r = s.row"
+        if "source" in columns:
+            on += " AND s.source = t.source"
+        return _score(con, tbl, on)
+    id_col = _id_column(tbl, columns)
+    if id_col is None or len(columns) < 2:
+        keys = ", ".join((*tbl.key, "record_id", "id"))
+        raise EvaluationError(
+            f"{truth}: needs columns file, row and a true id, or a record id ({keys}) and a true id"
+        )
+    true_id = quote_ident(_true_id_column([c for c in columns if c != id_col]))
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _truth AS SELECT *, "
-        "regexp_replace(file, '^.*[/\\\\]', '') AS _base, CAST(row AS BIGINT) AS _r "
-        "FROM read_csv(?, header = true, all_varchar = true)",
+        f"CREATE OR REPLACE TEMP TABLE _truth AS SELECT {quote_ident(id_col)} AS _id, "
+        f"any_value({true_id}) AS _true {read} GROUP BY ALL",
         [str(truth)],
     )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _labels AS "
-        f'SELECT s.record_id, any_value(s.golden_id) AS pred, any_value(t."{true_id}") AS truth '
-        f"FROM {t.sources} s JOIN _truth t ON t._base = regexp_replace(s.file, '^.*[/\\\\]', '') "
-        f"AND t._r = s.row {by_source}GROUP BY s.record_id"
-    )
-    unmatched = con.execute(
-        f"SELECT count(*) FROM _truth t ANTI JOIN {t.sources} s ON "
-        "t._base = regexp_replace(s.file, '^.*[/\\\\]', '') AND t._r = s.row"
-    ).fetchone()[0]
-    ev = pairwise_metrics(con, "SELECT pred, truth FROM _labels", tbl.name)
-    ev.unmatched_truth_rows = int(unmatched)
-    con.execute("DROP TABLE _truth")
-    con.execute("DROP TABLE _labels")
-    return ev
+    return _score(con, tbl, "t._id = CAST(s.record_id AS VARCHAR)")
 
 
-def _evaluate_by_id(
-    con: duckdb.DuckDBPyConnection, tbl: Table, truth: Path, id_col: str, true_id: str
-) -> Evaluation:
-    """Evaluate against a truth keyed by record id (one row per record id)."""
+def _score(con: duckdb.DuckDBPyConnection, tbl: Table, on: str) -> Evaluation:
+    """Figures for the records of `tbl`'s lineage matched to the temp table `_truth` by `on`
+    (a join condition of code's own, over `s` the lineage and `t` the truth), and the count
+    of truth rows that match no record."""
     t = ResolvedTables(tbl.name)
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _truth AS "
-        f'SELECT "{id_col}" AS _id, any_value("{true_id}") AS _true '
-        "FROM read_csv(?, header = true, all_varchar = true) GROUP BY ALL",
-        [str(truth)],
-    )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _labels AS "
         "SELECT s.record_id, any_value(s.golden_id) AS pred, any_value(t._true) AS truth "
-        f"FROM {t.sources} s JOIN _truth t ON t._id = CAST(s.record_id AS VARCHAR) "
-        "GROUP BY s.record_id"
+        f"FROM {t.sources} s JOIN _truth t ON {on} GROUP BY s.record_id"
     )
     unmatched = con.execute(
-        f"SELECT count(*) FROM _truth t ANTI JOIN {t.sources} s "
-        "ON t._id = CAST(s.record_id AS VARCHAR)"
+        f"SELECT count(*) FROM _truth t ANTI JOIN {t.sources} s ON {on}"
     ).fetchone()[0]
     ev = pairwise_metrics(con, "SELECT pred, truth FROM _labels", tbl.name)
     ev.unmatched_truth_rows = int(unmatched)
