@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 import crmpipe
-from crmpipe.config.schema import Config
+from crmpipe.config.schema import Config, SearchSpec
 from crmpipe.errors import CrmpipeError, first_line
 from crmpipe.jsonvalues import json_value
 from crmpipe.render import console as show
@@ -77,10 +77,9 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
         pg = resolve_dsn(None, None)
     if pg is None and cfg is None:
         raise StoreError("no store to serve: pass --config crmpipe.yml, or --pg DSN")
-    aliases = dict(cfg.search.aliases) if cfg is not None else {}
-    shorthands = dict(cfg.search.shorthands) if cfg is not None else {}
-    default_limit = cfg.search.limit if cfg is not None else 50
-    count_cap = cfg.search.count_cap if cfg is not None else 10_000
+    spec = cfg.search if cfg is not None else SearchSpec()
+    aliases, shorthands = dict(spec.aliases), dict(spec.shorthands)
+    default_limit, count_cap = spec.limit, spec.count_cap
 
     app = FastAPI(
         title="crmpipe",
@@ -98,7 +97,7 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
         if pg:
             raise ApiError(
                 f"{what} live in the DuckDB warehouse, not in PostgreSQL: serve the project "
-                "with --config crmpipe.yml to see them",
+                "without --pg to see them",
                 404,
             )
 
