@@ -357,6 +357,36 @@ def shell(
         raise typer.Exit(status)
 
 
+@app.command()
+@_one_line_errors
+def serve(
+    config: ConfigOpt = None,
+    pg: Annotated[
+        str | None,
+        typer.Option("--pg", metavar="DSN", help="Serve the version published to PostgreSQL."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the HTTP API (search, fields, runs, reports; OpenAPI at /docs), read-only."""
+    from crmpipe.api import serve as run_server
+    from crmpipe.config.load import ConfigError
+
+    try:
+        cfg = load_config(config)
+    except ConfigError:
+        if pg is None:
+            raise
+        cfg = None  # --pg needs no project file (without one: no aliases or shorthands)
+    run_server(
+        cfg,
+        pg,
+        host=host,
+        port=port,
+        announce=lambda url: out.print(f"serving on {url}", highlight=False, soft_wrap=True),
+    )
+
+
 def _dsn(config: Path | None, pg: str | None) -> str:
     """--pg, else the project file's publish.postgres, else CRMPIPE_PG_DSN (one-line error)."""
     from crmpipe.config.load import ConfigError

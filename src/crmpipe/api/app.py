@@ -1,0 +1,194 @@
+"""The FastAPI app over one store, read-only: search (JSON or CSV), the searchable fields, the
+run registry and a run's report as JSON, described by OpenAPI at /docs.
+
+Each request opens its own read-only connection (`crmpipe.serve.open_store`): DuckDB read-only
+connections are cheap and none is shared between the server's threads; PostgreSQL sessions are
+read-only with the search statement timeout. Every error is JSON with a one-line message
+(`{"error": "..."}`): a bad query is a 400 with the parser's message and column, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+import crmpipe
+from crmpipe.config.schema import Config, SearchSpec
+from crmpipe.errors import CrmpipeError, first_line
+from crmpipe.jsonvalues import json_value
+from crmpipe.render import console as show
+from crmpipe.report.collect import ReportError
+from crmpipe.report.content import report_content
+from crmpipe.search import Kind, as_backend
+from crmpipe.search import search as run_search
+from crmpipe.serve import open_store, resolve_dsn
+from crmpipe.serve.store import StoreError
+from crmpipe.warehouse.connection import WarehouseError
+from crmpipe.warehouse.runs import list_runs
+
+#: The deepest page a search may ask for (`offset + limit`): paging fetches the rows before the
+#: page too, so it is bounded like the shell's pages.
+MAX_WINDOW = 10_000
+
+
+class Format(StrEnum):
+    json = "json"
+    csv = "csv"
+
+
+class ApiError(CrmpipeError):
+    """A request the API can't answer, with its HTTP status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _status(exc: CrmpipeError) -> int:
+    if isinstance(exc, ApiError):
+        return exc.status
+    if isinstance(exc, ReportError):
+        return 404
+    if isinstance(exc, StoreError | WarehouseError):
+        return 503  # the store can't be opened: the server's trouble, not the request's
+    return 400
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": " ".join(message.split())}, status_code=status)
+
+
+def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
+    """The API over the PostgreSQL schema published at `dsn` (a `--pg` option) when given, else
+    the project's DuckDB warehouse (`cfg`), as `crmpipe search` decides; with neither, the
+    CRMPIPE_PG_DSN environment variable. `cfg` also gives the search aliases, shorthands, page
+    size and count cap."""
+    pg = resolve_dsn(None, dsn) if dsn else None
+    if pg is None and cfg is None:
+        pg = resolve_dsn(None, None)
+    if pg is None and cfg is None:
+        raise StoreError("no store to serve: pass --config crmpipe.yml, or --pg DSN")
+    spec = cfg.search if cfg is not None else SearchSpec()
+    aliases, shorthands = dict(spec.aliases), dict(spec.shorthands)
+    default_limit, count_cap = spec.limit, spec.count_cap
+
+    app = FastAPI(
+        title="crmpipe",
+        version=crmpipe.__version__,
+        description="Read-only search, fields, runs and reports over a crmpipe store "
+        "(docs/serve.md).",
+    )
+
+    @contextmanager
+    def connection() -> Iterator[Any]:
+        with open_store(cfg, pg, app="crmpipe serve") as con:
+            yield con
+
+    def duckdb_only(what: str) -> None:
+        if pg:
+            raise ApiError(
+                f"{what} live in the DuckDB warehouse, not in PostgreSQL: serve the project "
+                "without --pg to see them",
+                404,
+            )
+
+    @app.exception_handler(CrmpipeError)
+    async def _crmpipe_error(_: Request, exc: CrmpipeError) -> JSONResponse:
+        return _error(_status(exc), str(exc))
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return _error(404, f"no such path: {request.url.path} (the API is under /api)")
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg')}"
+            for e in exc.errors()
+        ]
+        return _error(400, "; ".join(problems))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        return _error(500, f"internal error: {first_line(exc)}")
+
+    @app.get("/api/search", summary="Search the contacts with the query language")
+    def search(
+        q: Annotated[str, Query(description="A query, e.g. 'title: finance state:CA,TX'.")],
+        limit: Annotated[int | None, Query(ge=1, le=MAX_WINDOW)] = None,
+        offset: Annotated[int, Query(ge=0, description="Rows to skip (stable order).")] = 0,
+        format: Annotated[Format, Query()] = Format.json,
+    ) -> Response:
+        """One page of matches (as `crmpipe search --format json|csv` prints it) and the
+        number of matches, counted up to the project's count cap."""
+        size = limit or default_limit
+        if offset + size > MAX_WINDOW:
+            raise ApiError(f"offset + limit is at most {MAX_WINDOW:,}: narrow the query", 400)
+        with connection() as con:
+            result = run_search(
+                con,
+                q,
+                aliases=aliases,
+                shorthands=shorthands,
+                limit=offset + size,
+                count_cap=count_cap,
+            )
+        result.rows = result.rows[offset:]
+        if format is Format.csv:
+            return Response(show.result_csv(result), media_type="text/csv; charset=utf-8")
+        return Response(show.result_json(result), media_type="application/json")
+
+    @app.get("/api/fields", summary="The searchable fields and their aliases")
+    def fields() -> list[dict[str, Any]]:
+        """Each field a query can name (`field: value`), its kind and the aliases naming it."""
+        with connection() as con:
+            registry = as_backend(con).load_fields(aliases)
+        named: dict[str, list[str]] = {}
+        for name, f in registry.items():
+            if f.is_alias:
+                named.setdefault(f.column, []).append(name)
+        return [
+            {
+                "name": f.name,
+                "kind": "document" if f.kind is Kind.DOCUMENT else str(f.kind),
+                "aliases": sorted(named.get(f.column, [])),
+            }
+            for f in sorted(registry.values(), key=lambda f: (f.position, f.name))
+            if not f.is_alias
+        ]
+
+    @app.get("/api/runs", summary="Past runs, newest first (DuckDB warehouse)")
+    def runs(limit: Annotated[int, Query(ge=1, le=1000)] = 20) -> list[dict[str, Any]]:
+        """The run registry, as `crmpipe runs` lists it."""
+        duckdb_only("runs")
+        with connection() as con:
+            records = list_runs(con, limit)
+        return [
+            {
+                **{k: json_value(v) for k, v in dataclasses.asdict(r).items()},
+                "seconds": r.seconds,
+            }
+            for r in records
+        ]
+
+    @app.get("/api/runs/{run_id}/report", summary="A run's data-quality report as JSON")
+    def report(run_id: int, history: Annotated[int, Query(ge=1, le=100)] = 10) -> dict[str, Any]:
+        """The content `crmpipe report RUN --json` writes."""
+        duckdb_only("runs and their reports")
+        sources = {name: spec.table for name, spec in cfg.sources.items()} if cfg else None
+        with connection() as con:
+            content = report_content(con, run_id, history, sources=sources)
+        return content
+
+    return app

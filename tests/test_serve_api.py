@@ -1,0 +1,235 @@
+"""The HTTP API (`crmpipe serve`): a real uvicorn server on a free loopback port over a built
+project (DuckDB) and its published PostgreSQL version, queried with urllib: search as JSON and
+CSV with paging, a bad query's 400, fields, runs, a run's report, unknown paths, the OpenAPI
+description, and the CLI command itself. Real DuckDB, real PostgreSQL, real HTTP."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from crmpipe.api import create_app
+from crmpipe.config.load import load_config
+from crmpipe.config.schema import Config
+from crmpipe.demo.datasets import pursuit
+from crmpipe.pipeline import run
+from crmpipe.publish import publish_build
+from crmpipe.publish.pgserver import free_port
+from crmpipe.render import console as show
+from crmpipe.search import search
+from crmpipe.serve import open_store
+
+QUERY = "title: finance"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    """A generated case, built once."""
+    case = pursuit.generate(tmp_path_factory.mktemp("serve"), contacts=800, seed=5)
+    cfg = load_config(case.config_path)
+    run(cfg)
+    return cfg
+
+
+class Server:
+    """A uvicorn server in a thread, on a free port of 127.0.0.1."""
+
+    def __init__(self, cfg: Config | None, dsn: str | None = None) -> None:
+        self.port = free_port()
+        config = uvicorn.Config(
+            create_app(cfg, dsn), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+    def get(self, path: str, **params: Any) -> tuple[int, str, str]:
+        """(status, content type, body) of GET `path` with query `params`."""
+        url = f"http://127.0.0.1:{self.port}{path}"
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        try:
+            with urllib.request.urlopen(url, timeout=30) as resp:
+                return resp.status, resp.headers["content-type"], resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers["content-type"], exc.read().decode()
+
+    def json(self, path: str, **params: Any) -> tuple[int, Any]:
+        status, ctype, body = self.get(path, **params)
+        assert ctype.startswith("application/json"), (ctype, body)
+        return status, json.loads(body)
+
+
+@pytest.fixture(scope="module")
+def api(project: Config) -> Iterator[Server]:
+    with Server(project) as server:
+        yield server
+
+
+def _expected(cfg: Config, query: str, limit: int, dsn: str | None = None) -> Any:
+    with open_store(cfg, dsn) as con:
+        return search(
+            con,
+            query,
+            aliases=cfg.search.aliases,
+            shorthands=cfg.search.shorthands,
+            limit=limit,
+            count_cap=cfg.search.count_cap,
+        )
+
+
+def test_search_json_is_what_the_cli_prints(api: Server, project: Config) -> None:
+    status, body = api.json("/api/search", q=QUERY, limit=5)
+    assert status == 200
+    assert body == json.loads(show.result_json(_expected(project, QUERY, 5)))
+    assert body["total"] > 5 and len(body["rows"]) == 5
+    assert all("finance" in row["title"].lower() for row in body["rows"])
+
+
+def test_search_csv_is_what_the_cli_prints(api: Server, project: Config) -> None:
+    status, ctype, text = api.get("/api/search", q=QUERY, limit=5, format="csv")
+    assert status == 200 and ctype.startswith("text/csv")
+    assert text == show.result_csv(_expected(project, QUERY, 5))
+    assert len(list(csv.reader(io.StringIO(text)))) == 6
+
+
+def test_pages_follow_each_other(api: Server) -> None:
+    _, whole = api.json("/api/search", q=QUERY, limit=6)
+    _, first = api.json("/api/search", q=QUERY, limit=3)
+    _, second = api.json("/api/search", q=QUERY, limit=3, offset=3)
+    assert first["rows"] + second["rows"] == whole["rows"]
+    assert second["total"] == whole["total"]
+
+
+def test_a_bad_query_is_a_400_with_the_parsers_message(api: Server) -> None:
+    status, body = api.json("/api/search", q="title: (finance")
+    assert status == 400
+    assert body == {"error": "unbalanced parentheses: '(' at column 8 is never closed"}
+    status, body = api.json("/api/search", q="titel: finance")
+    assert status == 400 and "did you mean: title" in body["error"]
+
+
+def test_bad_parameters_are_one_line_400s(api: Server) -> None:
+    status, body = api.json("/api/search", q=QUERY, limit=0)
+    assert status == 400 and "limit" in body["error"] and "\n" not in body["error"]
+    status, body = api.json("/api/search")
+    assert status == 400 and "q" in body["error"]
+    status, body = api.json("/api/search", q=QUERY, limit=5000, offset=6000)
+    assert status == 400 and "at most 10,000" in body["error"]
+
+
+def test_fields(api: Server) -> None:
+    status, body = api.json("/api/fields")
+    assert status == 200
+    names = {f["name"]: f for f in body}
+    assert {"title", "state", "full_name"} <= names.keys()
+    assert all(set(f) == {"name", "kind", "aliases"} for f in body)
+
+
+def test_runs_and_a_runs_report(api: Server) -> None:
+    status, runs = api.json("/api/runs")
+    assert status == 200 and runs
+    newest = runs[0]
+    assert newest["status"] == "success" and newest["rows_loaded"] > 0
+    status, report = api.json(f"/api/runs/{newest['run_id']}/report")
+    assert status == 200
+    assert report["run"]["run_id"] == newest["run_id"]
+    status, body = api.json("/api/runs/999/report")
+    assert status == 404 and body["error"].startswith("no run 999")
+
+
+def test_unknown_paths_are_404_json(api: Server) -> None:
+    status, body = api.json("/api/nothing")
+    assert status == 404 and body == {"error": "no such path: /api/nothing (the API is under /api)"}
+
+
+def test_openapi_describes_the_endpoints(api: Server) -> None:
+    status, schema = api.json("/openapi.json")
+    assert status == 200
+    assert {"/api/search", "/api/fields", "/api/runs", "/api/runs/{run_id}/report"} <= set(
+        schema["paths"]
+    )
+    status, ctype, page = api.get("/docs")
+    assert status == 200 and ctype.startswith("text/html") and "openapi.json" in page
+
+
+def test_a_missing_warehouse_is_a_one_line_error(tmp_path: Path, project: Config) -> None:
+    cfg = project.model_copy(update={"warehouse": str(tmp_path / "none.duckdb")})
+    with Server(cfg) as server:
+        status, body = server.json("/api/fields")
+    assert status == 503 and "no warehouse yet" in body["error"]
+
+
+def test_the_cli_serves(project: Config) -> None:
+    port = free_port()
+    command = [sys.executable, "-c", "from crmpipe.cli import app; app()"]
+    args = ["serve", "-c", str(project.path), "--port", str(port)]
+    proc = subprocess.Popen(
+        [*command, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith(f"serving on http://127.0.0.1:{port}/"), line
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                url = f"http://127.0.0.1:{port}/api/search?q=state%3ACA&limit=1"
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    assert json.loads(resp.read())["rows"]
+                break
+            except urllib.error.URLError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_postgresql(project: Config, pg_db: str) -> None:
+    publish_build(project, pg_db)
+    with Server(project, pg_db) as server:
+        status, body = server.json("/api/search", q=QUERY, limit=5)
+        assert status == 200
+        assert body == json.loads(show.result_json(_expected(project, QUERY, 5, pg_db)))
+        assert body["rows"] and body["total"] > 0
+        status, fields = server.json("/api/fields")
+        assert status == 200 and "title" in {f["name"] for f in fields}
+        status, body = server.json("/api/search", q="title: (finance")
+        assert status == 400 and "column 8" in body["error"]
+        status, body = server.json("/api/runs")
+        assert status == 404 and "DuckDB warehouse" in body["error"]
+        status, body = server.json("/api/runs/1/report")
+        assert status == 404
