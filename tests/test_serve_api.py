@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -233,3 +234,57 @@ def test_postgresql(project: Config, pg_db: str) -> None:
         assert status == 404 and "DuckDB warehouse" in body["error"]
         status, body = server.json("/api/runs/1/report")
         assert status == 404
+
+
+def _facet_counts(cfg: Config, query: str, field: str, top: int, dsn: str | None = None) -> list:
+    """The facet a field should have, counted in Python from every matching row."""
+    with open_store(cfg, dsn) as con:
+        result = search(con, query, columns=[field], limit=100_000, count_cap=None)
+    counts: Counter[Any] = Counter()
+    for (value,) in result.rows:
+        if isinstance(value, list | tuple):
+            counts.update(set(value))
+        elif value is not None:
+            counts[value] += 1
+    ranked = sorted(counts.items(), key=lambda vc: (-vc[1], vc[0]))[:top]
+    return [{"value": v, "count": n} for v, n in ranked]
+
+
+def test_facets_count_values_under_the_query(api: Server, project: Config) -> None:
+    status, body = api.json("/api/facets", q=QUERY, fields="state,crm,tech_names", top=5)
+    assert status == 200 and body["q"] == QUERY
+    assert list(body["fields"]) == ["state", "crm", "tech_names"]
+    for field in ("state", "crm", "tech_names"):
+        assert body["fields"][field] == _facet_counts(project, QUERY, field, 5), field
+    assert len(body["fields"]["state"]) == 5
+    status, everything = api.json("/api/facets", fields="state")
+    assert status == 200
+    with open_store(project, None) as con:
+        expected = con.execute(
+            "SELECT state, count(*) AS n FROM search.contact_search WHERE state IS NOT NULL "
+            "GROUP BY state ORDER BY n DESC, state LIMIT 20"
+        ).fetchall()
+    assert [(f["value"], f["count"]) for f in everything["fields"]["state"]] == expected
+
+
+def test_facets_refuse_unknown_fields_and_bad_queries(api: Server) -> None:
+    status, body = api.json("/api/facets", fields="state,stat")
+    assert status == 400 and body == {"error": "unknown facet field 'stat' — did you mean 'state'?"}
+    status, body = api.json("/api/facets", fields="document")
+    assert status == 400 and body["error"].startswith("unknown facet field 'document'")
+    status, body = api.json("/api/facets", fields="state", q="title: (finance")
+    assert status == 400 and "column 8" in body["error"]
+    status, body = api.json("/api/facets", fields="state", top=0)
+    assert status == 400 and "top" in body["error"]
+    status, body = api.json("/api/facets", q=QUERY)
+    assert status == 400 and "fields" in body["error"]
+
+
+def test_postgresql_facets(api: Server, project: Config, pg_db: str) -> None:
+    publish_build(project, pg_db)
+    with Server(project, pg_db) as server:
+        status, body = server.json("/api/facets", q=QUERY, fields="state,crm", top=5)
+        assert status == 200
+        for field in ("state", "crm"):
+            assert body["fields"][field] == _facet_counts(project, QUERY, field, 5, pg_db)
+    assert api.json("/api/facets", q=QUERY, fields="state,crm", top=5) == (200, body)

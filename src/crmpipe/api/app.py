@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 import crmpipe
+from crmpipe.api.facets import facet_fields, facets
 from crmpipe.config.schema import Config, SearchSpec
 from crmpipe.errors import CrmpipeError, first_line
 from crmpipe.jsonvalues import json_value
@@ -167,6 +168,21 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
             for f in sorted(registry.values(), key=lambda f: (f.position, f.name))
             if not f.is_alias
         ]
+
+    @app.get("/api/facets", summary="Counts per value of fields under a query")
+    def facet_counts(
+        fields: Annotated[str, Query(description="Comma-separated fields, e.g. 'state,crm'.")],
+        q: Annotated[str, Query(description="A query; empty counts every contact.")] = "",
+        top: Annotated[int, Query(ge=1, le=1000, description="Values kept per field.")] = 20,
+    ) -> dict[str, Any]:
+        """For each field, its `top` most frequent values among the matches of `q` (list fields
+        counted per element), by count then value."""
+        with connection() as con:
+            db = as_backend(con)
+            registry = db.load_fields(aliases)
+            chosen = facet_fields(fields.split(","), registry)
+            counts = facets(db, q, chosen, top=top, shorthands=shorthands, registry=registry)
+        return {"q": q, "fields": counts}
 
     @app.get("/api/runs", summary="Past runs, newest first (DuckDB warehouse)")
     def runs(limit: Annotated[int, Query(ge=1, le=1000)] = 20) -> list[dict[str, Any]]:
