@@ -288,3 +288,69 @@ def test_postgresql_facets(api: Server, project: Config, pg_db: str) -> None:
         for field in ("state", "crm"):
             assert body["fields"][field] == _facet_counts(project, QUERY, field, 5, pg_db)
     assert api.json("/api/facets", q=QUERY, fields="state,crm", top=5) == (200, body)
+
+
+def _merged_contact(cfg: Config) -> tuple[str, int]:
+    """A golden contact merged from more than one source row, and how many."""
+    with open_store(cfg, None) as con:
+        golden, n = con.execute(
+            "SELECT golden_id, count(*) AS n FROM core.contact_sources GROUP BY golden_id "
+            "HAVING count(*) > 1 ORDER BY n DESC, golden_id LIMIT 1"
+        ).fetchone()
+    return golden, n
+
+
+def test_a_contact_with_its_entity_and_lineage(api: Server, project: Config) -> None:
+    golden, n = _merged_contact(project)
+    status, body = api.json(f"/api/contacts/{golden}")
+    assert status == 200
+    contact, entity = body["contact"], body["entity"]
+    assert contact["contact_id"] == golden and "_source" not in contact
+    assert entity["entity_id"] == contact["entity_id"]
+    assert all(set(t) == {"name", "type"} for t in body["techstack"])
+    assert all({"customer", "system", "external_id"} <= set(c) for c in body["crm_ids"])
+    with open_store(project, None) as con:
+        (crm_ids,) = con.execute(
+            "SELECT count(*) FROM core.external_ids WHERE entity_id = ?", [entity["entity_id"]]
+        ).fetchone()
+    assert len(body["crm_ids"]) == crm_ids
+    sources = body["sources"]
+    assert len(sources) == n
+    assert all(0 <= s["match_probability"] <= 1 and s["matched_by"] for s in sources)
+    assert all(s["values"] and s["values"]["contact_id"] == s["record_id"] for s in sources)
+    assert body["links"] and all(
+        {link["left_id"], link["right_id"]} <= {s["record_id"] for s in sources}
+        for link in body["links"]
+    )
+
+
+def test_an_entity_with_its_contacts(api: Server, project: Config) -> None:
+    golden, _ = _merged_contact(project)
+    _, contact = api.json(f"/api/contacts/{golden}")
+    entity_id = contact["entity"]["entity_id"]
+    status, body = api.json(f"/api/entities/{entity_id}")
+    assert status == 200 and body["entity"] == contact["entity"]
+    assert golden in {c["contact_id"] for c in body["contacts"]}
+    assert body["techstack"] == contact["techstack"] and body["crm_ids"] == contact["crm_ids"]
+
+
+def test_unknown_records_are_404_json(api: Server) -> None:
+    assert api.json("/api/contacts/nobody") == (404, {"error": "no contact with id 'nobody'"})
+    assert api.json("/api/entities/nothing") == (404, {"error": "no entity with id 'nothing'"})
+
+
+def test_postgresql_records(api: Server, project: Config, pg_db: str) -> None:
+    publish_build(project, pg_db)
+    golden, _ = _merged_contact(project)
+    _, duck = api.json(f"/api/contacts/{golden}")
+    with Server(project, pg_db) as server:
+        status, body = server.json(f"/api/contacts/{golden}")
+        assert status == 200
+        assert body["contact"]["contact_id"] == golden
+        assert body["entity"]["entity_id"] == duck["entity"]["entity_id"]
+        assert sorted(map(str, body["techstack"])) == sorted(map(str, duck["techstack"]))
+        assert len(body["crm_ids"]) == len(duck["crm_ids"])
+        assert body["sources"] is None and "DuckDB warehouse" in body["lineage"]
+        status, entity = server.json(f"/api/entities/{duck['entity']['entity_id']}")
+        assert status == 200 and golden in {c["contact_id"] for c in entity["contacts"]}
+        assert server.json("/api/contacts/nobody")[0] == 404

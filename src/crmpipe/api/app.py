@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 
 import crmpipe
 from crmpipe.api.facets import facet_fields, facets
+from crmpipe.api.records import RecordNotFound, contact_detail, entity_detail
 from crmpipe.config.schema import Config, SearchSpec
 from crmpipe.errors import CrmpipeError, first_line
 from crmpipe.jsonvalues import json_value
@@ -57,7 +58,7 @@ class ApiError(CrmpipeError):
 def _status(exc: CrmpipeError) -> int:
     if isinstance(exc, ApiError):
         return exc.status
-    if isinstance(exc, ReportError):
+    if isinstance(exc, ReportError | RecordNotFound):
         return 404
     if isinstance(exc, StoreError | WarehouseError):
         return 503  # the store can't be opened: the server's trouble, not the request's
@@ -183,6 +184,19 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
             chosen = facet_fields(fields.split(","), registry)
             counts = facets(db, q, chosen, top=top, shorthands=shorthands, registry=registry)
         return {"q": q, "fields": counts}
+
+    @app.get("/api/contacts/{contact_id}", summary="A contact with its entity and lineage")
+    def contact(contact_id: str) -> dict[str, Any]:
+        """The contact, its entity, the entity's techstack and CRM ids, and the source rows it
+        was merged from with their match probabilities (`sources`, `links`; DuckDB only)."""
+        with connection() as con:
+            return contact_detail(as_backend(con), contact_id)
+
+    @app.get("/api/entities/{entity_id}", summary="An entity with its contacts")
+    def entity(entity_id: str) -> dict[str, Any]:
+        """The entity, its contacts (the first 200 by id), techstack and CRM ids."""
+        with connection() as con:
+            return entity_detail(as_backend(con), entity_id)
 
     @app.get("/api/runs", summary="Past runs, newest first (DuckDB warehouse)")
     def runs(limit: Annotated[int, Query(ge=1, le=1000)] = 20) -> list[dict[str, Any]]:
