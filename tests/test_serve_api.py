@@ -27,7 +27,9 @@ import uvicorn
 from crmpipe.api import create_app
 from crmpipe.config.load import load_config
 from crmpipe.config.schema import Config
-from crmpipe.demo.datasets import pursuit
+from crmpipe.demo.datasets import pipedrive, pursuit
+from crmpipe.funnel.query import funnel_json
+from crmpipe.funnel.run import funnel as run_funnel
 from crmpipe.pipeline import run
 from crmpipe.publish import publish_build
 from crmpipe.publish.pgserver import free_port
@@ -174,9 +176,16 @@ def test_unknown_paths_are_404_json(api: Server) -> None:
 def test_openapi_describes_the_endpoints(api: Server) -> None:
     status, schema = api.json("/openapi.json")
     assert status == 200
-    assert {"/api/search", "/api/fields", "/api/runs", "/api/runs/{run_id}/report"} <= set(
-        schema["paths"]
-    )
+    assert {
+        "/api/search",
+        "/api/facets",
+        "/api/fields",
+        "/api/contacts/{contact_id}",
+        "/api/entities/{entity_id}",
+        "/api/funnel",
+        "/api/runs",
+        "/api/runs/{run_id}/report",
+    } <= set(schema["paths"])
     status, ctype, page = api.get("/docs")
     assert status == 200 and ctype.startswith("text/html") and "openapi.json" in page
 
@@ -234,6 +243,8 @@ def test_postgresql(project: Config, pg_db: str) -> None:
         assert status == 404 and "DuckDB warehouse" in body["error"]
         status, body = server.json("/api/runs/1/report")
         assert status == 404
+        status, body = server.json("/api/funnel")
+        assert status == 404 and "DuckDB warehouse" in body["error"]
 
 
 def _facet_counts(cfg: Config, query: str, field: str, top: int, dsn: str | None = None) -> list:
@@ -354,3 +365,37 @@ def test_postgresql_records(api: Server, project: Config, pg_db: str) -> None:
         status, entity = server.json(f"/api/entities/{duck['entity']['entity_id']}")
         assert status == 200 and golden in {c["contact_id"] for c in entity["contacts"]}
         assert server.json("/api/contacts/nobody")[0] == 404
+
+
+@pytest.fixture(scope="module")
+def sales(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    """The synthetic Pipedrive case (the funnel marts), built once."""
+    case = pipedrive.generate(
+        tmp_path_factory.mktemp("serve_funnel"), seed=7, deals=200, users=30, shared=False
+    )
+    cfg = load_config(case.config_path)
+    run(cfg)
+    return cfg
+
+
+def test_the_funnel_is_what_the_cli_prints(sales: Config) -> None:
+    assert sales.path is not None
+    with Server(sales) as server:
+        status, body = server.json("/api/funnel")
+        assert status == 200
+        assert body == json.loads(funnel_json(run_funnel(sales.path).result))
+        assert body["rows"] and body["steps"]
+        first, last = body["months"][1], body["months"][2]
+        status, some = server.json("/api/funnel", **{"from": first, "to": last})
+        expected = run_funnel(sales.path, month_from=first, month_to=last).result
+        assert status == 200 and some == json.loads(funnel_json(expected))
+        assert some["months"] == [first, last]
+        status, bad = server.json("/api/funnel", **{"from": "2024-13"})
+        assert status == 400 and bad["error"].startswith("from: expected a month as YYYY-MM")
+        status, bad = server.json("/api/funnel", **{"from": last, "to": first})
+        assert status == 400 and "is after to" in bad["error"]
+
+
+def test_no_funnel_marts_is_a_404(api: Server) -> None:
+    status, body = api.json("/api/funnel")
+    assert status == 404 and body["error"].startswith("no sales funnel in this project")

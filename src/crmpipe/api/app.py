@@ -11,6 +11,7 @@ traceback.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -26,6 +27,8 @@ from crmpipe.api.facets import facet_fields, facets
 from crmpipe.api.records import RecordNotFound, contact_detail, entity_detail
 from crmpipe.config.schema import Config, SearchSpec
 from crmpipe.errors import CrmpipeError, first_line
+from crmpipe.funnel.query import MART, FunnelError, funnel_json
+from crmpipe.funnel.query import funnel as monthly_funnel
 from crmpipe.jsonvalues import json_value
 from crmpipe.render import console as show
 from crmpipe.report.collect import ReportError
@@ -34,7 +37,7 @@ from crmpipe.search import Kind, as_backend
 from crmpipe.search import search as run_search
 from crmpipe.serve import open_store, resolve_dsn
 from crmpipe.serve.store import StoreError
-from crmpipe.warehouse.connection import WarehouseError
+from crmpipe.warehouse.connection import WarehouseError, table_exists
 from crmpipe.warehouse.runs import list_runs
 
 #: The deepest page a search may ask for (`offset + limit`): paging fetches the rows before the
@@ -197,6 +200,32 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
         """The entity, its contacts (the first 200 by id), techstack and CRM ids."""
         with connection() as con:
             return entity_detail(as_backend(con), entity_id)
+
+    @app.get("/api/funnel", summary="The monthly sales funnel (DuckDB warehouse)")
+    def funnel(
+        month_from: Annotated[
+            str | None, Query(alias="from", description="First month, YYYY-MM.")
+        ] = None,
+        month_to: Annotated[
+            str | None, Query(alias="to", description="Last month, YYYY-MM.")
+        ] = None,
+    ) -> dict[str, Any]:
+        """What `crmpipe funnel --format json` prints: steps, months, a row per month and step
+        with conversion and drop-off rates, and totals."""
+        duckdb_only("the funnel marts")
+        with connection() as con:
+            if not table_exists(con, "marts", MART):
+                raise ApiError(
+                    "no sales funnel in this project: its marts are built from the Pipedrive "
+                    "files (docs/funnel.md)",
+                    404,
+                )
+            try:
+                result = monthly_funnel(con, month_from=month_from, month_to=month_to)
+            except FunnelError as exc:  # its messages name the CLI's options
+                message = str(exc).replace("--from", "from").replace("--to", "to")
+                raise ApiError(message, 400) from None
+        return json.loads(funnel_json(result))
 
     @app.get("/api/runs", summary="Past runs, newest first (DuckDB warehouse)")
     def runs(limit: Annotated[int, Query(ge=1, le=1000)] = 20) -> list[dict[str, Any]]:
