@@ -6,9 +6,9 @@ sources), a `crmpipe.yml` mapping them onto `contacts`, and `truth.csv` keyed by
 
 The mapping: given_name and surname are the first and last name; the address, suburb, postcode,
 state, date of birth and social security number are extension columns, each with its
-comparison declared in `resolve:`. FEBRL records have no email, phone or employer: every record
-gets the same synthetic `entity_id` (`febrl`, a constant), so the blocking and the comparison
-that look within an entity see one entity. Blocking adds the postcode, the date of birth, the
+comparison declared in `resolve:`. FEBRL records have no email, phone or employer; contacts
+don't need an entity, so none is given (a synthetic one shared by every record would add the
+entity comparison's prior weight to every pair while the model is untrained). Blocking adds the postcode, the date of birth, the
 social security number and the suburb to the derived name rules, since FEBRL's duplicates often
 carry a typo in both names.
 
@@ -43,7 +43,7 @@ BLOCKING = [
 ]
 #: Canonical contact columns FEBRL doesn't have: not compared (an empty email column would
 #: otherwise be the EM training block, which finds no pairs, and training would fall back).
-ABSENT = ("emails", "phone", "title", "department", "url", "created_at")
+ABSENT = ("entity_id", "emails", "phone", "title", "department", "url", "created_at")
 SETS = ("febrl1", "febrl2", "febrl3", "febrl4")
 HEADER = ["rec_id", "given_name", "surname", *EXTENSIONS]
 
@@ -86,13 +86,11 @@ def _yaml(files: list[str], threshold: float) -> str:
             f"    path: {f}",
             "    table: contacts",
             "    columns: {contact_id: rec_id, first_name: given_name, last_name: surname}",
-            "    constants: {entity_id: febrl}",
             "    extra:",
             *[f"      {c}: {t}" for c, (t, _) in EXTENSIONS.items()],
         ]
     lines += [
-        "default_checks: false",
-        "resolve:",
+                "resolve:",
         "  contacts:",
         f"    threshold: {threshold}",
         "    comparisons:",
