@@ -8,9 +8,10 @@ The mapping: given_name and surname are the first and last name; the address, su
 state, date of birth and social security number are extension columns, each with its
 comparison declared in `resolve:`. FEBRL records have no email, phone or employer; contacts
 don't need an entity, so none is given (a synthetic one shared by every record would add the
-entity comparison's prior weight to every pair while the model is untrained). Blocking adds the postcode, the date of birth, the
-social security number and the suburb to the derived name rules, since FEBRL's duplicates often
-carry a typo in both names.
+entity comparison's prior weight to every pair while the model is untrained). The blocking
+rules (`resolve.contacts.blocking`, replacing the derived ones) are the derived name rules plus
+the postcode, the date of birth, the social security number and the suburb, since FEBRL's
+duplicates often carry a typo in both names.
 
 benchmarks/febrl.py is a copy (benchmarks don't import tests); keep the two alike.
 """
