@@ -91,7 +91,7 @@ def _yaml(files: list[str], threshold: float) -> str:
             *[f"      {c}: {t}" for c, (t, _) in EXTENSIONS.items()],
         ]
     lines += [
-                "resolve:",
+        "resolve:",
         "  contacts:",
         f"    threshold: {threshold}",
         "    comparisons:",
