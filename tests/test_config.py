@@ -90,3 +90,12 @@ def test_relative_paths_start_at_the_project_file(tmp_path):
     (tmp_path / "crmpipe.yml").write_text("warehouse: w/x.duckdb\n")
     cfg = load_config(tmp_path)
     assert cfg.warehouse_path == (tmp_path / "w" / "x.duckdb").resolve()
+
+
+def test_a_bare_off_turns_a_comparison_off() -> None:
+    """YAML 1.1 reads `off` as false; the documented `{department: off}` must still load."""
+    cfg = parse_config(
+        "sources:\n  people: {path: p.csv, table: contacts}\n"
+        "resolve:\n  contacts:\n    comparisons: {department: off, title: exact}\n"
+    )
+    assert cfg.resolve["contacts"].comparisons == {"department": "off", "title": "exact"}

@@ -150,6 +150,14 @@ class ResolveSpec(_Strict):
     source_priority: list[str] = Field(default_factory=list)
     train: bool = True
 
+    @field_validator("comparisons", mode="before")
+    @classmethod
+    def _bare_off(cls, value: Any) -> Any:
+        """YAML reads a bare `off` as false: `{department: off}` means the comparison `off`."""
+        if isinstance(value, dict):
+            return {k: "off" if v is False else v for k, v in value.items()}
+        return value
+
 
 class Config(_Strict):
     """The whole project file. `path` is where it was read from; relative paths start there."""
