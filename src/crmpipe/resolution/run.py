@@ -148,7 +148,7 @@ def resolve_table(
     scored = score(
         rows,
         settings,
-        training_rules=training_rules(tbl, features),
+        training_rules=training_rules(tbl, features, email_pairs=_email_pairs(con, features)),
         floor=min(STORE_FLOOR, spec.threshold),
         train=spec.train,
     )
@@ -282,6 +282,19 @@ def resolve(cfg: Config, *, tables: list[str] | None = None) -> list[ResolveResu
     finally:
         con.close()
     return results
+
+
+def _email_pairs(con: duckdb.DuckDBPyConnection, features: list) -> int | None:
+    """Pairs of records in `_rin2` sharing an email key (None: no email feature)."""
+    emails = [f.column for f in features if f.kind == "email"]
+    if not emails:
+        return None
+    k = quote_ident(f"{emails[0]}_key")
+    ((pairs,),) = con.execute(
+        f"SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) AS n FROM _rin2 "
+        f"WHERE {k} IS NOT NULL GROUP BY {k})"
+    ).fetchall()
+    return int(pairs)
 
 
 def remap_references(con: duckdb.DuckDBPyConnection, tables: dict[str, Table], name: str) -> int:

@@ -149,15 +149,23 @@ def blocking_rules(tbl: Table, features: list[Feature], spec: ResolveSpec) -> li
     return rules
 
 
-def training_rules(tbl: Table, features: list[Feature]) -> list[tuple[str, list[str]]]:
+#: With fewer pairs than this sharing an email, EM trains on the name rule instead.
+MIN_EMAIL_PAIRS = 100
+
+
+def training_rules(
+    tbl: Table, features: list[Feature], *, email_pairs: int | None = None
+) -> list[tuple[str, list[str]]]:
     """EM blocking rules, each with the comparisons it can't teach (their m stays at prior).
 
     The same email address links nearly only true duplicates, so EM on those pairs learns how
-    a person's name, phone and title vary between records; without emails, the same last name
-    within the same entity is used instead (a mix of matches and non-matches).
+    a person's name, phone and title vary between records; without emails — no email column,
+    or `email_pairs` (pairs of records sharing one) under MIN_EMAIL_PAIRS, as when the column
+    is mapped but empty — the same last name within the same entity is used instead (a mix of
+    matches and non-matches).
     """
     emails = [f.column for f in features if f.kind == "email"]
-    if emails:
+    if emails and (email_pairs is None or email_pairs >= MIN_EMAIL_PAIRS):
         return [(f'l."{emails[0]}_key" = r."{emails[0]}_key"', [emails[0]])]
     scope = scope_columns(tbl, features)
     names = name_columns(features)
