@@ -28,7 +28,9 @@ from crmpipe.api.server import is_loopback
 from crmpipe.config.load import ConfigError, load_config, parse_config
 from crmpipe.config.schema import ApiKeySpec, Config, RateLimitSpec, ServeSpec
 from crmpipe.demo.datasets import pursuit
+from crmpipe.marts.pii import mask_email, mask_email_sql, mask_phone, mask_text, mask_text_sql
 from crmpipe.pipeline import run
+from crmpipe.publish import publish_build
 from crmpipe.publish.pgserver import free_port
 from crmpipe.serve import open_store
 
@@ -57,10 +59,10 @@ KEYS = [
 class Server:
     """A uvicorn server in a thread, on a free port of 127.0.0.1."""
 
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, dsn: str | None = None) -> None:
         self.port = free_port()
         config = uvicorn.Config(
-            create_app(cfg), host="127.0.0.1", port=self.port, log_level="warning"
+            create_app(cfg, dsn), host="127.0.0.1", port=self.port, log_level="warning"
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -228,6 +230,52 @@ def test_masked_values_follow_the_pii_rules(api: Server) -> None:
     _, _, body = api.get("/api/facets", bearer(MASKED), fields="last_name", top=5)
     values = json.loads(body)["fields"]["last_name"]
     assert all(re.fullmatch(r"[A-Z]\*\*\*", v["value"]) for v in values)
+
+
+def test_a_masked_key_on_postgresql(project: Config, pg_db: str) -> None:
+    publish_build(project, pg_db)
+    pii = _pii(project)
+    with Server(with_serve(project, keys=KEYS), pg_db) as server:
+        texts: list[str] = []
+        for key in (FULL, MASKED):
+            texts = []
+            for params in ({"q": "title: finance", "limit": 200}, {"q": "state: CA,TX,NY"}):
+                status, _, body = server.get("/api/search", bearer(key), **params)
+                assert status == 200, body
+                texts.extend(_leaves(json.loads(body)))
+            status, _, body = server.get(
+                "/api/facets", bearer(key), fields="full_name,emails,phone", top=50
+            )
+            assert status == 200, body
+            texts.extend(_leaves(json.loads(body)))
+            contact = json.loads(server.get("/api/search", bearer(FULL), q="title: finance")[2])
+            cid = contact["rows"][0]["contact_id"]
+            status, _, body = server.get(f"/api/contacts/{cid}", bearer(key))
+            assert status == 200, body
+            texts.extend(_leaves(json.loads(body)))
+            if key == FULL:
+                assert _leaks(texts, pii)
+        assert _leaks(texts, pii) == []
+
+
+def test_python_masks_match_the_sql_masks() -> None:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET VARIABLE crmpipe_pii_salt = 's'")
+    names = ("Ashley Gonzalez", "  de la  Cruz ", "x")
+    emails = ("crystal@example.org", "Bob@X.io", "nodomain")
+    con.execute("CREATE TABLE v (x VARCHAR)")
+    con.executemany("INSERT INTO v VALUES (?)", [[v] for v in (*names, *emails)])
+    for mode in ("initials", "hash"):
+        for name in names:
+            sql = f"SELECT {mask_text_sql('x', mode)} FROM v WHERE x = ?"
+            assert mask_text(name, mode, "s") == con.execute(sql, [name]).fetchone()[0]
+        for email in emails:
+            sql = f"SELECT {mask_email_sql('x', mode)} FROM v WHERE x = ?"
+            assert mask_email(email, mode, "s") == con.execute(sql, [email]).fetchone()[0]
+    assert mask_phone("+19798125438", "initials") == "+*********38"
+    assert mask_phone("(979) 812-5438", "initials") == "(***) ***-**38"
 
 
 def test_rate_limit_per_key(project: Config) -> None:
