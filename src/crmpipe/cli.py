@@ -367,10 +367,26 @@ def serve(
     ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    hash_key: Annotated[
+        bool,
+        typer.Option(
+            "--hash-key",
+            help="Read an API key from stdin and print the serve.keys hash to paste; no server.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the HTTP API (search, fields, runs, reports; OpenAPI at /docs), read-only."""
     from crmpipe.api import serve as run_server
     from crmpipe.config.load import ConfigError
+
+    if hash_key:
+        from crmpipe.api.access import hash_key as key_hash
+
+        key = sys.stdin.readline().strip()
+        if not key:
+            raise typer.BadParameter("--hash-key reads the key from stdin: none was given")
+        print(f"hash: {key_hash(key)}")  # the hash only: the key is never echoed
+        return
 
     try:
         cfg = load_config(config)
@@ -384,6 +400,7 @@ def serve(
         host=host,
         port=port,
         announce=lambda url: out.print(f"serving on {url}", highlight=False, soft_wrap=True),
+        warn=lambda line: err.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True),
     )
 
 

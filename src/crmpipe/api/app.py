@@ -6,6 +6,11 @@ connections are cheap and none is shared between the server's threads; PostgreSQ
 read-only with the search statement timeout. Every error is JSON with a one-line message
 (`{"error": "..."}`): a bad query is a 400 with the parser's message and column, never a
 traceback.
+
+Access (crmpipe.api.access): with `serve.keys` configured, every /api request names a key
+(401 otherwise) and a `masked` key's answers go through crmpipe.api.masking; /docs and
+/openapi.json stay open (they describe the API, not the data). `serve.rate_limit` answers 429
+with Retry-After past the limit, per key (per client address without keys).
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 import crmpipe
+from crmpipe.api.access import Caller, Keys, RateLimiter, Role, request_key
 from crmpipe.api.facets import facet_fields, facets
+from crmpipe.api.masking import Masker
 from crmpipe.api.records import RecordNotFound, contact_detail, entity_detail
 from crmpipe.config.schema import Config, SearchSpec
 from crmpipe.errors import CrmpipeError, first_line
@@ -85,6 +92,10 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
     spec = cfg.search if cfg is not None else SearchSpec()
     aliases, shorthands = dict(spec.aliases), dict(spec.shorthands)
     default_limit, count_cap = spec.limit, spec.count_cap
+    keys = Keys(cfg.serve.keys if cfg is not None else [])
+    limit_spec = cfg.serve.rate_limit if cfg is not None else None
+    limiter = RateLimiter(limit_spec) if limit_spec is not None else None
+    masker = Masker(cfg)
 
     app = FastAPI(
         title="crmpipe",
@@ -105,6 +116,41 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
                 "without --pg to see them",
                 404,
             )
+
+    @app.middleware("http")
+    async def _access(request: Request, call_next: Any) -> Response:
+        if not request.url.path.startswith("/api"):
+            return await call_next(request)
+        address = request.client.host if request.client else "unknown"
+        caller: Caller | None = Caller(address, Role.full, anonymous=True)
+        if keys:
+            caller = keys.identify(request_key(request.headers.get))
+            if caller is None:
+                sent = request_key(request.headers.get) is not None
+                return JSONResponse(
+                    {
+                        "error": "unknown API key"
+                        if sent
+                        else "an API key is required: send "
+                        "'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
+                    },
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+        assert caller is not None
+        if limiter is not None:
+            wait = limiter.check(("ip:" if caller.anonymous else "key:") + caller.name)
+            if wait is not None:
+                return JSONResponse(
+                    {"error": f"rate limit exceeded: retry in {wait} s"},
+                    status_code=429,
+                    headers={"Retry-After": str(wait)},
+                )
+        request.state.masked = caller.role is Role.masked
+        return await call_next(request)
+
+    def masked(request: Request) -> bool:
+        return bool(getattr(request.state, "masked", False))
 
     @app.exception_handler(CrmpipeError)
     async def _crmpipe_error(_: Request, exc: CrmpipeError) -> JSONResponse:
@@ -130,6 +176,7 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
 
     @app.get("/api/search", summary="Search the contacts with the query language")
     def search(
+        request: Request,
         q: Annotated[str, Query(description="A query, e.g. 'title: finance state:CA,TX'.")],
         limit: Annotated[int | None, Query(ge=1, le=MAX_WINDOW)] = None,
         offset: Annotated[int, Query(ge=0, description="Rows to skip (stable order).")] = 0,
@@ -150,6 +197,8 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
                 count_cap=count_cap,
             )
         result.rows = result.rows[offset:]
+        if masked(request):
+            result.rows = masker.search_rows(list(result.columns), result.rows)
         if format is Format.csv:
             return Response(show.result_csv(result), media_type="text/csv; charset=utf-8")
         return Response(show.result_json(result), media_type="application/json")
@@ -175,6 +224,7 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
 
     @app.get("/api/facets", summary="Counts per value of fields under a query")
     def facet_counts(
+        request: Request,
         fields: Annotated[str, Query(description="Comma-separated fields, e.g. 'state,crm'.")],
         q: Annotated[str, Query(description="A query; empty counts every contact.")] = "",
         top: Annotated[int, Query(ge=1, le=1000, description="Values kept per field.")] = 20,
@@ -186,23 +236,28 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
             registry = db.load_fields(aliases)
             chosen = facet_fields(fields.split(","), registry)
             counts = facets(db, q, chosen, top=top, shorthands=shorthands, registry=registry)
+        if masked(request):
+            counts = masker.facet_counts(counts, {f.name: f.column for f in chosen})
         return {"q": q, "fields": counts}
 
     @app.get("/api/contacts/{contact_id}", summary="A contact with its entity and lineage")
-    def contact(contact_id: str) -> dict[str, Any]:
+    def contact(request: Request, contact_id: str) -> dict[str, Any]:
         """The contact, its entity, the entity's techstack and CRM ids, and the source rows it
         was merged from with their match probabilities (`sources`, `links`; DuckDB only)."""
         with connection() as con:
-            return contact_detail(as_backend(con), contact_id)
+            detail = contact_detail(as_backend(con), contact_id)
+        return masker.contact(detail) if masked(request) else detail
 
     @app.get("/api/entities/{entity_id}", summary="An entity with its contacts")
-    def entity(entity_id: str) -> dict[str, Any]:
+    def entity(request: Request, entity_id: str) -> dict[str, Any]:
         """The entity, its contacts (the first 200 by id), techstack and CRM ids."""
         with connection() as con:
-            return entity_detail(as_backend(con), entity_id)
+            detail = entity_detail(as_backend(con), entity_id)
+        return masker.entity(detail) if masked(request) else detail
 
     @app.get("/api/funnel", summary="The monthly sales funnel (DuckDB warehouse)")
     def funnel(
+        request: Request,
         month_from: Annotated[
             str | None, Query(alias="from", description="First month, YYYY-MM.")
         ] = None,
@@ -225,29 +280,35 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
             except FunnelError as exc:  # its messages name the CLI's options
                 message = str(exc).replace("--from", "from").replace("--to", "to")
                 raise ApiError(message, 400) from None
-        return json.loads(funnel_json(result))
+        answer = json.loads(funnel_json(result))
+        return masker.scrub(answer) if masked(request) else answer
 
     @app.get("/api/runs", summary="Past runs, newest first (DuckDB warehouse)")
-    def runs(limit: Annotated[int, Query(ge=1, le=1000)] = 20) -> list[dict[str, Any]]:
+    def runs(
+        request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 20
+    ) -> list[dict[str, Any]]:
         """The run registry, as `crmpipe runs` lists it."""
         duckdb_only("runs")
         with connection() as con:
             records = list_runs(con, limit)
-        return [
+        answer = [
             {
                 **{k: json_value(v) for k, v in dataclasses.asdict(r).items()},
                 "seconds": r.seconds,
             }
             for r in records
         ]
+        return masker.scrub(answer) if masked(request) else answer
 
     @app.get("/api/runs/{run_id}/report", summary="A run's data-quality report as JSON")
-    def report(run_id: int, history: Annotated[int, Query(ge=1, le=100)] = 10) -> dict[str, Any]:
+    def report(
+        request: Request, run_id: int, history: Annotated[int, Query(ge=1, le=100)] = 10
+    ) -> dict[str, Any]:
         """The content `crmpipe report RUN --json` writes."""
         duckdb_only("runs and their reports")
         sources = {name: spec.table for name, spec in cfg.sources.items()} if cfg else None
         with connection() as con:
             content = report_content(con, run_id, history, sources=sources)
-        return content
+        return masker.report(content) if masked(request) else content
 
     return app

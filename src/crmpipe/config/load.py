@@ -17,13 +17,16 @@ from pydantic import BaseModel, ValidationError
 from crmpipe.config.checks import validate
 from crmpipe.config.schema import (
     AlertsSpec,
+    ApiKeySpec,
     Config,
     ExtraSpec,
     FormatSpec,
     MartsSpec,
     PublishSpec,
+    RateLimitSpec,
     ResolveSpec,
     SearchSpec,
+    ServeSpec,
     SlaSpec,
     SourceSpec,
     TableChecksSpec,
@@ -88,12 +91,15 @@ def _owner_model(loc: tuple[Any, ...]) -> type[BaseModel]:
         return TableChecksSpec
     if loc[0] == "resolve" and len(loc) >= 2:
         return ResolveSpec
+    if loc[0] == "serve" and len(loc) >= 2:
+        return {"keys": ApiKeySpec, "rate_limit": RateLimitSpec}.get(str(loc[1]), ServeSpec)
     return {
         "search": SearchSpec,
         "publish": PublishSpec,
         "marts": MartsSpec,
         "slas": SlaSpec,
         "alerts": AlertsSpec,
+        "serve": ServeSpec,
     }.get(loc[0], Config)
 
 
@@ -146,6 +152,13 @@ def _check_semantics(cfg: Config) -> list[str]:
         for rule in spec.blocking or []:
             if "l." not in rule or "r." not in rule:
                 problems.append(f"{at}.blocking: {rule!r} must compare l.<column> with r.<column>")
+    names = [key.name for key in cfg.serve.keys]
+    hashes = [key.hash for key in cfg.serve.keys]
+    for i, key in enumerate(cfg.serve.keys):
+        if key.name in names[:i]:
+            problems.append(f"serve.keys.{i}.name: {key.name!r} names another key too")
+        elif key.hash in hashes[:i]:
+            problems.append(f"serve.keys.{i}.hash: key {key.name!r} has another key's hash")
     # One extension column may be declared by several sources, but with one type.
     seen: dict[tuple[str, str], str] = {}
     for name, src in cfg.sources.items():

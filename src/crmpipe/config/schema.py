@@ -93,6 +93,46 @@ class MartsSpec(_Strict):
     pii_salt: str | None = None
 
 
+#: How a stored API key hash starts (`crmpipe serve --hash-key` prints it).
+KEY_HASH_PREFIX = "sha256:"
+
+
+class ApiKeySpec(_Strict):
+    """One API key of `crmpipe serve` (docs/serve.md): a name for messages and rate limits, the
+    SHA-256 of the key (never the key), and its role: `full`, or `masked` (no PII)."""
+
+    name: str = Field(min_length=1)
+    hash: str
+    role: Literal["full", "masked"]
+
+    @field_validator("hash")
+    @classmethod
+    def _sha256_hex(cls, v: str) -> str:
+        digest = v.strip().lower().removeprefix(KEY_HASH_PREFIX)
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ValueError(
+                f"expected {KEY_HASH_PREFIX} and 64 hex digits, as `crmpipe serve --hash-key` "
+                "prints it (never the key itself)"
+            )
+        return KEY_HASH_PREFIX + digest
+
+
+class RateLimitSpec(_Strict):
+    """At most `requests` API requests per key (per client address without keys) in any
+    `per_seconds` window."""
+
+    requests: int = Field(ge=1)
+    per_seconds: float = Field(default=60.0, gt=0)
+
+
+class ServeSpec(_Strict):
+    """Access to `crmpipe serve` (docs/serve.md): API keys (none: the API is open) and an
+    optional rate limit."""
+
+    keys: list[ApiKeySpec] = Field(default_factory=list)
+    rate_limit: RateLimitSpec | None = None
+
+
 class TableChecksSpec(_Strict):
     """Checks of one table (docs/quality.md): per column, and on the whole table.
 
@@ -173,6 +213,7 @@ class Config(_Strict):
     slas: list[SlaSpec] | None = None  # None: the default SLAs (checkspecs.default_slas)
     alerts: AlertsSpec = Field(default_factory=AlertsSpec)
     resolve: dict[str, ResolveSpec] = Field(default_factory=dict)
+    serve: ServeSpec = Field(default_factory=ServeSpec)
     path: Path | None = Field(default=None, exclude=True)
 
     @property

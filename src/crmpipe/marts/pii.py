@@ -13,6 +13,8 @@ everywhere, so counts and joins still work), `none` keeps the values.
 
 from __future__ import annotations
 
+import hashlib
+
 import duckdb
 
 from crmpipe.config.schema import Config
@@ -108,3 +110,36 @@ def mask_pii(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
                 [table, [name for name, _ in columns]],
             )
     return masked
+
+
+def mask_text(value: str, mode: str, salt: str = "") -> str:
+    """`mask_text_sql` in Python: a name's initials ("A*** G***"), or its salted hash."""
+    if mode == "hash":
+        return hashlib.sha256((salt + value.strip().lower()).encode()).hexdigest()[:16]
+    return " ".join(w[0].upper() + "***" for w in value.strip().split(" ") if w)
+
+
+def mask_email(value: str, mode: str, salt: str = "") -> str:
+    """`mask_email_sql` in Python: "crystal@example.org" → "c***@example.org", or the hash."""
+    if mode == "hash":
+        return mask_text(value, mode, salt)
+    if not value:
+        return value
+    local, at, domain = value.partition("@")
+    return f"{value[0].lower()}***@{domain}" if at and local else f"{value[0].lower()}***"
+
+
+def mask_phone(value: str, mode: str, salt: str = "") -> str:
+    """A phone number with every digit but the last two starred ("+19798125438" →
+    "+*********38"), or the hash."""
+    if mode == "hash":
+        return mask_text(value, mode, salt)
+    digits = sum(c.isdigit() for c in value)
+    out, seen = [], 0
+    for c in value:
+        if c.isdigit():
+            seen += 1
+            out.append(c if seen > digits - 2 else "*")
+        else:
+            out.append(c)
+    return "".join(out)

@@ -1,0 +1,154 @@
+"""What a `masked` key sees: every email, phone and person name masked, in every endpoint.
+
+Which values are PII is decided by the canonical model's roles (`crmpipe.model.Role`):
+PERSON_NAME, EMAIL_LIST and PHONE columns, per table, extension columns included; a raw source
+row's headers get the role of the canonical column they are mapped to. The masks are the funnel
+case's rules (`crmpipe.marts.pii`): the project's `marts.pii` mode (`initials`: "A*** G***",
+"c***@example.org", phones keep their last two digits; `hash`: salted 16-hex digests); with
+`marts.pii: none` the API still masks, with `initials`. On top of that, any other text that
+holds an email address has it masked, and the search `document` (free text of a contact,
+emails included) is null.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from crmpipe.config.schema import Config
+from crmpipe.marts.pii import mask_email, mask_phone, mask_text
+from crmpipe.model import TABLES, Role
+
+#: Roles whose values identify a person.
+MASKED_ROLES: frozenset[Role] = frozenset({Role.PERSON_NAME, Role.EMAIL_LIST, Role.PHONE})
+#: Search columns of free text made from PII, answered as null.
+NULLED = frozenset({"document", "_emails_joined"})
+_EMAIL = re.compile(r"[^\s@,;<>()\[\]\"']+@[^\s@,;<>()\[\]\"']+")
+
+Roles = Mapping[str, Role]
+
+
+class Masker:
+    """Masks API answers by the roles of a project's tables (the model's, without a project)."""
+
+    def __init__(self, cfg: Config | None) -> None:
+        tables = cfg.tables() if cfg is not None else dict(TABLES)
+        self.mode = cfg.marts.pii if cfg is not None and cfg.marts.pii != "none" else "initials"
+        self.salt = (cfg.marts.pii_salt if cfg is not None else None) or ""
+        self.tables: dict[str, dict[str, Role]] = {
+            name: {c.name: c.role for c in t.all_columns if c.role in MASKED_ROLES}
+            for name, t in tables.items()
+        }
+        self.sources: dict[str, dict[str, Role]] = {}
+        for source, spec in cfg.sources.items() if cfg is not None else ():
+            roles = self.tables.get(spec.table, {})
+            headers = {spec.columns.get(col, col): role for col, role in roles.items()}
+            for col, extra in spec.extension_columns().items():
+                if col in roles:
+                    headers[extra.column or col] = roles[col]
+            self.sources[source] = headers
+        #: The search table: contacts joined with their entity.
+        self.search = {**self.tables.get("entities", {}), **self.tables.get("contacts", {})}
+
+    def value(self, value: Any, role: Role) -> Any:
+        """One value of a PII column, masked (lists element by element)."""
+        if isinstance(value, list):
+            return [self.value(v, role) for v in value]
+        if not isinstance(value, str):
+            return value if value is None else self.value(str(value), role)
+        if role is Role.EMAIL_LIST:
+            return ";".join(mask_email(v, self.mode, self.salt) for v in value.split(";"))
+        if role is Role.PHONE:
+            return mask_phone(value, self.mode, self.salt)
+        return mask_text(value, self.mode, self.salt)
+
+    def scrub(self, value: Any) -> Any:
+        """Any JSON value with the email addresses in its text masked."""
+        if isinstance(value, str):
+            if "@" not in value:
+                return value
+            return _EMAIL.sub(lambda m: mask_email(m.group(0), self.mode, self.salt), value)
+        if isinstance(value, list):
+            return [self.scrub(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.scrub(v) for k, v in value.items()}
+        return value
+
+    def row(self, row: Mapping[str, Any] | None, roles: Roles) -> dict[str, Any] | None:
+        """A record (column → value) with its PII columns masked and any email scrubbed."""
+        if row is None:
+            return None
+        return {
+            k: None if k in NULLED else (self.value(v, roles[k]) if k in roles else self.scrub(v))
+            for k, v in row.items()
+        }
+
+    def rows(self, rows: list[dict[str, Any]], table: str) -> list[dict[str, Any]]:
+        roles = self.tables.get(table, {})
+        return [self.row(r, roles) or {} for r in rows]
+
+    def search_rows(self, columns: list[str], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Search result rows (tuples in `columns` order), masked."""
+        out = []
+        for r in rows:
+            masked = self.row(dict(zip(columns, r, strict=True)), self.search) or {}
+            out.append(tuple(masked[c] for c in columns))
+        return out
+
+    def facet_counts(
+        self, counts: Mapping[str, list[dict[str, Any]]], columns: Mapping[str, str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Facet counts (field → [{value, count}]) with PII values masked; values that mask
+        alike are counted together. `columns`: each field's search column."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for name, entries in counts.items():
+            column = columns.get(name, name)
+            if column in NULLED:
+                out[name] = []
+                continue
+            role = self.search.get(column)
+            merged: dict[Any, int] = {}
+            for e in entries:
+                v = self.value(e["value"], role) if role else self.scrub(e["value"])
+                key = tuple(v) if isinstance(v, list) else v
+                merged[key] = merged.get(key, 0) + int(e["count"])
+            out[name] = [
+                {"value": list(k) if isinstance(k, tuple) else k, "count": n}
+                for k, n in sorted(merged.items(), key=lambda kv: (-kv[1], str(kv[0])))
+            ]
+        return out
+
+    def contact(self, detail: dict[str, Any]) -> dict[str, Any]:
+        """`records.contact_detail`'s answer, masked (source rows by their source's headers)."""
+        out = dict(detail)
+        out["contact"] = self.row(detail.get("contact"), self.tables.get("contacts", {}))
+        return self._common(out)
+
+    def entity(self, detail: dict[str, Any]) -> dict[str, Any]:
+        """`records.entity_detail`'s answer, masked."""
+        out = dict(detail)
+        out["contacts"] = self.rows(detail.get("contacts") or [], "contacts")
+        return self._common(out)
+
+    def _common(self, out: dict[str, Any]) -> dict[str, Any]:
+        out["entity"] = self.row(out.get("entity"), self.tables.get("entities", {}))
+        out["techstack"] = self.rows(out.get("techstack") or [], "techstacks")
+        out["crm_ids"] = self.rows(out.get("crm_ids") or [], "external_ids")
+        if out.get("sources"):
+            out["sources"] = [
+                {
+                    **self.scrub({k: v for k, v in s.items() if k != "values"}),
+                    "values": self.row(s.get("values"), self.sources.get(str(s.get("source")), {})),
+                }
+                for s in out["sources"]
+            ]
+        return self.scrub(out)
+
+    def report(self, content: dict[str, Any]) -> dict[str, Any]:
+        """A run's report content, masked: rejected lines lose their parser message (it may
+        quote the line), emails elsewhere are scrubbed."""
+        out = dict(content)
+        if out.get("rejected_lines"):
+            out["rejected_lines"] = [{**r, "message": None} for r in out["rejected_lines"]]
+        return self.scrub(out)
