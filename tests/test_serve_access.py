@@ -232,6 +232,64 @@ def test_masked_values_follow_the_pii_rules(api: Server) -> None:
     assert all(re.fullmatch(r"[A-Z]\*\*\*", v["value"]) for v in values)
 
 
+def test_a_masked_key_cannot_query_pii(api: Server, project: Config) -> None:
+    """A match count would tell whether a value exists: a masked key's query may test no PII
+    field (by name, alias or through a shorthand) and no free text (the document holds the
+    emails), in search and facets alike; the full key is unaffected."""
+    with open_store(project, None) as con:
+        (email,) = con.execute(
+            "SELECT emails[1] FROM core.contacts WHERE len(emails) > 0 LIMIT 1"
+        ).fetchone()
+    refused = [
+        f"emails: {email}",
+        "full_name: a",
+        "last_name: smith",
+        "first_name: a state: CA",
+        "phone: 555",
+        "finance",
+        '"finance director"',
+        "title: finance OR -emails: x",
+        "state: CA (finance)",
+    ]
+    for q in refused:
+        for path, extra in (("/api/search", {}), ("/api/facets", {"fields": "state"})):
+            status, hdrs, body = api.get(path, bearer(MASKED), q=q, **extra)
+            assert status == 403, (path, q, body)
+            assert hdrs["content-type"].startswith("application/json")
+            message = json.loads(body)["error"]
+            assert message.startswith("masked keys can't search personal fields ("), message
+            assert message.endswith("); ask for a full key") and "\n" not in message
+            assert email not in message
+            assert api.get(path, bearer(FULL), q=q, **extra)[0] == 200, (path, q)
+    for q in ("state: CA", "title: finance", "title: finance state: CA,TX -crm: x"):
+        for path, extra in (("/api/search", {}), ("/api/facets", {"fields": "state"})):
+            status, _, body = api.get(path, bearer(MASKED), q=q, **extra)
+            assert status == 200, (path, q, body)
+    # An empty facet query counts everything; a bad query is still the parser's 400.
+    assert api.get("/api/facets", bearer(MASKED), fields="state")[0] == 200
+    assert api.get("/api/search", bearer(MASKED), q="title: (finance")[0] == 400
+
+
+def test_a_masked_key_cannot_query_pii_through_aliases_or_shorthands(project: Config) -> None:
+    spec = project.search.model_copy(
+        update={
+            "aliases": {**project.search.aliases, "mail": "emails", "job": "title"},
+            "shorthands": {
+                **project.search.shorthands,
+                "who": "last_name:{1}",
+                "role": "title:{1}",
+            },
+        }
+    )
+    cfg = with_serve(project.model_copy(update={"search": spec}), keys=KEYS)
+    with Server(cfg) as server:
+        for q in ("mail: x@y.org", "who: smith"):
+            assert server.get("/api/search", bearer(MASKED), q=q)[0] == 403, q
+            assert server.get("/api/search", bearer(FULL), q=q)[0] == 200, q
+        for q in ("job: finance", "role: finance"):
+            assert server.get("/api/search", bearer(MASKED), q=q)[0] == 200, q
+
+
 def test_a_masked_key_on_postgresql(project: Config, pg_db: str) -> None:
     publish_build(project, pg_db)
     pii = _pii(project)

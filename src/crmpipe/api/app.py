@@ -8,7 +8,8 @@ read-only with the search statement timeout. Every error is JSON with a one-line
 traceback.
 
 Access (crmpipe.api.access): with `serve.keys` configured, every /api request names a key
-(401 otherwise) and a `masked` key's answers go through crmpipe.api.masking; /docs and
+(401 otherwise) and a `masked` key's answers go through crmpipe.api.masking, whose
+`check_query` refuses (403) a masked key's search or facet query testing PII; /docs and
 /openapi.json stay open (they describe the API, not the data). `serve.rate_limit` answers 429
 with Retry-After past the limit, per key (per client address without keys).
 """
@@ -30,7 +31,7 @@ from starlette.exceptions import HTTPException
 import crmpipe
 from crmpipe.api.access import Caller, Keys, RateLimiter, Role, request_key
 from crmpipe.api.facets import facet_fields, facets
-from crmpipe.api.masking import Masker
+from crmpipe.api.masking import Masker, PiiQueryError
 from crmpipe.api.records import RecordNotFound, contact_detail, entity_detail
 from crmpipe.config.schema import Config, SearchSpec
 from crmpipe.errors import CrmpipeError, first_line
@@ -66,7 +67,7 @@ class ApiError(CrmpipeError):
 
 
 def _status(exc: CrmpipeError) -> int:
-    if isinstance(exc, ApiError):
+    if isinstance(exc, ApiError | PiiQueryError):
         return exc.status
     if isinstance(exc, ReportError | RecordNotFound):
         return 404
@@ -188,6 +189,9 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
         if offset + size > MAX_WINDOW:
             raise ApiError(f"offset + limit is at most {MAX_WINDOW:,}: narrow the query", 400)
         with connection() as con:
+            registry = as_backend(con).load_fields(aliases)
+            if masked(request):
+                masker.check_query(q, registry, shorthands)
             result = run_search(
                 con,
                 q,
@@ -195,6 +199,7 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
                 shorthands=shorthands,
                 limit=offset + size,
                 count_cap=count_cap,
+                fields=registry,
             )
         result.rows = result.rows[offset:]
         if masked(request):
@@ -235,6 +240,8 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
             db = as_backend(con)
             registry = db.load_fields(aliases)
             chosen = facet_fields(fields.split(","), registry)
+            if masked(request):
+                masker.check_query(q, registry, shorthands)
             counts = facets(db, q, chosen, top=top, shorthands=shorthands, registry=registry)
         if masked(request):
             counts = masker.facet_counts(counts, {f.name: f.column for f in chosen})

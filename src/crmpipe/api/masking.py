@@ -8,6 +8,11 @@ case's rules (`crmpipe.marts.pii`): the project's `marts.pii` mode (`initials`: 
 `marts.pii: none` the API still masks, with `initials`. On top of that, any other text that
 holds an email address has it masked, and the search `document` (free text of a contact,
 emails included) is null.
+
+A masked key may not *query* PII either (`Masker.check_query`): a term on a field whose column
+has one of those roles (`emails: x@y.org`, `last_name: smith`, `phone: 555`, aliases and
+shorthands resolved) or a free-text term (it matches the document, which holds the emails) is
+refused with a 403, since a match count would tell whether a value exists.
 """
 
 from __future__ import annotations
@@ -17,8 +22,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from crmpipe.config.schema import Config
+from crmpipe.errors import CrmpipeError
 from crmpipe.marts.pii import mask_email, mask_phone, mask_text
 from crmpipe.model import TABLES, Role
+from crmpipe.search.ast import Compare, FieldMatch, FreeText, walk
+from crmpipe.search.fields import Field, Kind
+from crmpipe.search.parser import parse
 
 #: Roles whose values identify a person.
 MASKED_ROLES: frozenset[Role] = frozenset({Role.PERSON_NAME, Role.EMAIL_LIST, Role.PHONE})
@@ -27,6 +36,15 @@ NULLED = frozenset({"document", "_emails_joined"})
 _EMAIL = re.compile(r"[^\s@,;<>()\[\]\"']+@[^\s@,;<>()\[\]\"']+")
 
 Roles = Mapping[str, Role]
+
+
+class PiiQueryError(CrmpipeError):
+    """A masked key's query tests a personal field or the free-text document (a 403)."""
+
+    status = 403
+
+    def __init__(self, term: str) -> None:
+        super().__init__(f"masked keys can't search personal fields ({term}); ask for a full key")
 
 
 class Masker:
@@ -48,8 +66,35 @@ class Masker:
                 if col in roles:
                     headers[extra.column or col] = roles[col]
             self.sources[source] = headers
-        #: The search table: contacts joined with their entity.
-        self.search = {**self.tables.get("entities", {}), **self.tables.get("contacts", {})}
+        #: The search table: contacts joined with their entity (an entity column named like a
+        #: contact one is `entity_<name>` there).
+        entity_pii = self.tables.get("entities", {})
+        self.search = {
+            **entity_pii,
+            **{f"entity_{c}": r for c, r in entity_pii.items()},
+            **self.tables.get("contacts", {}),
+        }
+
+    def check_query(
+        self, query: str, fields: Mapping[str, Field], shorthands: Mapping[str, str] | None
+    ) -> None:
+        """Raise PiiQueryError if `query` (parsed as search parses it) tests a PII column or
+        the free-text document. An unparsable query or an unknown field is left to the search
+        itself to refuse (a 400 naming the problem)."""
+        if not query.strip():
+            return
+        pii = {c.lower() for c in self.search} | NULLED
+        for node in walk(parse(query, shorthands=shorthands)):
+            if isinstance(node, FreeText):
+                shown = f'"{node.text}"' if node.phrase else node.text
+                raise PiiQueryError(
+                    f"free text {shown} at column {node.pos + 1} searches the document, which "
+                    "holds emails; name a field instead, e.g. title: " + node.text
+                )
+            if isinstance(node, FieldMatch | Compare):
+                f = fields.get(node.field.lower())
+                if f is not None and (f.kind is Kind.DOCUMENT or f.column.lower() in pii):
+                    raise PiiQueryError(f"{node.field}: at column {node.pos + 1}")
 
     def value(self, value: Any, role: Role) -> Any:
         """One value of a PII column, masked (lists element by element)."""
