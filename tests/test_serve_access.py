@@ -11,18 +11,11 @@ import json
 import re
 import subprocess
 import sys
-import threading
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
-from crmpipe.api import create_app
 from crmpipe.api.access import hash_key
 from crmpipe.api.server import is_loopback
 from crmpipe.config.load import ConfigError, load_config, parse_config
@@ -33,6 +26,7 @@ from crmpipe.pipeline import run
 from crmpipe.publish import publish_build
 from crmpipe.publish.pgserver import free_port
 from crmpipe.serve import open_store
+from support.server import Server
 
 FULL, MASKED, OTHER = "full-key-0123456789abcdef", "masked-key-0123456789abcdef", "other-key-xyz"
 
@@ -54,45 +48,6 @@ KEYS = [
     ApiKeySpec(name="analyst", hash=hash_key(FULL), role="full"),
     ApiKeySpec(name="partner", hash=hash_key(MASKED), role="masked"),
 ]
-
-
-class Server:
-    """A uvicorn server in a thread, on a free port of 127.0.0.1."""
-
-    def __init__(self, cfg: Config, dsn: str | None = None) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(
-            create_app(cfg, dsn), host="127.0.0.1", port=self.port, log_level="warning"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-    def get(
-        self, path: str, headers: dict[str, str] | None = None, **params: Any
-    ) -> tuple[int, dict[str, str], str]:
-        """(status, headers, body) of GET `path` with query `params`."""
-        url = f"http://127.0.0.1:{self.port}{path}"
-        if params:
-            url += "?" + urllib.parse.urlencode(params)
-        req = urllib.request.Request(url, headers=headers or {})
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                return resp.status, dict(resp.headers), resp.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, dict(exc.headers), exc.read().decode()
 
 
 def bearer(key: str) -> dict[str, str]:

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -22,9 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from crmpipe.api import create_app
 from crmpipe.config.load import load_config
 from crmpipe.config.schema import Config
 from crmpipe.demo.datasets import pipedrive, pursuit
@@ -36,6 +33,7 @@ from crmpipe.publish.pgserver import free_port
 from crmpipe.render import console as show
 from crmpipe.search import search
 from crmpipe.serve import open_store
+from support.server import Server
 
 QUERY = "title: finance"
 
@@ -47,47 +45,6 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Config:
     cfg = load_config(case.config_path)
     run(cfg)
     return cfg
-
-
-class Server:
-    """A uvicorn server in a thread, on a free port of 127.0.0.1."""
-
-    def __init__(self, cfg: Config | None, dsn: str | None = None) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(
-            create_app(cfg, dsn), host="127.0.0.1", port=self.port, log_level="warning"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-    def get(self, path: str, **params: Any) -> tuple[int, str, str]:
-        """(status, content type, body) of GET `path` with query `params`."""
-        url = f"http://127.0.0.1:{self.port}{path}"
-        if params:
-            url += "?" + urllib.parse.urlencode(params)
-        try:
-            with urllib.request.urlopen(url, timeout=30) as resp:
-                return resp.status, resp.headers["content-type"], resp.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.headers["content-type"], exc.read().decode()
-
-    def json(self, path: str, **params: Any) -> tuple[int, Any]:
-        status, ctype, body = self.get(path, **params)
-        assert ctype.startswith("application/json"), (ctype, body)
-        return status, json.loads(body)
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +74,8 @@ def test_search_json_is_what_the_cli_prints(api: Server, project: Config) -> Non
 
 
 def test_search_csv_is_what_the_cli_prints(api: Server, project: Config) -> None:
-    status, ctype, text = api.get("/api/search", q=QUERY, limit=5, format="csv")
+    status, headers, text = api.get("/api/search", q=QUERY, limit=5, format="csv")
+    ctype = headers["content-type"]
     assert status == 200 and ctype.startswith("text/csv")
     assert text == show.result_csv(_expected(project, QUERY, 5))
     assert len(list(csv.reader(io.StringIO(text)))) == 6
@@ -186,7 +144,8 @@ def test_openapi_describes_the_endpoints(api: Server) -> None:
         "/api/runs",
         "/api/runs/{run_id}/report",
     } <= set(schema["paths"])
-    status, ctype, page = api.get("/docs")
+    status, headers, page = api.get("/docs")
+    ctype = headers["content-type"]
     assert status == 200 and ctype.startswith("text/html") and "openapi.json" in page
 
 
