@@ -17,6 +17,7 @@ from rich.console import Console
 
 import crmpipe
 from crmpipe.config.load import load_config
+from crmpipe.config.schema import Config
 from crmpipe.errors import CrmpipeError
 from crmpipe.publish import PublishError
 from crmpipe.render import console as show
@@ -343,16 +344,9 @@ def shell(
     ] = None,
 ) -> None:
     """Interactive prompt: queries, read-only SQL and \\commands (\\help); reads piped input too."""
-    from crmpipe.config.load import ConfigError
     from crmpipe.shell.session import shell as run_shell
 
-    try:
-        cfg = load_config(config)
-    except ConfigError:
-        if pg is None:
-            raise
-        cfg = None  # --pg needs no project file (without one: no aliases or shorthands)
-    status = run_shell(cfg, dsn=pg)
+    status = run_shell(_config_or_none(config, dsn_given=pg is not None), dsn=pg)
     if status:
         raise typer.Exit(status)
 
@@ -377,7 +371,6 @@ def serve(
 ) -> None:
     """Serve the HTTP API (search, fields, runs, reports; OpenAPI at /docs), read-only."""
     from crmpipe.api import serve as run_server
-    from crmpipe.config.load import ConfigError
 
     if hash_key:
         from crmpipe.api.access import hash_key as key_hash
@@ -388,14 +381,8 @@ def serve(
         print(f"hash: {key_hash(key)}")  # the hash only: the key is never echoed
         return
 
-    try:
-        cfg = load_config(config)
-    except ConfigError:
-        if pg is None:
-            raise
-        cfg = None  # --pg needs no project file (without one: no aliases or shorthands)
     run_server(
-        cfg,
+        _config_or_none(config, dsn_given=pg is not None),
         pg,
         host=host,
         port=port,
@@ -404,17 +391,24 @@ def serve(
     )
 
 
-def _dsn(config: Path | None, pg: str | None) -> str:
-    """--pg, else the project file's publish.postgres, else CRMPIPE_PG_DSN (one-line error)."""
+def _config_or_none(config: Path | None, *, dsn_given: bool) -> Config | None:
+    """The project file; when a PostgreSQL DSN is given another way, none is needed (without
+    one there are no search aliases or shorthands)."""
     from crmpipe.config.load import ConfigError
-    from crmpipe.serve import DSN_ENV, resolve_dsn
 
     try:
-        cfg = load_config(config)
+        return load_config(config)
     except ConfigError:
-        if pg is None and not os.environ.get(DSN_ENV):
+        if not dsn_given:
             raise
-        cfg = None
+        return None
+
+
+def _dsn(config: Path | None, pg: str | None) -> str:
+    """--pg, else the project file's publish.postgres, else CRMPIPE_PG_DSN (one-line error)."""
+    from crmpipe.serve import DSN_ENV, resolve_dsn
+
+    cfg = _config_or_none(config, dsn_given=pg is not None or bool(os.environ.get(DSN_ENV)))
     dsn = resolve_dsn(cfg, pg)
     if dsn is None:
         raise PublishError(
