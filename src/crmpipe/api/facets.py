@@ -67,15 +67,7 @@ def facets(
     for f in fields:
         col = db.dialect.ident(f.column)
         if f.kind in LIST_KINDS:
-            if db.name == "postgres":
-                source = (
-                    f"SELECT e.{_VALUE} FROM {table} t_, LATERAL (SELECT DISTINCT u AS {_VALUE} "
-                    f"FROM unnest(t_.{col}) AS u) e WHERE {where}"
-                )
-            else:
-                source = (
-                    f"SELECT unnest(list_distinct({col})) AS {_VALUE} FROM {table} WHERE {where}"
-                )
+            source = db.dialect.list_elements(table, col, _VALUE, where)
         else:
             source = f"SELECT {col} AS {_VALUE} FROM {table} WHERE {where}"
         value = db.order_key(_VALUE) if f.kind in {Kind.TEXT, Kind.CODE, *LIST_KINDS} else _VALUE

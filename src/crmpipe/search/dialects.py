@@ -92,6 +92,11 @@ class Dialect(ABC):
         return []
 
     @abstractmethod
+    def list_elements(self, table: str, column: str, alias: str, where: str) -> str:
+        """SELECT of each distinct element (as `alias`) of list `column` in the rows of `table`
+        matching `where` (facet counts count a row once per element)."""
+
+    @abstractmethod
     def document_rank(self, column: str, terms: Sequence[Sequence[str]]) -> Fragment:
         """How many of `terms` (each a word sequence, as in `document_has`) the document holds."""
 
@@ -131,6 +136,9 @@ class DuckDBDialect(Dialect):
         # than the regular expression, so test it first, longest (rarest) word first.
         ordered = sorted(dict.fromkeys(words), key=len, reverse=True)
         return [Fragment(f"contains({column}, ?)", (w,)) for w in ordered]
+
+    def list_elements(self, table: str, column: str, alias: str, where: str) -> str:
+        return f"SELECT unnest(list_distinct({column})) AS {alias} FROM {table} WHERE {where}"
 
     def document_rank(self, column: str, terms: Sequence[Sequence[str]]) -> Fragment:
         # How many of the terms the document holds (as word prefixes, like the filter).
@@ -287,6 +295,12 @@ class PostgresDialect(Dialect):
 
     def document_has(self, column: str, words: Sequence[str]) -> Fragment:
         return Fragment(f"{column} @@ to_tsquery('simple', %s)", (self.tsquery(words),))
+
+    def list_elements(self, table: str, column: str, alias: str, where: str) -> str:
+        return (
+            f"SELECT e.{alias} FROM {table} t_, LATERAL (SELECT DISTINCT u AS {alias} "
+            f"FROM unnest(t_.{column}) AS u) e WHERE {where}"
+        )
 
     def document_rank(self, column: str, terms: Sequence[Sequence[str]]) -> Fragment:
         # The same rank as DuckDB's (how many of the alternatives the document holds), so both
