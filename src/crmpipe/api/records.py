@@ -15,6 +15,7 @@ from typing import Any
 
 from crmpipe.errors import CrmpipeError
 from crmpipe.jsonvalues import json_value
+from crmpipe.resolution.tables import ResolvedTables
 from crmpipe.search import Backend, PostgresBackend
 from crmpipe.sqltext import quote_ident
 
@@ -87,7 +88,7 @@ def contact_detail(db: Backend, contact_id: str) -> dict[str, Any]:
         except RecordNotFound:
             entity = None
     out: dict[str, Any] = {"contact": contact, "entity": entity, **_related(db, entity_id)}
-    out.update(_lineage(db, "contact", contact_id))
+    out.update(_lineage(db, "contacts", contact_id))
     return out
 
 
@@ -107,16 +108,16 @@ def entity_detail(db: Backend, entity_id: str) -> dict[str, Any]:
         "contacts_truncated": len(contacts) > MAX_CONTACTS,
         **_related(db, entity_id),
     }
-    out.update(_lineage(db, "entity", entity_id))
+    out.update(_lineage(db, "entities", entity_id))
     return out
 
 
-def _lineage(db: Backend, singular: str, golden_id: str) -> dict[str, Any]:
+def _lineage(db: Backend, plural: str, golden_id: str) -> dict[str, Any]:
     """{"sources": the source rows merged into the record with their values and match
     probabilities, "links": the linked pairs} on DuckDB; null and a note on PostgreSQL."""
     if isinstance(db, PostgresBackend):
         return {"sources": None, "links": None, "lineage": PG_LINEAGE}
-    plural = "entities" if singular == "entity" else f"{singular}s"
+    resolved = ResolvedTables(plural)
     tables = {
         f"{s}.{t}"
         for s, t in db.execute(
@@ -124,12 +125,12 @@ def _lineage(db: Backend, singular: str, golden_id: str) -> dict[str, Any]:
             "WHERE table_schema IN ('core', 'raw', 'resolved')"
         ).fetchall()
     }
-    if f"core.{singular}_sources" not in tables:
+    if resolved.sources not in tables:
         return {"sources": None, "links": None, "lineage": f"{plural} are not resolved"}
     sources = _rows(
         db,
         "SELECT record_id, source, file, row, matched_by, match_probability "
-        f"FROM core.{singular}_sources WHERE golden_id = ? ORDER BY source, file, row",
+        f"FROM {resolved.sources} WHERE golden_id = ? ORDER BY source, file, row",
         [golden_id],
     )
     for src in sources:
@@ -144,10 +145,10 @@ def _lineage(db: Backend, singular: str, golden_id: str) -> dict[str, Any]:
             )
             src["values"] = values[0] if values else None
     links: list[dict[str, Any]] = []
-    pairs = f"resolved.{singular}_pairs"
+    pairs = resolved.pairs
     ids = [s["record_id"] for s in sources]
     if pairs in tables and ids:
-        key = f"{singular}_id"
+        key = f"{resolved.singular}_id"
         left, right = quote_ident(f"{key}_l"), quote_ident(f"{key}_r")
         links = _rows(
             db,
