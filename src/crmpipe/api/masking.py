@@ -24,10 +24,11 @@ from typing import Any
 from crmpipe.config.schema import Config
 from crmpipe.errors import CrmpipeError
 from crmpipe.marts.pii import mask_email, mask_phone, mask_text
-from crmpipe.model import TABLES, Role
+from crmpipe.model import Role
 from crmpipe.search.ast import Compare, FieldMatch, FreeText, walk
 from crmpipe.search.fields import Field, Kind
 from crmpipe.search.parser import parse
+from crmpipe.search.table import Scalar, search_columns
 
 #: Roles whose values identify a person.
 MASKED_ROLES: frozenset[Role] = frozenset({Role.PERSON_NAME, Role.EMAIL_LIST, Role.PHONE})
@@ -51,7 +52,8 @@ class Masker:
     """Masks API answers by the roles of a project's tables (the model's, without a project)."""
 
     def __init__(self, cfg: Config | None) -> None:
-        tables = cfg.tables() if cfg is not None else dict(TABLES)
+        project = cfg if cfg is not None else Config()  # without a project: the model's tables
+        tables = project.tables()
         self.mode = cfg.marts.pii if cfg is not None and cfg.marts.pii != "none" else "initials"
         self.salt = (cfg.marts.pii_salt if cfg is not None else None) or ""
         self.tables: dict[str, dict[str, Role]] = {
@@ -66,13 +68,13 @@ class Masker:
                 if col in roles:
                     headers[extra.column or col] = roles[col]
             self.sources[source] = headers
-        #: The search table: contacts joined with their entity (an entity column named like a
-        #: contact one is `entity_<name>` there).
-        entity_pii = self.tables.get("entities", {})
-        self.search = {
-            **entity_pii,
-            **{f"entity_{c}": r for c, r in entity_pii.items()},
-            **self.tables.get("contacts", {}),
+        #: The search table's PII columns, from its declaration (each column's source table
+        #: and column; an entity column named like a contact one is `entity_<name>` there).
+        self.search: dict[str, Role] = {
+            c.name: self.tables[c.source.table][c.source.column]
+            for c in search_columns(project, [])
+            if isinstance(c.source, Scalar)
+            and c.source.column in self.tables.get(c.source.table, {})
         }
 
     def check_query(
