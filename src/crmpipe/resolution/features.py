@@ -154,3 +154,8 @@ def feature_columns(tbl: Table, features: list[Feature]) -> list[tuple[str, str]
             src = quote_ident(f"{f.column}_domain") if role is Role.URL else c
             cols.append((f.column, f"nullif(lower(trim(CAST({src} AS VARCHAR))), '')"))
     return cols
+
+
+def email_columns(features: list[Feature]) -> list[str]:
+    """The email-list columns compared (their `<column>_key` is the normalised first address)."""
+    return [f.column for f in features if f.kind == "email"]

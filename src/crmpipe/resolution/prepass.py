@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import duckdb
 
-from crmpipe.resolution.features import Feature
+from crmpipe.resolution.features import Feature, email_columns
 
 
 def prepass_edges(
@@ -24,7 +24,7 @@ def prepass_edges(
     """Create `out` (_rid_l, _rid_r, rule) from the matching input `source`; return its size."""
     parts: list[str] = []
     keys = [f'"{c}"' for c in scope]
-    emails = [f.column for f in features if f.kind == "email"]
+    emails = email_columns(features)
     phones = [f.column for f in features if f.kind == "phone"]
     for e in emails[:1]:
         group = ", ".join([*keys, f'"{e}_key"'])

@@ -23,7 +23,7 @@ from crmpipe.errors import CrmpipeError
 from crmpipe.model import Table
 from crmpipe.resolution.clusters import connected_components
 from crmpipe.resolution.evaluate import Evaluation, evaluate_truth
-from crmpipe.resolution.features import derive_features, feature_columns
+from crmpipe.resolution.features import derive_features, email_columns, feature_columns
 from crmpipe.resolution.ids import assign_golden_ids
 from crmpipe.resolution.prepass import prepass_edges
 from crmpipe.resolution.scoring import score
@@ -286,7 +286,7 @@ def resolve(cfg: Config, *, tables: list[str] | None = None) -> list[ResolveResu
 
 def _email_pairs(con: duckdb.DuckDBPyConnection, features: list) -> int | None:
     """Pairs of records in `_rin2` sharing an email key (None: no email feature)."""
-    emails = [f.column for f in features if f.kind == "email"]
+    emails = email_columns(features)
     if not emails:
         return None
     k = quote_ident(f"{emails[0]}_key")

@@ -16,7 +16,7 @@ from typing import Any
 
 from crmpipe.config.schema import ResolveSpec
 from crmpipe.model import Role, Table
-from crmpipe.resolution.features import Feature
+from crmpipe.resolution.features import Feature, email_columns
 
 Level = dict[str, Any]
 
@@ -164,7 +164,7 @@ def training_rules(
     is mapped but empty — the same last name within the same entity is used instead (a mix of
     matches and non-matches).
     """
-    emails = [f.column for f in features if f.kind == "email"]
+    emails = email_columns(features)
     if emails and (email_pairs is None or email_pairs >= MIN_EMAIL_PAIRS):
         return [(f'l."{emails[0]}_key" = r."{emails[0]}_key"', [emails[0]])]
     scope = scope_columns(tbl, features)
