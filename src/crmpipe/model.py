@@ -291,6 +291,58 @@ ACTIVITIES = Table(
     "Calls, meetings and follow-ups on deals; done ones of type meeting / sc_2 are funnel steps.",
 )
 
+# --- The childcare-leads case: facility lists from state agencies (docs/childcare.md) --------
+# One agency row feeds a facility (entities) and, through its source's `feeds:`, the rows below;
+# their keys are generated from the facility row's key when the source has none of its own.
+
+LICENSES = Table(
+    "licenses",
+    ("license_id",),
+    _cols(
+        ("license_id", Role.ID),
+        ("entity_id", Role.REF, "entities"),
+        ("license_number", Role.TEXT),
+        ("license_type", Role.CATEGORY),
+        ("status", Role.CATEGORY),
+        ("issued_on", Role.DATE),
+        ("renewed_on", Role.DATE),
+        ("expires_on", Role.DATE),
+        ("capacity", Role.INTEGER),
+    ),
+    "A facility's license or credential: number, type, status, dates and licensed capacity.",
+)
+
+ADDRESSES = Table(
+    "addresses",
+    ("address_id",),
+    _cols(
+        ("address_id", Role.ID),
+        ("entity_id", Role.REF, "entities"),
+        ("address", Role.TEXT),
+        ("address2", Role.TEXT),
+        ("number", Role.TEXT),
+        ("street", Role.TEXT),
+        ("unit", Role.TEXT),
+        ("city", Role.TEXT),
+        ("state", Role.STATE),
+        ("postal_code", Role.POSTAL_CODE),
+        ("county", Role.TEXT),
+    ),
+    "A facility's street address: as given (`address`, `address2`) and parsed into number, "
+    "street, unit, city, state and ZIP (USPS abbreviations) when it came as one field.",
+)
+
+#: Weekday columns of `schedules`, Monday first.
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+SCHEDULES = Table(
+    "schedules",
+    ("entity_id",),
+    _cols(("entity_id", Role.REF, "entities"), *((d, Role.TEXT) for d in WEEKDAYS)),
+    "A facility's opening hours per weekday as the source gives them (`7:30AM - 5:30PM`, "
+    "`CLOSED`).",
+)
+
 #: Canonical tables in build order (referenced tables first).
 TABLES: dict[str, Table] = {
     t.name: t
@@ -299,6 +351,9 @@ TABLES: dict[str, Table] = {
         CONTACTS,
         TECHSTACKS,
         EXTERNAL_IDS,
+        LICENSES,
+        ADDRESSES,
+        SCHEDULES,
         USERS,
         STAGES,
         ACTIVITY_TYPES,

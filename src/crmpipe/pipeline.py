@@ -26,6 +26,7 @@ from crmpipe.clean import install_macros
 from crmpipe.config.load import load_config
 from crmpipe.config.schema import Config
 from crmpipe.errors import CrmpipeError
+from crmpipe.ingest.drops import feeding
 from crmpipe.ingest.read import FileResult, ingest_source
 from crmpipe.marts.build import build_marts
 from crmpipe.quality import alerts
@@ -175,25 +176,28 @@ def _stored_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
 def _table_counts(con: duckdb.DuckDBPyConnection, cfg: Config) -> list[TableCounts]:
     """Cumulative reconciliation per table from the manifest, staging, core and quarantine."""
     out: list[TableCounts] = []
-    for name in cfg.tables():
-        sources = list(cfg.sources_for(name))
-        if not sources:
-            continue
+    for name in cfg.fed_tables():
+        sources = cfg.sources_for(name)
         c = TableCounts(name)
-        placeholders = ", ".join("?" for _ in sources)
-        read, rejected = con.execute(
-            "SELECT coalesce(sum(rows_loaded + rows_rejected), 0), coalesce(sum(rows_rejected), 0) "
-            f"FROM meta.manifest WHERE source IN ({placeholders})",
-            sources,
-        ).fetchone()
-        c.read, c.rejected = int(read), int(rejected)
+        for source, spec in sources.items():
+            # Rows of the feeding files only: older dated drops are history, not input.
+            hashes = feeding(con, source, spec).hashes
+            read, rejected = con.execute(
+                "SELECT coalesce(sum(rows_loaded + rows_rejected), 0), "
+                "coalesce(sum(rows_rejected), 0) FROM meta.manifest WHERE source = ? "
+                "AND (? OR list_contains(?, file_hash))",
+                [source, hashes is None, hashes or []],
+            ).fetchone()
+            c.read, c.rejected = c.read + int(read), c.rejected + int(rejected)
         row = con.execute(
-            "SELECT loaded, merged, quarantined, issues FROM meta.table_counts "
+            "SELECT staged, loaded, merged, quarantined, issues FROM meta.table_counts "
             "WHERE table_name = ? ORDER BY run_id DESC LIMIT 1",
             [name],
         ).fetchone()
         if row:
-            c.loaded, c.merged, c.quarantined, c.issues = (int(v) for v in row)
+            staged, c.loaded, c.merged, c.quarantined, c.issues = (int(v) for v in row)
+            if not sources:  # fed only by other tables' rows: its input is what was staged
+                c.read = staged
         out.append(c)
     return out
 
@@ -233,6 +237,9 @@ def run(
                 s.detail = f"{len(loaded)} new, {len(results) - len(loaded)} already loaded"
                 if rejected:
                     s.detail += f", {rejected:,} rejected lines"
+                notes = feeding(con, name, cfg.sources[name], run_id).notes
+                if notes:
+                    s.detail += "; " + "; ".join(notes)
         fingerprint = _fingerprint(con, cfg, checks)
         if not force and fingerprint == _stored_fingerprint(con):
             summary.up_to_date = True
@@ -325,7 +332,7 @@ def _rebuild(
     checks: bool = True,
 ) -> None:
     """clean → build (→ check) → resolve → SLAs → index → marts for every table with a source."""
-    tables = {n: t for n, t in cfg.tables().items() if cfg.sources_for(n)}
+    tables = cfg.fed_tables()
     staged: dict[str, StageResult] = {}
     for name, tbl in tables.items():
         with steps.step("clean", name) as s:

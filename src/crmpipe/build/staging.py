@@ -11,11 +11,13 @@ from dataclasses import dataclass
 
 import duckdb
 
+from crmpipe.build.processor import apply_processor
 from crmpipe.clean import ColumnSpec, clean_relation
-from crmpipe.config.schema import Config, SourceSpec
+from crmpipe.config.schema import Config, Mapping, SourceSpec
 from crmpipe.errors import CrmpipeError
-from crmpipe.model import LINEAGE_COLUMNS, Table, duckdb_ddl
-from crmpipe.sqltext import quote_ident
+from crmpipe.ingest.drops import feeding, feeding_filter
+from crmpipe.model import LINEAGE_COLUMNS, Role, Table, duckdb_ddl
+from crmpipe.sqltext import quote_ident, sql_str
 from crmpipe.warehouse.connection import table_columns
 
 ISSUES_TABLE = "meta.row_issues"
@@ -47,19 +49,74 @@ def resolve_header(raw_columns: list[str], header: str) -> str | None:
     return None
 
 
+#: Raw column holding each source row's key: the mapped key's header, else one made from lineage.
+ROW_KEY = "__row_key"
+
+
+def row_key_sql(source: str, spec: SourceSpec, raw_columns: list[str], own: Table) -> str:
+    """SQL over raw rows for the key of the row in the source's own table.
+
+    The mapped key column when the source has one; otherwise the row's lineage,
+    `<source>:<row>` (its row in the feeding file; `<source>:<file>:<row>` when every file
+    feeds), so rows without an id are identified rather than quarantined.
+    """
+    if len(own.key) == 1:
+        header = spec.columns.get(own.key[0])
+        found = resolve_header(raw_columns, header) if header else None
+        if found is not None:
+            return quote_ident(found)
+        if own.key[0] in spec.constants:
+            return "NULL"  # a constant key: every row one key, as configured
+    label = sql_str(source + ":")
+    if spec.drops == "newest":
+        return f"{label} || _row"
+    return f"{label} || left(_file_hash, 8) || ':' || _row"
+
+
+def generated_columns(tbl: Table, own: Table, mapping: Mapping, primary: bool) -> set[str]:
+    """Columns of `tbl` filled with the source row's key when the mapping doesn't map them:
+    the own table's one-column key, and in a fed table its references to the own table and its
+    own one-column id key."""
+    mapped = set(mapping.columns) | set(mapping.constants)
+    out: set[str] = set()
+    if primary:
+        if len(tbl.key) == 1 and tbl.key[0] not in mapped:
+            out.add(tbl.key[0])
+        return out
+    for col in tbl.columns:
+        if col.name in mapped:
+            continue
+        if (
+            col.references == own.name
+            or len(tbl.key) == 1
+            and col.name == tbl.key[0]
+            and col.role is Role.ID
+        ):
+            out.add(col.name)
+    return out
+
+
 def _column_specs(
-    source: str, spec: SourceSpec, tbl: Table, raw_columns: list[str]
+    source: str,
+    mapping: Mapping,
+    tbl: Table,
+    raw_columns: list[str],
+    generated: set[str],
+    where: str,
 ) -> tuple[list[ColumnSpec], dict[str, object]]:
     """Which raw column feeds each staging column; constants come back separately."""
-    headers: dict[str, str] = dict(spec.columns)
-    for name, ext in spec.extension_columns().items():
+    headers: dict[str, str] = dict(mapping.columns)
+    for name, ext in mapping.extension_columns().items():
         headers[name] = ext.column or name
     specs: list[ColumnSpec] = []
     constants: dict[str, object] = {}
     for col in tbl.all_columns:
-        if col.name in spec.constants:
-            constants[col.name] = spec.constants[col.name]
+        if col.name in mapping.constants:
+            constants[col.name] = mapping.constants[col.name]
             specs.append(ColumnSpec(col.name, col.role, f"__const_{col.name}"))
+            continue
+        if col.name in generated:
+            specs.append(ColumnSpec(col.name, col.role, ROW_KEY))
             continue
         header = headers.get(col.name)
         if header is None:
@@ -67,10 +124,10 @@ def _column_specs(
             continue
         found = resolve_header(raw_columns, header)
         if found is None:
-            section = "columns" if col.name in spec.columns else "extra"
+            section = "columns" if col.name in mapping.columns else "extra"
             shown = ", ".join(c for c in raw_columns if not c.startswith("_"))
             raise MappingError(
-                f"sources.{source}.{section}.{col.name}: header {header!r} is not in the files "
+                f"{where}.{section}.{col.name}: header {header!r} is not in the files "
                 f"of source {source} (headers: {shown})"
             )
         specs.append(ColumnSpec(col.name, col.role, found))
@@ -80,19 +137,35 @@ def _column_specs(
 def stage_table(
     con: duckdb.DuckDBPyConnection, cfg: Config, tbl: Table, run_id: int
 ) -> StageResult:
-    """Rebuild staging.<table> from all its sources' raw rows; return rows and issues."""
+    """Rebuild staging.<table> from the raw rows of every source mapping onto it (the sources
+    whose own table it is, and those that feed it too); return rows and issues."""
     con.execute(duckdb_ddl(tbl, "staging"))
     con.execute(f"DELETE FROM {ISSUES_TABLE} WHERE table_name = ?", [tbl.name])
     lineage = ", ".join(n for n, _ in LINEAGE_COLUMNS)
+    tables = cfg.tables()
     total = 0
-    for source, spec in cfg.sources_for(tbl.name).items():
-        raw_columns = table_columns(con, "raw", source)
-        if not raw_columns:
+    for feed in cfg.feeds_for(tbl.name):
+        source, spec, mapping = feed.source, feed.spec, feed.mapping
+        if not table_columns(con, "raw", source):
             continue
-        specs, constants = _column_specs(source, spec, tbl, raw_columns)
-        used = sorted({s.source for s in specs if s.source and not s.source.startswith("__const_")})
+        rows_sql = source_rows(con, cfg, source)
+        raw_columns = relation_columns(con, rows_sql)
+        own = tables[spec.table]
+        generated = generated_columns(tbl, own, mapping, feed.primary)
+        where = f"sources.{source}" + ("" if feed.primary else f".feeds.{tbl.name}")
+        specs, constants = _column_specs(source, mapping, tbl, raw_columns, generated, where)
+        used = sorted(
+            {
+                s.source
+                for s in specs
+                if s.source and not s.source.startswith("__const_") and s.source != ROW_KEY
+            }
+        )
         select_cols = [lineage] + [quote_ident(c) for c in used]
-        from_sql = f"raw.{quote_ident(source)}"
+        if generated:
+            key = row_key_sql(source, spec, raw_columns, own)
+            select_cols.append(f"{key} AS {ROW_KEY}")
+        from_sql = f"({rows_sql}) AS {quote_ident('__rows_' + source)}"
         if constants:
             # Constants travel as a one-row table joined on, so config text never becomes SQL.
             const_table = f"__const_{tbl.name}_{source}".replace('"', "")
@@ -105,6 +178,14 @@ def stage_table(
             select_cols += [quote_ident("__const_" + n) for n in names]
             from_sql += f" CROSS JOIN {quote_ident(const_table)}"
         raw_sql = f"SELECT {', '.join(select_cols)} FROM {from_sql}"
+        if not feed.primary:
+            # A fed table gets a row only where the source row gives it some value.
+            given = [quote_ident(c) for c in used if c in raw_columns]
+            if not given:
+                continue
+            raw_sql += " WHERE " + " OR ".join(
+                f"crm_null_w(crm_trim_t({c})) IS NOT NULL" for c in given
+            )
         total += clean_relation(
             con,
             raw_sql=raw_sql,
@@ -118,3 +199,19 @@ def stage_table(
         f"SELECT count(*) FROM {ISSUES_TABLE} WHERE table_name = ?", [tbl.name]
     ).fetchone()
     return StageResult(tbl.name, total, int(issues))
+
+
+def relation_columns(con: duckdb.DuckDBPyConnection, sql: str) -> list[str]:
+    """The column names `sql` yields."""
+    return list(con.sql(f"SELECT * FROM ({sql}) LIMIT 0").columns)
+
+
+def source_rows(con: duckdb.DuckDBPyConnection, cfg: Config, source: str) -> str:
+    """SQL of the raw rows of `source` that feed the product: the feeding drops (all files
+    unless `drops: newest`), reshaped by the source's `processor` when it has one."""
+    spec = cfg.sources[source]
+    feed = feeding(con, source, spec)
+    sql = f"SELECT * FROM raw.{quote_ident(source)} WHERE {feeding_filter(feed)}"
+    if spec.processor:
+        sql = apply_processor(con, source, spec.processor, sql, cfg.base_dir)
+    return sql

@@ -20,7 +20,9 @@ from crmpipe.config.schema import (
     ApiKeySpec,
     Config,
     ExtraSpec,
+    FeedSpec,
     FormatSpec,
+    Mapping,
     MartsSpec,
     PublishSpec,
     RateLimitSpec,
@@ -86,6 +88,8 @@ def _owner_model(loc: tuple[Any, ...]) -> type[BaseModel]:
             return FormatSpec
         if len(loc) >= 3 and loc[2] == "extra":
             return ExtraSpec
+        if len(loc) >= 4 and loc[2] == "feeds":
+            return ExtraSpec if len(loc) >= 5 and loc[4] == "extra" else FeedSpec
         return SourceSpec
     if loc[0] == "checks" and len(loc) >= 2:
         return TableChecksSpec
@@ -103,6 +107,31 @@ def _owner_model(loc: tuple[Any, ...]) -> type[BaseModel]:
     }.get(loc[0], Config)
 
 
+#: `processor:` names a function as `package.module:function`.
+PROCESSOR_PATTERN = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+
+def _mapping_problems(at: str, table: str, mapping: Mapping) -> list[str]:
+    """Columns of one mapping that are not the table's, and extension columns that are."""
+    problems: list[str] = []
+    canonical = set(TABLES[table].column_names)
+    for col in list(mapping.columns) + list(mapping.constants):
+        if col not in canonical:
+            problems.append(
+                f"{at}.columns.{col}: not a column of table {table}"
+                f"{suggest(col, canonical)}"
+                " (source-specific fields go under 'extra')"
+            )
+    for col, spec in mapping.extension_columns().items():
+        if col in canonical:
+            problems.append(f"{at}.extra.{col}: is a canonical column; map it under 'columns'")
+        if spec.type.lower() not in EXTENSION_TYPES:
+            problems.append(
+                f"{at}.extra.{col}: unknown type {spec.type!r}{suggest(spec.type, EXTENSION_TYPES)}"
+            )
+    return problems
+
+
 def _check_semantics(cfg: Config) -> list[str]:
     """Checks pydantic can't express: table names, canonical columns, extension types."""
     problems: list[str] = []
@@ -111,22 +140,16 @@ def _check_semantics(cfg: Config) -> list[str]:
         if src.table not in TABLES:
             problems.append(f"{at}.table: unknown table {src.table!r}{suggest(src.table, TABLES)}")
             continue
-        canonical = set(TABLES[src.table].column_names)
-        for col in list(src.columns) + list(src.constants):
-            if col not in canonical:
-                problems.append(
-                    f"{at}.columns.{col}: not a column of table {src.table}"
-                    f"{suggest(col, canonical)}"
-                    " (source-specific fields go under 'extra')"
-                )
-        for col, spec in src.extension_columns().items():
-            if col in canonical:
-                problems.append(f"{at}.extra.{col}: is a canonical column; map it under 'columns'")
-            if spec.type.lower() not in EXTENSION_TYPES:
-                problems.append(
-                    f"{at}.extra.{col}: unknown type {spec.type!r}"
-                    f"{suggest(spec.type, EXTENSION_TYPES)}"
-                )
+        for table, mapping in src.mappings().items():
+            where = at if table == src.table else f"{at}.feeds.{table}"
+            if table not in TABLES:
+                problems.append(f"{where}: unknown table {table!r}{suggest(table, TABLES)}")
+                continue
+            if table == src.table and mapping is not src:
+                problems.append(f"{where}: is the source's own table; map it under 'columns'")
+            problems += _mapping_problems(where, table, mapping)
+        if src.processor is not None and not PROCESSOR_PATTERN.fullmatch(src.processor):
+            problems.append(f"{at}.processor: {src.processor!r} is not package.module:function")
         if not src.path.strip():
             problems.append(f"{at}.path: is empty")
     for table, spec in cfg.resolve.items():
@@ -162,13 +185,17 @@ def _check_semantics(cfg: Config) -> list[str]:
     # One extension column may be declared by several sources, but with one type.
     seen: dict[tuple[str, str], str] = {}
     for name, src in cfg.sources.items():
-        for col, spec in src.extension_columns().items():
-            key = (src.table, col)
-            role = EXTENSION_TYPES.get(spec.type.lower())
-            if key in seen and role is not None and seen[key] != role:
-                problems.append(f"sources.{name}.extra.{col}: type differs from another source's")
-            if role is not None:
-                seen[key] = role
+        for table, mapping in src.mappings().items():
+            for col, spec in mapping.extension_columns().items():
+                key = (table, col)
+                role = EXTENSION_TYPES.get(spec.type.lower())
+                if key in seen and role is not None and seen[key] != role:
+                    where = "" if table == src.table else f".feeds.{table}"
+                    problems.append(
+                        f"sources.{name}{where}.extra.{col}: type differs from another source's"
+                    )
+                if role is not None:
+                    seen[key] = role
     if not problems:
         problems += validate(cfg)
     return problems

@@ -52,15 +52,12 @@ class ExtraSpec(_Strict):
     column: str | None = None
 
 
-class SourceSpec(_Strict):
-    """One source: files matching `path`, mapped onto one canonical table."""
+class Mapping(_Strict):
+    """Headers mapped onto one canonical table: its columns, extension columns and constants."""
 
-    path: str
-    table: str
     columns: dict[str, str] = Field(default_factory=dict)
     extra: dict[str, str | ExtraSpec] = Field(default_factory=dict)
     constants: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    format: FormatSpec = Field(default_factory=FormatSpec)
 
     def extension_columns(self) -> dict[str, ExtraSpec]:
         """Extension columns with their specs normalised (`name: type` → ExtraSpec)."""
@@ -68,6 +65,50 @@ class SourceSpec(_Strict):
             name: spec if isinstance(spec, ExtraSpec) else ExtraSpec(type=spec)
             for name, spec in self.extra.items()
         }
+
+
+class FeedSpec(Mapping):
+    """A further canonical table fed by the same source rows (docs/childcare.md): a facility
+    list's row also gives a contact, a license, an address and a schedule. The table's
+    reference to the source's own table and, when not mapped, its key are the source row's key.
+    """
+
+
+#: How a source's files feed the product: every file, or only the newest dated drop (the
+#: others stay in raw as history).
+DROP_POLICIES = ("all", "newest")
+
+
+class SourceSpec(Mapping):
+    """One source: files matching `path`, mapped onto one canonical table (and, under `feeds`,
+    onto further tables from the same rows).
+
+    `drops: newest`: the files are dated drops of one list (`source_1_20241101.csv`); only the
+    newest feeds the product. `processor: package.module:function` reshapes the raw rows (a
+    DuckDB relation in, one out) before the mapping applies.
+    """
+
+    path: str
+    table: str
+    feeds: dict[str, FeedSpec] = Field(default_factory=dict)
+    drops: Literal[DROP_POLICIES] = "all"  # type: ignore[valid-type]
+    processor: str | None = None
+    format: FormatSpec = Field(default_factory=FormatSpec)
+
+    def mappings(self) -> dict[str, Mapping]:
+        """Every table this source feeds → its mapping; the source's own table first."""
+        return {self.table: self, **self.feeds}
+
+
+class Feed(BaseModel):
+    """One source's mapping onto one table: `primary` when it is the source's own table."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    source: str
+    spec: SourceSpec
+    mapping: Mapping
+    primary: bool
 
 
 class SearchSpec(_Strict):
@@ -229,11 +270,12 @@ class Config(_Strict):
         """The canonical tables, each widened with the extension columns its sources declare."""
         out = dict(TABLES)
         for src in self.sources.values():
-            ext = tuple(
-                Column(name, EXTENSION_TYPES[spec.type.lower()])
-                for name, spec in src.extension_columns().items()
-            )
-            out[src.table] = out[src.table].with_extensions(ext)
+            for table, mapping in src.mappings().items():
+                ext = tuple(
+                    Column(name, EXTENSION_TYPES[spec.type.lower()])
+                    for name, spec in mapping.extension_columns().items()
+                )
+                out[table] = out[table].with_extensions(ext)
         return out
 
     def resolve_spec(self, table: str) -> ResolveSpec:
@@ -245,7 +287,22 @@ class Config(_Strict):
 
     def resolved_tables(self) -> list[str]:
         """Tables with a source whose resolution is on, in build order."""
-        return [t for t in self.tables() if self.sources_for(t) and self.resolve_spec(t).enabled]
+        return [t for t in self.fed_tables() if self.resolve_spec(t).enabled]
 
     def sources_for(self, table: str) -> dict[str, SourceSpec]:
+        """Sources whose own table is `table` (their rows are counted in its reconciliation)."""
         return {n: s for n, s in self.sources.items() if s.table == table}
+
+    def feeds_for(self, table: str) -> list[Feed]:
+        """Every source mapping onto `table`: its own sources, then those feeding it too."""
+        own = [Feed(source=n, spec=s, mapping=s, primary=True) for n, s in self.sources.items()]
+        fed = [
+            Feed(source=n, spec=s, mapping=s.feeds[table], primary=False)
+            for n, s in self.sources.items()
+            if table in s.feeds
+        ]
+        return [f for f in own if f.spec.table == table] + fed
+
+    def fed_tables(self) -> dict[str, Table]:
+        """The tables (with extensions) some source maps onto, in build order."""
+        return {n: t for n, t in self.tables().items() if self.feeds_for(n)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from crmpipe.build.staging import generated_columns
 from crmpipe.config.checks import SLA_METRICS, Check, Sla, declared_checks, declared_slas
 from crmpipe.config.schema import Config
 from crmpipe.model import TABLES, Role, Table
@@ -19,14 +20,17 @@ from crmpipe.model import TABLES, Role, Table
 def mapped_columns(cfg: Config, table: str) -> set[str]:
     """Columns of `table` that some source fills (unmapped columns are always empty)."""
     out: set[str] = set()
-    for spec in cfg.sources_for(table).values():
-        out |= set(spec.columns) | set(spec.constants) | set(spec.extra)
+    tables = cfg.tables()
+    for feed in cfg.feeds_for(table):
+        m = feed.mapping
+        out |= set(m.columns) | set(m.constants) | set(m.extra)
+        out |= generated_columns(tables[table], tables[feed.spec.table], m, feed.primary)
     return out
 
 
 def built_tables(cfg: Config) -> dict[str, Table]:
-    """The canonical tables this project builds (those with a source)."""
-    return {n: t for n, t in cfg.tables().items() if cfg.sources_for(n)}
+    """The canonical tables this project builds (those some source maps onto)."""
+    return cfg.fed_tables()
 
 
 def default_checks(cfg: Config) -> list[Check]:
