@@ -337,10 +337,14 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 
 SCHEDULES = Table(
     "schedules",
-    ("entity_id",),
-    _cols(("entity_id", Role.REF, "entities"), *((d, Role.TEXT) for d in WEEKDAYS)),
-    "A facility's opening hours per weekday as the source gives them (`7:30AM - 5:30PM`, "
-    "`CLOSED`).",
+    ("schedule_id",),
+    _cols(
+        ("schedule_id", Role.ID),
+        ("entity_id", Role.REF, "entities"),
+        *((d, Role.TEXT) for d in WEEKDAYS),
+    ),
+    "A facility's opening hours per weekday as a source gives them (`7:30AM - 5:30PM`, "
+    "`CLOSED`); one row per source row, so a facility listed twice keeps both.",
 )
 
 #: Canonical tables in build order (referenced tables first).
