@@ -22,6 +22,7 @@ from crmpipe.config.schema import (
     ExtraSpec,
     FeedSpec,
     FormatSpec,
+    LeadsSpec,
     Mapping,
     MartsSpec,
     PublishSpec,
@@ -91,6 +92,8 @@ def _owner_model(loc: tuple[Any, ...]) -> type[BaseModel]:
         if len(loc) >= 4 and loc[2] == "feeds":
             return ExtraSpec if len(loc) >= 5 and loc[4] == "extra" else FeedSpec
         return SourceSpec
+    if loc[0] == "marts" and len(loc) >= 3 and loc[1] == "leads":
+        return LeadsSpec
     if loc[0] == "checks" and len(loc) >= 2:
         return TableChecksSpec
     if loc[0] == "resolve" and len(loc) >= 2:
@@ -175,6 +178,13 @@ def _check_semantics(cfg: Config) -> list[str]:
         for rule in spec.blocking or []:
             if "l." not in rule or "r." not in rule:
                 problems.append(f"{at}.blocking: {rule!r} must compare l.<column> with r.<column>")
+    leads = cfg.marts.leads
+    for key, listed in (("crm", leads.crm or []), ("source_priority", leads.source_priority)):
+        for src in listed:
+            if src not in cfg.sources:
+                problems.append(
+                    f"marts.leads.{key}: unknown source {src!r}{suggest(src, cfg.sources)}"
+                )
     names = [key.name for key in cfg.serve.keys]
     hashes = [key.hash for key in cfg.serve.keys]
     for i, key in enumerate(cfg.serve.keys):

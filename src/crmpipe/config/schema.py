@@ -123,8 +123,21 @@ class PublishSpec(_Strict):
     keep_versions: int = 2
 
 
+class LeadsSpec(_Strict):
+    """The childcare case's leads product (docs/childcare.md).
+
+    `crm`: the sources that are the CRM's existing leads (default: sources whose name says
+    salesforce, hubspot, crm or lead). `source_priority`: sources in the order their values win
+    each column; sources not listed, and ties, fall back to the newest non-null value.
+    """
+
+    crm: list[str] | None = None
+    source_priority: list[str] = Field(default_factory=list)
+
+
 class MartsSpec(_Strict):
-    """The analytics marts (docs/funnel.md): how users' PII is masked outside the raw layer.
+    """The analytics marts (docs/funnel.md, docs/childcare.md): how users' PII is masked outside
+    the raw layer, and how the leads product is made.
 
     `pii`: `initials` ("A*** G***", "a***@example.org"), `hash` (16 hex digits of SHA-256, salted
     with `pii_salt` so common names can't be looked up) or `none` (keep the values).
@@ -132,6 +145,7 @@ class MartsSpec(_Strict):
 
     pii: Literal["initials", "hash", "none"] = "initials"
     pii_salt: str | None = None
+    leads: LeadsSpec = Field(default_factory=LeadsSpec)
 
 
 #: How a stored API key hash starts (`crmpipe serve --hash-key` prints it).

@@ -24,6 +24,7 @@ from importlib import resources
 import duckdb
 
 from crmpipe.config.schema import Config
+from crmpipe.marts import leads
 from crmpipe.marts.pii import mask_pii
 from crmpipe.model import TABLES, duckdb_ddl
 from crmpipe.quality.marts import check_marts, quarantine_mart_repeats
@@ -196,6 +197,13 @@ def build_marts(
         built.append((model.target, int(rows)))
     if built:
         check_marts(con, checks, run_id)
+    if leads.wanted(cfg) and table_exists(con, "core", "entities"):
+        built.append((leads.LEADS, leads.build_leads(con, cfg)))
+        (rows,) = con.execute(f"SELECT count(*) FROM {leads.PROVENANCE}").fetchone()
+        built.append((leads.PROVENANCE, int(rows)))
+    else:
+        for table in (leads.LEADS, leads.PROVENANCE):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
     return built
 
 
