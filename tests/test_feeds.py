@@ -236,3 +236,29 @@ def test_a_processor_that_is_not_module_colon_function_is_a_config_error(tmp_pat
         ConfigError, match="processor: 'just_a_name' is not package.module:function"
     ):
         parse_config(text, tmp_path / "crmpipe.yml")
+
+
+TEXAS = (
+    "Operation,Operation Name,Phone,Infant,Toddler,Preschool,School\n"
+    "1239246,K Street Learning Center,830-429-1010,Y,Y,N,Y\n"
+    "1730398,1 on 1 Childcare Academy,832-295-3525,N,N,N,N\n"
+)
+
+
+def test_the_documented_processor_example_runs(tmp_path):
+    doc = (Path(__file__).parents[1] / "docs" / "childcare.md").read_text()
+    code = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    yaml_part = doc.split("```yaml\n  source3:", 1)[1].split("```", 1)[0]
+    (tmp_path / "texas.py").write_text(code)
+    (tmp_path / "source3.csv").write_text(TEXAS)
+    text = (
+        "sources:\n  source3:" + yaml_part + "    columns: {display_name: Operation Name}\n"
+        "    feeds: {licenses: {columns: {license_number: Operation}}}\n"
+    )
+    (tmp_path / "crmpipe.yml").write_text(text)
+    cfg = parse_config(text, tmp_path / "crmpipe.yml")
+    run(cfg)
+    assert _rows(cfg, "SELECT display_name, ages_served FROM core.entities ORDER BY 1") == [
+        ("1 on 1 Childcare Academy", None),
+        ("K Street Learning Center", "infant, toddler, school age"),
+    ]
