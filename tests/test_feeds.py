@@ -262,3 +262,32 @@ def test_the_documented_processor_example_runs(tmp_path):
         ("1 on 1 Childcare Academy", None),
         ("K Street Learning Center", "infant, toddler, school age"),
     ]
+
+
+def test_people_in_one_field_become_contacts_and_one_field_addresses_are_parsed(tmp_path):
+    two = NEVADA.replace("JANEECE NOEL", "TANIA & NICOLE PINEDA & POBLETE")
+    (tmp_path / "nevada.csv").write_text(two)
+    cfg = _project(tmp_path, extra="      addresses: {columns: {address: Address, state: State}}\n")
+    summary = run(cfg)
+    assert all(t.balanced for t in summary.tables)
+    assert _rows(
+        cfg,
+        "SELECT contact_id, entity_id, first_name, last_name, full_name, title "
+        "FROM core.contacts ORDER BY 1",
+    ) == [
+        ("nevada:1", "nevada:1", "Tania", "Pineda", "Tania Pineda", "Other"),
+        ("nevada:1#2", "nevada:1", "Nicole", "Poblete", "Nicole Poblete", "Other"),
+    ]
+    assert _rows(
+        cfg,
+        "SELECT number, street, unit, city, state, postal_code FROM core.addresses "
+        "ORDER BY address_id",
+    ) == [
+        ("150", "N WILLOW ST", None, "MESQUITE", "NV", "89027"),
+        ("9", "ELM AVE", None, "RENO", "NV", "89501"),
+    ]
+    # The facility gets the city and ZIP its one-field address carries.
+    assert _rows(cfg, "SELECT city, postal_code FROM core.entities ORDER BY entity_id") == [
+        ("MESQUITE", "89027"),
+        ("RENO", "89501"),
+    ]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from crmpipe.build.parsed import parse_addresses, split_people
 from crmpipe.build.processor import apply_processor
 from crmpipe.clean import ColumnSpec, clean_relation
 from crmpipe.config.schema import Config, Mapping, SourceSpec
@@ -195,6 +196,8 @@ def stage_table(
             table_name=tbl.name,
             region=cfg.region,
         )
+        parse_addresses(con, tbl, source, mapping)
+        total += split_people(con, tbl, source, mapping)
     (issues,) = con.execute(
         f"SELECT count(*) FROM {ISSUES_TABLE} WHERE table_name = ?", [tbl.name]
     ).fetchone()
