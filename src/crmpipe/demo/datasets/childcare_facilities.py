@@ -129,10 +129,13 @@ def draw_facilities(
     kind = m.draw_choice(rng, n, np.array(cv.KIND_WEIGHTS)).astype(np.int8)
     home_kind = kind < 2
     # name style: 0 generic, 1 chain brand, 2 church, 3 "Peggy's Daycare", 4 the owner's name
+    # (5 and 6 below: accommodations and permits)
     style = np.where(rng.random(n) < 0.08, 2, 0).astype(np.int8)
     dba = rng.random(n) < DBA_SHARE
     style[home_kind & ~dba] = 4
     style[home_kind & dba & (rng.random(n) < 0.25)] = 3
+    style[kind == 3] = 5  # accommodations: "EOS Fitness - Sahara"
+    style[kind == 4] = 6  # permits: "City of Henderson Youth Programs"
     phone = unique_phones(rng, area_codes(rng, state))
     chain = np.full(n, -1, np.int32)
     chain_no = np.zeros(n, np.int32)

@@ -49,6 +49,10 @@ _CORE = (
     f"ELSE concat({pick(cv.CHAIN_BRANDS, 'brand')}, ' #', chain_no) END "
     f"WHEN 2 THEN concat({pick(cv.CHURCH_NAMES, 'church')}, ' ', {pick(cv.CHURCH_TYPES, 'ctype')}) "
     f"WHEN 3 THEN concat(fn, '''s ', {pick(cv.NAME_TYPES, 'ntype')}) "
+    f"WHEN 5 THEN concat({pick(cv.ACCOMMODATIONS, f'brand % {len(cv.ACCOMMODATIONS)}')}, ' - ', "
+    f"{title_sql('CAST(street AS VARCHAR)')}) "
+    f"WHEN 6 THEN concat('City of ', {title_sql('CAST(city_name AS VARCHAR)')}, "
+    "CASE WHEN chain_fmt = 0 THEN ' Youth Programs' ELSE ' Parks & Recreation' END) "
     "ELSE concat(fn, ' ', ln) END"
 )
 _DOMAINS = [d for d, _ in v.PERSONAL_DOMAINS]

@@ -73,7 +73,7 @@ STREET_WORDS: tuple[str, ...] = (
     "WILLOW", "MOHAWK", "PAGE", "GYPSUM", "JUNIPER", "CHEYENNE", "MAIN", "ELM", "OAK", "PINE",
     "CEDAR", "MAPLE", "RAINBOW", "EASTERN", "CHARLESTON", "SAHARA", "DURANGO", "LAKE MEAD",
     "CAMPBELL", "HARBOR ISLAND", "CHURCH", "BROADWAY", "BABCOCK", "STONEHOLLOW", "BEECHNUT",
-    "FOREST OAKS", "WILLOW GLEN", "SLIDE", "KIRBY", "VIOLET", "FM 685", "FM 544", "LOOP",
+    "FOREST OAKS", "WILLOW GLEN", "SLIDE", "KIRBY", "VIOLET", "GLOGER", "BURNEY", "ALVIN",
     "SPRUCEDALE", "HILLPOINTE", "WESTCLIFF", "SMOKE RANCH", "COUGAR", "SUGAR CREEK", "HIGHLAND",
     "COLLEGE", "MILL", "COMMERCE", "LINCOLN", "JEFFERSON", "WASHINGTON", "PARK", "LAUREL",
     "MEADOW", "SUNSET", "CANYON", "RIDGE", "VALLEY VIEW", "BLUEBONNET", "MESQUITE", "PECAN",
@@ -107,7 +107,7 @@ NAME_PREFIXES: tuple[str, ...] = (
 NAME_NOUNS: tuple[str, ...] = (
     "", "", "", "Learners", "Beginnings", "Explorers", "Angels", "Stars", "Sprouts", "Minds",
     "Hearts", "Hands", "Steps", "Treasures", "Cubs", "Ducklings", "Kids", "Scholars", "Seeds",
-    "Blessings", "Bees", "Buddies", "Friends", "Wonders",
+    "Blessings", "Buddies", "Friends", "Wonders",
 )  # fmt: skip
 NAME_TYPES: tuple[str, ...] = (
     "Learning Center", "Child Development Center", "Academy", "Daycare", "Child Care",
@@ -124,6 +124,11 @@ CHAIN_BRANDS: tuple[str, ...] = (
     "Children's Lighthouse", "The Goddard School", "The Learning Experience", "Creative Kids",
     "Merryhill Preschool", "YMCA", "Tutor Time", "Childtime", "Kiddie Academy",
     "Children's Learning Adventure", "Foundations Preschool", "Sunrise Children's Foundation",
+)  # fmt: skip
+#: Accommodations (child care while parents work out or play) name the place and its site.
+ACCOMMODATIONS: tuple[str, ...] = (
+    "EOS Fitness", "Life Time Athletic", "24 Hour Fitness", "Kids Quest", "Don's Kid Kastle",
+    "Club Sport", "The Little Gym",
 )  # fmt: skip
 CHURCH_NAMES: tuple[str, ...] = (
     "First Baptist Church", "Grace Lutheran", "St. Mark's", "Calvary Chapel", "First UMC",
