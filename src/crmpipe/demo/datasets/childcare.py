@@ -153,9 +153,7 @@ def _write_source(
     """Write one source file in its sort order, and its rows' truth lines."""
     fid = f"concat('F', lpad(CAST(fac + 1 AS VARCHAR), {width}, '0'))"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE o AS SELECT fac, malformed, line, "
-        f"concat('{name},', row_number() OVER (ORDER BY key, fac), ',', {fid}, ',', "
-        f"CASE WHEN malformed THEN 'true' ELSE 'false' END, chr(10)) AS truth "
+        "CREATE OR REPLACE TEMP TABLE o AS SELECT fac, malformed, line "
         f"FROM ({sql}) ORDER BY key, fac"
     )
     flags = con.execute("SELECT malformed FROM o").fetchnumpy()["malformed"]
@@ -166,7 +164,10 @@ def _write_source(
         for k, (pos, line) in enumerate(zip(bad.tolist(), lines, strict=True)):
             repl[pos] = _broken(name, next(csv.reader([line])), k)
     with m.LineWriter(path, ",".join(HEADERS[name]), replacements=repl) as w:
-        for batch in con.sql("SELECT line, truth FROM o").to_arrow_reader(500_000):
+        for batch in con.sql(
+            f"SELECT line, concat('{name},', rowid + 1, ',', {fid}, ',', CASE WHEN malformed "
+            "THEN 'true' ELSE 'false' END, chr(10)) AS truth FROM o"
+        ).to_arrow_reader(500_000):
             w.write(batch.column("line"))
             truth.write(batch.column("truth"))
         return w.close()

@@ -63,20 +63,34 @@ def unique_phones(
     rng: np.random.Generator, areas: np.ndarray, taken: np.ndarray | None = None
 ) -> np.ndarray:
     """One ten-digit number per area code in `areas` (int64 AAAEEELLLL), all distinct and none
-    in `taken`."""
+    in `taken`. Sort-based: numpy's hash-based unique is slow on these arrays."""
     n = areas.size
     out = np.zeros(n, np.int64)
     todo = np.arange(n)
-    taken = np.zeros(0, np.int64) if taken is None else np.unique(taken)
+    taken = np.sort(np.zeros(0, np.int64) if taken is None else taken)
     while todo.size:
         e = rng.integers(200, 1000, todo.size)
         e[(e % 100 == 11) | (e == 555)] += 1
         out[todo] = areas[todo] * 10_000_000 + e * 10_000 + rng.integers(0, 10_000, todo.size)
-        _, first = np.unique(out, return_index=True)
-        bad = np.ones(n, bool)
-        bad[first] = False
-        bad |= np.isin(out, taken)
+        order = np.argsort(out, kind="stable")
+        ranked = out[order]
+        bad = np.zeros(n, bool)
+        bad[order[1:][ranked[1:] == ranked[:-1]]] = True  # the later of two equal numbers
+        if taken.size:
+            at = np.minimum(np.searchsorted(taken, out), taken.size - 1)
+            bad |= taken[at] == out
         todo = np.flatnonzero(bad)
+    return out
+
+
+def draw_sorted(rng: np.random.Generator, n: int, probs: np.ndarray) -> np.ndarray:
+    """mess.draw_choice for long vocabularies (thousands of names): the uniform draws are
+    looked up in sorted order, which keeps the search cache-friendly (several times faster)."""
+    cdf = np.cumsum(probs, dtype=np.float64)
+    u = rng.random(n) * cdf[-1]
+    order = np.argsort(u)
+    out = np.empty(n, np.int32)
+    out[order] = np.minimum(np.searchsorted(cdf, u[order], side="right"), len(probs) - 1)
     return out
 
 
@@ -167,10 +181,10 @@ def draw_facilities(
     female = rng.random((2, n)) < 0.9  # childcare staff are mostly women
     first = np.where(
         female,
-        m.draw_choice(rng, 2 * n, ff.probs).reshape(2, n) + len(fm.names),
-        m.draw_choice(rng, 2 * n, fm.probs).reshape(2, n),
+        draw_sorted(rng, 2 * n, ff.probs).reshape(2, n) + len(fm.names),
+        draw_sorted(rng, 2 * n, fm.probs).reshape(2, n),
     )
-    last = m.draw_choice(rng, 2 * n, v.last_names().probs).reshape(2, n)
+    last = draw_sorted(rng, 2 * n, v.last_names().probs).reshape(2, n)
     n_streets = len(cv.STREET_WORDS) + 300
     ordinal = rng.random(n) < 0.12
     return {

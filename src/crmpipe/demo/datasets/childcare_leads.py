@@ -111,8 +111,7 @@ LEAD_FIELDS: list[tuple[str, bool]] = [
     (m.sql_null(_MOBILE, "n_contact"), False),
     (m.sql_null("email", "n_other"), False),
     (
-        "CASE WHEN u5 > 0.95 AND style <> 4 THEN concat('www.', "
-        "regexp_replace(lower(core), '[^a-z0-9]', '', 'g'), '.com') ELSE '' END",
+        "CASE WHEN u5 > 0.9 AND compact <> '' THEN concat('www.', compact, '.com') ELSE '' END",
         False,
     ),
     (pick(cv.LEAD_SOURCES, "lsrc"), False),

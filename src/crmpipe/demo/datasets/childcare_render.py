@@ -37,7 +37,12 @@ def title_sql(expr: str) -> str:
 
 
 def _compact(expr: str) -> str:
-    return f"regexp_replace(lower({expr}), '[^a-z0-9]', '', 'g')"
+    """The name as a mail or web word: lower case, without the punctuation names hold (nested
+    replace: several times faster than a regular expression at a million rows)."""
+    out = f"lower({expr})"
+    for ch in (" ", "'", "&", "-", ".", ",", "#"):
+        out = f"replace({out}, {sql_str(ch)}, '')"
+    return out
 
 
 _CORE = (
@@ -60,14 +65,14 @@ _DOMAINS = [d for d, _ in v.PERSONAL_DOMAINS]
 #: Per facility: every column of `fac` plus `core` (its name without legal suffix), `legal_s`
 #: and `email`.
 FACILITY_SQL = f"""
-    SELECT *, {_CORE} AS core, CASE WHEN style IN (0, 3) THEN {pick(cv.LEGAL, "legal")}
-      ELSE '' END AS legal_s,
-      CASE WHEN NOT has_email THEN '' WHEN epat = 0 OR style = 4
+    SELECT *, CASE WHEN NOT has_email THEN '' WHEN epat = 0 OR style = 4
         THEN concat(lower(fn), lower(ln), enum, '@', {pick(_DOMAINS, "edom")})
-      WHEN epat = 1 THEN concat({_compact(_CORE)}, '@', {pick(_DOMAINS, "edom")})
-      WHEN epat = 2 THEN concat('director@', {_compact(_CORE)}, '.com')
-      ELSE concat('info@', {_compact(_CORE)}, '.org') END AS email
-    FROM fac
+      WHEN epat = 1 THEN concat(compact, '@', {pick(_DOMAINS, "edom")})
+      WHEN epat = 2 THEN concat('director@', compact, '.com')
+      ELSE concat('info@', compact, '.org') END AS email
+    FROM (SELECT *, CASE WHEN has_email AND epat > 0 THEN {_compact("core")} END AS compact
+          FROM (SELECT *, {_CORE} AS core, CASE WHEN style IN (0, 3)
+                  THEN {pick(cv.LEGAL, "legal")} ELSE '' END AS legal_s FROM fac))
 """
 
 
