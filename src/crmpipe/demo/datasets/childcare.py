@@ -33,7 +33,7 @@ import numpy as np
 from crmpipe.demo.datasets import childcare_facilities as cf
 from crmpipe.demo.datasets import childcare_vocab as cv
 from crmpipe.demo.datasets import mess as m
-from crmpipe.demo.datasets.childcare_leads import lead_extras, leads_lines_sql
+from crmpipe.demo.datasets.childcare_leads import MATCHED_SHARE, lead_extras, leads_lines_sql
 from crmpipe.demo.datasets.childcare_render import FACILITY_SQL, source_lines_sql
 from crmpipe.demo.datasets.childcare_rows import draw_rows
 
@@ -102,7 +102,7 @@ def generate_childcare(
     rng = np.random.default_rng([seed, 0xC41D])
     n1, n2, n3 = split_facilities(facilities, overlap)
     n_list = n1 + n2 + n3
-    n_match = min(int(round(n_leads * 0.6)), n_list)
+    n_match = min(int(round(n_leads * MATCHED_SHARE)), n_list)
     n_other = n_leads - n_match
     pl = cf.places(rng)
     fac = cf.draw_facilities(rng, n_list, n_other, pl)
@@ -136,7 +136,6 @@ def generate_childcare(
             truth.close()
     finally:
         con.close()
-    counts["malformed_lines"] = extra["malformed_lines"]
     return ChildcareFiles(
         folder, *(paths[s] for s in SOURCES), folder / "truth.csv", written, counts
     )

@@ -63,8 +63,8 @@ def draw_rows(
     mult[perm[n2 : n2 + n3]] = 3
     list_fac = np.repeat(np.arange(n_list), mult)
     src, appearance = _sources(rng, fac["home"][:n_list], mult)
-    matched = np.sort(rng.choice(n_list, size=n_match, replace=False)) if n_match else []
-    lead_fac = rng.permutation(np.r_[np.asarray(matched, np.int64), n_list + np.arange(n_other)])
+    matched = rng.choice(n_list, size=n_match, replace=False) if n_match else np.zeros(0, int)
+    lead_fac = rng.permutation(np.r_[np.sort(matched), n_list + np.arange(n_other)])
     fac_of = np.r_[list_fac, lead_fac].astype(np.int32)
     src = np.r_[src, np.full(lead_fac.size, 3, np.int8)]
     later = np.r_[appearance > 0, lead_fac < n_list]
