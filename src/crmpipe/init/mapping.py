@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crmpipe.ingest.sniff import Dialect, raw_names
+from crmpipe.init.feeds import Feeds, facility_feeds, is_lead_list
 from crmpipe.init.scoring import Assignment, Match, assign
 from crmpipe.init.synonyms import CODE_WORDS, normalize, system_of, unique_name
 from crmpipe.init.values import guess_type, sample_values
@@ -36,6 +37,13 @@ class FileGuess:
     constants: dict[str, str] = field(default_factory=dict)  # external_ids: customer, system
     files: list[Path] = field(default_factory=list)  # every file of the source, when a glob
     pattern: str | None = None  # the glob written as `path` for files with the same columns
+    feeds: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> {column: header}
+    drops: str | None = None  # "newest" for dated drops of one list
+
+    @property
+    def warnings(self) -> list[str]:
+        """The notes that say a file was skipped."""
+        return [n for n in self.notes if n.startswith("warning:")]
 
 
 #: How much each matched column says "this file is that table" (contacts vs entities).
@@ -162,12 +170,19 @@ def guess_file(path: Path, source: str, dialect: Dialect, records: list[list[str
         if h.strip() or sample_values(records, i)
     ]  # fmt: skip
     table, confidence, reason = _choose_table(named, assignments, path.stem)
+    lead = table == "contacts" and is_lead_list(assignments)
+    if lead:
+        table, reason = "entities", "a lead list: people at a company with its address"
+        confidence = _mean(assignments["entities"].matches.values()) * 0.9
     guess = FileGuess(path, source, table, round(confidence, 2), dialect=dialect)
     if table is None:
-        guess.notes.append(f"not mapped: {reason} ({', '.join(named[:8])}"
+        guess.notes.append(f"warning: not mapped, skipped: {reason} ({', '.join(named[:8])}"
                            f"{', ...' if len(named) > 8 else ''})")  # fmt: skip
         return guess
     chosen = assignments[table]
+    feeds = (
+        facility_feeds(chosen, headers, records, lead_list=lead) if table == "entities" else Feeds()
+    )
     guess.notes.append(f"table {table} ({reason}), confidence {guess.confidence:.2f}")
     for i, h, r in renamed:
         what = f"duplicate header {h!r}" if h else "no header"
@@ -176,7 +191,14 @@ def guess_file(path: Path, source: str, dialect: Dialect, records: list[list[str
         guess.columns[col] = m.header
         if m.how != "name" or "but only" in m.why:
             guess.notes.append(f"{m.header!r} → {col}: {m.why}")
-    mapped = {m.index for m in chosen.matches.values()}
+    for fed, cols in feeds.tables.items():
+        guess.feeds[fed] = {c: m.header for c, m in cols.items()}
+        shown = ", ".join(f"{c} ← {m.header!r}" for c, m in cols.items())
+        guess.notes.append(f"feeds {fed}: {shown}")
+        guess.notes += [f"{m.header!r} → {fed}.{c}: {m.why}" for c, m in cols.items()
+                        if m.how != "name" or "but only" in m.why]  # fmt: skip
+    guess.notes += feeds.notes
+    mapped = {m.index for m in chosen.matches.values()} | feeds.indices()
     # Extension names must not clash with stored columns, companions included (`phone_ext`).
     taken = {name for name, _ in physical_columns(TABLES[table])}
     lost = {lo.index: w for lo, w in chosen.losers}
@@ -220,8 +242,9 @@ def guess_file(path: Path, source: str, dialect: Dialect, records: list[list[str
         hint = (f"; distinct on every sampled row: {', '.join(unique[:3])}" if unique
                 else "")  # fmt: skip
         guess.notes.append(
-            f"no column looked like the key {key} (rows without one are quarantined){hint}; "
-            f"map one as {key} under 'columns' if it identifies a row"
+            f"no column looked like the key {key}: rows are identified by lineage (source, file "
+            f"and row number){hint}; map one as {key} under 'columns' if it identifies a row "
+            "across files"
         )
     return guess
 
