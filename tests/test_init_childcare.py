@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import shutil
 from pathlib import Path
 
@@ -321,3 +322,24 @@ def test_the_real_childcare_folder_runs_with_no_edits(tmp_path: Path) -> None:
     for (name,) in quarantined:
         ((n,),) = con.execute(f'SELECT count(*) FROM quarantine."{name}"').fetchall()
         assert n == 0, name
+    # The figures docs/init.md gives for this run.
+    assert {t: counts[t] for t in ("entities", "contacts", "licenses", "addresses")} == {
+        "entities": 166,
+        "contacts": 137,
+        "licenses": 127,
+        "addresses": 127,
+    }
+    assert counts["schedules"] == 28
+
+
+def test_the_documented_childcare_yaml_is_what_init_writes(tmp_path: Path) -> None:
+    """docs/init.md's YAML for the real childcare files is init's output, exactly."""
+    real = shared_folder("childcare")
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "init.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n(.*?)```", doc, re.S)
+    documented = next(b for b in blocks if "salesforce_leads:" in b)
+    folder = tmp_path / "childcare"
+    folder.mkdir()
+    for f in real.glob("*.csv"):
+        shutil.copy(f, folder / f.name)
+    assert init(folder).text == documented
