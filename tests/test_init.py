@@ -70,6 +70,7 @@ def test_pursuit(tmp_path: Path) -> None:
         "lsadc": "text",
     }
     assert places.format.model_dump(exclude_defaults=True) == {}
+    assert places.feeds == {}  # a list of places, not a facility list: nothing fed
 
     tech = cfg.sources["techstacks"]
     assert tech.table == "techstacks"

@@ -97,7 +97,10 @@ def facility_feeds(
                 del cols[col]
         if cols:
             feeds.tables[table] = cols
-    _addresses(feeds, entity, headers, records)
+    if feeds.tables:
+        # A facility list (it names a contact, a license or hours): its address is a table
+        # too. A plain list of places (the public-sector sample) keeps its address as it is.
+        _addresses(feeds, entity, headers, records)
     feeds.tables = {t: _ordered(t, feeds.tables[t]) for t in FEED_COLUMNS if t in feeds.tables}
     return feeds
 
