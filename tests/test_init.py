@@ -70,6 +70,7 @@ def test_pursuit(tmp_path: Path) -> None:
         "lsadc": "text",
     }
     assert places.format.model_dump(exclude_defaults=True) == {}
+    assert places.feeds == {}  # a list of places, not a facility list: nothing fed
 
     tech = cfg.sources["techstacks"]
     assert tech.table == "techstacks"
@@ -100,36 +101,129 @@ def test_childcare(tmp_path: Path) -> None:
     result = init(folder, output=tmp_path / "crmpipe.yml")
     check_round_trip(result)
     srcs = result.config.sources
-    # Three agency lists of facilities, and the CRM's existing leads (people with a company).
+    # Three agency lists of facilities, and the CRM's existing leads (facilities with a contact):
+    # every file is a facility list that feeds further tables from the same rows.
     assert {n: s.table for n, s in srcs.items()} == {
         "source1": "entities",
         "source2": "entities",
         "source3": "entities",
-        "salesforce_leads": "contacts",
+        "salesforce_leads": "entities",
+    }
+    feeds = {n: {t: f.columns for t, f in s.feeds.items()} for n, s in srcs.items()}
+    assert srcs["source1"].columns == {
+        "display_name": "Name",
+        "address": "Address",
+        "state": "State",
+        "county": "County",
+        "phone": "Phone",
+    }
+    assert feeds["source1"] == {
+        "contacts": {"full_name": "Primary Contact Name", "title": "Primary Contact Role"},
+        "licenses": {
+            "license_number": "Credential Number",
+            "license_type": "Credential Type",
+            "status": "Status",
+            "issued_on": "First Issue Date",
+            "expires_on": "Expiration Date",
+        },
+        "addresses": {"address": "Address", "state": "State", "county": "County"},
+    }
+    assert srcs["source2"].columns == {
+        "display_name": "Company",
+        "phone": "Phone",
+        "email": "Email",
+        "address": "Address1",
+        "city": "City",
+        "state": "State",
+        "postal_code": "Zip",
+    }
+    assert feeds["source2"] == {
+        "contacts": {"full_name": "Primary Caregiver"},
+        "licenses": {"license_type": "Type License", "capacity": "Total Cap"},
+        "addresses": {
+            "address": "Address1",
+            "address2": "Address2",
+            "city": "City",
+            "state": "State",
+            "postal_code": "Zip",
+        },
+        "schedules": {
+            "monday": "Mon",
+            "tuesday": "Tues",
+            "wednesday": "Wed",
+            "thursday": "Thurs",
+            "friday": "Friday",
+            "saturday": "Saturday",
+            "sunday": "Sunday",
+        },
+    }
+    assert srcs["source3"].columns == {
+        "display_name": "Operation Name",
+        "address": "Address",
+        "city": "City",
+        "state": "State",
+        "postal_code": "Zip",
+        "county": "County",
+        "phone": "Phone",
+        "entity_type": "Type",
+        "email": "Email Address",
+        "entity_id": "Facility ID",
+    }
+    assert feeds["source3"] == {
+        "licenses": {
+            "license_number": "Operation",
+            "status": "Status",
+            "issued_on": "Issue Date",
+            "capacity": "Capacity",
+        },
+        "addresses": {
+            "address": "Address",
+            "city": "City",
+            "state": "State",
+            "postal_code": "Zip",
+            "county": "County",
+        },
+    }
+    # The Salesforce Lead export: a company with its address and a person at it.
+    assert srcs["salesforce_leads"].columns == {
+        "entity_id": "id",
+        "display_name": "company",
+        "address": "street",
+        "city": "city",
+        "state": "state",
+        "postal_code": "postal_code",
+        "phone": "phone",
+        "email": "email",
+        "url": "website",
+        "created_at": "created_date",
+    }
+    assert feeds["salesforce_leads"] == {
+        "contacts": {
+            "first_name": "first_name",
+            "last_name": "last_name",
+            "title": "title",
+            "emails": "email",
+            "phone": "mobile_phone",
+        }
     }
     # Phone is the childcare case's identifier: every source maps it.
     assert all(s.columns.get("phone", "").lower() == "phone" for s in srcs.values())
-    leads = srcs["salesforce_leads"].columns
-    assert leads["contact_id"] == "id"
-    assert (leads["first_name"], leads["last_name"]) == ("first_name", "last_name")
-    assert leads["emails"] == "email"
-    assert srcs["source1"].columns["display_name"] == "Name"
-    assert srcs["source2"].columns["display_name"] == "Company"
-    assert srcs["source2"].columns["postal_code"] == "Zip"
-    assert srcs["source2"].columns["email"] == "Email"
-    assert srcs["source3"].columns["display_name"] == "Operation Name"
-    assert srcs["source3"].columns["entity_id"] == "Facility ID"
-    assert srcs["source3"].columns["email"] == "Email Address"
-    # Nothing dropped: every header is mapped or an extension.
+    # Nothing dropped: every header is mapped (to the facility or a fed table) or an extension.
     for name, src in srcs.items():
         header = by_file(result)[f"{name}.csv"].dialect.header
         kept = set(src.columns.values()) | {
             spec.column or ext for ext, spec in src.extension_columns().items()
         }
+        kept |= {h for f in src.feeds.values() for h in f.columns.values()}
         assert kept == set(header), name
-    ext1 = srcs["source1"].extension_columns()
-    assert ext1["expiration_date"] == ExtraSpec(type="date", column="Expiration Date")
-    assert srcs["source3"].extension_columns()["capacity"].type == "bigint"
+    assert srcs["source1"].extension_columns() == {
+        "disciplinary_action": ExtraSpec(type="boolean", column="Disciplinary Action")
+    }
+    # Rows without an id are identified by lineage; nothing says they are quarantined.
+    notes = " ".join(by_file(result)["source1.csv"].notes)
+    assert "rows are identified by lineage" in notes
+    assert "quarantined" not in result.text
+    assert result.warnings == []
 
 
 def test_pipedrive_files_map_onto_the_funnel_tables(tmp_path: Path) -> None:
@@ -295,7 +389,13 @@ def test_unmappable_and_broken_files_are_noted_not_invented(tmp_path: Path) -> N
     assert "no canonical table fits" in notes["deals.csv"]
     assert "empty" in notes["empty.csv"]
     assert "single column" in notes["readme.txt"]
-    lines = [line for line in result.text.splitlines() if "deals.csv: not mapped" in line]
+    # Each skipped file is a warning of init's, named.
+    assert sorted(w.split(":")[0] for w in result.warnings) == [
+        "deals.csv",
+        "empty.csv",
+        "readme.txt",
+    ]
+    lines = [line for line in result.text.splitlines() if "deals.csv: warning: not mapped" in line]
     assert lines and all(line.startswith("#   ") for line in lines)
     check_round_trip(result)
 

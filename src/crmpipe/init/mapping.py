@@ -15,26 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crmpipe.ingest.sniff import Dialect, raw_names
-from crmpipe.init.synonyms import (
-    CODE_WORDS,
-    CREATED_HINTS,
-    KEYWORDS,
-    NOT_CREATED,
-    match_forms,
-    normalize,
-    synonyms,
-    system_of,
-    unique_name,
-)
-from crmpipe.init.values import (
-    ROLE_CHECKS,
-    VALUE_GUESSES,
-    guess_type,
-    is_email,
-    sample_values,
-    share_of,
-)
-from crmpipe.model import TABLES, Role, physical_columns
+from crmpipe.init.feeds import Feeds, facility_feeds, is_lead_list
+from crmpipe.init.scoring import Assignment, Match, assign
+from crmpipe.init.synonyms import CODE_WORDS, normalize, system_of, unique_name
+from crmpipe.init.values import guess_type, sample_values
+from crmpipe.model import TABLES, physical_columns
 
 
 @dataclass
@@ -52,6 +37,13 @@ class FileGuess:
     constants: dict[str, str] = field(default_factory=dict)  # external_ids: customer, system
     files: list[Path] = field(default_factory=list)  # every file of the source, when a glob
     pattern: str | None = None  # the glob written as `path` for files with the same columns
+    feeds: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> {column: header}
+    drops: str | None = None  # "newest" for dated drops of one list
+
+    @property
+    def warnings(self) -> list[str]:
+        """The notes that say a file was skipped."""
+        return [n for n in self.notes if n.startswith("warning:")]
 
 
 #: How much each matched column says "this file is that table" (contacts vs entities).
@@ -73,119 +65,13 @@ _PLACE = ("address", "city", "state", "postal_code", "county", "lat", "long", "u
           "email", "parent_id")  # fmt: skip
 
 
-@dataclass
-class _Match:
-    header: str
-    index: int
-    column: str
-    score: float
-    how: str  # "name", "keyword", "values"
-    why: str
-
-
-def _candidates(table: str, header: str, index: int, values: list[str]) -> list[_Match]:
-    """Every canonical column of `table` this header could be, with a score in (0, 1]."""
-    forms = match_forms(header)
-    words: set[str] = set()
-    for f in forms:
-        words |= set(f.split("_"))
-    out: list[_Match] = []
-    tbl = TABLES[table]
-    for col in tbl.columns:
-        score, how, why = 0.0, "", ""
-        names = synonyms(table, col.name)
-        for f in forms:
-            if f == col.name:
-                score, how, why = 1.0, "name", "same name"
-                break
-            if f in names:
-                score = max(score, 0.95 - 0.002 * names.index(f))
-                how, why = "name", "known header name"
-        if not score:
-            for kw in KEYWORDS.get(col.name, ()):
-                if kw <= words:
-                    score, how = 0.6, "keyword"
-                    why = f"header contains {' + '.join(sorted(kw))!r}"
-                    break
-        if (
-            table == "external_ids"
-            and col.name == "external_id"
-            and not score
-            and ("id" in words or forms[0].endswith("id"))
-        ):
-            score, how, why = 0.55, "keyword", "an id column"
-        if (
-            score
-            and col.role is not Role.EMAIL_LIST
-            and len(values) >= 3
-            and ("email" in words or "mail" in words or share_of(values, is_email) >= 0.7)
-        ):
-            score = 0.0  # e.g. 'Email Address' is not an address
-        check = ROLE_CHECKS.get(col.role)
-        if score and check and len(values) >= 3:
-            share = share_of(values, check)
-            if share < 0.5:
-                score *= 0.4
-                why += f", but only {share:.0%} of its values fit {col.role.value}"
-            elif share >= 0.9:
-                score = min(1.0, score + 0.05)
-        if not score and col.name in VALUE_GUESSES and len(values) >= 3:
-            vcheck, need, vscore, what = VALUE_GUESSES[col.name]
-            share = share_of(values, vcheck)
-            if col.name == "created_at":
-                if words & NOT_CREATED:
-                    share = 0.0
-                elif words & CREATED_HINTS:
-                    vscore += 0.1
-            if col.name == "url" and share_of(values, lambda v: "://" in v or "www." in v) < 0.5:
-                share = 0.0  # bare 'a.b' values are too often names or numbers
-            if share >= need:
-                score, how, why = vscore, "values", f"{share:.0%} of sampled values are {what}"
-        if score:
-            out.append(_Match(header, index, col.name, score, how, why))
-    return out
-
-
-@dataclass
-class _Assignment:
-    table: str
-    matches: dict[str, _Match]  # canonical column -> match
-    losers: list[tuple[_Match, _Match]]  # (lost, to the winner)
-
-
-def _assign(table: str, headers: list[str], records: list[list[str]]) -> _Assignment:
-    """Headers → columns of `table`, one to one, best score first (greedy)."""
-    cands: list[_Match] = []
-    for i, h in enumerate(headers):
-        if h:
-            cands.extend(_candidates(table, h, i, sample_values(records, i)))
-    cands.sort(key=lambda m: (-m.score, m.index))
-    taken: dict[str, _Match] = {}
-    used: set[int] = set()
-    losers: list[tuple[_Match, _Match]] = []
-    for m in cands:
-        if m.index in used:
-            continue
-        if m.column in taken:
-            if m.score >= 0.6:
-                losers.append((m, taken[m.column]))
-            continue
-        if m.score < 0.4:
-            continue
-        taken[m.column] = m
-        used.add(m.index)
-    # A loser that found another column later isn't a loser.
-    losers = [(lo, w) for lo, w in losers if lo.index not in used]
-    return _Assignment(table, taken, losers)
-
-
 #: The tables guessed by their own rules below; any other table of the model is guessed by how
 #: completely a file's headers name its columns.
 _RULED = ("entities", "contacts", "techstacks", "external_ids")
 
 
 def _choose_table(
-    named: list[str], assignments: dict[str, _Assignment], stem: str = ""
+    named: list[str], assignments: dict[str, Assignment], stem: str = ""
 ) -> tuple[str | None, float, str]:
     """The table the file most likely is, a confidence in [0, 1], and the reason.
 
@@ -235,7 +121,7 @@ def _choose_table(
 
 
 def _fitted_table(
-    named: list[str], assignments: dict[str, _Assignment], stem: str
+    named: list[str], assignments: dict[str, Assignment], stem: str
 ) -> tuple[str, float, str] | None:
     """A table (other than the ruled four) whose columns the headers name: its key and at least
     3/4 of its columns, with at most 1/4 of the headers left over, and a file named like the
@@ -268,7 +154,7 @@ def _similar(a: str, b: str) -> bool:
     return bool(a) and difflib.SequenceMatcher(None, a, b).ratio() >= 0.75
 
 
-def _mean(matches: Iterable[_Match]) -> float:
+def _mean(matches: Iterable[Match]) -> float:
     scores = [m.score for m in matches]
     return sum(scores) / len(scores) if scores else 0.0
 
@@ -278,18 +164,25 @@ def guess_file(path: Path, source: str, dialect: Dialect, records: list[list[str
     headers = raw_names(dialect.header)
     renamed = [(i, h, r) for i, (h, r) in enumerate(zip(dialect.header, headers, strict=True))
                if h != r]  # fmt: skip
-    assignments = {t: _assign(t, headers, records) for t in TABLES}
+    assignments = {t: assign(t, headers, records) for t in TABLES}
     named = [
         r for h, r, i in zip(dialect.header, headers, range(len(headers)), strict=True)
         if h.strip() or sample_values(records, i)
     ]  # fmt: skip
     table, confidence, reason = _choose_table(named, assignments, path.stem)
+    lead = table == "contacts" and is_lead_list(assignments)
+    if lead:
+        table, reason = "entities", "a lead list: people at a company with its address"
+        confidence = _mean(assignments["entities"].matches.values()) * 0.9
     guess = FileGuess(path, source, table, round(confidence, 2), dialect=dialect)
     if table is None:
-        guess.notes.append(f"not mapped: {reason} ({', '.join(named[:8])}"
+        guess.notes.append(f"warning: not mapped, skipped: {reason} ({', '.join(named[:8])}"
                            f"{', ...' if len(named) > 8 else ''})")  # fmt: skip
         return guess
     chosen = assignments[table]
+    feeds = (
+        facility_feeds(chosen, headers, records, lead_list=lead) if table == "entities" else Feeds()
+    )
     guess.notes.append(f"table {table} ({reason}), confidence {guess.confidence:.2f}")
     for i, h, r in renamed:
         what = f"duplicate header {h!r}" if h else "no header"
@@ -298,7 +191,14 @@ def guess_file(path: Path, source: str, dialect: Dialect, records: list[list[str
         guess.columns[col] = m.header
         if m.how != "name" or "but only" in m.why:
             guess.notes.append(f"{m.header!r} → {col}: {m.why}")
-    mapped = {m.index for m in chosen.matches.values()}
+    for fed, cols in feeds.tables.items():
+        guess.feeds[fed] = {c: m.header for c, m in cols.items()}
+        shown = ", ".join(f"{c} ← {m.header!r}" for c, m in cols.items())
+        guess.notes.append(f"feeds {fed}: {shown}")
+        guess.notes += [f"{m.header!r} → {fed}.{c}: {m.why}" for c, m in cols.items()
+                        if m.how != "name" or "but only" in m.why]  # fmt: skip
+    guess.notes += feeds.notes
+    mapped = {m.index for m in chosen.matches.values()} | feeds.indices()
     # Extension names must not clash with stored columns, companions included (`phone_ext`).
     taken = {name for name, _ in physical_columns(TABLES[table])}
     lost = {lo.index: w for lo, w in chosen.losers}
@@ -342,8 +242,9 @@ def guess_file(path: Path, source: str, dialect: Dialect, records: list[list[str
         hint = (f"; distinct on every sampled row: {', '.join(unique[:3])}" if unique
                 else "")  # fmt: skip
         guess.notes.append(
-            f"no column looked like the key {key} (rows without one are quarantined){hint}; "
-            f"map one as {key} under 'columns' if it identifies a row"
+            f"no column looked like the key {key}: rows are identified by lineage (source, file "
+            f"and row number){hint}; map one as {key} under 'columns' if it identifies a row "
+            "across files"
         )
     return guess
 
@@ -363,7 +264,7 @@ def _unique_columns(headers: list[str], records: list[list[str]]) -> list[str]:
     return [h for _, _, h in sorted(out)]
 
 
-def _fits_other_table(table: str, index: int, assignments: dict[str, _Assignment]) -> str:
+def _fits_other_table(table: str, index: int, assignments: dict[str, Assignment]) -> str:
     """'contacts.full_name' when the header strongly matched a column of another table."""
     for other in ("contacts", "entities"):
         if other == table:

@@ -57,6 +57,8 @@ SYNONYMS: dict[str, list[str]] = {
     "full_name": [
         "full_name", "name", "contact_name", "primary_contact_name", "fullname", "contact",
         "person_name", "person", "primary_contact", "contact_full_name", "display_name",
+        "primary_caregiver", "caregiver", "caregiver_name", "primary_contact_person",
+        "director_name", "director", "administrator", "administrator_name",
     ],
     "title": [
         "title", "job_title", "position", "role", "primary_contact_role", "jobtitle",
@@ -75,7 +77,11 @@ SYNONYMS: dict[str, list[str]] = {
     "address": [
         "address", "street", "address1", "street_address", "address_1", "address_line_1",
         "address_line1", "addr", "street1", "street_1", "mailing_address", "physical_address",
-        "location_address", "full_address",
+        "location_address", "full_address", "site_address", "facility_address",
+    ],
+    "address2": [
+        "address2", "address_2", "address_line_2", "address_line2", "street2", "street_2",
+        "suite", "apt", "address_two",
     ],
     "city": ["city", "town", "municipality", "locality", "city_name"],
     "county": ["county", "county_name", "parish", "borough"],
@@ -87,6 +93,16 @@ SYNONYMS: dict[str, list[str]] = {
         "postal_code", "zip", "zip_code", "postcode", "zipcode", "zip5", "postal", "post_code",
     ],
     "lat": ["lat", "latitude"],
+    # schedules: a facility's hours per weekday.
+    "monday": ["monday", "mon", "monday_hours", "mon_hours", "hours_monday"],
+    "tuesday": ["tuesday", "tues", "tue", "tuesday_hours", "tue_hours", "hours_tuesday"],
+    "wednesday": ["wednesday", "wed", "wednesday_hours", "wed_hours", "hours_wednesday"],
+    "thursday": [
+        "thursday", "thurs", "thu", "thur", "thursday_hours", "thu_hours", "hours_thursday",
+    ],
+    "friday": ["friday", "fri", "friday_hours", "fri_hours", "hours_friday"],
+    "saturday": ["saturday", "sat", "saturday_hours", "sat_hours", "hours_saturday"],
+    "sunday": ["sunday", "sun", "sunday_hours", "sun_hours", "hours_sunday"],
     "long": ["long", "lng", "lon", "longitude"],
     "parent_id": [
         "parent_id", "parent", "parent_place_id", "parent_entity_id", "parent_account_id",
@@ -109,6 +125,8 @@ TABLE_SYNONYMS: dict[tuple[str, str], list[str]] = {
         "account_name", "place_name", "organization_name", "organisation", "organisation_name",
         "company_name", "business_name", "org_name", "account", "entity_name", "agency",
         "agency_name", "institution", "legal_name", "provider_name", "program_name",
+        "operation_caregiver_name", "facility", "center_name", "school_name", "provider",
+        "child_care_name", "program", "dba", "doing_business_as",
     ],
     ("entities", "entity_type"): [
         "entity_type", "type", "facility_type", "operation_type", "org_type",
@@ -118,6 +136,40 @@ TABLE_SYNONYMS: dict[tuple[str, str], list[str]] = {
     ("contacts", "emails"): _EMAIL_NAMES,
     ("contacts", "contact_id"): [
         "contact_id", "id", "person_id", "lead_id", "record_id", "people_id", "contactid",
+    ],
+    # licenses: what a facility list says of its license or credential.
+    ("licenses", "license_number"): [
+        "license_number", "license_no", "license_num", "license_nbr", "license", "licence_number",
+        "credential_number", "credential_no", "credential", "operation", "operation_number",
+        "operation_no", "operation_num", "permit_number", "permit_no", "certificate_number",
+        "certification_number", "provider_number", "license_id", "credential_id",
+    ],
+    ("licenses", "license_type"): [
+        "license_type", "type_license", "licence_type", "credential_type", "type_of_license",
+        "license_category", "permit_type", "certificate_type", "type_credential",
+    ],
+    ("licenses", "status"): [
+        "status", "license_status", "credential_status", "permit_status", "operation_status",
+        "licensing_status",
+    ],
+    ("licenses", "issued_on"): [
+        "issued_on", "issue_date", "first_issue_date", "issued", "issued_date", "date_issued",
+        "license_issue_date", "license_issued", "original_issue_date", "license_date",
+        "licensed_since", "license_monitoring_since", "monitoring_since", "effective_date",
+        "license_effective_date",
+    ],
+    ("licenses", "renewed_on"): [
+        "renewed_on", "renewal_date", "renewed", "renewed_date", "last_renewal_date",
+        "license_renewed", "license_renewal_date",
+    ],
+    ("licenses", "expires_on"): [
+        "expires_on", "expiration_date", "expiry_date", "expiration", "expires", "exp_date",
+        "expire_date", "expiry", "license_expiration_date", "license_expiration",
+        "certificate_expiration_date", "license_expires",
+    ],
+    ("licenses", "capacity"): [
+        "capacity", "total_cap", "total_capacity", "licensed_capacity", "max_capacity",
+        "cap", "licensed_cap", "capacity_total",
     ],
     ("techstacks", "name"): [
         "name", "tech", "technology", "tech_name", "technology_name", "product", "product_name",

@@ -48,7 +48,12 @@ def _source_yaml(name: str, spec: dict[str, object], notes: list[str]) -> list[s
     lines = [line for n in notes for line in _comment(n, "  # ")]
     lines.append(f"  {_scalar(name)}:")
     for key, val in spec.items():
-        if isinstance(val, dict):
+        if key == "feeds" and isinstance(val, dict):
+            lines.append("    feeds:")
+            for table, mapping in val.items():
+                lines += [f"      {table}:", "        columns:"]
+                lines += [f"          {_scalar(c)}: {_scalar(h)}" for c, h in mapping.items()]
+        elif isinstance(val, dict):
             if not val:
                 continue
             lines.append(f"    {key}:")
@@ -69,6 +74,8 @@ def source_spec(guess: FileGuess, base: Path) -> dict[str, object]:
     target = guess.file.parent / guess.pattern if guess.pattern else guess.file
     rel = Path(os.path.relpath(target.resolve(), base.resolve())).as_posix()
     spec: dict[str, object] = {"path": rel, "table": guess.table}
+    if guess.drops:
+        spec["drops"] = guess.drops
     if guess.constants:
         spec["constants"] = dict(guess.constants)
     spec["columns"] = dict(guess.columns)
@@ -77,6 +84,8 @@ def source_spec(guess: FileGuess, base: Path) -> dict[str, object]:
         name, kind = item.split(": ")
         extra[name] = kind if name == header else {"type": kind, "column": header}
     spec["extra"] = extra
+    if guess.feeds:
+        spec["feeds"] = {t: dict(cols) for t, cols in guess.feeds.items()}
     if guess.dialect is not None:
         fmt = guess.dialect.format_spec().model_dump(exclude_defaults=True)
         if fmt:
