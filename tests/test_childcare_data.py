@@ -11,8 +11,8 @@ import duckdb
 import pytest
 
 from crmpipe.demo.datasets.childcare import HEADERS, SOURCES, ChildcareFiles, generate_childcare
+from support.shared import shared_folder
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FACILITIES = 2000
 LEADS = 250
 OVERLAP = 0.3
@@ -23,13 +23,6 @@ PHONE_COLUMN = {
     "source3": "Phone",
     "salesforce_leads": "phone",
 }
-
-
-def shared_folder(name: str) -> Path:
-    folder = SHARED / name
-    if not folder.is_dir():
-        pytest.skip(f"real sample folder {folder} is absent (it lives in ../shared/data)")
-    return folder
 
 
 @pytest.fixture(scope="module")

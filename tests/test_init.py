@@ -16,15 +16,7 @@ from crmpipe.config.schema import ExtraSpec
 from crmpipe.init.guess import InitError, InitResult, init
 from crmpipe.init.synonyms import normalize
 from crmpipe.init.values import guess_type
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def shared_folder(name: str) -> Path:
-    folder = SHARED / name
-    if not folder.is_dir():
-        pytest.skip(f"real sample folder {folder} is absent (it lives in ../shared/data)")
-    return folder
+from support.shared import shared_folder
 
 
 def by_file(result: InitResult) -> dict[str, object]:

@@ -235,8 +235,13 @@ def report(
 @app.command()
 @_one_line_errors
 def demo(
-    case: Annotated[str, typer.Argument(help="Which case: pursuit or pipedrive.")] = "pursuit",
+    case: Annotated[
+        str, typer.Argument(help="Which case: pursuit, pipedrive or childcare.")
+    ] = "pursuit",
     contacts: Annotated[int, typer.Option(help="How many contacts to generate.")] = 100_000,
+    facilities: Annotated[
+        int, typer.Option(help="childcare: facility rows to generate across the three lists.")
+    ] = 3000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 0,
     folder: Annotated[Path | None, typer.Option("--dir", help="Where to write the case.")] = None,
 ) -> None:
@@ -244,9 +249,33 @@ def demo(
     from crmpipe.demo.runner import demo as run_demo
 
     with show.RichReporter(out) as reporter:
-        result = run_demo(case, folder=folder, contacts=contacts, seed=seed, reporter=reporter)
+        result = run_demo(
+            case,
+            folder=folder,
+            contacts=contacts,
+            facilities=facilities,
+            seed=seed,
+            reporter=reporter,
+        )
     out.print(show.summary_table(result.summary))
     out.print(show.quality_summary(result.summary), highlight=False)
+    if result.leads is not None:  # the childcare case answers with its leads
+        out.print(show.leads_table(result.leads))
+        for query, answer in result.answers:
+            out.print(show.result_table(answer, title=f"crmpipe search {query!r}"))
+        truth = result.config_path.parent / "data" / "truth.csv"
+        lines = [
+            f"Project file: {result.config_path}  ·  the leads: crmpipe shell -c "
+            f"{result.config_path}, then select * from marts.leads",
+        ]
+        if truth.exists():
+            lines.append(
+                f"Facilities found vs planted: crmpipe resolve -c {result.config_path} "
+                f"--table entities --evaluate {truth}"
+            )
+        for line in lines:
+            out.print(line, highlight=False, soft_wrap=True)
+        return
     if result.funnel is not None:  # the sales-funnel case answers with its funnel
         out.print(show.funnel_table(result.funnel))
         out.print(show.dropoff_table(result.funnel))

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crmpipe.config.load import load_config
-from crmpipe.demo.datasets import pipedrive, pursuit
+from crmpipe.demo.datasets import childcare_case, pipedrive, pursuit
 from crmpipe.errors import CrmpipeError
 from crmpipe.funnel.chart import write_funnel_chart
 from crmpipe.funnel.query import FunnelResult, funnel
+from crmpipe.marts.leads import LeadSummary, lead_summary
 from crmpipe.pipeline import Reporter, RunSummary, run
 from crmpipe.quality.engine import CheckOutcome
 from crmpipe.quality.marts import latest_mart_checks
@@ -27,6 +28,8 @@ REFERENCE_QUERIES = ("title: finance", "filter: bob Accela >10000", "crm: a")
 CASES = {
     "pursuit": "public-sector contacts search (places, techstacks, customer mappings)",
     "pipedrive": "sales funnel from a Pipedrive export (the real one in ../shared/data when there)",
+    "childcare": "childcare leads: agency lists merged and matched to CRM leads (the real ones "
+    "in ../shared/data when there)",
 }
 
 
@@ -45,6 +48,8 @@ class DemoResult:
     funnel: FunnelResult | None = None
     checks: list[CheckOutcome] = field(default_factory=list)
     charts: list[Path] = field(default_factory=list)
+    # The childcare case answers with its leads' figures.
+    leads: LeadSummary | None = None
 
 
 def demo(
@@ -52,6 +57,7 @@ def demo(
     *,
     folder: Path | None = None,
     contacts: int = 100_000,
+    facilities: int = 3000,
     seed: int = 0,
     limit: int = 5,
     reporter: Reporter | None = None,
@@ -61,10 +67,14 @@ def demo(
         raise DemoError(f"unknown demo case {case!r}; available: {', '.join(CASES)}")
     if contacts < 1:
         raise DemoError("--contacts must be at least 1")
+    if facilities < 1:
+        raise DemoError("--facilities must be at least 1")
     folder = Path(folder or Path("demo") / case)
     folder.mkdir(parents=True, exist_ok=True)
     if case == "pipedrive":
         generated = pipedrive.generate(folder, seed=seed)
+    elif case == "childcare":
+        generated = childcare_case.generate(folder, facilities=facilities, seed=seed)
     else:
         generated = pursuit.generate(folder, contacts=contacts, seed=seed)
     cfg = load_config(generated.config_path)
@@ -83,6 +93,12 @@ def demo(
         ]
         return result
     con = connect(cfg.warehouse_path, read_only=True)
+    if case == "childcare":
+        try:
+            result.leads = lead_summary(con, cfg)
+        finally:
+            con.close()
+        return result
     try:
         for query in REFERENCE_QUERIES:
             answer = search(

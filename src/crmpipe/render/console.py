@@ -21,6 +21,7 @@ from rich.table import Table
 from crmpipe.funnel.query import FunnelResult
 from crmpipe.init.guess import InitResult
 from crmpipe.jsonvalues import json_value
+from crmpipe.marts.leads import LeadSummary
 from crmpipe.model import TABLES
 from crmpipe.pipeline import Reporter, RunSummary
 from crmpipe.publish import PublishResult
@@ -414,4 +415,20 @@ def checks_table(checks: list[CheckOutcome]) -> Table:
             f"{o.failed:,}",
             f"{o.check.table}: {o.message}",
         )
+    return t
+
+
+def leads_table(summary: LeadSummary) -> Table:
+    """The childcare demo's answer: facility rows per source, then what the leads product made."""
+    t = Table(title="childcare leads (marts.leads)")
+    t.add_column("what")
+    t.add_column("count", justify="right")
+    for source, rows in summary.rows_per_source.items():
+        t.add_row(f"facility rows from {source}", f"{rows:,}")
+    t.add_section()
+    t.add_row("facilities (one lead each)", f"{summary.facilities:,}", style="bold")
+    t.add_row("  merged across two or more lists", f"{summary.in_several_lists:,}")
+    t.add_row("  in the lists and already a CRM lead", f"{summary.matched_crm:,}")
+    t.add_row("  in the lists, new leads", f"{summary.new_leads:,}")
+    t.add_row("  CRM leads no list mentions", f"{summary.crm_only:,}")
     return t
