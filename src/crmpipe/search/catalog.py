@@ -19,6 +19,8 @@ from crmpipe.search.table import CONTACT_SEARCH, SearchInputs, SearchTable, crm_
 
 #: Every searchable table, the default first.
 SEARCH_TABLES: tuple[SearchTable, ...] = (CONTACT_SEARCH, FACILITY_SEARCH)
+#: A label's singular, accepted too (`--table facility`).
+SINGULAR = {"contacts": "contact", "facilities": "facility"}
 #: Canonical tables a search table may read (SearchInputs.tables lists those a store has).
 INPUT_TABLES = ("entities", "contacts", "licenses", "addresses", "entity_sources")
 
@@ -33,7 +35,7 @@ def search_table(name: str) -> SearchTable:
     `facility_search`, optionally schema-qualified); QueryError listing the known ones."""
     wanted = name.strip().lower().rsplit(".", 1)[-1]
     for spec in SEARCH_TABLES:
-        if wanted in (spec.label, spec.name, spec.label.rstrip("s")):
+        if wanted in (spec.label, spec.name, SINGULAR.get(spec.label)):
             return spec
     raise QueryError(f"unknown search table {name!r}; known tables: {', '.join(known_tables())}")
 
