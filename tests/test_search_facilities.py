@@ -6,6 +6,7 @@ and (tests marked pg) the same answers from the published PostgreSQL version."""
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -209,3 +210,76 @@ sources:
       addresses: {columns: {address: Address, city: City, state: State, postal_code: Zip,
                             county: County}}
 """
+
+
+# --- PostgreSQL: the published facility_search answers as DuckDB does --------------------
+
+PG_QUERIES = [
+    "name: montessori state:TX capacity>50",
+    "phone:702",
+    "license_status:active",
+    "montessori",
+    "pineda",
+    "capacity>=12 -status:inactive",
+    "email:sunrise",
+    "source:texas",
+    "zip:750",
+    "expires<2025-01-01 OR capacity:..20",
+    "licence_status:active",
+]
+
+
+@pytest.fixture(scope="module")
+def published(project: Config, pg_dsn: str) -> Iterator[Any]:
+    """The project published to a database of this module's own; a psycopg connection."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    from crmpipe.publish import publish
+
+    name = f"test_search_facilities_{os.getpid()}"
+    with psycopg.connect(pg_dsn, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {name}")
+    dsn = make_conninfo(pg_dsn, dbname=name)
+    with duckdb.connect(str(project.warehouse_path), read_only=True) as duck:
+        publish(duck, dsn, cfg=project)
+    pg = psycopg.connect(dsn, autocommit=True)
+    try:
+        yield pg
+    finally:
+        pg.close()
+        with psycopg.connect(pg_dsn, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _answer(con: Any, query: str) -> Any:
+    try:
+        r = search(con, query, table="facilities", count_cap=None)
+    except QueryError as exc:
+        return ("error", str(exc))
+    return r.columns, [tuple(str(v) for v in row) for row in r.rows], r.total
+
+
+@pytest.mark.parametrize(
+    "query", PG_QUERIES + query_docs.examples("facility-query"), ids=lambda q: q[:40]
+)
+def test_postgres_answers_as_duckdb(con, published, query: str) -> None:
+    assert _answer(published, query) == _answer(con, query)
+
+
+def test_postgres_facility_search_matches_the_warehouse(con, published) -> None:
+    (columns,) = [
+        [d[0] for d in con.execute("SELECT * FROM search.facility_search LIMIT 0").description]
+    ]
+    cols = ", ".join(f'"{c}"' for c in columns if c != "document")
+    duck_rows = con.execute(f"SELECT {cols} FROM search.facility_search ORDER BY entity_id").fetchall()
+    pg_rows = published.execute(
+        f'SELECT {cols} FROM crmpipe.facility_search ORDER BY entity_id COLLATE "C"'
+    ).fetchall()
+    assert [tuple(map(str, r)) for r in pg_rows] == [tuple(map(str, r)) for r in duck_rows]
+    fks = published.execute(
+        "SELECT conrelid::regclass::text FROM pg_constraint WHERE contype = 'f' "
+        "AND connamespace = 'crmpipe'::regnamespace"
+    ).fetchall()
+    assert {"crmpipe.licenses", "crmpipe.addresses"} <= {r[0] for r in fks}
