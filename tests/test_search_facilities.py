@@ -273,7 +273,9 @@ def test_postgres_facility_search_matches_the_warehouse(con, published) -> None:
         [d[0] for d in con.execute("SELECT * FROM search.facility_search LIMIT 0").description]
     ]
     cols = ", ".join(f'"{c}"' for c in columns if c != "document")
-    duck_rows = con.execute(f"SELECT {cols} FROM search.facility_search ORDER BY entity_id").fetchall()
+    duck_rows = con.execute(
+        f"SELECT {cols} FROM search.facility_search ORDER BY entity_id"
+    ).fetchall()
     pg_rows = published.execute(
         f'SELECT {cols} FROM crmpipe.facility_search ORDER BY entity_id COLLATE "C"'
     ).fetchall()
