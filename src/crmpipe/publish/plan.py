@@ -80,7 +80,9 @@ def read_plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> PublishPlan:
     """What to publish, checked against the warehouse before PostgreSQL is touched.
 
     The public-sector tables and the contact search view when the warehouse has contacts (the
-    four tables always, empty when a source is missing, since the view reads them all); every
+    four tables always, empty when a source is missing, since the view reads them all); the
+    facility search view and the tables it reads (facilities, licenses, addresses, contacts,
+    empty ones too) when the warehouse built facility_search; every
     other canonical table that has rows (the sales funnel's users, deals, ...); and every table
     of the `marts` schema, as a plain table beside them.
     """
@@ -88,12 +90,12 @@ def read_plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> PublishPlan:
     search = bool(_duck_columns(duck, "core", "contacts"))
     # facility_search, when the warehouse built it: the tables it reads are published (empty
     # ones too), so the view has the warehouse's columns.
-    facility = _duck_columns(duck, "search", FACILITY_SEARCH.name) and duckdb_inputs(duck)
+    facility = duckdb_inputs(duck) if _duck_columns(duck, "search", FACILITY_SEARCH.name) else None
     names = [
         n
         for n in tables
         if (search and n in PUBLISHED_TABLES)
-        or (facility and n in facility.tables)
+        or (facility is not None and n in facility.tables)
         or (_duck_columns(duck, "core", n) and _table_rows(duck, "core", n) > 0)
     ]
     plans: dict[str, TablePlan] = {}
@@ -135,7 +137,7 @@ def read_plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> PublishPlan:
         )
     build = build_fingerprint(duck)
     published = None
-    if facility:
+    if facility is not None:
         # Read from the published tables (a lineage table not published: the rows' _source).
         published = SearchInputs(facility.systems, frozenset(facility.tables & set(plans)))
     if not search:
