@@ -285,3 +285,16 @@ def test_postgres_facility_search_matches_the_warehouse(con, published) -> None:
         "AND connamespace = 'crmpipe'::regnamespace"
     ).fetchall()
     assert {"crmpipe.licenses", "crmpipe.addresses"} <= {r[0] for r in fks}
+
+
+def test_masked_facility_rows_hide_phones_emails_and_contact_names(project: Config) -> None:
+    from crmpipe.api.masking import Masker
+    from crmpipe.search.facilities import FACILITY_SEARCH
+
+    masker = Masker(project).for_table(FACILITY_SEARCH)
+    columns = ["display_name", "phone", "email", "contact_names", "document"]
+    row = ("Little Montessori", "+17025550101", ["a@b.org"], ["tania pineda"], "little ...")
+    (masked,) = masker.search_rows(columns, [row])
+    assert masked[0] == "Little Montessori" and masked[4] is None
+    assert "+17025550101" not in str(masked) and "a@b.org" not in str(masked)
+    assert "tania pineda" not in str(masked)
