@@ -149,13 +149,21 @@ def search(
         str | None,
         typer.Option("--pg", metavar="DSN", help="Search the version published to PostgreSQL."),
     ] = None,
+    table: Annotated[
+        str | None,
+        typer.Option(
+            "--table",
+            "-t",
+            help="contacts or facilities (default: contacts when built, else facilities).",
+        ),
+    ] = None,
 ) -> None:
-    """Search the contacts with the query language (the DuckDB warehouse, or --pg DSN)."""
+    """Search contacts or facilities with the query language (the DuckDB warehouse, or --pg)."""
     from crmpipe.search import explain as explain_query
     from crmpipe.search import search as run_search
 
     cfg = load_config(config)
-    opts = {"aliases": cfg.search.aliases, "shorthands": cfg.search.shorthands}
+    opts = {"aliases": cfg.search.aliases, "shorthands": cfg.search.shorthands, "table": table}
     with open_store(cfg, pg, app="crmpipe search") as con:
         if explain:
             out.print(explain_query(con, query, **opts), highlight=False, markup=False)

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 import crmpipe
-from crmpipe.build.core import CoreResult, build_core, build_search
+from crmpipe.build.core import CoreResult, build_core, build_searches, search_table_names
 from crmpipe.build.staging import StageResult, stage_table
 from crmpipe.clean import install_macros
 from crmpipe.config.load import load_config
@@ -395,10 +395,11 @@ def _rebuild(
                 f"{len(summary.slas)} SLAs; {summary.checks_failed} failed, "
                 f"{summary.checks_warned} warned (checks and SLAs)"
             )
-    if "contacts" in tables:
-        with steps.step("index", "contact_search") as s:
-            s.rows = build_search(con, cfg)
-            s.detail = "search table and field registry"
+    if search_table_names(cfg):
+        with steps.step("index", ", ".join(search_table_names(cfg))) as s:
+            built = build_searches(con, cfg)
+            s.rows = sum(built.values())
+            s.detail = "search tables and field registry"
     with steps.step("marts", "all") as s:
         marts = build_marts(con, cfg, run_id=run_id)
         s.rows = sum(n for _, n in marts)

@@ -19,23 +19,24 @@ def blocks() -> list[tuple[str, str]]:
     return [(m.group(1), m.group(2)) for m in BLOCK.finditer(DOC.read_text(encoding="utf-8"))]
 
 
-def examples() -> list[str]:
-    """Every query of the `query` blocks."""
+def examples(block: str = "query") -> list[str]:
+    """Every query of the `query` blocks (`facility-query`: the facility search's)."""
     return [
         line.strip()
         for kind, body in blocks()
-        if kind == "query"
+        if kind == block
         for line in body.splitlines()
         if line.strip()
     ]
 
 
-def error_examples() -> list[tuple[str, str]]:
-    """(query, message) of every `query-error` block and the `text` block after it."""
+def error_examples(block: str = "query-error") -> list[tuple[str, str]]:
+    """(query, message) of every `query-error` block (or `facility-query-error`) and the `text`
+    block after it."""
     found = blocks()
     out = []
     for (kind, body), following in zip(found, found[1:] + [("", "")], strict=True):
-        if kind == "query-error":
+        if kind == block:
             assert following[0] == "text", f"query-error block {body!r} needs a text block after"
             out.append((body.strip(), following[1].strip()))
     return out

@@ -66,6 +66,16 @@ class ApiError(CrmpipeError):
         self.status = status
 
 
+#: The `table=` parameter of the search endpoints.
+TableParam = Annotated[
+    str | None,
+    Query(
+        description="The search table: contacts or facilities (default: contacts when the "
+        "store has it, else facilities)."
+    ),
+]
+
+
 def _status(exc: CrmpipeError) -> int:
     if isinstance(exc, ApiError | PiiQueryError):
         return exc.status
@@ -175,13 +185,14 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         return _error(500, f"internal error: {first_line(exc)}")
 
-    @app.get("/api/search", summary="Search the contacts with the query language")
+    @app.get("/api/search", summary="Search contacts or facilities with the query language")
     def search(
         request: Request,
         q: Annotated[str, Query(description="A query, e.g. 'title: finance state:CA,TX'.")],
         limit: Annotated[int | None, Query(ge=1, le=MAX_WINDOW)] = None,
         offset: Annotated[int, Query(ge=0, description="Rows to skip (stable order).")] = 0,
         format: Annotated[Format, Query()] = Format.json,
+        table: TableParam = None,
     ) -> Response:
         """One page of matches (as `crmpipe search --format json|csv` prints it) and the
         number of matches, counted up to the project's count cap."""
@@ -189,11 +200,13 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
         if offset + size > MAX_WINDOW:
             raise ApiError(f"offset + limit is at most {MAX_WINDOW:,}: narrow the query", 400)
         with connection() as con:
-            registry = as_backend(con).load_fields(aliases)
+            db = as_backend(con).with_table(table)
+            registry = db.load_fields(aliases)
+            mask = masker.for_table(db.search_spec)
             if masked(request):
-                masker.check_query(q, registry, shorthands)
+                mask.check_query(q, registry, shorthands)
             result = run_search(
-                con,
+                db,
                 q,
                 aliases=aliases,
                 shorthands=shorthands,
@@ -203,16 +216,16 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
             )
         result.rows = result.rows[offset:]
         if masked(request):
-            result.rows = masker.search_rows(list(result.columns), result.rows)
+            result.rows = mask.search_rows(list(result.columns), result.rows)
         if format is Format.csv:
             return Response(show.result_csv(result), media_type="text/csv; charset=utf-8")
         return Response(show.result_json(result), media_type="application/json")
 
     @app.get("/api/fields", summary="The searchable fields and their aliases")
-    def fields() -> list[dict[str, Any]]:
+    def fields(table: TableParam = None) -> list[dict[str, Any]]:
         """Each field a query can name (`field: value`), its kind and the aliases naming it."""
         with connection() as con:
-            registry = as_backend(con).load_fields(aliases)
+            registry = as_backend(con).with_table(table).load_fields(aliases)
         named: dict[str, list[str]] = {}
         for name, f in registry.items():
             if f.is_alias:
@@ -233,18 +246,20 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
         fields: Annotated[str, Query(description="Comma-separated fields, e.g. 'state,crm'.")],
         q: Annotated[str, Query(description="A query; empty counts every contact.")] = "",
         top: Annotated[int, Query(ge=1, le=1000, description="Values kept per field.")] = 20,
+        table: TableParam = None,
     ) -> dict[str, Any]:
         """For each field, its `top` most frequent values among the matches of `q` (list fields
         counted per element), by count then value."""
         with connection() as con:
-            db = as_backend(con)
+            db = as_backend(con).with_table(table)
             registry = db.load_fields(aliases)
             chosen = facet_fields(fields.split(","), registry)
+            mask = masker.for_table(db.search_spec)
             if masked(request):
-                masker.check_query(q, registry, shorthands)
+                mask.check_query(q, registry, shorthands)
             counts = facets(db, q, chosen, top=top, shorthands=shorthands, registry=registry)
         if masked(request):
-            counts = masker.facet_counts(counts, {f.name: f.column for f in chosen})
+            counts = mask.facet_counts(counts, {f.name: f.column for f in chosen})
         return {"q": q, "fields": counts}
 
     @app.get("/api/contacts/{contact_id}", summary="A contact with its entity and lineage")

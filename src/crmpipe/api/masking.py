@@ -17,6 +17,7 @@ refused with a 403, since a match count would tell whether a value exists.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -26,14 +27,16 @@ from crmpipe.errors import CrmpipeError
 from crmpipe.marts.pii import mask_email, mask_phone, mask_text
 from crmpipe.model import Role
 from crmpipe.search.ast import Compare, FieldMatch, FreeText, walk
+from crmpipe.search.catalog import INPUT_TABLES
+from crmpipe.search.facilities import FACILITY_SEARCH, facility_columns
 from crmpipe.search.fields import Field, Kind
 from crmpipe.search.parser import parse
-from crmpipe.search.table import Scalar, search_columns
+from crmpipe.search.table import Scalar, SearchInputs, SearchTable, search_columns
 
 #: Roles whose values identify a person.
 MASKED_ROLES: frozenset[Role] = frozenset({Role.PERSON_NAME, Role.EMAIL_LIST, Role.PHONE})
 #: Search columns of free text made from PII, answered as null.
-NULLED = frozenset({"document", "_emails_joined"})
+NULLED = frozenset({"document", "_emails_joined", "_email_joined", "_contact_names_joined"})
 _EMAIL = re.compile(r"[^\s@,;<>()\[\]\"']+@[^\s@,;<>()\[\]\"']+")
 
 Roles = Mapping[str, Role]
@@ -76,6 +79,23 @@ class Masker:
             if isinstance(c.source, Scalar)
             and c.source.column in self.tables.get(c.source.table, {})
         }
+        #: The same for facility_search (its contacts' names are people's names).
+        every = SearchInputs(tables=frozenset(INPUT_TABLES))
+        self.facility_search: dict[str, Role] = {
+            c.name: self.tables[c.source.table][c.source.column]
+            for c in facility_columns(project, every)
+            if isinstance(c.source, Scalar)
+            and c.source.column in self.tables.get(c.source.table, {})
+        }
+        self.facility_search["contact_names"] = Role.PERSON_NAME
+
+    def for_table(self, spec: SearchTable) -> Masker:
+        """This masker for search results of `spec` (contact_search's PII columns by default)."""
+        if spec.name != FACILITY_SEARCH.name:
+            return self
+        other = copy.copy(self)
+        other.search = self.facility_search
+        return other
 
     def check_query(
         self, query: str, fields: Mapping[str, Field], shorthands: Mapping[str, str] | None

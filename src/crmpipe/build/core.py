@@ -1,10 +1,12 @@
-"""Build: staging → `core.<table>` (one row per key) → `search.contact_search`.
+"""Build: staging → `core.<table>` (one row per key) → the search tables.
 
 Duplicates of a key are resolved by the latest file, then the latest row in it, and counted;
 rows without a key go to `quarantine.<table>` with the reason, so nothing is lost. The search
 table is created as `search.table` declares it (contacts with their entity, its tech names, the
 customers that map it and their CRM ids, a free-text `document`); `meta.search_fields` records
-each searchable column's kind for the query language.
+each searchable column's kind for the query language, per table (`table_name`).
+`build_searches` builds every search table the project has: contact_search and/or
+facility_search (search.catalog.planned_tables, search.facilities).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import duckdb
 
 from crmpipe.config.schema import Config
 from crmpipe.model import Table, duckdb_ddl, physical_columns
+from crmpipe.search.catalog import SEARCH_TABLES, duckdb_inputs, planned_tables
 from crmpipe.search.table import (
+    CONTACT_SEARCH,
     DUCKDB_FIELDS_TABLE,
-    DUCKDB_SEARCH_TABLE,
-    crm_systems,
+    SEARCH_TABLE,
+    SearchTable,
     duckdb_select,
     field_rows,
-    search_columns,
 )
 from crmpipe.sqltext import quote_ident
 from crmpipe.warehouse.connection import table_exists
@@ -72,16 +75,20 @@ def build_core(con: duckdb.DuckDBPyConnection, tbl: Table, run_id: int) -> CoreR
     return CoreResult(tbl.name, staged, loaded, staged - loaded - quarantined, quarantined)
 
 
-def build_search(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
-    """Create search.contact_search (as search.table declares it) and meta.search_fields;
-    return the row count."""
+def build_search(
+    con: duckdb.DuckDBPyConnection, cfg: Config, spec: SearchTable = CONTACT_SEARCH
+) -> int:
+    """Create `search.<spec.name>` (contact_search by default, as search.table declares it)
+    and its rows of meta.search_fields; return the row count."""
     tables = cfg.tables()
-    for needed in ("entities", "techstacks", "external_ids"):
+    for needed in spec.needs:
         if not table_exists(con, "core", needed):  # a project without that source
             con.execute(duckdb_ddl(tables[needed], "core"))
-    columns = search_columns(cfg, crm_systems(con))
+    inputs = duckdb_inputs(con)
+    columns = spec.columns(cfg, inputs)
     fields = field_rows(columns)
-    query, params = duckdb_select(columns)
+    query, params = duckdb_select(columns, spec, inputs)
+    target = spec.duckdb_table
     # The columns that searches scan in full (joined lists, the document) are stored without
     # compression: twice as fast to write and to scan, for a somewhat larger file.
     scanned = {m for _, _, m in fields if m} | {"document"}
@@ -95,11 +102,37 @@ def build_search(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
         f"{quote_ident(n)} {t}" + (" USING COMPRESSION uncompressed" if n in scanned else "")
         for n, t in shape
     )
-    con.execute(f"CREATE OR REPLACE TABLE {DUCKDB_SEARCH_TABLE} ({ddl})")
-    con.execute(f"INSERT INTO {DUCKDB_SEARCH_TABLE} {query}", params)
-    con.execute(f"DELETE FROM {DUCKDB_FIELDS_TABLE}")
+    con.execute(f"CREATE OR REPLACE TABLE {target} ({ddl})")
+    con.execute(f"INSERT INTO {target} {query}", params)
+    _forget_fields(con, spec)
     con.executemany(
-        f"INSERT INTO {DUCKDB_FIELDS_TABLE} VALUES (?, ?, ?, ?)",
-        [(n, k, i, m) for i, (n, k, m) in enumerate(fields)],
+        f"INSERT INTO {DUCKDB_FIELDS_TABLE} (name, kind, position, match_column, table_name) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [(n, k, i, m, spec.name) for i, (n, k, m) in enumerate(fields)],
     )
-    return con.execute(f"SELECT count(*) FROM {DUCKDB_SEARCH_TABLE}").fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+
+
+def _forget_fields(con: duckdb.DuckDBPyConnection, spec: SearchTable) -> None:
+    """Delete the search table's rows of meta.search_fields (rows of a warehouse built before
+    the registry named its table are contact_search's)."""
+    con.execute(
+        f"DELETE FROM {DUCKDB_FIELDS_TABLE} WHERE coalesce(table_name, ?) = ?",
+        [SEARCH_TABLE, spec.name],
+    )
+
+
+def search_table_names(cfg: Config) -> list[str]:
+    """The search tables this project builds (search.catalog.planned_tables), by name."""
+    return [spec.name for spec in planned_tables(cfg)]
+
+
+def build_searches(con: duckdb.DuckDBPyConnection, cfg: Config) -> dict[str, int]:
+    """Build every search table the project has (search.catalog.planned_tables) and drop the
+    others with their fields; {table name: rows}."""
+    planned = planned_tables(cfg)
+    for spec in SEARCH_TABLES:
+        if spec not in planned and table_exists(con, "search", spec.name):
+            con.execute(f"DROP TABLE {spec.duckdb_table}")
+            _forget_fields(con, spec)
+    return {spec.name: build_search(con, cfg, spec) for spec in planned}

@@ -16,6 +16,8 @@ from psycopg.copy import QueuedLibpqWriter
 from crmpipe.publish import ddl
 from crmpipe.publish.ddl import qualified
 from crmpipe.publish.plan import FieldRow, TablePlan
+from crmpipe.search.facilities import FACILITY_SEARCH
+from crmpipe.search.table import SEARCH_TABLE
 
 #: Rows per Arrow batch streamed from DuckDB into COPY (bounded memory: a few MB a batch).
 BATCH_ROWS = 50_000
@@ -64,23 +66,29 @@ def copy_job(
     return run
 
 
-def fields_job(schema: str, fields: list[FieldRow]) -> Callable[[psycopg.Connection], int]:
-    """The search field registry (crmpipe.search reads it), with each field's lookup."""
+def fields_job(
+    schema: str, fields: list[FieldRow], facility_fields: list[FieldRow] | None = None
+) -> Callable[[psycopg.Connection], int]:
+    """The search field registry (crmpipe.search reads it), with each field's lookup and its
+    table: contact_search's `fields`, facility_search's `facility_fields`."""
+    rows = [(*f, SEARCH_TABLE) for f in fields]
+    rows += [(*f, FACILITY_SEARCH.name) for f in facility_fields or []]
 
     def run(conn: psycopg.Connection) -> int:
         with conn.transaction():
             conn.execute(
                 f"CREATE TABLE {qualified(schema, 'search_fields')} "
-                "(name text PRIMARY KEY, kind text NOT NULL, position integer NOT NULL, "
+                "(name text NOT NULL, kind text NOT NULL, position integer NOT NULL, "
                 "match_column text, lookup_table text, lookup_column text, lookup_key text, "
-                "lookup_field text)"
+                "lookup_field text, table_name text NOT NULL, PRIMARY KEY (table_name, name))"
             )
             with conn.cursor().copy(
                 f"COPY {qualified(schema, 'search_fields')} (name, kind, position, "
-                "match_column, lookup_table, lookup_column, lookup_key, lookup_field) FROM STDIN"
+                "match_column, lookup_table, lookup_column, lookup_key, lookup_field, "
+                "table_name) FROM STDIN"
             ) as copy:
-                for row in fields:
+                for row in rows:
                     copy.write_row(row)
-        return len(fields)
+        return len(rows)
 
     return run

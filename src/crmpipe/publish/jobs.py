@@ -196,6 +196,7 @@ def build_jobs(
     *,
     contact_text: bool,
     orphans: dict[str, int],
+    facility: search_ddl.SearchView | None = None,
 ) -> list[Job]:
     """The build of version `schema` after its COPY: indexes, the search view, keys, in
     parallel where their locks allow. The keys job counts foreign-key orphans into `orphans`."""
@@ -261,6 +262,23 @@ def build_jobs(
             )
             build.append(values_job)
             view_jobs.append(values_job.name)
+    if facility is not None:
+        facility_job = Job(
+            "view",
+            "facility_search",
+            _sql_job(*search_ddl.facility_view_sql(schema, facility)),
+            priority=_cost(plans["entities"].rows, "view"),
+        )
+        build.append(facility_job)
+        view_jobs.append(facility_job.name)
+        build.append(
+            Job(
+                "vacuum",
+                "facility_search",
+                _sql_job(f"VACUUM (ANALYZE) {qualified(schema, 'facility_search')}"),
+                after=frozenset({facility_job.name}),
+            )
+        )
     # Keys take locks that conflict with index builds on the same tables (and the view's
     # build reads them): after those.
     keys_job = Job(

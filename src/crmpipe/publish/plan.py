@@ -17,7 +17,9 @@ from crmpipe.marts.build import mart_tables
 from crmpipe.publish import ddl, search_ddl
 from crmpipe.publish.ddl import PUBLISHED_TABLES, PgColumn
 from crmpipe.publish.errors import PublishError
-from crmpipe.search.table import SEARCH_KINDS, crm_systems
+from crmpipe.search.catalog import duckdb_inputs
+from crmpipe.search.facilities import FACILITY_SEARCH
+from crmpipe.search.table import SEARCH_KINDS, SEARCH_TABLE, SearchInputs, crm_systems
 from crmpipe.sqltext import quote_ident
 
 
@@ -53,6 +55,8 @@ class PublishPlan:
     fields: list[FieldRow]
     build: str | None  # the warehouse build's fingerprint (meta.build_state), if recorded
     vocabulary: tuple[str, ...] = ()  # text fields searched through their vocabulary
+    #: facility_search's inputs (the tables it reads, as published), when the warehouse has it.
+    facility: SearchInputs | None = None
 
     @property
     def model_tables(self) -> dict[str, Any]:
@@ -76,16 +80,22 @@ def read_plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> PublishPlan:
     """What to publish, checked against the warehouse before PostgreSQL is touched.
 
     The public-sector tables and the contact search view when the warehouse has contacts (the
-    four tables always, empty when a source is missing, since the view reads them all); every
+    four tables always, empty when a source is missing, since the view reads them all); the
+    facility search view and the tables it reads (facilities, licenses, addresses, contacts,
+    empty ones too) when the warehouse built facility_search; every
     other canonical table that has rows (the sales funnel's users, deals, ...); and every table
     of the `marts` schema, as a plain table beside them.
     """
     tables = cfg.tables()
     search = bool(_duck_columns(duck, "core", "contacts"))
+    # facility_search, when the warehouse built it: the tables it reads are published (empty
+    # ones too), so the view has the warehouse's columns.
+    facility = duckdb_inputs(duck) if _duck_columns(duck, "search", FACILITY_SEARCH.name) else None
     names = [
         n
         for n in tables
         if (search and n in PUBLISHED_TABLES)
+        or (facility is not None and n in facility.tables)
         or (_duck_columns(duck, "core", n) and _table_rows(duck, "core", n) > 0)
     ]
     plans: dict[str, TablePlan] = {}
@@ -110,7 +120,7 @@ def read_plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> PublishPlan:
         source = f"core.{quote_ident(name)}"
         plans[name] = TablePlan(name, tbl, cols, types, exists, rows, source)
     for name in mart_tables(duck):
-        if name in plans or name in ("search_fields", "contact_search"):
+        if name in plans or name in ("search_fields", "contact_search", FACILITY_SEARCH.name):
             raise PublishError(
                 f"marts.{name} has the name of a published table; rename the mart (its SQL "
                 "file) so both can be published"
@@ -126,8 +136,12 @@ def read_plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> PublishPlan:
             "the warehouse has nothing to publish (no core table has rows); run 'crmpipe run' first"
         )
     build = build_fingerprint(duck)
+    published = None
+    if facility is not None:
+        # Read from the published tables (a lineage table not published: the rows' _source).
+        published = SearchInputs(facility.systems, frozenset(facility.tables & set(plans)))
     if not search:
-        return PublishPlan(plans, False, [], [], build)
+        return PublishPlan(plans, False, [], [], build, facility=published)
     systems = crm_systems(duck) if plans["external_ids"].exists else []
     vocabulary = _vocabulary_fields(duck, cfg)
     view = search_ddl.search_view("s", cfg, systems, vocabulary)
@@ -140,7 +154,13 @@ def read_plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> PublishPlan:
         duck.execute(
             "SELECT name, kind, position, "
             + ("match_column" if "match_column" in stored else "NULL")
-            + " FROM meta.search_fields ORDER BY position"
+            + " FROM meta.search_fields"
+            + (
+                f" WHERE coalesce(table_name, '{SEARCH_TABLE}') = '{SEARCH_TABLE}'"
+                if "table_name" in stored
+                else ""
+            )
+            + " ORDER BY position"
         ).fetchall()
         if stored
         else []
@@ -156,7 +176,7 @@ def read_plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> PublishPlan:
                 f"the warehouse's search table doesn't match crmpipe.yml (fields differ: "
                 f"{', '.join(diff[:5])}); rebuild with 'crmpipe run --force', then publish"
             )
-    return PublishPlan(plans, True, systems, fields, build, vocabulary)
+    return PublishPlan(plans, True, systems, fields, build, vocabulary, published)
 
 
 def _vocabulary_fields(duck: duckdb.DuckDBPyConnection, cfg: Config) -> tuple[str, ...]:

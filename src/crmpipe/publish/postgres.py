@@ -111,6 +111,8 @@ class Publication:
         self.old: int | None = None  # serving until the swap
         # contact_search, when the warehouse has contacts
         self.view: search_ddl.SearchView | None = None
+        # facility_search, when the warehouse has it
+        self.facility: search_ddl.SearchView | None = None
         self.counts: dict[str, int] = {}
         self.orphans: dict[str, int] = {}
 
@@ -195,6 +197,8 @@ class Publication:
         pub = self.pub
         if pub.search:
             self.view = search_ddl.search_view(self.schema, self.cfg, pub.systems, pub.vocabulary)
+        if pub.facility is not None:
+            self.facility = search_ddl.facility_view(self.schema, self.cfg, pub.facility)
         with translated(self.admin, "opening build connections"):
             for _ in range(jobs_count()):
                 conn = connect(self.dsn)
@@ -212,10 +216,13 @@ class Publication:
             Job("copy", name, copy_job(self.duck, self.schema, p), priority=p.rows)
             for name, p in plans.items()
         ]
-        if self.view is not None:
-            jobs.append(
-                Job("copy", "search_fields", fields_job(self.schema, self.pub.fields), priority=-1)
-            )
+        if self.view is not None or self.facility is not None:
+            facility_fields = [
+                (n, k, i, m, None, None, None, None)
+                for i, (n, k, m) in enumerate(self.facility.fields if self.facility else [])
+            ]
+            job = fields_job(self.schema, self.pub.fields, facility_fields)
+            jobs.append(Job("copy", "search_fields", job, priority=-1))
         with translated(self.admin, "copying rows into PostgreSQL"):
             copied = run_jobs(self.workers, jobs, self.steps)
         self.steps.timings.append(("copy (all tables, wall)", time.perf_counter() - t0))
@@ -237,6 +244,7 @@ class Publication:
             self.trgm_ops,
             contact_text=self.contact_text,
             orphans=self.orphans,
+            facility=self.facility,
         )
         with translated(self.admin, "building indexes and the search view"):
             run_jobs(self.workers, jobs, self.steps)
@@ -267,6 +275,16 @@ class Publication:
                     raise PublishError(
                         f"contact_search has {n:,} rows for {plans['contacts'].rows:,} "
                         "contacts; publish again"
+                    )
+            if self.facility is not None:
+                (n,) = admin.execute(
+                    f"SELECT count(*) FROM {qualified(schema, 'facility_search')}"
+                ).fetchone()
+                counts["facility_search"] = int(n)
+                if n != plans["entities"].rows:
+                    raise PublishError(
+                        f"facility_search has {n:,} rows for {plans['entities'].rows:,} "
+                        "facilities; publish again"
                     )
             granted = copy_grants(admin, SERVING_SCHEMA, schema) if self.old is not None else 0
             admin.execute(

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 from crmpipe.config.schema import Config
 from crmpipe.publish.ddl import IndexSpec, btree_index, object_name, qualified, trigram_index
+from crmpipe.search.facilities import FACILITY_SEARCH
 from crmpipe.search.table import (
     EntityList,
     Scalar,
+    SearchInputs,
     field_rows,
     postgres_elements,
     postgres_select,
@@ -211,4 +213,35 @@ def search_indexes(schema: str, view: SearchView, trgm_ops: str) -> list[IndexSp
                     "array",
                 )
             )
+    return out
+
+
+# --- facility_search ------------------------------------------------------------------------
+
+
+def facility_view(schema: str, cfg: Config, inputs: SearchInputs) -> SearchView:
+    """facility_search as PostgreSQL builds it from the tables of `schema` (those `inputs`
+    names): the columns search.facilities declares, the same as DuckDB's. Its fields are all
+    searched in the view itself (a facility table is small): no lookups, no vocabularies."""
+    columns = FACILITY_SEARCH.columns(cfg, inputs)
+    sql = postgres_select(schema, columns, FACILITY_SEARCH, inputs)
+    return SearchView(sql, field_rows(columns))
+
+
+def facility_view_sql(schema: str, view: SearchView) -> list[str]:
+    """The materialized view, filled by REFRESH (rows written frozen), its key index in the
+    "C" collation (results in DuckDB's order, as contact_search's), a GIN on the document and
+    B-trees on numbers and dates."""
+    name = FACILITY_SEARCH.name
+    table = qualified(schema, name)
+    out = [
+        f"CREATE MATERIALIZED VIEW {table} AS {view.sql} WITH NO DATA",
+        f"REFRESH MATERIALIZED VIEW {table}",
+        f"CREATE UNIQUE INDEX {quote_ident(name + '_entity_id_key')} ON {table} "
+        '(entity_id COLLATE "C")',
+        f"CREATE INDEX {quote_ident(name + '_document_idx')} ON {table} USING gin (document)",
+    ]
+    for field, kind, _ in view.fields:
+        if kind in BTREE_KINDS:
+            out.append(btree_index(schema, name, (field,), "btree").sql)
     return out

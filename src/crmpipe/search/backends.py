@@ -9,14 +9,16 @@ connection, a psycopg connection, or a Backend made once and reused (the shell, 
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from crmpipe.search.catalog import SEARCH_TABLES, search_table
 from crmpipe.search.dialects import Dialect, DuckDBDialect, Lookup, PostgresDialect
 from crmpipe.search.errors import QueryError
 from crmpipe.search.fields import Field, fields_from_list, load_fields
-from crmpipe.search.table import DUCKDB_SEARCH_TABLE, FIELDS_TABLE, SEARCH_TABLE
+from crmpipe.search.table import CONTACT_SEARCH, FIELDS_TABLE, SearchTable
 from crmpipe.sqltext import quote_ident
 
 #: How long a PostgreSQL page may walk the key index before the matches are collected instead.
@@ -30,9 +32,48 @@ class Backend(ABC):
 
     name: str
     dialect: Dialect
-    #: The search table when the caller names none.
-    default_table: str
     con: Any
+    #: The search table searches run on (search.catalog): contact_search unless chosen.
+    search_spec: SearchTable = CONTACT_SEARCH
+    #: Whether the table was chosen (by name, or the store's default once looked up).
+    table_chosen: bool = False
+
+    @property
+    @abstractmethod
+    def default_table(self) -> str:
+        """The chosen search table, schema-qualified (when the caller names none)."""
+
+    @abstractmethod
+    def has_table(self, spec: SearchTable) -> bool:
+        """Whether the store has that search table."""
+
+    def with_table(self, name: str | None) -> Backend:
+        """This store searching the table `name` (a label such as `facilities` or a table
+        name; QueryError for an unknown one). None: contacts where the store has it, else the
+        first table it has (facilities), else contacts (whose absence the search reports)."""
+        if (name is None or not name.strip()) and self.table_chosen:
+            return self
+        if name is None or not name.strip():
+            present = [t for t in SEARCH_TABLES if self.has_table(t)]
+            spec = present[0] if present else CONTACT_SEARCH
+        else:
+            spec = search_table(name)
+        if spec is self.search_spec:
+            self.table_chosen = True
+            return self
+        other = copy.copy(self)
+        other.search_spec = spec
+        other.table_chosen = True
+        other._reset()
+        return other
+
+    def _reset(self) -> None:
+        """Forget what was read about the previous table (a copy choosing another one)."""
+        return None
+
+    def aliases(self, aliases: Mapping[str, str] | None) -> dict[str, str]:
+        """The table's own aliases, then the caller's (crmpipe.yml's), which win."""
+        return {**self.search_spec.aliases, **(aliases or {})}
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Run one statement; the result has fetchall/fetchone/description (DB-API style)."""
@@ -70,17 +111,28 @@ class Backend(ABC):
 
 
 class DuckDBBackend(Backend):
-    """The DuckDB warehouse: `search.contact_search`, fields in `meta.search_fields`."""
+    """The DuckDB warehouse: `search.<table>`, fields in `meta.search_fields`."""
 
     name = "duckdb"
-    default_table = DUCKDB_SEARCH_TABLE
 
     def __init__(self, con: Any) -> None:
         self.con = con
         self.dialect = DuckDBDialect()
 
+    @property
+    def default_table(self) -> str:
+        return self.search_spec.duckdb_table
+
+    def has_table(self, spec: SearchTable) -> bool:
+        row = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'search' "
+            "AND table_name = ?",
+            [spec.name],
+        ).fetchone()
+        return bool(row and row[0])
+
     def load_fields(self, aliases: Mapping[str, str] | None = None) -> dict[str, Field]:
-        return load_fields(self.con, aliases)
+        return load_fields(self.con, self.aliases(aliases), table=self.search_spec.name)
 
     def table_columns(self, table: str) -> list[str]:
         import duckdb
@@ -97,7 +149,7 @@ class DuckDBBackend(Backend):
 
 
 class PostgresBackend(Backend):
-    """A published schema in PostgreSQL: `crmpipe.contact_search`, fields in
+    """A published schema in PostgreSQL: `crmpipe.<table>` (contact_search...), fields in
     `crmpipe.search_fields`, entity-level text searched through the tables it comes from.
 
     Statements are never prepared (`prepare=False`): a prepared statement drifts to a generic
@@ -110,9 +162,20 @@ class PostgresBackend(Backend):
     def __init__(self, con: Any, schema: str = PG_SCHEMA) -> None:
         self.con = con
         self.schema = schema
-        self.default_table = f"{schema}.{SEARCH_TABLE}"
         self._fields: list[tuple[Any, ...]] | None = None
         self._dialect: PostgresDialect | None = None
+
+    @property
+    def default_table(self) -> str:
+        return f"{self.schema}.{self.search_spec.name}"
+
+    def has_table(self, spec: SearchTable) -> bool:
+        name = f"{quote_ident(self.schema)}.{quote_ident(spec.name)}"
+        return self.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()[0]
+
+    def _reset(self) -> None:
+        self._fields = None
+        self._dialect = None
 
     @property
     def dialect(self) -> PostgresDialect:  # type: ignore[override]
@@ -179,9 +242,13 @@ class PostgresBackend(Backend):
                 )
             wanted = ["match_column", "lookup_table", "lookup_column", "lookup_key", "lookup_field"]
             select = ", ".join(c if c in columns else "NULL" for c in wanted)
+            # Rows without a table name (a schema published before fields had one) are
+            # contact_search's.
+            named = "table_name" if "table_name" in columns else "NULL::text"
             self._fields = self.execute(
                 f"SELECT name, kind, position, {select} FROM {self.qualified(table)} "
-                "ORDER BY position, name"
+                f"WHERE coalesce({named}, %s) = %s ORDER BY position, name",
+                [CONTACT_SEARCH.name, self.search_spec.name],
             ).fetchall()
         return self._fields
 
@@ -202,7 +269,8 @@ class PostgresBackend(Backend):
         return quote_ident(name).replace("%", "%%")
 
     def load_fields(self, aliases: Mapping[str, str] | None = None) -> dict[str, Field]:
-        return fields_from_list([(n, k, p, m) for n, k, p, m, *_ in self._field_rows()], aliases)
+        rows = [(n, k, p, m) for n, k, p, m, *_ in self._field_rows()]
+        return fields_from_list(rows, self.aliases(aliases))
 
     def table_columns(self, table: str) -> list[str]:
         cursor = self.execute(f"SELECT * FROM {self.qualified(table)} LIMIT 0")

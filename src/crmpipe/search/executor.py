@@ -9,6 +9,7 @@ still answers at once and shows "10,000+".
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -295,8 +296,7 @@ def _plan(
         isinstance(count_cap, bool) or not isinstance(count_cap, int) or count_cap < 0
     ):
         raise QueryError(f"count_cap must be a whole number ≥ 0 or None, not {count_cap!r}")
-    db = as_backend(con)
-    table = table or db.default_table
+    db, table = choose_table(as_backend(con), table)
     registry = fields if fields is not None else db.load_fields(aliases)
     compiled = compile_search(query, registry, shorthands=shorthands, dialect=db.dialect)
     # The page in key (or rank) order: PostgreSQL writes its lookups for an index walk there.
@@ -304,7 +304,7 @@ def _plan(
     if db.page_dialect is not db.dialect:
         paged = compile_search(query, registry, shorthands=shorthands, dialect=db.page_dialect)
     available = db.table_columns(table)
-    shown = _columns(columns, available)
+    shown = _columns(columns, available, db.search_spec.default_columns)
     ident, mark = db.dialect.ident, db.dialect.placeholder
     key = db.order_key(ident(KEY_COLUMN if KEY_COLUMN in available else available[0]))
     tbl = db.qualified(table)
@@ -357,9 +357,26 @@ def _plan(
     )
 
 
-def _columns(requested: Sequence[str] | None, available: list[str]) -> list[str]:
+def choose_table(db: Backend, table: str | None) -> tuple[Backend, str]:
+    """The backend searching `table` and that table, qualified. `table` is a search table's
+    label or name (`facilities`, `facility_search`: QueryError for an unknown one), None for
+    the store's default (search.catalog), or a qualified name of a table shaped like a search
+    table (searched with the fields of the one it is named after, else of the chosen one)."""
+    if table is None or "." not in table:
+        db = db.with_table(table)
+        return db, db.default_table
+    with contextlib.suppress(QueryError):  # not a search table's name: the chosen one's fields
+        db = db.with_table(table)
+    return db, table
+
+
+def _columns(
+    requested: Sequence[str] | None,
+    available: list[str],
+    defaults: Sequence[str] = DEFAULT_COLUMNS,
+) -> list[str]:
     if requested is None:
-        shown = [c for c in DEFAULT_COLUMNS if c in available]
+        shown = [c for c in defaults if c in available]
         return shown or available
     by_lower = {c.lower(): c for c in available}
     out = []

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from crmpipe.search.errors import QueryError, unknown_name_error
-from crmpipe.search.table import DUCKDB_FIELDS_TABLE
+from crmpipe.search.table import DUCKDB_FIELDS_TABLE, SEARCH_TABLE
 from crmpipe.sqltext import quote_qualified
 
 #: Separator of list elements in a field's `match_column` (a control character no value has).
@@ -97,20 +97,35 @@ def fields_from_list(
 
 
 def load_fields(
-    con: Any, aliases: Mapping[str, str] | None = None, *, meta_table: str = DUCKDB_FIELDS_TABLE
+    con: Any,
+    aliases: Mapping[str, str] | None = None,
+    *,
+    meta_table: str = DUCKDB_FIELDS_TABLE,
+    table: str = SEARCH_TABLE,
 ) -> dict[str, Field]:
-    """The field registry of the built search table, read from `meta.search_fields`."""
+    """The field registry of the built search table `table` (contact_search by default), read
+    from `meta.search_fields` (rows without a table name, from before it had one, are
+    contact_search's)."""
     import duckdb
 
+    name = quote_qualified(meta_table)
     try:
-        rows = con.execute(
-            f"SELECT * FROM {quote_qualified(meta_table)} ORDER BY position, name"
-        ).fetchall()
+        present = [d[0] for d in con.execute(f"SELECT * FROM {name} LIMIT 0").description]
     except duckdb.CatalogException:
         raise QueryError(
             f"no search fields: {meta_table} does not exist — build the search table first "
             "(crmpipe build)"
         ) from None
+    if "table_name" in present:
+        columns = ", ".join(c for c in present if c != "table_name")
+        rows = con.execute(
+            f"SELECT {columns} FROM {name} WHERE coalesce(table_name, ?) = ? "
+            "ORDER BY position, name",
+            [SEARCH_TABLE, table],
+        ).fetchall()
+    else:
+        rows = con.execute(f"SELECT * FROM {name} ORDER BY position, name").fetchall()
+        rows = rows if table == SEARCH_TABLE else []
     return fields_from_list(rows, aliases)
 
 

@@ -11,7 +11,9 @@ dialect").
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,7 +103,7 @@ class EntityList:
 
 @dataclass(frozen=True)
 class Document:
-    """The free-text document (DOCUMENT_TEXT), as each dialect indexes words."""
+    """The free-text document (its table's `document` text), as each dialect indexes words."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,64 @@ class SearchColumn:
         """A text list's elements joined by chr(31) (search.fields.JOIN_SEPARATOR), a character
         no value has: a substring test on it is much faster than on the list, same answers."""
         return f"_{self.name}_joined" if self.kind == "text_list" else None
+
+
+@dataclass(frozen=True)
+class Join:
+    """A table joined to the base row (`LEFT JOIN table alias ON on`). With `pick` set, the
+    table may hold several rows per `entity_id`: the first in `pick` order is joined (a CTE
+    numbering them; `pick_key` is ordered by bytes in both dialects, as a tie-breaker)."""
+
+    table: str
+    alias: str
+    on: str
+    pick: str | None = None
+    pick_key: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchInputs:
+    """What a declaration's columns depend on besides crmpipe.yml: the CRM systems of
+    `external_ids` and the canonical tables the store has (`core.*` or published)."""
+
+    systems: tuple[str, ...] = ()
+    tables: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class SearchTable:
+    """A searchable table, declared once and rendered for each store.
+
+    `name` is the table (`search.<name>` in DuckDB, `<schema>.<name>` in PostgreSQL), `label`
+    what users call it (`crmpipe search --table facilities`). One row per row of `base` (as
+    `alias`), ordered by `key`; `joins` add one row each; `lists` are per-entity aggregates
+    (table → alias, condition), one CTE each, joined on `list_key`; `columns` declares the
+    columns from crmpipe.yml and the store (SearchInputs); `document` is the free-text
+    document's SQL; `aliases` are the field aliases every project gets (crmpipe.yml's add to
+    them); `default_columns` are shown when a caller chooses none; `needs` are the canonical
+    tables the SELECT reads (created empty in DuckDB when a project has none)."""
+
+    name: str
+    label: str
+    base: str
+    alias: str
+    key: str
+    list_key: str
+    joins: tuple[Join, ...]
+    lists: dict[str, tuple[str, str | None]]
+    document: str | Callable[[SearchInputs], str]
+    columns: Callable[[Config, SearchInputs], list[SearchColumn]]
+    default_columns: tuple[str, ...]
+    aliases: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    needs: tuple[str, ...] = ()
+
+    @property
+    def duckdb_table(self) -> str:
+        return f"search.{self.name}"
+
+
+#: Inputs naming every table: a declaration rendered with all its joins.
+_ALL = SearchInputs(tables=frozenset({"contacts", "licenses", "addresses", "entities"}))
 
 
 def safe_name(value: str) -> str:
@@ -175,6 +235,31 @@ def search_columns(cfg: Config, systems: list[str]) -> list[SearchColumn]:
     return out
 
 
+#: contact_search: each contact with its entity, its lists and the document.
+CONTACT_SEARCH = SearchTable(
+    name=SEARCH_TABLE,
+    label="contacts",
+    base="contacts",
+    alias="c",
+    key="contact_id",
+    list_key="c.entity_id",
+    joins=(Join("entities", "e", "e.entity_id = c.entity_id"),),
+    lists=LIST_SOURCES,
+    document=DOCUMENT_TEXT,
+    columns=lambda cfg, inputs: search_columns(cfg, list(inputs.systems)),
+    default_columns=(
+        "contact_id",
+        "full_name",
+        "title",
+        "emails",
+        "phone",
+        "display_name",
+        "state",
+    ),
+    needs=("entities", "techstacks", "external_ids"),
+)
+
+
 def field_rows(columns: list[SearchColumn]) -> list[tuple[str, str, str | None]]:
     """(name, kind, match column) of each column, in order: what `meta.search_fields` records."""
     return [(c.name, c.kind, c.match_column) for c in columns]
@@ -204,6 +289,10 @@ class _Dialect(ABC):
     @abstractmethod
     def document(self, text: str) -> str:
         """The document column from the document text."""
+
+    def byte_order(self, expr: str) -> str:
+        """`expr` as an ORDER BY key sorting text by bytes (DuckDB's order)."""
+        return expr
 
 
 class _DuckDB(_Dialect):
@@ -250,6 +339,9 @@ class _Postgres(_Dialect):
         # the GIN index.
         return f"to_tsvector('simple', regexp_replace({text}, '[^[:alnum:]]+', ' ', 'g'))"
 
+    def byte_order(self, expr: str) -> str:
+        return f'{expr} COLLATE "C"'
+
 
 def _list_condition(lst: EntityList, dialect: _Dialect) -> str | None:
     if lst.system is not None:
@@ -257,9 +349,15 @@ def _list_condition(lst: EntityList, dialect: _Dialect) -> str | None:
     return lst.condition
 
 
-def _select(columns: list[SearchColumn], dialect: _Dialect) -> str:
+def _select(
+    spec: SearchTable,
+    columns: list[SearchColumn],
+    dialect: _Dialect,
+    inputs: SearchInputs | None = None,
+) -> str:
+    document = spec.document if isinstance(spec.document, str) else spec.document(inputs or _ALL)
     select: list[str] = []
-    ctes: dict[str, list[str]] = {table: [] for table in LIST_SOURCES}
+    ctes: dict[str, list[str]] = {table: [] for table in spec.lists}
     for col in columns:
         src = col.source
         if isinstance(src, Scalar):
@@ -268,41 +366,68 @@ def _select(columns: list[SearchColumn], dialect: _Dialect) -> str:
             condition = _list_condition(src, dialect)
             filter_ = f" FILTER (WHERE {condition})" if condition else ""
             ctes[src.table].append(f"{dialect.aggregate(src.element, filter_)} AS {src.cte_column}")
-            expr = f"{LIST_SOURCES[src.table][0]}.{src.cte_column}"
+            expr = f"{spec.lists[src.table][0]}.{src.cte_column}"
         else:
-            expr = dialect.document(DOCUMENT_TEXT)
+            expr = dialect.document(document)
         select.append(f"{expr} AS {quote_ident(col.name)}")
         if col.match_column:
             select.append(f"array_to_string({expr}, chr(31)) AS {quote_ident(col.match_column)}")
     with_ = []
-    for table, (alias, where) in LIST_SOURCES.items():
+    used = [(table, alias, where) for table, (alias, where) in spec.lists.items() if ctes[table]]
+    for table, alias, where in used:
         condition = f" WHERE {where}" if where else ""
         with_.append(
             f"{alias} AS (SELECT entity_id, {', '.join(ctes[table])} "
             f"FROM {dialect.table(table)}{condition} GROUP BY entity_id)"
         )
+    joins = []
+    for join in spec.joins:
+        if inputs is not None and join.table not in inputs.tables:
+            continue
+        if join.pick is None:
+            joins.append(f"LEFT JOIN {dialect.table(join.table)} {join.alias} ON {join.on} ")
+            continue
+        key = dialect.byte_order(join.pick_key) if join.pick_key else ""
+        order = ", ".join(part for part in (join.pick, key) if part)
+        with_.append(
+            f"{join.alias} AS (SELECT *, row_number() OVER (PARTITION BY entity_id "
+            f"ORDER BY {order}) AS _pick FROM {dialect.table(join.table)})"
+        )
+        joins.append(f"LEFT JOIN {join.alias} ON {join.on} AND {join.alias}._pick = 1 ")
     return (
         f"WITH {', '.join(with_)} "
-        f"SELECT {', '.join(select)} FROM {dialect.table('contacts')} c "
-        f"LEFT JOIN {dialect.table('entities')} e ON e.entity_id = c.entity_id "
+        f"SELECT {', '.join(select)} FROM {dialect.table(spec.base)} {spec.alias} "
+        + "".join(joins)
         + " ".join(
-            f"LEFT JOIN {alias} ON {alias}.entity_id = c.entity_id"
-            for alias, _ in LIST_SOURCES.values()
+            f"LEFT JOIN {alias} ON {alias}.entity_id = {spec.list_key}" for _, alias, _ in used
         )
     )
 
 
-def duckdb_select(columns: list[SearchColumn]) -> tuple[str, list[str]]:
-    """The warehouse's SELECT of the search table from `core.*`, in contact_id order (a top-50
-    by contact_id then reads only the first row groups), and its parameters."""
+def duckdb_select(
+    columns: list[SearchColumn],
+    spec: SearchTable | None = None,
+    inputs: SearchInputs | None = None,
+) -> tuple[str, list[str]]:
+    """The warehouse's SELECT of a search table (contact_search by default) from `core.*`, in
+    key order (a top-50 by key then reads only the first row groups), and its parameters.
+    `inputs` leaves out the joins of tables the store lacks (None: all joined)."""
+    spec = spec or CONTACT_SEARCH
     params = [c.source.system for c in columns if isinstance(c.source, EntityList)]
-    return f"{_select(columns, _DuckDB())} ORDER BY c.contact_id", [p for p in params if p]
+    order = f"{spec.alias}.{spec.key}"
+    sql = _select(spec, columns, _DuckDB(), inputs)
+    return f"{sql} ORDER BY {order}", [p for p in params if p]
 
 
-def postgres_select(schema: str, columns: list[SearchColumn]) -> str:
+def postgres_select(
+    schema: str,
+    columns: list[SearchColumn],
+    spec: SearchTable | None = None,
+    inputs: SearchInputs | None = None,
+) -> str:
     """The published view's SELECT from the tables of `schema`: the same columns as DuckDB's,
     except that `document` is a `tsvector` of the document's words."""
-    return _select(columns, _Postgres(schema))
+    return _select(spec or CONTACT_SEARCH, columns, _Postgres(schema), inputs)
 
 
 def postgres_elements(schema: str, lst: EntityList) -> str:

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "\\explain": ("QUERY", "the SQL a query (or a SELECT) runs and the database's plan"),
     "\\limit": ("[N]", "show N rows per answer (now: {limit})"),
     "\\format": ("[table|csv|json]", "how answers are printed (now: {format})"),
+    "\\table": ("[contacts|facilities]", "the table queries search (now: {table})"),
     "\\export": ("FILE QUERY", "write every row a query (or SELECT) returns to FILE (.csv, .json)"),
     "\\help": ("", "this list"),
     "\\q": ("", "quit (also Ctrl-D)"),

@@ -2,8 +2,9 @@
 
 A line is a query in the query language (`title: finance`), a read-only SQL statement (SELECT or
 WITH, with a statement timeout), or a backslash command (`\\fields`, `\\explain`, `\\limit`,
-`\\format`, `\\export`, `\\help`, `\\q`). On a terminal it is a prompt_toolkit prompt with
-completion of field names and commands, persistent history and a pager for long results
+`\\format`, `\\table` (contacts or facilities), `\\export`, `\\help`, `\\q`). On a terminal it
+is a prompt_toolkit prompt with completion of field names and commands, persistent history and
+a pager for long results
 (crmpipe.shell.prompt); with input piped in it reads one line at a time and prints each answer,
 so it can be scripted. It runs on the DuckDB warehouse (opened read-only) or on the published
 PostgreSQL schema; SQL text is checked in crmpipe.shell.sql. This module is the session: its
@@ -12,6 +13,7 @@ settings, what a line means, and how its answer is printed.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import shlex
 import sys
@@ -70,8 +72,11 @@ class Shell:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         console: Console | None = None,
         err_console: Console | None = None,
+        table: str | None = None,
     ) -> None:
         self.backend: Backend = as_backend(con)
+        with contextlib.suppress(QueryError):  # the store's default search table
+            self.backend = self.backend.with_table(table)
         self.aliases = dict(aliases or {})
         self.shorthands = dict(shorthands or {})
         self.limit = limit
@@ -215,6 +220,11 @@ class Shell:
                     raise ShellError(f"\\format is one of {', '.join(FORMATS)}, not {rest!r}")
                 self.format = rest.lower()
             return Answer(message=f"format: {self.format}")
+        if name == "\\table":
+            if rest:
+                self.backend = self.backend.with_table(rest)
+                self._fields = None
+            return Answer(message=f"table: {self.backend.search_spec.label}")
         if name == "\\explain":
             if not rest:
                 raise ShellError("\\explain needs a query, e.g. \\explain title: finance")
@@ -233,7 +243,9 @@ class Shell:
         ]
         for name, (args, what) in COMMANDS.items():
             usage = f"{name} {args}".strip()
-            lines.append(f"  {usage:<28} {what.format(limit=self.limit, format=self.format)}")
+            now = {"limit": self.limit, "format": self.format}
+            now["table"] = self.backend.search_spec.label
+            lines.append(f"  {usage:<28} {what.format(**now)}")
         lines += ["", "Tab completes field names and commands; docs/query-language.md has it all."]
         return "\n".join(lines)
 
