@@ -139,7 +139,10 @@ def ingest_file(
         first = str(exc).splitlines()[0]
         raise IngestError(f"{path}: cannot be read as CSV: {first}") from None
     loaded = con.execute(f"SELECT count(*) FROM {raw} WHERE _file_hash = ?", [digest]).fetchone()[0]
+    records = _rejected_records(con, spec.format.header)
     rejected = _store_rejects(con, source, path, digest, run_id)
+    if records:
+        _renumber(con, raw, digest, loaded, records)
     for col in added:
         _schema_change(con, source, path, run_id, "added_column", col, now)
     for col in missing:
@@ -196,6 +199,33 @@ def _store_rejects(
     (n,) = con.execute("SELECT count(DISTINCT line) FROM reject_errors").fetchone()
     _clear_rejects(con)
     return int(n)
+
+
+def _rejected_records(con: duckdb.DuckDBPyConnection, header: bool) -> list[int]:
+    """The data-record numbers (from 1) of this scan's rejected records: DuckDB counts records,
+    the header included, so a multi-line quoted record counts once."""
+    if not con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'reject_errors' AND temporary"
+    ).fetchone()[0]:
+        return []
+    rows = con.execute(
+        "SELECT DISTINCT line - ? FROM reject_errors WHERE line IS NOT NULL ORDER BY 1",
+        [1 if header else 0],
+    ).fetchall()
+    return [int(r[0]) for r in rows if r[0] and r[0] > 0]
+
+
+def _renumber(
+    con: duckdb.DuckDBPyConnection, raw: str, digest: str, loaded: int, rejected: list[int]
+) -> None:
+    """`_row` is the data row's number in its file, rejected records counted: the k-th loaded
+    row is the k-th record number that was not rejected (set-based, one UPDATE)."""
+    con.execute(
+        f"UPDATE {raw} r SET _row = n.i FROM ("
+        "SELECT i, row_number() OVER (ORDER BY i) AS k FROM range(1, ? + 1) t(i) "
+        "WHERE NOT list_contains(?, i)) n WHERE r._file_hash = ? AND r._row = n.k",
+        [loaded + len(rejected), rejected, digest],
+    )
 
 
 def _physical_lines(path: Path, byte_positions: list[int]) -> dict[int, int]:
