@@ -236,7 +236,7 @@ def facility_comparisons() -> list[dict[str, Any]]:
             _level("ELSE", "different", 0.15, 0.9675),
         ],
         "street_address": [
-            _null("street_core"),
+            _null("street_core", "street_address"),
             _level('"street_number_l" = "street_number_r" AND "street_l" = "street_r"',
                    "same number and street", 0.55, 0.0002),
             _level('"street_number_l" = "street_number_r" AND ("street_core_l" = '
@@ -293,9 +293,14 @@ def facility_training_rules() -> list[tuple[str, list[str]]]:
 
 def splink_guard() -> str:
     """SQL condition on a prediction row: a Splink link stands unless the street addresses
-    differ outright, or the names differ while the phones do not agree."""
+    differ outright or conflict (as in the pre-pass), or the names differ while the phones do
+    not agree."""
+    conflict = (
+        '"street_number_l" <> "street_number_r" AND ("street_core_l" <> "street_core_r" '
+        'OR "postal5_l" <> "postal5_r")'
+    )
     return (
-        "coalesce(gamma_street_address, -1) <> 0 AND "
+        f"NOT coalesce({conflict}, false) AND coalesce(gamma_street_address, -1) <> 0 AND "
         "(coalesce(gamma_facility_name, -1) <> 0 OR coalesce(gamma_phone, -1) > 0)"
     )
 
