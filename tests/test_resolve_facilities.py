@@ -26,6 +26,7 @@ sources:
     columns: {display_name: Name, address: Address, state: State, phone: Phone}
     feeds:
       contacts: {columns: {full_name: Contact}}
+      schedules: {columns: {monday: Contact}}
   ok:
     path: ok*.csv
     table: entities
@@ -33,6 +34,7 @@ sources:
               postal_code: Zip, phone: Phone}
     feeds:
       contacts: {columns: {full_name: Caregiver}}
+      schedules: {columns: {monday: Caregiver}}
   tx:
     path: tx*.csv
     table: entities
@@ -152,7 +154,7 @@ def test_lineage(project: Path) -> None:
 
 
 def test_contacts_point_at_golden_facilities(project: Path) -> None:
-    run(load_config(project / "crmpipe.yml"))
+    summary = run(load_config(project / "crmpipe.yml"))
     con = connect(project / ".crmpipe" / "warehouse.duckdb", read_only=True)
     try:
         dangling = con.execute(
@@ -163,9 +165,17 @@ def test_contacts_point_at_golden_facilities(project: Path) -> None:
             "WHERE full_name IN ('Cy Dunn', 'Hal Ives')"
         ).fetchone()[0]
         n = con.execute("SELECT count(*) FROM core.contacts").fetchone()[0]
+        schedules = con.execute(
+            "SELECT count(*), count(DISTINCT entity_id), count(*) FILTER (WHERE entity_id "
+            "NOT IN (SELECT entity_id FROM core.entities)) FROM core.schedules"
+        ).fetchone()
     finally:
         con.close()
     assert n == 9 and dangling == 0
+    # keyed by the facility: one schedule per golden facility, the newest row's
+    assert schedules == (7, 7, 0)
+    sched = next(t for t in summary.tables if t.table == "schedules")
+    assert sched.merged == 2 and sched.balanced
     assert same == 1  # both Sunshine caregivers now name the one golden facility
 
 

@@ -355,8 +355,28 @@ def remap_references(con: duckdb.DuckDBPyConnection, tables: dict[str, Table], n
                 changed += con.execute(
                     f"UPDATE {target} SET {c} = m.golden_id FROM _remap m WHERE {c} = m.record_id"
                 ).fetchone()[0]
+                if schema == "core" and other.key == (col.name,):
+                    _keep_newest(con, other.name, col.name)
     con.execute("DROP TABLE _remap")
     return changed
+
+
+def _keep_newest(con: duckdb.DuckDBPyConnection, table: str, key: str) -> None:
+    """A table keyed by its reference (a facility's schedule) keeps one row per golden id:
+    the newest (latest load, file, row); the others count as merged."""
+    k = quote_ident(key)
+    target = f"core.{quote_ident(table)}"
+    gone = con.execute(
+        f"DELETE FROM {target} WHERE rowid IN (SELECT rowid FROM {target} QUALIFY row_number() "
+        f"OVER (PARTITION BY {k} ORDER BY _loaded_at DESC, _file DESC, _row DESC) > 1)"
+    ).fetchone()[0]
+    if gone:
+        con.execute(
+            "UPDATE meta.table_counts SET loaded = loaded - ?, merged = merged + ? "
+            "WHERE table_name = ? AND run_id = (SELECT max(run_id) FROM meta.table_counts "
+            "WHERE table_name = ?)",
+            [gone, gone, table, table],
+        )
 
 
 def drop_resolution(con: duckdb.DuckDBPyConnection, name: str) -> None:
