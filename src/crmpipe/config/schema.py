@@ -226,6 +226,9 @@ SURVIVORSHIP_RULES = ("most_recent", "most_frequent", "most_complete", "source_p
 COMPARISON_KINDS = ("name", "text", "exact", "email", "phone", "date", "off")
 #: Tables resolved when the project file says nothing (issue 5: contacts on by default).
 RESOLVED_BY_DEFAULT = ("contacts",)
+#: Tables resolved by default once several sources have them as their own table (issue 11:
+#: facilities from several agency lists and the CRM's leads; one list of places is left alone).
+RESOLVED_WITH_SEVERAL_SOURCES = ("entities",)
 
 
 class ResolveSpec(_Strict):
@@ -296,7 +299,8 @@ class Config(_Strict):
         """How `table` is resolved: its `resolve:` entry, else the defaults."""
         spec = self.resolve.get(table, ResolveSpec())
         if spec.enabled is None:
-            spec = spec.model_copy(update={"enabled": table in RESOLVED_BY_DEFAULT})
+            several = table in RESOLVED_WITH_SEVERAL_SOURCES and len(self.sources_for(table)) > 1
+            spec = spec.model_copy(update={"enabled": table in RESOLVED_BY_DEFAULT or several})
         return spec
 
     def resolved_tables(self) -> list[str]:

@@ -21,9 +21,29 @@ from crmpipe.model import Table
 from crmpipe.resolution.tables import ResolvedTables
 from crmpipe.sqltext import quote_ident
 
-TRUE_ID_COLUMNS = ("person_id", "true_id", "entity_id", "cluster_id")
+TRUE_ID_COLUMNS = ("person_id", "facility_id", "true_id", "entity_id", "cluster_id")
 #: The columns that key a truth by source row.
 SOURCE_ROW = ("source", "file", "row")
+#: A truth file's flag of rows that are expected in rejects (never in a table): left out.
+MALFORMED = "malformed"
+#: A true-id column that says which table the truth is about.
+TRUTH_TABLES = {"person_id": "contacts", "facility_id": "entities"}
+
+
+def truth_tables(truth: Path, names: list[str]) -> list[str]:
+    """The resolved tables `names` a truth file is about: those its true-id column names
+    (`person_id` → contacts, `facility_id` → entities), else all of them."""
+    if not truth.is_file():
+        return names
+    with truth.open(encoding="utf-8", errors="replace") as f:
+        header = [c.strip().strip('"') for c in f.readline().strip().split(",")]
+    wanted = {TRUTH_TABLES[c] for c in header if c in TRUTH_TABLES}
+    picked = [n for n in names if n in wanted]
+    if wanted and not picked:
+        raise EvaluationError(
+            f"{truth}: a truth for {', '.join(sorted(wanted))}, which resolution does not cover"
+        )
+    return picked or names
 
 
 class EvaluationError(CrmpipeError):
@@ -114,17 +134,21 @@ def evaluate_truth(con: duckdb.DuckDBPyConnection, tbl: Table, truth: Path) -> E
         raise EvaluationError(f"{truth}: no such truth file")
     rel = con.sql("SELECT * FROM read_csv(?, header = true, all_varchar = true) LIMIT 0",
                   params=[str(truth)])  # fmt: skip
-    columns = rel.columns
+    columns = [c for c in rel.columns if c != MALFORMED]
     read = "FROM read_csv(?, header = true, all_varchar = true)"
-    if "file" in columns and "row" in columns:
+    if MALFORMED in rel.columns:  # rows meant to be rejected are in no table
+        read += f" WHERE lower(coalesce({MALFORMED}, '')) NOT IN ('1', 'true', 't', 'yes', 'y')"
+    if "row" in columns and ("file" in columns or "source" in columns):
         true_id = quote_ident(_true_id_column([c for c in columns if c not in SOURCE_ROW]))
+        base = "regexp_replace(file, '^.*[/\\\\]', '')" if "file" in columns else "NULL"
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _truth AS SELECT *, {true_id} AS _true, "
-            "regexp_replace(file, '^.*[/\\\\]', '') AS _base, CAST(row AS BIGINT) AS _r "
-            f"{read}",
+            f"{base} AS _base, CAST(row AS BIGINT) AS _r {read}",
             [str(truth)],
         )
-        on = "t._base = regexp_replace(s.file, '^.*[/\\\\]', '') AND t._r = s.row"
+        on = "t._r = s.row"
+        if "file" in columns:
+            on += " AND t._base = regexp_replace(s.file, '^.*[/\\\\]', '')"
         if "source" in columns:
             on += " AND s.source = t.source"
         return _score(con, tbl, on)

@@ -20,6 +20,7 @@ import pyarrow as pa
 from crmpipe.config.schema import ResolveSpec
 from crmpipe.errors import CrmpipeError
 from crmpipe.model import Table
+from crmpipe.resolution.facilities import FEATURES, feature_select, is_facility_table
 from crmpipe.resolution.features import derive_features, feature_columns
 from crmpipe.resolution.tables import ResolvedTables
 from crmpipe.sqltext import quote_ident
@@ -90,14 +91,25 @@ def _rescore(
     from crmpipe.resolution.scoring import splink_connection
 
     t = ResolvedTables(tbl.name)
-    cols = feature_columns(tbl, derive_features(tbl, spec))
-    exprs = dict(cols)
-    feats = ", ".join(f"{expr} AS {quote_ident(name)}" for name, expr in cols)
-    rel = con.execute(
-        f"SELECT _rid, {quote_ident(tbl.key[0])}, {feats}, _rid AS _pg FROM {t.records} "
-        "WHERE _rid IN (?, ?) ORDER BY _rid",
-        list(rids),
-    )
+    if is_facility_table(tbl, spec):
+        raw = "_phone_raw" in con.table(t.records).columns
+        every = feature_select(t.records, tbl.key[0], raw_phone=raw)
+        exprs = {c: quote_ident(c) for c in FEATURES}
+        source = f"({every})"
+        rel = con.execute(
+            f"SELECT *, _rid AS _pg FROM ({every}) WHERE _rid IN (?, ?) ORDER BY _rid",
+            list(rids),
+        )
+    else:
+        cols = feature_columns(tbl, derive_features(tbl, spec))
+        exprs = dict(cols)
+        source = t.records
+        feats = ", ".join(f"{expr} AS {quote_ident(name)}" for name, expr in cols)
+        rel = con.execute(
+            f"SELECT _rid, {quote_ident(tbl.key[0])}, {feats}, _rid AS _pg FROM {t.records} "
+            "WHERE _rid IN (?, ?) ORDER BY _rid",
+            list(rids),
+        )
     names = [d[0] for d in rel.description]
     records = [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
     if len(records) != 2:
@@ -113,7 +125,7 @@ def _rescore(
         values = [r[col] for r in records if r[col] is not None]
         counts = dict(
             con.execute(
-                f"SELECT v, count(*) FROM (SELECT {exprs[col]} AS v FROM {t.records}) "
+                f"SELECT v, count(*) FROM (SELECT {exprs[col]} AS v FROM {source}) "
                 "WHERE v IN (SELECT unnest(?)) GROUP BY v",
                 [values],
             ).fetchall()

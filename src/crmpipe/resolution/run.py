@@ -22,7 +22,16 @@ from crmpipe.config.schema import Config, ResolveSpec
 from crmpipe.errors import CrmpipeError
 from crmpipe.model import Table
 from crmpipe.resolution.clusters import connected_components
-from crmpipe.resolution.evaluate import Evaluation, evaluate_truth
+from crmpipe.resolution.evaluate import Evaluation, evaluate_truth, truth_tables
+from crmpipe.resolution.facilities import (
+    facility_prepass,
+    facility_prior,
+    facility_settings,
+    facility_training_rules,
+    feature_select,
+    is_facility_table,
+    splink_guard,
+)
 from crmpipe.resolution.features import derive_features, email_columns, feature_columns
 from crmpipe.resolution.ids import assign_golden_ids
 from crmpipe.resolution.prepass import prepass_edges
@@ -77,17 +86,27 @@ def _ensure(con: duckdb.DuckDBPyConnection) -> None:
 
 def snapshot_records(con: duckdb.DuckDBPyConnection, tbl: Table) -> int:
     """resolved.<x>_records := core.<table> with a numeric `_rid` and `_rec` (recency: newer
-    file, then later row, is larger)."""
+    file, then later row, is larger); entities also carry `_phone_raw`, the raw value of a
+    phone cleaning found invalid (a 7-digit local number), from `meta.row_issues`."""
     _ensure(con)
     t = ResolvedTables(tbl.name)
+    raw, raw_join = "", ""
+    if tbl.name == "entities" and table_exists(con, "meta", "row_issues"):
+        raw = ", ri._phone_raw"
+        raw_join = (
+            "LEFT JOIN (SELECT _file, _row, arg_max(value, _run_id) AS _phone_raw "
+            "FROM meta.row_issues WHERE table_name = 'entities' AND column_name = 'phone' "
+            "AND code = 'invalid_phone' GROUP BY _file, _row) ri "
+            "ON ri._file = c._file AND ri._row = c._row "
+        )
     # Recency without sorting millions of rows: rank the (few) files by time, then the row.
     con.execute(
         f"CREATE OR REPLACE TABLE {t.records} AS "
         "SELECT row_number() OVER () AS _rid, "
-        "coalesce(m.file_rank, 0) * 10000000000 + c._row AS _rec, c.* "
+        f"coalesce(m.file_rank, 0) * 10000000000 + c._row AS _rec, c.*{raw} "
         f"FROM core.{quote_ident(tbl.name)} c LEFT JOIN (SELECT file, row_number() OVER "
         "(ORDER BY max(file_mtime), file) AS file_rank FROM meta.manifest GROUP BY file) m "
-        "ON m.file = c._file"
+        f"ON m.file = c._file {raw_join}"
     )
     return con.execute(f"SELECT count(*) FROM {t.records}").fetchone()[0]
 
@@ -116,20 +135,25 @@ def resolve_table(
         clock = now
 
     key = tbl.key[0]
+    facility = is_facility_table(tbl, spec)
     features = derive_features(tbl, spec)
-    cols = feature_columns(tbl, features)
-    scope = scope_columns(tbl, features)
-    names = name_columns(features)
     res.records = con.execute(f"SELECT count(*) FROM {t.records}").fetchone()[0]
-    feats = ", ".join(f"{expr} AS {quote_ident(name)}" for name, expr in cols)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _rin AS SELECT _rid, {quote_ident(key)}, {feats} "
-        f"FROM {t.records}"
-    )
+    if facility:
+        raw = "_phone_raw" in con.table(t.records).columns
+        select = feature_select(t.records, key, raw_phone=raw)
+    else:
+        cols = feature_columns(tbl, features)
+        feats = ", ".join(f"{expr} AS {quote_ident(name)}" for name, expr in cols)
+        select = f"SELECT _rid, {quote_ident(key)}, {feats} FROM {t.records}"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _rin AS {select}")
     lap("features")
 
     # 1. the exact pre-pass, and its groups (kept out of Splink's blocks)
-    res.prepass_pairs = prepass_edges(con, features, scope, names, "_rin", "_prepass")
+    if facility:
+        res.prepass_pairs = facility_prepass(con, "_rin", "_prepass")
+    else:
+        scope, names = scope_columns(tbl, features), name_columns(features)
+        res.prepass_pairs = prepass_edges(con, features, scope, names, "_rin", "_prepass")
     connected_components(con, "_prepass", "_pg")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _rin2 AS SELECT i.*, coalesce(g._cluster, i._rid) AS _pg "
@@ -142,13 +166,19 @@ def resolve_table(
     n = max(res.records, 2)
     prior = res.prepass_pairs / PREPASS_RECALL / (n * (n - 1) / 2) if res.prepass_pairs else 0
     prior = min(max(prior, 1e-8), 0.01)
-    settings = splink_settings(tbl, features, spec, prior=prior)
+    if facility:
+        prior = facility_prior(res.prepass_pairs, res.records, PREPASS_RECALL)
+        settings = facility_settings(key, spec, prior=prior)
+        rules = facility_training_rules()
+    else:
+        settings = splink_settings(tbl, features, spec, prior=prior)
+        rules = training_rules(tbl, features, email_pairs=_email_pairs(con, features))
     rows = con.sql("SELECT * FROM _rin2").to_arrow_table()
     lap("export")
     scored = score(
         rows,
         settings,
-        training_rules=training_rules(tbl, features, email_pairs=_email_pairs(con, features)),
+        training_rules=rules,
         floor=min(STORE_FLOOR, spec.threshold),
         train=spec.train,
     )
@@ -160,8 +190,12 @@ def resolve_table(
     con.execute(f"CREATE OR REPLACE TABLE {t.predictions} AS SELECT * FROM _scored")
     con.unregister("_scored")
     del scored.predictions
+    # facilities: a Splink link stands only where the addresses and names don't say otherwise
+    linked = f"match_probability >= {float(spec.threshold)}"
+    if facility:
+        linked += f" AND {splink_guard()}"
     res.splink_pairs = con.execute(
-        f"SELECT count(*) FROM {t.predictions} WHERE match_probability >= ?", [spec.threshold]
+        f"SELECT count(*) FROM {t.predictions} WHERE {linked}"
     ).fetchone()[0]
 
     # 3. linked pairs: the pre-pass's and Splink's at the threshold
@@ -176,7 +210,7 @@ def resolve_table(
         UNION ALL
         SELECT _rid_l, _rid_r, {quote_ident(key + "_l")}, {quote_ident(key + "_r")},
           match_probability, match_weight, 'splink' AS rule
-        FROM {t.predictions} WHERE match_probability >= {float(spec.threshold)}
+        FROM {t.predictions} WHERE {linked}
         """
     )
     res.linked_pairs = con.execute(f"SELECT count(*) FROM {t.pairs}").fetchone()[0]
@@ -196,7 +230,7 @@ def resolve_table(
     res.golden = build_golden(
         con, tbl, spec, t.records, t.clusters, f"core.{quote_ident(tbl.name)}"
     )
-    build_lineage(con, tbl, t.records, t.clusters, t.pairs, t.sources)
+    build_lineage(con, tbl, t.records, t.clusters, t.pairs, t.sources, self_names=facility)
     lap("golden")
     for tmp in ("_rin2", "_prepass", "_pg", "_components", "_previous"):
         con.execute(f"DROP TABLE IF EXISTS {tmp}")
@@ -235,7 +269,7 @@ def evaluate(cfg: Config, truth: Path, *, tables: list[str] | None = None) -> li
     """
     from crmpipe.warehouse.connection import connect
 
-    names = _resolved_names(cfg, tables)
+    names = truth_tables(truth, _resolved_names(cfg, tables))
     all_tables = cfg.tables()
     con = connect(cfg.warehouse_path, read_only=True)
     try:
@@ -321,8 +355,28 @@ def remap_references(con: duckdb.DuckDBPyConnection, tables: dict[str, Table], n
                 changed += con.execute(
                     f"UPDATE {target} SET {c} = m.golden_id FROM _remap m WHERE {c} = m.record_id"
                 ).fetchone()[0]
+                if schema == "core" and other.key == (col.name,):
+                    _keep_newest(con, other.name, col.name)
     con.execute("DROP TABLE _remap")
     return changed
+
+
+def _keep_newest(con: duckdb.DuckDBPyConnection, table: str, key: str) -> None:
+    """A table keyed by its reference (a facility's schedule) keeps one row per golden id:
+    the newest (latest load, file, row); the others count as merged."""
+    k = quote_ident(key)
+    target = f"core.{quote_ident(table)}"
+    gone = con.execute(
+        f"DELETE FROM {target} WHERE rowid IN (SELECT rowid FROM {target} QUALIFY row_number() "
+        f"OVER (PARTITION BY {k} ORDER BY _loaded_at DESC, _file DESC, _row DESC) > 1)"
+    ).fetchone()[0]
+    if gone:
+        con.execute(
+            "UPDATE meta.table_counts SET loaded = loaded - ?, merged = merged + ? "
+            "WHERE table_name = ? AND run_id = (SELECT max(run_id) FROM meta.table_counts "
+            "WHERE table_name = ?)",
+            [gone, gone, table, table],
+        )
 
 
 def drop_resolution(con: duckdb.DuckDBPyConnection, name: str) -> None:

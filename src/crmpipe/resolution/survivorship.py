@@ -113,14 +113,20 @@ def build_lineage(
     clusters: str,
     pairs: str,
     out: str,
+    *,
+    self_names: bool = False,
 ) -> int:
     """Create `out` (core.<x>_sources): golden id → every staged source row with a key.
 
     Each row says how its record joined the golden record (`matched_by`: `self` for a record
-    alone, the pre-pass rule or `splink`, `same key` for an older version of the same record
-    superseded at build) and the match probability of its strongest link.
+    alone — with `self_names`, also for the record whose key names the golden record —, the
+    pre-pass rule or `splink`, `same key` for an older version of the same record superseded
+    at build) and the match probability of its strongest link (1 for `self`).
     """
     key = quote_ident(tbl.key[0])
+    alone = "c._size = 1"
+    if self_names:
+        alone += f" OR CAST(r.{key} AS VARCHAR) = c.golden_id"
     con.execute(
         f"""
         CREATE OR REPLACE TABLE {out} AS
@@ -132,8 +138,8 @@ def build_lineage(
           GROUP BY _rid),
         rec AS (
           SELECT r.{key}, r._source, r._file, r._row, c.golden_id, c._size,
-            CASE WHEN c._size = 1 THEN 'self' ELSE coalesce(l.rule, 'splink') END AS via,
-            CASE WHEN c._size = 1 THEN 1.0 ELSE coalesce(l.p, 1.0) END AS p
+            CASE WHEN {alone} THEN 'self' ELSE coalesce(l.rule, 'splink') END AS via,
+            CASE WHEN {alone} THEN 1.0 ELSE coalesce(l.p, 1.0) END AS p
           FROM {records} r JOIN {clusters} c USING (_rid) LEFT JOIN links l USING (_rid))
         SELECT rec.golden_id, s.{key} AS record_id, s._source AS source, s._file AS file,
           s._row AS "row",
