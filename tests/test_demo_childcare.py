@@ -4,6 +4,7 @@ generated ones, with the leads' figures and follow-up commands that work as prin
 from __future__ import annotations
 
 import re
+import shlex
 
 from typer.testing import CliRunner
 
@@ -61,5 +62,13 @@ def test_demo_childcare_generates_lists_when_the_real_ones_are_absent(tmp_path, 
     out = result.stdout
     rows = sum(_figure(out, f"facility rows from source{i}") for i in (1, 2, 3))
     assert 590 <= rows <= 600  # 600 rows written; the planted malformed lines are rejected
-    assert (folder / "data" / "truth.csv").exists()
+    assert _figure(out, "merged across two or more lists") > 0
+    assert _figure(out, "in the lists and already a CRM lead") > 0
+    assert "crmpipe search --table facilities 'name: montessori'" in out
     assert "the leads: crmpipe shell -c" in out
+    # The evaluation it suggests runs as printed, and finds the planted facilities.
+    command = re.search(r"crmpipe (resolve -c \S+ --evaluate \S+)", out).group(1)
+    evaluation = runner.invoke(app, shlex.split(command))
+    assert evaluation.exit_code == 0, evaluation.output
+    f1 = float(re.search(r"pairwise F1\s*│\s*([0-9.]+)", evaluation.stdout).group(1))
+    assert f1 >= 0.95

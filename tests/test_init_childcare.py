@@ -222,7 +222,7 @@ def test_dated_drops_become_one_source(tmp_path: Path) -> None:
     assert feeds_of(result, "source_1")["licenses"]["license_number"] == "Credential Number"
     # Only the newest drop of each list feeds the product.
     summary, _ = run_clean(result.path)
-    assert {t.table: t.loaded for t in summary.tables}["entities"] == 10 + 9
+    assert {t.table: t.read for t in summary.tables}["entities"] == 10 + 9
 
 
 def test_a_single_dated_file_is_a_drop_too(tmp_path: Path) -> None:

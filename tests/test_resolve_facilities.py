@@ -172,10 +172,10 @@ def test_contacts_point_at_golden_facilities(project: Path) -> None:
     finally:
         con.close()
     assert n == 9 and dangling == 0
-    # keyed by the facility: one schedule per golden facility, the newest row's
-    assert schedules == (7, 7, 0)
+    # one schedule per source row, each now naming its golden facility
+    assert schedules == (9, 7, 0)
     sched = next(t for t in summary.tables if t.table == "schedules")
-    assert sched.merged == 2 and sched.balanced
+    assert sched.merged == 0 and sched.balanced
     assert same == 1  # both Sunshine caregivers now name the one golden facility
 
 

@@ -270,7 +270,9 @@ def demo(
     if result.leads is not None:  # the childcare case answers with its leads
         out.print(show.leads_table(result.leads))
         for query, answer in result.answers:
-            out.print(show.result_table(answer, title=f"crmpipe search {query!r}"))
+            out.print(
+                show.result_table(answer, title=f"crmpipe search --table facilities {query!r}")
+            )
         truth = result.config_path.parent / "data" / "truth.csv"
         lines = [
             f"Project file: {result.config_path}  ·  the leads: crmpipe shell -c "
@@ -279,7 +281,7 @@ def demo(
         if truth.exists():
             lines.append(
                 f"Facilities found vs planted: crmpipe resolve -c {result.config_path} "
-                f"--table entities --evaluate {truth}"
+                f"--evaluate {truth}"
             )
         for line in lines:
             out.print(line, highlight=False, soft_wrap=True)

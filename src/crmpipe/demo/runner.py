@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crmpipe.config.load import load_config
+from crmpipe.config.schema import Config
 from crmpipe.demo.datasets import childcare_case, pipedrive, pursuit
 from crmpipe.errors import CrmpipeError
 from crmpipe.funnel.chart import write_funnel_chart
@@ -24,6 +25,19 @@ from crmpipe.warehouse.connection import connect
 
 #: The public-sector case's reference queries, exactly as users type them (docs/benchmarks.md).
 REFERENCE_QUERIES = ("title: finance", "filter: bob Accela >10000", "crm: a")
+
+#: The childcare case's sample facility searches (docs/query-language.md, "Searching
+#: facilities").
+CHILDCARE_QUERIES = ("state:TX capacity>50", "name: montessori", "type: family state:OK")
+
+
+def _opts(cfg: Config) -> dict[str, object]:
+    return {
+        "aliases": cfg.search.aliases,
+        "shorthands": cfg.search.shorthands,
+        "count_cap": cfg.search.count_cap,
+    }
+
 
 CASES = {
     "pursuit": "public-sector contacts search (places, techstacks, customer mappings)",
@@ -96,6 +110,9 @@ def demo(
     if case == "childcare":
         try:
             result.leads = lead_summary(con, cfg)
+            for query in CHILDCARE_QUERIES:
+                answer = search(con, query, limit=limit, table="facilities", **_opts(cfg))
+                result.answers.append((query, answer))
         finally:
             con.close()
         return result
