@@ -88,8 +88,7 @@ class Explanation:
 
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
     row = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
-        "AND table_name = ?",
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [schema, name],
     ).fetchone()
     return bool(row and row[0])
