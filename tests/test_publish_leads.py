@@ -205,7 +205,7 @@ def test_a_row_naming_no_facility_fails_the_publish(project: Config, pg_db: str)
         if victim is None:
             (victim,) = duck.execute("SELECT min(entity_id) FROM core.licenses").fetchone()
         duck.execute("DELETE FROM core.entities WHERE entity_id = ?", [victim])
-    with pytest.raises(PublishError, match=r"name no facility in entities") as info:
+    with pytest.raises(PublishError, match=r"entity_id names no facility in entities") as info:
         _publish(project, pg_db)
     assert "previous version still serves" in str(info.value)
     assert [(v.version, v.status) for v in published_versions(pg_db)] == [(1, "failed")]
@@ -275,6 +275,6 @@ def test_dated_versions_and_rollback_by_label(project: Config, pg_db: str) -> No
         ["rollback", "-c", str(folder / "crmpipe.yml"), "--pg", pg_db, "--to", "leads_20241101"],
     )
     assert out.exit_code == 0, out.output
-    assert "crmpipe_v1 (leads_20241101) serves again" in out.stdout
+    assert "crmpipe_v1 serves again as schema crmpipe: leads_20241101" in out.stdout
     assert "leads_20241201_2 (rolled_back)" in out.stdout
     assert date(2024, 11, 1).strftime("leads_%Y%m%d") in out.stdout

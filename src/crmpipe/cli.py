@@ -369,25 +369,15 @@ def rollback(
     config: ConfigOpt = None,
     pg: PgOpt = None,
     to: Annotated[
-        str | None,
-        typer.Option(
-            "--to", metavar="LABEL", help="Serve this kept version (leads_20241101, crmpipe_v3)."
-        ),
+        str | None, typer.Option(metavar="LABEL", help="Serve this kept version (leads_20241101).")
     ] = None,
 ) -> None:
     """Serve the previously published PostgreSQL version again (or the kept one --to names)."""
-    from crmpipe.publish import published_versions
     from crmpipe.publish import rollback as roll_back
+    from crmpipe.publish.versions import rollback_summary
 
     dsn = _dsn(config, pg)
-    schema = roll_back(dsn, to)
-    label = next((v.label for v in published_versions(dsn) if v.schema == "crmpipe"), None)
-    named = f"{schema} ({label})" if label else schema
-    out.print(f"[green]rolled back:[/] {named} serves again as schema crmpipe")
-    kept = [v for v in published_versions(dsn) if v.status in ("previous", "rolled_back")]
-    if kept:
-        listed = ", ".join(f"{v.label or v.schema} ({v.status})" for v in kept)
-        out.print(f"kept: {listed}", highlight=False)
+    out.print(f"[green]rolled back:[/] {rollback_summary(dsn, roll_back(dsn, to))}")
 
 
 @app.command()

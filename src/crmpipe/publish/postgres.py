@@ -315,9 +315,9 @@ class Publication:
             key, n = next(iter(broken.items()))
             table, column = key.split(".", 1)
             raise PublishError(
-                f"{table}.{column}: {n:,} row{'s' if n != 1 else ''} name no facility in "
-                f"entities, so its foreign key doesn't hold (were their facilities "
-                f"quarantined? see quarantine.entities); fix the build and publish again "
+                f"{table}: {n:,} row{'s' if n != 1 else ''} whose {column} names no facility "
+                "in entities, so the foreign key doesn't hold (were their facilities "
+                "quarantined? see quarantine.entities); fix the build and publish again "
                 "(the previous version still serves)"
             )
 

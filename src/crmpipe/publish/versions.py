@@ -346,6 +346,10 @@ def serving_build(dsn: str) -> str | None:
         conn.close()
 
 
+#: Statuses of versions whose schemas are kept for rollback.
+_KEPT = ("previous", "rolled_back")
+
+
 def _rollback_target(conn: psycopg.Connection, current: int, to: str | None) -> int:
     """The version a rollback serves: the newest kept previous one, or the kept version `to`
     names (its label `leads_20241101`, its schema `crmpipe_v3`, or its number)."""
@@ -434,3 +438,12 @@ def published_versions(dsn: str) -> list[VersionInfo]:
         return [VersionInfo(*r) for r in rows]
     finally:
         conn.close()
+
+
+def rollback_summary(dsn: str, schema: str) -> str:
+    """What `crmpipe rollback` says: the version now serving, its label, and the kept ones."""
+    versions = published_versions(dsn)
+    label = next((v.label for v in versions if v.schema == SERVING_SCHEMA and v.label), None)
+    text = f"{schema} serves again as schema {SERVING_SCHEMA}" + (f": {label}" if label else "")
+    kept = [f"{v.label or v.schema} ({v.status})" for v in versions if v.status in _KEPT]
+    return text + (f"\nkept: {', '.join(kept)}" if kept else "")
