@@ -326,12 +326,19 @@ def publish(config: ConfigOpt = None, pg: PgOpt = None) -> None:
 
 @app.command()
 @_one_line_errors
-def rollback(config: ConfigOpt = None, pg: PgOpt = None) -> None:
-    """Serve the previously published PostgreSQL version again."""
+def rollback(
+    config: ConfigOpt = None,
+    pg: PgOpt = None,
+    to: Annotated[
+        str | None, typer.Option(metavar="LABEL", help="Serve this kept version (leads_20241101).")
+    ] = None,
+) -> None:
+    """Serve the previously published PostgreSQL version again (or the kept one --to names)."""
     from crmpipe.publish import rollback as roll_back
+    from crmpipe.publish.versions import rollback_summary
 
     dsn = _dsn(config, pg)
-    out.print(f"[green]rolled back:[/] {roll_back(dsn)} serves again as schema crmpipe")
+    out.print(f"[green]rolled back:[/] {rollback_summary(dsn, roll_back(dsn, to))}")
 
 
 @app.command()
@@ -456,7 +463,8 @@ def explain(
         Path | None, typer.Option("--html", metavar="FILE", help="Also write Splink's chart.")
     ] = None,
 ) -> None:
-    """Show why records were merged into one golden record (Splink's waterfall)."""
+    """Show why records were merged into one golden record (Splink's waterfall); for a facility
+    of a leads project, also where each lead value came from (source, file, row)."""
     from crmpipe.resolution.explain import explain as explain_record
     from crmpipe.resolution.explain import waterfall_html
 

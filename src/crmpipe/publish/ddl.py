@@ -15,6 +15,33 @@ from crmpipe.sqltext import quote_ident
 
 #: The canonical tables published, referenced tables first.
 PUBLISHED_TABLES: tuple[str, ...] = ("entities", "contacts", "techstacks", "external_ids")
+#: The childcare case's 3NF tables (docs/childcare.md): facility, contact, license, address,
+#: schedule. A facility-list project publishes all of them (empty ones too), so the published
+#: schema doesn't depend on which lists happen to feed which table.
+FACILITY_TABLES: tuple[str, ...] = ("entities", "contacts", "licenses", "addresses", "schedules")
+#: Tables whose foreign keys must hold: every row was fed by a facility's own source row, so a
+#: row naming no facility is a broken build, and the publish fails rather than serve it with a
+#: NOT VALID key. (Contacts, tech stacks and CRM ids may legitimately name a place the places
+#: file lacks: their orphans are kept, the key NOT VALID, as before.)
+STRICT_FK_TABLES: frozenset[str] = frozenset(
+    {"licenses", "addresses", "schedules", "leads", "lead_provenance"}
+)
+
+
+@dataclass(frozen=True)
+class MartKeys:
+    """The keys of a mart published with them: its primary key and its references, each a
+    (column, referenced table) naming the referenced table's one-column key."""
+
+    key: tuple[str, ...]
+    references: tuple[tuple[str, str], ...] = ()
+
+
+#: Marts published with keys (the leads product); any other mart is a plain table.
+MART_KEYS: dict[str, MartKeys] = {
+    "leads": MartKeys(("entity_id",), (("entity_id", "entities"),)),
+    "lead_provenance": MartKeys(("entity_id", "column_name"), (("entity_id", "entities"),)),
+}
 
 #: Lineage columns kept in PostgreSQL (the ones `build_core` carries into core.*).
 LINEAGE_KEPT: tuple[str, ...] = ("_source", "_file", "_row", "_run_id", "_loaded_at")
@@ -343,13 +370,42 @@ def table_indexes(
     return out
 
 
-def add_primary_key(schema: str, tbl: Table) -> str:
-    """Turn the already-built unique index into the primary key (no second index build)."""
-    name = primary_key_index_name(tbl)
+def add_primary_key(schema: str, tbl: Table | str) -> str:
+    """Turn the already-built unique index into the primary key (no second index build); `tbl`
+    is a model table or a keyed mart's name."""
+    table = tbl if isinstance(tbl, str) else tbl.name
+    name = object_name(table, "pkey")
     return (
-        f"ALTER TABLE {qualified(schema, tbl.name)} ADD CONSTRAINT {quote_ident(name)} "
+        f"ALTER TABLE {qualified(schema, table)} ADD CONSTRAINT {quote_ident(name)} "
         f"PRIMARY KEY USING INDEX {quote_ident(name)}"
     )
+
+
+def mart_foreign_keys(name: str, tables: dict[str, Table]) -> list[ForeignKey]:
+    """The foreign keys of keyed mart `name` to the published model tables."""
+    keys = MART_KEYS.get(name)
+    if keys is None:
+        return []
+    return [
+        ForeignKey(name, col, ref, tables[ref].key[0])
+        for col, ref in keys.references
+        if ref in tables
+    ]
+
+
+def mart_indexes(schema: str, name: str, tables: dict[str, Table]) -> list[IndexSpec]:
+    """Indexes of keyed mart `name`: the unique index that becomes its primary key, and one per
+    foreign key its key's leading column doesn't cover."""
+    keys = MART_KEYS[name]
+    out = [
+        btree_index(
+            schema, name, keys.key, "primary key", unique=True, name=object_name(name, "pkey")
+        )
+    ]
+    for fk in mart_foreign_keys(name, tables):
+        if keys.key[0] != fk.column:
+            out.append(btree_index(schema, name, (fk.column,), "foreign key"))
+    return out
 
 
 def add_foreign_key(schema: str, fk: ForeignKey) -> str:

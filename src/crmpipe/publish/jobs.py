@@ -158,25 +158,31 @@ def _constraints_job(
     schema: str, plans: dict[str, TablePlan], orphans: dict[str, int]
 ) -> Callable[[psycopg.Connection], int]:
     """Primary keys from the unique indexes, then foreign keys: added NOT VALID, validated
-    when no row is orphaned, otherwise left NOT VALID with the orphans counted."""
+    when no row is orphaned, otherwise left NOT VALID with the orphans counted (the verify
+    phase fails the publish when a table of ddl.STRICT_FK_TABLES has any). Keyed marts
+    (ddl.MART_KEYS: the leads product) get theirs too."""
     models = [p for p in plans.values() if not p.is_mart]
     tables = {p.name: p.table for p in models}
+    marts = [p.name for p in plans.values() if p.is_mart and p.name in ddl.MART_KEYS]
+    fks = [fk for p in models for fk in ddl.foreign_keys(p.table, tables)]
+    fks += [fk for name in marts for fk in ddl.mart_foreign_keys(name, tables)]
 
     def run(conn: psycopg.Connection) -> int:
         for p in models:
             conn.execute(ddl.add_primary_key(schema, p.table))
-        for p in models:
-            for fk in ddl.foreign_keys(p.table, tables):
-                conn.execute(ddl.add_foreign_key(schema, fk))
-                try:
-                    with conn.transaction():
-                        conn.execute(
-                            f"ALTER TABLE {qualified(schema, fk.table)} "
-                            f"VALIDATE CONSTRAINT {quote_ident(fk.name)}"
-                        )
-                except pgerr.ForeignKeyViolation:
-                    (n,) = conn.execute(ddl.orphan_count(schema, fk)).fetchone()
-                    orphans[f"{fk.table}.{fk.column}"] = int(n)
+        for name in marts:
+            conn.execute(ddl.add_primary_key(schema, name))
+        for fk in fks:
+            conn.execute(ddl.add_foreign_key(schema, fk))
+            try:
+                with conn.transaction():
+                    conn.execute(
+                        f"ALTER TABLE {qualified(schema, fk.table)} "
+                        f"VALIDATE CONSTRAINT {quote_ident(fk.name)}"
+                    )
+            except pgerr.ForeignKeyViolation:
+                (n,) = conn.execute(ddl.orphan_count(schema, fk)).fetchone()
+                orphans[f"{fk.table}.{fk.column}"] = int(n)
         return 0
 
     return run
@@ -204,9 +210,14 @@ def build_jobs(
     build: list[Job] = []
     table_index_jobs: list[str] = []
     for p in plans.values():
-        if p.is_mart:  # marts are small report tables, read whole: no keys, no indexes
-            continue
-        for idx in ddl.table_indexes(schema, p.table, tables, trgm_ops, contact_text=contact_text):
+        if p.is_mart and p.name not in ddl.MART_KEYS:
+            continue  # marts are small report tables, read whole: no keys, no indexes
+        indexes = (
+            ddl.mart_indexes(schema, p.name, tables)
+            if p.is_mart
+            else ddl.table_indexes(schema, p.table, tables, trgm_ops, contact_text=contact_text)
+        )
+        for idx in indexes:
             job = Job("index", idx.name, _index_job(idx), priority=_cost(p.rows, idx.kind))
             build.append(job)
             table_index_jobs.append(job.name)

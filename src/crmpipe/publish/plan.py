@@ -8,14 +8,17 @@ a published table, search fields that differ from the warehouse's).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import duckdb
 
 from crmpipe.config.schema import Config
+from crmpipe.ingest.drops import drop_date
+from crmpipe.marts import leads
 from crmpipe.marts.build import mart_tables
 from crmpipe.publish import ddl, search_ddl
-from crmpipe.publish.ddl import PUBLISHED_TABLES, PgColumn
+from crmpipe.publish.ddl import FACILITY_TABLES, MART_KEYS, PUBLISHED_TABLES, PgColumn
 from crmpipe.publish.errors import PublishError
 from crmpipe.search.catalog import duckdb_inputs
 from crmpipe.search.facilities import FACILITY_SEARCH
@@ -57,6 +60,8 @@ class PublishPlan:
     vocabulary: tuple[str, ...] = ()  # text fields searched through their vocabulary
     #: facility_search's inputs (the tables it reads, as published), when the warehouse has it.
     facility: SearchInputs | None = None
+    #: The version's dated label, `leads_20241101` (`version_label`).
+    label: str | None = None
 
     @property
     def model_tables(self) -> dict[str, Any]:
@@ -88,6 +93,8 @@ def read_plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> PublishPlan:
     """
     tables = cfg.tables()
     search = bool(_duck_columns(duck, "core", "contacts"))
+    # A facility-list project publishes its 3NF tables whole (empty ones too).
+    facilities = leads.wanted(cfg)
     # facility_search, when the warehouse built it: the tables it reads are published (empty
     # ones too), so the view has the warehouse's columns.
     facility = duckdb_inputs(duck) if _duck_columns(duck, "search", FACILITY_SEARCH.name) else None
@@ -96,6 +103,7 @@ def read_plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> PublishPlan:
         for n in tables
         if (search and n in PUBLISHED_TABLES)
         or (facility is not None and n in facility.tables)
+        or (facilities and n in FACILITY_TABLES)
         or (_duck_columns(duck, "core", n) and _table_rows(duck, "core", n) > 0)
     ]
     plans: dict[str, TablePlan] = {}
@@ -128,6 +136,8 @@ def read_plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> PublishPlan:
         types = _duck_columns(duck, "marts", name)
         cols = [PgColumn(c, t, ddl.mart_pg_type(t)) for c, t in types.items()]
         source = f"marts.{quote_ident(name)}"
+        if name in MART_KEYS:
+            _check_key_columns(duck, f"marts.{name}", MART_KEYS[name].key)
         plans[name] = TablePlan(
             name, None, cols, types, True, _table_rows(duck, "marts", name), source
         )
@@ -140,8 +150,9 @@ def read_plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> PublishPlan:
     if facility is not None:
         # Read from the published tables (a lineage table not published: the rows' _source).
         published = SearchInputs(facility.systems, frozenset(facility.tables & set(plans)))
+    label = version_label(duck, plans)
     if not search:
-        return PublishPlan(plans, False, [], [], build, facility=published)
+        return PublishPlan(plans, False, [], [], build, facility=published, label=label)
     systems = crm_systems(duck) if plans["external_ids"].exists else []
     vocabulary = _vocabulary_fields(duck, cfg)
     view = search_ddl.search_view("s", cfg, systems, vocabulary)
@@ -176,7 +187,7 @@ def read_plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> PublishPlan:
                 f"the warehouse's search table doesn't match crmpipe.yml (fields differ: "
                 f"{', '.join(diff[:5])}); rebuild with 'crmpipe run --force', then publish"
             )
-    return PublishPlan(plans, True, systems, fields, build, vocabulary, published)
+    return PublishPlan(plans, True, systems, fields, build, vocabulary, published, label)
 
 
 def _vocabulary_fields(duck: duckdb.DuckDBPyConnection, cfg: Config) -> tuple[str, ...]:
@@ -217,16 +228,61 @@ def build_fingerprint(duck: duckdb.DuckDBPyConnection) -> str | None:
 def _check_keys(duck: duckdb.DuckDBPyConnection, tbl: Any) -> None:
     """Fail before PostgreSQL is touched when a key is NULL or repeated (the primary key would
     fail after minutes of index builds otherwise)."""
-    keys = ", ".join(quote_ident(k) for k in tbl.key)
-    nulls = " OR ".join(f"{quote_ident(k)} IS NULL" for k in tbl.key)
+    _check_key_columns(duck, f"core.{tbl.name}", tbl.key)
+
+
+def _check_key_columns(duck: duckdb.DuckDBPyConnection, name: str, key: tuple[str, ...]) -> None:
+    """`_check_keys` for relation `name` (schema.table) and its key columns."""
+    schema, table = name.split(".", 1)
+    relation = f"{schema}.{quote_ident(table)}"
+    keys = ", ".join(quote_ident(k) for k in key)
+    nulls = " OR ".join(f"{quote_ident(k)} IS NULL" for k in key)
     (dups, null_keys) = duck.execute(
-        f"SELECT (SELECT count(*) FROM (SELECT 1 FROM core.{quote_ident(tbl.name)} "
+        f"SELECT (SELECT count(*) FROM (SELECT 1 FROM {relation} "
         f"GROUP BY {keys} HAVING count(*) > 1)), "
-        f"(SELECT count(*) FROM core.{quote_ident(tbl.name)} WHERE {nulls})"
+        f"(SELECT count(*) FROM {relation} WHERE {nulls})"
     ).fetchone()
     if dups or null_keys:
         what = f"{dups:,} repeated" if dups else f"{null_keys:,} missing"
         raise PublishError(
-            f"core.{tbl.name} has {what} keys ({', '.join(tbl.key)}); rebuild the warehouse with "
+            f"{name} has {what} keys ({', '.join(key)}); rebuild the warehouse with "
             "'crmpipe run --force', then publish (nothing was changed in PostgreSQL)"
         )
+
+
+def data_date(duck: duckdb.DuckDBPyConnection, plans: dict[str, TablePlan]) -> date | None:
+    """The date of the newest drop feeding the published tables: the newest date a feeding
+    file's name carries (`source_1_20241101.csv`); when no feeding file's name has one, the
+    newest modification day of the feeding files (meta.manifest); None when neither is known.
+
+    The feeding files are those the published core tables' rows came from (their `_file`), so
+    an older drop kept in `raw` as history doesn't count.
+    """
+    selects = [
+        f"SELECT DISTINCT _file FROM {p.source}"
+        for p in plans.values()
+        if not p.is_mart and p.exists and p.rows and "_file" in p.duck_types
+    ]
+    if not selects:
+        return None
+    files = [r[0] for r in duck.execute(" UNION ".join(selects)).fetchall() if r[0]]
+    dated = [d for d in (drop_date(f) for f in files) if d is not None]
+    if dated:
+        return max(dated)
+    if not files or not _duck_columns(duck, "meta", "manifest"):
+        return None
+    row = duck.execute(
+        "SELECT max(file_mtime) FROM meta.manifest WHERE file IN (SELECT unnest(?))", [files]
+    ).fetchone()
+    return row[0].date() if row and row[0] is not None else None
+
+
+def version_label(
+    duck: duckdb.DuckDBPyConnection, plans: dict[str, TablePlan], today: date | None = None
+) -> str:
+    """A version's dated label: `leads_YYYYMMDD` when the leads product is published, else
+    `build_YYYYMMDD`, dated by `data_date` (the publish day when no file date is known).
+    The registry makes it unique (`leads_20241101_2` for a second version of one date)."""
+    day = data_date(duck, plans) or today or date.today()
+    prefix = "leads" if "leads" in plans and plans["leads"].is_mart else "build"
+    return f"{prefix}_{day:%Y%m%d}"

@@ -54,6 +54,7 @@ from crmpipe.publish.versions import (
     serving_build,
     start_version,
     swap_in,
+    version_label_of,
 )
 from crmpipe.serve import DSN_ENV, resolve_dsn
 from crmpipe.sqltext import quote_ident, sql_str
@@ -76,6 +77,7 @@ class PublishResult:
     orphans: dict[str, int] = field(default_factory=dict)
     dropped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    label: str | None = None  # the version's dated label, `leads_20241101` (docs/postgres.md)
 
 
 class Publication:
@@ -115,6 +117,7 @@ class Publication:
         self.facility: search_ddl.SearchView | None = None
         self.counts: dict[str, int] = {}
         self.orphans: dict[str, int] = {}
+        self.label: str | None = None  # the version's dated label, unique in the registry
 
     @property
     def schema(self) -> str:
@@ -178,8 +181,9 @@ class Publication:
                     "was not published by crmpipe; rename or drop it, or publish to another "
                     "database"
                 )
-            self.version = start_version(self.admin, self.pub.build)
-            info["detail"] = f"version {self.version}" + (
+            self.version = start_version(self.admin, self.pub.build, self.pub.label)
+            self.label = version_label_of(self.admin, self.version)
+            info["detail"] = f"version {self.version} ({self.label})" + (
                 f", dropped leftovers {', '.join(cleaned)}" if cleaned else ""
             )
 
@@ -257,6 +261,7 @@ class Publication:
             translated(admin, "verifying the new version"),
             self.steps.step("verify", schema) as info,
         ):
+            self.check_strict_keys()
             counts = {}
             for name, p in plans.items():
                 (n,) = admin.execute(f"SELECT count(*) FROM {qualified(schema, name)}").fetchone()
@@ -287,13 +292,34 @@ class Publication:
                         "facilities; publish again"
                     )
             granted = copy_grants(admin, SERVING_SCHEMA, schema) if self.old is not None else 0
+            label = f" ({self.label})" if self.label else ""
             admin.execute(
                 f"COMMENT ON SCHEMA {quote_ident(schema)} IS "
-                f"{sql_str(f'crmpipe published version {self.version}')}"
+                f"{sql_str(f'crmpipe published version {self.version}{label}')}"
             )
             self.counts = counts
             info["rows"] = sum(counts.values())
             info["detail"] = f"{granted} grants carried over" if granted else ""
+
+    def check_strict_keys(self) -> None:
+        """Fail when a table whose foreign keys must hold (ddl.STRICT_FK_TABLES: the childcare
+        tables fed by a facility's own rows, and the leads product) has rows naming no
+        facility: the keys job found them, and the version is not served with a NOT VALID key.
+        """
+        broken = {
+            key: n
+            for key, n in self.orphans.items()
+            if key.split(".", 1)[0] in ddl.STRICT_FK_TABLES
+        }
+        if broken:
+            key, n = next(iter(broken.items()))
+            table, column = key.split(".", 1)
+            raise PublishError(
+                f"{table}: {n:,} row{'s' if n != 1 else ''} whose {column} names no facility "
+                "in entities, so the foreign key doesn't hold (were their facilities "
+                "quarantined? see quarantine.entities); fix the build and publish again "
+                "(the previous version still serves)"
+            )
 
     def swap(self) -> None:
         """The new version serves as schema `crmpipe` (the one transaction readers notice)."""
@@ -332,6 +358,7 @@ class Publication:
             orphans=self.orphans,
             dropped=dropped,
             notes=notes,
+            label=self.label,
         )
 
 

@@ -44,10 +44,15 @@ CREATE TABLE IF NOT EXISTS {META_SCHEMA}.versions (
   orphans jsonb,
   seconds double precision,
   message text,
-  build text
+  build text,
+  label text
 )"""
-#: Registries made before the `build` column (the warehouse build a version was published from).
-_REGISTRY_UPGRADE = f"ALTER TABLE {META_SCHEMA}.versions ADD COLUMN IF NOT EXISTS build text"
+#: Registries made before the `build` column (the warehouse build a version was published from)
+#: and the `label` column (its dated label, `leads_20241101`).
+_REGISTRY_UPGRADE = (
+    f"ALTER TABLE {META_SCHEMA}.versions ADD COLUMN IF NOT EXISTS build text, "
+    "ADD COLUMN IF NOT EXISTS label text"
+)
 
 
 @dataclass
@@ -64,6 +69,7 @@ class VersionInfo:
     orphans: dict[str, int] | None
     seconds: float | None
     message: str | None
+    label: str | None = None  # dated label, `leads_20241101` (None: published before labels)
 
 
 def create_registry(conn: psycopg.Connection) -> None:
@@ -265,15 +271,41 @@ def swap_in(
         )
 
 
-def start_version(conn: psycopg.Connection, build: str | None) -> int:
-    """Register the next version as `building` (from warehouse build `build`); its number."""
+def _unique_label(conn: psycopg.Connection, label: str) -> str:
+    """`label`, or `label_2`, `label_3`, ... when versions already carry it (a label names one
+    version for good, so rollback by label is never ambiguous)."""
+    taken = {
+        r[0]
+        for r in conn.execute(
+            f"SELECT label FROM {META_SCHEMA}.versions WHERE label = %s OR label LIKE %s",
+            [label, f"{label}\\_%"],
+        ).fetchall()
+    }
+    n = 1
+    out = label
+    while out in taken:
+        n += 1
+        out = f"{label}_{n}"
+    return out
+
+
+def start_version(conn: psycopg.Connection, build: str | None, label: str | None = None) -> int:
+    """Register the next version as `building` (from warehouse build `build`, labelled `label`
+    made unique); its number."""
     version = _next_version(conn)
     conn.execute(
-        f"INSERT INTO {META_SCHEMA}.versions (version, schema_name, status, build)"
-        " VALUES (%s, %s, 'building', %s)",
-        [version, f"{VERSION_PREFIX}{version}", build],
+        f"INSERT INTO {META_SCHEMA}.versions (version, schema_name, status, build, label)"
+        " VALUES (%s, %s, 'building', %s, %s)",
+        [version, f"{VERSION_PREFIX}{version}", build, label and _unique_label(conn, label)],
     )
     return version
+
+
+def version_label_of(conn: psycopg.Connection, version: int) -> str | None:
+    row = conn.execute(
+        f"SELECT label FROM {META_SCHEMA}.versions WHERE version = %s", [version]
+    ).fetchone()
+    return row[0] if row else None
 
 
 def abandon(admin: psycopg.Connection, version: int, exc: BaseException) -> None:
@@ -314,11 +346,54 @@ def serving_build(dsn: str) -> str | None:
         conn.close()
 
 
-def rollback(dsn: str) -> str:
-    """Serve the version that served before the current one again; return its name
-    (crmpipe_v<N>: the version now serving as schema `crmpipe`).
+#: Statuses of versions whose schemas are kept for rollback.
+_KEPT = ("previous", "rolled_back")
 
-    The current version is kept (status rolled_back) until the next publish drops it.
+
+def _rollback_target(conn: psycopg.Connection, current: int, to: str | None) -> int:
+    """The version a rollback serves: the newest kept previous one, or the kept version `to`
+    names (its label `leads_20241101`, its schema `crmpipe_v3`, or its number)."""
+    if to is None:
+        rows = conn.execute(
+            f"SELECT version, schema_name FROM {META_SCHEMA}.versions WHERE status = "
+            "'previous' AND version < %s ORDER BY version DESC",
+            [current],
+        ).fetchall()
+        target = next((v for v, s in rows if schema_exists(conn, s)), None)
+        if target is None:
+            raise PublishError(
+                f"no previous version is kept to roll back to (version {current} serves); "
+                "publish with keep_versions of 1 or more to keep one"
+            )
+        return int(target)
+    number = to.removeprefix(VERSION_PREFIX)
+    row = conn.execute(
+        f"SELECT version, schema_name, status FROM {META_SCHEMA}.versions WHERE label = %s "
+        "OR version::text = %s ORDER BY version DESC LIMIT 1",
+        [to, number],
+    ).fetchone()
+    kept = conn.execute(
+        f"SELECT coalesce(label, schema_name) FROM {META_SCHEMA}.versions WHERE status IN "
+        "('previous', 'rolled_back') ORDER BY version DESC"
+    ).fetchall()
+    choices = ", ".join(r[0] for r in kept) or "none"
+    if row is None:
+        raise PublishError(f"no published version is called {to!r}; kept versions: {choices}")
+    version, schema, status = row
+    if version == current:
+        raise PublishError(f"{to} is the version serving already")
+    if status not in ("previous", "rolled_back") or not schema_exists(conn, schema):
+        raise PublishError(f"version {to} is not kept (it is {status}); kept versions: {choices}")
+    return int(version)
+
+
+def rollback(dsn: str, to: str | None = None) -> str:
+    """Serve the version that served before the current one again, or the kept version `to`
+    names (a label such as `leads_20241101`, a schema `crmpipe_v3`, or a number); return its
+    name (crmpipe_v<N>: the version now serving as schema `crmpipe`).
+
+    The version swapped out is kept: as `rolled_back` (dropped by the next publish) when it is
+    newer than the target, as `previous` when `to` went forward to a newer kept version.
     """
     conn = connect(dsn, app="crmpipe rollback")
     try:
@@ -328,23 +403,15 @@ def rollback(dsn: str) -> str:
                     f"nothing has been published to database {conn.info.dbname} "
                     "yet; run 'crmpipe publish' first"
                 )
+            conn.execute(_REGISTRY_UPGRADE)
             current = serving(conn)
             if current is None:
                 raise PublishError(
                     f"no version is serving in database {conn.info.dbname}; run 'crmpipe publish'"
                 )
-            rows = conn.execute(
-                f"SELECT version, schema_name FROM {META_SCHEMA}.versions WHERE status = "
-                "'previous' AND version < %s ORDER BY version DESC",
-                [current],
-            ).fetchall()
-            target = next((v for v, s in rows if schema_exists(conn, s)), None)
-            if target is None:
-                raise PublishError(
-                    f"no previous version is kept to roll back to (version {current} serves); "
-                    "publish with keep_versions of 1 or more to keep one"
-                )
-            swap_in(conn, target, current, old_status="rolled_back", updates={})
+            target = _rollback_target(conn, current, to)
+            status = "rolled_back" if target < current else "previous"
+            swap_in(conn, target, current, old_status=status, updates={})
         return f"{VERSION_PREFIX}{target}"
     finally:
         conn.close()
@@ -357,11 +424,26 @@ def published_versions(dsn: str) -> list[VersionInfo]:
         with translated(conn, "reading the version registry", harmless=False):
             if not _registry_exists(conn):
                 return []
+            labelled = conn.execute(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = %s "
+                "AND table_name = 'versions' AND column_name = 'label'",
+                [META_SCHEMA],
+            ).fetchone()
             rows = conn.execute(
                 "SELECT version, schema_name, status, created_at, published_at, retired_at, "
-                f"rows, orphans, seconds, message FROM {META_SCHEMA}.versions "
+                f"rows, orphans, seconds, message, {'label' if labelled else 'NULL'} "
+                f"FROM {META_SCHEMA}.versions "
                 "ORDER BY version DESC"
             ).fetchall()
         return [VersionInfo(*r) for r in rows]
     finally:
         conn.close()
+
+
+def rollback_summary(dsn: str, schema: str) -> str:
+    """What `crmpipe rollback` says: the version now serving, its label, and the kept ones."""
+    versions = published_versions(dsn)
+    label = next((v.label for v in versions if v.schema == SERVING_SCHEMA and v.label), None)
+    text = f"{schema} serves again as schema {SERVING_SCHEMA}" + (f": {label}" if label else "")
+    kept = [f"{v.label or v.schema} ({v.status})" for v in versions if v.status in _KEPT]
+    return text + (f"\nkept: {', '.join(kept)}" if kept else "")

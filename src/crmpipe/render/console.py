@@ -346,7 +346,21 @@ def explanation_tables(ex: Any) -> list[Table]:
                 f"{s.tf_adjustment:+.2f}" if s.tf_adjustment else "",
             )
         out.append(t)
+    if getattr(ex, "provenance", None):
+        out.append(provenance_table(ex))
     return out
+
+
+def provenance_table(ex: Any) -> Table:
+    """A golden facility's lead: each column's surviving value and the source, file and row
+    it came from (marts.lead_provenance)."""
+    t = Table(title=f"lead {ex.golden_id}: each value and the source row it came from")
+    for col in ("column", "value", "source", "file", "row"):
+        t.add_column(col, overflow="fold", justify="right" if col == "row" else "left")
+    for p in ex.provenance:
+        name = p.file.replace("\\", "/").rsplit("/", 1)[-1] if p.file else ""
+        t.add_row(p.column, _cell(p.value), p.source or "", name, _cell(p.row))
+    return t
 
 
 def init_table(result: InitResult) -> Table:

@@ -1,5 +1,7 @@
 """Why records were merged: a golden record's members side by side, and per linked pair the
-comparison levels and match weights that linked it (Splink's waterfall).
+comparison levels and match weights that linked it (Splink's waterfall); for a golden facility
+of a leads project, each lead column's surviving value and the source row it came from
+(`marts.lead_provenance`, the field-level provenance).
 
 Splink pairs are explained from their stored predictions (the very numbers clustering used);
 pre-pass pairs say which exact rule linked them, with Splink's view of them scored on the spot
@@ -28,6 +30,24 @@ from crmpipe.sqltext import quote_ident
 
 class ExplainError(CrmpipeError):
     """Nothing to explain (unknown id, no resolution yet); one line."""
+
+
+#: The leads product's field-level provenance, written by crmpipe.marts.leads (read here by
+#: name: resolution sits below the marts) and the leads table whose column order it follows.
+LEAD_PROVENANCE = ("marts", "lead_provenance")
+LEADS = ("marts", "leads")
+
+
+@dataclass
+class Provenance:
+    """One lead column of a golden facility: the surviving value and the source row it came
+    from (source, file, the data row's number in that file)."""
+
+    column: str
+    value: str | None
+    source: str | None
+    file: str | None
+    row: int | None
 
 
 @dataclass
@@ -62,6 +82,31 @@ class Explanation:
     members: list[dict[str, Any]]
     pairs: list[PairExplanation]
     model: dict[str, Any]
+    #: Each lead column's value and origin (facilities of a leads project; else empty).
+    provenance: list[Provenance] = field(default_factory=list)
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, name],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def lead_provenance(con: duckdb.DuckDBPyConnection, golden_id: str) -> list[Provenance]:
+    """Field-level provenance of golden facility `golden_id`: one row per lead column that has
+    a value, in the leads table's column order (empty when the project builds no leads)."""
+    if not _has_table(con, *LEAD_PROVENANCE):
+        return []
+    rows = con.execute(
+        "SELECT p.column_name, CAST(p.value AS VARCHAR), p.source, p.file, p.row "
+        "FROM marts.lead_provenance p LEFT JOIN information_schema.columns c "
+        "ON c.table_schema = ? AND c.table_name = ? AND c.column_name = p.column_name "
+        "WHERE p.entity_id = ? ORDER BY c.ordinal_position NULLS LAST, p.column_name",
+        [*LEADS, golden_id],
+    ).fetchall()
+    return [Provenance(*r) for r in rows]
 
 
 def _level_labels(model: dict[str, Any]) -> dict[str, dict[int, str]]:
@@ -221,7 +266,8 @@ def explain(
                     )
                 )
         pairs.append(pe)
-    return Explanation(tbl.name, golden_id, cols, members, pairs, model)
+    provenance = lead_provenance(con, golden_id) if tbl.name == "entities" else []
+    return Explanation(tbl.name, golden_id, cols, members, pairs, model, provenance)
 
 
 def waterfall_html(explanation: Explanation, path: Path) -> int:
