@@ -203,8 +203,9 @@ def publish_summary(result: PublishResult) -> str:
     """One paragraph on a publish: the version now serving, rows per table, notes."""
     tables = ", ".join(f"{name} {rows:,}" for name, rows in result.tables.items())
     lines = [
-        f"[green]published:[/] version {result.version} serves as schema {result.schema} "
-        f"({result.seconds:.1f}s) — {tables}"
+        f"[green]published:[/] version {result.version}"
+        + (f" ({result.label})" if result.label else "")
+        + f" serves as schema {result.schema} ({result.seconds:.1f}s) — {tables}"
     ]
     if result.dropped:
         lines.append(f"  dropped old versions: {', '.join(result.dropped)}")
