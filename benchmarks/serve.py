@@ -1,0 +1,262 @@
+"""Benchmark: the HTTP API of `crmpipe serve` under concurrent clients, on DuckDB and PostgreSQL.
+
+For each store: a `crmpipe serve` process on loopback, then `--clients` threads that each keep one
+HTTP connection and send the three reference queries (`/api/search?q=...`, top 50 + capped count)
+in turn for `--seconds`; on PostgreSQL, `--swap` re-publishes the build halfway through, so the
+requests in flight meet a versioned swap. Prints requests, errors, requests/s and latency
+percentiles per store, beside a plain baseline measured in the same run: the same queries through
+the library (`crmpipe.search.search`, no HTTP) from one thread.
+
+Targets (issue 13): 4.5M contacts on PostgreSQL, 50 clients for 60 s, p99 ≤ 50 ms, zero errors,
+also while a publish swaps; DuckDB, 10 clients, p99 ≤ 200 ms. The client threads run on the same
+2 cores as the server: their own cost is part of the figures (the table says so).
+
+Usage: uv run python benchmarks/serve.py [--contacts N] [--store duckdb|pg|both]
+         [--clients N] [--duck-clients N] [--seconds S] [--swap] [--keep] [--fast]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from crmpipe.config.load import load_config
+from crmpipe.demo.runner import REFERENCE_QUERIES
+from crmpipe.publish import publish
+from crmpipe.search import PostgresBackend, search
+from crmpipe.serve import connect_pg
+from crmpipe.warehouse.connection import connect
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from postgres import BENCH_SETTINGS, prepare_case  # noqa: E402 - a sibling script
+
+console = Console(width=None if os.isatty(1) else 140)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Load:
+    """What the clients saw: one latency (ms) per answered request, and the failures."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    swap: str = ""
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return float("nan")
+        return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(config: Path, dsn: str | None) -> tuple[subprocess.Popen, int]:
+    """A `crmpipe serve` process on a free loopback port, once it answers /api/fields."""
+    port = _free_port()
+    exe = Path(sys.executable).parent / "crmpipe"  # the venv's console script
+    cmd = [str(exe), "serve", "-c", str(config), "--port", str(port)]
+    if dsn:
+        cmd += ["--pg", dsn]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"crmpipe serve exited: {proc.stderr.read().decode()[-500:]}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/api/fields")
+            if conn.getresponse().status == 200:
+                conn.close()
+                return proc, port
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("crmpipe serve did not answer within 60 s")
+
+
+def _client(port: int, stop: float, load: Load, lock: threading.Lock) -> None:
+    """One client: one kept-alive connection, the reference queries in turn until `stop`."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    paths = [
+        "/api/search?" + urllib.parse.urlencode({"q": q, "limit": 50}) for q in REFERENCE_QUERIES
+    ]
+    mine: list[float] = []
+    errors: list[str] = []
+    i = 0
+    while time.monotonic() < stop:
+        path = paths[i % len(paths)]
+        i += 1
+        t0 = time.perf_counter()
+        try:
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status != 200:
+                errors.append(f"{resp.status}: {body[:120]!r}")
+                continue
+            json.loads(body)
+            mine.append((time.perf_counter() - t0) * 1000)
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.close()
+    with lock:
+        load.latencies += mine
+        load.errors += errors
+
+
+def hammer(port: int, clients: int, seconds: float, swap: callable | None = None) -> Load:
+    """`clients` threads for `seconds`; `swap` (if any) runs in its own thread halfway."""
+    load, lock = Load(), threading.Lock()
+    stop = time.monotonic() + seconds
+    threads = [
+        threading.Thread(target=_client, args=(port, stop, load, lock)) for _ in range(clients)
+    ]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    if swap is not None:
+        time.sleep(seconds / 2)
+        s0 = time.perf_counter()
+        swap()
+        load.swap = f"re-published in {time.perf_counter() - s0:.1f} s during the load"
+    for t in threads:
+        t.join()
+    load.seconds = time.perf_counter() - t0
+    return load
+
+
+def baseline(con: object, cfg: object, seconds: float) -> Load:
+    """The same queries through the library from one thread, no HTTP: the plain baseline."""
+    load = Load()
+    stop = time.monotonic() + seconds
+    opts = {"aliases": cfg.search.aliases, "shorthands": cfg.search.shorthands, "limit": 50}
+    i = 0
+    t_start = time.perf_counter()
+    while time.monotonic() < stop:
+        t0 = time.perf_counter()
+        search(con, REFERENCE_QUERIES[i % len(REFERENCE_QUERIES)], **opts)
+        load.latencies.append((time.perf_counter() - t0) * 1000)
+        i += 1
+    load.seconds = time.perf_counter() - t_start
+    return load
+
+
+def _row(table: Table, label: str, clients: int, load: Load, note: str = "") -> None:
+    n = len(load.latencies)
+    table.add_row(
+        label,
+        str(clients),
+        f"{n:,}",
+        f"{len(load.errors):,}",
+        f"{n / load.seconds:,.0f}" if load.seconds else "",
+        f"{statistics.median(load.latencies):.1f}" if n else "",
+        f"{load.percentile(0.95):.1f}",
+        f"{load.percentile(0.99):.1f}",
+        f"{max(load.latencies):.1f}" if n else "",
+        note,
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--contacts", type=int, default=100_000)
+    ap.add_argument("--store", choices=("duckdb", "pg", "both"), default="both")
+    ap.add_argument("--clients", type=int, default=50, help="PostgreSQL clients")
+    ap.add_argument("--duck-clients", type=int, default=10, help="DuckDB clients")
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--swap", action="store_true", help="re-publish halfway (PostgreSQL)")
+    ap.add_argument("--keep", action="store_true", help="reuse the generated case")
+    ap.add_argument("--fast", action="store_true", help="fsync-off PostgreSQL settings")
+    ap.add_argument("--dir", type=Path, default=None)
+    args = ap.parse_args()
+    folder = args.dir or ROOT / "benchmarks" / "results" / f"serve-{args.contacts}"
+    config, _ = prepare_case(folder, args.contacts, args.keep)
+    cfg = load_config(config)
+    load_avg = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    table = Table(
+        title=f"crmpipe serve, {args.contacts:,} contacts, {args.seconds:.0f} s per load "
+        f"(load average before: {load_avg}; clients share the server's 2 cores)"
+    )
+    for col in ("store", "clients", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms"):
+        table.add_column(col, justify="right" if col != "store" else "left")
+    table.add_column("max ms", justify="right")
+    table.add_column("note")
+    cluster = None
+    try:
+        if args.store in ("duckdb", "both"):
+            duck = connect(cfg.warehouse_path, read_only=True)
+            _row(table, "library, DuckDB", 1, baseline(duck, cfg, min(args.seconds, 10)))
+            duck.close()
+            proc, port = start_server(config, None)
+            try:
+                _row(
+                    table,
+                    "HTTP, DuckDB",
+                    args.duck_clients,
+                    hammer(port, args.duck_clients, args.seconds),
+                )
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+        if args.store in ("pg", "both"):
+            from crmpipe.publish.pgserver import FAST_SETTINGS, start_cluster
+
+            dsn = os.environ.get("CRMPIPE_PG_DSN", "").strip()
+            if not dsn:
+                cluster = start_cluster(FAST_SETTINGS if args.fast else BENCH_SETTINGS)
+                dsn = cluster.dsn("postgres")
+            duck = connect(cfg.warehouse_path, read_only=True)
+            publish(duck, dsn, cfg=cfg)
+            pg = connect_pg(dsn, statement_timeout=None)
+            _row(
+                table,
+                "library, PostgreSQL",
+                1,
+                baseline(PostgresBackend(pg), cfg, min(args.seconds, 10)),
+            )
+            pg.close()
+
+            def swap() -> None:
+                publish(duck, dsn, cfg=cfg)
+
+            proc, port = start_server(config, dsn)
+            try:
+                load = hammer(port, args.clients, args.seconds, swap if args.swap else None)
+                _row(table, "HTTP, PostgreSQL", args.clients, load, load.swap)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+                duck.close()
+            for error in sorted(set(load.errors))[:5]:
+                console.print(f"error: {error}", highlight=False)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
