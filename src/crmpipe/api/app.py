@@ -1,9 +1,10 @@
 """The FastAPI app over one store, read-only: search (JSON or CSV), the searchable fields, the
 run registry and a run's report as JSON, described by OpenAPI at /docs.
 
-Each request opens its own read-only connection (`crmpipe.serve.open_store`): DuckDB read-only
-connections are cheap and none is shared between the server's threads; PostgreSQL sessions are
-read-only with the search statement timeout. Every error is JSON with a one-line message
+Each request opens its own read-only DuckDB connection (`crmpipe.serve.open_store`; holding
+one open would lock `crmpipe run` out of the warehouse file), or takes a pooled PostgreSQL
+session (`crmpipe.serve.pool`: read-only, the search statement timeout, its statements pinned
+to one published version while a publish swaps). Every error is JSON with a one-line message
 (`{"error": "..."}`): a bad query is a 400 with the parser's message and column, never a
 traceback.
 
@@ -18,8 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -44,6 +46,7 @@ from crmpipe.report.content import report_content
 from crmpipe.search import Kind, as_backend
 from crmpipe.search import search as run_search
 from crmpipe.serve import open_store, resolve_dsn
+from crmpipe.serve.pool import ReadPool
 from crmpipe.serve.store import StoreError
 from crmpipe.warehouse.connection import WarehouseError, table_exists
 from crmpipe.warehouse.runs import list_runs
@@ -108,7 +111,23 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
     limiter = RateLimiter(limit_spec) if limit_spec is not None else None
     masker = Masker(cfg)
 
+    pools: list[ReadPool] = []
+    pools_lock = threading.Lock()
+
+    def read_pool() -> ReadPool:
+        with pools_lock:  # opened at the first request (a wrong DSN fails that request)
+            if not pools:
+                pools.append(ReadPool(pg, app="crmpipe serve"))
+            return pools[0]
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        for pool in pools:  # the PostgreSQL sessions end with the server
+            pool.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="crmpipe",
         version=crmpipe.__version__,
         description="Read-only search, fields, runs and reports over a crmpipe store "
@@ -117,6 +136,10 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
 
     @contextmanager
     def connection() -> Iterator[Any]:
+        if pg:  # a pooled session, its statements pinned to one published version
+            with read_pool().reading() as con:
+                yield con
+            return
         with open_store(cfg, pg, app="crmpipe serve") as con:
             yield con
 

@@ -19,6 +19,7 @@ from psycopg import errors as pgerr
 from crmpipe.publish.connection import connect
 from crmpipe.publish.ddl import qualified
 from crmpipe.publish.errors import PublishError, translated
+from crmpipe.serve.pool import SERVING_LOCK
 from crmpipe.sqltext import quote_ident
 
 #: The schema readers query; versions are built beside it and renamed into it.
@@ -237,11 +238,13 @@ def swap_in(
     updates: dict[str, Any],
 ) -> None:
     """The one transaction readers notice: `crmpipe` → crmpipe_v<old>, crmpipe_v<new> →
-    `crmpipe`, and the registry, all or nothing. Renames take no lock on the tables, so
-    this neither waits for readers nor blocks them."""
+    `crmpipe`, and the registry, all or nothing. Renames take no lock on the tables; the
+    serving lock (crmpipe.serve.pool) taken alone waits for the requests of `crmpipe serve` in
+    flight, each of which holds it shared, so no request reads from two versions."""
     new_schema = f"{VERSION_PREFIX}{version}"
     with conn.transaction():
         conn.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", [SERVING_LOCK])
         conn.execute(f"SELECT 1 FROM {META_SCHEMA}.versions FOR UPDATE")
         if schema_exists(conn, SERVING_SCHEMA):
             if old is None:

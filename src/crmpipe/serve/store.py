@@ -101,19 +101,7 @@ def connect_pg(
     """
     conn = open_connection(dsn, app=app)
     try:
-        if read_only:
-            conn.execute("SET default_transaction_read_only = on")
-        # A search's statements run in milliseconds: JIT compiling one whose estimated cost
-        # crosses jit_above_cost took 8 ms of a 35 ms search at 4.5M contacts, and parallel
-        # workers (started per statement, each building its own hash tables) tripled a
-        # 10 ms one.
-        conn.execute("SET jit = off")
-        conn.execute("SET max_parallel_workers_per_gather = 0")
-        # The served version's tables answer to their bare names; public keeps pg_trgm's
-        # operators and functions found wherever the extension was created.
-        conn.execute(f"SET search_path = {PG_SCHEMA}, public")
-        if statement_timeout:
-            conn.execute("SELECT set_config('statement_timeout', %s, false)", [statement_timeout])
+        configure_session(conn, statement_timeout=statement_timeout, read_only=read_only)
     except psycopg.OperationalError as exc:
         conn.close()
         raise StoreError(
@@ -127,6 +115,29 @@ def connect_pg(
         conn.close()
         raise
     return conn
+
+
+def configure_session(
+    conn: psycopg.Connection,
+    *,
+    statement_timeout: str | None = SEARCH_STATEMENT_TIMEOUT,
+    read_only: bool = True,
+) -> None:
+    """The settings of a reading session (`connect_pg`, and each pooled connection of
+    crmpipe.serve.pool)."""
+    if read_only:
+        conn.execute("SET default_transaction_read_only = on")
+    # A search's statements run in milliseconds: JIT compiling one whose estimated cost
+    # crosses jit_above_cost took 8 ms of a 35 ms search at 4.5M contacts, and parallel
+    # workers (started per statement, each building its own hash tables) tripled a
+    # 10 ms one.
+    conn.execute("SET jit = off")
+    conn.execute("SET max_parallel_workers_per_gather = 0")
+    # The served version's tables answer to their bare names; public keeps pg_trgm's
+    # operators and functions found wherever the extension was created.
+    conn.execute(f"SET search_path = {PG_SCHEMA}, public")
+    if statement_timeout:
+        conn.execute("SELECT set_config('statement_timeout', %s, false)", [statement_timeout])
 
 
 @contextmanager

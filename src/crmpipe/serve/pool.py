@@ -1,0 +1,93 @@
+"""Serving PostgreSQL to many requests: a pool of reading sessions, and reads that never mix two
+published versions.
+
+`crmpipe serve` answers each request from a pooled session (psycopg_pool) instead of a new
+connection: connecting costs more than a search. A request's statements (a page of rows, then
+its capped count) run in one transaction holding a shared advisory lock, `SERVING_LOCK`; the
+publish's swap takes the same lock exclusively (crmpipe.publish.versions.swap_in), so it waits
+for the requests in flight (milliseconds) and the requests that arrive meanwhile wait for the
+swap — every answer comes from one version, and no request fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from crmpipe.errors import first_line
+from crmpipe.serve.store import (
+    SEARCH_STATEMENT_TIMEOUT,
+    StoreError,
+    configure_session,
+    open_connection,
+)
+
+#: Advisory lock key readers share and the swap takes alone ("crmp" "serv").
+SERVING_LOCK = 0x63726D70_73657276
+#: Sessions kept open; uvicorn runs sync endpoints on a thread pool of about this size.
+POOL_MIN, POOL_MAX = 2, 20
+#: How long a request waits for a free session before failing with a one-line error.
+POOL_WAIT_SECONDS = 30.0
+
+
+@contextmanager
+def one_version(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+    """Run the block's statements in one read-only transaction that holds the serving lock
+    shared, so a swap can't land between two of them. The connection is autocommit; a failed
+    statement's rollback (PostgresBackend recovers that way) simply ends the transaction."""
+    conn.execute("BEGIN READ ONLY")
+    conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", [SERVING_LOCK])
+    try:
+        yield conn
+    finally:
+        if conn.info.transaction_status != TransactionStatus.IDLE:
+            conn.rollback()  # read-only: nothing to commit
+
+
+class ReadPool:
+    """Pooled reading sessions on one PostgreSQL DSN (opened on creation, closed by `close`)."""
+
+    def __init__(self, dsn: str, *, app: str = "crmpipe serve") -> None:
+        # A plain connection first: a wrong DSN or a stopped server gets StoreError's one line.
+        open_connection(dsn, app=app).close()
+        params: dict[str, Any] = conninfo_to_dict(dsn)
+        params.setdefault("connect_timeout", 10)
+        params.setdefault("application_name", app)
+        self.pool = ConnectionPool(
+            kwargs={**params, "autocommit": True},
+            configure=lambda conn: configure_session(
+                conn, statement_timeout=SEARCH_STATEMENT_TIMEOUT
+            ),
+            check=ConnectionPool.check_connection,
+            min_size=POOL_MIN,
+            max_size=POOL_MAX,
+            timeout=POOL_WAIT_SECONDS,
+            name=app,
+            open=True,
+        )
+
+    @contextmanager
+    def reading(self) -> Iterator[psycopg.Connection]:
+        """A pooled session for one request, its statements pinned to one version."""
+        try:
+            with self.pool.connection() as conn, one_version(conn):
+                yield conn
+        except PoolTimeout:
+            raise StoreError(
+                f"no PostgreSQL session free within {POOL_WAIT_SECONDS:.0f} s "
+                f"({POOL_MAX} in use); try again"
+            ) from None
+        except psycopg.OperationalError as exc:
+            raise StoreError(
+                f"lost the connection to PostgreSQL ({first_line(exc)}); try again once the "
+                "server is back"
+            ) from None
+
+    def close(self) -> None:
+        self.pool.close()
