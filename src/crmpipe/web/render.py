@@ -12,9 +12,11 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 #: Pages load their CSS and JS from the server only; the funnel chart is inline SVG; a run's
-#: report is framed from the same server.
+#: report is framed from the same server. Inline style attributes are allowed (the SVG charts
+#: set their font with one); inline scripts and style elements are not.
 CSP = (
-    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
+    "default-src 'none'; style-src 'self'; style-src-attr 'unsafe-inline'; script-src 'self'; "
+    "img-src 'self' data:; "
     "connect-src 'self'; frame-src 'self'; form-action 'self'; base-uri 'none'; "
     "frame-ancestors 'self'"
 )
