@@ -12,6 +12,7 @@ import json
 import re
 import urllib.parse
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,8 @@ from crmpipe.funnel.run import funnel as run_funnel
 from crmpipe.pipeline import run
 from crmpipe.serve import open_store
 from support.server import Server
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "serve.md"
 
 QUERY = "title: finance"
 #: The page size the served project asks for (search.limit), small so that QUERY pages.
@@ -240,20 +243,51 @@ def test_runs_and_a_runs_report(web: Server) -> None:
     assert web.get("/runs/999")[0] == 404
 
 
-def test_the_funnel_page(web: Server, tmp_path_factory: pytest.TempPathFactory) -> None:
-    status, _, body = web.get("/funnel")
-    assert status == 404 and "no sales funnel in this project" in body
+@pytest.fixture(scope="module")
+def sales_project(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    """The synthetic Pipedrive case (the funnel marts), built once."""
     case = pipedrive.generate(
         tmp_path_factory.mktemp("web_funnel"), seed=7, deals=120, users=20, shared=False
     )
-    sales = load_config(case.config_path)
-    run(sales)
-    assert sales.path is not None
-    with Server(sales) as server:
-        body = page(server, "/funnel")
-        assert funnel_svg(run_funnel(sales.path).result) in body
-        status, _, bad = server.get("/funnel", **{"from": "2024-13"})
-        assert status == 400 and "from: expected a month as YYYY-MM" in bad
+    cfg = load_config(case.config_path)
+    run(cfg)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def sales(sales_project: Config) -> Iterator[Server]:
+    with Server(sales_project) as server:
+        yield server
+
+
+def test_the_funnel_page(web: Server, sales: Server, sales_project: Config) -> None:
+    status, _, body = web.get("/funnel")
+    assert status == 404 and "no sales funnel in this project" in body
+    assert sales_project.path is not None
+    body = page(sales, "/funnel")
+    assert funnel_svg(run_funnel(sales_project.path).result) in body
+    status, _, bad = sales.get("/funnel", **{"from": "2024-13"})
+    assert status == 400 and "from: expected a month as YYYY-MM" in bad
+
+
+def _documented_urls() -> list[str]:
+    """The page URLs of docs/serve.md's Web UI section (its console block)."""
+    section = DOC.read_text(encoding="utf-8").split("## Web UI", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^http://127\.0\.0\.1:8000(/\S*)", section, re.M)
+
+
+def test_every_documented_page_url_answers(web: Server, sales: Server) -> None:
+    urls = _documented_urls()
+    assert len(urls) >= 8
+    for url in urls:
+        server = sales if url.startswith("/funnel") else web
+        path, params = split(url)
+        body = page(server, path, **params)
+        if path == "/" and "q" in params:
+            assert 'id="results"' in body, url
+    # The facet link the docs show is the one the page draws.
+    body = page(web, "/", q=QUERY)
+    assert 'href="/?q=title%3A+finance+state%3A%22TX%22"' in body
 
 
 # --- access ----------------------------------------------------------------------------------
