@@ -354,6 +354,9 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
             runs=runs,
             report=report,
             connection=connection,
+            mask_rows=lambda request, rows, table: (
+                masker.rows(rows, table) if masked(request) else rows
+            ),
             status=_status,
             on_postgres=bool(pg),
             max_window=MAX_WINDOW,

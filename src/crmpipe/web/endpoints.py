@@ -37,6 +37,9 @@ class Endpoints:
     report: Callable[..., dict[str, Any]]
     #: A read-only connection to the store (the funnel chart reads the marts with it).
     connection: Callable[[], AbstractContextManager[Any]]
+    #: Rows of a canonical table (`licenses`, ...) as the caller may see them (the API's masks
+    #: for a masked key): mask_rows(request, rows, table).
+    mask_rows: Callable[[Any, list[dict[str, Any]], str], list[dict[str, Any]]]
     #: The HTTP status the API gives an error (400 bad query, 403, 404, 503...).
     status: Callable[[CrmpipeError], int]
     #: The store is the PostgreSQL publication (no runs, reports or funnel there).

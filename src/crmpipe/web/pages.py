@@ -22,6 +22,7 @@ from crmpipe.search import as_backend
 from crmpipe.search.catalog import SEARCH_TABLES
 from crmpipe.web.access import mount_login
 from crmpipe.web.endpoints import Endpoints
+from crmpipe.web.facilities import facility_extras
 from crmpipe.web.render import page
 from crmpipe.web.runs import mount_runs
 
@@ -81,9 +82,22 @@ def _record(request: Request, api: Endpoints, kind: str, record_id: str) -> HTML
             detail = api.contact(request, record_id)
         else:
             detail = api.entity(request, record_id)
+            detail = {**detail, **facility_extras(request, api, record_id)}
     except CrmpipeError as exc:
         return page(request, "error.html", status=api.status(exc), title=kind, message=str(exc))
+    if getattr(request.state, "masked", False):
+        detail = _without_raw_values(detail)
     return page(request, f"{kind}.html", d=detail, record_id=record_id, links=RECORD_LINKS)
+
+
+def _without_raw_values(detail: dict[str, Any]) -> dict[str, Any]:
+    """The detail without its source rows' raw values: a source row holds every column of its
+    file, those feeding other tables too (a facility list's contact names), which the masks
+    by the record's own table don't cover, so a masked key doesn't see them on a page."""
+    sources = detail.get("sources")
+    if not sources:
+        return detail
+    return {**detail, "sources": [{**s, "values": None} for s in sources], "raw_hidden": True}
 
 
 def mount_pages(app: FastAPI, api: Endpoints) -> None:
