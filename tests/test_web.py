@@ -311,10 +311,13 @@ def test_pages_need_a_key(keyed: Server) -> None:
     assert keyed.get("/api/fields")[0] == 401
 
 
-def _post_login(server: Server, key: str) -> http.client.HTTPResponse:
+def _post_login(server: Server, key: str, origin: str | None = None) -> http.client.HTTPResponse:
     con = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     form = urllib.parse.urlencode({"key": key, "next": "/runs"})
-    con.request("POST", "/login", form, {"Content-Type": "application/x-www-form-urlencoded"})
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if origin:
+        headers["Origin"] = origin
+    con.request("POST", "/login", form, headers)
     return con.getresponse()
 
 
@@ -330,6 +333,10 @@ def test_the_login_form_sets_an_httponly_cookie(keyed: Server) -> None:
     assert keyed.get("/runs", sent)[0] == 200
     assert keyed.get("/api/search", sent, q=QUERY, format="csv")[0] == 200  # the CSV link
     assert keyed.get("/runs", {"Cookie": "crmpipe_key=wrong"})[0] == 401
+    # Another site's page can't sign a browser in (login CSRF); this server's own page can.
+    elsewhere = _post_login(keyed, FULL, origin="https://evil.example")
+    assert elsewhere.status == 403 and elsewhere.getheader("set-cookie") is None
+    assert _post_login(keyed, FULL, origin=f"http://127.0.0.1:{keyed.port}").status == 303
 
 
 def _fixture_pii(cfg: Config) -> tuple[set[str], set[str], set[str]]:

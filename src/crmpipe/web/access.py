@@ -5,7 +5,8 @@ With `serve.keys` configured, a page needs a key like an API request: the
 `Authorization: Bearer KEY` or `X-API-Key: KEY` header, or — for browsers — the key cookie
 that the login form (`/login`) sets: HttpOnly (no script reads it), SameSite=Strict (no other
 site's page sends it), Secure over https. The cookie holds the key itself, checked on every
-request like the header, so the server keeps no sessions; `/logout` clears it. Keys never go
+request like the header, so the server keeps no sessions; `/logout` clears it. A login posted
+from another site's page (its Origin header names another server) is refused. Keys never go
 in URLs (they would end up in histories and logs).
 """
 
@@ -70,6 +71,11 @@ def mount_login(app: FastAPI, api: Endpoints) -> None:
     def login(
         request: Request, key: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/"
     ) -> Response:
+        origin = request.headers.get("origin")
+        if origin and origin != f"{request.url.scheme}://{request.url.netloc}":
+            # Another site's form posting a key (login CSRF): refused.
+            message = "sign in from this server's own page"
+            return page(request, "login.html", status=403, next="/", message=message)
         if api.key_is_known is None:
             return RedirectResponse(_local(next), status_code=303)
         if not api.key_is_known(key):
