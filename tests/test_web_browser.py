@@ -1,6 +1,7 @@
 """The web UI of `crmpipe serve` in headless Chromium (the `browser` fixture): type a query and
 submit, click a facet, page, open a record, field-name completion, live facet counts, the
-login form, and the same search with JavaScript disabled. Every page loads with no console
+login form, a run's framed report, screenshots of the main pages, and the same search with
+JavaScript disabled. Every page loads with no console
 error and no request leaving the server."""
 
 from __future__ import annotations
@@ -194,3 +195,30 @@ def test_sign_in_with_the_login_form(browser: Any, project: Config) -> None:
             tab.check()
         finally:
             tab.close()
+
+
+def test_runs_and_a_framed_report(tab: Watched) -> None:
+    page = tab.goto("/runs")
+    page.locator("#runs tbody a").first.click()
+    page.wait_for_selector("iframe.report")
+    frame = page.frame_locator("iframe.report")
+    frame.locator("section#checks h2").wait_for()
+    assert frame.locator("section#checks h2").inner_text() == "Checks"
+
+
+def test_screenshots_of_the_main_pages(tab: Watched, tmp_path: Any) -> None:
+    page = tab.goto("/?q=" + QUERY.replace(" ", "+"))
+    page.set_viewport_size({"width": 1280, "height": 900})
+    facets, results = (
+        page.locator("#facets").bounding_box(),
+        page.locator("#results").bounding_box(),
+    )
+    assert facets and results and facets["x"] + facets["width"] <= results["x"]  # side by side
+    shots = {"search": page.screenshot(path=str(tmp_path / "search.png"), full_page=True)}
+    page.locator("#results tbody a[href^='/contacts/']").first.click()
+    page.wait_for_selector("#contact")
+    shots["contact"] = page.screenshot(path=str(tmp_path / "contact.png"), full_page=True)
+    tab.goto("/runs")
+    shots["runs"] = page.screenshot(path=str(tmp_path / "runs.png"))
+    for name, png in shots.items():
+        assert png.startswith(b"\x89PNG") and len(png) > 10_000, name
