@@ -1,5 +1,6 @@
 """The FastAPI app over one store, read-only: search (JSON or CSV), the searchable fields, the
-run registry and a run's report as JSON, described by OpenAPI at /docs.
+run registry and a run's report as JSON, described by OpenAPI at /docs; the web UI's pages
+(crmpipe.web) are mounted beside it and call these same endpoint functions.
 
 Each request opens its own read-only DuckDB connection (`crmpipe.serve.open_store`; holding
 one open would lock `crmpipe run` out of the warehouse file), or takes a pooled PostgreSQL
@@ -8,11 +9,12 @@ to one published version while a publish swaps). Every error is JSON with a one-
 (`{"error": "..."}`): a bad query is a 400 with the parser's message and column, never a
 traceback.
 
-Access (crmpipe.api.access): with `serve.keys` configured, every /api request names a key
-(401 otherwise) and a `masked` key's answers go through crmpipe.api.masking, whose
-`check_query` refuses (403) a masked key's search or facet query testing PII; /docs and
-/openapi.json stay open (they describe the API, not the data). `serve.rate_limit` answers 429
-with Retry-After past the limit, per key (per client address without keys).
+Access (crmpipe.api.access): with `serve.keys` configured, every request for /api or a page
+names a key, as a header or the web UI's key cookie (401 otherwise), and a `masked` key's
+answers go through crmpipe.api.masking, whose `check_query` refuses (403) a masked key's
+search or facet query testing PII; /docs, /openapi.json and /static stay open (they describe
+the API or style the pages, not the data). `serve.rate_limit` answers 429 with Retry-After
+past the limit, per key (per client address without keys).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 import crmpipe
+from crmpipe import web
 from crmpipe.api.access import Caller, Keys, RateLimiter, Role, request_key
 from crmpipe.api.facets import facet_fields, facets
 from crmpipe.api.masking import Masker, PiiQueryError
@@ -153,33 +156,40 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
 
     @app.middleware("http")
     async def _access(request: Request, call_next: Any) -> Response:
-        if not request.url.path.startswith("/api"):
+        path = request.url.path
+        if web.is_open(path):
             return await call_next(request)
+        page = not path.startswith("/api")  # the web UI's pages answer refusals as pages
         address = request.client.host if request.client else "unknown"
         caller: Caller | None = Caller(address, Role.full, anonymous=True)
-        if keys:
-            caller = keys.identify(request_key(request.headers.get))
+        if keys and web.needs_key(path):
+            sent = request_key(request.headers.get) or request.cookies.get(web.KEY_COOKIE)
+            caller = keys.identify(sent)
             if caller is None:
-                sent = request_key(request.headers.get) is not None
-                return JSONResponse(
-                    {
-                        "error": "unknown API key"
-                        if sent
-                        else "an API key is required: send "
-                        "'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
-                    },
-                    status_code=401,
-                    headers={"WWW-Authenticate": "Bearer"},
+                message = (
+                    "unknown API key"
+                    if sent
+                    else "an API key is required: send "
+                    "'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
                 )
+                if page:
+                    return web.refusal_page(request, 401, message)
+                return JSONResponse(
+                    {"error": message}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+                )
+            request.state.signed_in = request.cookies.get(web.KEY_COOKIE) is not None
         assert caller is not None
         if limiter is not None:
             wait = limiter.check(("ip:" if caller.anonymous else "key:") + caller.name)
             if wait is not None:
-                return JSONResponse(
-                    {"error": f"rate limit exceeded: retry in {wait} s"},
-                    status_code=429,
-                    headers={"Retry-After": str(wait)},
+                message = f"rate limit exceeded: retry in {wait} s"
+                refusal = (
+                    web.refusal_page(request, 429, message)
+                    if page
+                    else JSONResponse({"error": message}, status_code=429)
                 )
+                refusal.headers["Retry-After"] = str(wait)
+                return refusal
         request.state.masked = caller.role is Role.masked
         return await call_next(request)
 
@@ -356,4 +366,25 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
             content = report_content(con, run_id, history, sources=sources)
         return masker.report(content) if masked(request) else content
 
+    web.mount_pages(
+        app,
+        web.Endpoints(
+            search=search,
+            fields=fields,
+            facets=facet_counts,
+            contact=contact,
+            entity=entity,
+            runs=runs,
+            report=report,
+            connection=connection,
+            mask_rows=lambda request, rows, table: (
+                masker.rows(rows, table) if masked(request) else rows
+            ),
+            status=_status,
+            on_postgres=bool(pg),
+            max_window=MAX_WINDOW,
+            page_size=default_limit,
+            key_is_known=(lambda key: keys.identify(key) is not None) if keys else None,
+        ),
+    )
     return app

@@ -1,4 +1,4 @@
-"""`crmpipe serve`: the API (`crmpipe.api.app`) on uvicorn, on one host and port."""
+"""`crmpipe serve`: the API and its web UI (`crmpipe.api.app`) on uvicorn, on one host and port."""
 
 from __future__ import annotations
 
@@ -41,5 +41,5 @@ def serve(
         )
     if announce is not None:
         shown = f"[{host}]" if ":" in host else host
-        announce(f"http://{shown}:{port}/  (API under /api, its description at /docs)")
+        announce(f"http://{shown}:{port}/  (web UI at /, API under /api, its description at /docs)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
