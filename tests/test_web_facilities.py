@@ -88,3 +88,16 @@ def test_a_masked_key_sees_no_pii_on_a_facility_page(web: Server, project: Confi
     )
     assert "Tania" not in nevada and "Pineda" not in nevada
     assert "7025550101" not in re.sub(r"\D", "", nevada)
+
+
+def test_a_masked_key_sees_no_pii_in_a_facility_s_source_rows_over_the_api(
+    web: Server, project: Config
+) -> None:
+    """A facility list's contact name feeds `contacts`; its raw source rows mask it too."""
+    entity_id = _entity(project, "Little Montessori")
+    status, _, full = web.get(f"/api/entities/{entity_id}", {"X-API-Key": FULL})
+    assert status == 200 and "Tania Pineda" in full
+    status, _, masked = web.get(f"/api/entities/{entity_id}", {"X-API-Key": MASKED})
+    assert status == 200
+    assert "Tania" not in masked and "Pineda" not in masked
+    assert "7025550101" not in re.sub(r"\D", "", masked)

@@ -2,7 +2,8 @@
 
 Which values are PII is decided by the canonical model's roles (`crmpipe.model.Role`):
 PERSON_NAME, EMAIL_LIST and PHONE columns, per table, extension columns included; a raw source
-row's headers get the role of the canonical column they are mapped to. The masks are the funnel
+row's headers get the role of the canonical column they are mapped to, in the source's own
+table or any table it feeds. The masks are the funnel
 case's rules (`crmpipe.marts.pii`): the project's `marts.pii` mode (`initials`: "A*** G***",
 "c***@example.org", phones keep their last two digits; `hash`: salted 16-hex digests); with
 `marts.pii: none` the API still masks, with `initials`. On top of that, any other text that
@@ -65,11 +66,15 @@ class Masker:
         }
         self.sources: dict[str, dict[str, Role]] = {}
         for source, spec in cfg.sources.items() if cfg is not None else ():
-            roles = self.tables.get(spec.table, {})
-            headers = {spec.columns.get(col, col): role for col, role in roles.items()}
-            for col, extra in spec.extension_columns().items():
-                if col in roles:
-                    headers[extra.column or col] = roles[col]
+            # Every table the source's rows feed: a facility list's contact name is a
+            # person's name in its raw rows too.
+            headers: dict[str, Role] = {}
+            for table, mapping in spec.mappings().items():
+                roles = self.tables.get(table, {})
+                headers |= {mapping.columns.get(col, col): role for col, role in roles.items()}
+                for col, extra in mapping.extension_columns().items():
+                    if col in roles:
+                        headers[extra.column or col] = roles[col]
             self.sources[source] = headers
         #: The search table's PII columns, from its declaration (each column's source table
         #: and column; an entity column named like a contact one is `entity_<name>` there).
