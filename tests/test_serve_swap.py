@@ -26,9 +26,7 @@ def _project(folder: Path, contacts: int, seed: int):
 
 
 def _answer(port: int, query: str) -> tuple[int, object]:
-    url = f"http://127.0.0.1:{port}/api/search?" + urllib.parse.urlencode(
-        {"q": query, "limit": 5}
-    )
+    url = f"http://127.0.0.1:{port}/api/search?" + urllib.parse.urlencode({"q": query, "limit": 5})
     with urllib.request.urlopen(url, timeout=30) as resp:
         body = json.loads(resp.read())
         return resp.status, (body["total"], [r["contact_id"] for r in body["rows"]])

@@ -17,15 +17,15 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from crmpipe.cli import app
-from crmpipe.shell.prompt import completer, completions, run_prompt
-from crmpipe.shell.session import Shell, run_script
-from crmpipe.shell.sql import (
-    ShellError,
+from crmpipe.serve.sql import (
+    SqlError,
     first_keyword,
     is_sql,
     read_only_statement,
     split_statements,
 )
+from crmpipe.shell.prompt import completer, completions, run_prompt
+from crmpipe.shell.session import Shell, run_script
 from support.search import ALIASES, SHORTHANDS, make_search_db, make_search_pg
 
 FINANCE = ["c01", "c02", "c06", "c07", "c11", "c21", "c22"]  # title contains "finance"
@@ -94,9 +94,9 @@ def test_statements_split_outside_quotes_and_comments() -> None:
     assert split_statements("select $$a;b$$; select 2") == ["select $$a;b$$", "select 2"]
     assert split_statements('select "a;b" from t /* ; */') == ['select "a;b" from t /* ; */']
     assert read_only_statement("  select 1 ; ") == "select 1"
-    with pytest.raises(ShellError, match="one SQL statement at a time"):
+    with pytest.raises(SqlError, match="one SQL statement at a time"):
         read_only_statement("select 1; drop table x")
-    with pytest.raises(ShellError, match="DELETE statements are refused"):
+    with pytest.raises(SqlError, match="DELETE statements are refused"):
         read_only_statement("delete from t")
 
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from rich.console import Console
 
 from crmpipe.search import Backend
-from crmpipe.shell.sql import READ_ONLY_SQL, first_keyword, is_sql
+from crmpipe.serve.sql import READ_ONLY_SQL, first_keyword, is_sql
 
 #: Where the prompt keeps its history (CRMPIPE_HISTORY overrides).
 HISTORY_FILE = Path("~/.crmpipe_history")

@@ -7,7 +7,7 @@ is a prompt_toolkit prompt with completion of field names and commands, persiste
 a pager for long results
 (crmpipe.shell.prompt); with input piped in it reads one line at a time and prints each answer,
 so it can be scripted. It runs on the DuckDB warehouse (opened read-only) or on the published
-PostgreSQL schema; SQL text is checked in crmpipe.shell.sql. This module is the session: its
+PostgreSQL schema; SQL text is checked and run by crmpipe.serve.sql. This module is the session: its
 settings, what a line means, and how its answer is printed.
 """
 
@@ -17,8 +17,6 @@ import contextlib
 import difflib
 import shlex
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +31,16 @@ from crmpipe.render import console as show
 from crmpipe.search import Backend, Kind, QueryError, SearchResult, as_backend, explain, search
 from crmpipe.search.fields import Field
 from crmpipe.serve import open_store
+from crmpipe.serve.sql import (
+    SqlError,
+    check_duckdb_statement,
+    is_sql,
+    psycopg_safe,
+    read_only_statement,
+    run_read_only,
+    timed,
+)
 from crmpipe.shell.prompt import COMMANDS, FORMATS, history_path, run_prompt
-from crmpipe.shell.sql import ShellError, is_sql, psycopg_safe, read_only_statement
 
 #: How long one SQL statement or search may run before it is stopped.
 DEFAULT_TIMEOUT_S = 30.0
@@ -114,7 +120,7 @@ class Shell:
             return False
         try:
             answer = self.answer(text)
-        except (QueryError, ShellError) as exc:
+        except (QueryError, SqlError) as exc:
             self._error(str(exc))
             return True
         except Exception as exc:  # the database's own errors: one line, never a traceback
@@ -124,7 +130,7 @@ class Shell:
         return True
 
     def answer(self, text: str) -> Answer:
-        """What a line means (a command, SQL or a query), run: raises QueryError/ShellError."""
+        """What a line means (a command, SQL or a query), run: raises QueryError/SqlError."""
         if text.startswith("\\"):
             return self.command(text)
         if is_sql(text):
@@ -146,59 +152,18 @@ class Shell:
         return Answer(result)
 
     def sql(self, text: str, *, limit: int | None = None) -> Answer:
-        statement = read_only_statement(text)
-        if self.backend.name == "duckdb":
-            self._check_duckdb_statement(statement)
         n = self.limit if limit is None else limit
-        started = time.perf_counter()
-
-        def run() -> tuple[list[str], list[tuple]]:
-            cursor = self.backend.execute(psycopg_safe(statement, self.backend), [])
-            if cursor.description is None:
-                return [], []
-            return [d[0] for d in cursor.description], cursor.fetchmany(n + 1)
-
-        columns, rows = self._timed(run)
-        more = len(rows) > n
-        rows = rows[:n]
-        elapsed = (time.perf_counter() - started) * 1000
-        result = SearchResult(columns, rows, len(rows), more, statement, [], elapsed)
-        noun = "row" if len(rows) == 1 else "rows"
+        result = run_read_only(self.backend, text, limit=n, timeout_s=self.timeout_s)
+        rows = len(result.rows)
+        noun = "row" if rows == 1 else "rows"
         shown = (
-            f"first {len(rows):,} {noun} (\\limit to see more)" if more else f"{len(rows):,} {noun}"
+            f"first {rows:,} {noun} (\\limit to see more)" if result.capped else f"{rows:,} {noun}"
         )
-        return Answer(result, caption=f"{shown} · {elapsed:.0f} ms")
-
-    def _check_duckdb_statement(self, statement: str) -> None:
-        import duckdb
-
-        statements = self.backend.con.extract_statements(statement)
-        if len(statements) != 1:
-            raise ShellError("one SQL statement at a time, please (this line holds several)")
-        if statements[0].type != duckdb.StatementType.SELECT:
-            kind = str(statements[0].type).rsplit(".", 1)[-1]
-            raise ShellError(
-                f"the shell only runs read-only SQL (SELECT or WITH ... SELECT); this is "
-                f"{kind}, refused — change data with crmpipe run / crmpipe publish"
-            )
+        return Answer(result, caption=f"{shown} · {result.elapsed_ms:.0f} ms")
 
     def _timed(self, fn: Callable[[], Any]) -> Any:
-        """Run `fn`, stopping DuckDB after the timeout (PostgreSQL has its statement_timeout)."""
-        if self.backend.name != "duckdb" or not self.timeout_s:
-            return fn()
-        import duckdb
-
-        timer = threading.Timer(self.timeout_s, self.backend.con.interrupt)
-        timer.start()
-        try:
-            return fn()
-        except duckdb.InterruptException:
-            raise ShellError(
-                f"stopped after {self.timeout_s:g} s (the shell's statement timeout); narrow "
-                "the query or add a LIMIT"
-            ) from None
-        finally:
-            timer.cancel()
+        """Run `fn`, stopping DuckDB after the session's timeout."""
+        return timed(self.backend, fn, self.timeout_s)
 
     # -- backslash commands -------------------------------------------------------------------
     def command(self, text: str) -> Answer:
@@ -211,13 +176,13 @@ class Shell:
         if name == "\\limit":
             if rest:
                 if not rest.isdigit() or int(rest) < 1:
-                    raise ShellError(f"\\limit takes a whole number of rows ≥ 1, not {rest!r}")
+                    raise SqlError(f"\\limit takes a whole number of rows ≥ 1, not {rest!r}")
                 self.limit = int(rest)
             return Answer(message=f"limit: {self.limit} rows")
         if name == "\\format":
             if rest:
                 if rest.lower() not in FORMATS:
-                    raise ShellError(f"\\format is one of {', '.join(FORMATS)}, not {rest!r}")
+                    raise SqlError(f"\\format is one of {', '.join(FORMATS)}, not {rest!r}")
                 self.format = rest.lower()
             return Answer(message=f"format: {self.format}")
         if name == "\\table":
@@ -227,13 +192,13 @@ class Shell:
             return Answer(message=f"table: {self.backend.search_spec.label}")
         if name == "\\explain":
             if not rest:
-                raise ShellError("\\explain needs a query, e.g. \\explain title: finance")
+                raise SqlError("\\explain needs a query, e.g. \\explain title: finance")
             return Answer(message=self.explain(rest))
         if name == "\\export":
             return Answer(message=self.export(rest))
         close = difflib.get_close_matches(name, COMMANDS, n=1, cutoff=0.5)
         hint = f"did you mean {close[0]}? " if close else ""
-        raise ShellError(f"unknown command {name} — {hint}\\help lists the commands")
+        raise SqlError(f"unknown command {name} — {hint}\\help lists the commands")
 
     def help_text(self) -> str:
         lines = [
@@ -268,7 +233,7 @@ class Shell:
         if is_sql(text):
             statement = read_only_statement(text)
             if self.backend.name == "duckdb":
-                self._check_duckdb_statement(statement)
+                check_duckdb_statement(self.backend, statement)
             plan = self._timed(
                 lambda: self.backend.explain(psycopg_safe(statement, self.backend), [])
             )
@@ -290,9 +255,9 @@ class Shell:
             parts = shlex.split(rest, posix=False) if rest else []
             parts[:1] = [p.strip("'\"") for p in parts[:1]]
         except ValueError as exc:
-            raise ShellError(f"\\export FILE QUERY: {exc}") from None
+            raise SqlError(f"\\export FILE QUERY: {exc}") from None
         if len(parts) < 2:
-            raise ShellError("\\export needs a file and a query, e.g. \\export out.csv crm: a")
+            raise SqlError("\\export needs a file and a query, e.g. \\export out.csv crm: a")
         path = Path(parts[0]).expanduser()
         # The query is the text after the file name as written (quoted or not), untouched.
         if rest[0] in "'\"":
@@ -313,7 +278,7 @@ class Shell:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text if text is not None else show.result_csv(answer.result))
         except OSError as exc:
-            raise ShellError(f"cannot write {path}: {exc.strerror or exc}") from None
+            raise SqlError(f"cannot write {path}: {exc.strerror or exc}") from None
         n = len(answer.result.rows)
         more = answer.result.capped or answer.result.total > n
         cut = f" (the first {EXPORT_MAX_ROWS:,}; there are more)" if more else ""

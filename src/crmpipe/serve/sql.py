@@ -1,16 +1,21 @@
-"""Read-only SQL text in `crmpipe shell`: telling SQL from a query, cutting statements at their
-semicolons, and refusing anything but one SELECT/WITH with a message saying why.
+"""Read-only SQL on a store, as `crmpipe shell` and the API's /api/sql run it: telling SQL
+from a query, cutting statements at their semicolons, refusing anything but one SELECT/WITH with
+a message saying why, and running it with a row cap and a timeout (`run_read_only`).
 
-Text checks only; what guarantees nothing is written is the connection (the warehouse opened
-read-only, PostgreSQL sessions in read-only transactions).
+The text checks give the clear message; what guarantees nothing is written is the connection
+(the warehouse opened read-only, PostgreSQL sessions in read-only transactions).
 """
 
 from __future__ import annotations
 
 import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
 
 from crmpipe.errors import CrmpipeError
-from crmpipe.search import Backend
+from crmpipe.search import Backend, SearchResult
 
 #: Statements a line may start with to be run as SQL: only these read without writing.
 READ_ONLY_SQL = frozenset({"SELECT", "WITH"})
@@ -24,8 +29,8 @@ REFUSED_SQL = frozenset(_REFUSED.split())
 _FIRST_WORD = re.compile(r"\s*([A-Za-z]+)")
 
 
-class ShellError(CrmpipeError):
-    """A line the shell can't run, as one line saying why (and what to do instead)."""
+class SqlError(CrmpipeError):
+    """SQL that won't be run, or was stopped, as one line saying why (and what to do)."""
 
 
 def _skip_space_and_comments(sql: str, i: int) -> int:
@@ -99,20 +104,20 @@ def is_sql(line: str) -> bool:
 
 
 def read_only_statement(sql: str) -> str:
-    """The one SELECT/WITH statement in `sql` (without its `;`), or a ShellError saying why not.
+    """The one SELECT/WITH statement in `sql` (without its `;`), or a SqlError saying why not.
 
     This check gives the clear message; what guarantees nothing is written is the connection:
     the warehouse is opened read-only and PostgreSQL sessions are read-only transactions.
     """
     statements = split_statements(sql)
     if not statements:
-        raise ShellError("no SQL statement to run")
+        raise SqlError("no SQL statement to run")
     if len(statements) > 1:
-        raise ShellError("one SQL statement at a time, please (this line holds several)")
+        raise SqlError("one SQL statement at a time, please (this line holds several)")
     word = first_keyword(statements[0])
     if word not in READ_ONLY_SQL:
-        raise ShellError(
-            f"the shell only runs read-only SQL (SELECT or WITH ... SELECT); {word or 'this'} "
+        raise SqlError(
+            f"only read-only SQL is run (SELECT or WITH ... SELECT); {word or 'this'} "
             "statements are refused — change data with crmpipe run / crmpipe publish"
         )
     return statements[0]
@@ -121,3 +126,61 @@ def read_only_statement(sql: str) -> str:
 def psycopg_safe(sql: str, backend: Backend) -> str:
     """psycopg reads `%` as a placeholder whenever parameters are passed: double them."""
     return sql.replace("%", "%%") if backend.name == "postgres" else sql
+
+
+def run_read_only(
+    backend: Backend, text: str, *, limit: int, timeout_s: float | None = None
+) -> SearchResult:
+    """Run one SELECT/WITH statement: its first `limit` rows (`more` says whether there were
+    others). DuckDB is interrupted after `timeout_s`; PostgreSQL sessions have their own
+    statement_timeout. Raises SqlError for refused SQL, QueryError for SQL the store refused."""
+    statement = read_only_statement(text)
+    if backend.name == "duckdb":
+        check_duckdb_statement(backend, statement)
+    started = time.perf_counter()
+
+    def run() -> tuple[list[str], list[tuple]]:
+        cursor = backend.execute(psycopg_safe(statement, backend), [])
+        if cursor.description is None:
+            return [], []
+        return [d[0] for d in cursor.description], cursor.fetchmany(limit + 1)
+
+    columns, rows = timed(backend, run, timeout_s)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    elapsed = (time.perf_counter() - started) * 1000
+    return SearchResult(columns, rows, len(rows), more, statement, [], elapsed)
+
+
+def check_duckdb_statement(backend: Backend, statement: str) -> None:
+    """DuckDB's own parser agrees it is one SELECT (the text check can't see everything)."""
+    import duckdb
+
+    statements = backend.con.extract_statements(statement)
+    if len(statements) != 1:
+        raise SqlError("one SQL statement at a time, please (this line holds several)")
+    if statements[0].type != duckdb.StatementType.SELECT:
+        kind = str(statements[0].type).rsplit(".", 1)[-1]
+        raise SqlError(
+            f"only read-only SQL is run (SELECT or WITH ... SELECT); this is {kind}, refused "
+            "— change data with crmpipe run / crmpipe publish"
+        )
+
+
+def timed(backend: Backend, fn: Callable[[], Any], timeout_s: float | None) -> Any:
+    """Run `fn`, stopping DuckDB after `timeout_s` (PostgreSQL has its statement_timeout)."""
+    if backend.name != "duckdb" or not timeout_s:
+        return fn()
+    import duckdb
+
+    timer = threading.Timer(timeout_s, backend.con.interrupt)
+    timer.start()
+    try:
+        return fn()
+    except duckdb.InterruptException:
+        raise SqlError(
+            f"stopped after {timeout_s:g} s (the statement timeout); narrow the query or add a "
+            "LIMIT"
+        ) from None
+    finally:
+        timer.cancel()
