@@ -50,6 +50,7 @@ from crmpipe.search import Kind, as_backend
 from crmpipe.search import search as run_search
 from crmpipe.serve import open_store, resolve_dsn
 from crmpipe.serve.pool import ReadPool
+from crmpipe.serve.sql import run_read_only
 from crmpipe.serve.store import StoreError
 from crmpipe.warehouse.connection import WarehouseError, table_exists
 from crmpipe.warehouse.runs import list_runs
@@ -57,6 +58,12 @@ from crmpipe.warehouse.runs import list_runs
 #: The deepest page a search may ask for (`offset + limit`): paging fetches the rows before the
 #: page too, so it is bounded like the shell's pages.
 MAX_WINDOW = 10_000
+
+
+#: /api/sql: rows answered by default, and DuckDB's statement timeout (PostgreSQL sessions
+#: have their own, crmpipe.serve.SEARCH_STATEMENT_TIMEOUT).
+SQL_ROWS = 1000
+SQL_TIMEOUT_S = 30.0
 
 
 class Format(StrEnum):
@@ -365,6 +372,26 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
         with connection() as con:
             content = report_content(con, run_id, history, sources=sources)
         return masker.report(content) if masked(request) else content
+
+    @app.get("/api/sql", summary="Read-only SQL on the store (full keys only)")
+    def sql(
+        request: Request,
+        q: Annotated[str, Query(description="One SELECT or WITH ... SELECT statement.")],
+        limit: Annotated[int, Query(ge=1, le=MAX_WINDOW)] = SQL_ROWS,
+        format: Annotated[Format, Query()] = Format.json,
+    ) -> Response:
+        """The shell's rules: one SELECT, the statement timeout, at most `limit` rows
+        (`capped` says there were more). Tables answer to their bare names (contact_search,
+        entities, leads). Refused for masked keys: SQL can read any column."""
+        if masked(request):
+            raise ApiError(
+                "masked keys can't run SQL (it can read any column); ask for a full key", 403
+            )
+        with connection() as con:
+            result = run_read_only(as_backend(con), q, limit=limit, timeout_s=SQL_TIMEOUT_S)
+        if format is Format.csv:
+            return Response(show.result_csv(result), media_type="text/csv; charset=utf-8")
+        return Response(show.result_json(result), media_type="application/json")
 
     web.mount_pages(
         app,

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from crmpipe.errors import CrmpipeError
+from crmpipe.errors import CrmpipeError, first_line
 from crmpipe.search import Backend, SearchResult
 
 #: Statements a line may start with to be run as SQL: only these read without writing.
@@ -140,10 +140,17 @@ def run_read_only(
     started = time.perf_counter()
 
     def run() -> tuple[list[str], list[tuple]]:
-        cursor = backend.execute(psycopg_safe(statement, backend), [])
-        if cursor.description is None:
-            return [], []
-        return [d[0] for d in cursor.description], cursor.fetchmany(limit + 1)
+        import duckdb
+
+        try:
+            cursor = backend.execute(psycopg_safe(statement, backend), [])
+            if cursor.description is None:
+                return [], []
+            return [d[0] for d in cursor.description], cursor.fetchmany(limit + 1)
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error as exc:  # PostgreSQL's errors are the backend's QueryErrors
+            raise SqlError(first_line(exc)) from None
 
     columns, rows = timed(backend, run, timeout_s)
     more = len(rows) > limit
