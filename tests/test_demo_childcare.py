@@ -64,7 +64,7 @@ def test_demo_childcare_generates_lists_when_the_real_ones_are_absent(tmp_path, 
     assert 590 <= rows <= 600  # 600 rows written; the planted malformed lines are rejected
     assert _figure(out, "merged across two or more lists") > 0
     assert _figure(out, "in the lists and already a CRM lead") > 0
-    assert "crmpipe search --table facilities 'name: montessori'" in out
+    assert "crmpipe search -t facilities 'name: montessori'" in out
     assert "the leads: crmpipe shell -c" in out
     # The evaluation it suggests runs as printed, and finds the planted facilities.
     command = re.search(r"crmpipe (resolve -c \S+ --evaluate \S+)", out).group(1)

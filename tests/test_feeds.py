@@ -291,3 +291,19 @@ def test_people_in_one_field_become_contacts_and_one_field_addresses_are_parsed(
         ("MESQUITE", "89027"),
         ("RENO", "89501"),
     ]
+
+
+def test_a_file_whose_header_fits_no_mapping_is_a_clear_error_naming_it(tmp_path):
+    (tmp_path / "nevada_20241001.csv").write_text(NEVADA)
+    cfg = _project(tmp_path)
+    run(cfg)
+    stray = tmp_path / "nevada_20241101.csv"
+    stray.write_text("order_id,sku,qty\n1,A-1,3\n")
+    with pytest.raises(
+        RunError,
+        match=r"nevada_20241101\.csv: its header fits no mapping of "
+        r"source nevada \(none of 'Name', 'Address', 'State', 'Phone', \.\.\.\)",
+    ):
+        run(cfg)
+    # The run rolled back: the previous build still serves.
+    assert len(_rows(cfg, "SELECT * FROM core.entities")) == 2

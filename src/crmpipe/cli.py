@@ -269,55 +269,16 @@ def demo(
     out.print(show.quality_summary(result.summary), highlight=False)
     if result.leads is not None:  # the childcare case answers with its leads
         out.print(show.leads_table(result.leads))
-        for query, answer in result.answers:
-            out.print(
-                show.result_table(answer, title=f"crmpipe search --table facilities {query!r}")
-            )
-        truth = result.config_path.parent / "data" / "truth.csv"
-        lines = [
-            f"Project file: {result.config_path}  ·  the leads: crmpipe shell -c "
-            f"{result.config_path}, then select * from marts.leads",
-        ]
-        if truth.exists():
-            lines.append(
-                f"Facilities found vs planted: crmpipe resolve -c {result.config_path} "
-                f"--evaluate {truth}"
-            )
-        for line in lines:
-            out.print(line, highlight=False, soft_wrap=True)
-        return
     if result.funnel is not None:  # the sales-funnel case answers with its funnel
         out.print(show.funnel_table(result.funnel))
         out.print(show.dropoff_table(result.funnel))
         out.print(show.checks_table(result.checks))
         out.print("Charts: " + "  ".join(str(p) for p in result.charts), highlight=False)
-        out.print(
-            f"Project file: {result.config_path}  ·  try: crmpipe funnel -c "
-            f"{result.config_path} --from 2024-03 --to 2024-08",
-            highlight=False,
-        )
-        return
     for query, answer in result.answers:
-        out.print(show.result_table(answer, title=f"crmpipe search {query!r}"))
-    out.print(
-        f"Project file: {result.config_path}  ·  try: crmpipe search -c "
-        f'{result.config_path} "title: clerk state:CA"',
-        highlight=False,
-    )
-    # One line each, never wrapped, so they can be copied (and run by tests) as printed.
-    out.print(
-        f"Data-quality report of this run: crmpipe report -c {result.config_path}",
-        highlight=False,
-        soft_wrap=True,
-    )
-    truth = result.config_path.parent / "resolve_truth.csv"
-    if truth.exists():
-        out.print(
-            f"Duplicates found vs planted: crmpipe resolve -c {result.config_path} "
-            f"--evaluate {truth}",
-            highlight=False,
-            soft_wrap=True,
-        )
+        flag = "-t facilities " if result.leads is not None else ""
+        out.print(show.result_table(answer, title=f"crmpipe search {flag}{query!r}"))
+    for line in result.hints:  # one line each, never wrapped: they run as printed
+        out.print(line, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -17,6 +17,7 @@ from crmpipe.clean import ColumnSpec, clean_relation
 from crmpipe.config.schema import Config, Mapping, SourceSpec
 from crmpipe.errors import CrmpipeError
 from crmpipe.ingest.drops import feeding, feeding_filter
+from crmpipe.ingest.headers import resolve_header
 from crmpipe.model import LINEAGE_COLUMNS, Role, Table, duckdb_ddl
 from crmpipe.sqltext import quote_ident, sql_str
 from crmpipe.warehouse.connection import table_columns
@@ -33,21 +34,6 @@ class StageResult:
     table: str
     rows: int
     issues: int
-
-
-def _normalise(header: str) -> str:
-    return "".join(ch for ch in header.lower() if ch.isalnum())
-
-
-def resolve_header(raw_columns: list[str], header: str) -> str | None:
-    """The raw column a configured header names: exact, else ignoring case and punctuation."""
-    if header in raw_columns:
-        return header
-    wanted = _normalise(header)
-    for col in raw_columns:
-        if _normalise(col) == wanted:
-            return col
-    return None
 
 
 #: Raw column holding each source row's key: the mapped key's header, else one made from lineage.

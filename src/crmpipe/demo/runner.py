@@ -64,6 +64,8 @@ class DemoResult:
     charts: list[Path] = field(default_factory=list)
     # The childcare case answers with its leads' figures.
     leads: LeadSummary | None = None
+    # Follow-up commands, one per line, that run as printed.
+    hints: list[str] = field(default_factory=list)
 
 
 def demo(
@@ -105,6 +107,10 @@ def demo(
             write_funnel_chart(result.funnel, folder / f"funnel{suffix}")
             for suffix in (".svg", ".html", ".png")
         ]
+        path = generated.config_path
+        result.hints.append(
+            f"Project file: {path}  ·  try: crmpipe funnel -c {path} --from 2024-03 --to 2024-08"
+        )
         return result
     con = connect(cfg.warehouse_path, read_only=True)
     if case == "childcare":
@@ -115,6 +121,16 @@ def demo(
                 result.answers.append((query, answer))
         finally:
             con.close()
+        path = generated.config_path
+        result.hints.append(
+            f"Project file: {path}  ·  the leads: crmpipe shell -c {path}, "
+            "then select * from marts.leads"
+        )
+        if generated.truth_path.exists():
+            result.hints.append(
+                f"Facilities found vs planted: crmpipe resolve -c {path} "
+                f"--evaluate {generated.truth_path}"
+            )
         return result
     try:
         for query in REFERENCE_QUERIES:
@@ -129,4 +145,14 @@ def demo(
             result.answers.append((query, answer))
     finally:
         con.close()
+    path = generated.config_path
+    result.hints += [
+        f'Project file: {path}  ·  try: crmpipe search -c {path} "title: clerk state:CA"',
+        f"Data-quality report of this run: crmpipe report -c {path}",
+    ]
+    truth = path.parent / "resolve_truth.csv"
+    if truth.exists():
+        result.hints.append(
+            f"Duplicates found vs planted: crmpipe resolve -c {path} --evaluate {truth}"
+        )
     return result

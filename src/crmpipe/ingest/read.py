@@ -19,6 +19,7 @@ import duckdb
 
 from crmpipe.config.schema import Config, SourceSpec
 from crmpipe.errors import CrmpipeError
+from crmpipe.ingest.headers import mapped_headers, resolve_header
 from crmpipe.ingest.sniff import Dialect, SniffError, raw_names, sniff
 from crmpipe.model import LINEAGE_COLUMNS
 from crmpipe.sqltext import quote_ident
@@ -100,6 +101,13 @@ def ingest_file(
     except SniffError as exc:
         raise IngestError(f"sources.{source}: {exc}") from None
     names = raw_names(dialect.header)
+    wanted = mapped_headers(spec)
+    if wanted and not any(resolve_header(names, h) for h in wanted):
+        shown = ", ".join(repr(h) for h in wanted[:4]) + (", ..." if len(wanted) > 4 else "")
+        raise IngestError(
+            f"{path}: its header fits no mapping of source {source} (none of {shown}); "
+            "move the file out of the source's path, or map its headers in crmpipe.yml"
+        )
     raw = f"raw.{quote_ident(source)}"
     existing = table_columns(con, "raw", source)
     lineage = [n for n, _ in LINEAGE_COLUMNS]

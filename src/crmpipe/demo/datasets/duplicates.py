@@ -4,7 +4,8 @@ A share of the contacts (default 5%) appears again in `contacts_3.csv`, an older
 another CRM, the way a person really re-appears: under a nickname, with a typo, first and last
 name swapped, without an email, with the phone in another layout, the title worded differently.
 `resolve_truth.csv` maps every data row of every contact file (source, file, row as crmpipe's
-ingest numbers them, i.e. malformed lines not counted) to the true person, so
+ingest numbers them: the data row's number in its file, malformed records counted) to the true
+person, so
 `crmpipe resolve --evaluate` and `benchmarks/resolve.py` can score resolution.
 
 Everything is drawn with numpy from the case's seed and rendered in DuckDB (no per-row Python).

@@ -315,16 +315,17 @@ def write_contacts(
     finally:
         con.close()
 
-    # The rows ingest keeps, numbered as it numbers them (malformed lines are not counted), for
-    # the resolution truth (datasets/duplicates.py).
+    # The rows ingest keeps, numbered as it numbers them (the data row's number in its file,
+    # malformed records counted), for the resolution truth (datasets/duplicates.py).
     kept_rows = []
     for f, rows in enumerate(in_file):
-        ok = rows[~rejected[rows]]
+        kept_mask = ~rejected[rows]
+        ok = rows[kept_mask]
         kept_rows.append(
             pa.table(
                 {
                     "file": pa.array([CONTACT_FILES[f]] * ok.size, pa.string()),
-                    "row": np.arange(1, ok.size + 1, dtype=np.int64),
+                    "row": (np.flatnonzero(kept_mask) + 1).astype(np.int64),
                     "contact_num": (row_contact[ok] + 1).astype(np.int64),
                 }
             )
