@@ -113,11 +113,15 @@ def _email_levels(c: str, names: list[str]) -> list[Level]:
         _level(f'list_has_any("{own}_l", "{own}_r")', "a shared address", 0.75, 0.00001),
         # a typo in the address (jmiller vs jmilller); not just another number (jcarter vs
         # jcarter2 are two mailboxes) nor another initial (drussell vs brussell: colleagues
-        # of one family name), which are how a mail system names two people
+        # of one family name), which are how a mail system names two people, nor two
+        # addresses each made of its own record's name (brandone@ Brandon Estes, brandonn@
+        # Brandon Navarro)
         _level(f"damerau_levenshtein({local_l}, {local_r}) = 1 AND "
                f"left({local_l}, 2) = left({local_r}, 2) AND "
                f"regexp_replace({local_l}, '[0-9]+', '', 'g') <> "
-               f"regexp_replace({local_r}, '[0-9]+', '', 'g')",
+               f"regexp_replace({local_r}, '[0-9]+', '', 'g') AND "
+               f'NOT coalesce(list_contains("{nm}_l", "{wl}_l") AND '
+               f'list_contains("{nm}_r", "{wl}_r"), false)',
                "address one typo apart", 0.005, 0.0005),
         *alias,
         _level("ELSE", "different", 0.001, 0.998),
