@@ -17,6 +17,8 @@ Everything is an SQL expression over the records (vectorized, no per-row Python)
 
 from __future__ import annotations
 
+from crmpipe.sqltext import sql_str
+
 #: Personal mailbox providers (exact domains).
 PERSONAL_DOMAINS: tuple[str, ...] = (
     "gmail.com", "googlemail.com", "yahoo.com", "ymail.com", "rocketmail.com", "outlook.com",
@@ -51,13 +53,19 @@ NAME_PATTERNS: tuple[str, ...] = (
 )  # fmt: skip
 
 
+#: Characters dropped from a local part before it is looked up in ROLE_INBOXES, and from a name
+#: before NAME_PATTERNS are made of it (`translate`, much cheaper than a regular expression).
+_SEPARATORS = ".-_0123456789"
+_NAME_PUNCTUATION = " .'-"
+
+
 def _in(expr: str, values: tuple[str, ...]) -> str:
     return f"{expr} IN ({', '.join(repr(v) for v in values)})"
 
 
 def is_role_sql(address: str) -> str:
     """True when `address` (lower case) is a shared role inbox."""
-    local = f"regexp_replace(split_part({address}, '@', 1), '[^a-z]', '', 'g')"
+    local = f"translate(split_part({address}, '@', 1), {sql_str(_SEPARATORS)}, '')"
     return _in(local, ROLE_INBOXES)
 
 
@@ -70,10 +78,11 @@ def is_personal_sql(address: str) -> str:
     )
 
 
-def own_sql(addresses: str) -> str:
-    """The list `addresses` without role inboxes (NULL when none is left)."""
+def own_sql(addresses: str, *, first: bool = False) -> str:
+    """The list `addresses` without role inboxes (NULL when none is left); with `first`, the
+    first of them."""
     own = f"list_filter({addresses}, lambda e: e IS NOT NULL AND NOT {is_role_sql('e')})"
-    return f"CASE WHEN len({own}) > 0 THEN {own} END"
+    return f"{own}[1]" if first else f"nullif({own}, []::VARCHAR[])"
 
 
 def work_sql(addresses: str) -> str:
@@ -87,14 +96,15 @@ def work_sql(addresses: str) -> str:
 def letters_sql(address: str) -> str:
     """The local part of `address` without a `+tag` and without digits: `angela.wright84+x` →
     `angela.wright`, for comparison with NAME_PATTERNS."""
-    return f"nullif(regexp_replace(split_part(split_part({address}, '@', 1), '+', 1), '[0-9]', '', 'g'), '')"  # noqa: E501
+    local = f"split_part(split_part({address}, '@', 1), '+', 1)"
+    return f"nullif(translate({local}, '0123456789', ''), '')"
 
 
 def name_locals_sql(first: str, last: str) -> str:
     """The list of local parts (NAME_PATTERNS) a mail system would make of the name; `first`
     and `last` are SQL expressions (lower case). NULL when either name is missing."""
-    f = f"regexp_replace(strip_accents({first}), '[^a-z]', '', 'g')"
-    l = f"regexp_replace(strip_accents({last}), '[^a-z]', '', 'g')"  # noqa: E741
+    f = f"translate(strip_accents({first}), {sql_str(_NAME_PUNCTUATION)}, '')"
+    l = f"translate(strip_accents({last}), {sql_str(_NAME_PUNCTUATION)}, '')"  # noqa: E741
     parts = {"f": "p[1]", "l": "p[2]", "fi": "left(p[1], 1)", "li": "left(p[2], 1)"}
     items = []
     for pattern in NAME_PATTERNS:

@@ -96,10 +96,11 @@ def feature_columns(tbl: Table, features: list[Feature]) -> list[tuple[str, str]
                 lst = f"[lower(trim(CAST({c} AS VARCHAR)))]"
             lst = f"list_filter({lst}, lambda e: e IS NOT NULL AND e <> '')"
             own = own_sql(lst)
-            cols.append((f.column, f"CASE WHEN len({lst}) > 0 THEN {lst} END"))
+            cols.append((f.column, f"nullif({lst}, []::VARCHAR[])"))
             cols.append((f"{f.column}_own", own))
-            cols.append((f"{f.column}_key", f"({own})[1]"))
-            cols.append((f"{f.column}_local", f"split_part(({own})[1], '@', 1)"))
+            key = own_sql(lst, first=True)
+            cols.append((f"{f.column}_key", key))
+            cols.append((f"{f.column}_local", f"split_part({key}, '@', 1)"))
             work = work_sql(lst)
             cols.append((f"{f.column}_work", work))
             cols.append((f"{f.column}_wletters", letters_sql(work)))
