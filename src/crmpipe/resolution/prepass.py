@@ -1,8 +1,10 @@
 """The exact pre-pass: pairs so obvious that SQL links them before Splink scores the rest.
 
 Two records of the same entity (the compared reference columns) are linked when they share
-their first email address, or their phone with extension and last name while carrying no two
-different emails (a father and son at one address share a phone, not a mailbox). Links are
+their first own email address (`<emails>_key`: role inboxes such as `info@` or `office@` are
+left out of it, resolution/emails.py, so two people behind one shared inbox are never linked
+by it), or their phone with extension and last name while carrying no two different emails (a
+father and son at one address share a phone, not a mailbox). Links are
 stars to the group's smallest `_rid`, so a big group costs rows, not pairs.
 """
 

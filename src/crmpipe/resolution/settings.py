@@ -1,7 +1,9 @@
 """Splink settings derived from the model's roles: comparisons, blocking rules and priors.
 
-Comparisons by kind: names (exact with term frequencies, swapped with the other name, nickname,
-Jaro-Winkler bands), emails (a shared address, an address one typo apart), phones (same number and
+Comparisons by kind: names (exact with term frequencies, first and last swapped, a first name's
+nickname from the `nicknames` package, an initial, Jaro-Winkler bands), emails (a shared own
+address, an address one typo apart, aliases of the name at one domain; role inboxes and a
+personal mailbox against a work address are missing evidence), phones (same number and
 extension, same number), text (exact, Jaro-Winkler bands), exact codes and references, dates
 in bands. Every level carries a prior m and u so a small table (too small to train on) is
 still scored sensibly; bigger ones re-estimate u by random sampling and m by EM.
@@ -16,7 +18,7 @@ from typing import Any
 
 from crmpipe.config.schema import ResolveSpec
 from crmpipe.model import Role, Table
-from crmpipe.resolution.features import Feature, email_columns
+from crmpipe.resolution.features import Feature, email_columns, name_columns
 
 Level = dict[str, Any]
 
@@ -37,10 +39,23 @@ def _name_levels(col: str, other: str | None, first: bool) -> list[Level]:
         _level(f'"{col}_l" = "{col}_r"', "exact", 0.82, 0.004, tf_adjustment_column=col,
                tf_adjustment_weight=1.0),
     ]  # fmt: skip
-    if other:
-        lv.append(_level(f'"{col}_l" = "{other}_r"', f"equals other's {other}", 0.04, 0.0005))
-    if first:
-        lv.append(_level(f'"{col}_canon_l" = "{col}_canon_r"', "nickname", 0.05, 0.001))
+    if other:  # first and last swapped: each name the other's, one of them maybe a typo off
+        cross_l, cross_r = (f'"{col}_l"', f'"{other}_r"'), (f'"{other}_l"', f'"{col}_r"')
+        lv.append(_level(f"({cross_l[0]} = {cross_l[1]} AND "
+                         f"damerau_levenshtein({cross_r[0]}, {cross_r[1]}) <= 1 OR "
+                         f"{cross_r[0]} = {cross_r[1]} AND "
+                         f"damerau_levenshtein({cross_l[0]}, {cross_l[1]}) <= 1)",
+                         f"swapped with {other}", 0.04, 0.0005))  # fmt: skip
+    if first:  # a name and one of its forms in the `nicknames` package: Bill ~ William
+        lv.append(_level(f'list_contains("{col}_canon_l", "{col}_r") OR '
+                         f'list_contains("{col}_canon_r", "{col}_l")', "nickname", 0.05,
+                         0.001))  # fmt: skip
+        # an initial against the name it stands for: `A.` or `A` vs `Angela`
+        lv.append(_level(f"(regexp_full_match(\"{col}_l\", '[a-z]\\.?') AND "
+                         f"starts_with(\"{col}_r\", left(\"{col}_l\", 1))) OR "
+                         f"(regexp_full_match(\"{col}_r\", '[a-z]\\.?') AND "
+                         f"starts_with(\"{col}_l\", left(\"{col}_r\", 1)))",
+                         "initial", 0.02, 0.002))  # fmt: skip
     lv += [
         _level(f'jaro_winkler_similarity("{col}_l", "{col}_r") >= 0.92', "Jaro-Winkler >= 0.92",
                0.05, 0.004),
@@ -49,6 +64,68 @@ def _name_levels(col: str, other: str | None, first: bool) -> list[Level]:
         _level("ELSE", "different", 0.01, 0.94),
     ]  # fmt: skip
     return lv
+
+
+def _names_agree(first: str, last: str) -> str:
+    """SQL: the two records name one person — first names equal, a nickname (one a form of the
+    other in the `nicknames` package) or an initial, with last names at most one typo apart;
+    or one typo in the first name and the same last name; or first and last swapped."""
+    f_l, f_r, l_l, l_r = (f'"{first}_l"', f'"{first}_r"', f'"{last}_l"', f'"{last}_r"')
+    return (
+        f'(({f_l} = {f_r} OR list_contains("{first}_canon_l", {f_r}) OR '
+        f'list_contains("{first}_canon_r", {f_l}) OR '
+        f"left({f_l}, 1) = left({f_r}, 1) AND least(length({f_l}), length({f_r})) <= 2) AND "
+        f"damerau_levenshtein({l_l}, {l_r}) <= 1 OR "
+        f"damerau_levenshtein({f_l}, {f_r}) <= 1 AND {l_l} = {l_r} OR "
+        f"{f_l} = {l_r} AND {l_l} = {f_r})"
+    )
+
+
+def _email_levels(c: str, names: list[str]) -> list[Level]:
+    """Email evidence (resolution/emails.py): a shared own address; a typo of the work address;
+    two addresses at one domain that both fit one record's name, the names agreeing (aliases);
+    else different.
+    Missing evidence (weight 0): no own address (none, or only role inboxes), or no shared
+    address while one side has no work address (only personal mailboxes): a personal inbox
+    says nothing about the workplace."""
+    own, work, wl, nm = f"{c}_own", f"{c}_work", f"{c}_wletters", f"{c}_names"
+    local_l, local_r = f"split_part(\"{work}_l\", '@', 1)", f"split_part(\"{work}_r\", '@', 1)"
+    alias = []
+    if len(names) >= 2:
+        # aliases: angela.wright@ and awright@ at one domain, both fitting one record's name,
+        # the names agreeing (William Smith's wsmith@ and Bill Smith's william.smith@); the
+        # same letters with other digits (jcarter, jcarter2) are two namesakes' mailboxes. Its
+        # m and u are fixed: two namesakes at a large employer may have addresses of two
+        # conventions, so it is modest evidence (+3.3), not the +13 sampling would give it
+        alias.append(_level(
+            f"split_part(\"{work}_l\", '@', 2) = split_part(\"{work}_r\", '@', 2) AND "
+            f'"{wl}_l" <> "{wl}_r" AND (list_has_all("{nm}_l", ["{wl}_l", "{wl}_r"]) '
+            f'OR list_has_all("{nm}_r", ["{wl}_l", "{wl}_r"])) AND '
+            + _names_agree(names[0], names[1]),
+            "aliases of the name at one domain", 0.1, 0.01, fix_m_probability=True,
+            fix_u_probability=True))  # fmt: skip
+    return [
+        {"sql_condition": f'"{own}_l" IS NULL OR "{own}_r" IS NULL OR '
+                          f'(NOT list_has_any("{own}_l", "{own}_r") AND '
+                          f'("{work}_l" IS NULL OR "{work}_r" IS NULL))',
+         "label_for_charts": "missing, a role inbox, or a personal mailbox",
+         "is_null_level": True},
+        _level(f'list_has_any("{own}_l", "{own}_r")', "a shared address", 0.75, 0.00001),
+        # a typo in the address (jmiller vs jmilller); not just another number (jcarter vs
+        # jcarter2 are two mailboxes) nor another initial (drussell vs brussell: colleagues
+        # of one family name), which are how a mail system names two people, nor two
+        # addresses each made of its own record's name (brandone@ Brandon Estes, brandonn@
+        # Brandon Navarro)
+        _level(f"damerau_levenshtein({local_l}, {local_r}) = 1 AND "
+               f"left({local_l}, 2) = left({local_r}, 2) AND "
+               f"regexp_replace({local_l}, '[0-9]+', '', 'g') <> "
+               f"regexp_replace({local_r}, '[0-9]+', '', 'g') AND "
+               f'NOT coalesce(list_contains("{nm}_l", "{wl}_l") AND '
+               f'list_contains("{nm}_r", "{wl}_r"), false)',
+               "address one typo apart", 0.005, 0.0005),
+        *alias,
+        _level("ELSE", "different", 0.001, 0.998),
+    ]  # fmt: skip
 
 
 def _levels(f: Feature, names: list[str]) -> list[Level]:
@@ -60,19 +137,7 @@ def _levels(f: Feature, names: list[str]) -> list[Level]:
         first = c in names and names.index(c) == 0 or "first" in c
         return _name_levels(c, other, first)
     if f.kind == "email":
-        return [
-            _null(c),
-            _level(f'list_has_any("{c}_l", "{c}_r")', "a shared address", 0.75, 0.00001),
-            # a typo in the address (jmiller vs jmilller); not just another number (jcarter vs
-            # jcarter2 are two mailboxes) nor another initial (drussell vs brussell: colleagues
-            # of one family name), which are how a mail system names two people
-            _level(f'damerau_levenshtein("{c}_local_l", "{c}_local_r") = 1 AND '
-                   f'left("{c}_local_l", 2) = left("{c}_local_r", 2) AND '
-                   f'regexp_replace("{c}_local_l", \'[0-9]+\', \'\', \'g\') <> '
-                   f'regexp_replace("{c}_local_r", \'[0-9]+\', \'\', \'g\')',
-                   "address one typo apart", 0.005, 0.0005),
-            _level("ELSE", "different", 0.001, 0.998),
-        ]  # fmt: skip
+        return _email_levels(c, names)
     if f.kind == "phone":
         return [
             _null(c),
@@ -103,12 +168,6 @@ def _levels(f: Feature, names: list[str]) -> list[Level]:
         _level(f'"{c}_l" = "{c}_r"', "exact", 0.97, 0.001),
         _level("ELSE", "different", 0.03, 0.999),
     ]
-
-
-def name_columns(features: list[Feature]) -> list[str]:
-    """The person-name columns compared, first name first (for swaps and nicknames)."""
-    names = [f.column for f in features if f.kind == "name"]
-    return sorted(names, key=lambda n: (0 if "first" in n else 1 if "last" in n else 2, n))
 
 
 def comparisons(features: list[Feature]) -> list[dict[str, Any]]:

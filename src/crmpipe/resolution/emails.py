@@ -1,0 +1,126 @@
+"""Email habits as SQL: personal mailboxes, shared role inboxes, and addresses that fit a name.
+
+Real CRMs hold several addresses for one person: an alias of another convention at the same
+workplace (`awright@` for `angela.wright@`), a personal mailbox (`@gmail.com`), or the
+office's shared inbox (`info@`). The lists here are the one place these are declared:
+
+- PERSONAL_DOMAINS: mailbox providers. A personal address says nothing about the workplace, so
+  a work address against a personal one is missing evidence, not a mismatch.
+- ROLE_INBOXES: local parts of shared inboxes. They never link two people by themselves (the
+  pre-pass and the email blocking key skip them) and compare as missing evidence.
+- NAME_PATTERNS: how a mail system makes a local part of a first and last name (first.last,
+  flast, firstl, first, first_last, firstlast, last.first, …), digits aside. Two different
+  addresses at one domain whose local parts both fit one of the two records' names are aliases.
+
+Everything is an SQL expression over the records (vectorized, no per-row Python).
+"""
+
+from __future__ import annotations
+
+from crmpipe.sqltext import sql_str
+
+#: Personal mailbox providers (exact domains).
+PERSONAL_DOMAINS: tuple[str, ...] = (
+    "gmail.com", "googlemail.com", "yahoo.com", "ymail.com", "rocketmail.com", "outlook.com",
+    "hotmail.com", "live.com", "msn.com", "icloud.com", "me.com", "mac.com", "aol.com",
+    "proton.me", "protonmail.com", "pm.me", "comcast.net", "verizon.net", "att.net",
+    "sbcglobal.net", "bellsouth.net", "charter.net", "cox.net", "earthlink.net", "optonline.net",
+    "frontier.com", "windstream.net", "centurylink.net", "roadrunner.com", "gmx.com", "gmx.net",
+    "mail.com", "zoho.com", "yandex.com", "fastmail.com", "hey.com", "juno.com", "netzero.net",
+)  # fmt: skip
+#: Providers recognised by their first label in any country (`yahoo.co.uk`, `hotmail.fr`).
+PERSONAL_PROVIDERS: tuple[str, ...] = (
+    "gmail", "googlemail", "yahoo", "ymail", "hotmail", "outlook", "live", "msn", "aol",
+    "icloud", "protonmail", "gmx",
+)  # fmt: skip
+#: Local parts of shared inboxes, compared with dots, dashes, underscores and digits removed
+#: (`front.desk2@` is `frontdesk`).
+ROLE_INBOXES: tuple[str, ...] = (
+    "info", "information", "office", "admin", "administrator", "administration", "frontdesk",
+    "frontoffice", "reception", "contact", "contactus", "hello", "hi", "sales", "support",
+    "help", "helpdesk", "service", "services", "customerservice", "hr", "humanresources",
+    "jobs", "careers", "billing", "accounts", "accounting", "accountspayable", "finance",
+    "payroll", "purchasing", "procurement", "marketing", "media", "press", "news", "events",
+    "team", "staff", "general", "enquiries", "inquiries", "feedback", "webmaster",
+    "postmaster", "noreply", "donotreply", "mail", "email", "clerk", "mayor", "council",
+    "permits", "records", "library", "police", "fire", "parks", "it", "tech",
+)  # fmt: skip
+#: Local parts made of a first name f and a last name l (and the same with the two swapped, for
+#: a record entered last name first); `{fi}`/`{li}` are initials.
+NAME_PATTERNS: tuple[str, ...] = (
+    "{f}.{l}", "{f}_{l}", "{f}-{l}", "{f}{l}", "{fi}{l}", "{fi}.{l}", "{fi}_{l}", "{f}{li}",
+    "{f}.{li}", "{f}", "{l}.{f}", "{l}_{f}", "{l}{f}", "{l}{fi}", "{li}{f}", "{l}",
+)  # fmt: skip
+
+
+#: Characters dropped from a local part before it is looked up in ROLE_INBOXES, and from a name
+#: before NAME_PATTERNS are made of it (`translate`, much cheaper than a regular expression).
+_SEPARATORS = ".-_0123456789"
+_NAME_PUNCTUATION = " .'-"
+
+
+def _in(expr: str, values: tuple[str, ...]) -> str:
+    return f"{expr} IN ({', '.join(repr(v) for v in values)})"
+
+
+def is_role_sql(address: str) -> str:
+    """True when `address` (lower case) is a shared role inbox."""
+    local = f"translate(split_part({address}, '@', 1), {sql_str(_SEPARATORS)}, '')"
+    return _in(local, ROLE_INBOXES)
+
+
+def is_personal_sql(address: str) -> str:
+    """True when `address` (lower case) is at a personal mailbox provider."""
+    domain = f"split_part({address}, '@', 2)"
+    return (
+        f"({_in(domain, PERSONAL_DOMAINS)} OR "
+        f"{_in(f'split_part({domain}, {chr(39)}.{chr(39)}, 1)', PERSONAL_PROVIDERS)})"
+    )
+
+
+def own_sql(addresses: str, *, first: bool = False) -> str:
+    """The list `addresses` without role inboxes (NULL when none is left); with `first`, the
+    first of them."""
+    own = f"list_filter({addresses}, lambda e: e IS NOT NULL AND NOT {is_role_sql('e')})"
+    return f"{own}[1]" if first else f"nullif({own}, []::VARCHAR[])"
+
+
+def work_sql(addresses: str) -> str:
+    """The first address of `addresses` that is neither a role inbox nor personal."""
+    return (
+        f"list_filter({addresses}, lambda e: e IS NOT NULL AND NOT {is_role_sql('e')} "
+        f"AND NOT {is_personal_sql('e')})[1]"
+    )
+
+
+def letters_sql(address: str) -> str:
+    """The local part of `address` without a `+tag` and without digits: `angela.wright84+x` →
+    `angela.wright`, for comparison with NAME_PATTERNS."""
+    local = f"split_part(split_part({address}, '@', 1), '+', 1)"
+    return f"nullif(translate({local}, '0123456789', ''), '')"
+
+
+def name_locals_sql(first: str, last: str) -> str:
+    """The list of local parts (NAME_PATTERNS) a mail system would make of the name; `first`
+    and `last` are SQL expressions (lower case). NULL when either name is missing."""
+    f = f"translate(strip_accents({first}), {sql_str(_NAME_PUNCTUATION)}, '')"
+    l = f"translate(strip_accents({last}), {sql_str(_NAME_PUNCTUATION)}, '')"  # noqa: E741
+    parts = {"f": "p[1]", "l": "p[2]", "fi": "left(p[1], 1)", "li": "left(p[2], 1)"}
+    items = []
+    for pattern in NAME_PATTERNS:
+        pieces = []
+        rest = pattern
+        while rest:
+            if rest.startswith("{"):
+                end = rest.index("}")
+                pieces.append(parts[rest[1:end]])
+                rest = rest[end + 1 :]
+            else:
+                pieces.append(repr(rest[0]))
+                rest = rest[1:]
+        items.append(" || ".join(pieces))
+    # both names computed once per row, then every pattern made from them in one lambda
+    return (
+        f"list_transform([[{f}, {l}]], lambda p: CASE WHEN coalesce(p[1], '') = '' OR "
+        f"coalesce(p[2], '') = '' THEN NULL ELSE [{', '.join(items)}] END)[1]"
+    )

@@ -1,0 +1,51 @@
+"""Nicknames from a maintained list: the `nicknames` package (carltonnorthern/nicknames).
+
+A first name's *forms* are the name itself and the formal names the package gives for it
+(`bill` → bill, will, william, willis, robert; `william` → william, bill, billy, willie, wilma).
+Two first names are nicknames of one another when their forms share a name (Bill ~ William,
+Bob ~ Robert, Kathy ~ Katherine, Angie ~ Angela). The package's list is ambiguous on purpose
+(`bill` is also listed under robert), so this is a comparison level of its own, weaker than an
+exact name, not a rewrite of the name.
+
+The lookup is computed once in Python over the package's names (about 1,400 with a formal
+name; the package's CSV, not a per-row call) and joined to the records in SQL: each distinct
+name of the records is looked up once by DuckDB's decorrelated subquery, then joined back.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from crmpipe.sqltext import sql_str
+
+
+@cache
+def name_forms() -> dict[str, list[str]]:
+    """Lower-case name → its sorted forms, for every name the package knows a formal name of."""
+    from nicknames import NickNamer
+
+    nn = NickNamer()
+    out: dict[str, list[str]] = {}
+    for name in sorted(nn.canonical_lookup):
+        forms = nn.canonicals_of(name)
+        if forms:
+            out[name] = sorted({name, *forms})
+    return out
+
+
+@cache
+def _lookup_values() -> str:
+    rows = (
+        f"({sql_str(n)}, [{', '.join(sql_str(f) for f in forms)}])"
+        for n, forms in name_forms().items()
+    )
+    return f"(VALUES {', '.join(rows)}) AS __nick(name, forms)"
+
+
+def forms_sql(name: str) -> str:
+    """SQL: the list of forms of the first name `name` (an expression, lower case); `[name]`
+    for a name the package doesn't know, NULL for NULL."""
+    return (
+        f"CASE WHEN {name} IS NOT NULL THEN coalesce((SELECT __nick.forms FROM "
+        f"{_lookup_values()} WHERE __nick.name = {name}), [{name}]) END"
+    )

@@ -1,0 +1,158 @@
+"""Real email habits and name variations, on hand-made pairs (issue 15): an alias of another
+convention at the workplace, a personal mailbox, a shared role inbox, nicknames from the
+`nicknames` package, first and last swapped, an initial — and the near-misses that must stay
+apart (two people behind one `info@`, two colleagues whose addresses both fit one name)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from crmpipe.config.load import load_config
+from crmpipe.pipeline import run
+from crmpipe.resolution.emails import (
+    is_personal_sql,
+    is_role_sql,
+    letters_sql,
+    name_locals_sql,
+    own_sql,
+    work_sql,
+)
+from crmpipe.resolution.nicknames import forms_sql
+from crmpipe.warehouse.connection import connect
+
+HEADER = "id,place,first,last,email,phone,title\n"
+CRM_A = [
+    "a1,e1,Angela,Wright,angela.wright@e102.gov,555-201-0101,City Clerk",
+    "a2,e1,Maria,Lopez,info@e102.gov,555-201-0102,Planner",
+    "a3,e1,Robert,Chen,rchen@e102.gov,555-201-0103,Finance Director",
+    "a4,e1,William,Smith,wsmith@e102.gov,555-201-0104,Building Inspector",
+    "a5,e1,Karen,Hughes,khughes@e102.gov,555-201-0105,Treasurer",
+    "a6,e1,John,Santos,jsantos@e102.gov,555-201-0106,Engineer",
+    "a7,e2,Janet,Baker,jbaker@e205.org,555-301-0107,Librarian",
+    "a8,e2,Paul,Young,pyoung@e205.org,555-301-0108,Police Chief",
+]
+CRM_B = [
+    # an alias of another convention at the same workplace, no phone
+    "b1,e1,Angela,Wright,awright@e102.gov,,City Clerk",
+    # another person behind the same shared inbox, same family name
+    "b2,e1,Carlos,Lopez,info@e102.gov,555-201-0192,Engineer",
+    # a personal mailbox with the same name and phone
+    "b3,e1,ROBERT,CHEN,robert.chen77@gmail.com,555.201.0103,",
+    # a nickname, an alias of the formal name at the same domain
+    "b4,e1,Bill,Smith,william.smith@e102.gov,,Building Inspector",
+    # first and last swapped, no email
+    "b5,e1,Hughes,Karen,,(555) 201-0105,Treasurer",
+    # a colleague whose address fits John Santos's too (jordans@, jsantos@ both fit Jordan)
+    "b6,e1,Jordan,Santos,jordans@e102.gov,555-201-0196,Accountant",
+    # an initial for the first name, same phone
+    "b7,e2,J.,Baker,,+1 555 301 0107,Librarian",
+    # a personal mailbox that is the office's: still a role inbox
+    "b8,e2,Sandra,Young,office@e205.org,,Fire Chief",
+]
+PROJECT = """\
+warehouse: .crmpipe/warehouse.duckdb
+sources:
+  entities:
+    path: entities.csv
+    table: entities
+    columns: {entity_id: place_id, display_name: name}
+  crm_a:
+    path: a.csv
+    table: contacts
+    columns: &cols {contact_id: id, entity_id: place, first_name: first, last_name: last,
+      emails: email, phone: phone, title: title}
+  crm_b:
+    path: b.csv
+    table: contacts
+    columns: *cols
+"""
+
+
+def _write(folder: Path, name: str, lines: list[str], mtime: int) -> None:
+    path = folder / name
+    path.write_text(HEADER + "\n".join(lines) + "\n", encoding="utf-8")
+    os.utime(path, (mtime, mtime))
+
+
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """record id → golden id, after one run of the hand-made project."""
+    folder = tmp_path_factory.mktemp("habits")
+    (folder / "entities.csv").write_text("place_id,name\ne1,Town\ne2,City\n", encoding="utf-8")
+    _write(folder, "a.csv", CRM_A, 1_700_000_000)
+    _write(folder, "b.csv", CRM_B, 1_700_086_400)
+    (folder / "crmpipe.yml").write_text(PROJECT, encoding="utf-8")
+    run(load_config(folder / "crmpipe.yml"))
+    con = connect(folder / ".crmpipe" / "warehouse.duckdb", read_only=True)
+    try:
+        rows = con.execute("SELECT record_id, golden_id FROM core.contact_sources").fetchall()
+    finally:
+        con.close()
+    return dict(rows)
+
+
+def test_an_alias_at_the_same_domain_without_phone_merges(golden: dict[str, str]) -> None:
+    assert golden["a1"] == golden["b1"]
+
+
+def test_two_people_sharing_a_role_inbox_stay_apart(golden: dict[str, str]) -> None:
+    assert golden["a2"] != golden["b2"]
+
+
+def test_a_personal_mailbox_is_no_mismatch(golden: dict[str, str]) -> None:
+    assert golden["a3"] == golden["b3"]
+
+
+def test_a_nickname_from_the_package_merges(golden: dict[str, str]) -> None:
+    assert golden["a4"] == golden["b4"]  # Bill ~ William, wsmith@ and william.smith@
+
+
+def test_first_and_last_swapped_merge(golden: dict[str, str]) -> None:
+    assert golden["a5"] == golden["b5"]
+
+
+def test_colleagues_whose_addresses_fit_one_name_stay_apart(golden: dict[str, str]) -> None:
+    assert golden["a6"] != golden["b6"]
+
+
+def test_an_initial_merges(golden: dict[str, str]) -> None:
+    assert golden["a7"] == golden["b7"]
+
+
+def test_a_role_inbox_is_no_evidence_for_a_namesake_family(golden: dict[str, str]) -> None:
+    assert golden["a8"] != golden["b8"]
+    assert len(set(golden.values())) == 16 - 5
+
+
+def _one(sql: str) -> object:
+    return duckdb.connect().execute(f"SELECT {sql}").fetchone()[0]
+
+
+def test_email_helpers() -> None:
+    assert _one(is_role_sql("'front.desk2@x.gov'")) is True
+    assert _one(is_role_sql("'awright@x.gov'")) is False
+    assert _one(is_personal_sql("'a@gmail.com'")) is True
+    assert _one(is_personal_sql("'a@yahoo.co.uk'")) is True
+    assert _one(is_personal_sql("'a@e102.gov'")) is False
+    addresses = "['info@x.gov', 'a.b@gmail.com', 'ab@x.gov']"
+    assert _one(own_sql(addresses)) == ["a.b@gmail.com", "ab@x.gov"]
+    assert _one(work_sql(addresses)) == "ab@x.gov"
+    assert _one(own_sql("['info@x.gov']")) is None
+    assert _one(letters_sql("'angela.wright84+crm@x.gov'")) == "angela.wright"
+    locals_ = _one(name_locals_sql("'angela'", "'wright'"))
+    for local in ("angela.wright", "awright", "angelaw", "angela", "angela_wright",
+                  "angelawright", "wright.angela"):  # fmt: skip
+        assert local in locals_
+    assert _one(name_locals_sql("NULL", "'wright'")) is None
+
+
+def test_nickname_forms_come_from_the_package() -> None:
+    bill, william = _one(forms_sql("'bill'")), _one(forms_sql("'william'"))
+    assert set(bill) & set(william)
+    assert "robert" in _one(forms_sql("'bob'"))
+    assert _one(forms_sql("'zorblax'")) == ["zorblax"]
+    assert _one(forms_sql("NULL")) is None
