@@ -276,13 +276,18 @@ def facility_comparisons() -> list[dict[str, Any]]:
 
 
 def facility_blocking() -> list[str]:
-    """Blocking: the same postal code, the same last 7 phone digits, or the same name prefix in
-    the same state and 3-digit postal area."""
+    """Blocking: the same last 7 phone digits; or, in the same postal code, the same street
+    number, street core word or name prefix; or the same street number and core word
+    anywhere (a ZIP typo). A postal code alone, or a name prefix across a 3-digit postal area,
+    made blocks of thousands of records at 1M rows (hundreds of millions of comparisons, most
+    of them between different streets, which the guard vetoes anyway)."""
     return [
-        "l.postal5 = r.postal5",
         "l.phone7 = r.phone7",
-        "l.name_block = r.name_block AND l.state = r.state "
-        "AND coalesce(left(l.postal5, 3), '') = coalesce(left(r.postal5, 3), '')",
+        "l.postal5 = r.postal5 AND l.street_number = r.street_number",
+        "l.postal5 = r.postal5 AND l.street_core = r.street_core",
+        "l.postal5 = r.postal5 AND l.name_block = r.name_block",
+        "l.street_number = r.street_number AND l.street_core = r.street_core",
+        "l.name_block = r.name_block AND l.state = r.state AND l.street_number = r.street_number",
     ]
 
 
