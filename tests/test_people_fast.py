@@ -25,6 +25,8 @@ EDGES = (
     "Amanda Krueger\n \n Director", "Amanda Krueger\n \n Primary Caregiver", "JO LI",
     "Amanda Krueger\n \n Chief", "N/A", "none listed", "Joe  Smith", " Joe Smith", "Joe Smith ",
     "O'Brien Kelly", "JOSÉ GARCÍA", "A B", "SMITH, JR", "TANIA & NICOLE PINEDA & POBLETE",
+    "Kathryn Bennett Director", "Dominic Davis Primary Caregiver", "MARY ANN VAN DYKE",
+    "John Paul Smith Jr", "Anna Maria De La Cruz", "Pastor John Smith", "John Smith Owner",
 )  # fmt: skip
 
 
@@ -37,6 +39,11 @@ def _values(con: duckdb.DuckDBPyConnection, folder: Path | None) -> None:
                 "all_varchar = true, header = true, ignore_errors = true) "
                 f'WHERE "{col}" IS NOT NULL AND "{col}" NOT IN (SELECT raw FROM v)'
             )
+        # as the pipeline's cleaning hands them over: whitespace (line breaks too) squashed
+        con.execute(
+            "INSERT INTO v SELECT DISTINCT trim(regexp_replace(raw, '\\s+', ' ', 'g')) FROM v "
+            "EXCEPT SELECT raw FROM v"
+        )
 
 
 def _library(raw: str) -> list[tuple[object, ...]]:

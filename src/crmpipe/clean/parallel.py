@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 __all__ = ["parallel_map", "workers"]
@@ -32,6 +34,14 @@ def workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def _spawnable() -> bool:
+    """Spawned workers re-import the main module from its file: not possible when the program
+    came from stdin or an interactive prompt."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    return path is None or os.path.isfile(path)
+
+
 def parallel_map(fn: Callable[[list[T]], list[R]], values: list[T]) -> Iterator[list[R]]:
     """`fn` over chunks of `values`, results in order, chunk by chunk.
 
@@ -39,12 +49,21 @@ def parallel_map(fn: Callable[[list[T]], list[R]], values: list[T]) -> Iterator[
     spawned, not forked: the caller holds a DuckDB connection whose threads a fork would copy.
     """
     n = workers()
-    if n < 2 or len(values) < MIN_PARALLEL:
+    if n < 2 or len(values) < MIN_PARALLEL or not _spawnable():
         if values:
             yield fn(values)
         return
     size = max(1_000, min(CHUNK, -(-len(values) // (n * 4))))
     chunks = [values[i : i + size] for i in range(0, len(values), size)]
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=n, mp_context=context) as pool:
-        yield from pool.map(fn, chunks)
+    done = 0
+    try:
+        with ProcessPoolExecutor(max_workers=n, mp_context=context) as pool:
+            futures = [pool.submit(fn, chunk) for chunk in chunks]
+            for future in futures:
+                result = future.result()
+                done += 1
+                yield result
+    except (BrokenProcessPool, OSError):  # workers could not start or died: finish here
+        for chunk in chunks[done:]:
+            yield fn(chunk)

@@ -241,48 +241,56 @@ def split_people(text: str | None) -> list[Person]:
     ]
 
 
-def _name_excluded() -> list[str]:
-    """Lower-case words a fast-path name may not contain: nameparser's titles, suffixes,
-    prefixes, conjunctions and capitalisation exceptions, ours, and business words."""
+def _name_excluded(titles: bool) -> str:
+    """A regex alternation of lower-case words a fast-path name may not contain: with
+    `titles`, nameparser's titles and ours (not allowed but as the last of 3+ words, where
+    nameparser takes them as the last name: `Joy Woods Director`); else its suffixes, prefixes,
+    conjunctions and capitalisation exceptions, ours, and business words (nowhere)."""
     from nameparser.config import CONSTANTS
 
     words: set[str] = set()
-    for group in (CONSTANTS.titles, CONSTANTS.suffix_acronyms, CONSTANTS.suffix_not_acronyms,
-                  CONSTANTS.prefixes, CONSTANTS.conjunctions):  # fmt: skip
-        words |= {str(w).lower() for w in group}
-    words |= {str(w).lower() for w in CONSTANTS.capitalization_exceptions}
-    words |= {w.lower() for w in _TITLES | _SUFFIXES | COMPANY_WORDS} | {"the", "and"}
-    words |= {t for t in _EMPTY_TOKENS if " " not in t}
-    return sorted(w for w in words if w.isascii() and w.isalpha())
+    if titles:
+        words |= {str(w).lower() for w in CONSTANTS.titles} | {w.lower() for w in _TITLES}
+    else:
+        for group in (CONSTANTS.suffix_acronyms, CONSTANTS.suffix_not_acronyms,
+                      CONSTANTS.prefixes, CONSTANTS.conjunctions,
+                      CONSTANTS.capitalization_exceptions):  # fmt: skip
+            words |= {str(w).lower() for w in group}
+        words |= {w.lower() for w in _SUFFIXES | COMPANY_WORDS} | {"the", "and"}
+        words |= {t for t in _EMPTY_TOKENS if " " not in t}
+    return "|".join(sorted(w for w in words if w.isascii() and w.isalpha()))
 
 
 def fast_people_sql(values_table: str) -> str:
     """A SELECT of `raw, ordinal, first_name, last_name, full_name` for the values of
-    `values_table` (column `raw`) of the two plain shapes, `First Last` and `LAST, FIRST`, each
-    word letters only (≥ 2, no `Mc`/`Mac`, no title, suffix, particle, conjunction or business
-    word), optionally followed by role lines (`\n \n Director`): what `split_people` gives for
-    them, word by word capitalised (tests/test_people_fast.py checks it on real and generated
-    values). The rest goes to nameparser."""
+    `values_table` (column `raw`) of the plain shapes, `First [Middle…] Last` (2–4 words) and
+    `LAST, FIRST`, each word letters only (≥ 2, no `Mc`/`Mac`, no title, suffix, particle,
+    conjunction or business word), optionally followed by role lines (`\n \n Director`):
+    what `split_people` gives for them, word by word capitalised (tests/test_people_fast.py
+    checks it on real and generated values). The rest goes to nameparser."""
     roles = "|".join(sorted(ROLE_LINES))
-    excluded = "|".join(_name_excluded())
+    excluded, titles = _name_excluded(False), _name_excluded(True)
     word = "[A-Za-z]{2,}"
-    pattern = f"^(?:({word}) ({word})|({word}), ({word}))(?:(?:\\n *)+(?i:{roles}) *)?$"
+    pattern = f"^(?:({word}(?: {word}){{1,3}})|({word}), ({word}))(?:(?:\\n *)+(?i:{roles}) *)?$"
+    cap = "lambda w: upper(w[1]) || lower(w[2:])"
     return f"""
 WITH m AS MATERIALIZED (
-  SELECT raw, regexp_extract(raw, '{pattern}', ['a', 'b', 'c', 'd']) AS g FROM {values_table}
-  WHERE length(raw) < 80 AND regexp_full_match(raw, '{pattern}')
+  SELECT raw, regexp_extract(raw, '{pattern}', ['a', 'c', 'd']) AS g FROM {values_table}
+  WHERE length(raw) < 100 AND regexp_full_match(raw, '{pattern}')
 ), w AS MATERIALIZED (
-  SELECT raw, CASE WHEN g.a <> '' THEN g.a ELSE g.d END AS f,
-    CASE WHEN g.a <> '' THEN g.b ELSE g.c END AS l
+  SELECT raw, CASE WHEN g.a <> '' THEN string_split(g.a, ' ') ELSE [g.d, g.c] END AS raw_words
   FROM m
-  WHERE NOT regexp_matches(lower(g.a || ' ' || g.b || ' ' || g.c || ' ' || g.d),
+  WHERE NOT regexp_matches(lower(g.a || ' ' || g.c || ' ' || g.d),
                            '(^| )({excluded}|ma?c[a-z]*)( |$)')
-), c AS (
-  SELECT raw, upper(f[1]) || lower(f[2:]) AS first_name, upper(l[1]) || lower(l[2:]) AS last_name
-  FROM w
+), t AS MATERIALIZED (
+  SELECT raw, list_transform(raw_words, {cap}) AS words FROM w
+  WHERE NOT regexp_matches(lower(array_to_string(
+    CASE WHEN len(raw_words) >= 3 THEN raw_words[:-2] ELSE raw_words END, ' ')),
+    '(^| )({titles})( |$)')
 )
-SELECT raw, 1 AS ordinal, first_name, last_name, first_name || ' ' || last_name AS full_name
-FROM c
+SELECT raw, 1 AS ordinal, words[1] AS first_name, words[-1] AS last_name,
+  array_to_string(words, ' ') AS full_name
+FROM t
 """
 
 
