@@ -12,10 +12,13 @@ number, which cleaning leaves invalid: its raw value comes from `meta.row_issues
 Pre-pass rules (SQL): the same phone — or a 7-digit local number and a 10-digit one of the same
 state sharing their last 7 digits — links two facilities when their addresses do not conflict
 (other street number on another street or in another postal code: a chain's central number)
-and their names (Jaro-Winkler >= 0.88, or one contained in the other) or addresses (same
-street number, and the same postal code or street) agree; the same normalised name, street
-number, street and postal code links outright. Splink scores the rest; its links are vetoed
-when the street addresses differ, or when the names differ and the phones do not agree.
+and their addresses (same street number, and the same postal code or street) agree, or their
+names do (Jaro-Winkler >= 0.88, or one contained in the other) and the number is not shared
+by records with different street numbers (a chain's: there a record without an address,
+linked by name alone, chained the whole chain into one facility at 1M rows); the same
+normalised name, street number, street and postal code links outright. Splink scores the
+rest; its links are vetoed when the street addresses differ, or when the names differ and the
+phones do not agree.
 """
 
 from __future__ import annotations
@@ -181,6 +184,9 @@ def facility_prepass(con: duckdb.DuckDBPyConnection, source: str, out: str) -> i
         f"""
         CREATE OR REPLACE TABLE {out} AS
         WITH p AS (SELECT * FROM {source} WHERE phone7 IS NOT NULL),
+        shared AS (
+          SELECT phone7 FROM p WHERE street_number IS NOT NULL GROUP BY phone7
+          HAVING count(DISTINCT street_number) > 1),
         phone AS (
           SELECT a._rid AS _rid_l, b._rid AS _rid_r,
             CASE WHEN a.phone = b.phone THEN '{RULE_PHONE}' ELSE '{RULE_PHONE7}' END AS rule
@@ -188,7 +194,9 @@ def facility_prepass(con: duckdb.DuckDBPyConnection, source: str, out: str) -> i
           WHERE (a.phone = b.phone OR ((a.phone IS NULL OR b.phone IS NULL)
                  AND a.state = b.state))
             AND NOT coalesce({address_conflict("a", "b")}, false)
-            AND coalesce({_name_agrees("a", "b")} OR {_address_agrees("a", "b")}, false)),
+            AND coalesce({_address_agrees("a", "b")}
+                 OR ({_name_agrees("a", "b")} AND a.phone7 NOT IN (SELECT phone7 FROM shared)),
+                 false)),
         same AS (
           SELECT min(_rid) OVER w AS _rid_l, _rid AS _rid_r, '{RULE_NAME_ADDRESS}' AS rule
           FROM {source} WHERE name_key IS NOT NULL AND street_number IS NOT NULL
