@@ -241,36 +241,92 @@ def split_people(text: str | None) -> list[Person]:
     ]
 
 
+def _name_excluded(titles: bool) -> str:
+    """A regex alternation of lower-case words a fast-path name may not contain: with
+    `titles`, nameparser's titles and ours (not allowed but as the last of 3+ words, where
+    nameparser takes them as the last name: `Joy Woods Director`); else its suffixes, prefixes,
+    conjunctions and capitalisation exceptions, ours, and business words (nowhere)."""
+    from nameparser.config import CONSTANTS
+
+    words: set[str] = set()
+    if titles:
+        words |= {str(w).lower() for w in CONSTANTS.titles} | {w.lower() for w in _TITLES}
+    else:
+        for group in (CONSTANTS.suffix_acronyms, CONSTANTS.suffix_not_acronyms,
+                      CONSTANTS.prefixes, CONSTANTS.conjunctions,
+                      CONSTANTS.capitalization_exceptions):  # fmt: skip
+            words |= {str(w).lower() for w in group}
+        words |= {w.lower() for w in _SUFFIXES | COMPANY_WORDS} | {"the", "and"}
+        words |= {t for t in _EMPTY_TOKENS if " " not in t}
+    return "|".join(sorted(w for w in words if w.isascii() and w.isalpha()))
+
+
+def fast_people_sql(values_table: str) -> str:
+    """A SELECT of `raw, ordinal, first_name, last_name, full_name` for the values of
+    `values_table` (column `raw`) of the plain shapes, `First [Middle…] Last` (2–4 words) and
+    `LAST, FIRST`, each word letters only (≥ 2, no `Mc`/`Mac`, no title, suffix, particle,
+    conjunction or business word), optionally followed by role lines (`\n \n Director`):
+    what `split_people` gives for them, word by word capitalised (tests/test_people_fast.py
+    checks it on real and generated values). The rest goes to nameparser."""
+    roles = "|".join(sorted(ROLE_LINES))
+    excluded, titles = _name_excluded(False), _name_excluded(True)
+    word = "[A-Za-z]{2,}"
+    pattern = f"^(?:({word}(?: {word}){{1,3}})|({word}), ({word}))(?:(?:\\n *)+(?i:{roles}) *)?$"
+    cap = "lambda w: upper(w[1]) || lower(w[2:])"
+    return f"""
+WITH m AS MATERIALIZED (
+  SELECT raw, regexp_extract(raw, '{pattern}', ['a', 'c', 'd']) AS g FROM {values_table}
+  WHERE length(raw) < 100 AND regexp_full_match(raw, '{pattern}')
+), w AS MATERIALIZED (
+  SELECT raw, CASE WHEN g.a <> '' THEN string_split(g.a, ' ') ELSE [g.d, g.c] END AS raw_words
+  FROM m
+  WHERE NOT regexp_matches(lower(g.a || ' ' || g.c || ' ' || g.d),
+                           '(^| )({excluded}|ma?c[a-z]*)( |$)')
+), t AS MATERIALIZED (
+  SELECT raw, list_transform(raw_words, {cap}) AS words FROM w
+  WHERE NOT regexp_matches(lower(array_to_string(
+    CASE WHEN len(raw_words) >= 3 THEN raw_words[:-2] ELSE raw_words END, ' ')),
+    '(^| )({titles})( |$)')
+)
+SELECT raw, 1 AS ordinal, words[1] AS first_name, words[-1] AS last_name,
+  array_to_string(words, ' ') AS full_name
+FROM t
+"""
+
+
+def _split_rows(values: list[str]) -> list[tuple[str, int, str | None, str | None, str]]:
+    """`raw, ordinal, first, last, full` of each person of each value (the library path)."""
+    return [(raw, p.ordinal, p.first_name, p.last_name, p.full_name)
+            for raw in values for p in split_people(raw)]  # fmt: skip
+
+
 def people_lookup(con: Any, values_sql: str, out_table: str) -> int:
     """Split each distinct name value of `values_sql` once into table `out_table`; its rows.
 
     `values_sql` yields one VARCHAR column of raw values (any name); NULLs are skipped and
     duplicates split once. `out_table` (`name` or `schema.name`, replaced if it exists) has
     `raw, ordinal, first_name, last_name, full_name`: one row per person, none for a value
-    that names no person (empty, a business). Measured here: ~3,500 distinct values/s (103k
-    in 29 s), nearly all of it inside nameparser (one `HumanName` per person).
+    that names no person (empty, a business). The plain shapes are split in SQL
+    (`fast_people_sql`); the rest by `split_people` (~3,500 distinct values/s, nearly all of it
+    inside nameparser), over several processes when there are many.
     """
-    rows = con.execute(
-        "SELECT DISTINCT crm_src_.raw FROM (" + values_sql + ") AS crm_src_(raw) "
-        "WHERE crm_src_.raw IS NOT NULL"
-    ).fetchall()
-    raws: list[str] = []
-    ordinals: list[int] = []
-    firsts: list[str | None] = []
-    lasts: list[str | None] = []
-    fulls: list[str] = []
-    for (raw,) in rows:
-        for person in split_people(raw):
-            raws.append(raw)
-            ordinals.append(person.ordinal)
-            firsts.append(person.first_name)
-            lasts.append(person.last_name)
-            fulls.append(person.full_name)
+    from crmpipe.clean.parallel import parallel_map
+
+    target = quote_qualified(out_table)
     con.execute(
-        f"CREATE OR REPLACE TABLE {quote_qualified(out_table)} AS SELECT "
-        "unnest($1::VARCHAR[]) AS raw, unnest($2::INTEGER[]) AS ordinal, "
-        "unnest($3::VARCHAR[]) AS first_name, unnest($4::VARCHAR[]) AS last_name, "
-        "unnest($5::VARCHAR[]) AS full_name",
-        [raws, ordinals, firsts, lasts, fulls],
+        "CREATE OR REPLACE TEMP TABLE _crm_people_values AS SELECT DISTINCT crm_src_.raw "
+        f"FROM ({values_sql}) AS crm_src_(raw) WHERE crm_src_.raw IS NOT NULL"
     )
-    return len(raws)
+    con.execute(f"CREATE OR REPLACE TABLE {target} AS {fast_people_sql('_crm_people_values')}")
+    rest = con.execute(
+        f"SELECT raw FROM _crm_people_values ANTI JOIN {target} USING (raw)"
+    ).fetchall()
+    for rows in parallel_map(_split_rows, [r[0] for r in rest]):
+        if rows:
+            con.execute(
+                f"INSERT INTO {target} SELECT unnest($1::VARCHAR[]), unnest($2::INTEGER[]), "
+                "unnest($3::VARCHAR[]), unnest($4::VARCHAR[]), unnest($5::VARCHAR[])",
+                [[r[i] for r in rows] for i in range(5)],
+            )
+    con.execute("DROP TABLE _crm_people_values")
+    return int(con.execute(f"SELECT count(*) FROM {target}").fetchone()[0])

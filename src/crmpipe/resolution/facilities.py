@@ -12,10 +12,13 @@ number, which cleaning leaves invalid: its raw value comes from `meta.row_issues
 Pre-pass rules (SQL): the same phone — or a 7-digit local number and a 10-digit one of the same
 state sharing their last 7 digits — links two facilities when their addresses do not conflict
 (other street number on another street or in another postal code: a chain's central number)
-and their names (Jaro-Winkler >= 0.88, or one contained in the other) or addresses (same
-street number, and the same postal code or street) agree; the same normalised name, street
-number, street and postal code links outright. Splink scores the rest; its links are vetoed
-when the street addresses differ, or when the names differ and the phones do not agree.
+and their addresses (same street number, and the same postal code or street) agree, or their
+names do (Jaro-Winkler >= 0.88, or one contained in the other) and the number is not shared
+by records with different street numbers (a chain's: there a record without an address,
+linked by name alone, chained the whole chain into one facility at 1M rows); the same
+normalised name, street number, street and postal code links outright. Splink scores the
+rest; its links are vetoed when the street addresses differ, or when the names differ and the
+phones do not agree.
 """
 
 from __future__ import annotations
@@ -181,6 +184,9 @@ def facility_prepass(con: duckdb.DuckDBPyConnection, source: str, out: str) -> i
         f"""
         CREATE OR REPLACE TABLE {out} AS
         WITH p AS (SELECT * FROM {source} WHERE phone7 IS NOT NULL),
+        shared AS (
+          SELECT phone7 FROM p WHERE street_number IS NOT NULL GROUP BY phone7
+          HAVING count(DISTINCT street_number) > 1),
         phone AS (
           SELECT a._rid AS _rid_l, b._rid AS _rid_r,
             CASE WHEN a.phone = b.phone THEN '{RULE_PHONE}' ELSE '{RULE_PHONE7}' END AS rule
@@ -188,7 +194,9 @@ def facility_prepass(con: duckdb.DuckDBPyConnection, source: str, out: str) -> i
           WHERE (a.phone = b.phone OR ((a.phone IS NULL OR b.phone IS NULL)
                  AND a.state = b.state))
             AND NOT coalesce({address_conflict("a", "b")}, false)
-            AND coalesce({_name_agrees("a", "b")} OR {_address_agrees("a", "b")}, false)),
+            AND coalesce({_address_agrees("a", "b")}
+                 OR ({_name_agrees("a", "b")} AND a.phone7 NOT IN (SELECT phone7 FROM shared)),
+                 false)),
         same AS (
           SELECT min(_rid) OVER w AS _rid_l, _rid AS _rid_r, '{RULE_NAME_ADDRESS}' AS rule
           FROM {source} WHERE name_key IS NOT NULL AND street_number IS NOT NULL
@@ -276,13 +284,18 @@ def facility_comparisons() -> list[dict[str, Any]]:
 
 
 def facility_blocking() -> list[str]:
-    """Blocking: the same postal code, the same last 7 phone digits, or the same name prefix in
-    the same state and 3-digit postal area."""
+    """Blocking: the same last 7 phone digits; or, in the same postal code, the same street
+    number, street core word or name prefix; or the same street number and core word
+    anywhere (a ZIP typo). A postal code alone, or a name prefix across a 3-digit postal area,
+    made blocks of thousands of records at 1M rows (hundreds of millions of comparisons, most
+    of them between different streets, which the guard vetoes anyway)."""
     return [
-        "l.postal5 = r.postal5",
         "l.phone7 = r.phone7",
-        "l.name_block = r.name_block AND l.state = r.state "
-        "AND coalesce(left(l.postal5, 3), '') = coalesce(left(r.postal5, 3), '')",
+        "l.postal5 = r.postal5 AND l.street_number = r.street_number",
+        "l.postal5 = r.postal5 AND l.street_core = r.street_core",
+        "l.postal5 = r.postal5 AND l.name_block = r.name_block",
+        "l.street_number = r.street_number AND l.street_core = r.street_core",
+        "l.name_block = r.name_block AND l.state = r.state AND l.street_number = r.street_number",
     ]
 
 

@@ -210,10 +210,12 @@ def generate(
     seed: int = 0,
     shared: bool = True,
     shared_dir: Path | None = None,
+    leads: int | None = None,
 ) -> GeneratedCase:
     """Write the case into `folder`: a crmpipe.yml for the real files, or generated files.
 
-    `shared=False` forces generated files even when the real ones are there (tests, benchmarks).
+    `shared=False` forces generated files even when the real ones are there (tests, benchmarks);
+    `leads` is the generated CRM's lead rows (default 10% of `facilities`).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -225,6 +227,6 @@ def generate(
         counts = {f.name: _records(f) for f in files} | {"real_files": 1}
         return GeneratedCase(folder, write_config(folder, real), truth, files, counts)
     data = folder / "data"
-    made = generate_childcare(data, facilities=facilities, seed=seed)
+    made = generate_childcare(data, facilities=facilities, seed=seed, leads=leads)
     counts = {f"{name}.csv": n for name, n in made.rows.items()} | made.counts
     return GeneratedCase(folder, write_config(folder, data), made.truth, made.files, counts)

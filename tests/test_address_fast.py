@@ -1,0 +1,97 @@
+"""clean/address_fast.py: the SQL fast path gives exactly what the library path
+(`parse_address`: usaddress + scourgify) gives, on every real address of the childcare sample
+and on a generated sample of about 20k distinct values, and takes most of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from crmpipe.clean.address_fast import fast_path_sql
+from crmpipe.clean.addresses import _COLUMNS, address_lookup, parse_address
+from crmpipe.demo.datasets import shared_data_dir
+from crmpipe.demo.datasets.childcare import generate_childcare
+
+#: Every address column of the case's four files.
+ADDRESS_COLUMNS = (
+    ("source1.csv", "Address"),
+    ("source2.csv", "Address1"),
+    ("source2.csv", "Address2"),
+    ("source3.csv", "Address"),
+    ("salesforce_leads.csv", "street"),
+)
+SHARED = shared_data_dir()
+REAL = SHARED / "childcare" if SHARED is not None else None
+HAVE_REAL = REAL is not None and all((REAL / f).is_file() for f, _ in ADDRESS_COLUMNS)
+
+
+def _values(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
+    """Table `v(raw)`: the distinct non-NULL addresses of the four files in `folder`."""
+    selects = [
+        f"SELECT \"{col}\" AS raw FROM read_csv('{folder / f}', all_varchar = true, "
+        "header = true, ignore_errors = true)"
+        for f, col in ADDRESS_COLUMNS
+    ]
+    con.execute(
+        "CREATE OR REPLACE TABLE v AS SELECT DISTINCT raw FROM ("
+        + " UNION ALL ".join(selects)
+        + ") WHERE raw IS NOT NULL"
+    )
+
+
+def _library(raw: str) -> tuple[object, ...]:
+    a = parse_address(raw)
+    parts = tuple(getattr(a, name) if a else None for name, _ in _COLUMNS)
+    return (*parts, a.ok if a else False, a.problem if a else "empty")
+
+
+def _mismatches(con: duckdb.DuckDBPyConnection) -> tuple[int, int, list[str]]:
+    """(values, values on the fast path, those where fast and library differ)."""
+    total = con.execute("SELECT count(*) FROM v").fetchone()[0]
+    fast = con.execute(fast_path_sql("v")).fetchall()
+    bad = [f"{r[0]!r}: fast {r[1:]} library {_library(r[0])}" for r in fast
+           if tuple(r[1:]) != _library(r[0])]  # fmt: skip
+    return total, len(fast), bad
+
+
+@pytest.mark.skipif(not HAVE_REAL, reason="real sample ../shared/data/childcare absent")
+def test_fast_path_equals_the_library_on_every_real_address() -> None:
+    assert REAL is not None
+    con = duckdb.connect()
+    _values(con, REAL)
+    total, fast, bad = _mismatches(con)
+    assert total > 100 and fast > total // 2
+    assert bad == []
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("addresses")
+    generate_childcare(folder, facilities=20_000, seed=11)
+    return folder
+
+
+def test_fast_path_equals_the_library_on_20k_generated_addresses(generated: Path) -> None:
+    con = duckdb.connect()
+    _values(con, generated)
+    total, fast, bad = _mismatches(con)
+    assert total >= 20_000
+    assert fast >= 0.85 * total  # the common shapes are most of them
+    assert bad == [], f"{len(bad)} differ, e.g. {bad[:5]}"
+
+
+def test_lookup_equals_the_library_for_every_value(generated: Path) -> None:
+    """Fast path, library rest and the cache together: each value as `parse_address` gives it,
+    and a second lookup of the same values (another feed) answers from the cache."""
+    con = duckdb.connect()
+    _values(con, generated)
+    con.execute("CREATE TABLE sample AS SELECT raw FROM v ORDER BY hash(raw) LIMIT 3000")
+    con.execute(
+        "INSERT INTO sample VALUES ('N/A'), ('STE 5'), ('150 N. WILLOW ST MESQUITE, NV 89027')"
+    )
+    assert address_lookup(con, "SELECT raw FROM sample", "lk") == 3003
+    for raw, *parts in con.execute("SELECT * FROM lk").fetchall():
+        assert tuple(parts) == _library(raw), raw
+    assert address_lookup(con, "SELECT raw FROM sample LIMIT 10", "lk2") == 10
