@@ -307,3 +307,24 @@ def test_a_file_whose_header_fits_no_mapping_is_a_clear_error_naming_it(tmp_path
         run(cfg)
     # The run rolled back: the previous build still serves.
     assert len(_rows(cfg, "SELECT * FROM core.entities")) == 2
+
+
+def test_a_role_on_its_own_line_is_not_a_last_name(tmp_path):
+    """Oklahoma writes the caregiver's role on a line of its own; cleaning joins the lines, so
+    people are split from the source's text."""
+    (tmp_path / "ok.csv").write_text(
+        'Company,Phone,Primary Caregiver\nHELLSTROM CARE,405-555-0100,"Elizabeth Hellstrom\n'
+        ' \n Primary Caregiver"\nSUN KIDS,405-555-0101,"Kathryn Bennett\n \n Director"\n'
+    )
+    text = (
+        "sources:\n  ok:\n    path: ok.csv\n    table: entities\n"
+        "    columns: {display_name: Company, phone: Phone}\n"
+        "    feeds: {contacts: {columns: {full_name: Primary Caregiver}}}\n"
+    )
+    (tmp_path / "crmpipe.yml").write_text(text)
+    cfg = parse_config(text, tmp_path / "crmpipe.yml")
+    run(cfg)
+    assert _rows(cfg, "SELECT first_name, last_name, full_name FROM core.contacts ORDER BY 1") == [
+        ("Elizabeth", "Hellstrom", "Elizabeth Hellstrom"),
+        ("Kathryn", "Bennett", "Kathryn Bennett"),
+    ]

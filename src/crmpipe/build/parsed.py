@@ -86,12 +86,22 @@ def parse_addresses(
     return int(changed)
 
 
-def split_people(con: duckdb.DuckDBPyConnection, tbl: Table, source: str, mapping: Mapping) -> int:
-    """Split `full_name` of `source`'s staged rows into people; return the rows added.
+def split_people(
+    con: duckdb.DuckDBPyConnection,
+    tbl: Table,
+    source: str,
+    mapping: Mapping,
+    rows_sql: str,
+    header: str,
+) -> int:
+    """Split the full names of `source`'s staged rows into people; return the rows added.
 
-    Only where the source maps `full_name` and neither first nor last name. The first person
-    keeps the row (and its key); each further one is a new row keyed `<key>#<n>`. A value that
-    names no person (a company) is left as it is.
+    Only where the source maps `full_name` and neither first nor last name. The names are
+    split from the source's own text (`header` of the rows `rows_sql` feeds, joined back by
+    lineage), not the cleaned value: cleaning joins lines, and a role on a line of its own
+    (`Kathryn Bennett\n \n Director`) would read as a last name. The first person keeps the
+    row (and its key); each further one is a new row keyed `<key>#<n>`. A value that names no
+    person (a company) is left as it is.
     """
     columns = set(tbl.column_names)
     mapped = _mapped(mapping)
@@ -102,19 +112,26 @@ def split_people(con: duckdb.DuckDBPyConnection, tbl: Table, source: str, mappin
     key = quote_ident(tbl.key[0])
     target = f"staging.{quote_ident(tbl.name)}"
     where = f"_source = {sql_str(source)}"
-    people_lookup(con, f"SELECT full_name AS raw FROM {target} WHERE {where}", "_people")
-    (added,) = con.execute(
-        f"INSERT INTO {target} SELECT t.* REPLACE (t.{key} || '#' || p.ordinal AS {key}, "
-        "p.first_name AS first_name, p.last_name AS last_name, p.full_name AS full_name) "
-        f"FROM {target} t JOIN _people p ON p.raw = t.full_name "
-        f"WHERE t.{where} AND p.ordinal > 1"
-    ).fetchone()
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _people_raw AS SELECT _file_hash, _row, "
+        f"{quote_ident(header)} AS raw FROM ({rows_sql}) WHERE {quote_ident(header)} IS NOT NULL"
+    )
+    people_lookup(con, "SELECT raw FROM _people_raw", "_people")
+    matched = (
+        f"FROM {target} t JOIN _people_raw r ON r._file_hash = t._file_hash AND r._row = t._row "
+        f"JOIN _people p ON p.raw = r.raw WHERE t.{where}"
+    )
     _update(
         con,
         target,
-        f"SELECT t.rowid AS _rid, p.* FROM {target} t JOIN _people p ON p.raw = t.full_name "
-        f"WHERE p.ordinal = 1 AND t.{where}",
+        f"SELECT t.rowid AS _rid, p.* {matched} AND p.ordinal = 1",
         {c: f"u.{c}" for c in ("first_name", "last_name", "full_name")},
     )
+    (added,) = con.execute(
+        f"INSERT INTO {target} SELECT t.* REPLACE (t.{key} || '#' || p.ordinal AS {key}, "
+        "p.first_name AS first_name, p.last_name AS last_name, p.full_name AS full_name) "
+        f"{matched} AND p.ordinal > 1"
+    ).fetchone()
     con.execute("DROP TABLE _people")
+    con.execute("DROP TABLE _people_raw")
     return int(added)

@@ -183,7 +183,9 @@ def stage_table(
             region=cfg.region,
         )
         parse_addresses(con, tbl, source, mapping)
-        total += split_people(con, tbl, source, mapping)
+        name_header = resolve_header(raw_columns, mapping.columns.get("full_name", ""))
+        if name_header:
+            total += split_people(con, tbl, source, mapping, rows_sql, name_header)
     (issues,) = con.execute(
         f"SELECT count(*) FROM {ISSUES_TABLE} WHERE table_name = ?", [tbl.name]
     ).fetchone()
