@@ -6,6 +6,7 @@ contacts, source rows and the provenance of its lead's values — masked for a m
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,3 +102,20 @@ def test_a_masked_key_sees_no_pii_in_a_facility_s_source_rows_over_the_api(
     assert status == 200
     assert "Tania" not in masked and "Pineda" not in masked
     assert "7025550101" not in re.sub(r"\D", "", masked)
+
+
+def test_the_entity_endpoint_gives_a_facility_s_licenses_addresses_and_provenance(
+    web: Server, project: Config
+) -> None:
+    entity_id = _entity(project, "Little Montessori")
+    status, _, body = web.get(f"/api/entities/{entity_id}", {"X-API-Key": FULL})
+    detail = json.loads(body)
+    assert status == 200
+    assert [lic["license_number"] for lic in detail["licenses"]] == ["NV-100"]
+    assert detail["addresses"][0]["city"] == "MESQUITE"
+    values = {p["column_name"]: p for p in detail["provenance"]}
+    assert values["license_number"]["value"] == "NV-100"
+    assert values["license_number"]["source"] == "nevada"
+    status, _, body = web.get(f"/api/entities/{entity_id}", {"X-API-Key": MASKED})
+    masked = json.loads(body)
+    assert masked["provenance"] is None and masked["licenses"] == detail["licenses"]

@@ -201,6 +201,13 @@ class Masker:
         """`records.entity_detail`'s answer, masked."""
         out = dict(detail)
         out["contacts"] = self.rows(detail.get("contacts") or [], "contacts")
+        for table in ("licenses", "addresses", "schedules"):
+            if out.get(table) is not None:
+                out[table] = self.rows(out[table], table)
+        if out.get("provenance") is not None:
+            # Source values of any column (names, phones, emails): not for a masked key.
+            out["provenance"] = None
+            out["provenance_note"] = "lists source values (names, phones, emails): full keys only"
         return self._common(out)
 
     def _common(self, out: dict[str, Any]) -> dict[str, Any]:

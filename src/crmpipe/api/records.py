@@ -109,6 +109,54 @@ def entity_detail(db: Backend, entity_id: str) -> dict[str, Any]:
         **_related(db, entity_id),
     }
     out.update(_lineage(db, "entities", entity_id))
+    out.update(facility_rows(db, entity_id))
+    return out
+
+
+#: Tables a facility list feeds beside its entities (docs/childcare.md), and the leads
+#: product's provenance of each value.
+FED_TABLES = ("licenses", "addresses", "schedules")
+PROVENANCE = "marts.lead_provenance"
+
+
+def facility_rows(db: Backend, entity_id: str) -> dict[str, Any]:
+    """{"licenses", "addresses", "schedules": the entity's rows of each (null when the store
+    has no such table), "provenance": each lead value's source, file and row (null without the
+    leads product)}."""
+    schema = db.schema if isinstance(db, PostgresBackend) else "core"
+    mark = db.dialect.placeholder
+    present = {
+        f"{s}.{t}"
+        for s, t in db.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            f"WHERE table_schema IN ({mark}, 'marts')",
+            [schema],
+        ).fetchall()
+    }
+    out: dict[str, Any] = {}
+    for name in FED_TABLES:
+        out[name] = (
+            _rows(
+                db,
+                f"SELECT * FROM {_table(db, name)} WHERE entity_id = {mark} ORDER BY 1 "
+                f"LIMIT {MAX_CONTACTS}",
+                [entity_id],
+            )
+            if f"{schema}.{name}" in present
+            else None
+        )
+    # On PostgreSQL the leads are published into the serving schema, not `marts`.
+    provenance = PROVENANCE if schema == "core" else f"{schema}.lead_provenance"
+    out["provenance"] = (
+        _rows(
+            db,
+            f"SELECT column_name, value, source, file, {db.qualified('row')} "
+            f"FROM {db.qualified(provenance)} WHERE entity_id = {mark} ORDER BY column_name",
+            [entity_id],
+        )
+        if provenance in present
+        else None
+    )
     return out
 
 

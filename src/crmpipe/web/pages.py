@@ -22,7 +22,6 @@ from crmpipe.search import as_backend
 from crmpipe.search.catalog import SEARCH_TABLES
 from crmpipe.web.access import mount_login
 from crmpipe.web.endpoints import Endpoints
-from crmpipe.web.facilities import facility_extras
 from crmpipe.web.render import page
 from crmpipe.web.runs import mount_runs
 
@@ -81,8 +80,8 @@ def _record(request: Request, api: Endpoints, kind: str, record_id: str) -> HTML
         if kind == "contact":
             detail = api.contact(request, record_id)
         else:
+            # A facility's licenses, addresses and lead provenance come with it (masked).
             detail = api.entity(request, record_id)
-            detail = {**detail, **facility_extras(request, api, record_id)}
     except CrmpipeError as exc:
         return page(request, "error.html", status=api.status(exc), title=kind, message=str(exc))
     if getattr(request.state, "masked", False):
