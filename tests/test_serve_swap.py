@@ -71,3 +71,30 @@ def test_no_request_fails_and_no_answer_mixes_two_versions(tmp_path: Path, pg_db
     mixed = [(q, a) for q, _, a in seen if a not in (before[q], after[q])]
     assert mixed == []
     assert any(a == after[q] for q, _, a in seen)
+
+
+def test_a_cancelled_statement_inside_a_request_does_not_abort_it(
+    tmp_path: Path, pg_db: str
+) -> None:
+    """A page's key walk may be cancelled by its own short timeout; inside a request's pinned
+    transaction it must roll back to a savepoint, not abort the request (seen under load)."""
+    from psycopg import errors as pgerr
+
+    from crmpipe.search import PostgresBackend
+    from crmpipe.serve import connect_pg
+    from crmpipe.serve.pool import one_version
+
+    publish_build(_project(tmp_path / "a", contacts=50, seed=1), pg_db)
+    conn = connect_pg(pg_db)
+    try:
+        with one_version(conn):
+            db = PostgresBackend(conn)
+            try:
+                with db._statement():
+                    conn.execute("SELECT 1 / 0")
+            except pgerr.DivisionByZero:
+                pass
+            (n,) = db.execute("SELECT count(*) FROM contact_search").fetchone()
+        assert n > 0
+    finally:
+        conn.close()

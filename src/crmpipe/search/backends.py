@@ -318,10 +318,15 @@ class PostgresBackend(Backend):
 
     def _statement(self) -> Any:
         """A savepoint around one statement in an open transaction (so a cancelled one
-        doesn't abort it); nothing in autocommit mode."""
+        doesn't abort it) — also on an autocommit connection inside an explicit BEGIN, as
+        `crmpipe serve` runs each request (crmpipe.serve.pool); nothing outside a transaction
+        in autocommit mode."""
         from contextlib import nullcontext
 
-        return nullcontext() if self.con.autocommit else self.con.transaction()
+        from psycopg.pq import TransactionStatus
+
+        idle = self.con.info.transaction_status == TransactionStatus.IDLE
+        return nullcontext() if self.con.autocommit and idle else self.con.transaction()
 
     def order_key(self, column: str) -> str:
         # DuckDB orders text by bytes; the database's collation may not (en_US sorts 'a' < 'B').
