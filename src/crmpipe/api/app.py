@@ -28,23 +28,33 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from starlette.exceptions import HTTPException
 
 import crmpipe
 from crmpipe import web
 from crmpipe.api.access import Caller, Keys, RateLimiter, Role, request_key
+from crmpipe.api.errors import ApiError, answer_errors, status_of
 from crmpipe.api.facets import facet_fields, facets
-from crmpipe.api.masking import Masker, PiiQueryError
-from crmpipe.api.records import RecordNotFound, contact_detail, entity_detail
+from crmpipe.api.masking import Masker
+from crmpipe.api.records import contact_detail, entity_detail
+from crmpipe.api.schema import (
+    ContactRecord,
+    EntityRecord,
+    Facets,
+    Funnel,
+    Report,
+    Run,
+    SearchField,
+    SearchPage,
+    SqlAnswer,
+    answers,
+    honest_openapi,
+)
 from crmpipe.config.schema import Config, SearchSpec
-from crmpipe.errors import CrmpipeError, first_line
 from crmpipe.funnel.query import MART, FunnelError, funnel_json
 from crmpipe.funnel.query import funnel as monthly_funnel
 from crmpipe.jsonvalues import json_value
 from crmpipe.render import console as show
-from crmpipe.report.collect import ReportError
 from crmpipe.report.content import report_content
 from crmpipe.search import Kind, as_backend
 from crmpipe.search import search as run_search
@@ -52,7 +62,7 @@ from crmpipe.serve import open_store, resolve_dsn
 from crmpipe.serve.pool import ReadPool
 from crmpipe.serve.sql import run_read_only
 from crmpipe.serve.store import StoreError
-from crmpipe.warehouse.connection import WarehouseError, table_exists
+from crmpipe.warehouse.connection import table_exists
 from crmpipe.warehouse.runs import list_runs
 
 #: The deepest page a search may ask for (`offset + limit`): paging fetches the rows before the
@@ -71,14 +81,6 @@ class Format(StrEnum):
     csv = "csv"
 
 
-class ApiError(CrmpipeError):
-    """A request the API can't answer, with its HTTP status."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 #: The `table=` parameter of the search endpoints.
 TableParam = Annotated[
     str | None,
@@ -87,20 +89,6 @@ TableParam = Annotated[
         "store has it, else facilities)."
     ),
 ]
-
-
-def _status(exc: CrmpipeError) -> int:
-    if isinstance(exc, ApiError | PiiQueryError):
-        return exc.status
-    if isinstance(exc, ReportError | RecordNotFound):
-        return 404
-    if isinstance(exc, StoreError | WarehouseError):
-        return 503  # the store can't be opened: the server's trouble, not the request's
-    return 400
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": " ".join(message.split())}, status_code=status)
 
 
 def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
@@ -203,29 +191,14 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
     def masked(request: Request) -> bool:
         return bool(getattr(request.state, "masked", False))
 
-    @app.exception_handler(CrmpipeError)
-    async def _crmpipe_error(_: Request, exc: CrmpipeError) -> JSONResponse:
-        return _error(_status(exc), str(exc))
+    answer_errors(app)
 
-    @app.exception_handler(HTTPException)
-    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        if exc.status_code == 404:
-            return _error(404, f"no such path: {request.url.path} (the API is under /api)")
-        return _error(exc.status_code, str(exc.detail))
-
-    @app.exception_handler(RequestValidationError)
-    async def _bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [
-            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg')}"
-            for e in exc.errors()
-        ]
-        return _error(400, "; ".join(problems))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        return _error(500, f"internal error: {first_line(exc)}")
-
-    @app.get("/api/search", summary="Search contacts or facilities with the query language")
+    @app.get(
+        "/api/search",
+        summary="Search contacts or facilities with the query language",
+        response_model=None,
+        responses=answers(SearchPage, 403, 404, csv=True),
+    )
     def search(
         request: Request,
         q: Annotated[str, Query(description="A query, e.g. 'title: finance state:CA,TX'.")],
@@ -261,7 +234,12 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
             return Response(show.result_csv(result), media_type="text/csv; charset=utf-8")
         return Response(show.result_json(result), media_type="application/json")
 
-    @app.get("/api/fields", summary="The searchable fields and their aliases")
+    @app.get(
+        "/api/fields",
+        summary="The searchable fields and their aliases",
+        response_model=None,
+        responses=answers(list[SearchField], 404),
+    )
     def fields(table: TableParam = None) -> list[dict[str, Any]]:
         """Each field a query can name (`field: value`), its kind and the aliases naming it."""
         with connection() as con:
@@ -280,7 +258,12 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
             if not f.is_alias
         ]
 
-    @app.get("/api/facets", summary="Counts per value of fields under a query")
+    @app.get(
+        "/api/facets",
+        summary="Counts per value of fields under a query",
+        response_model=None,
+        responses=answers(Facets, 403, 404),
+    )
     def facet_counts(
         request: Request,
         fields: Annotated[str, Query(description="Comma-separated fields, e.g. 'state,crm'.")],
@@ -302,7 +285,12 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
             counts = mask.facet_counts(counts, {f.name: f.column for f in chosen})
         return {"q": q, "fields": counts}
 
-    @app.get("/api/contacts/{contact_id}", summary="A contact with its entity and lineage")
+    @app.get(
+        "/api/contacts/{contact_id}",
+        summary="A contact with its entity and lineage",
+        response_model=None,
+        responses=answers(ContactRecord, 404),
+    )
     def contact(request: Request, contact_id: str) -> dict[str, Any]:
         """The contact, its entity, the entity's techstack and CRM ids, and the source rows it
         was merged from with their match probabilities (`sources`, `links`; DuckDB only)."""
@@ -310,14 +298,24 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
             detail = contact_detail(as_backend(con), contact_id)
         return masker.contact(detail) if masked(request) else detail
 
-    @app.get("/api/entities/{entity_id}", summary="An entity with its contacts")
+    @app.get(
+        "/api/entities/{entity_id}",
+        summary="An entity with its contacts",
+        response_model=None,
+        responses=answers(EntityRecord, 404),
+    )
     def entity(request: Request, entity_id: str) -> dict[str, Any]:
         """The entity, its contacts (the first 200 by id), techstack and CRM ids."""
         with connection() as con:
             detail = entity_detail(as_backend(con), entity_id)
         return masker.entity(detail) if masked(request) else detail
 
-    @app.get("/api/funnel", summary="The monthly sales funnel (DuckDB warehouse)")
+    @app.get(
+        "/api/funnel",
+        summary="The monthly sales funnel (DuckDB warehouse)",
+        response_model=None,
+        responses=answers(Funnel, 404),
+    )
     def funnel(
         request: Request,
         month_from: Annotated[
@@ -345,7 +343,12 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
         answer = json.loads(funnel_json(result))
         return masker.scrub(answer) if masked(request) else answer
 
-    @app.get("/api/runs", summary="Past runs, newest first (DuckDB warehouse)")
+    @app.get(
+        "/api/runs",
+        summary="Past runs, newest first (DuckDB warehouse)",
+        response_model=None,
+        responses=answers(list[Run], 404),
+    )
     def runs(
         request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 20
     ) -> list[dict[str, Any]]:
@@ -362,7 +365,12 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
         ]
         return masker.scrub(answer) if masked(request) else answer
 
-    @app.get("/api/runs/{run_id}/report", summary="A run's data-quality report as JSON")
+    @app.get(
+        "/api/runs/{run_id}/report",
+        summary="A run's data-quality report as JSON",
+        response_model=None,
+        responses=answers(Report, 404),
+    )
     def report(
         request: Request, run_id: int, history: Annotated[int, Query(ge=1, le=100)] = 10
     ) -> dict[str, Any]:
@@ -373,7 +381,12 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
             content = report_content(con, run_id, history, sources=sources)
         return masker.report(content) if masked(request) else content
 
-    @app.get("/api/sql", summary="Read-only SQL on the store (full keys only)")
+    @app.get(
+        "/api/sql",
+        summary="Read-only SQL on the store (full keys only)",
+        response_model=None,
+        responses=answers(SqlAnswer, 403, csv=True),
+    )
     def sql(
         request: Request,
         q: Annotated[str, Query(description="One SELECT or WITH ... SELECT statement.")],
@@ -407,11 +420,12 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
             mask_rows=lambda request, rows, table: (
                 masker.rows(rows, table) if masked(request) else rows
             ),
-            status=_status,
+            status=status_of,
             on_postgres=bool(pg),
             max_window=MAX_WINDOW,
             page_size=default_limit,
             key_is_known=(lambda key: keys.identify(key) is not None) if keys else None,
         ),
     )
+    honest_openapi(app, keyed=bool(keys))
     return app
