@@ -6,6 +6,7 @@ what a client sees.
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
@@ -26,9 +27,8 @@ class Server:
 
     def __init__(self, cfg: Config | None, dsn: str | None = None) -> None:
         self.port = free_port()
-        config = uvicorn.Config(
-            create_app(cfg, dsn), host="127.0.0.1", port=self.port, log_level="warning"
-        )
+        self.app = create_app(cfg, dsn)
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -58,6 +58,19 @@ class Server:
                 return resp.status, dict(resp.headers), resp.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, dict(exc.headers), exc.read().decode()
+
+    def request(
+        self, method: str, path: str, headers: dict[str, str] | None = None, **params: Any
+    ) -> tuple[int, dict[str, str], str]:
+        """(status, headers, body) of `method` `path` with query `params` (no redirects)."""
+        url = path + ("?" + urllib.parse.urlencode(params) if params else "")
+        con = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            con.request(method, url, headers=headers or {})
+            resp = con.getresponse()
+            return resp.status, dict(resp.headers), resp.read().decode()
+        finally:
+            con.close()
 
     def json(self, path: str, **params: Any) -> tuple[int, Any]:
         """(status, decoded body) of GET `path`; the answer must be JSON."""
