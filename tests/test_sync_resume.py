@@ -48,3 +48,51 @@ def test_a_killed_sync_resumes_without_losses_or_duplicates(built: Config, tmp_p
         assert state.requests - requests_before == -(-resumed.pending // 10)
     assert len(state.records()) == total
     assert set(state.keys_per_record().values()) == {1}
+
+
+def test_the_documented_pipedrive_targets_send_persons_then_hot_deals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/sync.md's Pipedrive example on the funnel case: each deal's person_id is the id
+    the API gave its owner's person."""
+    import re
+
+    import yaml
+
+    from crmpipe.config.load import load_config
+    from crmpipe.demo.datasets import pipedrive
+    from crmpipe.pipeline import run
+
+    case = pipedrive.generate(tmp_path / "case", deals=300, shared=False)
+    docs = (Path(__file__).parents[1] / "docs" / "sync.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", docs, re.S) if "pipedrive" in b)
+    targets = yaml.safe_load(block)["sync"]["targets"]
+    monkeypatch.setenv("PIPEDRIVE_TOKEN", "token")
+    state = ApiState(key_field="name")
+    with CrmApi(state) as api:
+        for t in targets.values():
+            t["base_url"], t["rate_limit"] = api.url, None
+        targets["pipedrive_deals"]["where"] = "status = 'open'"  # the case's dates are past
+        doc = yaml.safe_load(case.config_path.read_text(encoding="utf-8"))
+        doc["sync"] = {"targets": targets}
+        case.config_path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+        cfg = load_config(case.config_path)
+        run(cfg)
+        persons, deals = sync(cfg, "pipedrive_deals")
+        assert persons.sent > 0 and deals.sent > 0 and deals.waiting == 0
+        assert {h["x-api-token"] for h in state.headers} == {"token"}
+        with duckdb.connect(str(cfg.warehouse_path), read_only=True) as con:
+            ids = dict(
+                con.execute(
+                    "SELECT record_key, remote_id FROM sync.state WHERE target = "
+                    "'pipedrive_persons'"
+                ).fetchall()
+            )
+            owner = dict(
+                con.execute("SELECT 'Deal ' || deal_id, owner_id FROM core.deals").fetchall()
+            )
+        sent_deals = [b for b in state.bodies if "title" in b]
+        assert len(sent_deals) == deals.sent
+        for body in sent_deals:
+            expected = ids.get(str(owner[body["title"]]))
+            assert body["person_id"] == (int(expected) if expected else None)
