@@ -213,3 +213,15 @@ def test_the_auth_header_is_read_from_the_environment(
         cfg = project_copy(built, tmp_path, {"crm": target})
         sync(cfg, "crm")
         assert {h["Authorization"] for h in api.state.headers} == {"Bearer s3cret"}
+
+
+def test_the_rate_limit_spaces_requests(built: Config, tmp_path: Path) -> None:
+    slept: list[float] = []
+    with CrmApi(ApiState(key_field="id")) as api:
+        target = contacts_target(api.url, batch_size=100, rate_limit={"requests": 2})
+        cfg = project_copy(built, tmp_path, {"crm": target})
+        (summary,) = sync(cfg, "crm", sleep=slept.append)
+    # 2 requests per second: request i is due i * 0.5 s after the first (the injected sleep
+    # does not sleep, so each wait runs up to its request's due time)
+    assert summary.requests == 3 and len(slept) == 2
+    assert 0 < slept[0] <= 0.5 < slept[1] <= 1.0
