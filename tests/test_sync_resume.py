@@ -42,10 +42,10 @@ def test_a_killed_sync_resumes_without_losses_or_duplicates(built: Config, tmp_p
             (total,) = con.execute("SELECT count(*) FROM core.contacts").fetchone()
         assert 0 < checkpointed < total
         state.delay = 0
-        requests_before = state.requests
         (resumed,) = sync(cfg, "crm")
         assert resumed.pending == total - checkpointed and resumed.sent == resumed.pending
-        assert state.requests - requests_before == -(-resumed.pending // 10)
+        assert resumed.requests == -(-resumed.pending // 10)  # (the server may still be
+        # answering the killed process's last request: its own count is not compared)
     assert len(state.records()) == total
     assert set(state.keys_per_record().values()) == {1}
 
