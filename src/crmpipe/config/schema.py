@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from crmpipe.config.sync import SyncSpec
 from crmpipe.model import EXTENSION_TYPES, TABLES, Column, Table
 
 
@@ -272,6 +273,7 @@ class Config(_Strict):
     alerts: AlertsSpec = Field(default_factory=AlertsSpec)
     resolve: dict[str, ResolveSpec] = Field(default_factory=dict)
     serve: ServeSpec = Field(default_factory=ServeSpec)
+    sync: SyncSpec = Field(default_factory=SyncSpec)
     path: Path | None = Field(default=None, exclude=True)
 
     @property

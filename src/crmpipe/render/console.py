@@ -1,7 +1,7 @@
 """Terminal presentation with rich: every table and console line the commands print.
 
 Run progress, run summaries, search results, run lists, quarantine, resolution, the funnel and
-`crmpipe init`'s guesses.
+`crmpipe init`'s guesses, sync summaries.
 
 Kept apart from the CLI so the shell and other front ends draw things the same way.
 """
@@ -28,6 +28,7 @@ from crmpipe.publish import PublishResult
 from crmpipe.quality.engine import CheckOutcome
 from crmpipe.quality.quarantine import QuarantineListing
 from crmpipe.search import SearchResult
+from crmpipe.sync import SyncSummary
 from crmpipe.warehouse.runs import RunRecord
 
 
@@ -446,4 +447,22 @@ def leads_table(summary: LeadSummary) -> Table:
     t.add_row("  in the lists and already a CRM lead", f"{summary.matched_crm:,}")
     t.add_row("  in the lists, new leads", f"{summary.new_leads:,}")
     t.add_row("  CRM leads no list mentions", f"{summary.crm_only:,}")
+    return t
+
+
+def sync_table(summaries: Sequence[SyncSummary]) -> Table:
+    """`crmpipe sync`: per target, what was sent, left unchanged, retried and rejected."""
+    t = Table(title="sync (sync.runs; rejected records in sync.dead_letters)")
+    for col in ("target", "status", "sent", "unchanged", "retried", "rejected", "waiting"):
+        t.add_column(col, justify="left" if col in ("target", "status") else "right")
+    t.add_column("records/s", justify="right")
+    colours = {"done": "green", "stopped": "yellow", "failed": "red"}
+    for s in summaries:
+        rate = s.sent / s.seconds if s.seconds > 0 else 0.0
+        t.add_row(
+            s.target,
+            f"[{colours.get(s.status, 'white')}]{s.status}[/]",
+            *(f"{n:,}" for n in (s.sent, s.unchanged, s.retried, s.rejected, s.waiting)),
+            f"{rate:,.0f}",
+        )
     return t
