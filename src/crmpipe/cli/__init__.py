@@ -4,7 +4,7 @@ the same name; errors a user can fix are printed as one line and exit with statu
 The commands live in modules by what they do (`build`, `query`, `store`, `sync`, ...);
 importing them registers them on the one `app`."""
 
-from crmpipe.cli import build, query, store, sync  # noqa: F401  (registers the commands)
+from crmpipe.cli import audit, build, query, store, sync  # noqa: F401  (registers the commands)
 from crmpipe.cli.common import app
 
 __all__ = ["app"]

@@ -119,9 +119,30 @@ class SearchSpec(_Strict):
     count_cap: int = 10_000
 
 
+#: Tables whose golden rows the audit trail follows by default (docs/audit.md); tables a
+#: build doesn't publish are skipped.
+DEFAULT_AUDITED = ["contacts", "customers", "entities"]
+
+
 class PublishSpec(_Strict):
+    """Publishing to PostgreSQL (docs/postgres.md). `audit`: the tables whose golden rows are
+    recorded in the audit trail at each publish and rollback (docs/audit.md); `[]` turns it
+    off."""
+
     postgres: str | None = None
     keep_versions: int = 2
+    audit: list[str] = Field(default_factory=lambda: list(DEFAULT_AUDITED))
+
+    @field_validator("audit")
+    @classmethod
+    def _audit_names(cls, v: list[str]) -> list[str]:
+        bad = [n for n in v if not n.isidentifier() or n != n.lower()]
+        if bad:
+            raise ValueError(
+                f"{bad[0]!r} is not a table name; list the golden tables to audit, e.g. "
+                f"[{', '.join(DEFAULT_AUDITED)}]"
+            )
+        return v
 
 
 class LeadsSpec(_Strict):

@@ -27,6 +27,7 @@ import psycopg
 from crmpipe.config.schema import Config
 from crmpipe.errors import first_line
 from crmpipe.publish import ddl, search_ddl
+from crmpipe.publish.audit import TableSync, build_run, sync_audit
 from crmpipe.publish.connection import (
     BUILD_SETTINGS,
     apply_settings,
@@ -78,6 +79,8 @@ class PublishResult:
     dropped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     label: str | None = None  # the version's dated label, `leads_20241101` (docs/postgres.md)
+    #: What the audit trail recorded per audited table: inserted, updated, deleted (docs/audit.md)
+    audited: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 class Publication:
@@ -118,6 +121,8 @@ class Publication:
         self.counts: dict[str, int] = {}
         self.orphans: dict[str, int] = {}
         self.label: str | None = None  # the version's dated label, unique in the registry
+        self.audited: list[TableSync] = []  # what the audit trail's sync did, per table
+        self.audit_notes: list[str] = []
 
     @property
     def schema(self) -> str:
@@ -337,7 +342,25 @@ class Publication:
                     "orphans": json.dumps(self.orphans),
                     "seconds": time.perf_counter() - self.t_start,
                 },
+                before=self.audit,
             )
+
+    def audit(self, conn: psycopg.Connection, schema: str) -> None:
+        """The audit trail follows the golden rows the new version brings (docs/audit.md), in
+        the swap's transaction: the trail and the serving version never disagree."""
+        if not self.cfg.publish.audit:
+            return
+        t0 = time.perf_counter()
+        self.audited, notes = sync_audit(
+            conn,
+            schema,
+            self.cfg.publish.audit,
+            action="publish",
+            version=self.version,
+            run_id=build_run(self.duck),
+        )
+        self.audit_notes = notes
+        self.steps.timings.append(("audit sync", time.perf_counter() - t0))
 
     def retire(self) -> PublishResult:
         """Drop old versions beyond `keep` (the new one serves whatever happens from here on);
@@ -347,6 +370,7 @@ class Publication:
         with suppress(psycopg.Error), self.steps.step("drop", "old versions") as info:
             dropped, notes = retire_old(self.admin, self.keep)
             info["detail"] = ", ".join(dropped)
+        notes += self.audit_notes
         for key, n in self.orphans.items():
             notes.append(f"{key}: {n:,} rows name no entity; the foreign key is kept NOT VALID")
         return PublishResult(
@@ -359,6 +383,10 @@ class Publication:
             dropped=dropped,
             notes=notes,
             label=self.label,
+            audited={
+                a.table: {"inserted": a.inserted, "updated": a.updated, "deleted": a.deleted}
+                for a in self.audited
+            },
         )
 
 

@@ -7,7 +7,7 @@ version in as schema `crmpipe`; with the entry points that only read or swap (`r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pgerr
 
+from crmpipe.publish.audit import run_of_version, sync_audit
 from crmpipe.publish.connection import connect
 from crmpipe.publish.ddl import qualified
 from crmpipe.publish.errors import PublishError, translated
@@ -236,14 +237,19 @@ def swap_in(
     *,
     old_status: str,
     updates: dict[str, Any],
+    before: Callable[[psycopg.Connection, str], None] | None = None,
 ) -> None:
     """The one transaction readers notice: `crmpipe` → crmpipe_v<old>, crmpipe_v<new> →
     `crmpipe`, and the registry, all or nothing. Renames take no lock on the tables; the
     serving lock (crmpipe.serve.pool) taken alone waits for the requests of `crmpipe serve` in
-    flight, each of which holds it shared, so no request reads from two versions."""
+    flight, each of which holds it shared, so no request reads from two versions. `before`
+    runs first in the same transaction with the new version's schema name (the audit trail's
+    sync, crmpipe.publish.audit), before the serving lock, so requests don't wait for it."""
     new_schema = f"{VERSION_PREFIX}{version}"
     with conn.transaction():
         conn.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
+        if before is not None:
+            before(conn, new_schema)
         conn.execute("SELECT pg_advisory_xact_lock(%s)", [SERVING_LOCK])
         conn.execute(f"SELECT 1 FROM {META_SCHEMA}.versions FOR UPDATE")
         if schema_exists(conn, SERVING_SCHEMA):
@@ -414,7 +420,13 @@ def rollback(dsn: str, to: str | None = None) -> str:
                 )
             target = _rollback_target(conn, current, to)
             status = "rolled_back" if target < current else "previous"
-            swap_in(conn, target, current, old_status=status, updates={})
+
+            def audit(c: psycopg.Connection, schema: str) -> None:
+                # The golden rows change back: the audit trail records it (docs/audit.md).
+                run = run_of_version(c, target)
+                sync_audit(c, schema, None, action="rollback", version=target, run_id=run)
+
+            swap_in(conn, target, current, old_status=status, updates={}, before=audit)
         return f"{VERSION_PREFIX}{target}"
     finally:
         conn.close()
