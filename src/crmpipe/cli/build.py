@@ -111,12 +111,19 @@ def resolve(
 class Explainable(StrEnum):
     contact = "contact"
     entity = "entity"
+    customer = "customer"
+
+
+#: The resolved table each kind of record is in.
+EXPLAINED_TABLES = {"contact": "contacts", "entity": "entities", "customer": "customers"}
 
 
 @app.command()
 @one_line_errors
 def explain(
-    kind: Annotated[Explainable, typer.Argument(help="What to explain: contact or entity.")],
+    kind: Annotated[
+        Explainable, typer.Argument(help="What to explain: contact, entity or customer.")
+    ],
     record_id: Annotated[str, typer.Argument(metavar="ID", help="The golden record's id.")],
     config: ConfigOpt = None,
     html: Annotated[
@@ -129,7 +136,7 @@ def explain(
     from crmpipe.resolution.explain import waterfall_html
 
     cfg = load_config(config)
-    table = cfg.tables()[f"{kind.value}s" if kind is Explainable.contact else "entities"]
+    table = cfg.tables()[EXPLAINED_TABLES[kind.value]]
     with open_store(cfg, None) as con:
         ex = explain_record(con, table, record_id, cfg.resolve_spec(table.name))
     for t in show.explanation_tables(ex):

@@ -33,6 +33,29 @@ JOB_COLUMNS = {
     "created_at": "Created",
 }
 
+#: Customers unified across branches: the branch is not evidence (the point is to find one
+#: person at several branches); blocks are the same email, phone, or last name or first name
+#: and house number within one ZIP code.
+RESOLVE_CUSTOMERS: dict[str, object] = {
+    "enabled": True,
+    "comparisons": {
+        "branch_id": "off",
+        "email": "personal_email",
+        "address": "off",
+        "unit": "off",
+        "city": "off",
+        "state": "off",
+        "created_at": "off",
+        "updated_at": "off",
+    },
+    "blocking": [
+        "l.email_key = r.email_key",
+        "l.phone_key = r.phone_key",
+        "l.last_name = r.last_name AND l.postal_code = r.postal_code",
+        "l.first_name = r.first_name AND l.number = r.number AND l.postal_code = r.postal_code",
+    ],
+}
+
 #: The case's SLAs (issue 12): completeness, format, consistency, freshness, duplicates.
 SLAS: list[dict[str, object]] = [
     *(
@@ -78,7 +101,14 @@ def config_doc(data: str, branches: int, *, duplicate_days: int = 7) -> dict[str
                 "columns": {**JOB_COLUMNS, "branch_id": "branch"},
             },
         },
-        "resolve": {"customers": {"enabled": True}},
+        "checks": {
+            "jobs": {
+                "columns": {
+                    "customer_id": [{"relationship": {"to": "customers", "severity": "error"}}]
+                }
+            }
+        },
+        "resolve": {"customers": RESOLVE_CUSTOMERS},
         "marts": {"jobs": {"duplicate_days": duplicate_days}},
         "slas": SLAS,
     }

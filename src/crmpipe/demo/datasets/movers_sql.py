@@ -159,9 +159,11 @@ def make_customers(
         f"CASE WHEN r >= {people} AND {h('lt')} % 12 = 0 THEN {_typo('p.last', h('lk'))} "
         "ELSE p.last END"
     )
+    local = "split_part(p.email, '@', 1)"
     email = (
         f"CASE WHEN r >= {people} AND {h('et')} % 10 = 0 "
-        f"THEN {_typo('p.email', h('ek'))} ELSE p.email END"
+        f"THEN concat({_typo(local, h('ek'))}, '@', split_part(p.email, '@', 2)) "
+        "ELSE p.email END"
     )
     email = (
         f"CASE {h('ec')} % 12 WHEN 0 THEN upper({email}) WHEN 1 THEN "
