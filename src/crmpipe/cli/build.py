@@ -150,12 +150,16 @@ def explain(
 @one_line_errors
 def demo(
     case: Annotated[
-        str, typer.Argument(help="Which case: pursuit, pipedrive or childcare.")
+        str, typer.Argument(help="Which case: pursuit, pipedrive, childcare or movers.")
     ] = "pursuit",
     contacts: Annotated[int, typer.Option(help="How many contacts to generate.")] = 100_000,
     facilities: Annotated[
         int, typer.Option(help="childcare: facility rows to generate across the three lists.")
     ] = 3000,
+    customers: Annotated[
+        int, typer.Option(help="movers: customer records to generate across the branches.")
+    ] = 20_000,
+    branches: Annotated[int, typer.Option(help="movers: branches (1 to 30).")] = 8,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 0,
     folder: Annotated[Path | None, typer.Option("--dir", help="Where to write the case.")] = None,
 ) -> None:
@@ -168,11 +172,19 @@ def demo(
             folder=folder,
             contacts=contacts,
             facilities=facilities,
+            customers=customers,
+            branches=branches,
             seed=seed,
             reporter=reporter,
         )
     out.print(show.summary_table(result.summary))
     out.print(show.quality_summary(result.summary), highlight=False)
+    if result.movers is not None:  # the mover case: unification, duplicate jobs, SLAs
+        from crmpipe.render import movers as show_movers
+
+        out.print(show_movers.movers_table(result.movers))
+        out.print(show_movers.sla_table(result.summary.slas))
+        out.print(show_movers.rolling_table(result.movers))
     if result.leads is not None:  # the childcare case answers with its leads
         out.print(show.leads_table(result.leads))
     if result.funnel is not None:  # the sales-funnel case answers with its funnel
