@@ -50,13 +50,14 @@ def _baseline(data: Path) -> dict[str, float]:
     d = str(data)
     con.execute(
         "CREATE TABLE c AS SELECT regexp_extract(filename, 'customers_(.+)\\.csv', 1) || ':' || "
-        "\"Customer ID\" AS id, nullif(lower(trim(Email)), '') AS e FROM read_csv("
+        "\"Customer ID\" AS id, CASE WHEN contains(Email, '@') THEN lower(trim(Email)) END AS e "
+        "FROM read_csv("
         f"'{d}/customers_*.csv', all_varchar=true, filename=true, ignore_errors=true)"
     )
     con.execute(f"CREATE TABLE t AS SELECT * FROM read_csv('{d}/truth_customers.csv')")
 
     def pairs(sql: str) -> str:
-        return f"SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*) n FROM ({sql}) GROUP BY ALL)"
+        return f"SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*) n FROM ({sql}) s GROUP BY s)"
 
     pred = con.execute(pairs("SELECT e FROM c WHERE e IS NOT NULL")).fetchone()[0] or 0
     true = con.execute(pairs("SELECT true_customer_id FROM t")).fetchone()[0]
