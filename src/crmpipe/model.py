@@ -347,6 +347,58 @@ SCHEDULES = Table(
     "`CLOSED`); one row per source row, so a facility listed twice keeps both.",
 )
 
+# --- The mover-CRM case: per-branch customers and jobs (docs/movers.md) ----------------------
+
+BRANCHES = Table(
+    "branches",
+    ("branch_id",),
+    _cols(("branch_id", Role.ID), ("name", Role.CATEGORY), ("state", Role.STATE)),
+    "A company's branches: the name standardised to the project's declared list.",
+)
+
+CUSTOMERS = Table(
+    "customers",
+    ("customer_id",),
+    _cols(
+        ("customer_id", Role.ID),
+        ("branch_id", Role.REF, "branches"),
+        ("first_name", Role.PERSON_NAME),
+        ("last_name", Role.PERSON_NAME),
+        ("email", Role.EMAIL_LIST),
+        ("phone", Role.PHONE),
+        ("address", Role.TEXT),
+        ("number", Role.TEXT),
+        ("street", Role.TEXT),
+        ("unit", Role.TEXT),
+        ("city", Role.TEXT),
+        ("state", Role.STATE),
+        ("postal_code", Role.POSTAL_CODE),
+        ("created_at", Role.TIMESTAMP),
+        ("updated_at", Role.TIMESTAMP),
+    ),
+    "Consumers a branch serves (key `<branch>:<local id>`); unified across branches into "
+    "golden customers by resolution.",
+)
+
+JOBS = Table(
+    "jobs",
+    ("job_id",),
+    _cols(
+        ("job_id", Role.ID),
+        ("customer_id", Role.REF, "customers"),
+        ("branch_id", Role.REF, "branches"),
+        ("move_date", Role.DATE),
+        ("origin_address", Role.TEXT),
+        ("destination_address", Role.TEXT),
+        ("volume_cuft", Role.NUMBER),
+        ("weight_lbs", Role.NUMBER),
+        ("price", Role.NUMBER),
+        ("status", Role.CATEGORY),
+        ("created_at", Role.TIMESTAMP),
+    ),
+    "Moves booked for a customer at a branch (key `<branch>:<local id>`).",
+)
+
 #: Canonical tables in build order (referenced tables first).
 TABLES: dict[str, Table] = {
     t.name: t
@@ -365,6 +417,9 @@ TABLES: dict[str, Table] = {
         DEALS,
         DEAL_CHANGES,
         ACTIVITIES,
+        BRANCHES,
+        CUSTOMERS,
+        JOBS,
     )
 }
 

@@ -24,7 +24,7 @@ from crmpipe.build.core import CoreResult, build_core, build_searches, search_ta
 from crmpipe.build.staging import StageResult, stage_table
 from crmpipe.clean import install_macros
 from crmpipe.config.load import load_config
-from crmpipe.config.schema import Config
+from crmpipe.config.schema import RESOLVABLE, Config
 from crmpipe.errors import CrmpipeError
 from crmpipe.ingest.drops import feeding
 from crmpipe.ingest.read import FileResult, ingest_source
@@ -360,7 +360,7 @@ def _rebuild(
             "INSERT INTO meta.table_counts VALUES (?, ?, ?, ?, ?, ?, ?)",
             [run_id, name, r.staged, r.loaded, r.merged, r.quarantined, staged[name].issues],
         )
-    for name in ("contacts", "entities"):
+    for name in RESOLVABLE:
         if name in tables and name not in cfg.resolved_tables():
             drop_resolution(con, name)  # resolution off: no stale golden ids or lineage
     for name in cfg.resolved_tables():
@@ -370,8 +370,9 @@ def _rebuild(
             snapshot_records(con, tables[name])
             res = resolve_table(con, tables[name], cfg.resolve_spec(name), run_id)
             update_counts(con, name, res)
-            if name == "entities":  # contacts etc. now point at golden entities
-                remap_references(con, tables, name)
+            # what referenced a merged record (contacts an entity, jobs a customer) now
+            # points at its golden record
+            remap_references(con, tables, name)
             s.rows = res.golden
             s.detail = (
                 f"{res.merged:,} records merged ({res.prepass_pairs:,} pre-pass, "

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from crmpipe.build.branchwise import localize, standardize, with_file_fields
 from crmpipe.build.parsed import parse_addresses, split_people
 from crmpipe.build.processor import apply_processor
 from crmpipe.clean import ColumnSpec, clean_relation
@@ -141,14 +142,20 @@ def stage_table(
         generated = generated_columns(tbl, own, mapping, feed.primary)
         where = f"sources.{source}" + ("" if feed.primary else f".feeds.{tbl.name}")
         specs, constants = _column_specs(source, mapping, tbl, raw_columns, generated, where)
+        if feed.primary:
+            specs, local_selects = localize(source, spec, specs, raw_columns, where)
+        else:
+            local_selects = []
         used = sorted(
             {
                 s.source
                 for s in specs
-                if s.source and not s.source.startswith("__const_") and s.source != ROW_KEY
+                if s.source
+                and not s.source.startswith(("__const_", "__local_"))
+                and s.source != ROW_KEY
             }
         )
-        select_cols = [lineage] + [quote_ident(c) for c in used]
+        select_cols = [lineage] + [quote_ident(c) for c in used] + local_selects
         if generated:
             key = row_key_sql(source, spec, raw_columns, own)
             select_cols.append(f"{key} AS {ROW_KEY}")
@@ -182,6 +189,8 @@ def stage_table(
             table_name=tbl.name,
             region=cfg.region,
         )
+        if mapping.standardize:
+            standardize(con, tbl.name, source, mapping, run_id)
         parse_addresses(con, tbl, source, mapping)
         name_header = resolve_header(raw_columns, mapping.columns.get("full_name", ""))
         if name_header:
@@ -202,7 +211,9 @@ def source_rows(con: duckdb.DuckDBPyConnection, cfg: Config, source: str) -> str
     unless `drops: newest`), reshaped by the source's `processor` when it has one."""
     spec = cfg.sources[source]
     feed = feeding(con, source, spec)
-    sql = f"SELECT * FROM raw.{quote_ident(source)} WHERE {feeding_filter(feed)}"
+    sql = with_file_fields(
+        f"SELECT * FROM raw.{quote_ident(source)} WHERE {feeding_filter(feed)}", spec
+    )
     if spec.processor:
         sql = apply_processor(con, source, spec.processor, sql, cfg.base_dir)
     return sql

@@ -111,12 +111,19 @@ def resolve(
 class Explainable(StrEnum):
     contact = "contact"
     entity = "entity"
+    customer = "customer"
+
+
+#: The resolved table each kind of record is in.
+EXPLAINED_TABLES = {"contact": "contacts", "entity": "entities", "customer": "customers"}
 
 
 @app.command()
 @one_line_errors
 def explain(
-    kind: Annotated[Explainable, typer.Argument(help="What to explain: contact or entity.")],
+    kind: Annotated[
+        Explainable, typer.Argument(help="What to explain: contact, entity or customer.")
+    ],
     record_id: Annotated[str, typer.Argument(metavar="ID", help="The golden record's id.")],
     config: ConfigOpt = None,
     html: Annotated[
@@ -129,7 +136,7 @@ def explain(
     from crmpipe.resolution.explain import waterfall_html
 
     cfg = load_config(config)
-    table = cfg.tables()[f"{kind.value}s" if kind is Explainable.contact else "entities"]
+    table = cfg.tables()[EXPLAINED_TABLES[kind.value]]
     with open_store(cfg, None) as con:
         ex = explain_record(con, table, record_id, cfg.resolve_spec(table.name))
     for t in show.explanation_tables(ex):
@@ -143,12 +150,16 @@ def explain(
 @one_line_errors
 def demo(
     case: Annotated[
-        str, typer.Argument(help="Which case: pursuit, pipedrive or childcare.")
+        str, typer.Argument(help="Which case: pursuit, pipedrive, childcare or movers.")
     ] = "pursuit",
     contacts: Annotated[int, typer.Option(help="How many contacts to generate.")] = 100_000,
     facilities: Annotated[
         int, typer.Option(help="childcare: facility rows to generate across the three lists.")
     ] = 3000,
+    customers: Annotated[
+        int, typer.Option(help="movers: customer records to generate across the branches.")
+    ] = 20_000,
+    branches: Annotated[int, typer.Option(help="movers: branches (1 to 30).")] = 8,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 0,
     folder: Annotated[Path | None, typer.Option("--dir", help="Where to write the case.")] = None,
 ) -> None:
@@ -161,11 +172,19 @@ def demo(
             folder=folder,
             contacts=contacts,
             facilities=facilities,
+            customers=customers,
+            branches=branches,
             seed=seed,
             reporter=reporter,
         )
     out.print(show.summary_table(result.summary))
     out.print(show.quality_summary(result.summary), highlight=False)
+    if result.movers is not None:  # the mover case: unification, duplicate jobs, SLAs
+        from crmpipe.render import movers as show_movers
+
+        out.print(show_movers.movers_table(result.movers))
+        out.print(show_movers.sla_table(result.summary.slas))
+        out.print(show_movers.rolling_table(result.movers))
     if result.leads is not None:  # the childcare case answers with its leads
         out.print(show.leads_table(result.leads))
     if result.funnel is not None:  # the sales-funnel case answers with its funnel

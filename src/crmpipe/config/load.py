@@ -16,13 +16,16 @@ from pydantic import BaseModel, ValidationError
 
 from crmpipe.config.checks import validate
 from crmpipe.config.schema import (
+    RESOLVABLE,
     AlertsSpec,
     ApiKeySpec,
     Config,
     ExtraSpec,
     FeedSpec,
     FormatSpec,
+    JobsMartSpec,
     LeadsSpec,
+    LocalIdsSpec,
     Mapping,
     MartsSpec,
     PublishSpec,
@@ -87,6 +90,8 @@ def _owner_model(loc: tuple[Any, ...]) -> type[BaseModel]:
             return SourceSpec
         if len(loc) >= 3 and loc[2] == "format":
             return FormatSpec
+        if len(loc) >= 3 and loc[2] == "local_ids":
+            return LocalIdsSpec
         if len(loc) >= 3 and loc[2] == "extra":
             return ExtraSpec
         if len(loc) >= 4 and loc[2] == "feeds":
@@ -94,6 +99,8 @@ def _owner_model(loc: tuple[Any, ...]) -> type[BaseModel]:
         return SourceSpec
     if loc[0] == "marts" and len(loc) >= 3 and loc[1] == "leads":
         return LeadsSpec
+    if loc[0] == "marts" and len(loc) >= 3 and loc[1] == "jobs":
+        return JobsMartSpec
     if loc[0] == "checks" and len(loc) >= 2:
         return TableChecksSpec
     if loc[0] == "resolve" and len(loc) >= 2:
@@ -135,6 +142,21 @@ def _mapping_problems(at: str, table: str, mapping: Mapping) -> list[str]:
     return problems
 
 
+def _local_problems(at: str, src: SourceSpec) -> list[str]:
+    """`local_ids` naming columns the source doesn't map; `standardize` of unmapped columns."""
+    problems: list[str] = []
+    if src.local_ids is not None:
+        for col in src.local_ids.columns:
+            if col not in src.columns:
+                problems.append(f"{at}.local_ids.columns: {col!r} is not mapped under 'columns'")
+    for col, values in src.standardize.items():
+        if col not in src.columns:
+            problems.append(f"{at}.standardize.{col}: not mapped under 'columns'")
+        if not values:
+            problems.append(f"{at}.standardize.{col}: declare at least one value")
+    return problems
+
+
 def _check_semantics(cfg: Config) -> list[str]:
     """Checks pydantic can't express: table names, canonical columns, extension types."""
     problems: list[str] = []
@@ -151,16 +173,16 @@ def _check_semantics(cfg: Config) -> list[str]:
             if table == src.table and mapping is not src:
                 problems.append(f"{where}: is the source's own table; map it under 'columns'")
             problems += _mapping_problems(where, table, mapping)
+        problems += _local_problems(at, src)
         if src.processor is not None and not PROCESSOR_PATTERN.fullmatch(src.processor):
             problems.append(f"{at}.processor: {src.processor!r} is not package.module:function")
         if not src.path.strip():
             problems.append(f"{at}.path: is empty")
     for table, spec in cfg.resolve.items():
         at = f"resolve.{table}"
-        if table not in ("contacts", "entities"):
+        if table not in RESOLVABLE:
             problems.append(
-                f"{at}: only contacts and entities are resolved"
-                + suggest(table, ["contacts", "entities"])
+                f"{at}: only {', '.join(RESOLVABLE)} are resolved" + suggest(table, RESOLVABLE)
             )
             continue
         columns = set(cfg.tables()[table].column_names)

@@ -6,6 +6,7 @@ check and SLA entries are validated by crmpipe.config.checks.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -59,6 +60,9 @@ class Mapping(_Strict):
     columns: dict[str, str] = Field(default_factory=dict)
     extra: dict[str, str | ExtraSpec] = Field(default_factory=dict)
     constants: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    # column → its declared values: each value is standardised to the declared one it spells
+    # (case, punctuation, a suffix or a typo apart); others are NULLed with an issue.
+    standardize: dict[str, list[str]] = Field(default_factory=dict)
 
     def extension_columns(self) -> dict[str, ExtraSpec]:
         """Extension columns with their specs normalised (`name: type` → ExtraSpec)."""
@@ -66,6 +70,15 @@ class Mapping(_Strict):
             name: spec if isinstance(spec, ExtraSpec) else ExtraSpec(type=spec)
             for name, spec in self.extra.items()
         }
+
+
+class LocalIdsSpec(_Strict):
+    """Ids that are unique only within a part of the source (a branch's customer numbers):
+    `columns` (canonical columns: the key, references) are prefixed `<by>:` with the value of
+    header or file field `by`, so `customers_b07.csv`'s customer 1001 is `b07:1001`."""
+
+    by: str
+    columns: list[str] = Field(min_length=1)
 
 
 class FeedSpec(Mapping):
@@ -95,6 +108,24 @@ class SourceSpec(Mapping):
     drops: Literal[DROP_POLICIES] = "all"  # type: ignore[valid-type]
     processor: str | None = None
     format: FormatSpec = Field(default_factory=FormatSpec)
+    # name → a regular expression over the file name whose first group is a value every row of
+    # the file gets, usable like a header (`{branch: 'customers_(.+)\\.csv'}`)
+    file_fields: dict[str, str] = Field(default_factory=dict)
+    local_ids: LocalIdsSpec | None = None
+
+    @field_validator("file_fields")
+    @classmethod
+    def _one_group(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, pattern in value.items():
+            try:
+                groups = re.compile(pattern).groups
+            except re.error as exc:
+                raise ValueError(
+                    f"{name}: {pattern!r} is not a regular expression: {exc}"
+                ) from None
+            if groups != 1:
+                raise ValueError(f"{name}: {pattern!r} needs exactly one (group), has {groups}")
+        return value
 
     def mappings(self) -> dict[str, Mapping]:
         """Every table this source feeds → its mapping; the source's own table first."""
@@ -157,6 +188,14 @@ class LeadsSpec(_Strict):
     source_priority: list[str] = Field(default_factory=list)
 
 
+class JobsMartSpec(_Strict):
+    """The mover case's job marts (docs/movers.md): two jobs of one golden customer with the
+    same origin and destination are one move booked twice when their move dates are at most
+    `duplicate_days` apart."""
+
+    duplicate_days: int = Field(default=7, ge=0, le=365)
+
+
 class MartsSpec(_Strict):
     """The analytics marts (docs/funnel.md, docs/childcare.md): how users' PII is masked outside
     the raw layer, and how the leads product is made.
@@ -168,6 +207,7 @@ class MartsSpec(_Strict):
     pii: Literal["initials", "hash", "none"] = "initials"
     pii_salt: str | None = None
     leads: LeadsSpec = Field(default_factory=LeadsSpec)
+    jobs: JobsMartSpec = Field(default_factory=JobsMartSpec)
 
 
 #: How a stored API key hash starts (`crmpipe serve --hash-key` prints it).
@@ -245,9 +285,11 @@ class AlertsSpec(_Strict):
 #: Survivorship rules a golden-record column can use (docs/resolve.md).
 SURVIVORSHIP_RULES = ("most_recent", "most_frequent", "most_complete", "source_priority")
 #: Comparison kinds a column can be given instead of the one its role implies (or `off`).
-COMPARISON_KINDS = ("name", "text", "exact", "email", "phone", "date", "off")
+COMPARISON_KINDS = ("name", "text", "exact", "email", "personal_email", "phone", "date", "off")
 #: Tables resolved when the project file says nothing (issue 5: contacts on by default).
-RESOLVED_BY_DEFAULT = ("contacts",)
+RESOLVED_BY_DEFAULT = ("contacts", "customers")
+#: Tables resolution can unify (people, facilities, a mover's customers across branches).
+RESOLVABLE = ("contacts", "entities", "customers")
 #: Tables resolved by default once several sources have them as their own table (issue 11:
 #: facilities from several agency lists and the CRM's leads; one list of places is left alone).
 RESOLVED_WITH_SEVERAL_SOURCES = ("entities",)

@@ -12,11 +12,12 @@ from pathlib import Path
 
 from crmpipe.config.load import load_config
 from crmpipe.config.schema import Config
-from crmpipe.demo.datasets import childcare_case, pipedrive, pursuit
+from crmpipe.demo.datasets import childcare_case, movers, pipedrive, pursuit
 from crmpipe.errors import CrmpipeError
 from crmpipe.funnel.chart import write_funnel_chart
 from crmpipe.funnel.query import FunnelResult, funnel
 from crmpipe.marts.leads import LeadSummary, lead_summary
+from crmpipe.marts.movers_summary import MoversSummary, movers_summary
 from crmpipe.pipeline import Reporter, RunSummary, run
 from crmpipe.quality.engine import CheckOutcome
 from crmpipe.quality.marts import latest_mart_checks
@@ -44,6 +45,7 @@ CASES = {
     "pipedrive": "sales funnel from a Pipedrive export (the real one in ../shared/data when there)",
     "childcare": "childcare leads: agency lists merged and matched to CRM leads (the real ones "
     "in ../shared/data when there)",
+    "movers": "mover CRM: per-branch customers and jobs → golden customers, job marts, SLAs",
 }
 
 
@@ -64,6 +66,8 @@ class DemoResult:
     charts: list[Path] = field(default_factory=list)
     # The childcare case answers with its leads' figures.
     leads: LeadSummary | None = None
+    # The mover case answers with unification, duplicate jobs and rolling counts.
+    movers: MoversSummary | None = None
     # Follow-up commands, one per line, that run as printed.
     hints: list[str] = field(default_factory=list)
 
@@ -74,6 +78,8 @@ def demo(
     folder: Path | None = None,
     contacts: int = 100_000,
     facilities: int = 3000,
+    customers: int = 20_000,
+    branches: int = 8,
     seed: int = 0,
     limit: int = 5,
     reporter: Reporter | None = None,
@@ -87,7 +93,13 @@ def demo(
         raise DemoError("--facilities must be at least 1")
     folder = Path(folder or Path("demo") / case)
     folder.mkdir(parents=True, exist_ok=True)
-    if case == "pipedrive":
+    if case == "movers":
+        if customers < 1 or not 1 <= branches <= len(movers.mv.BRANCHES):
+            raise DemoError(
+                f"--customers must be at least 1 and --branches 1 to {len(movers.mv.BRANCHES)}"
+            )
+        generated = movers.generate(folder, customers=customers, branches=branches, seed=seed)
+    elif case == "pipedrive":
         generated = pipedrive.generate(folder, seed=seed)
     elif case == "childcare":
         generated = childcare_case.generate(folder, facilities=facilities, seed=seed)
@@ -113,6 +125,19 @@ def demo(
         )
         return result
     con = connect(cfg.warehouse_path, read_only=True)
+    if case == "movers":
+        try:
+            result.movers = movers_summary(con, folder / "data" / "truth_jobs.csv")
+        finally:
+            con.close()
+        path = generated.config_path
+        result.hints += [
+            f"Customers found vs planted: crmpipe resolve -c {path} --evaluate "
+            f"{generated.truth_path}",
+            f"Why records merged: crmpipe explain customer ID -c {path}  ·  the marts: "
+            f"crmpipe shell -c {path}, then select * from marts.jobs_duplicates",
+        ]
+        return result
     if case == "childcare":
         try:
             result.leads = lead_summary(con, cfg)

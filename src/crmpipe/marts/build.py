@@ -24,7 +24,7 @@ from importlib import resources
 import duckdb
 
 from crmpipe.config.schema import Config
-from crmpipe.marts import leads
+from crmpipe.marts import jobs, leads
 from crmpipe.marts.pii import mask_pii
 from crmpipe.model import TABLES, duckdb_ddl
 from crmpipe.quality.marts import check_marts, quarantine_mart_repeats
@@ -203,6 +203,11 @@ def build_marts(
         built.append((leads.PROVENANCE, int(rows)))
     else:
         for table in (leads.LEADS, leads.PROVENANCE):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+    if jobs.wanted(con):
+        built += jobs.build_job_marts(con, cfg)
+    else:
+        for table in jobs.TABLES:
             con.execute(f"DROP TABLE IF EXISTS {table}")
     return built
 

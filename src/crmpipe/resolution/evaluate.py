@@ -21,13 +21,17 @@ from crmpipe.model import Table
 from crmpipe.resolution.tables import ResolvedTables
 from crmpipe.sqltext import quote_ident
 
-TRUE_ID_COLUMNS = ("person_id", "facility_id", "true_id", "entity_id", "cluster_id")
+TRUE_ID_COLUMNS = (
+    "person_id", "facility_id", "true_customer_id", "true_id", "entity_id", "cluster_id",
+)  # fmt: skip
 #: The columns that key a truth by source row.
 SOURCE_ROW = ("source", "file", "row")
 #: A truth file's flag of rows that are expected in rejects (never in a table): left out.
 MALFORMED = "malformed"
 #: A true-id column that says which table the truth is about.
-TRUTH_TABLES = {"person_id": "contacts", "facility_id": "entities"}
+TRUTH_TABLES = {
+    "person_id": "contacts", "facility_id": "entities", "true_customer_id": "customers",
+}  # fmt: skip
 
 
 def truth_tables(truth: Path, names: list[str]) -> list[str]:

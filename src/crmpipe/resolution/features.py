@@ -35,6 +35,10 @@ ROLE_KINDS: dict[Role, str] = {
 }
 
 
+#: Email comparison kinds: a workplace's (`email`) and a consumer's (`personal_email`).
+EMAIL_KINDS = ("email", "personal_email")
+
+
 @dataclass(frozen=True)
 class Feature:
     """One compared column: its kind and the normalized input column(s) it reads."""
@@ -89,7 +93,7 @@ def feature_columns(tbl: Table, features: list[Feature]) -> list[tuple[str, str]
             first = f.column == names[0] and len(names) >= 2 or "first" in f.column
             forms = forms_sql(norm) if first else f"CASE WHEN {norm} IS NOT NULL THEN [{norm}] END"
             cols.append((f"{f.column}_canon", forms))
-        elif f.kind == "email":
+        elif f.kind in EMAIL_KINDS:
             if role is Role.EMAIL_LIST:
                 lst = f"list_transform({c}, lambda e: lower(trim(e)))"
             else:
@@ -124,4 +128,4 @@ def feature_columns(tbl: Table, features: list[Feature]) -> list[tuple[str, str]
 
 def email_columns(features: list[Feature]) -> list[str]:
     """The email-list columns compared (their `<column>_key` is the normalised first address)."""
-    return [f.column for f in features if f.kind == "email"]
+    return [f.column for f in features if f.kind in EMAIL_KINDS]

@@ -304,8 +304,7 @@ def resolve(cfg: Config, *, tables: list[str] | None = None) -> list[ResolveResu
             res = resolve_table(con, all_tables[name], spec)
             results.append(res)
             update_counts(con, name, res)
-            if name == "entities":
-                remap_references(con, all_tables, name)
+            remap_references(con, all_tables, name)
         if "contacts" in names:
             build_search(con, cfg)
         con.execute("COMMIT")

@@ -128,6 +128,26 @@ def _email_levels(c: str, names: list[str]) -> list[Level]:
     ]  # fmt: skip
 
 
+def _personal_email_levels(c: str) -> list[Level]:
+    """A consumer's email (the mover case's customers): every own address is evidence, a
+    personal mailbox included. A shared address; the first addresses one typo apart at one
+    domain (`jsmith@` and `jsmtih@gmail.com`; not another number, `jsmith2@`: two mailboxes);
+    else different (people have several addresses, so only modest evidence against)."""
+    own, key = f"{c}_own", f"{c}_key"
+    local_l, local_r = f"split_part(\"{key}_l\", '@', 1)", f"split_part(\"{key}_r\", '@', 1)"
+    return [
+        _null(own),
+        _level(f'list_has_any("{own}_l", "{own}_r")', "a shared address", 0.75, 0.00001),
+        _level(f"split_part(\"{key}_l\", '@', 2) = split_part(\"{key}_r\", '@', 2) AND "
+               f"damerau_levenshtein({local_l}, {local_r}) = 1 AND "
+               f"least(length({local_l}), length({local_r})) >= 4 AND "
+               f"regexp_replace({local_l}, '[0-9]+', '', 'g') <> "
+               f"regexp_replace({local_r}, '[0-9]+', '', 'g')",
+               "first addresses one typo apart at one domain", 0.1, 0.0002),
+        _level("ELSE", "different", 0.15, 0.9998),
+    ]  # fmt: skip
+
+
 def _levels(f: Feature, names: list[str]) -> list[Level]:
     c = f.column
     if f.kind == "name":
@@ -138,6 +158,8 @@ def _levels(f: Feature, names: list[str]) -> list[Level]:
         return _name_levels(c, other, first)
     if f.kind == "email":
         return _email_levels(c, names)
+    if f.kind == "personal_email":
+        return _personal_email_levels(c)
     if f.kind == "phone":
         return [
             _null(c),
@@ -191,7 +213,7 @@ def blocking_rules(tbl: Table, features: list[Feature], spec: ResolveSpec) -> li
     scope = [f'l."{c}" = r."{c}"' for c in scope_columns(tbl, features)]
     rules: list[str] = []
     for f in features:
-        if f.kind == "email":
+        if f.kind in ("email", "personal_email"):
             rules.append(f'l."{f.column}_key" = r."{f.column}_key"')
     for f in features:
         if f.kind == "phone":
