@@ -76,6 +76,8 @@ def source_spec(guess: FileGuess, base: Path) -> dict[str, object]:
     spec: dict[str, object] = {"path": rel, "table": guess.table}
     if guess.drops:
         spec["drops"] = guess.drops
+    if guess.processor:
+        spec["processor"] = guess.processor
     if guess.constants:
         spec["constants"] = dict(guess.constants)
     spec["columns"] = dict(guess.columns)
