@@ -155,3 +155,20 @@ def apply_crm(
     chosen.matches["entity_id"] = cols["entity_id"]
     feeds.tables["entities"] = cols
     return cols
+
+
+def crm_ids(
+    crm: CrmCompany,
+    extra: dict[str, str],
+    feed_extra: dict[str, dict[str, str]],
+    contact_id: Match | None,
+) -> None:
+    """The CRM's record ids as `<system>_ids` columns of type id (never compared) (external ids, searchable as
+    `salesforce_ids:003…`): the contact's id on the contact, the account id on the company."""
+    if crm.system is None:
+        return
+    name = f"{crm.system}_ids"
+    if contact_id is not None:
+        extra[contact_id.header] = f"{name}: id"
+    if crm.account_id:
+        feed_extra["entities"] = {name: crm.account_id}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crmpipe.ingest.sniff import Dialect, raw_names
-from crmpipe.init.crm import apply_crm, crm_company
+from crmpipe.init.crm import apply_crm, crm_company, crm_ids
 from crmpipe.init.feeds import Feeds, facility_feeds, is_lead_list
 from crmpipe.init.scoring import Assignment, Match, assign
 from crmpipe.init.synonyms import CODE_WORDS, normalize, system_of, unique_name
@@ -41,6 +41,7 @@ class FileGuess:
     feeds: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> {column: header}
     drops: str | None = None  # "newest" for dated drops of one list
     processor: str | None = None  # a CRM export without account ids: crm.PROCESSOR
+    feed_extra: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> {name: header}
 
     @property
     def warnings(self) -> list[str]:
@@ -191,6 +192,7 @@ def guess_file(path: Path, source: str, dialect: Dialect, records: list[list[str
         apply_crm(crm, headers, chosen, feeds)
         guess.processor = crm.processor
         guess.notes += crm.notes
+        crm_ids(crm, guess.extra, guess.feed_extra, chosen.matches.get("contact_id"))
     for i, h, r in renamed:
         what = f"duplicate header {h!r}" if h else "no header"
         guess.notes.append(f"column {i + 1} has {what}: it is read as {r!r}")
