@@ -163,8 +163,9 @@ def crm_ids(
     feed_extra: dict[str, dict[str, str]],
     contact_id: Match | None,
 ) -> None:
-    """The CRM's record ids as `<system>_ids` columns of type id (never compared) (external ids, searchable as
-    `salesforce_ids:003…`): the contact's id on the contact, the account id on the company."""
+    """The CRM's record ids as `<system>_ids` columns of type id (external ids: never
+    compared, searchable as `salesforce_ids:003…`): the contact's id on the contact, the
+    account id on the company."""
     if crm.system is None:
         return
     name = f"{crm.system}_ids"
