@@ -185,7 +185,7 @@ def _rows_sql(crm: str, seed: int) -> str:
     return f"""
     SELECT p.*, p.{moved_side} AS row_company,
       CASE WHEN moved OR r_personal < 0.12 THEN personal
-        WHEN crm_mix < 0.06 THEN personal
+        WHEN crm_mix < 0.15 THEN personal
         ELSE local || '@' || c.domain END AS email,
       c.base, c.family, c.domain, c.account_id, c.st AS company_st,
       {_lst(tuple(s for s, _ in STATES))}[1 + c.st] AS state,
