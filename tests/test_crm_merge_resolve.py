@@ -13,21 +13,32 @@ from crmpipe.pipeline import run
 from crmpipe.search import search
 from crmpipe.warehouse.connection import connect
 
-HUBSPOT = """\
-Record ID,First Name,Last Name,Email,Phone Number,Job Title,Company Name,State/Region,Create Date
-101,Ann,Lee,ann.lee@acmelogistics.com,(415) 555-2671,Buyer,Acme Logistics 4 Inc.,CA,2023-04-05 10:11
-102,Bob,Ray,bob.ray@acmelogistics.com,(415) 555-2672,CFO,acme logistics 4 inc,CA,2023-04-06 10:11
-103,John,Smith,john.smith@acmelogistics.com,(415) 555-2673,Engineer,Acme Logistics 4 Inc.,CA,2023-04-07 10:11
-104,Dana,Fox,dana.fox77@gmail.com,(646) 555-2674,CTO,Acme Logistics 4 Inc.,CA,2024-01-07 10:11
-105,Eve,Nash,eve.nash@northwind.com,(212) 555-2675,Buyer,Northwind Traders Corp.,NY,2023-04-07 10:11
-"""
-SALESFORCE = """\
-\ufeffId;AccountId;Account.Name;FirstName;LastName;Email;Phone;MobilePhone;Title;MailingState;CreatedDate
-003A1;001X1;ACME LOGISTICS 4 INCORPORATED;Ann;Lee;ANN.LEE@acmelogistics.com;;+1 415 555 2671;Buyer;CA;2023-04-05T10:11:12.000+0000
-003A2;001X2;Zeta Labs, L.L.C.;John;Smith;jsmith@zetalabs.io;2125559001;;Engineer;NY;2023-04-05T10:11:12.000+0000
-003A3;001X2;Zeta Labs, L.L.C.;Dana;Fox;dana.fox77@gmail.com;2125559002;;VP Engineering;NY;2022-04-05T10:11:12.000+0000
-003A4;001X3;Northwind Traders Corporation;Eve;Nash;eve.nash@northwind.com;;;Buyer;NY;2022-04-05T10:11:12.000+0000
-"""
+HUBSPOT = "\n".join([
+    "Record ID,First Name,Last Name,Email,Phone Number,Job Title,Company Name,State/Region,"
+    "Create Date",
+    "101,Ann,Lee,ann.lee@acmelogistics.com,(415) 555-2671,Buyer,Acme Logistics 4 Inc.,CA,"
+    "2023-04-05 10:11",
+    "102,Bob,Ray,bob.ray@acmelogistics.com,(415) 555-2672,CFO,acme logistics 4 inc,CA,"
+    "2023-04-06 10:11",
+    "103,John,Smith,john.smith@acmelogistics.com,(415) 555-2673,Engineer,"
+    "Acme Logistics 4 Inc.,CA,2023-04-07 10:11",
+    "104,Dana,Fox,dana.fox77@gmail.com,(646) 555-2674,CTO,Acme Logistics 4 Inc.,CA,"
+    "2024-01-07 10:11",
+    "105,Eve,Nash,eve.nash@northwind.com,(212) 555-2675,Buyer,Northwind Traders Corp.,NY,"
+    "2023-04-07 10:11",
+]) + "\n"  # fmt: skip
+SALESFORCE = "\n".join([
+    "\ufeffId;AccountId;Account.Name;FirstName;LastName;Email;Phone;MobilePhone;Title;"
+    "MailingState;CreatedDate",
+    "003A1;001X1;ACME LOGISTICS 4 INCORPORATED;Ann;Lee;ANN.LEE@acmelogistics.com;;"
+    "+1 415 555 2671;Buyer;CA;2023-04-05T10:11:12.000+0000",
+    "003A2;001X2;Zeta Labs, L.L.C.;John;Smith;jsmith@zetalabs.io;2125559001;;Engineer;NY;"
+    "2023-04-05T10:11:12.000+0000",
+    "003A3;001X2;Zeta Labs, L.L.C.;Dana;Fox;dana.fox77@gmail.com;2125559002;;VP Engineering;"
+    "NY;2022-04-05T10:11:12.000+0000",
+    "003A4;001X3;Northwind Traders Corporation;Eve;Nash;eve.nash@northwind.com;;;Buyer;NY;"
+    "2022-04-05T10:11:12.000+0000",
+]) + "\n"  # fmt: skip
 #: Who is who: the truth of every row (person, company).
 TRUTH = {
     "101": ("ann", "acme"), "102": ("bob", "acme"), "103": ("john1", "acme"),
