@@ -177,7 +177,9 @@ def test_a_contacts_export_without_an_address_stays_contacts(
     write_csv(tmp_path / "contacts.csv", [header, [values[h] for h in header]])
     src = init(tmp_path).config.sources["contacts"]
     assert src.table == "contacts"
-    assert src.feeds == {}
+    # its company feeds entities by name only (issue 14, docs/crm-merge.md), never as a facility
+    assert set(src.feeds) == {"entities"}
+    assert set(src.feeds["entities"].columns) <= {"entity_id", "display_name", "state"}
 
 
 # --- dated drops -------------------------------------------------------------------------------

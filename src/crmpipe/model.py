@@ -79,6 +79,7 @@ EXTENSION_TYPES: dict[str, Role] = {
     "state": Role.STATE,
     "postal_code": Role.POSTAL_CODE,
     "person_name": Role.PERSON_NAME,
+    "id": Role.ID,  # a record id kept beside the key (a CRM's `salesforce_ids`): not compared
 }
 
 

@@ -150,7 +150,7 @@ def explain(
 @one_line_errors
 def demo(
     case: Annotated[
-        str, typer.Argument(help="Which case: pursuit, pipedrive, childcare or movers.")
+        str, typer.Argument(help="Which case: pursuit, pipedrive, childcare, movers or crm-merge.")
     ] = "pursuit",
     contacts: Annotated[int, typer.Option(help="How many contacts to generate.")] = 100_000,
     facilities: Annotated[
@@ -164,6 +164,7 @@ def demo(
     folder: Annotated[Path | None, typer.Option("--dir", help="Where to write the case.")] = None,
 ) -> None:
     """Generate a demo case, run the pipeline on it and answer its reference queries."""
+    from crmpipe.demo.crm_merge import figures_table
     from crmpipe.demo.runner import demo as run_demo
 
     with show.RichReporter(out) as reporter:
@@ -185,6 +186,8 @@ def demo(
         out.print(show_movers.movers_table(result.movers))
         out.print(show_movers.sla_table(result.summary.slas))
         out.print(show_movers.rolling_table(result.movers))
+    if result.crm is not None:  # the two-CRM case answers with before → after, scored
+        out.print(figures_table(result.crm))
     if result.leads is not None:  # the childcare case answers with its leads
         out.print(show.leads_table(result.leads))
     if result.funnel is not None:  # the sales-funnel case answers with its funnel

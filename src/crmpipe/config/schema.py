@@ -311,6 +311,10 @@ class ResolveSpec(_Strict):
     survivorship: dict[str, Literal[SURVIVORSHIP_RULES]] = Field(default_factory=dict)  # type: ignore[valid-type]
     source_priority: list[str] = Field(default_factory=list)
     train: bool = True
+    #: Contact exports of several CRMs naming their companies inline (docs/crm-merge.md):
+    #: entities resolve as companies, contacts also across companies. None: when a contacts
+    #: source feeds entities.
+    crm_merge: bool | None = None
 
     @field_validator("comparisons", mode="before")
     @classmethod
@@ -363,8 +367,14 @@ class Config(_Strict):
     def resolve_spec(self, table: str) -> ResolveSpec:
         """How `table` is resolved: its `resolve:` entry, else the defaults."""
         spec = self.resolve.get(table, ResolveSpec())
+        if spec.crm_merge is None and table in ("entities", "contacts"):
+            crm = any(
+                s.table == "contacts" and "entities" in s.feeds for s in self.sources.values()
+            )
+            spec = spec.model_copy(update={"crm_merge": crm})
         if spec.enabled is None:
             several = table in RESOLVED_WITH_SEVERAL_SOURCES and len(self.sources_for(table)) > 1
+            several = several or (table == "entities" and bool(spec.crm_merge))
             spec = spec.model_copy(update={"enabled": table in RESOLVED_BY_DEFAULT or several})
         return spec
 

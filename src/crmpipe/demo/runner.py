@@ -12,10 +12,12 @@ from pathlib import Path
 
 from crmpipe.config.load import load_config
 from crmpipe.config.schema import Config
-from crmpipe.demo.datasets import childcare_case, movers, pipedrive, pursuit
+from crmpipe.demo.crm_merge import CrmMergeFigures, crm_merge_figures
+from crmpipe.demo.datasets import childcare_case, crm_merge, movers, pipedrive, pursuit
 from crmpipe.errors import CrmpipeError
 from crmpipe.funnel.chart import write_funnel_chart
 from crmpipe.funnel.query import FunnelResult, funnel
+from crmpipe.init.guess import init
 from crmpipe.marts.leads import LeadSummary, lead_summary
 from crmpipe.marts.movers_summary import MoversSummary, movers_summary
 from crmpipe.pipeline import Reporter, RunSummary, run
@@ -46,6 +48,8 @@ CASES = {
     "childcare": "childcare leads: agency lists merged and matched to CRM leads (the real ones "
     "in ../shared/data when there)",
     "movers": "mover CRM: per-branch customers and jobs → golden customers, job marts, SLAs",
+    "crm-merge": "two CRMs into one: HubSpot and Salesforce contact exports → golden contacts "
+    "and companies (docs/crm-merge.md)",
 }
 
 
@@ -68,6 +72,8 @@ class DemoResult:
     leads: LeadSummary | None = None
     # The mover case answers with unification, duplicate jobs and rolling counts.
     movers: MoversSummary | None = None
+    # The two-CRM case answers with people and companies before → after, scored.
+    crm: CrmMergeFigures | None = None
     # Follow-up commands, one per line, that run as printed.
     hints: list[str] = field(default_factory=list)
 
@@ -103,6 +109,9 @@ def demo(
         generated = pipedrive.generate(folder, seed=seed)
     elif case == "childcare":
         generated = childcare_case.generate(folder, facilities=facilities, seed=seed)
+    elif case == "crm-merge":  # the project file is init's guess, used as it is
+        generated = crm_merge.generate(folder, contacts=contacts, seed=seed)
+        init(folder / "data", output=generated.config_path, force=True)
     else:
         generated = pursuit.generate(folder, contacts=contacts, seed=seed)
     cfg = load_config(generated.config_path)
@@ -136,6 +145,17 @@ def demo(
             f"{generated.truth_path}",
             f"Why records merged: crmpipe explain customer ID -c {path}  ·  the marts: "
             f"crmpipe shell -c {path}, then select * from marts.jobs_duplicates",
+        ]
+        return result
+    if case == "crm-merge":
+        try:
+            result.crm = crm_merge_figures(con, generated.truth_path)
+        finally:
+            con.close()
+        path = generated.config_path
+        result.hints += [
+            f'Project file: {path}  ·  try: crmpipe search -c {path} "salesforce_ids:003…"',
+            f"Why a company is one: crmpipe explain -c {path} entity <golden id>",
         ]
         return result
     if case == "childcare":

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crmpipe.ingest.sniff import Dialect, raw_names
+from crmpipe.init.crm import apply_crm, crm_company, crm_ids
 from crmpipe.init.feeds import Feeds, facility_feeds, is_lead_list
 from crmpipe.init.scoring import Assignment, Match, assign
 from crmpipe.init.synonyms import CODE_WORDS, normalize, system_of, unique_name
@@ -39,6 +40,8 @@ class FileGuess:
     pattern: str | None = None  # the glob written as `path` for files with the same columns
     feeds: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> {column: header}
     drops: str | None = None  # "newest" for dated drops of one list
+    processor: str | None = None  # a CRM export without account ids: crm.PROCESSOR
+    feed_extra: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> {name: header}
 
     @property
     def warnings(self) -> list[str]:
@@ -184,6 +187,12 @@ def guess_file(path: Path, source: str, dialect: Dialect, records: list[list[str
         facility_feeds(chosen, headers, records, lead_list=lead) if table == "entities" else Feeds()
     )
     guess.notes.append(f"table {table} ({reason}), confidence {guess.confidence:.2f}")
+    crm = crm_company(headers) if table == "contacts" else None
+    if crm is not None:
+        apply_crm(crm, headers, chosen, feeds)
+        guess.processor = crm.processor
+        guess.notes += crm.notes
+        crm_ids(crm, guess.extra, guess.feed_extra, chosen.matches.get("contact_id"))
     for i, h, r in renamed:
         what = f"duplicate header {h!r}" if h else "no header"
         guess.notes.append(f"column {i + 1} has {what}: it is read as {r!r}")
@@ -210,7 +219,10 @@ def guess_file(path: Path, source: str, dialect: Dialect, records: list[list[str
         kind, why = guess_type(h, values)
         name = unique_name(h, f"column_{i}", "c_", taken)
         guess.extra[h] = f"{name}: {kind}"
-        if i in lost:
+        if crm is not None and h == crm.mobile:
+            guess.extra[h] = "mobile_phone: phone"
+            guess.notes.append(f"{h!r} → mobile_phone (phone): compared with phone as a set")
+        elif i in lost:
             w = lost[i]
             guess.notes.append(
                 f"{h!r} also looked like {w.column}, which {w.header!r} fits better; "

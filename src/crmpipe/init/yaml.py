@@ -52,7 +52,12 @@ def _source_yaml(name: str, spec: dict[str, object], notes: list[str]) -> list[s
             lines.append("    feeds:")
             for table, mapping in val.items():
                 lines += [f"      {table}:", "        columns:"]
+                extra = mapping.pop("extra", None) if isinstance(mapping, dict) else None
                 lines += [f"          {_scalar(c)}: {_scalar(h)}" for c, h in mapping.items()]
+                if extra:  # a CRM's company id as the entity's `<system>_ids` (id)
+                    lines.append("        extra:")
+                    lines += [f"          {_scalar(n)}: {{type: id, column: {_scalar(h)}}}"
+                              for n, h in extra.items()]  # fmt: skip
         elif isinstance(val, dict):
             if not val:
                 continue
@@ -76,6 +81,8 @@ def source_spec(guess: FileGuess, base: Path) -> dict[str, object]:
     spec: dict[str, object] = {"path": rel, "table": guess.table}
     if guess.drops:
         spec["drops"] = guess.drops
+    if guess.processor:
+        spec["processor"] = guess.processor
     if guess.constants:
         spec["constants"] = dict(guess.constants)
     spec["columns"] = dict(guess.columns)
@@ -86,6 +93,8 @@ def source_spec(guess: FileGuess, base: Path) -> dict[str, object]:
     spec["extra"] = extra
     if guess.feeds:
         spec["feeds"] = {t: dict(cols) for t, cols in guess.feeds.items()}
+        for t, extra in guess.feed_extra.items():
+            spec["feeds"][t]["extra"] = dict(extra)  # type: ignore[index]
     if guess.dialect is not None:
         fmt = guess.dialect.format_spec().model_dump(exclude_defaults=True)
         if fmt:

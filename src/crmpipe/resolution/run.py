@@ -22,6 +22,13 @@ from crmpipe.config.schema import Config, ResolveSpec
 from crmpipe.errors import CrmpipeError
 from crmpipe.model import Table
 from crmpipe.resolution.clusters import connected_components
+from crmpipe.resolution.companies import (
+    across_edges,
+    company_features,
+    company_prepass,
+    empty_predictions,
+    is_company_table,
+)
 from crmpipe.resolution.evaluate import Evaluation, evaluate_truth, truth_tables
 from crmpipe.resolution.facilities import (
     facility_prepass,
@@ -135,25 +142,33 @@ def resolve_table(
         clock = now
 
     key = tbl.key[0]
-    facility = is_facility_table(tbl, spec)
+    company = is_company_table(tbl, spec)
+    facility = is_facility_table(tbl, spec) and not company
     features = derive_features(tbl, spec)
     res.records = con.execute(f"SELECT count(*) FROM {t.records}").fetchone()[0]
-    if facility:
+    if company:
+        company_features(con, t.records, key, "_rin")
+    elif facility:
         raw = "_phone_raw" in con.table(t.records).columns
         select = feature_select(t.records, key, raw_phone=raw)
     else:
         cols = feature_columns(tbl, features)
         feats = ", ".join(f"{expr} AS {quote_ident(name)}" for name, expr in cols)
         select = f"SELECT _rid, {quote_ident(key)}, {feats} FROM {t.records}"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _rin AS {select}")
+    if not company:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _rin AS {select}")
     lap("features")
 
     # 1. the exact pre-pass, and its groups (kept out of Splink's blocks)
-    if facility:
+    if company:
+        res.prepass_pairs = company_prepass(con, "_rin", "_prepass")
+    elif facility:
         res.prepass_pairs = facility_prepass(con, "_rin", "_prepass")
     else:
         scope, names = scope_columns(tbl, features), name_columns(features)
         res.prepass_pairs = prepass_edges(con, features, scope, names, "_rin", "_prepass")
+        if spec.crm_merge:  # a job changer: linked across companies by e-mail or phone
+            res.prepass_pairs += across_edges(con, features, names, "_rin", "_prepass")
     connected_components(con, "_prepass", "_pg")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _rin2 AS SELECT i.*, coalesce(g._cluster, i._rid) AS _pg "
@@ -163,33 +178,38 @@ def resolve_table(
     lap("prepass")
 
     # 2. Splink on the rest
-    n = max(res.records, 2)
-    prior = res.prepass_pairs / PREPASS_RECALL / (n * (n - 1) / 2) if res.prepass_pairs else 0
-    prior = min(max(prior, 1e-8), 0.01)
-    if facility:
-        prior = facility_prior(res.prepass_pairs, res.records, PREPASS_RECALL)
-        settings = facility_settings(key, spec, prior=prior)
-        rules = facility_training_rules()
+    model: dict = {"rules": "company pre-pass (resolution/companies.py)"}
+    if company:  # the pre-pass rules are the whole decision
+        empty_predictions(con, key, t.predictions)
     else:
-        settings = splink_settings(tbl, features, spec, prior=prior)
-        rules = training_rules(tbl, features, email_pairs=_email_pairs(con, features))
-    rows = con.sql("SELECT * FROM _rin2").to_arrow_table()
-    lap("export")
-    scored = score(
-        rows,
-        settings,
-        training_rules=rules,
-        floor=min(STORE_FLOOR, spec.threshold),
-        train=spec.train,
-    )
-    del rows
-    res.trained, res.note = scored.trained, scored.note
-    lap("splink")
-    res.timings.update(scored.timings)
-    con.register("_scored", scored.predictions)
-    con.execute(f"CREATE OR REPLACE TABLE {t.predictions} AS SELECT * FROM _scored")
-    con.unregister("_scored")
-    del scored.predictions
+        n = max(res.records, 2)
+        prior = res.prepass_pairs / PREPASS_RECALL / (n * (n - 1) / 2) if res.prepass_pairs else 0
+        prior = min(max(prior, 1e-8), 0.01)
+        if facility:
+            prior = facility_prior(res.prepass_pairs, res.records, PREPASS_RECALL)
+            settings = facility_settings(key, spec, prior=prior)
+            rules = facility_training_rules()
+        else:
+            settings = splink_settings(tbl, features, spec, prior=prior)
+            rules = training_rules(tbl, features, email_pairs=_email_pairs(con, features))
+        rows = con.sql("SELECT * FROM _rin2").to_arrow_table()
+        lap("export")
+        scored = score(
+            rows,
+            settings,
+            training_rules=rules,
+            floor=min(STORE_FLOOR, spec.threshold),
+            train=spec.train,
+        )
+        del rows
+        res.trained, res.note = scored.trained, scored.note
+        lap("splink")
+        res.timings.update(scored.timings)
+        con.register("_scored", scored.predictions)
+        con.execute(f"CREATE OR REPLACE TABLE {t.predictions} AS SELECT * FROM _scored")
+        con.unregister("_scored")
+        del scored.predictions
+        model = scored.model
     # facilities: a Splink link stands only where the addresses and names don't say otherwise
     linked = f"match_probability >= {float(spec.threshold)}"
     if facility:
@@ -244,7 +264,7 @@ def resolve_table(
             res.records,
             res.trained,
             spec.threshold,
-            json.dumps(scored.model, default=str),
+            json.dumps(model, default=str),
             json.dumps(res.timings),
         ],
     )
