@@ -30,7 +30,7 @@ test-fast: setup
 	$(RUN) pytest -q -n 2 -m "not pg and not browser and not slow"
 
 bench: setup
-	$(RUN) python benchmarks/pipeline.py
+	$(RUN) python benchmarks/bench.py --scale $(or $(SCALE),small)
 
 lint: setup
 	$(RUN) ruff check src tests benchmarks
