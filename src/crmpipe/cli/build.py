@@ -130,8 +130,8 @@ def explain(
         Path | None, typer.Option("--html", metavar="FILE", help="Also write Splink's chart.")
     ] = None,
 ) -> None:
-    """Show why records were merged into one golden record (Splink's waterfall); for a facility
-    of a leads project, also where each lead value came from (source, file, row)."""
+    """Show why records were merged into one golden record (Splink's waterfall), and where each
+    value came from (source, file, row): the lead columns for a facility of a leads project."""
     from crmpipe.resolution.explain import explain as explain_record
     from crmpipe.resolution.explain import waterfall_html
 

@@ -354,9 +354,9 @@ def explanation_tables(ex: Any) -> list[Table]:
 
 
 def provenance_table(ex: Any) -> Table:
-    """A golden facility's lead: each column's surviving value and the source, file and row
-    it came from (marts.lead_provenance)."""
-    t = Table(title=f"lead {ex.golden_id}: each value and the source row it came from")
+    """A golden record's field-level provenance: each column's surviving value and the source,
+    file and row it came from (a facility's lead columns when the project builds leads)."""
+    t = Table(title=f"{ex.golden_id}: each value and the source row it came from")
     for col in ("column", "value", "source", "file", "row"):
         t.add_column(col, overflow="fold", justify="right" if col == "row" else "left")
     for p in ex.provenance:

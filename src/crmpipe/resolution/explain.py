@@ -1,7 +1,8 @@
 """Why records were merged: a golden record's members side by side, and per linked pair the
-comparison levels and match weights that linked it (Splink's waterfall); for a golden facility
-of a leads project, each lead column's surviving value and the source row it came from
-(`marts.lead_provenance`, the field-level provenance).
+comparison levels and match weights that linked it (Splink's waterfall); then the field-level
+provenance: each column's surviving value and the source row it came from — a lead column's
+for a golden facility of a leads project (`marts.lead_provenance`), else the golden record's
+own columns (`core.<x>_field_sources`, written by survivorship).
 
 Splink pairs are explained from their stored predictions (the very numbers clustering used);
 pre-pass pairs say which exact rule linked them, with Splink's view of them scored on the spot
@@ -107,6 +108,56 @@ def lead_provenance(con: duckdb.DuckDBPyConnection, golden_id: str) -> list[Prov
         [*LEADS, golden_id],
     ).fetchall()
     return [Provenance(*r) for r in rows]
+
+
+def field_provenance(
+    con: duckdb.DuckDBPyConnection, tbl: Table, golden_id: str, members: list[dict[str, Any]]
+) -> list[Provenance]:
+    """Each column of golden record `golden_id` with a value, and the member record it came
+    from: the only member when it is alone, else `core.<x>_field_sources`. A list unioned
+    from every member (emails) has no single origin: its source reads `all members`."""
+    key = tbl.key[0]
+    cols = [c for c in tbl.column_names if c != key]
+    if len(members) == 1:
+        m = members[0]
+        return [
+            Provenance(c, _text(m.get(c)), m["_source"], m["_file"], m["_row"])
+            for c in cols
+            if m.get(c) is not None
+        ]
+    t = ResolvedTables(tbl.name)
+    golden = con.execute(
+        f"SELECT * FROM core.{quote_ident(tbl.name)} WHERE CAST({quote_ident(key)} AS VARCHAR) = ?",
+        [golden_id],
+    )
+    names = [d[0] for d in golden.description]
+    row = golden.fetchone()
+    if row is None or not _has_table(con, "core", t.field_sources.split(".")[1]):
+        return []
+    values = dict(zip(names, row, strict=True))
+    origin = {
+        r[0]: r[1:]
+        for r in con.execute(
+            f'SELECT column_name, source, file, "row" FROM {t.field_sources} WHERE golden_id = ?',
+            [golden_id],
+        ).fetchall()
+    }
+    out = []
+    for c in cols:
+        if values.get(c) is None:
+            continue
+        source, file, line = origin.get(c, ("all members", None, None))
+        out.append(Provenance(c, _text(values[c]), source, file, line))
+    return out
+
+
+def _text(value: Any) -> str | None:
+    """A value as explain prints it (lists joined)."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
 
 
 def _level_labels(model: dict[str, Any]) -> dict[str, dict[int, str]]:
@@ -267,6 +318,8 @@ def explain(
                 )
         pairs.append(pe)
     provenance = lead_provenance(con, golden_id) if tbl.name == "entities" else []
+    if not provenance:
+        provenance = field_provenance(con, tbl, golden_id, members)
     return Explanation(tbl.name, golden_id, cols, members, pairs, model, provenance)
 
 

@@ -5,6 +5,11 @@ non-null values: `most_recent` (the newest file, then the latest row: the defaul
 `most_frequent`, `most_complete` (the longest), `source_priority` (the configured order of
 sources). Lists (emails) are unioned, newest first. A phone keeps its extension and a URL its
 domain from the same record. Records alone in their cluster pass through untouched.
+
+Field-level provenance (`core.<x>_field_sources`): for each golden record of several members
+and each column with a value, the member record that gave it, chosen by the very same rule.
+Lists (emails) are a union of the members and have no single origin; a record alone in its
+cluster is the origin of all its values (its lineage row says which).
 """
 
 from __future__ import annotations
@@ -101,6 +106,61 @@ def build_golden(
           FROM (SELECT r.*, c._cluster, c.golden_id{freq}
                 FROM {records} r JOIN {clusters} c USING (_rid) WHERE c._size > 1)
           GROUP BY _cluster)
+        """
+    )
+    return con.execute(f"SELECT count(*) FROM {out}").fetchone()[0]
+
+
+def build_field_sources(
+    con: duckdb.DuckDBPyConnection,
+    tbl: Table,
+    spec: ResolveSpec,
+    records: str,
+    clusters: str,
+    out: str,
+) -> int:
+    """Create `out` (core.<x>_field_sources): golden id, column, and the member record (key,
+    source, file, row) whose value survived, for golden records of more than one member.
+
+    The member is picked by `arg_max` over the same ordering `build_golden` uses, so the two
+    always agree; one row per column that has a value. Returns the row count."""
+    key = tbl.key[0]
+    cols = [
+        c.name
+        for c in tbl.all_columns
+        if c.name != key and not (c.role is Role.EMAIL_LIST and c.name not in spec.survivorship)
+    ]
+    freq = "".join(
+        f", count(*) OVER (PARTITION BY _cluster, {quote_ident(c)}) AS {quote_ident('_freq_' + c)}"
+        for c, r in spec.survivorship.items()
+        if r == "most_frequent"
+    )
+    picks = ", ".join(
+        f"arg_max(_rid, {_score(spec.survivorship.get(c, 'most_recent'), c, spec)}) "
+        f"FILTER (WHERE {quote_ident(c)} IS NOT NULL) AS {quote_ident(c)}"
+        for c in cols
+    )
+    k = quote_ident(key)
+    if not cols:  # nothing but the key: no value has an origin to record
+        con.execute(
+            f"CREATE OR REPLACE TABLE {out} (golden_id VARCHAR, column_name VARCHAR, "
+            'record_id VARCHAR, source VARCHAR, file VARCHAR, "row" BIGINT)'
+        )
+        return 0
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE {out} AS
+        WITH picked AS (
+          SELECT golden_id, {picks}
+          FROM (SELECT r.*, c._cluster, c.golden_id{freq}
+                FROM {records} r JOIN {clusters} c USING (_rid) WHERE c._size > 1)
+          GROUP BY golden_id),
+        long AS (UNPIVOT picked ON {", ".join(quote_ident(c) for c in cols)}
+                 INTO NAME column_name VALUE _rid)
+        SELECT l.golden_id, l.column_name, CAST(r.{k} AS VARCHAR) AS record_id,
+          r._source AS source, r._file AS file, r._row AS "row"
+        FROM long l JOIN {records} r USING (_rid)
+        ORDER BY l.golden_id, l.column_name
         """
     )
     return con.execute(f"SELECT count(*) FROM {out}").fetchone()[0]

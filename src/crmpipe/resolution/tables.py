@@ -42,6 +42,11 @@ class ResolvedTables:
         """Lineage: golden id → every source row, with its match probability."""
         return f"core.{self.singular}_sources"
 
+    @property
+    def field_sources(self) -> str:
+        """Field-level provenance: golden id, column → the member record that gave its value."""
+        return f"core.{self.singular}_field_sources"
+
 
 RESOLVE_DDL = """
 CREATE SCHEMA IF NOT EXISTS resolved;
