@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from crmpipe.config.sync import SyncSpec
 from crmpipe.model import EXTENSION_TYPES, TABLES, Column, Table
@@ -315,6 +315,20 @@ class ResolveSpec(_Strict):
     #: entities resolve as companies, contacts also across companies. None: when a contacts
     #: source feeds entities.
     crm_merge: bool | None = None
+    #: A cluster of 3+ records whose weakest link is below this is split at its weak links.
+    split_below: float | None = Field(default=None, gt=0, le=1)
+    #: A cluster of more records than this is split at its weakest links until none is.
+    max_cluster_size: int | None = Field(default=None, ge=2)
+
+    @model_validator(mode="after")
+    def _split_above_threshold(self) -> ResolveSpec:
+        """A link below the threshold is never made, so a split threshold at or under it
+        would split nothing: say so instead of silently doing nothing."""
+        if self.split_below is not None and self.split_below <= self.threshold:
+            raise ValueError(
+                f"split_below ({self.split_below}) must be above threshold ({self.threshold})"
+            )
+        return self
 
     @field_validator("comparisons", mode="before")
     @classmethod

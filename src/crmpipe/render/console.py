@@ -348,9 +348,23 @@ def explanation_tables(ex: Any) -> list[Table]:
                 f"{s.tf_adjustment:+.2f}" if s.tf_adjustment else "",
             )
         out.append(t)
+    if getattr(ex, "splits", None):
+        out.append(splits_table(ex))
     if getattr(ex, "provenance", None):
         out.append(provenance_table(ex))
     return out
+
+
+def splits_table(ex: Any) -> Table:
+    """The links cut when the record's cluster was split, and where the other side went."""
+    t = Table(title=f"{ex.golden_id}: links cut when its cluster was split")
+    for col in ("left", "right", "probability", "rule", "why", "other golden record"):
+        t.add_column(col, justify="right" if col == "probability" else "left")
+    for s in ex.splits:
+        t.add_row(
+            s.left, s.right, f"{s.match_probability:.4f}", s.rule, s.reason, s.other_golden_id
+        )
+    return t
 
 
 def provenance_table(ex: Any) -> Table:

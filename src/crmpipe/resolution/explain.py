@@ -76,6 +76,19 @@ class PairExplanation:
 
 
 @dataclass
+class Split:
+    """A link cut when a cluster was split (docs/resolve.md): its two records, probability, the
+    rule that made it, why it was cut, and the golden record on the other side."""
+
+    left: str
+    right: str
+    match_probability: float
+    rule: str
+    reason: str
+    other_golden_id: str
+
+
+@dataclass
 class Explanation:
     table: str
     golden_id: str
@@ -85,6 +98,8 @@ class Explanation:
     model: dict[str, Any]
     #: Each lead column's value and origin (facilities of a leads project; else empty).
     provenance: list[Provenance] = field(default_factory=list)
+    #: Links cut from this record's cluster when it was split (weak link or size cap).
+    splits: list[Split] = field(default_factory=list)
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
@@ -320,7 +335,27 @@ def explain(
     provenance = lead_provenance(con, golden_id) if tbl.name == "entities" else []
     if not provenance:
         provenance = field_provenance(con, tbl, golden_id, members)
-    return Explanation(tbl.name, golden_id, cols, members, pairs, model, provenance)
+    return Explanation(
+        tbl.name, golden_id, cols, members, pairs, model, provenance, _splits(con, tbl, ids)
+    )
+
+
+def _splits(con: duckdb.DuckDBPyConnection, tbl: Table, ids: list[int]) -> list[Split]:
+    """The links cut between records `ids` and records now in other golden records."""
+    t = ResolvedTables(tbl.name)
+    if not _has_table(con, "resolved", t.splits.split(".")[1]):
+        return []
+    kl, kr = quote_ident(tbl.key[0] + "_l"), quote_ident(tbl.key[0] + "_r")
+    rows = con.execute(
+        f"SELECT CAST(s.{kl} AS VARCHAR), CAST(s.{kr} AS VARCHAR), s.match_probability, s.rule, "
+        "s.reason, CASE WHEN s._rid_l IN (SELECT unnest($ids)) THEN cr.golden_id "
+        f"ELSE cl.golden_id END FROM {t.splits} s "
+        f"JOIN {t.clusters} cl ON cl._rid = s._rid_l JOIN {t.clusters} cr ON cr._rid = s._rid_r "
+        "WHERE s._rid_l IN (SELECT unnest($ids)) OR s._rid_r IN (SELECT unnest($ids)) "
+        "ORDER BY s.match_probability",
+        {"ids": ids},
+    ).fetchall()
+    return [Split(a, b, float(p), rule, why, other) for a, b, p, rule, why, other in rows]
 
 
 def waterfall_html(explanation: Explanation, path: Path) -> int:

@@ -49,6 +49,7 @@ from crmpipe.resolution.settings import (
     splink_settings,
     training_rules,
 )
+from crmpipe.resolution.splitting import split_clusters
 from crmpipe.resolution.survivorship import build_field_sources, build_golden, build_lineage
 from crmpipe.resolution.tables import RESOLVE_DDL, ResolvedTables
 from crmpipe.sqltext import quote_ident
@@ -74,6 +75,7 @@ class ResolveResult:
     prepass_pairs: int = 0
     splink_pairs: int = 0
     linked_pairs: int = 0
+    split_clusters: int = 0  # clusters split at weak links or the size cap
     trained: bool = False
     note: str = ""
     seconds: float = 0.0
@@ -238,6 +240,15 @@ def resolve_table(
 
     # 4. clusters, stable ids, golden records, lineage
     connected_components(con, t.pairs, "_components")
+    res.split_clusters = split_clusters(
+        con,
+        t.pairs,
+        "_components",
+        t.splits,
+        key,
+        below=spec.split_below,
+        max_size=spec.max_cluster_size,
+    )
     previous = t.sources if table_exists(con, "core", t.sources.split(".")[1]) else None
     if previous:
         con.execute(

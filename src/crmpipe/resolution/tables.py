@@ -38,6 +38,11 @@ class ResolvedTables:
         return f"resolved.{self.singular}_clusters"
 
     @property
+    def splits(self) -> str:
+        """Links cut when a chained or oversized cluster was split, with the reason."""
+        return f"resolved.{self.singular}_splits"
+
+    @property
     def sources(self) -> str:
         """Lineage: golden id → every source row, with its match probability."""
         return f"core.{self.singular}_sources"
