@@ -59,6 +59,6 @@ def test_an_empty_email_column_does_not_stop_training(tmp_path: Path) -> None:
     case.config.write_text(text.replace("      emails: 'off'\n", ""))
     ran = runner.invoke(app, ["run", "-c", str(case.config)])
     assert ran.exit_code == 0, ran.output
-    resolved = runner.invoke(app, ["resolve", "-c", str(case.config)])
+    resolved = runner.invoke(app, ["resolve", "-c", str(case.config), "--full"])
     assert resolved.exit_code == 0, resolved.output
     assert "u by random sampling, m by EM" in resolved.output, resolved.output

@@ -378,6 +378,8 @@ def _rebuild(
                 f"{res.merged:,} records merged ({res.prepass_pairs:,} pre-pass, "
                 f"{res.splink_pairs:,} Splink links)"
             )
+            if res.mode == "incremental":
+                s.detail += f"; incremental: {res.changed:,} new or changed records scored"
     if checker is not None:
         with steps.step("slas", "all") as s:
             build = {n: (r.staged, r.merged) for n, r in built.items()}

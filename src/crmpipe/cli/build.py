@@ -92,11 +92,15 @@ def resolve(
         Path | None,
         typer.Option("--evaluate", metavar="TRUTH.csv", help="Score against a truth file."),
     ] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Score every pair and retrain, not only what changed.")
+    ] = False,
 ) -> None:
     """Re-run entity resolution alone (duplicate contacts → golden records).
 
-    With --evaluate TRUTH.csv, score the stored resolution against a truth file instead (nothing
-    is re-run or written)."""
+    Builds on the last resolution (only new or changed records are scored) unless --full. With
+    --evaluate TRUTH.csv, score the stored resolution against a truth file instead (nothing is
+    re-run or written)."""
     from crmpipe.resolution.run import evaluate as evaluate_resolution
     from crmpipe.resolution.run import resolve as run_resolve
 
@@ -105,7 +109,7 @@ def resolve(
         for ev in evaluate_resolution(cfg, evaluate):
             out.print(show.evaluation_table(ev))
         return
-    out.print(show.resolve_results_table(run_resolve(cfg)))
+    out.print(show.resolve_results_table(run_resolve(cfg, full=full)))
 
 
 class Explainable(StrEnum):

@@ -103,11 +103,11 @@ class Explanation:
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    row = con.execute(
+    rows = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [schema, name],
-    ).fetchone()
-    return bool(row and row[0])
+    ).fetchall()
+    return bool(rows and rows[0][0])
 
 
 def lead_provenance(con: duckdb.DuckDBPyConnection, golden_id: str) -> list[Provenance]:
@@ -146,7 +146,8 @@ def field_provenance(
         [golden_id],
     )
     names = [d[0] for d in golden.description]
-    row = golden.fetchone()
+    found = golden.fetchall()
+    row = found[0] if found else None
     if row is None or not _has_table(con, "core", t.field_sources.split(".")[1]):
         return []
     values = dict(zip(names, row, strict=True))

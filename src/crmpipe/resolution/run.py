@@ -41,6 +41,16 @@ from crmpipe.resolution.facilities import (
 )
 from crmpipe.resolution.features import derive_features, email_columns, feature_columns
 from crmpipe.resolution.ids import assign_golden_ids
+from crmpipe.resolution.incremental import (
+    MAX_CHANGED_SHARE,
+    changed_records,
+    fingerprints,
+    prior_allows,
+    save_fingerprints,
+    score_changes,
+    spec_hash,
+    stored_state,
+)
 from crmpipe.resolution.prepass import prepass_edges
 from crmpipe.resolution.scoring import score
 from crmpipe.resolution.settings import (
@@ -76,6 +86,9 @@ class ResolveResult:
     splink_pairs: int = 0
     linked_pairs: int = 0
     split_clusters: int = 0  # clusters split at weak links or the size cap
+    mode: str = "full"  # or "incremental": only new or changed records scored
+    changed: int = 0  # records new or changed since the last resolution (incremental)
+    scored_records: int = 0  # records given to Splink in an incremental resolution
     trained: bool = False
     note: str = ""
     seconds: float = 0.0
@@ -125,8 +138,13 @@ def resolve_table(
     tbl: Table,
     spec: ResolveSpec,
     run_id: int | None = None,
+    *,
+    full: bool = False,
 ) -> ResolveResult:
-    """Resolve `tbl` from resolved.<x>_records; rewrite core.<table> and its lineage."""
+    """Resolve `tbl` from resolved.<x>_records; rewrite core.<table> and its lineage.
+
+    Incremental when the last resolution can be built on (resolution/incremental.py) unless
+    `full`: then every pair is scored and the model retrained."""
     if len(tbl.key) != 1:
         raise ResolveError(f"{tbl.name}: resolution needs a one-column key")
     t = ResolvedTables(tbl.name)
@@ -178,6 +196,15 @@ def resolve_table(
     )
     con.execute("DROP TABLE _rin")
     lap("prepass")
+    generic = not (company or facility)
+    digest = spec_hash(spec, features)
+    stored = None
+    if generic:  # fingerprints, to find what changed now or next time
+        fingerprints(con, "_rin2", key, [n for n, _ in feature_columns(tbl, features)])
+        stored = None if full else stored_state(con, t, tbl.name, digest)
+        if stored is not None:
+            res.changed, total = changed_records(con, t)
+            stored = stored if res.changed <= MAX_CHANGED_SHARE * total else None
 
     # 2. Splink on the rest
     model: dict = {"rules": "company pre-pass (resolution/companies.py)"}
@@ -193,7 +220,20 @@ def resolve_table(
             rules = facility_training_rules()
         else:
             settings = splink_settings(tbl, features, spec, prior=prior)
-            rules = training_rules(tbl, features, email_pairs=_email_pairs(con, features))
+            rules = (
+                []
+                if stored
+                else training_rules(tbl, features, email_pairs=_email_pairs(con, features))
+            )
+    floor = min(STORE_FLOOR, spec.threshold)
+    if stored is not None and not prior_allows(stored["model"], prior, spec.threshold, floor):
+        stored = None  # the prior rose too far for the stored predictions: resolve in full
+    if stored is not None:  # only the pairs touching a new or changed record
+        model, res.scored_records = score_changes(con, t, key, stored, settings, floor=floor)
+        res.mode, res.trained = "incremental", stored["trained"]
+        res.note = f"incremental: {res.changed:,} new or changed records scored"
+        lap("splink")
+    elif not company:
         rows = con.sql("SELECT * FROM _rin2").to_arrow_table()
         lap("export")
         scored = score(
@@ -264,11 +304,15 @@ def resolve_table(
     build_lineage(con, tbl, t.records, t.clusters, t.pairs, t.sources, self_names=facility)
     build_field_sources(con, tbl, spec, t.records, t.clusters, t.field_sources)
     lap("golden")
-    for tmp in ("_rin2", "_prepass", "_pg", "_components", "_previous"):
+    if generic:
+        save_fingerprints(con, t)
+    for tmp in ("_rin2", "_prepass", "_pg", "_components", "_previous", "_fp", "_changed"):
         con.execute(f"DROP TABLE IF EXISTS {tmp}")
     res.seconds = time.perf_counter() - t0
     con.execute(
-        "INSERT INTO meta.resolve_models VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO meta.resolve_models (run_id, table_name, created_at, records, trained, "
+        "threshold, settings_json, timings_json, spec_hash, mode, changed) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             run_id,
             tbl.name,
@@ -278,6 +322,9 @@ def resolve_table(
             spec.threshold,
             json.dumps(model, default=str),
             json.dumps(res.timings),
+            digest,
+            res.mode,
+            res.changed,
         ],
     )
     return res
@@ -319,9 +366,12 @@ def evaluate(cfg: Config, truth: Path, *, tables: list[str] | None = None) -> li
         con.close()
 
 
-def resolve(cfg: Config, *, tables: list[str] | None = None) -> list[ResolveResult]:
+def resolve(
+    cfg: Config, *, tables: list[str] | None = None, full: bool = False
+) -> list[ResolveResult]:
     """`crmpipe resolve`: re-run resolution alone on the stored records and rebuild the search
-    table, in one transaction. Returns one result per resolved table."""
+    table, in one transaction (`full`: score every pair and retrain, instead of building on the
+    last resolution). Returns one result per resolved table."""
     from crmpipe.build.core import build_search
     from crmpipe.warehouse.connection import connect
 
@@ -333,7 +383,7 @@ def resolve(cfg: Config, *, tables: list[str] | None = None) -> list[ResolveResu
         con.execute("BEGIN TRANSACTION")
         for name in names:
             spec = cfg.resolve_spec(name)
-            res = resolve_table(con, all_tables[name], spec)
+            res = resolve_table(con, all_tables[name], spec, full=full)
             results.append(res)
             update_counts(con, name, res)
             remap_references(con, all_tables, name)

@@ -85,10 +85,16 @@ def score(
     training_rules: list[tuple[str, list[str]]],
     floor: float,
     train: bool = True,
+    tf_tables: dict[str, pa.Table] | None = None,
+    blocked: pa.Table | None = None,
 ) -> Scored:
     """Score the blocked pairs of `records`; keep those with match probability >= `floor`.
 
     `training_rules`: (EM blocking rule, comparisons whose m stays at its prior) pairs.
+    `tf_tables`: column → term-frequency table counted elsewhere (over more records than
+    `records`, for incremental scoring), used instead of Splink counting over `records`.
+    `blocked`: the pairs to score (match_key, join_key_l, join_key_r), instead of the pairs
+    the settings' blocking rules make; an empty table scores nothing.
     """
     from splink import Linker
 
@@ -128,6 +134,24 @@ def score(
                 linker, con, sdf = linker_for(records, settings)
         elif train:
             note = f"built-in priors (under {MIN_TRAIN_RECORDS:,} records)"
+        if tf_tables:
+            from splink import DuckDBAPI
+
+            db_api = DuckDBAPI(connection=con)
+            for i, (col, tf) in enumerate(tf_tables.items()):
+                con.register("_tf_in", tf)
+                con.execute(f"CREATE TABLE _tf_{i} AS SELECT * FROM _tf_in")
+                con.unregister("_tf_in")
+                lookup = db_api.register(f"_tf_{i}")
+                linker.table_management.register_term_frequency_lookup(lookup, col)
+        if blocked is not None:
+            from splink import DuckDBAPI
+
+            con.register("_blocked_in", blocked)
+            con.execute("CREATE TABLE _blocked AS SELECT * FROM _blocked_in")
+            con.unregister("_blocked_in")
+            pairs = DuckDBAPI(connection=con).register("_blocked")
+            linker.table_management.register_blocked_pairs_for_predict(pairs)
         preds = linker.inference.predict(threshold_match_probability=floor)
         lap("splink_predict")
         table = con.sql(f"SELECT * FROM {preds.physical_name}").to_arrow_table()

@@ -91,7 +91,7 @@ def split_clusters(
     con.execute(
         f"CREATE OR REPLACE TABLE {splits} AS SELECT _rid_l, _rid_r, {kl}, {kr}, "
         f"match_probability, rule, ''::VARCHAR AS reason FROM {pairs} WHERE false"
-    )
+    ).fetchall()
     if below is None and max_size is None:
         return 0
     bounds = []  # numbers from the validated config, never text
@@ -135,13 +135,15 @@ def split_clusters(
     try:
         con.execute(
             f"UPDATE {components} SET _cluster = r.label FROM _relabel r WHERE _rid = r.rid"
-        )
+        ).fetchall()
         con.execute(
             f"INSERT INTO {splits} SELECT p._rid_l, p._rid_r, p.{kl}, p.{kr}, "
             f"p.match_probability, p.rule, c.why FROM {pairs} p "
             "JOIN _cut c ON c.a = p._rid_l AND c.b = p._rid_r"
-        )
-        con.execute(f"DELETE FROM {pairs} USING _cut c WHERE c.a = _rid_l AND c.b = _rid_r")
+        ).fetchall()
+        con.execute(
+            f"DELETE FROM {pairs} USING _cut c WHERE c.a = _rid_l AND c.b = _rid_r"
+        ).fetchall()
     finally:
         con.unregister("_relabel")
         con.unregister("_cut")

@@ -108,7 +108,7 @@ def build_golden(
           GROUP BY _cluster)
         """
     )
-    return con.execute(f"SELECT count(*) FROM {out}").fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]
 
 
 def build_field_sources(
@@ -163,7 +163,7 @@ def build_field_sources(
         ORDER BY l.golden_id, l.column_name
         """
     )
-    return con.execute(f"SELECT count(*) FROM {out}").fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]
 
 
 def build_lineage(
@@ -209,4 +209,4 @@ def build_lineage(
         FROM staging.{quote_ident(tbl.name)} s JOIN rec USING ({tbl.key[0]})
         """
     )
-    return con.execute(f"SELECT count(*) FROM {out}").fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]

@@ -38,6 +38,11 @@ class ResolvedTables:
         return f"resolved.{self.singular}_clusters"
 
     @property
+    def fingerprints(self) -> str:
+        """Each record's hash of its matching input at the last resolution (incremental runs)."""
+        return f"resolved.{self.singular}_fingerprints"
+
+    @property
     def splits(self) -> str:
         """Links cut when a chained or oversized cluster was split, with the reason."""
         return f"resolved.{self.singular}_splits"
@@ -60,4 +65,7 @@ CREATE TABLE IF NOT EXISTS meta.resolve_models (
   threshold DOUBLE, settings_json VARCHAR
 );
 ALTER TABLE meta.resolve_models ADD COLUMN IF NOT EXISTS timings_json VARCHAR;
+ALTER TABLE meta.resolve_models ADD COLUMN IF NOT EXISTS spec_hash VARCHAR;
+ALTER TABLE meta.resolve_models ADD COLUMN IF NOT EXISTS mode VARCHAR;
+ALTER TABLE meta.resolve_models ADD COLUMN IF NOT EXISTS changed BIGINT;
 """

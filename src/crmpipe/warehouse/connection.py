@@ -118,11 +118,13 @@ def connect(path: Path | str | None, *, read_only: bool = False) -> duckdb.DuckD
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    row = con.execute(
+    """Whether schema.name exists. Fetches the whole answer: DuckDB 2.0 refuses a relation
+    (`con.sql`) while a result is left unfinished."""
+    rows = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [schema, name],
-    ).fetchone()
-    return bool(row and row[0])
+    ).fetchall()
+    return bool(rows and rows[0][0])
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> list[str]:

@@ -1,0 +1,88 @@
+"""Incremental resolution (issue 15): a run that brings a new file scores only the new or
+changed records against the stored state, keeps golden ids, and clusters as a full re-resolve
+does on a case small enough for the built-in priors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from crmpipe.config.load import load_config
+from crmpipe.demo.datasets import pursuit
+from crmpipe.pipeline import run
+from crmpipe.resolution.run import resolve
+from crmpipe.warehouse.connection import connect
+
+
+def _clusters(cfg) -> set[frozenset[str]]:
+    """The partition of contact ids into golden records."""
+    con = connect(cfg.warehouse_path, read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT list(DISTINCT record_id ORDER BY record_id) FROM core.contact_sources "
+            "GROUP BY golden_id"
+        ).fetchall()
+        return {frozenset(r[0]) for r in rows}
+    finally:
+        con.close()
+
+
+def _last_model(cfg) -> tuple[str, int, int]:
+    """(mode, records, changed) of the last resolution of contacts."""
+    con = connect(cfg.warehouse_path, read_only=True)
+    try:
+        return con.execute(
+            "SELECT mode, records, changed FROM meta.resolve_models WHERE table_name = 'contacts' "
+            "ORDER BY created_at DESC LIMIT 1"
+        ).fetchall()[0]
+    finally:
+        con.close()
+
+
+@pytest.fixture()
+def case(tmp_path: Path) -> tuple[Path, Path]:
+    made = pursuit.generate(tmp_path / "case", contacts=1500, seed=3, shared=None)
+    newest = made.config_path.parent / "contacts_2.csv"  # new contacts and changed ones
+    held = tmp_path / newest.name
+    shutil.move(newest, held)  # the newest drop arrives later
+    return made.config_path, held
+
+
+def test_a_new_drop_is_resolved_incrementally_as_a_full_resolve_would(case) -> None:
+    config, held = case
+    cfg = load_config(config)
+    run(cfg)
+    assert _last_model(cfg)[0] == "full"  # nothing to build on yet
+    before = _clusters(cfg)
+    shutil.move(held, config.parent / held.name)
+    run(cfg)
+    mode, records, changed = _last_model(cfg)
+    assert mode == "incremental"
+    assert 0 < changed < records * 0.5  # the new drop's records, not everything
+    incremental = _clusters(cfg)
+    assert incremental != before
+    [full] = resolve(cfg, full=True)
+    assert full.mode == "full" and full.changed == 0
+    assert _clusters(cfg) == incremental
+
+
+def test_a_rerun_with_nothing_new_keeps_the_clusters(case) -> None:
+    config, _ = case
+    cfg = load_config(config)
+    run(cfg)
+    first = _clusters(cfg)
+    [again] = resolve(cfg)
+    assert again.mode == "incremental" and again.changed == 0
+    assert again.scored_records < again.records / 2  # the stored pairs' records only
+    assert _clusters(cfg) == first
+
+
+def test_changed_settings_resolve_in_full(case) -> None:
+    config, _ = case
+    cfg = load_config(config)
+    run(cfg)
+    config.write_text(config.read_text() + "\nresolve:\n  contacts:\n    threshold: 0.95\n")
+    [res] = resolve(load_config(config))
+    assert res.mode == "full"
