@@ -15,7 +15,6 @@ from functools import lru_cache
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from crmpipe.config.enrich import GENDER_CONFIDENCE, GENDER_INFERRED, GenderSpec
 from crmpipe.model import Table
@@ -35,10 +34,6 @@ ANSWERS: dict[str, tuple[str, float | None]] = {
 
 #: Splits a compound first name (`Mary Ann`, `Jean-Luc`) when the whole is not in the list.
 _PARTS = re.compile(r"[\s\-.]+")
-
-#: The lookup table registered on the connection while the answers are joined in.
-_LOOKUP = "_crmpipe_gender_lookup"
-
 
 @dataclass
 class GenderResult:
@@ -73,8 +68,8 @@ def guess(name: str, country: str | None = None) -> tuple[str, float | None]:
 def infer_gender(con: duckdb.DuckDBPyConnection, tbl: Table, spec: GenderSpec) -> GenderResult:
     """Fill core.<table>'s inferred columns for rows with a first name and no declared gender.
 
-    Python sees each distinct first name once; the answers go back as one Arrow table joined
-    in a single UPDATE. Rows without a first name, or with a declared gender, stay NULL.
+    Python sees each distinct first name once; the answers go back as three bound lists
+    unnested into a lookup joined in a single UPDATE. Rows without a first name, or with a declared gender, stay NULL.
     """
     target = f"core.{quote_ident(tbl.name)}"
     declared = spec.declared_column(tbl)
@@ -89,23 +84,18 @@ def infer_gender(con: duckdb.DuckDBPyConnection, tbl: Table, spec: GenderSpec) -
         if str(r[0]).strip()
     ]
     answers = [guess(str(n), spec.country) for n in names]
-    lookup = pa.table(
-        {
-            "name": pa.array(names, pa.string()),
-            "gender": pa.array([a[0] for a in answers], pa.string()),
-            "confidence": pa.array([a[1] for a in answers], pa.float64()),
-        }
+    # The answers go in as bound lists (never SQL text), unnested into a lookup relation.
+    lookup = (
+        "(SELECT unnest(?::VARCHAR[]) AS name, unnest(?::VARCHAR[]) AS gender, "
+        "unnest(?::DOUBLE[]) AS confidence)"
     )
-    con.register(_LOOKUP, lookup)
-    try:
-        con.execute(
-            f"UPDATE {target} AS t SET {quote_ident(GENDER_INFERRED)} = g.gender, "
-            f"{quote_ident(GENDER_CONFIDENCE)} = g.confidence "
-            f"FROM {_LOOKUP} g WHERE t.first_name = g.name"
-            + (f" AND t.{quote_ident(declared)} IS NULL" if declared else "")
-        )
-    finally:
-        con.unregister(_LOOKUP)
+    con.execute(
+        f"UPDATE {target} AS t SET {quote_ident(GENDER_INFERRED)} = g.gender, "
+        f"{quote_ident(GENDER_CONFIDENCE)} = g.confidence "
+        f"FROM {lookup} g WHERE t.first_name = g.name"
+        + (f" AND t.{quote_ident(declared)} IS NULL" if declared else ""),
+        [names, [a[0] for a in answers], [a[1] for a in answers]],
+    )
     considered, inferred = con.execute(
         f"SELECT count(*) FILTER (WHERE {quote_ident(GENDER_INFERRED)} IS NOT NULL), "
         f"count(*) FILTER (WHERE {quote_ident(GENDER_INFERRED)} IN ('male', 'female')) "
