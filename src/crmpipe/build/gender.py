@@ -69,7 +69,8 @@ def infer_gender(con: duckdb.DuckDBPyConnection, tbl: Table, spec: GenderSpec) -
     """Fill core.<table>'s inferred columns for rows with a first name and no declared gender.
 
     Python sees each distinct first name once; the answers go back as three bound lists
-    unnested into a lookup joined in a single UPDATE. Rows without a first name, or with a declared gender, stay NULL.
+    unnested into a lookup joined in a single UPDATE. Rows without a first name, or with a
+    declared gender, stay NULL.
     """
     target = f"core.{quote_ident(tbl.name)}"
     declared = spec.declared_column(tbl)
