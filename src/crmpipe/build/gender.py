@@ -35,6 +35,7 @@ ANSWERS: dict[str, tuple[str, float | None]] = {
 #: Splits a compound first name (`Mary Ann`, `Jean-Luc`) when the whole is not in the list.
 _PARTS = re.compile(r"[\s\-.]+")
 
+
 @dataclass
 class GenderResult:
     """What inference did to one table: rows with a first name and no declared gender
