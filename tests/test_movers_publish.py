@@ -162,3 +162,27 @@ def test_a_merged_customer_lists_every_branch_record(case) -> None:
     assert sorted(s["record_id"] for s in detail["sources"]) == members
     assert all(0 <= (s["match_probability"] or 1) <= 1 for s in detail["sources"])
     assert detail["links"], "a merged customer has the pairs that linked it"
+
+
+def test_a_masked_key_sees_a_customer_without_pii(case) -> None:
+    from crmpipe.api.access import hash_key
+    from crmpipe.config.schema import ApiKeySpec, ServeSpec
+
+    cfg = load_config(case.config_path)
+    run(cfg)
+    keys = [ApiKeySpec(name="partner", hash=hash_key("masked-key-0123456789abcdef"),
+                       role="masked")]  # fmt: skip
+    served = cfg.model_copy(update={"serve": ServeSpec(keys=keys)})
+    golden, email, phone, first = _duck(
+        cfg, "SELECT customer_id, email[1], phone, first_name FROM core.customers "
+             "WHERE email IS NOT NULL AND phone IS NOT NULL ORDER BY customer_id LIMIT 1",
+    )[0]  # fmt: skip
+    with Server(served) as server:
+        status, _, body = server.get(
+            f"/api/customers/{golden}", {"X-API-Key": "masked-key-0123456789abcdef"}
+        )
+    assert status == 200, body
+    for value in (email, phone, first):
+        assert value not in body
+    detail = json.loads(body)
+    assert detail["customer"]["customer_id"] == golden and detail["jobs"]
