@@ -173,3 +173,27 @@ def test_the_single_run_report_is_unchanged(warehouse):
     _, cfg = warehouse
     _, content = report(cfg, 3, output="-", as_json=True)
     assert content["run"]["run_id"] == 3 and "period" not in content
+
+
+def test_hostile_names_are_escaped(warehouse, tmp_path):
+    import shutil as sh
+
+    from crmpipe.report.period_html import render_period_html
+
+    _, cfg = warehouse
+    copy = tmp_path / "w.duckdb"
+    sh.copy(cfg.warehouse_path, copy)
+    hostile = '<script>alert("pwned")</script>'
+    con = duckdb.connect(str(copy))
+    try:
+        con.execute(
+            "INSERT INTO meta.check_results (run_id, table_name, column_name, check_name, "
+            "check_type, severity, status, failed_rows, total_rows, measured, threshold, "
+            "message, origin, seconds) VALUES (3, ?, ?, ?, 'x', 'error', 'fail', 1, 2, 50, 0, "
+            "?, 'config', 0)",
+            [hostile, hostile, hostile, hostile],
+        )
+        page = render_period_html(period_content(con, "7d"))
+    finally:
+        con.close()
+    assert "<script>" not in page and "&lt;script&gt;" in page
