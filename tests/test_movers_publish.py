@@ -94,6 +94,21 @@ def test_movers_publish_audit_and_api(case, pg_db: str) -> None:
     assert orphans == 0
     assert _pg(pg_db, "SELECT count(*) FROM crmpipe.customers WHERE gender_inferred IS NULL "
                       "AND first_name IS NOT NULL")[0][0] == 0  # fmt: skip
+    # the per-customer and per-job marts get their keys and foreign keys
+    constraints = set(_pg(pg_db, "SELECT conrelid::regclass::text, contype::text, "
+                                 "pg_get_constraintdef(oid) FROM pg_constraint WHERE "
+                                 "connamespace = 'crmpipe'::regnamespace"))  # fmt: skip
+    for table, kind, definition in [
+        ("crmpipe.customer_lifetime", "p", "PRIMARY KEY (customer_id)"),
+        ("crmpipe.jobs_duplicates", "p", "PRIMARY KEY (job_id)"),
+        (
+            "crmpipe.jobs",
+            "f",
+            "FOREIGN KEY (customer_id) REFERENCES crmpipe.customers(customer_id)",
+        ),
+    ]:
+        assert any(c[0] == table and c[1] == kind and c[2].startswith(definition)
+                   for c in constraints), (table, definition, constraints)  # fmt: skip
     assert first.audited["customers"] == {
         "inserted": first.tables["customers"], "updated": 0, "deleted": 0
     }  # fmt: skip
