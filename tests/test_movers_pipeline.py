@@ -61,3 +61,30 @@ def test_unification_against_the_truth(movers):
     (ev,) = evaluate(cfg, case.folder / "data" / "truth_customers.csv")
     assert ev.table == "customers"
     assert ev.f1 >= 0.95
+
+
+def test_unknown_customer_jobs_are_quarantined_and_the_run_succeeds(movers):
+    """A job naming a customer its branch lacks is set aside with the reason; within the 1%
+    threshold the relationship check passes and the run exits 0."""
+    case, cfg, summary = movers
+    assert summary.exit_code == 0 and summary.status == "success"
+    (check,) = [o for o in summary.checks if o.check.name == "relationship_customer_id"]
+    assert check.status == "pass" and check.quarantined == case.counts["unknown_customer_jobs"]
+    con = duckdb.connect(str(cfg.warehouse_path), read_only=True)
+    try:
+        rows = con.execute("SELECT _check, _reason FROM quarantine.jobs").fetchall()
+    finally:
+        con.close()
+    assert len(rows) == case.counts["unknown_customer_jobs"]
+    assert all(c == "relationship_customer_id" and "has no match in customers" in r
+               for c, r in rows)  # fmt: skip
+
+
+def test_a_branch_without_its_customer_file_fails_the_run(tmp_path):
+    """Beyond the threshold (a whole branch's customers missing) the check fails: exit 3."""
+    case = generate(tmp_path, customers=300, branches=2, seed=5)
+    (tmp_path / "data" / "customers_b02.csv").unlink()
+    summary = run(load_config(case.config_path))
+    assert summary.exit_code == 3 and summary.status == "checks_failed"
+    (check,) = [o for o in summary.checks if o.check.name == "relationship_customer_id"]
+    assert check.status == "fail" and check.quarantined == check.failed > 0

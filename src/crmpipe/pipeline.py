@@ -21,6 +21,7 @@ import duckdb
 
 import crmpipe
 from crmpipe.build.core import CoreResult, build_core, build_searches, search_table_names
+from crmpipe.build.gender import infer_gender
 from crmpipe.build.staging import StageResult, stage_table
 from crmpipe.clean import install_macros
 from crmpipe.config.load import load_config
@@ -380,6 +381,12 @@ def _rebuild(
             )
             if res.mode == "incremental":
                 s.detail += f"; incremental: {res.changed:,} new or changed records scored"
+    for name in cfg.enrich.gender.tables:  # after resolution: the golden rows' first names
+        if name in tables:
+            with steps.step("gender", name) as s:
+                g = infer_gender(con, tables[name], cfg.enrich.gender)
+                s.rows = g.considered
+                s.detail = f"{g.inferred:,} inferred male/female from {g.names:,} first names"
     if checker is not None:
         with steps.step("slas", "all") as s:
             build = {n: (r.staged, r.merged) for n, r in built.items()}

@@ -36,9 +36,10 @@ from crmpipe.api.access import Caller, Keys, RateLimiter, Role, request_key
 from crmpipe.api.errors import ApiError, answer_errors, status_of
 from crmpipe.api.facets import facet_fields, facets
 from crmpipe.api.masking import Masker
-from crmpipe.api.records import contact_detail, entity_detail
+from crmpipe.api.records import contact_detail, customer_detail, entity_detail
 from crmpipe.api.schema import (
     ContactRecord,
+    CustomerRecord,
     EntityRecord,
     Facets,
     Funnel,
@@ -309,6 +310,19 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
         with connection() as con:
             detail = entity_detail(as_backend(con), entity_id)
         return masker.entity(detail) if masked(request) else detail
+
+    @app.get(
+        "/api/customers/{customer_id}",
+        summary="A golden customer with its jobs and lineage (the mover case)",
+        response_model=None,
+        responses=answers(CustomerRecord, 404),
+    )
+    def customer(request: Request, customer_id: str) -> dict[str, Any]:
+        """The golden customer, its branch, its jobs, its lifetime figures and the branch
+        records it unifies with their match probabilities (`sources`, `links`; DuckDB only)."""
+        with connection() as con:
+            detail = customer_detail(as_backend(con), customer_id)
+        return masker.customer(detail) if masked(request) else detail
 
     @app.get(
         "/api/funnel",

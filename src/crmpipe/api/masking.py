@@ -210,18 +210,31 @@ class Masker:
             out["provenance_note"] = "lists source values (names, phones, emails): full keys only"
         return self._common(out)
 
+    def customer(self, detail: dict[str, Any]) -> dict[str, Any]:
+        """`records.customer_detail`'s answer, masked (source rows by their source's headers)."""
+        out = dict(detail)
+        out["customer"] = self.row(detail.get("customer"), self.tables.get("customers", {}))
+        out["jobs"] = self.rows(detail.get("jobs") or [], "jobs")
+        out["sources"] = self._sources(detail.get("sources"))
+        return self.scrub(out)
+
+    def _sources(self, sources: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        """Lineage rows, their raw values masked by the source's headers."""
+        if not sources:
+            return sources
+        return [
+            {
+                **self.scrub({k: v for k, v in s.items() if k != "values"}),
+                "values": self.row(s.get("values"), self.sources.get(str(s.get("source")), {})),
+            }
+            for s in sources
+        ]
+
     def _common(self, out: dict[str, Any]) -> dict[str, Any]:
         out["entity"] = self.row(out.get("entity"), self.tables.get("entities", {}))
         out["techstack"] = self.rows(out.get("techstack") or [], "techstacks")
         out["crm_ids"] = self.rows(out.get("crm_ids") or [], "external_ids")
-        if out.get("sources"):
-            out["sources"] = [
-                {
-                    **self.scrub({k: v for k, v in s.items() if k != "values"}),
-                    "values": self.row(s.get("values"), self.sources.get(str(s.get("source")), {})),
-                }
-                for s in out["sources"]
-            ]
+        out["sources"] = self._sources(out.get("sources"))
         return self.scrub(out)
 
     def report(self, content: dict[str, Any]) -> dict[str, Any]:

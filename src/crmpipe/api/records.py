@@ -1,5 +1,6 @@
 """One record with its related rows: a contact (its entity, techstack, CRM ids and the source
-rows it came from) or an entity (its contacts, techstack and CRM ids).
+rows it came from), an entity (its contacts, techstack and CRM ids) or a golden customer of the
+mover case (its branch, jobs, lifetime figures and the branch records it unifies).
 
 The canonical tables are read from the DuckDB warehouse (`core.*`) or the published PostgreSQL
 schema (`crmpipe.*`, where `publish` copies them). Lineage — which source rows a golden record
@@ -32,6 +33,12 @@ class RecordNotFound(CrmpipeError):
     """No record with that id (a 404)."""
 
 
+def _mark(db: Backend) -> str:
+    """The store's parameter placeholder, without reading its search fields (a mover-case
+    publication has no search table, so its dialect's lookups can't be read)."""
+    return "%s" if isinstance(db, PostgresBackend) else "?"
+
+
 def _table(db: Backend, name: str) -> str:
     schema = db.schema if isinstance(db, PostgresBackend) else "core"
     return db.qualified(f"{schema}.{name}")
@@ -48,7 +55,7 @@ def _rows(db: Backend, sql: str, params: list[Any]) -> list[dict[str, Any]]:
 
 
 def _one(db: Backend, table: str, key: str, value: str, what: str) -> dict[str, Any]:
-    mark = db.dialect.placeholder
+    mark = _mark(db)
     rows = _rows(
         db, f"SELECT * FROM {_table(db, table)} WHERE {quote_ident(key)} = {mark}", [value]
     )
@@ -58,7 +65,7 @@ def _one(db: Backend, table: str, key: str, value: str, what: str) -> dict[str, 
 
 
 def _related(db: Backend, entity_id: Any) -> dict[str, Any]:
-    mark = db.dialect.placeholder
+    mark = _mark(db)
     if entity_id is None:
         return {"techstack": [], "crm_ids": []}
     return {
@@ -95,7 +102,7 @@ def contact_detail(db: Backend, contact_id: str) -> dict[str, Any]:
 def entity_detail(db: Backend, entity_id: str) -> dict[str, Any]:
     """The entity, its contacts (the first MAX_CONTACTS by id), techstack and CRM ids."""
     entity = _one(db, "entities", "entity_id", entity_id, "entity")
-    mark = db.dialect.placeholder
+    mark = _mark(db)
     contacts = _rows(
         db,
         f"SELECT contact_id, full_name, title, department FROM {_table(db, 'contacts')} "
@@ -113,6 +120,73 @@ def entity_detail(db: Backend, entity_id: str) -> dict[str, Any]:
     return out
 
 
+#: How many jobs a customer's detail lists.
+MAX_JOBS = 500
+
+
+def customer_detail(db: Backend, customer_id: str) -> dict[str, Any]:
+    """A golden customer (docs/movers.md): its branch, its jobs (the first MAX_JOBS by move
+    date), its `customer_lifetime` figures (null without the job marts) and (DuckDB) the branch
+    records it was unified from with their match probabilities (`sources`, `links`)."""
+    present = _present(db)
+    if _where(db, "customers") not in present:
+        raise RecordNotFound(f"no customer with id {customer_id!r} (this store has no customers)")
+    customer = _one(db, "customers", "customer_id", customer_id, "customer")
+    mark = _mark(db)
+    branch = None
+    if customer.get("branch_id") is not None:
+        try:
+            branch = _one(db, "branches", "branch_id", customer["branch_id"], "branch")
+        except RecordNotFound:
+            branch = None
+    jobs: list[dict[str, Any]] = []
+    if _where(db, "jobs") in present:
+        jobs = _rows(
+            db,
+            f"SELECT * FROM {_table(db, 'jobs')} WHERE customer_id = {mark} "
+            f"ORDER BY move_date NULLS LAST, {db.order_key('job_id')} LIMIT {mark}",
+            [customer_id, MAX_JOBS + 1],
+        )
+    lifetime = None
+    mart = "marts.customer_lifetime" if not isinstance(db, PostgresBackend) else None
+    mart = mart or f"{db.schema}.customer_lifetime"
+    if mart in present:
+        found = _rows(
+            db,
+            f"SELECT * FROM {db.qualified(mart)} WHERE customer_id = {mark}",
+            [customer_id],
+        )
+        lifetime = found[0] if found else None
+    out: dict[str, Any] = {
+        "customer": customer,
+        "branch": branch,
+        "jobs": jobs[:MAX_JOBS],
+        "jobs_truncated": len(jobs) > MAX_JOBS,
+        "lifetime": lifetime,
+    }
+    out.update(_lineage(db, "customers", customer_id))
+    return out
+
+
+def _where(db: Backend, name: str) -> str:
+    """`schema.name` of a canonical table in this store (core.* or the published schema)."""
+    return f"{db.schema if isinstance(db, PostgresBackend) else 'core'}.{name}"
+
+
+def _present(db: Backend) -> set[str]:
+    """`schema.table` of the store's canonical tables and marts."""
+    schema = db.schema if isinstance(db, PostgresBackend) else "core"
+    mark = _mark(db)
+    return {
+        f"{s}.{t}"
+        for s, t in db.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            f"WHERE table_schema IN ({mark}, 'marts')",
+            [schema],
+        ).fetchall()
+    }
+
+
 #: Tables a facility list feeds beside its entities (docs/childcare.md), and the leads
 #: product's provenance of each value.
 FED_TABLES = ("licenses", "addresses", "schedules")
@@ -124,7 +198,7 @@ def facility_rows(db: Backend, entity_id: str) -> dict[str, Any]:
     has no such table), "provenance": each lead value's source, file and row (null without the
     leads product)}."""
     schema = db.schema if isinstance(db, PostgresBackend) else "core"
-    mark = db.dialect.placeholder
+    mark = _mark(db)
     present = {
         f"{s}.{t}"
         for s, t in db.execute(

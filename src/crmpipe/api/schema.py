@@ -72,6 +72,22 @@ class ContactRecord(Record):
     entity: dict[str, Any] | None
 
 
+class CustomerRecord(BaseModel):
+    """A golden customer (the mover case), its branch, its jobs (the first 500 by move date),
+    its lifetime figures (null without the job marts) and the branch records it unifies with
+    their match probabilities (`sources`, `links`; null on PostgreSQL, `lineage` says why)."""
+
+    model_config = ConfigDict(extra="allow")
+    customer: dict[str, Any]
+    branch: dict[str, Any] | None
+    jobs: list[dict[str, Any]]
+    jobs_truncated: bool
+    lifetime: dict[str, Any] | None
+    sources: list[dict[str, Any]] | None
+    links: list[dict[str, Any]] | None = None
+    lineage: str | None = None
+
+
 class EntityRecord(Record):
     """An entity (a facility is one), its first contacts and related rows; the facility
     tables (`licenses`, `addresses`, `schedules`) and lead `provenance` are null where the

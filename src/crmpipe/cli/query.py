@@ -116,12 +116,21 @@ def report(
     history: Annotated[
         int, typer.Option("--history", min=1, help="Runs in the history and quality chart.")
     ] = 10,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="SPAN|DATE",
+            help="Report every run of a period instead: 24h, 7d, 2w or an ISO date.",
+        ),
+    ] = None,
 ) -> None:
-    """Write a run's data-quality report: one self-contained HTML page (or --json)."""
+    """Write a run's data-quality report, or a period's (--since 7d): one self-contained HTML
+    page (or --json)."""
     from crmpipe.report.write import report as write_report
 
     cfg = load_config(config)
-    path, _ = write_report(cfg, run_id, output, as_json=as_json, history=history)
+    path, _ = write_report(cfg, run_id, output, as_json=as_json, history=history, since=since)
     if path is not None:
         out.print(str(path), highlight=False, soft_wrap=True)
 

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from crmpipe.config.checks import validate
+from crmpipe.config.enrich import EnrichSpec, GenderSpec, enrich_problems
 from crmpipe.config.schema import (
     RESOLVABLE,
     AlertsSpec,
@@ -101,6 +102,8 @@ def _owner_model(loc: tuple[Any, ...]) -> type[BaseModel]:
         return LeadsSpec
     if loc[0] == "marts" and len(loc) >= 3 and loc[1] == "jobs":
         return JobsMartSpec
+    if loc[0] == "enrich":
+        return GenderSpec if len(loc) >= 3 and loc[1] == "gender" else EnrichSpec
     if loc[0] == "checks" and len(loc) >= 2:
         return TableChecksSpec
     if loc[0] == "resolve" and len(loc) >= 2:
@@ -228,6 +231,8 @@ def _check_semantics(cfg: Config) -> list[str]:
                     )
                 if role is not None:
                     seen[key] = role
+    if not problems:
+        problems += enrich_problems(cfg.enrich, cfg.tables(), set(cfg.fed_tables()))
     if not problems:
         problems += validate(cfg)
     return problems

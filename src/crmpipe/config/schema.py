@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from crmpipe.config.enrich import GENDER_COLUMNS, GENDER_INFERRED, EnrichSpec
 from crmpipe.config.sync import SyncSpec
 from crmpipe.model import EXTENSION_TYPES, TABLES, Column, Table
 
@@ -355,6 +356,7 @@ class Config(_Strict):
     resolve: dict[str, ResolveSpec] = Field(default_factory=dict)
     serve: ServeSpec = Field(default_factory=ServeSpec)
     sync: SyncSpec = Field(default_factory=SyncSpec)
+    enrich: EnrichSpec = Field(default_factory=EnrichSpec)
     path: Path | None = Field(default=None, exclude=True)
 
     @property
@@ -376,6 +378,9 @@ class Config(_Strict):
                     for name, spec in mapping.extension_columns().items()
                 )
                 out[table] = out[table].with_extensions(ext)
+        for table in self.enrich.gender.tables:  # inferred columns (filled after resolution)
+            if table in out:
+                out[table] = out[table].with_extensions(GENDER_COLUMNS)
         return out
 
     def resolve_spec(self, table: str) -> ResolveSpec:
@@ -386,6 +391,10 @@ class Config(_Strict):
                 s.table == "contacts" and "entities" in s.feeds for s in self.sources.values()
             )
             spec = spec.model_copy(update={"crm_merge": crm})
+        if table in self.enrich.gender.tables and GENDER_INFERRED not in spec.comparisons:
+            # inferred after resolution: never evidence for it
+            comparisons = {**spec.comparisons, GENDER_INFERRED: "off"}
+            spec = spec.model_copy(update={"comparisons": comparisons})
         if spec.enabled is None:
             several = table in RESOLVED_WITH_SEVERAL_SOURCES and len(self.sources_for(table)) > 1
             several = several or (table == "entities" and bool(spec.crm_merge))

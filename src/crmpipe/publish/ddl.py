@@ -37,10 +37,13 @@ class MartKeys:
     references: tuple[tuple[str, str], ...] = ()
 
 
-#: Marts published with keys (the leads product); any other mart is a plain table.
+#: Marts published with keys (the leads product; the mover case's per-customer and per-job
+#: marts, read by customer or job id); any other mart is a plain table.
 MART_KEYS: dict[str, MartKeys] = {
     "leads": MartKeys(("entity_id",), (("entity_id", "entities"),)),
     "lead_provenance": MartKeys(("entity_id", "column_name"), (("entity_id", "entities"),)),
+    "customer_lifetime": MartKeys(("customer_id",), (("customer_id", "customers"),)),
+    "jobs_duplicates": MartKeys(("job_id",), (("job_id", "jobs"), ("customer_id", "customers"))),
 }
 
 #: Lineage columns kept in PostgreSQL (the ones `build_core` carries into core.*).

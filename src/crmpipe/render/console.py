@@ -239,6 +239,14 @@ def quality_summary(summary: RunSummary, shown: int = 8) -> str:
     bad.sort(key=lambda b: b[0] != "fail")
     for status, text in bad[:shown]:
         lines.append(f"  [{colour[status]}]{status}[/] {text}")
+    # within its threshold an `error` check passes, yet its rows are still set aside
+    for o in summary.checks:
+        if o.status == "pass" and o.quarantined:
+            lines.append(
+                f"  [yellow]quarantined[/] {o.quarantined:,} rows of {o.check.table} "
+                f"({o.check.name}, within its {o.threshold:g}% threshold): "
+                f"crmpipe quarantine {o.check.table}"
+            )
     if len(bad) > shown:
         lines.append(f"  ... and {len(bad) - shown} more (meta.check_results, meta.sla_results)")
     if summary.scores:
