@@ -209,8 +209,12 @@ def run(
     reporter: Reporter | None = None,
     force: bool = False,
     checks: bool = True,
+    full: bool = False,
 ) -> RunSummary:
     """Run the pipeline for a project; raise RunError (one line) when it fails.
+
+    `full` rebuilds even when nothing changed and resolves every table in full (scoring every
+    pair, retraining) instead of building on the last resolution (docs/resolve.md).
 
     With `checks` (the default) every table is checked right after it is built (rows failing
     `error` checks go to quarantine), then the SLAs and quality scores are measured; a run whose
@@ -242,11 +246,11 @@ def run(
                 if notes:
                     s.detail += "; " + "; ".join(notes)
         fingerprint = _fingerprint(con, cfg, checks)
-        if not force and fingerprint == _stored_fingerprint(con):
+        if not (force or full) and fingerprint == _stored_fingerprint(con):
             summary.up_to_date = True
             summary.checks_failed, summary.checks_warned = _stored_verdict(con)
         else:
-            _rebuild(con, cfg, run_id, steps, summary, checks)
+            _rebuild(con, cfg, run_id, steps, summary, checks, full=full)
             con.execute(
                 "DELETE FROM meta.build_state WHERE key IN "
                 "('fingerprint', 'checks_failed', 'checks_warned')"
@@ -331,6 +335,7 @@ def _rebuild(
     steps: _Steps,
     summary: RunSummary,
     checks: bool = True,
+    full: bool = False,
 ) -> None:
     """clean → build (→ check) → resolve → SLAs → index → marts for every table with a source."""
     tables = cfg.fed_tables()
@@ -369,7 +374,7 @@ def _rebuild(
             continue
         with steps.step("resolve", name) as s:
             snapshot_records(con, tables[name])
-            res = resolve_table(con, tables[name], cfg.resolve_spec(name), run_id)
+            res = resolve_table(con, tables[name], cfg.resolve_spec(name), run_id, full=full)
             update_counts(con, name, res)
             # what referenced a merged record (contacts an entity, jobs a customer) now
             # points at its golden record

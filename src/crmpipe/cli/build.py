@@ -50,8 +50,13 @@ def run(
     checks: Annotated[
         bool, typer.Option(help="Run the data-quality checks and SLAs (docs/quality.md).")
     ] = True,
+    full: Annotated[
+        bool, typer.Option("--full", help="Rebuild, and resolve every table in full.")
+    ] = False,
 ) -> None:
     """Ingest, clean, build, check and index the project's sources (then publish, given a DSN).
+
+    Resolution builds on the last one (only new or changed records are scored) unless --full.
 
     Exits with status 3 when an `error` check or SLA fails (the build is kept and served; the
     failing rows are in quarantine), 1 on any other failure.
@@ -64,7 +69,7 @@ def run(
 
     cfg = load_config(config)
     with show.RichReporter(out) as reporter:
-        summary = run_pipeline(cfg, reporter=reporter, force=force, checks=checks)
+        summary = run_pipeline(cfg, reporter=reporter, force=force, checks=checks, full=full)
     if summary.up_to_date:
         out.print("[green]up to date:[/] no new files and no change to the project file.")
     out.print(show.summary_table(summary))
@@ -75,7 +80,7 @@ def run(
             raise typer.Exit(summary.exit_code)
         return
     with show.RichReporter(out) as reporter:
-        published = publish_build(cfg, pg, reporter, only_if_changed=not force)
+        published = publish_build(cfg, pg, reporter, only_if_changed=not (force or full))
     if published is None:
         out.print("[green]PostgreSQL up to date:[/] the serving version is this build.")
     else:
