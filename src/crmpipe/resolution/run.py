@@ -121,15 +121,19 @@ def snapshot_records(con: duckdb.DuckDBPyConnection, tbl: Table) -> int:
             "AND code = 'invalid_phone' GROUP BY _file, _row) ri "
             "ON ri._file = c._file AND ri._row = c._row "
         )
-    # Recency without sorting millions of rows: rank the (few) files by time, then the row.
+    # Recency: rank the (few) files by time, then the row. Records are numbered in that order
+    # (then by key: one source row may feed several records), not in the scan's, which varies
+    # with threads: the same files give the same numbers, so Splink's seeded samples and the
+    # clusters are the same run after run.
+    key = quote_ident(tbl.key[0])
     con.execute(
         f"CREATE OR REPLACE TABLE {t.records} AS "
-        "SELECT row_number() OVER () AS _rid, "
-        f"coalesce(m.file_rank, 0) * 10000000000 + c._row AS _rec, c.*{raw} "
+        f"SELECT row_number() OVER (ORDER BY _rec, CAST({key} AS VARCHAR)) AS _rid, * FROM ("
+        f"SELECT coalesce(m.file_rank, 0) * 10000000000 + c._row AS _rec, c.*{raw} "
         f"FROM core.{quote_ident(tbl.name)} c LEFT JOIN (SELECT file, row_number() OVER "
         "(ORDER BY max(file_mtime), file) AS file_rank FROM meta.manifest GROUP BY file) m "
-        f"ON m.file = c._file {raw_join}"
-    )
+        f"ON m.file = c._file {raw_join})"
+    ).fetchall()
     return con.execute(f"SELECT count(*) FROM {t.records}").fetchone()[0]
 
 
