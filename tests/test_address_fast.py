@@ -95,3 +95,48 @@ def test_lookup_equals_the_library_for_every_value(generated: Path) -> None:
     for raw, *parts in con.execute("SELECT * FROM lk").fetchall():
         assert tuple(parts) == _library(raw), raw
     assert address_lookup(con, "SELECT raw FROM sample LIMIT 10", "lk2") == 10
+
+
+def test_fast_path_equals_the_library_on_mover_addresses(tmp_path: Path) -> None:
+    """The mover case's customer and job addresses, full state names (`Raleigh, North
+    Carolina 27687`) among them: equal to the library, and nearly all on the fast path."""
+    from crmpipe.demo.datasets.movers import generate
+
+    generate(tmp_path, customers=1_500, branches=8, seed=5)
+    con = duckdb.connect()
+    data = tmp_path / "data"
+    con.execute(
+        "CREATE TABLE v AS SELECT DISTINCT raw FROM ("
+        f"SELECT Address AS raw FROM read_csv('{data}/customers_*.csv', all_varchar = true, "
+        "ignore_errors = true) UNION ALL "
+        f'SELECT unnest(["Origin Address", "Destination Address"]) FROM read_csv('
+        f"'{data}/jobs_*.csv', all_varchar = true, ignore_errors = true)) WHERE raw IS NOT NULL"
+    )
+    full_states = con.execute(
+        "SELECT count(*) FROM v WHERE regexp_matches(upper(raw), ', [A-Z]{3,}( [A-Z]+)? [0-9]{5}$')"
+    ).fetchone()[0]
+    total, fast, bad = _mismatches(con)
+    assert full_states > 100
+    assert fast >= 0.95 * total
+    assert bad == [], f"{len(bad)} differ, e.g. {bad[:5]}"
+
+
+def test_fast_path_takes_every_full_state_name() -> None:
+    """Each state's full name in a few shapes: on the fast path, abbreviated as scourgify
+    does it."""
+    from crmpipe.clean.address_fast import FULL_STATES
+
+    shapes = (("Dallas", "150 N. Willow St"), ("New York", "12 Oak Ave #4"),
+              ("EL PASO", "8557 111th Pl Suite 51"))  # fmt: skip
+    values = [
+        f"{street} {city}, {spelt} 78768"
+        for name in FULL_STATES
+        for spelt in (name, name.title())
+        for city, street in shapes
+    ]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE v AS SELECT DISTINCT unnest(?::VARCHAR[]) AS raw", [values])
+    total, fast, bad = _mismatches(con)
+    assert total == len(values)
+    assert fast == total, f"{total - fast} values left to the library"
+    assert bad == []

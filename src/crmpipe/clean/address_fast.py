@@ -4,13 +4,14 @@ Most one-field addresses and street lines are `<number> [<direction>] <name word
 [<unit>][ <city>, <ST> <zip>]` (`150 N. WILLOW ST MESQUITE, NV 89027`, `8557 111TH PL SUITE
 51`). For those, usaddress's tags and scourgify's USPS abbreviations are fixed by the shape, so
 one vectorized query gives what `parse_address` gives, a million values in seconds instead of
-minutes. Anything the shape does not pin down goes to the library: a name word that is also a
-street type, direction, unit type or ordinal word (`WEST CT`, `PARK AVE`, `FIRST ST`), a city
-word that is a street or unit type, a city starting with a direction (`NORTH LAS VEGAS`, which
-the tagger splits), an ordinal street on `ST` before a city (`4TH ST TULSA`), punctuation
-other than `.` after a direction or suffix and
-`,` before a unit or city, repeated spaces, mixed scripts. tests/test_address_fast.py checks
-equality with the library on every real value and on generated ones.
+minutes. The state is a code (`NV`) or a state's full name (`Nevada`, `North Carolina`), which
+scourgify abbreviates. Anything the shape does not pin down goes to the library: a name word
+that is also a street type, direction, unit type or ordinal word (`WEST CT`, `PARK AVE`,
+`FIRST ST`), a city word that is a street or unit type, a city starting with a direction
+(`NORTH LAS VEGAS`, which the tagger splits), an ordinal street on `ST` before a city (`4TH ST
+TULSA`), punctuation other than `.` after a direction or suffix and `,` before a unit or city,
+repeated spaces, mixed scripts. tests/test_address_fast.py checks equality with the library
+on every real value and on generated ones.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from scourgify.address_constants import (
     DIRECTIONAL_REPLACEMENTS,
     OCCUPANCY_TYPE_ABBREVIATIONS,
+    STATE_ABBREVIATIONS,
     STREET_TYPE_ABBREVIATIONS,
 )
 
@@ -40,6 +42,20 @@ STATES = _words(
     "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH "
     "NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY"
 )
+
+
+def _full_state_names() -> dict[str, str]:
+    """Each state's full name (its longest spelling in scourgify's table: `NORTH CAROLINA`, not
+    `N DAK` or `NC`) and its code, for the codes of STATES."""
+    longest: dict[str, str] = {}
+    for name, code in STATE_ABBREVIATIONS.items():
+        if code in STATES and len(name) > len(longest.get(code, "")):
+            longest[code] = name
+    return {name: code for code, name in longest.items() if len(name) > 2}
+
+
+#: Full state names the fast path accepts, and the code scourgify writes for each.
+FULL_STATES = _full_state_names()
 _ORDINAL_WORDS = _words(
     "FIRST SECOND THIRD FOURTH FIFTH SIXTH SEVENTH EIGHTH NINTH TENTH ELEVENTH TWELFTH "
     "THIRTEENTH FOURTEENTH FIFTEENTH SIXTEENTH SEVENTEENTH EIGHTEENTH NINETEENTH TWENTIETH "
@@ -70,7 +86,8 @@ PATTERN = (
     rf"({_WORD}(?: {_WORD}){{0,2}}) "
     rf"({'|'.join(FAST_SUFFIXES)})\.?"
     rf"(?:,? ({'|'.join(FAST_UNITS)}) ([1-9][0-9]{{0,4}})| #([1-9][0-9]{{0,4}}))?"
-    r"(?: ([A-Z]{2,}(?: [A-Z]{2,}){0,2}), ([A-Z]{2}) ([0-9]{5}))?$"
+    r"(?: ([A-Z]{2,}(?: [A-Z]{2,}){0,2}), "
+    rf"([A-Z]{{2}}|{'|'.join(sorted(FULL_STATES, key=lambda n: (-len(n), n)))}) ([0-9]{{5}}))?$"
 )
 _GROUPS = ["num", "dir", "name", "suf", "utype", "uid", "hid", "city", "st", "zip"]
 
@@ -109,7 +126,9 @@ WITH m AS MATERIALIZED (
   FROM m
   WHERE g.num <> ''
     AND NOT regexp_matches(g.name, '{_any_word(NAME_EXCLUDED)}')
-    AND (g.city = '' OR (g.st IN ({", ".join(f"'{s}'" for s in STATES)})
+    AND (g.city = '' OR (coalesce({_map(FULL_STATES)}[g.st], g.st) IN ({
+        ", ".join(f"'{s}'" for s in STATES)
+    })
          AND NOT regexp_matches(g.city, '{_any_word(CITY_EXCLUDED)}')
          -- `NORTH LAS VEGAS`: the tagger takes the direction for the street's
          AND NOT regexp_matches(g.city, '^({"|".join(_DIRECTIONS)})( |$)')
@@ -119,7 +138,8 @@ WITH m AS MATERIALIZED (
 SELECT raw, g.num || ' ' || street AS line1, g.num AS number, street,
   CASE WHEN g.hid <> '' THEN '# ' || g.hid
        WHEN g.utype <> '' THEN {_map(FAST_UNITS)}[g.utype] || ' ' || g.uid END AS unit,
-  nullif(g.city, '') AS city, nullif(g.st, '') AS state, nullif(g.zip, '') AS postal_code,
+  nullif(g.city, '') AS city, nullif(coalesce({_map(FULL_STATES)}[g.st], g.st), '') AS state,
+  nullif(g.zip, '') AS postal_code,
   true AS parsed, NULL::VARCHAR AS problem
 FROM s
 """

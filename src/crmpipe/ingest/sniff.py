@@ -260,12 +260,18 @@ def _decode_utf8_counting(raw: bytes) -> tuple[str, int, int]:
     text = raw.decode("utf-8", errors="surrogateescape")
     bad_runs = _ESCAPED.findall(text)
     if not bad_runs:
-        return text, 0, sum(1 for ch in text if ord(ch) > 0x7F)
-    multibyte = sum(1 for ch in text if ord(ch) > 0x7F) - sum(len(r) for r in bad_runs)
+        return text, 0, _non_ascii(text)
+    multibyte = _non_ascii(text) - sum(len(r) for r in bad_runs)
     return _ESCAPED.sub("\ufffd", text), len(bad_runs), multibyte
 
 
 _ESCAPED = re.compile("[\udc80-\udcff]+")
+
+
+def _non_ascii(text: str) -> int:
+    """Characters above U+007F in `text` (escaped bad bytes included), counted in C: a loop
+    over the characters took 0.2 s per 1 MB sample."""
+    return 0 if text.isascii() else len(text) - len(text.encode("ascii", errors="ignore"))
 
 
 # --- layout ---------------------------------------------------------------------------------

@@ -61,16 +61,27 @@ def build_job_marts(con: duckdb.DuckDBPyConnection, cfg: Config) -> list[tuple[s
 
 
 def _duplicates(con: duckdb.DuckDBPyConnection, days: int) -> None:
+    """Group the jobs booked twice. Only jobs sharing their customer, origin and destination
+    with another job can be in a group (a few percent of them): those are found by one hash
+    aggregate over all jobs, and the window functions sort only them."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _crm_job_keys AS
+        SELECT j.job_id, j.customer_id, j.branch_id, j.move_date, j.status, j.created_at,
+          o.address_key AS origin_key, d.address_key AS destination_key
+        FROM core.jobs j
+        JOIN {ADDRESSES} o ON o.raw = j.origin_address
+        JOIN {ADDRESSES} d ON d.raw = j.destination_address
+        WHERE j.customer_id IS NOT NULL AND j.move_date IS NOT NULL
+        """
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TABLE {DUPLICATES} AS
         WITH j AS (
-          SELECT j.job_id, j.customer_id, j.branch_id, j.move_date, j.status, j.created_at,
-            o.address_key AS origin_key, d.address_key AS destination_key
-          FROM core.jobs j
-          JOIN {ADDRESSES} o ON o.raw = j.origin_address
-          JOIN {ADDRESSES} d ON d.raw = j.destination_address
-          WHERE j.customer_id IS NOT NULL AND j.move_date IS NOT NULL
+          SELECT * FROM _crm_job_keys SEMI JOIN (
+            SELECT customer_id, origin_key, destination_key FROM _crm_job_keys
+            GROUP BY ALL HAVING count(*) > 1) USING (customer_id, origin_key, destination_key)
         ), gaps AS (
           SELECT *, CASE WHEN move_date - lag(move_date) OVER w <= ? THEN 0 ELSE 1 END AS new
           FROM j WINDOW w AS (PARTITION BY customer_id, origin_key, destination_key
@@ -97,6 +108,7 @@ def _duplicates(con: duckdb.DuckDBPyConnection, days: int) -> None:
         """,
         [days],
     )
+    con.execute("DROP TABLE _crm_job_keys")
 
 
 def _counted_jobs() -> str:

@@ -4,9 +4,10 @@ Each compared column becomes normalized columns of the matching input, computed 
 Splink's comparisons stay plain: names lower-cased and accents stripped, with a first name's
 forms from the `nicknames` package (resolution/nicknames.py); phones with their extension;
 email lists with the person's own addresses (role inboxes dropped), the first of them (the
-key the pre-pass and blocking use), the first work address (neither a role inbox nor a
-personal mailbox), its local part without digits and the local parts the record's own name
-would make (resolution/emails.py).
+key the pre-pass and blocking use), and for a workplace's emails (not a consumer's,
+`personal_email`, whose comparison reads none of them) the first work address (neither a role
+inbox nor a personal mailbox), its local part without digits and the local parts the record's
+own name would make (resolution/emails.py).
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ def feature_columns(tbl: Table, features: list[Feature]) -> list[tuple[str, str]
             key = own_sql(lst, first=True)
             cols.append((f"{f.column}_key", key))
             cols.append((f"{f.column}_local", f"split_part({key}, '@', 1)"))
+            if f.kind == "personal_email":
+                continue  # a consumer's comparison reads no work address nor name aliases
             work = work_sql(lst)
             cols.append((f"{f.column}_work", work))
             cols.append((f"{f.column}_wletters", letters_sql(work)))
