@@ -49,7 +49,7 @@ from crmpipe.resolution.settings import (
     splink_settings,
     training_rules,
 )
-from crmpipe.resolution.survivorship import build_golden, build_lineage
+from crmpipe.resolution.survivorship import build_golden, build_lineage, prefer_mixed_case
 from crmpipe.resolution.tables import RESOLVE_DDL, ResolvedTables
 from crmpipe.sqltext import quote_ident
 from crmpipe.warehouse.connection import table_exists
@@ -251,6 +251,8 @@ def resolve_table(
         con, tbl, spec, t.records, t.clusters, f"core.{quote_ident(tbl.name)}"
     )
     build_lineage(con, tbl, t.records, t.clusters, t.pairs, t.sources, self_names=facility)
+    if company and "display_name" in {c.name for c in tbl.all_columns}:
+        prefer_mixed_case(con, tbl, t.sources, f"core.{quote_ident(tbl.name)}", "display_name")
     lap("golden")
     for tmp in ("_rin2", "_prepass", "_pg", "_components", "_previous"):
         con.execute(f"DROP TABLE IF EXISTS {tmp}")
