@@ -252,7 +252,9 @@ def resolve_table(
     )
     build_lineage(con, tbl, t.records, t.clusters, t.pairs, t.sources, self_names=facility)
     if company and "display_name" in {c.name for c in tbl.all_columns}:
-        prefer_mixed_case(con, tbl, t.sources, f"core.{quote_ident(tbl.name)}", "display_name")
+        prefer_mixed_case(
+            con, tbl, t.records, t.clusters, f"core.{quote_ident(tbl.name)}", "display_name"
+        )
     lap("golden")
     for tmp in ("_rin2", "_prepass", "_pg", "_components", "_previous"):
         con.execute(f"DROP TABLE IF EXISTS {tmp}")
