@@ -80,6 +80,11 @@ def main() -> int:
     t.add_column("figure")
     t.add_column("value", justify="right")
     t.add_row("wall (files → golden contacts and companies)", f"{wall:.1f} s")
+    if len(runs) > 1:
+        t.add_row(
+            "  each run: wall, peak RSS",
+            " · ".join(f"{r['wall']:.1f} s, {r['rss_kb'] / 1024 / 1024:.2f} GB" for r in runs),
+        )
     t.add_row("rows/s", f"{rows / wall:,.0f}")
     t.add_row("peak RSS", f"{max(r['rss_kb'] for r in runs) / 1024 / 1024:.2f} GB")
     for step, target, secs, _, _ in last["steps"]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from crmpipe.clean.companies import clean_name, name_key_sql
+from crmpipe.clean.companies import basename, clean_name, name_key_sql
 from crmpipe.init.crm import convention
 from crmpipe.init.guess import init
 
@@ -107,6 +107,24 @@ def test_convention_needs_several_of_its_headers():
 )
 def test_company_names_lose_legal_form_case_and_punctuation(raw, clean):
     assert clean_name(raw) == clean
+
+
+def test_basename_answers_as_cleanco_does():
+    """The term lookup gives cleanco's own answer: one legal form or several, a term cleanco
+    lists twice, multi-word forms, accents, Cyrillic, punctuation, nothing left."""
+    import cleanco
+
+    names = [
+        "Acme Logistics 4 Inc.", "ACME LOGISTICS 4 INCORPORATED", "Acme Logistics 4, L.L.C.",
+        "Bar Co., Ltd.", "Foo Inc Inc", "Foo, Inc., Ltd.", "Daddy & Sons, Ltd.",
+        "Bar GmbH & Co. KG", "Qux mbH & Co KG", "x S de RL S de RL", "S de RL", "Ltd", "Inc.",
+        "Acme Pty Ltd", "Acme Pte. Ltd.", "Acme Sdn Bhd", "Société Générale S.A.", "Straße GmbH",
+        "Müller-Lüdenscheidt AG", "ООО Ромашка", "Ромашка ООО", "Foo & Co", "Foo & Co.",
+        "Ben & Jerry's Homemade, Inc.", "The Baz Company", "Corp", "Acme Corp -", "",
+        "Acme Holdings Limited Liability Company", "Acme, S.A. de C.V.", "Acme Oy", "Acme A/S",
+    ]  # fmt: skip
+    for name in names:
+        assert basename(name) == cleanco.basename(name), name
 
 
 @pytest.mark.parametrize(

@@ -150,3 +150,32 @@ def test_reconciliation_balances_and_scores_against_the_truth(project):
     finally:
         con.close()
     assert (score.precision, score.recall) == (1.0, 1.0)
+
+
+def test_golden_company_names_prefer_a_mixed_case_spelling_and_duplicate_ids_merge(tmp_path):
+    """The newest rows spell Acme in capitals or lower case, one older HubSpot row properly:
+    the golden company is named `Acme Logistics 4 Inc.`. A record id twice in one export is
+    one contact record (the later row), counted as merged in the reconciliation, both rows in
+    the lineage."""
+    hubspot = "\n".join([
+        HUBSPOT.splitlines()[0],
+        "201,Ann,Lee,ann.lee@acmelogistics.com,(415) 555-2671,Buyer,Acme Logistics 4 Inc.,CA,"
+        "2023-04-05 10:11",
+        "202,Bob,Ray,bob.ray@acmelogistics.com,(415) 555-2672,CFO,acme logistics 4 inc,CA,"
+        "2023-04-06 10:11",
+        "202,Bob,Ray,bob.ray@acmelogistics.com,(415) 555-2672,CFO,acme logistics 4 inc,CA,"
+        "2023-04-06 10:11",
+    ]) + "\n"  # fmt: skip
+    salesforce = "\n".join(SALESFORCE.splitlines()[:2]) + "\n"
+    (tmp_path / "hubspot_contacts.csv").write_text(hubspot, encoding="utf-8")
+    (tmp_path / "salesforce_contacts.csv").write_text(salesforce, encoding="utf-8")
+    cfg = init(tmp_path).config
+    summary = run(cfg)
+    assert _rows(cfg, "SELECT display_name FROM core.entities") == [("Acme Logistics 4 Inc.",)]
+    counts = {c.table: c for c in summary.tables}
+    assert all(c.balanced for c in summary.tables)
+    assert counts["contacts"].read == 4
+    assert _rows(
+        cfg, "SELECT matched_by FROM core.contact_sources WHERE record_id = '202' ORDER BY 1"
+    ) == [("same key",), ("self",)]
+    assert _rows(cfg, "SELECT count(*) FROM core.contacts")[0][0] == 2  # Ann (twice), Bob

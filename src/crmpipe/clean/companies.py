@@ -15,9 +15,11 @@ many countries, docs/decisions.md) removed the legal form; it runs on the distin
 from __future__ import annotations
 
 import unicodedata
+from bisect import bisect_left
+from functools import lru_cache
 
 import duckdb
-from cleanco import basename
+from cleanco.clean import normalized, prepare_default_terms, strip_punct, strip_tail
 
 #: Headers that name a contact's company in CRM exports (HubSpot, Salesforce API and report
 #: names, Pipedrive), in order of preference.
@@ -68,6 +70,54 @@ def company_keys(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
                        f'AS "{KEY_COLUMN}"')  # fmt: skip
 
 
+#: Every ASCII character that is not a letter or digit, to a space.
+_NOT_ALNUM = {c: " " for c in range(128) if not chr(c).isalnum()}
+
+
+@lru_cache(maxsize=1)
+def _suffix_terms() -> tuple[list[int], dict[tuple[str, ...], list[int]], list[int]]:
+    """cleanco's legal-form terms in its own order: each term's size, where each term sits in
+    that order (a term may be listed twice), and the term sizes there are."""
+    terms = prepare_default_terms()
+    where: dict[tuple[str, ...], list[int]] = {}
+    for i, (_, parts) in enumerate(terms):
+        where.setdefault(tuple(parts), []).append(i)
+    return [size for size, _ in terms], where, sorted({size for size, _ in terms})
+
+
+def basename(name: str) -> str:
+    """`cleanco.basename(name)` (its default: legal forms removed from the end), the same
+    answer found by looking the name's last words up instead of trying each of cleanco's ~320
+    terms in turn (about 20 times faster; `tests/test_crm_merge_init.py` checks they agree).
+
+    cleanco walks its term list once, in order, deleting each term that matches the current
+    end of the name; so the next deletion is the earliest term, after the last one deleted,
+    that matches the end as it now is.
+    """
+    sizes, where, lengths = _suffix_terms()
+    name = strip_tail(name)
+    nparts = name.split()
+    # cleanco's `normalized` (casefold, accents off) is lower() for ASCII, and much slower
+    norm = name.lower() if name.isascii() else normalized(name)
+    nnparts = [strip_punct(p) for p in norm.split()]
+    start = 0
+    while True:
+        best = None
+        for size in lengths:
+            if size > len(nnparts):
+                break
+            at = where.get(tuple(nnparts[-size:]))
+            if at:
+                j = bisect_left(at, start)
+                if j < len(at) and (best is None or at[j] < best):
+                    best = at[j]
+        if best is None:
+            return strip_tail(" ".join(nparts))
+        del nnparts[-sizes[best] :]
+        del nparts[-sizes[best] :]
+        start = best + 1
+
+
 def clean_name(name: str) -> str:
     """A company name without its legal form, case, punctuation or spacing: the name compared
     across sources (`ACME LOGISTICS 4 INCORPORATED` → `acme logistics 4`)."""
@@ -80,7 +130,7 @@ def clean_name(name: str) -> str:
         text = shorter
     plain = unicodedata.normalize("NFKD", text.lower()).encode("ascii", "ignore").decode()
     plain = plain.replace(".", "").replace("'", "")
-    low = "".join(ch if ch.isalnum() else " " for ch in plain)
+    low = plain.translate(_NOT_ALNUM)  # ASCII by now
     words = [w for w in low.split() if w not in ("the", "and")]
     return " ".join(words)
 

@@ -60,7 +60,12 @@ from crmpipe.resolution.settings import (
     training_rules,
 )
 from crmpipe.resolution.splitting import split_clusters
-from crmpipe.resolution.survivorship import build_field_sources, build_golden, build_lineage
+from crmpipe.resolution.survivorship import (
+    build_field_sources,
+    build_golden,
+    build_lineage,
+    prefer_mixed_case,
+)
 from crmpipe.resolution.tables import RESOLVE_DDL, ResolvedTables
 from crmpipe.sqltext import quote_ident
 from crmpipe.warehouse.connection import table_exists
@@ -307,6 +312,10 @@ def resolve_table(
     )
     build_lineage(con, tbl, t.records, t.clusters, t.pairs, t.sources, self_names=facility)
     build_field_sources(con, tbl, spec, t.records, t.clusters, t.field_sources)
+    if company and "display_name" in {c.name for c in tbl.all_columns}:
+        prefer_mixed_case(
+            con, tbl, t.records, t.clusters, f"core.{quote_ident(tbl.name)}", "display_name"
+        )
     lap("golden")
     if generic:
         save_fingerprints(con, t)

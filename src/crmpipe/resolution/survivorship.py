@@ -210,3 +210,37 @@ def build_lineage(
         """
     )
     return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]
+
+
+def prefer_mixed_case(
+    con: duckdb.DuckDBPyConnection, tbl: Table, records: str, clusters: str, out: str, column: str
+) -> int:
+    """Where golden row `column` of `out` is all upper or all lower case (`ACME LOGISTICS 4
+    INC`, `acme logistics 4 inc`) and one of the golden record's staged rows — merged
+    duplicates of its records included — spells it in mixed case (`Acme Logistics 4 Inc.`),
+    take the newest such spelling; return the rows changed. A CRM export typed in capitals
+    should not name the golden company when another spells it properly.
+
+    Only the staged rows of the golden records that need it are read."""
+    c, key = quote_ident(column), quote_ident(tbl.key[0])
+
+    def mixed(v: str) -> str:
+        return f"({v} <> upper({v}) AND {v} <> lower({v}))"
+
+    return con.execute(
+        f"""
+        UPDATE {out} g SET {c} = b.spelling
+        FROM (
+          WITH need AS (
+            SELECT CAST(r.{key} AS VARCHAR) AS k, cl.golden_id
+            FROM {out} o JOIN {clusters} cl ON cl.golden_id = CAST(o.{key} AS VARCHAR)
+              JOIN {records} r ON r._rid = cl._rid
+            WHERE o.{c} IS NOT NULL AND NOT {mixed("o." + c)})
+          SELECT n.golden_id, s.{c} AS spelling
+          FROM staging.{quote_ident(tbl.name)} s JOIN need n ON n.k = CAST(s.{key} AS VARCHAR)
+          WHERE s.{c} IS NOT NULL AND {mixed("s." + c)}
+          QUALIFY row_number() OVER (PARTITION BY n.golden_id
+            ORDER BY s._file_mtime DESC, s._file DESC, s._row DESC) = 1) b
+        WHERE CAST(g.{key} AS VARCHAR) = b.golden_id
+        """
+    ).fetchall()[0][0]
