@@ -307,14 +307,23 @@ def facility_training_rules() -> list[tuple[str, list[str]]]:
 def splink_guard() -> str:
     """SQL condition on a prediction row: a Splink link stands unless the street addresses
     differ outright or conflict (as in the pre-pass), or the names differ while the phones do
-    not agree."""
+    not agree, or one side has no street address and neither the normalised name nor the
+    phone and postal code are the same."""
     conflict = (
         '"street_number_l" <> "street_number_r" AND ("street_core_l" <> "street_core_r" '
         'OR "postal5_l" <> "postal5_r")'
     )
+    # A record without a street address has only its name, postal code and phone to go by:
+    # chains share names and central numbers, so it links only on the same normalised name
+    # (postal codes not differing), or the same number in the same postal code.
+    no_street = (
+        "coalesce(gamma_street_address, -1) <> -1 OR (coalesce(gamma_postal5, -1) <> 0 AND "
+        "(gamma_facility_name = 3 OR (gamma_phone = 2 AND gamma_postal5 = 1)))"
+    )
     return (
         f"NOT coalesce({conflict}, false) AND coalesce(gamma_street_address, -1) <> 0 AND "
-        "(coalesce(gamma_facility_name, -1) <> 0 OR coalesce(gamma_phone, -1) > 0)"
+        "(coalesce(gamma_facility_name, -1) <> 0 OR coalesce(gamma_phone, -1) > 0) AND "
+        f"({no_street})"
     )
 
 
