@@ -36,6 +36,9 @@ NAME_NOISE = (
     "the", "inc", "incorporated", "llc", "pllc", "llp", "lp", "ltd", "co", "corp", "corporation",
     "company", "center", "centre", "ctr", "childcare", "and",
 )  # fmt: skip
+#: A person-named home daycare's trailing words (`Denise Nichols Home Daycare`, `... Family
+#: Child Care`), dropped so it compares with the list that writes the person alone.
+HOME_WORDS = ("home", "family")
 #: Address words → the USPS abbreviation (directions and street suffixes).
 ADDRESS_ABBREVIATIONS = {
     "north": "n", "south": "s", "east": "e", "west": "w", "northeast": "ne", "northwest": "nw",
@@ -88,8 +91,11 @@ def feature_select(records: str, key: str, where: str = "", *, raw_phone: bool =
     k = quote_ident(key)
     tail = r"',\s*[a-z]{2}\s+[0-9]{5}(-[0-9]{4})?\s*$'"
     sfx, dirs, noise = _list(STREET_SUFFIXES), _list(DIRECTIONS), _list(NAME_NOISE)
+    home = "(" + ", ".join(f"'{w}'" for w in HOME_WORDS) + ")"
     # pre-school → preschool, l.l.c. → llc, children's → childrens; & → and; child care → one word
-    joined = r"regexp_replace(n1, '([a-z0-9])[-.''`]+([a-z0-9])', '\1\2', 'g')"
+    # (twice: `l.l.c.` overlaps itself)
+    join = r"'([a-z0-9])[-.''`]+([a-z0-9])', '\1\2', 'g'"
+    joined = f"regexp_replace(regexp_replace(n1, {join}), {join})"
     name_words = _words(
         rf"regexp_replace(replace({joined}, '&', ' and '), '\b(child|day|pre) (care|school)\b', "
         r"'\1\2', 'g')"
@@ -108,14 +114,21 @@ def feature_select(records: str, key: str, where: str = "", *, raw_phone: bool =
     s1 AS (
       SELECT *,
         regexp_matches(a0, {tail}) AS one_field,
-        coalesce(nullif(regexp_extract(n0, ' d/?b/?a:? (.*)$', 1), ''), n0) AS n1
+        regexp_replace(coalesce(nullif(regexp_extract(n0, ' d/?b/?a:? (.*)$', 1), ''), n0),
+          '^([a-z''-]+), ([a-z''-]+)$', '\\2 \\1') AS n1
       FROM s0),
+    s2a AS (
+      SELECT *, list_filter({name_words}, lambda w: NOT list_contains({noise}, w)) AS nw
+      FROM s1),
     s2 AS (
       SELECT *,
-        list_filter({name_words}, lambda w: NOT list_contains({noise}, w)) AS name_words,
+        CASE WHEN len(nw) >= 4 AND nw[len(nw)] = 'daycare' AND nw[len(nw) - 1] IN {home}
+          THEN nw[1:len(nw) - 2]
+          WHEN len(nw) >= 3 AND nw[len(nw)] IN {home} THEN nw[1:len(nw) - 1]
+          ELSE nw END AS name_words,
         list_transform({addr_words}, lambda w: {_abbr("w")}) AS toks,
         CASE WHEN one_field THEN regexp_extract(a0, {tail}, 0) END AS tail0
-      FROM s1),
+      FROM s2a),
     s3 AS (
       SELECT *,
         CASE WHEN regexp_full_match(toks[1], '[0-9]+[a-z]?') THEN toks[1] END AS street_number,
@@ -307,23 +320,26 @@ def facility_training_rules() -> list[tuple[str, list[str]]]:
 def splink_guard() -> str:
     """SQL condition on a prediction row: a Splink link stands unless the street addresses
     differ outright or conflict (as in the pre-pass), or the names differ while the phones do
-    not agree, or one side has no street address and neither the normalised name nor the
-    phone and postal code are the same."""
+    not agree; a record without a street address needs the same phone (and postal code or
+    normalised name), another number on the same street the same phone."""
     conflict = (
         '"street_number_l" <> "street_number_r" AND ("street_core_l" <> "street_core_r" '
         'OR "postal5_l" <> "postal5_r")'
     )
-    # A record without a street address has only its name, postal code and phone to go by:
-    # chains share names and central numbers, so it links only on the same normalised name
-    # (postal codes not differing), or the same number in the same postal code.
+    # A record without a street address has only its name, postal code and phone to go by,
+    # and chains share names, postal codes and central numbers: it links only on the same
+    # phone number, in the same postal code or (postal codes not differing) with the same
+    # normalised name. Another number on the same street is another place unless the phone
+    # is the same.
     no_street = (
-        "coalesce(gamma_street_address, -1) <> -1 OR (coalesce(gamma_postal5, -1) <> 0 AND "
-        "(gamma_facility_name = 3 OR (gamma_phone = 2 AND gamma_postal5 = 1)))"
+        "coalesce(gamma_street_address, -1) <> -1 OR (gamma_phone = 2 AND "
+        "(gamma_postal5 = 1 OR (gamma_facility_name = 3 AND coalesce(gamma_postal5, -1) <> 0)))"
     )
+    other_number = "coalesce(gamma_street_address, -1) <> 1 OR gamma_phone = 2"
     return (
         f"NOT coalesce({conflict}, false) AND coalesce(gamma_street_address, -1) <> 0 AND "
         "(coalesce(gamma_facility_name, -1) <> 0 OR coalesce(gamma_phone, -1) > 0) AND "
-        f"({no_street})"
+        f"({no_street}) AND ({other_number})"
     )
 
 
