@@ -2,8 +2,9 @@
 
 A facility (a row of `entities`) is identified by its phone first and by its name and address
 second. The features are computed once in SQL from the records: a normalised facility name
-(lower case, accents stripped, the part after `DBA`, punctuation and legal/noise words such as
-`inc`, `llc`, `the`, `center`, `child care` removed), the street number, the street (directions
+(lower case, accents stripped, the part after `DBA`, `LAST, FIRST` as `first last`, punctuation
+and legal/noise words such as `inc`, `llc`, `the`, `center`, `child care` removed, and a
+trailing `home`/`family` [`daycare`] after a person's name), the street number, the street (directions
 and suffixes abbreviated the USPS way, cut after the suffix, so a one-field address's city falls
 away), its core word, the 5-digit postal code and city (taken from a one-field address when the
 columns are empty), the state, the E.164 phone and its last 7 digits (also of a 7-digit local
@@ -18,7 +19,8 @@ by records with different street numbers (a chain's: there a record without an a
 linked by name alone, chained the whole chain into one facility at 1M rows); the same
 normalised name, street number, street and postal code links outright. Splink scores the
 rest; its links are vetoed when the street addresses differ, or when the names differ and the
-phones do not agree.
+phones do not agree; where one side has no street address, or the street numbers differ, a
+link needs the same phone number (chains share names, postal codes and central numbers).
 """
 
 from __future__ import annotations
