@@ -280,21 +280,23 @@ def build_leads(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
     for t in by_table:
         con.execute(f"DROP TABLE _lw_{t}")
     _phone2(con, records, prio, by_table)
-    names = [c.name for c in cols] + ["phone2"]
+    names = [(c.name, "_lead_wide") for c in cols] + [("phone2", "_lead_phone2")]
     con.execute(
         f"CREATE OR REPLACE TABLE {PROVENANCE} AS "
         "SELECT p.entity_id, p.column_name, p.value, o.source, o.file, "
         f'p.s % {ROW_BASE} AS "row" FROM ('
         + " UNION ALL ".join(
             f"SELECT entity_id, {sql_str(c)} AS column_name, {quote_ident(c)} AS value, "
-            f"{quote_ident(c + '#s')} AS s FROM _lead_wide WHERE {quote_ident(c)} IS NOT NULL"
-            for c in names
+            f"{quote_ident(c + '#s')} AS s FROM {src} WHERE {quote_ident(c)} IS NOT NULL"
+            for c, src in names
         )
         + f") p LEFT JOIN _lead_origins o ON o.origin = (p.s // {ROW_BASE}) % {ORIGINS}"
     )
     types = {c.name: c.type for c in cols} | {"phone2": "VARCHAR"}
     pivot = ", ".join(
-        f"TRY_CAST(w.{quote_ident(c)} AS {types[c]}) AS {quote_ident(c)}" for c in COLUMN_ORDER
+        f"TRY_CAST({'p2' if c == 'phone2' else 'w'}.{quote_ident(c)} AS {types[c]}) "
+        f"AS {quote_ident(c)}"
+        for c in COLUMN_ORDER
     )
     crm = crm_sources(cfg)
     crm_list = "[" + ", ".join(sql_str(s) for s in crm) + "]::VARCHAR[]"
@@ -309,9 +311,9 @@ def build_leads(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
         f"SELECT w.entity_id, {pivot}, facts.crm_lead_id, facts.crm_lead_id IS NULL "
         "AS is_new_lead, facts.sources, facts.first_seen, facts.last_seen "
         "FROM _lead_wide w LEFT JOIN facts ON facts.golden_id = w.entity_id "
-        "ORDER BY w.entity_id"
+        "LEFT JOIN _lead_phone2 p2 ON p2.entity_id = w.entity_id ORDER BY w.entity_id"
     )
-    for tmp in ("_lead_wide", "_lead_files", "_lead_origins"):
+    for tmp in ("_lead_wide", "_lead_phone2", "_lead_files", "_lead_origins"):
         con.execute(f"DROP TABLE {tmp}")
     return con.execute(f"SELECT count(*) FROM {LEADS}").fetchone()[0]
 
@@ -322,8 +324,8 @@ def _phone2(
     prio: str,
     by_table: dict[str, list[tuple[str, str, str]]],
 ) -> None:
-    """Add `phone2` to _lead_wide: the best phone candidate that differs from the chosen
-    phone (over the phone candidates only)."""
+    """Create `_lead_phone2`: per facility the best phone candidate that differs from the
+    chosen phone (over the phone candidates only), and its score."""
     parts = [
         _scored(table, records, prio, f"nullif(CAST({expr} AS VARCHAR), '') AS value")
         for table, cands in by_table.items()
@@ -332,18 +334,16 @@ def _phone2(
     ]
     if not parts:
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE _lead_wide AS SELECT *, NULL::VARCHAR AS phone2, "
-            'NULL::BIGINT AS "phone2#s" FROM _lead_wide'
+            "CREATE OR REPLACE TEMP TABLE _lead_phone2 (entity_id VARCHAR, phone2 VARCHAR, "
+            '"phone2#s" BIGINT)'
         )
         return
     con.execute(
-        'CREATE OR REPLACE TEMP TABLE _lead_wide AS SELECT w.*, p.v AS phone2, p.s AS "phone2#s" '
-        "FROM _lead_wide w LEFT JOIN (SELECT c._golden, arg_max(c.value, c._score) AS v, "
-        "max(c._score) AS s FROM ("
+        "CREATE OR REPLACE TEMP TABLE _lead_phone2 AS SELECT c._golden AS entity_id, "
+        'arg_max(c.value, c._score) AS phone2, max(c._score) AS "phone2#s" FROM ('
         + " UNION ALL ".join(parts)
         + ") c JOIN _lead_wide w ON w.entity_id = c._golden "
-        "WHERE c.value IS NOT NULL AND c.value <> w.phone GROUP BY c._golden) p "
-        "ON p._golden = w.entity_id"
+        "WHERE c.value IS NOT NULL AND c.value <> w.phone GROUP BY c._golden"
     )
 
 
