@@ -2,13 +2,14 @@
 
 A facility (a row of `entities`) is identified by its phone first and by its name and address
 second. The features are computed once in SQL from the records: a normalised facility name
-(lower case, accents stripped, the part after `DBA`, `LAST, FIRST` as `first last`, punctuation
-and legal/noise words such as `inc`, `llc`, `the`, `center`, `child care` removed, and a
-trailing `home`/`family` [`daycare`] after a person's name), the street number, the street (directions
-and suffixes abbreviated the USPS way, cut after the suffix, so a one-field address's city falls
-away), its core word, the 5-digit postal code and city (taken from a one-field address when the
-columns are empty), the state, the E.164 phone and its last 7 digits (also of a 7-digit local
-number, which cleaning leaves invalid: its raw value comes from `meta.row_issues`).
+(lower case, accents stripped, the part after `DBA`, `LAST, FIRST` as `first last`,
+punctuation and legal/noise words such as `inc`, `llc`, `the`, `center`, `child care` removed,
+and a trailing `home`/`family` [`daycare`] after a person's name), the street number, the
+street (directions and suffixes abbreviated the USPS way, cut after the suffix, so a one-field
+address's city falls away), its core word, the 5-digit postal code and city (taken from a
+one-field address when the columns are empty), the state, the E.164 phone and its last 7
+digits (also of a 7-digit local number, which cleaning leaves invalid: its raw value comes from
+`meta.row_issues`).
 
 Pre-pass rules (SQL): the same phone — or a 7-digit local number and a 10-digit one of the same
 state sharing their last 7 digits — links two facilities when their addresses do not conflict
