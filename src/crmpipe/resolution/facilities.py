@@ -2,12 +2,14 @@
 
 A facility (a row of `entities`) is identified by its phone first and by its name and address
 second. The features are computed once in SQL from the records: a normalised facility name
-(lower case, accents stripped, the part after `DBA`, punctuation and legal/noise words such as
-`inc`, `llc`, `the`, `center`, `child care` removed), the street number, the street (directions
-and suffixes abbreviated the USPS way, cut after the suffix, so a one-field address's city falls
-away), its core word, the 5-digit postal code and city (taken from a one-field address when the
-columns are empty), the state, the E.164 phone and its last 7 digits (also of a 7-digit local
-number, which cleaning leaves invalid: its raw value comes from `meta.row_issues`).
+(lower case, accents stripped, the part after `DBA`, `LAST, FIRST` as `first last`,
+punctuation and legal/noise words such as `inc`, `llc`, `the`, `center`, `child care` removed,
+and a trailing `home`/`family` [`daycare`] after a person's name), the street number, the
+street (directions and suffixes abbreviated the USPS way, cut after the suffix, so a one-field
+address's city falls away), its core word, the 5-digit postal code and city (taken from a
+one-field address when the columns are empty), the state, the E.164 phone and its last 7
+digits (also of a 7-digit local number, which cleaning leaves invalid: its raw value comes from
+`meta.row_issues`).
 
 Pre-pass rules (SQL): the same phone — or a 7-digit local number and a 10-digit one of the same
 state sharing their last 7 digits — links two facilities when their addresses do not conflict
@@ -18,7 +20,8 @@ by records with different street numbers (a chain's: there a record without an a
 linked by name alone, chained the whole chain into one facility at 1M rows); the same
 normalised name, street number, street and postal code links outright. Splink scores the
 rest; its links are vetoed when the street addresses differ, or when the names differ and the
-phones do not agree.
+phones do not agree; where one side has no street address, or the street numbers differ, a
+link needs the same phone number (chains share names, postal codes and central numbers).
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ NAME_NOISE = (
     "the", "inc", "incorporated", "llc", "pllc", "llp", "lp", "ltd", "co", "corp", "corporation",
     "company", "center", "centre", "ctr", "childcare", "and",
 )  # fmt: skip
+#: A person-named home daycare's trailing words (`Denise Nichols Home Daycare`, `... Family
+#: Child Care`), dropped so it compares with the list that writes the person alone.
+HOME_WORDS = ("home", "family")
 #: Address words → the USPS abbreviation (directions and street suffixes).
 ADDRESS_ABBREVIATIONS = {
     "north": "n", "south": "s", "east": "e", "west": "w", "northeast": "ne", "northwest": "nw",
@@ -88,8 +94,11 @@ def feature_select(records: str, key: str, where: str = "", *, raw_phone: bool =
     k = quote_ident(key)
     tail = r"',\s*[a-z]{2}\s+[0-9]{5}(-[0-9]{4})?\s*$'"
     sfx, dirs, noise = _list(STREET_SUFFIXES), _list(DIRECTIONS), _list(NAME_NOISE)
+    home = "(" + ", ".join(f"'{w}'" for w in HOME_WORDS) + ")"
     # pre-school → preschool, l.l.c. → llc, children's → childrens; & → and; child care → one word
-    joined = r"regexp_replace(n1, '([a-z0-9])[-.''`]+([a-z0-9])', '\1\2', 'g')"
+    # (twice: `l.l.c.` overlaps itself)
+    join = r"'([a-z0-9])[-.''`]+([a-z0-9])', '\1\2', 'g'"
+    joined = f"regexp_replace(regexp_replace(n1, {join}), {join})"
     name_words = _words(
         rf"regexp_replace(replace({joined}, '&', ' and '), '\b(child|day|pre) (care|school)\b', "
         r"'\1\2', 'g')"
@@ -105,14 +114,30 @@ def feature_select(records: str, key: str, where: str = "", *, raw_phone: bool =
         nullif(left(regexp_replace(coalesce(CAST(postal_code AS VARCHAR), ''), '[^0-9]', '',
           'g'), 5), '') AS postal0
       FROM {records} {where}),
+    -- names and cities: computed once per distinct value (1.1M records have ~440k names)
+    nm1 AS (
+      SELECT n0, regexp_replace(coalesce(nullif(regexp_extract(n0, ' d/?b/?a:? (.*)$', 1), ''),
+          n0), '^([a-z''-]+), ([a-z''-]+)$', '\\2 \\1') AS n1
+      FROM (SELECT DISTINCT n0 FROM s0)),
+    nm2 AS (
+      SELECT n0, list_filter({name_words}, lambda w: NOT list_contains({noise}, w)) AS nw
+      FROM nm1),
+    nm AS (
+      SELECT n0,
+        CASE WHEN len(nw) >= 4 AND nw[len(nw)] = 'daycare' AND nw[len(nw) - 1] IN {home}
+          THEN nw[1:len(nw) - 2]
+          WHEN len(nw) >= 3 AND nw[len(nw)] IN {home} THEN nw[1:len(nw) - 1]
+          ELSE nw END AS name_words
+      FROM nm2),
+    ct AS (
+      SELECT city0, nullif(array_to_string(list_transform({_words("city0")},
+          lambda w: {_abbr("w")}), ' '), '') AS city1
+      FROM (SELECT DISTINCT city0 FROM s0 WHERE city0 IS NOT NULL)),
     s1 AS (
-      SELECT *,
-        regexp_matches(a0, {tail}) AS one_field,
-        coalesce(nullif(regexp_extract(n0, ' d/?b/?a:? (.*)$', 1), ''), n0) AS n1
-      FROM s0),
+      SELECT s0.*, nm.name_words, ct.city1, regexp_matches(a0, {tail}) AS one_field
+      FROM s0 JOIN nm USING (n0) LEFT JOIN ct USING (city0)),
     s2 AS (
       SELECT *,
-        list_filter({name_words}, lambda w: NOT list_contains({noise}, w)) AS name_words,
         list_transform({addr_words}, lambda w: {_abbr("w")}) AS toks,
         CASE WHEN one_field THEN regexp_extract(a0, {tail}, 0) END AS tail0
       FROM s1),
@@ -140,9 +165,7 @@ def feature_select(records: str, key: str, where: str = "", *, raw_phone: bool =
       nullif(array_to_string(street_toks, ' '), '') AS street,
       list_filter(street_toks, lambda w: NOT list_contains({dirs}, w))[1] AS street_core,
       coalesce(postal0, nullif(regexp_extract(tail0, '[0-9]{{5}}', 0), '')) AS postal5,
-      coalesce(
-        nullif(array_to_string(list_transform({_words("city0")}, lambda w: {_abbr("w")}), ' '),
-          ''),
+      coalesce(city1,
         CASE WHEN one_field AND last_mark IS NOT NULL
           THEN nullif(array_to_string(toks[last_mark + 1:], ' '), '') END) AS city,
       coalesce(state0, nullif(regexp_extract(tail0, '[a-z]{{2}}', 0), '')) AS state,
@@ -284,16 +307,16 @@ def facility_comparisons() -> list[dict[str, Any]]:
 
 
 def facility_blocking() -> list[str]:
-    """Blocking: the same last 7 phone digits; or, in the same postal code, the same street
-    number, street core word or name prefix; or the same street number and core word
-    anywhere (a ZIP typo). A postal code alone, or a name prefix across a 3-digit postal area,
-    made blocks of thousands of records at 1M rows (hundreds of millions of comparisons, most
-    of them between different streets, which the guard vetoes anyway)."""
+    """Blocking: the same last 7 phone digits; or the same street number in the same postal
+    code, or with the same street core word (a ZIP typo), or with the same name prefix in the
+    same state. Only pairs the guard (`splink_guard`) can let stand are worth scoring: another
+    street number, or no street, needs the same phone (the phone rule finds those), and
+    everything else the same street number. The postal code with the street core word or the
+    name prefix alone (2.4M and 8.3M comparisons at 1M rows, 80% of them) found nothing else;
+    a postal code alone made blocks of thousands of records."""
     return [
         "l.phone7 = r.phone7",
         "l.postal5 = r.postal5 AND l.street_number = r.street_number",
-        "l.postal5 = r.postal5 AND l.street_core = r.street_core",
-        "l.postal5 = r.postal5 AND l.name_block = r.name_block",
         "l.street_number = r.street_number AND l.street_core = r.street_core",
         "l.name_block = r.name_block AND l.state = r.state AND l.street_number = r.street_number",
     ]
@@ -307,14 +330,26 @@ def facility_training_rules() -> list[tuple[str, list[str]]]:
 def splink_guard() -> str:
     """SQL condition on a prediction row: a Splink link stands unless the street addresses
     differ outright or conflict (as in the pre-pass), or the names differ while the phones do
-    not agree."""
+    not agree; a record without a street address needs the same phone (and postal code or
+    normalised name), another number on the same street the same phone."""
     conflict = (
         '"street_number_l" <> "street_number_r" AND ("street_core_l" <> "street_core_r" '
         'OR "postal5_l" <> "postal5_r")'
     )
+    # A record without a street address has only its name, postal code and phone to go by,
+    # and chains share names, postal codes and central numbers: it links only on the same
+    # phone number, in the same postal code or (postal codes not differing) with the same
+    # normalised name. Another number on the same street is another place unless the phone
+    # is the same.
+    no_street = (
+        "coalesce(gamma_street_address, -1) <> -1 OR (gamma_phone = 2 AND "
+        "(gamma_postal5 = 1 OR (gamma_facility_name = 3 AND coalesce(gamma_postal5, -1) <> 0)))"
+    )
+    other_number = "coalesce(gamma_street_address, -1) <> 1 OR gamma_phone = 2"
     return (
         f"NOT coalesce({conflict}, false) AND coalesce(gamma_street_address, -1) <> 0 AND "
-        "(coalesce(gamma_facility_name, -1) <> 0 OR coalesce(gamma_phone, -1) > 0)"
+        "(coalesce(gamma_facility_name, -1) <> 0 OR coalesce(gamma_phone, -1) > 0) AND "
+        f"({no_street}) AND ({other_number})"
     )
 
 
