@@ -24,7 +24,6 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -95,56 +94,37 @@ def start_server(config: Path, dsn: str | None) -> tuple[subprocess.Popen, int]:
     raise RuntimeError("crmpipe serve did not answer within 60 s")
 
 
-def _client(port: int, stop: float, load: Load, lock: threading.Lock) -> None:
-    """One client: one kept-alive connection, the reference queries in turn until `stop`."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+def hammer(port: int, clients: int, seconds: float, swap: callable | None = None) -> Load:
+    """`clients` connections for `seconds` from the load generator (benchmarks/serve_load.py,
+    its own process: asyncio, one loop); `swap` (if any) runs here halfway through."""
     paths = [
         "/api/search?" + urllib.parse.urlencode({"q": q, "limit": 50}) for q in REFERENCE_QUERIES
     ]
-    mine: list[float] = []
-    errors: list[str] = []
-    i = 0
-    while time.monotonic() < stop:
-        path = paths[i % len(paths)]
-        i += 1
-        t0 = time.perf_counter()
-        try:
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            body = resp.read()
-            if resp.status != 200:
-                errors.append(f"{resp.status}: {body[:120]!r}")
-                continue
-            json.loads(body)
-            mine.append((time.perf_counter() - t0) * 1000)
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            errors.append(f"{type(exc).__name__}: {exc}")
-            conn.close()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.close()
-    with lock:
-        load.latencies += mine
-        load.errors += errors
-
-
-def hammer(port: int, clients: int, seconds: float, swap: callable | None = None) -> Load:
-    """`clients` threads for `seconds`; `swap` (if any) runs in its own thread halfway."""
-    load, lock = Load(), threading.Lock()
-    stop = time.monotonic() + seconds
-    threads = [
-        threading.Thread(target=_client, args=(port, stop, load, lock)) for _ in range(clients)
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve().parent / "serve_load.py"),
+        "--port",
+        str(port),
+        "--clients",
+        str(clients),
+        "--seconds",
+        str(seconds),
+        *paths,
     ]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
+    load = Load()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
     if swap is not None:
         time.sleep(seconds / 2)
         s0 = time.perf_counter()
         swap()
         load.swap = f"re-published in {time.perf_counter() - s0:.1f} s during the load"
-    for t in threads:
-        t.join()
-    load.seconds = time.perf_counter() - t0
+    out, _ = proc.communicate(timeout=seconds + 120)
+    answer = json.loads(out)
+    load.latencies, load.errors, load.seconds = (
+        answer["latencies"],
+        answer["errors"],
+        answer["seconds"],
+    )
     return load
 
 
