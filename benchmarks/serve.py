@@ -6,9 +6,9 @@ client (10 s) and by `--clients` (`--duck-clients` on DuckDB) for `--seconds`; t
 serve` with its answer cache (serve.cache), asked by as many. Each client keeps one HTTP
 connection and sends the three reference queries (`/api/search?q=...`, top 50 + capped count)
 in turn, the next when the answer is read (a closed loop, no pause). On PostgreSQL, `--swap`
-re-publishes the build during each many-client load, 2 s in, and the load goes on until 3 s
-after the swap. Prints requests, errors, requests/s and latency percentiles per row, with the
-load averages before and after.
+re-publishes the build during the cached many-client load (`--swap-uncached`: the uncached one
+too), 2 s in, and the load goes on until 3 s after the swap. Prints requests, errors,
+requests/s and latency percentiles per row, with the load averages before and after.
 
 The clients come from benchmarks/serve_load.py, one asyncio process (raw HTTP/1.1, answers read
 by Content-Length, not parsed), running on the same 2 cores as the server and PostgreSQL: its
@@ -19,7 +19,8 @@ Targets (issue 13): 4.5M contacts on PostgreSQL, 50 clients for 60 s, p99 ≤ 50
 also while a publish swaps; DuckDB, 10 clients, p99 ≤ 200 ms.
 
 Usage: uv run python benchmarks/serve.py [--contacts N] [--store duckdb|pg|both]
-         [--clients N] [--duck-clients N] [--seconds S] [--swap] [--keep] [--fast]
+         [--clients N] [--duck-clients N] [--seconds S] [--swap [--swap-uncached]] [--keep]
+         [--fast] [--dir DIR]
 """
 
 from __future__ import annotations
@@ -182,7 +183,15 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=50, help="PostgreSQL clients")
     ap.add_argument("--duck-clients", type=int, default=10, help="DuckDB clients")
     ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--swap", action="store_true", help="re-publish halfway (PostgreSQL)")
+    ap.add_argument(
+        "--swap", action="store_true", help="re-publish during the cached load (PostgreSQL)"
+    )
+    ap.add_argument(
+        "--swap-uncached",
+        action="store_true",
+        help="with --swap, re-publish during the uncached load too (the publish then takes "
+        "minutes: PostgreSQL's cores are busy answering)",
+    )
     ap.add_argument("--keep", action="store_true", help="reuse the generated case")
     ap.add_argument("--fast", action="store_true", help="fsync-off PostgreSQL settings")
     ap.add_argument("--dir", type=Path, default=None)
@@ -246,7 +255,8 @@ def main() -> None:
                     try:
                         if not cache:
                             _row(table, label, 1, hammer(port, 1, min(args.seconds, 10)))
-                        load = hammer(port, args.clients, args.seconds, swap if args.swap else None)
+                        swapping = args.swap and (cache or args.swap_uncached)
+                        load = hammer(port, args.clients, args.seconds, swap if swapping else None)
                         _row(table, label, args.clients, load, load.swap)
                     finally:
                         proc.terminate()
