@@ -20,7 +20,7 @@ also while a publish swaps; DuckDB, 10 clients, p99 ≤ 200 ms.
 
 Usage: uv run python benchmarks/serve.py [--contacts N] [--store duckdb|pg|both]
          [--clients N] [--duck-clients N] [--seconds S] [--swap [--swap-uncached]] [--keep]
-         [--fast] [--dir DIR]
+         [--fast] [--published] [--dir DIR]
 """
 
 from __future__ import annotations
@@ -194,6 +194,11 @@ def main() -> None:
     )
     ap.add_argument("--keep", action="store_true", help="reuse the generated case")
     ap.add_argument("--fast", action="store_true", help="fsync-off PostgreSQL settings")
+    ap.add_argument(
+        "--published",
+        action="store_true",
+        help="CRMPIPE_PG_DSN already serves this build: don't publish it first",
+    )
     ap.add_argument("--dir", type=Path, default=None)
     args = ap.parse_args()
     folder = args.dir or ROOT / "benchmarks" / "results" / f"serve-{args.contacts}"
@@ -235,7 +240,8 @@ def main() -> None:
                 cluster = start_cluster(FAST_SETTINGS if args.fast else BENCH_SETTINGS)
                 dsn = cluster.dsn("postgres")
             duck = connect(cfg.warehouse_path, read_only=True)
-            publish(duck, dsn, cfg=cfg)
+            if not args.published:
+                publish(duck, dsn, cfg=cfg)
             pg = connect_pg(dsn, statement_timeout=None)
             _row(
                 table,
