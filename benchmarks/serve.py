@@ -1,18 +1,26 @@
 """Benchmark: the HTTP API of `crmpipe serve` under concurrent clients, on DuckDB and PostgreSQL.
 
-For each store: a `crmpipe serve` process on loopback, then `--clients` threads that each keep one
-HTTP connection and send the three reference queries (`/api/search?q=...`, top 50 + capped count)
-in turn for `--seconds`; on PostgreSQL, `--swap` re-publishes the build halfway through, so the
-requests in flight meet a versioned swap. Prints requests, errors, requests/s and latency
-percentiles per store, beside a plain baseline measured in the same run: the same queries through
-the library (`crmpipe.search.search`, no HTTP) from one thread.
+For each store, in one run: the reference queries through the library (`crmpipe.search.search`,
+no HTTP, one thread, 10 s); then a `crmpipe serve --no-cache` process on loopback, asked by 1
+client (10 s) and by `--clients` (`--duck-clients` on DuckDB) for `--seconds`; then a `crmpipe
+serve` with its answer cache (serve.cache), asked by as many. Each client keeps one HTTP
+connection and sends the three reference queries (`/api/search?q=...`, top 50 + capped count)
+in turn, the next when the answer is read (a closed loop, no pause). On PostgreSQL, `--swap`
+re-publishes the build during the cached many-client load (`--swap-uncached`: the uncached one
+too), 2 s in, and the load goes on until 3 s after the swap. Prints requests, errors,
+requests/s and latency percentiles per row, with the load averages before and after.
+
+The clients come from benchmarks/serve_load.py, one asyncio process (raw HTTP/1.1, answers read
+by Content-Length, not parsed), running on the same 2 cores as the server and PostgreSQL: its
+own cost is part of the figures. With N clients in a closed loop, the mean latency is N divided
+by the requests answered per second, so a p99 target at 50 clients is a throughput target.
 
 Targets (issue 13): 4.5M contacts on PostgreSQL, 50 clients for 60 s, p99 ≤ 50 ms, zero errors,
-also while a publish swaps; DuckDB, 10 clients, p99 ≤ 200 ms. The client threads run on the same
-2 cores as the server: their own cost is part of the figures (the table says so).
+also while a publish swaps; DuckDB, 10 clients, p99 ≤ 200 ms.
 
 Usage: uv run python benchmarks/serve.py [--contacts N] [--store duckdb|pg|both]
-         [--clients N] [--duck-clients N] [--seconds S] [--swap] [--keep] [--fast]
+         [--clients N] [--duck-clients N] [--seconds S] [--swap [--swap-uncached]] [--keep]
+         [--fast] [--published] [--dir DIR]
 """
 
 from __future__ import annotations
@@ -24,7 +32,6 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -71,13 +78,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(config: Path, dsn: str | None) -> tuple[subprocess.Popen, int]:
+def start_server(
+    config: Path, dsn: str | None, *, cache: bool = True
+) -> tuple[subprocess.Popen, int]:
     """A `crmpipe serve` process on a free loopback port, once it answers /api/fields."""
     port = _free_port()
     exe = Path(sys.executable).parent / "crmpipe"  # the venv's console script
     cmd = [str(exe), "serve", "-c", str(config), "--port", str(port)]
     if dsn:
         cmd += ["--pg", dsn]
+    if not cache:
+        cmd += ["--no-cache"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -95,56 +106,41 @@ def start_server(config: Path, dsn: str | None) -> tuple[subprocess.Popen, int]:
     raise RuntimeError("crmpipe serve did not answer within 60 s")
 
 
-def _client(port: int, stop: float, load: Load, lock: threading.Lock) -> None:
-    """One client: one kept-alive connection, the reference queries in turn until `stop`."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+def hammer(port: int, clients: int, seconds: float, swap: callable | None = None) -> Load:
+    """`clients` connections for `seconds` from the load generator (benchmarks/serve_load.py,
+    its own process: asyncio, one loop). With `swap`, the publish starts 2 s into the load and
+    the load goes on until 3 s after its swap (past `seconds` if the publish takes longer), so
+    the swap always lands under load."""
     paths = [
         "/api/search?" + urllib.parse.urlencode({"q": q, "limit": 50}) for q in REFERENCE_QUERIES
     ]
-    mine: list[float] = []
-    errors: list[str] = []
-    i = 0
-    while time.monotonic() < stop:
-        path = paths[i % len(paths)]
-        i += 1
-        t0 = time.perf_counter()
-        try:
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            body = resp.read()
-            if resp.status != 200:
-                errors.append(f"{resp.status}: {body[:120]!r}")
-                continue
-            json.loads(body)
-            mine.append((time.perf_counter() - t0) * 1000)
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            errors.append(f"{type(exc).__name__}: {exc}")
-            conn.close()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.close()
-    with lock:
-        load.latencies += mine
-        load.errors += errors
-
-
-def hammer(port: int, clients: int, seconds: float, swap: callable | None = None) -> Load:
-    """`clients` threads for `seconds`; `swap` (if any) runs in its own thread halfway."""
-    load, lock = Load(), threading.Lock()
-    stop = time.monotonic() + seconds
-    threads = [
-        threading.Thread(target=_client, args=(port, stop, load, lock)) for _ in range(clients)
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve().parent / "serve_load.py"),
+        "--port",
+        str(port),
+        "--clients",
+        str(clients),
+        "--seconds",
+        str(seconds),
+        *(["--wait-stdin"] if swap is not None else []),
+        *paths,
     ]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
+    load = Load()
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     if swap is not None:
-        time.sleep(seconds / 2)
+        time.sleep(2)
         s0 = time.perf_counter()
         swap()
-        load.swap = f"re-published in {time.perf_counter() - s0:.1f} s during the load"
-    for t in threads:
-        t.join()
-    load.seconds = time.perf_counter() - t0
+        took = time.perf_counter() - s0
+        load.swap = f"re-published under load ({took:.0f} s), swapped at {2 + took:.0f} s"
+    out, _ = proc.communicate(b"\n", timeout=seconds + 600)
+    answer = json.loads(out)
+    load.latencies, load.errors, load.seconds = (
+        answer["latencies"],
+        answer["errors"],
+        answer["seconds"],
+    )
     return load
 
 
@@ -187,9 +183,22 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=50, help="PostgreSQL clients")
     ap.add_argument("--duck-clients", type=int, default=10, help="DuckDB clients")
     ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--swap", action="store_true", help="re-publish halfway (PostgreSQL)")
+    ap.add_argument(
+        "--swap", action="store_true", help="re-publish during the cached load (PostgreSQL)"
+    )
+    ap.add_argument(
+        "--swap-uncached",
+        action="store_true",
+        help="with --swap, re-publish during the uncached load too (the publish then takes "
+        "minutes: PostgreSQL's cores are busy answering)",
+    )
     ap.add_argument("--keep", action="store_true", help="reuse the generated case")
     ap.add_argument("--fast", action="store_true", help="fsync-off PostgreSQL settings")
+    ap.add_argument(
+        "--published",
+        action="store_true",
+        help="CRMPIPE_PG_DSN already serves this build: don't publish it first",
+    )
     ap.add_argument("--dir", type=Path, default=None)
     args = ap.parse_args()
     folder = args.dir or ROOT / "benchmarks" / "results" / f"serve-{args.contacts}"
@@ -205,22 +214,24 @@ def main() -> None:
     table.add_column("max ms", justify="right")
     table.add_column("note")
     cluster = None
+    loads: dict[str, Load] = {}
     try:
         if args.store in ("duckdb", "both"):
             duck = connect(cfg.warehouse_path, read_only=True)
             _row(table, "library, DuckDB", 1, baseline(duck, cfg, min(args.seconds, 10)))
             duck.close()
-            proc, port = start_server(config, None)
-            try:
-                _row(
-                    table,
-                    "HTTP, DuckDB",
-                    args.duck_clients,
-                    hammer(port, args.duck_clients, args.seconds),
-                )
-            finally:
-                proc.terminate()
-                proc.wait(timeout=30)
+            for cache in (False, True):
+                proc, port = start_server(config, None, cache=cache)
+                label = "HTTP, DuckDB" + (", cache" if cache else "")
+                try:
+                    if not cache:
+                        _row(table, label, 1, hammer(port, 1, min(args.seconds, 10)))
+                    load = hammer(port, args.duck_clients, args.seconds)
+                    _row(table, label, args.duck_clients, load)
+                finally:
+                    proc.terminate()
+                    proc.wait(timeout=30)
+                loads[label] = load
         if args.store in ("pg", "both"):
             from crmpipe.publish.pgserver import FAST_SETTINGS, start_cluster
 
@@ -229,7 +240,8 @@ def main() -> None:
                 cluster = start_cluster(FAST_SETTINGS if args.fast else BENCH_SETTINGS)
                 dsn = cluster.dsn("postgres")
             duck = connect(cfg.warehouse_path, read_only=True)
-            publish(duck, dsn, cfg=cfg)
+            if not args.published:
+                publish(duck, dsn, cfg=cfg)
             pg = connect_pg(dsn, statement_timeout=None)
             _row(
                 table,
@@ -242,19 +254,30 @@ def main() -> None:
             def swap() -> None:
                 publish(duck, dsn, cfg=cfg)
 
-            proc, port = start_server(config, dsn)
             try:
-                load = hammer(port, args.clients, args.seconds, swap if args.swap else None)
-                _row(table, "HTTP, PostgreSQL", args.clients, load, load.swap)
+                for cache in (False, True):
+                    proc, port = start_server(config, dsn, cache=cache)
+                    label = "HTTP, PostgreSQL" + (", cache" if cache else "")
+                    try:
+                        if not cache:
+                            _row(table, label, 1, hammer(port, 1, min(args.seconds, 10)))
+                        swapping = args.swap and (cache or args.swap_uncached)
+                        load = hammer(port, args.clients, args.seconds, swap if swapping else None)
+                        _row(table, label, args.clients, load, load.swap)
+                    finally:
+                        proc.terminate()
+                        proc.wait(timeout=30)
+                    loads[label] = load
             finally:
-                proc.terminate()
-                proc.wait(timeout=30)
                 duck.close()
+        for label, load in loads.items():
             for error in sorted(set(load.errors))[:5]:
-                console.print(f"error: {error}", highlight=False)
+                console.print(f"{label}: error: {error}", highlight=False)
     finally:
         if cluster is not None:
             cluster.stop()
+    load_after = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    table.caption = f"load average after: {load_after}"
     console.print(table)
 
 

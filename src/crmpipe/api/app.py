@@ -2,8 +2,9 @@
 run registry and a run's report as JSON, described by OpenAPI at /docs; the web UI's pages
 (crmpipe.web) are mounted beside it and call these same endpoint functions.
 
-Each request opens its own read-only DuckDB connection (`crmpipe.serve.open_store`; holding
-one open would lock `crmpipe run` out of the warehouse file), or takes a pooled PostgreSQL
+Each request reads through its thread's cursor on one read-only handle of the DuckDB
+warehouse (`crmpipe.serve.duck`: let go after a second without requests, so `crmpipe run` gets
+the file between bursts), or takes a pooled PostgreSQL
 session (`crmpipe.serve.pool`: read-only, the search statement timeout, its statements pinned
 to one published version while a publish swaps). Every error is JSON with a one-line message
 (`{"error": "..."}`): a bad query is a 400 with the parser's message and column, never a
@@ -22,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from enum import StrEnum
@@ -33,6 +35,7 @@ from fastapi.responses import JSONResponse, Response
 import crmpipe
 from crmpipe import web
 from crmpipe.api.access import Caller, Keys, RateLimiter, Role, request_key
+from crmpipe.api.cache import AnswerCache
 from crmpipe.api.errors import ApiError, answer_errors, status_of
 from crmpipe.api.facets import facet_fields, facets
 from crmpipe.api.masking import Masker
@@ -57,9 +60,10 @@ from crmpipe.funnel.query import funnel as monthly_funnel
 from crmpipe.jsonvalues import json_value
 from crmpipe.render import console as show
 from crmpipe.report.content import report_content
-from crmpipe.search import Kind, as_backend
+from crmpipe.search import Backend, Kind, as_backend
 from crmpipe.search import search as run_search
-from crmpipe.serve import open_store, resolve_dsn
+from crmpipe.serve import resolve_dsn
+from crmpipe.serve.duck import WarehouseReader
 from crmpipe.serve.pool import ReadPool
 from crmpipe.serve.sql import run_read_only
 from crmpipe.serve.store import StoreError
@@ -70,6 +74,9 @@ from crmpipe.warehouse.runs import list_runs
 #: page too, so it is bounded like the shell's pages.
 MAX_WINDOW = 10_000
 
+
+#: Answers kept per served version when crmpipe.yml doesn't say (`serve.cache`).
+DEFAULT_CACHE_ENTRIES = 1000
 
 #: /api/sql: rows answered by default, and DuckDB's statement timeout (PostgreSQL sessions
 #: have their own, crmpipe.serve.SEARCH_STATEMENT_TIMEOUT).
@@ -92,11 +99,14 @@ TableParam = Annotated[
 ]
 
 
-def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
+def create_app(
+    cfg: Config | None, dsn: str | None = None, *, cache_entries: int | None = None
+) -> FastAPI:
     """The API over the PostgreSQL schema published at `dsn` (a `--pg` option) when given, else
     the project's DuckDB warehouse (`cfg`), as `crmpipe search` decides; with neither, the
     CRMPIPE_PG_DSN environment variable. `cfg` also gives the search aliases, shorthands, page
-    size and count cap."""
+    size and count cap. `cache_entries` bounds the answers kept per served version
+    (crmpipe.api.cache; default `serve.cache`, 0 turns the cache off)."""
     pg = resolve_dsn(None, dsn) if dsn else None
     if pg is None and cfg is None:
         pg = resolve_dsn(None, None)
@@ -109,6 +119,25 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
     limit_spec = cfg.serve.rate_limit if cfg is not None else None
     limiter = RateLimiter(limit_spec) if limit_spec is not None else None
     masker = Masker(cfg)
+    if cache_entries is None:
+        cache_entries = cfg.serve.cache if cfg is not None else DEFAULT_CACHE_ENTRIES
+    cache = AnswerCache(cache_entries)
+    warehouse = WarehouseReader(cfg.warehouse_path) if cfg is not None and not pg else None
+    # A Backend per served version, pinned: what it read about the tables (which exist, their
+    # columns and fields) is read once per version, not once per request.
+    pinned: OrderedDict[Any, Backend] = OrderedDict()
+    pinned_lock = threading.Lock()
+
+    def backend_for(version: Any, con: Any) -> Backend:
+        if version is None:  # nothing published: nothing to keep
+            return as_backend(con)
+        with pinned_lock:
+            proto = pinned.get(version)
+            if proto is None:
+                proto = pinned[version] = as_backend(con).pinned()
+                while len(pinned) > 4:
+                    pinned.popitem(last=False)
+        return proto.bound(con)
 
     pools: list[ReadPool] = []
     pools_lock = threading.Lock()
@@ -124,6 +153,8 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
         yield
         for pool in pools:  # the PostgreSQL sessions end with the server
             pool.close()
+        if warehouse is not None:
+            warehouse.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -134,13 +165,21 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
     )
 
     @contextmanager
-    def connection() -> Iterator[Any]:
+    def store() -> Iterator[tuple[Backend, Any]]:
+        """(a Backend on a connection for one request, the store version it reads)."""
         if pg:  # a pooled session, its statements pinned to one published version
-            with read_pool().reading() as con:
-                yield con
+            with read_pool().reading_version() as (con, version):
+                yield backend_for(version, con), None if version is None else ("pg", version)
             return
-        with open_store(cfg, pg, app="crmpipe serve") as con:
-            yield con
+        if warehouse is None:
+            raise StoreError("no project file: pass --config crmpipe.yml, or --pg DSN")
+        with warehouse.reading() as (con, version):
+            yield backend_for(version, con), ("duckdb", version)
+
+    @contextmanager
+    def connection() -> Iterator[Any]:
+        with store() as (db, _):
+            yield db.con
 
     def duckdb_only(what: str) -> None:
         if pg:
@@ -213,12 +252,18 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
         size = limit or default_limit
         if offset + size > MAX_WINDOW:
             raise ApiError(f"offset + limit is at most {MAX_WINDOW:,}: narrow the query", 400)
-        with connection() as con:
-            db = as_backend(con).with_table(table)
+        hidden = masked(request)
+        media = "text/csv; charset=utf-8" if format is Format.csv else "application/json"
+        with store() as (db, version):
+            db = db.with_table(table)
             registry = db.load_fields(aliases)
             mask = masker.for_table(db.search_spec)
-            if masked(request):
+            if hidden:
                 mask.check_query(q, registry, shorthands)
+            key = ("search", version, db.search_spec.name, q, offset, size, format, hidden)
+            body = cache.get(key) if version is not None else None
+            if body is not None:
+                return Response(body, media_type=media)
             result = run_search(
                 db,
                 q,
@@ -229,11 +274,13 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
                 fields=registry,
             )
         result.rows = result.rows[offset:]
-        if masked(request):
+        if hidden:
             result.rows = mask.search_rows(list(result.columns), result.rows)
-        if format is Format.csv:
-            return Response(show.result_csv(result), media_type="text/csv; charset=utf-8")
-        return Response(show.result_json(result), media_type="application/json")
+        text = show.result_csv(result) if format is Format.csv else show.result_json(result)
+        body = text.encode()
+        if version is not None:
+            cache.put(key, body)
+        return Response(body, media_type=media)
 
     @app.get(
         "/api/fields",
@@ -243,8 +290,8 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
     )
     def fields(table: TableParam = None) -> list[dict[str, Any]]:
         """Each field a query can name (`field: value`), its kind and the aliases naming it."""
-        with connection() as con:
-            registry = as_backend(con).with_table(table).load_fields(aliases)
+        with store() as (db, _):
+            registry = db.with_table(table).load_fields(aliases)
         named: dict[str, list[str]] = {}
         for name, f in registry.items():
             if f.is_alias:
@@ -274,15 +321,22 @@ def create_app(cfg: Config | None, dsn: str | None = None) -> FastAPI:
     ) -> dict[str, Any]:
         """For each field, its `top` most frequent values among the matches of `q` (list fields
         counted per element), by count then value."""
-        with connection() as con:
-            db = as_backend(con).with_table(table)
+        hidden = masked(request)
+        with store() as (db, version):
+            db = db.with_table(table)
             registry = db.load_fields(aliases)
             chosen = facet_fields(fields.split(","), registry)
             mask = masker.for_table(db.search_spec)
-            if masked(request):
+            if hidden:
                 mask.check_query(q, registry, shorthands)
-            counts = facets(db, q, chosen, top=top, shorthands=shorthands, registry=registry)
-        if masked(request):
+            key = ("facets", version, db.search_spec.name, q, tuple(f.name for f in chosen), top)
+            counts = cache.get(key) if version is not None else None
+            if counts is None:
+                counts = facets(db, q, chosen, top=top, shorthands=shorthands, registry=registry)
+                if version is not None:
+                    size = sum(len(str(v["value"])) + 16 for vs in counts.values() for v in vs)
+                    cache.put(key, counts, size)
+        if hidden:
             counts = mask.facet_counts(counts, {f.name: f.column for f in chosen})
         return {"q": q, "fields": counts}
 

@@ -27,12 +27,13 @@ def serve(
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
+    cache_entries: int | None = None,
     announce: Callable[[str], None] | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the store until interrupted; `announce` is told the URL before the server starts,
     `warn` that the API is open to the network (no `serve.keys`, a host that isn't loopback)."""
-    app = create_app(cfg, dsn)
+    app = create_app(cfg, dsn, cache_entries=cache_entries)
     open_api = cfg is None or not cfg.serve.keys
     if warn is not None and open_api and not is_loopback(host):
         warn(

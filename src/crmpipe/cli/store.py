@@ -68,6 +68,12 @@ def serve(
             help="Read an API key from stdin and print the serve.keys hash to paste; no server.",
         ),
     ] = False,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache", help="Keep no search and facet answers (serve.cache) between requests."
+        ),
+    ] = False,
 ) -> None:
     """Serve the HTTP API (search, fields, runs, reports; OpenAPI at /docs), read-only."""
     from crmpipe.api import serve as run_server
@@ -86,6 +92,7 @@ def serve(
         pg,
         host=host,
         port=port,
+        cache_entries=0 if no_cache else None,
         announce=lambda url: out.print(f"serving on {url}", highlight=False, soft_wrap=True),
         warn=lambda line: err.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True),
     )

@@ -249,6 +249,8 @@ class ServeSpec(_Strict):
 
     keys: list[ApiKeySpec] = Field(default_factory=list)
     rate_limit: RateLimitSpec | None = None
+    #: Search and facet answers kept per served version (crmpipe.api.cache); 0: none.
+    cache: int = Field(default=1000, ge=0)
 
 
 class TableChecksSpec(_Strict):

@@ -37,6 +37,34 @@ class Backend(ABC):
     search_spec: SearchTable = CONTACT_SEARCH
     #: Whether the table was chosen (by name, or the store's default once looked up).
     table_chosen: bool = False
+    #: What was read about the store's tables (which exist, their columns and fields), kept
+    #: across requests when the caller knows the store can't change under it: crmpipe serve
+    #: binds a Backend per served version (`pinned`, `bound`). None: read again each time.
+    _meta: dict[Any, Any] | None = None
+
+    def pinned(self) -> Backend:
+        """A copy that keeps what it reads about the tables for good (`bound` copies share it):
+        only for a store version that never changes, as crmpipe serve's are."""
+        other = copy.copy(self)
+        other._meta = {}
+        other._reset()
+        return other
+
+    def bound(self, con: Any) -> Backend:
+        """A copy on another connection to the same store version, sharing what was read."""
+        other = copy.copy(self)
+        other.con = con
+        return other
+
+    def _cached(self, key: Any, read: Any) -> Any:
+        """`read()`, kept under `key` when this Backend is pinned to a version."""
+        if self._meta is None:
+            return read()
+        try:
+            return self._meta[key]
+        except KeyError:
+            value = self._meta[key] = read()
+            return value
 
     @property
     @abstractmethod
@@ -124,24 +152,36 @@ class DuckDBBackend(Backend):
         return self.search_spec.duckdb_table
 
     def has_table(self, spec: SearchTable) -> bool:
-        row = self.con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'search' "
-            "AND table_name = ?",
-            [spec.name],
-        ).fetchone()
-        return bool(row and row[0])
+        def read() -> bool:
+            row = self.con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'search' "
+                "AND table_name = ?",
+                [spec.name],
+            ).fetchone()
+            return bool(row and row[0])
+
+        return self._cached(("has", spec.name), read)
 
     def load_fields(self, aliases: Mapping[str, str] | None = None) -> dict[str, Field]:
-        return load_fields(self.con, self.aliases(aliases), table=self.search_spec.name)
+        merged = self.aliases(aliases)
+        key = ("fields", self.search_spec.name, tuple(sorted(merged.items())))
+        return dict(
+            self._cached(key, lambda: load_fields(self.con, merged, table=self.search_spec.name))
+        )
 
     def table_columns(self, table: str) -> list[str]:
         import duckdb
 
-        try:
-            cursor = self.con.execute(f"SELECT * FROM {self.qualified(table)} LIMIT 0")
-        except duckdb.CatalogException:
-            raise QueryError(f"no search table {table} — build it first (crmpipe build)") from None
-        return [d[0] for d in cursor.description]
+        def read() -> list[str]:
+            try:
+                cursor = self.con.execute(f"SELECT * FROM {self.qualified(table)} LIMIT 0")
+            except duckdb.CatalogException:
+                raise QueryError(
+                    f"no search table {table} — build it first (crmpipe build)"
+                ) from None
+            return [d[0] for d in cursor.description]
+
+        return list(self._cached(("columns", table), read))
 
     def explain(self, sql: str, params: Sequence[Any], *, analyze: bool = False) -> list[str]:
         verb = "EXPLAIN ANALYZE" if analyze else "EXPLAIN"
@@ -171,7 +211,10 @@ class PostgresBackend(Backend):
 
     def has_table(self, spec: SearchTable) -> bool:
         name = f"{quote_ident(self.schema)}.{quote_ident(spec.name)}"
-        return self.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()[0]
+        return self._cached(
+            ("has", spec.name),
+            lambda: self.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()[0],
+        )
 
     def _reset(self) -> None:
         self._fields = None
@@ -181,7 +224,9 @@ class PostgresBackend(Backend):
     def dialect(self) -> PostgresDialect:  # type: ignore[override]
         """The dialect, with the lookups search_fields lists (read at first use)."""
         if self._dialect is None:
-            self._dialect = PostgresDialect(self._lookups())
+            self._dialect = self._cached(
+                ("dialect", self.search_spec.name), lambda: PostgresDialect(self._lookups())
+            )
         return self._dialect
 
     @property
@@ -226,31 +271,34 @@ class PostgresBackend(Backend):
         lookup_field) rows of search_fields; the columns a schema published before they existed
         lacks read as NULL."""
         if self._fields is None:
-            table = f"{self.schema}.{FIELDS_TABLE}"
-            columns = {
-                r[0]
-                for r in self.execute(
-                    "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) "
-                    "AND attnum > 0 AND NOT attisdropped",
-                    [".".join(quote_ident(part) for part in table.split("."))],
-                ).fetchall()
-            }
-            if not columns:
-                raise QueryError(
-                    f"nothing is published in database {self.con.info.dbname} (no {table}); "
-                    "run 'crmpipe publish' first"
-                )
-            wanted = ["match_column", "lookup_table", "lookup_column", "lookup_key", "lookup_field"]
-            select = ", ".join(c if c in columns else "NULL" for c in wanted)
-            # Rows without a table name (a schema published before fields had one) are
-            # contact_search's.
-            named = "table_name" if "table_name" in columns else "NULL::text"
-            self._fields = self.execute(
-                f"SELECT name, kind, position, {select} FROM {self.qualified(table)} "
-                f"WHERE coalesce({named}, %s) = %s ORDER BY position, name",
-                [CONTACT_SEARCH.name, self.search_spec.name],
-            ).fetchall()
+            self._fields = self._cached(("fields", self.search_spec.name), self._read_fields)
         return self._fields
+
+    def _read_fields(self) -> list[tuple[Any, ...]]:
+        table = f"{self.schema}.{FIELDS_TABLE}"
+        columns = {
+            r[0]
+            for r in self.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) "
+                "AND attnum > 0 AND NOT attisdropped",
+                [".".join(quote_ident(part) for part in table.split("."))],
+            ).fetchall()
+        }
+        if not columns:
+            raise QueryError(
+                f"nothing is published in database {self.con.info.dbname} (no {table}); "
+                "run 'crmpipe publish' first"
+            )
+        wanted = ["match_column", "lookup_table", "lookup_column", "lookup_key", "lookup_field"]
+        select = ", ".join(c if c in columns else "NULL" for c in wanted)
+        # Rows without a table name (a schema published before fields had one) are
+        # contact_search's.
+        named = "table_name" if "table_name" in columns else "NULL::text"
+        return self.execute(
+            f"SELECT name, kind, position, {select} FROM {self.qualified(table)} "
+            f"WHERE coalesce({named}, %s) = %s ORDER BY position, name",
+            [CONTACT_SEARCH.name, self.search_spec.name],
+        ).fetchall()
 
     def _lookups(self) -> dict[str, Lookup]:
         out = {}
@@ -273,8 +321,11 @@ class PostgresBackend(Backend):
         return fields_from_list(rows, self.aliases(aliases))
 
     def table_columns(self, table: str) -> list[str]:
-        cursor = self.execute(f"SELECT * FROM {self.qualified(table)} LIMIT 0")
-        return [d[0] for d in cursor.description]
+        def read() -> list[str]:
+            cursor = self.execute(f"SELECT * FROM {self.qualified(table)} LIMIT 0")
+            return [d[0] for d in cursor.description]
+
+        return list(self._cached(("columns", table), read))
 
     def explain(self, sql: str, params: Sequence[Any], *, analyze: bool = False) -> list[str]:
         options = "ANALYZE, BUFFERS" if analyze else "COSTS"

@@ -21,6 +21,7 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from crmpipe.errors import first_line
+from crmpipe.search.backends import PG_SCHEMA
 from crmpipe.serve.store import (
     SEARCH_STATEMENT_TIMEOUT,
     StoreError,
@@ -36,15 +37,34 @@ POOL_MIN, POOL_MAX = 2, 20
 POOL_WAIT_SECONDS = 30.0
 
 
+#: One round trip opens a request's transaction: read-only, the serving lock shared, and which
+#: version serves — the OID of schema `crmpipe`, which a swap's renames hand to another
+#: version's schema (each version is its own schema, never changed once it serves), so it names
+#: the served version for caches (crmpipe.api.cache) without reading crmpipe_meta.
+_BEGIN = (
+    f"BEGIN READ ONLY; SELECT pg_advisory_xact_lock_shared({SERVING_LOCK}); "
+    f"SELECT (SELECT oid::bigint FROM pg_namespace WHERE nspname = '{PG_SCHEMA}')"
+)
+
+
 @contextmanager
 def one_version(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
     """Run the block's statements in one read-only transaction that holds the serving lock
     shared, so a swap can't land between two of them. The connection is autocommit; a failed
     statement's rollback (PostgresBackend recovers that way) simply ends the transaction."""
-    conn.execute("BEGIN READ ONLY")
-    conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", [SERVING_LOCK])
-    try:
+    with pinned(conn):
         yield conn
+
+
+@contextmanager
+def pinned(conn: psycopg.Connection) -> Iterator[int | None]:
+    """`one_version`, yielding the served version's id (None: nothing is published)."""
+    cursor = conn.execute(_BEGIN)  # three statements, one round trip (simple query protocol)
+    try:
+        cursor.nextset()
+        cursor.nextset()
+        row = cursor.fetchone()
+        yield row[0] if row else None
     finally:
         if conn.info.transaction_status != TransactionStatus.IDLE:
             conn.rollback()  # read-only: nothing to commit
@@ -75,9 +95,15 @@ class ReadPool:
     @contextmanager
     def reading(self) -> Iterator[psycopg.Connection]:
         """A pooled session for one request, its statements pinned to one version."""
+        with self.reading_version() as (conn, _):
+            yield conn
+
+    @contextmanager
+    def reading_version(self) -> Iterator[tuple[psycopg.Connection, int | None]]:
+        """`reading`, with the id of the version the statements are pinned to (`pinned`)."""
         try:
-            with self.pool.connection() as conn, one_version(conn):
-                yield conn
+            with self.pool.connection() as conn, pinned(conn) as version:
+                yield conn, version
         except PoolTimeout:
             raise StoreError(
                 f"no PostgreSQL session free within {POOL_WAIT_SECONDS:.0f} s "
