@@ -27,6 +27,7 @@ from crmpipe.resolution.facilities import FEATURES, feature_select, is_facility_
 from crmpipe.resolution.features import derive_features, feature_columns
 from crmpipe.resolution.tables import ResolvedTables
 from crmpipe.sqltext import quote_ident
+from crmpipe.warehouse.connection import table_exists
 
 
 class ExplainError(CrmpipeError):
@@ -102,18 +103,10 @@ class Explanation:
     splits: list[Split] = field(default_factory=list)
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    rows = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, name],
-    ).fetchall()
-    return bool(rows and rows[0][0])
-
-
 def lead_provenance(con: duckdb.DuckDBPyConnection, golden_id: str) -> list[Provenance]:
     """Field-level provenance of golden facility `golden_id`: one row per lead column that has
     a value, in the leads table's column order (empty when the project builds no leads)."""
-    if not _has_table(con, *LEAD_PROVENANCE):
+    if not table_exists(con, *LEAD_PROVENANCE):
         return []
     rows = con.execute(
         "SELECT p.column_name, CAST(p.value AS VARCHAR), p.source, p.file, p.row "
@@ -148,7 +141,7 @@ def field_provenance(
     names = [d[0] for d in golden.description]
     found = golden.fetchall()
     row = found[0] if found else None
-    if row is None or not _has_table(con, "core", t.field_sources.split(".")[1]):
+    if row is None or not table_exists(con, "core", t.field_sources.split(".")[1]):
         return []
     values = dict(zip(names, row, strict=True))
     origin = {
@@ -344,7 +337,7 @@ def explain(
 def _splits(con: duckdb.DuckDBPyConnection, tbl: Table, ids: list[int]) -> list[Split]:
     """The links cut between records `ids` and records now in other golden records."""
     t = ResolvedTables(tbl.name)
-    if not _has_table(con, "resolved", t.splits.split(".")[1]):
+    if not table_exists(con, "resolved", t.splits.split(".")[1]):
         return []
     kl, kr = quote_ident(tbl.key[0] + "_l"), quote_ident(tbl.key[0] + "_r")
     rows = con.execute(

@@ -42,6 +42,21 @@ def _score(rule: str, col: str, spec: ResolveSpec) -> str:
     return "_rec"
 
 
+def _members(records: str, clusters: str, spec: ResolveSpec) -> str:
+    """The members of multi-record clusters with their cluster, golden id and, for each
+    `most_frequent` column, how often its value occurs in the cluster (what `_score` reads):
+    the one input of golden records and of their field-level provenance."""
+    freq = "".join(
+        f", count(*) OVER (PARTITION BY _cluster, {quote_ident(c)}) AS {quote_ident('_freq_' + c)}"
+        for c, r in spec.survivorship.items()
+        if r == "most_frequent"
+    )
+    return (
+        f"(SELECT r.*, c._cluster, c.golden_id{freq} "
+        f"FROM {records} r JOIN {clusters} c USING (_rid) WHERE c._size > 1)"
+    )
+
+
 def build_golden(
     con: duckdb.DuckDBPyConnection,
     tbl: Table,
@@ -56,11 +71,7 @@ def build_golden(
     companions = {
         f"{c.name}{COMPANIONS[c.role]}": c.name for c in tbl.all_columns if c.role in COMPANIONS
     }
-    freq_cols = [c for c, r in spec.survivorship.items() if r == "most_frequent"]
-    freq = "".join(
-        f", count(*) OVER (PARTITION BY _cluster, {quote_ident(c)}) AS {quote_ident('_freq_' + c)}"
-        for c in freq_cols
-    )
+    members = _members(records, clusters, spec)
     aggs: list[str] = [f"any_value(golden_id) AS {quote_ident(key)}"]
     for col in tbl.all_columns:
         name = quote_ident(col.name)
@@ -103,8 +114,7 @@ def build_golden(
         UNION ALL BY NAME
         SELECT {", ".join(select)} FROM (
           SELECT _cluster, {", ".join(aggs)}
-          FROM (SELECT r.*, c._cluster, c.golden_id{freq}
-                FROM {records} r JOIN {clusters} c USING (_rid) WHERE c._size > 1)
+          FROM {members}
           GROUP BY _cluster)
         """
     )
@@ -130,11 +140,7 @@ def build_field_sources(
         for c in tbl.all_columns
         if c.name != key and not (c.role is Role.EMAIL_LIST and c.name not in spec.survivorship)
     ]
-    freq = "".join(
-        f", count(*) OVER (PARTITION BY _cluster, {quote_ident(c)}) AS {quote_ident('_freq_' + c)}"
-        for c, r in spec.survivorship.items()
-        if r == "most_frequent"
-    )
+    members = _members(records, clusters, spec)
     picks = ", ".join(
         f"arg_max(_rid, {_score(spec.survivorship.get(c, 'most_recent'), c, spec)}) "
         f"FILTER (WHERE {quote_ident(c)} IS NOT NULL) AS {quote_ident(c)}"
@@ -152,8 +158,7 @@ def build_field_sources(
         CREATE OR REPLACE TABLE {out} AS
         WITH picked AS (
           SELECT golden_id, {picks}
-          FROM (SELECT r.*, c._cluster, c.golden_id{freq}
-                FROM {records} r JOIN {clusters} c USING (_rid) WHERE c._size > 1)
+          FROM {members}
           GROUP BY golden_id),
         long AS (UNPIVOT picked ON {", ".join(quote_ident(c) for c in cols)}
                  INTO NAME column_name VALUE _rid)
