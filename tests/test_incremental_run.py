@@ -23,6 +23,17 @@ from crmpipe.search import search
 from crmpipe.warehouse.connection import connect
 
 DAY = 86_400
+#: Checks that quarantine: rows without a title, contacts of an unknown entity, re-typed tech.
+ERROR_CHECKS = """\
+  techstacks:
+    table:
+      - expression: {name: not_retyped, sql: "type <> 'retyped'", severity: error}
+  contacts:
+    columns:
+      title: [{not_null: {severity: error}}]
+      entity_id: [{relationship: {to: entities, severity: error}}]
+    table:
+"""
 QUERIES = ("title: finance", "email: gov", "tech: wordpress", "state: CA", "created>2020-01-01")
 
 
@@ -52,7 +63,11 @@ def case(tmp_path: Path) -> tuple[Path, Path, list[list[str]]]:
     folder = tmp_path / "case"
     made = pursuit.generate(folder, contacts=1500, seed=3, shared=None)
     base = pursuit.MTIME_BASE
-    text = made.config_path.read_text().replace("path: techstacks.csv", "path: techstacks*.csv")
+    text = made.config_path.read_text()
+    for glob in ("techstacks", "entities"):
+        text = text.replace(f"path: {glob}.csv", f"path: {glob}*.csv")
+    assert "  contacts:\n    table:\n" in text
+    text = text.replace("  contacts:\n    table:\n", ERROR_CHECKS)
     inc = folder / "crmpipe.yml"
     inc.write_text(text.replace(".crmpipe/warehouse.duckdb", ".crmpipe/incremental.duckdb"))
     full = folder / "full.yml"
@@ -76,12 +91,29 @@ def case(tmp_path: Path) -> tuple[Path, Path, list[list[str]]]:
         "techstacks_2.csv",
         base + 3 * DAY,
     )
-    # drop C: a new `nickname` column, changed titles of old contacts, new contacts, keyless rows
+    # ... and a contact of an entity that only arrives with drop C (quarantined until then)
     c1 = str(folder / "contacts_1.csv")
     _copy_sql(
         held,
+        "SELECT * REPLACE ('d' || contact_id AS contact_id, 'zz-later' AS place_id) FROM "
+        f"read_csv('{c1}', all_varchar = true, ignore_errors = true) ORDER BY contact_id LIMIT 2",
+        "contacts_5.csv",
+        base + 3 * DAY,
+    )
+    en = str(folder / "entities.csv")
+    _copy_sql(
+        held,
+        f"SELECT * REPLACE ('zz-later' AS place_id) FROM read_csv('{en}', all_varchar = true) "
+        "LIMIT 1",
+        "entities_2.csv",
+        base + 4 * DAY,
+    )
+    # drop C: a new `nickname` column, changed titles of old contacts, new contacts, keyless rows
+    _copy_sql(
+        held,
         "SELECT * REPLACE ('Finance Director' AS title), 'nick' AS nickname FROM (SELECT * FROM "
-        f"read_csv('{c1}', all_varchar = true, ignore_errors = true) ORDER BY contact_id "
+        f"read_csv('{c1}', all_varchar = true, ignore_errors = true) ORDER BY lower(trim("
+        "coalesce(title, ''))) IN ('', 'n/a', 'na', 'null', '-', 'none') DESC, contact_id "
         "LIMIT 40) UNION ALL SELECT * REPLACE ('n' || contact_id AS contact_id), NULL FROM "
         f"(SELECT * FROM read_csv('{c1}', all_varchar = true, ignore_errors = true) "
         "ORDER BY contact_id DESC LIMIT 20) UNION ALL SELECT * REPLACE (NULL AS contact_id), "
@@ -90,7 +122,11 @@ def case(tmp_path: Path) -> tuple[Path, Path, list[list[str]]]:
         "contacts_4.csv",
         base + 4 * DAY,
     )
-    drops = [["contacts_1b.csv"], ["contacts_2.csv", "techstacks_2.csv"], ["contacts_4.csv"]]
+    drops = [
+        ["contacts_1b.csv"],
+        ["contacts_2.csv", "techstacks_2.csv", "contacts_5.csv"],
+        ["contacts_4.csv", "entities_2.csv"],
+    ]
     return inc, full, drops
 
 
@@ -157,6 +193,7 @@ def test_incremental_runs_build_what_full_runs_build(case) -> None:
     first = run(load_config(inc))
     assert "full rebuild: no earlier build" in _steps(first, "clean")[0]
     run(load_config(full), full=True)
+    quarantined: list[dict] = []
     for names in drops:
         _bring(held, folder, names)
         a = run(load_config(inc))
@@ -171,13 +208,21 @@ def test_incremental_runs_build_what_full_runs_build(case) -> None:
         assert left.keys() == right.keys()
         for key in left:
             assert left[key] == right[key], key
-    # what the drops did is there: newer versions replaced old rows, keyless rows quarantined
+        quarantined.append({r[0]: r for r in left["quarantine.contacts"]})
+    # what the drops did is there: contacts of the late entity were quarantined until it came,
+    # contacts quarantined for no title came back with a newer version that has one, newer
+    # versions replaced old rows, keyless rows and re-typed tech are quarantined
+    assert "dc0000001" not in quarantined[0] and "dc0000001" in quarantined[1]
+    assert "dc0000001" not in quarantined[2]
+    untitled = {k for k, r in quarantined[1].items() if "title is missing" in str(r)}
+    fixed = untitled - set(quarantined[2])
+    drop_c = duckdb.sql(f"SELECT contact_id FROM '{folder / 'contacts_4.csv'}'").fetchall()
+    retitled = {r[0] for r in drop_c}
+    assert fixed and fixed <= retitled
     state = _state(inc)
-    titles = [r for r in state["staging.contacts"] if r[0] == "c0000001"]
-    assert len(titles) == 2  # the first export's version and drop C's
-    counts = {r[0]: r for r in state["table_counts"]}
-    assert counts["contacts"][4] >= 3 and counts["techstacks"][4] >= 1
-    assert any(r[2] == "retyped" for r in state["core.techstacks"])
+    assert len([r for r in state["staging.contacts"] if r[0] == "c0000001"]) == 2
+    assert any(r[2] == "retyped" for r in state["quarantine.techstacks"])
+    assert sum(r[0] is None for r in state["quarantine.contacts"]) == 3
 
 
 def test_a_changed_project_file_rebuilds_in_full(case) -> None:

@@ -210,18 +210,8 @@ def merge_core(
     ]
     cols = ", ".join(quote_ident(c) for c in core_cols)
     d = quote_ident(delta)
-    if base is not None:
-        con.execute(f"CREATE OR REPLACE TABLE core.{name} AS SELECT {cols} FROM {base}")
-    # rows the checks quarantined return to core (checked again below); rows of other
-    # quarantines (a mart's repeats) are made again by their step
-    checked = sorted(check_names)
-    con.execute(
-        f"INSERT INTO core.{name} BY NAME SELECT {cols} FROM quarantine.{name} "
-        "WHERE _check <> ? AND list_has_all(?, string_split(_check, ', '))",
-        [KEY_CHECK, checked],
-    )
-    con.execute(f"DELETE FROM quarantine.{name} WHERE _check <> ?", [KEY_CHECK])
-    # the winner of each key the new rows carry, among all its staged versions
+    # the winner of each key the new rows carry, among all its staged versions; kept where it
+    # is a new row (it replaces the key's old row)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _crm_win AS SELECT s.rowid AS _sid, {key_list}, "
         f"_source, _file_hash FROM staging.{name} s SEMI JOIN (SELECT DISTINCT {key_list} "
@@ -232,10 +222,26 @@ def merge_core(
         "DELETE FROM _crm_win WHERE (_source, _file_hash) NOT IN "
         f"(SELECT DISTINCT _source, _file_hash FROM {d})"
     )
+    if base is not None:
+        con.execute(
+            f"CREATE OR REPLACE TABLE core.{name} AS SELECT {cols} FROM {base} "
+            f"ANTI JOIN _crm_win USING ({key_list})"
+        )
+    else:
+        con.execute(
+            f"DELETE FROM core.{name} WHERE rowid IN (SELECT c.rowid FROM core.{name} c "
+            f"SEMI JOIN _crm_win USING ({key_list}))"
+        )
+    # rows the checks quarantined return to core (checked again with the rest) unless a new
+    # row replaces them; rows of other quarantines (a mart's repeats) are made again by their
+    # step
     con.execute(
-        f"DELETE FROM core.{name} WHERE rowid IN (SELECT c.rowid FROM core.{name} c "
-        f"SEMI JOIN _crm_win USING ({key_list}))"
+        f"INSERT INTO core.{name} BY NAME SELECT {cols} FROM quarantine.{name} "
+        "WHERE _check <> ? AND list_has_all(?, string_split(_check, ', ')) "
+        f"AND ({key_list}) NOT IN (SELECT ({key_list}) FROM _crm_win)",
+        [KEY_CHECK, sorted(check_names)],
     )
+    con.execute(f"DELETE FROM quarantine.{name} WHERE _check <> ?", [KEY_CHECK])
     con.execute(
         f"INSERT INTO core.{name} SELECT {', '.join('s.' + quote_ident(c) for c in core_cols)} "
         f"FROM staging.{name} s WHERE s.rowid IN (SELECT _sid FROM _crm_win)"
