@@ -6,6 +6,7 @@ build serving, and the next run completes."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -300,3 +301,28 @@ def test_a_run_killed_during_the_merge_leaves_the_last_build(case, tmp_path) -> 
     assert all("incremental" in d for d in _steps(done, "clean"))
     run(load_config(full), full=True)
     assert _state(inc, runs=False) == _state(full, runs=False)
+
+
+def test_new_columns_that_change_a_mapped_header_rebuild_in_full(case) -> None:
+    inc, _, drops = case
+    folder, held = inc.parent, inc.parent.parent / "held"
+    run(load_config(inc))
+    # as if the earlier files had spelled the header `Title`: the mapping's `title` read it,
+    # and a file bringing an exact `title` column changes what the mapping reads
+    con = connect(load_config(inc).warehouse_path)
+    try:
+        ((value,),) = con.execute(
+            "SELECT value FROM meta.build_state WHERE key = 'basis'"
+        ).fetchall()
+        basis = json.loads(value)
+        cols = basis["sources"]["contacts"]["columns"]
+        basis["sources"]["contacts"]["columns"] = ["Title" if c == "title" else c for c in cols]
+        con.execute(
+            "UPDATE meta.build_state SET value = ? WHERE key = 'basis'", [json.dumps(basis)]
+        )
+    finally:
+        con.close()
+    _bring(held, folder, drops[0])
+    again = run(load_config(inc))
+    reason = "full rebuild: new columns of contacts change what 'title' reads"
+    assert all(reason in d for d in _steps(again, "clean"))
