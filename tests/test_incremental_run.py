@@ -326,3 +326,18 @@ def test_new_columns_that_change_a_mapped_header_rebuild_in_full(case) -> None:
     again = run(load_config(inc))
     reason = "full rebuild: new columns of contacts change what 'title' reads"
     assert all(reason in d for d in _steps(again, "clean"))
+
+
+def test_a_warehouse_staged_with_other_columns_rebuilds_in_full(case) -> None:
+    inc, _, drops = case
+    folder, held = inc.parent, inc.parent.parent / "held"
+    run(load_config(inc))
+    con = connect(load_config(inc).warehouse_path)
+    try:  # as a warehouse staged by code with another layout would be
+        con.execute("ALTER TABLE staging.techstacks ADD COLUMN retired VARCHAR")
+    finally:
+        con.close()
+    _bring(held, folder, drops[0])
+    again = run(load_config(inc))
+    reason = "full rebuild: the columns of staging.techstacks changed"
+    assert all(reason in d for d in _steps(again, "clean"))

@@ -34,7 +34,7 @@ from crmpipe.build.staging import StageResult, stage_table
 from crmpipe.config.schema import Config
 from crmpipe.ingest.drops import feeding
 from crmpipe.ingest.headers import mapped_headers, resolve_header
-from crmpipe.model import Table, physical_columns
+from crmpipe.model import LINEAGE_COLUMNS, Table, physical_columns
 from crmpipe.sqltext import quote_ident
 from crmpipe.warehouse.connection import table_columns, table_exists
 
@@ -118,6 +118,9 @@ def plan(
     for name in fed:
         if not all(table_exists(con, s, name) for s in ("staging", "core", "quarantine")):
             return Plan(False, f"full rebuild: {name} has not been built yet")
+        expected = [n for n, _ in physical_columns(fed[name])] + [n for n, _ in LINEAGE_COLUMNS]
+        if table_columns(con, "staging", name) != expected:
+            return Plan(False, f"full rebuild: the columns of staging.{name} changed")
         if name in bases and not table_exists(con, *bases[name].split(".")):
             return Plan(False, f"full rebuild: {name} has no stored records")
         referring = [t for t in fed.values() if any(c.references == name for c in t.all_columns)]
