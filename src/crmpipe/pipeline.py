@@ -22,7 +22,15 @@ import duckdb
 import crmpipe
 from crmpipe.build.core import CoreResult, build_core, build_searches, search_table_names
 from crmpipe.build.gender import infer_gender
-from crmpipe.build.incremental import basis, merge_core, plan, save_basis, stage_new
+from crmpipe.build.incremental import (
+    basis,
+    forget_built,
+    keep_built,
+    merge_core,
+    plan,
+    save_basis,
+    stage_new,
+)
 from crmpipe.build.staging import StageResult, stage_table
 from crmpipe.clean import install_macros
 from crmpipe.config.load import load_config
@@ -43,7 +51,6 @@ from crmpipe.resolution.run import (
     snapshot_records,
     update_counts,
 )
-from crmpipe.resolution.tables import ResolvedTables
 from crmpipe.warehouse.connection import WarehouseError, connect, table_exists
 from crmpipe.warehouse.runs import finish_run, record_step, start_run
 
@@ -346,8 +353,8 @@ def _rebuild(
     their rows are cleaned and merged into the last build; the steps' details say which."""
     tables = cfg.fed_tables()
     current = basis(con, cfg, checks)
-    bases = {n: ResolvedTables(n).records for n in cfg.resolved_tables()}
-    how = plan(con, cfg, current, full=full or force, bases=bases)
+    resolved = cfg.resolved_tables()
+    how = plan(con, cfg, current, full=full or force, resolved=resolved)
     staged: dict[str, StageResult] = {}
     deltas: dict[str, str] = {}
     for name, tbl in tables.items():
@@ -370,7 +377,7 @@ def _rebuild(
                     tbl,
                     run_id,
                     deltas[name],
-                    base=bases.get(name),
+                    resolved=name in resolved,
                     check_names=quarantining if checks else set(),
                 )
             else:
@@ -396,11 +403,13 @@ def _rebuild(
     for name in RESOLVABLE:
         if name in tables and name not in cfg.resolved_tables():
             drop_resolution(con, name)  # resolution off: no stale golden ids or lineage
+            forget_built(con, name)
     for name in cfg.resolved_tables():
         if name not in tables:
             continue
         with steps.step("resolve", name) as s:
             snapshot_records(con, tables[name])
+            keep_built(con, name)  # the next incremental run merges into these rows
             res = resolve_table(con, tables[name], cfg.resolve_spec(name), run_id, full=full)
             update_counts(con, name, res)
             # what referenced a merged record (contacts an entity, jobs a customer) now

@@ -10,7 +10,9 @@ those of the last build and every file that fed it still feeds (`basis`, kept in
 - merges them into the table's pre-resolution core (`merge_core`): for each key the new rows
   carry, the winner is chosen among all its staged versions by the full build's rule (newest
   file, then latest row); where a new row wins it replaces the old winner, which becomes a
-  merged version; keyless new rows go to quarantine;
+  merged version; keyless new rows go to quarantine. A resolved table's core holds golden
+  rows, so its built rows are kept aside as `core.<table>__unresolved` (a rename before
+  resolution) and merged into;
 - puts the rows the checks had quarantined back into core, so the pipeline's checks run on the
   whole table exactly as after a full build (figures, quarantine and reasons the same).
 
@@ -98,11 +100,12 @@ def plan(
     current: dict,
     *,
     full: bool,
-    bases: dict[str, str],
+    resolved: list[str],
 ) -> Plan:
     """Incremental when only new files came since the last build; else full, with the reason.
 
-    `bases`: resolved table → the table holding its pre-resolution rows (its records)."""
+    `resolved`: the tables resolution rewrites (their built rows are kept aside, `keep_built`).
+    """
     if full:
         return Plan(False, "full rebuild (asked)")
     old = _stored(con)
@@ -121,10 +124,10 @@ def plan(
         expected = [n for n, _ in physical_columns(fed[name])] + [n for n, _ in LINEAGE_COLUMNS]
         if table_columns(con, "staging", name) != expected:
             return Plan(False, f"full rebuild: the columns of staging.{name} changed")
-        if name in bases and not table_exists(con, *bases[name].split(".")):
-            return Plan(False, f"full rebuild: {name} has no stored records")
+        if name in resolved and not table_exists(con, "core", built_name(name)):
+            return Plan(False, f"full rebuild: {name} has no kept build")
         referring = [t for t in fed.values() if any(c.references == name for c in t.all_columns)]
-        if name in bases and referring:
+        if name in resolved and referring:
             return Plan(
                 False,
                 f"full rebuild: {referring[0].name} references resolved {name} (its references "
@@ -153,6 +156,24 @@ def plan(
         new[source] = added
     files = sum(len(h) for h in new.values())
     return Plan(True, f"incremental: {files} new file(s)", new)
+
+
+def built_name(table: str) -> str:
+    """The table keeping a resolved table's built rows (before resolution) between runs."""
+    return f"{table}__unresolved"
+
+
+def keep_built(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Set core.<table> (built and checked, about to be replaced by its golden rows) aside as
+    core.<table>__unresolved, for the next incremental run to merge into: a rename, no copy."""
+    kept = quote_ident(built_name(table))
+    con.execute(f"DROP TABLE IF EXISTS core.{kept}")
+    con.execute(f"ALTER TABLE core.{quote_ident(table)} RENAME TO {kept}")
+
+
+def forget_built(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Drop the kept rows of a table no longer resolved (its core is its built rows)."""
+    con.execute(f"DROP TABLE IF EXISTS core.{quote_ident(built_name(table))}")
 
 
 def stage_new(
@@ -191,15 +212,16 @@ def merge_core(
     run_id: int,
     delta: str,
     *,
-    base: str | None,
+    resolved: bool,
     check_names: set[str],
 ) -> CoreResult:
     """core.<table> as build_core would make it from all staged rows, built from the last
     build's rows and the new ones in `delta`.
 
-    `base` is where a resolved table's pre-resolution rows are (its records: core holds golden
-    rows); the others merge in place. Rows quarantined by the checks named in `check_names` go
-    back to core, to be checked again with the rest; keyless rows stay quarantined."""
+    A `resolved` table's core holds golden rows: its built rows kept aside (`keep_built`) come
+    back in their place; the others merge in place. Rows quarantined by the checks named in
+    `check_names` go back to core, to be checked again with the rest; keyless rows stay
+    quarantined."""
     name = quote_ident(tbl.name)
     keys = [quote_ident(k) for k in tbl.key]
     key_list = ", ".join(keys)
@@ -225,16 +247,13 @@ def merge_core(
         "DELETE FROM _crm_win WHERE (_source, _file_hash) NOT IN "
         f"(SELECT DISTINCT _source, _file_hash FROM {d})"
     )
-    if base is not None:
-        con.execute(
-            f"CREATE OR REPLACE TABLE core.{name} AS SELECT {cols} FROM {base} "
-            f"ANTI JOIN _crm_win USING ({key_list})"
-        )
-    else:
-        con.execute(
-            f"DELETE FROM core.{name} WHERE rowid IN (SELECT c.rowid FROM core.{name} c "
-            f"SEMI JOIN _crm_win USING ({key_list}))"
-        )
+    if resolved:
+        con.execute(f"DROP TABLE core.{name}")
+        con.execute(f"ALTER TABLE core.{quote_ident(built_name(tbl.name))} RENAME TO {name}")
+    con.execute(
+        f"DELETE FROM core.{name} WHERE rowid IN (SELECT c.rowid FROM core.{name} c "
+        f"SEMI JOIN _crm_win USING ({key_list}))"
+    )
     # rows the checks quarantined return to core (checked again with the rest) unless a new
     # row replaces them; rows of other quarantines (a mart's repeats) are made again by their
     # step
