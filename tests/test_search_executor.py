@@ -49,6 +49,24 @@ def test_count_is_capped(con):
     assert (r.total, r.capped, r.total_label) == (5, True, "5+")
 
 
+def test_a_capped_page_is_bounded_by_the_last_key_found(con):
+    r = search(con, "crm: a", limit=2, count_cap=5)
+    assert '"contact_id" <= ?' in r.sql and r.params[-2:] == [CRM_A[1], 2]
+
+
+@pytest.mark.parametrize("cap", [3, 5, None])
+def test_pages_are_right_whatever_order_the_table_is_stored_in(con, cap):
+    # Stored in reverse key order, the first matches a scan finds are the largest keys: the
+    # page must still be the smallest ones, and the count the same.
+    con.execute(
+        "CREATE OR REPLACE TABLE search.reversed AS "
+        "SELECT * FROM search.contact_search ORDER BY contact_id DESC"
+    )
+    r = search(con, "crm: a", table="search.reversed", limit=2, count_cap=cap)
+    assert [row[0] for row in r.rows] == CRM_A[:2]
+    assert r.total == (cap if cap is not None else len(CRM_A))
+
+
 def test_count_cap_default_label_reads_like_the_design():
     r = SearchResult(["contact_id"], [], 10_000, True, "", [], 1.0)
     assert r.total_label == "10,000+"

@@ -112,7 +112,7 @@ def search(
             (plan.rows_sql, plan.rows_params) if capped else (plan.ranked_sql, plan.ranked_params)
         )
         rows = db.execute(sql, params).fetchall()
-    elif plan.keys_sql is not None and count_cap is not None:
+    elif plan.keys_sql is not None:
         rows, total, capped, sql, params = _duckdb_page(plan, limit, count_cap)
     else:
         sql, params = plan.rows_sql, plan.rows_params
@@ -133,7 +133,7 @@ def search(
 
 
 def _duckdb_page(
-    plan: _Plan, limit: int, count_cap: int
+    plan: _Plan, limit: int, count_cap: int | None
 ) -> tuple[list[tuple], int, bool, str, list[Any]]:
     """(rows, total, capped, sql, params) on DuckDB, in two statements whatever the matches.
 
@@ -144,15 +144,16 @@ def _duckdb_page(
     the largest of those keys: exact whatever the storage order (`limit` matches are known to
     lie at or below that bound), and cheap in the order the build writes (contact_id), since
     DuckDB then skips every row group above the bound. Each statement scans no more than it
-    must: a common term reads a few row groups, a rare one the table once.
+    must: a common term reads a few row groups, a rare one the table once. With
+    count_cap=None the first scan counts every match (`LIMIT NULL`): one scan for both.
     """
     db = plan.backend
     assert plan.keys_sql is not None and plan.page_sql is not None
-    n, first = db.execute(
-        plan.keys_sql, [max(limit, 1), *plan.compiled.params, count_cap + 1]
-    ).fetchall()[0]
+    cut = count_cap + 1 if count_cap is not None else None
+    n, first = db.execute(plan.keys_sql, [max(limit, 1), *plan.compiled.params, cut]).fetchall()[0]
     page = (first or [])[:limit]
-    total, capped = min(n, count_cap), n > count_cap
+    total = n if count_cap is None else min(n, count_cap)
+    capped = count_cap is not None and n > count_cap
     if not capped:
         params = [[p["k"] for p in page]] + ([[p["r"] for p in page]] if plan.by_rowid else [])
         sql = plan.page_sql
@@ -272,13 +273,15 @@ def explain(
             *plan.backend.explain(plan.first_sql, first_params, analyze=analyze),
             "",
         ]
-    elif plan.keys_sql is not None and count_cap is not None and plan.ranked_sql is None:
+    elif plan.keys_sql is not None and plan.ranked_sql is None:
+        cut = count_cap + 1 if count_cap is not None else None
         lines += [
-            "count: this one scan counts up to count_cap + 1 matches and keeps their smallest"
-            " keys; when there are no more than count_cap, the page is read back by rowid"
-            " instead of the rows query:",
+            "count: this one scan counts up to count_cap + 1 matches (all: count_cap=None) and"
+            " keeps their smallest keys; when that is every match, the page is read back by"
+            " rowid; when more match, the rows query runs with the key at most the largest of"
+            " those keys:",
             plan.keys_sql,
-            f"params: {[max(limit, 1), *plan.compiled.params, count_cap + 1]!r}",
+            f"params: {[max(limit, 1), *plan.compiled.params, cut]!r}",
             "",
         ]
     elif count_cap is not None:
