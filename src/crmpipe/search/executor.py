@@ -145,25 +145,34 @@ def _duckdb_page(
     lie at or below that bound), and cheap in the order the build writes (contact_id), since
     DuckDB then skips every row group above the bound. Each statement scans no more than it
     must: a common term reads a few row groups, a rare one the table once. With
-    count_cap=None the first scan counts every match (`LIMIT NULL`): one scan for both.
+    count_cap=None the first scan stops after _DUCKDB_EXACT_PROBE + 1 matches likewise, and
+    only when there are more does a plain count(*) follow (cheaper than keeping every key).
     """
     db = plan.backend
     assert plan.keys_sql is not None and plan.page_sql is not None
-    cut = count_cap + 1 if count_cap is not None else None
-    n, first = db.execute(plan.keys_sql, [max(limit, 1), *plan.compiled.params, cut]).fetchall()[0]
+    probe = count_cap if count_cap is not None else _DUCKDB_EXACT_PROBE
+    n, first = db.execute(
+        plan.keys_sql, [max(limit, 1), *plan.compiled.params, probe + 1]
+    ).fetchall()[0]
     page = (first or [])[:limit]
-    total = n if count_cap is None else min(n, count_cap)
-    capped = count_cap is not None and n > count_cap
-    if not capped:
+    total, more = min(n, probe), n > probe
+    capped = more and count_cap is not None
+    if more and count_cap is None:
+        total, _ = _count(plan, None)
+    if not more:
         params = [[p["k"] for p in page]] + ([[p["r"] for p in page]] if plan.by_rowid else [])
         sql = plan.page_sql
     elif len(page) == limit and limit > 0:
         sql, params = plan.bounded_sql, [*plan.rows_params[:-1], page[-1]["k"], limit]
     else:  # fewer counted than a page (count_cap < limit): the plain top-N
         sql, params = plan.rows_sql, plan.rows_params
-    if not page and not capped:
+    if not page and not more:
         return [], total, capped, sql, params
     return db.execute(sql, params).fetchall(), total, capped, sql, params
+
+
+#: DuckDB, count_cap=None: how many matches the first scan collects before counting apart.
+_DUCKDB_EXACT_PROBE = 10_000
 
 
 #: PostgreSQL: with count_cap=None, up to this many matches are paged by key (as under a cap).
@@ -274,12 +283,12 @@ def explain(
             "",
         ]
     elif plan.keys_sql is not None and plan.ranked_sql is None:
-        cut = count_cap + 1 if count_cap is not None else None
+        cut = (count_cap if count_cap is not None else _DUCKDB_EXACT_PROBE) + 1
         lines += [
-            "count: this one scan counts up to count_cap + 1 matches (all: count_cap=None) and"
-            " keeps their smallest keys; when that is every match, the page is read back by"
-            " rowid; when more match, the rows query runs with the key at most the largest of"
-            " those keys:",
+            "count: this one scan counts up to count_cap + 1 matches and keeps their smallest"
+            " keys; when that is every match, the page is read back by rowid; when more match,"
+            " the rows query runs with the key at most the largest of those keys (and, for an"
+            " exact count, a count(*)):",
             plan.keys_sql,
             f"params: {[max(limit, 1), *plan.compiled.params, cut]!r}",
             "",
