@@ -2,9 +2,10 @@
 
 This is the API the CLI, the shell, the HTTP API and the web UI call, on either store: `con` is
 a DuckDB connection, a psycopg connection (the published schema `crmpipe`) or a `Backend`
-(search/backends.py). A page of results costs one top-N query; the total is counted only up to
-`count_cap` (`SELECT count(*) FROM (... LIMIT cap+1) s`), so a query matching millions of rows
-still answers at once and shows "10,000+".
+(search/backends.py). The total is counted only up to `count_cap` (a scan that stops after
+cap + 1 matches), so a query matching millions of rows still answers at once and shows
+"10,000+"; each store answers in two statements, the capped count with the page's keys and
+then the page (`_duckdb_page`, `_postgres_page`).
 """
 
 from __future__ import annotations
