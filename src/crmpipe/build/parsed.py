@@ -82,7 +82,10 @@ def parse_addresses(
     if not parts:  # only places to fill: rows that have them all need no parse
         where += " AND (" + " OR ".join(f"t.{quote_ident(c)} IS NULL" for c in places) + ")"
     address_lookup(
-        con, f"SELECT t.address AS raw FROM {target} t WHERE {where}", "_parsed_addresses"
+        con,
+        f"SELECT t.address AS raw FROM {target} t WHERE {where}",
+        "_parsed_addresses",
+        temp=True,
     )
     sets = {c: f"u.{c}" for c in parts}
     sets |= {c: f"coalesce(t.{quote_ident(c)}, u.{c})" for c in places}
@@ -132,7 +135,7 @@ def split_people(
         "CREATE OR REPLACE TEMP TABLE _people_raw AS SELECT _file_hash, _row, "
         f"{quote_ident(header)} AS raw FROM ({rows_sql}) WHERE {quote_ident(header)} IS NOT NULL"
     )
-    people_lookup(con, "SELECT raw FROM _people_raw", "_people")
+    people_lookup(con, "SELECT raw FROM _people_raw", "_people", temp=True)
     matched = (
         f"FROM {target} t JOIN _people_raw r ON r._file_hash = t._file_hash AND r._row = t._row "
         f"JOIN _people p ON p.raw = r.raw WHERE t.{where}"

@@ -342,7 +342,7 @@ def _split_rows(values: list[str]) -> list[tuple[str, int, str | None, str | Non
             for raw in values for p in split_people(raw)]  # fmt: skip
 
 
-def people_lookup(con: Any, values_sql: str, out_table: str) -> int:
+def people_lookup(con: Any, values_sql: str, out_table: str, *, temp: bool = False) -> int:
     """Split each distinct name value of `values_sql` once into table `out_table`; its rows.
 
     `values_sql` yields one VARCHAR column of raw values (any name); NULLs are skipped and
@@ -350,7 +350,8 @@ def people_lookup(con: Any, values_sql: str, out_table: str) -> int:
     `raw, ordinal, first_name, last_name, full_name`: one row per person, none for a value
     that names no person (empty, a business). The plain shapes are split in SQL
     (`fast_people_sql`); the rest by `split_people` (~3,500 distinct values/s, nearly all of it
-    inside nameparser), over several processes when there are many.
+    inside nameparser), over several processes when there are many. `temp`: `out_table`
+    (unqualified) is a temporary table, never written to the database.
     """
     from crmpipe.clean.parallel import parallel_map
 
@@ -359,7 +360,8 @@ def people_lookup(con: Any, values_sql: str, out_table: str) -> int:
         "CREATE OR REPLACE TEMP TABLE _crm_people_values AS SELECT DISTINCT crm_src_.raw "
         f"FROM ({values_sql}) AS crm_src_(raw) WHERE crm_src_.raw IS NOT NULL"
     )
-    con.execute(f"CREATE OR REPLACE TABLE {target} AS {fast_people_sql('_crm_people_values')}")
+    kind = "TEMP TABLE" if temp else "TABLE"
+    con.execute(f"CREATE OR REPLACE {kind} {target} AS {fast_people_sql('_crm_people_values')}")
     rest = con.execute(
         f"SELECT raw FROM _crm_people_values ANTI JOIN {target} USING (raw)"
     ).fetchall()
