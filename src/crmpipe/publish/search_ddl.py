@@ -114,9 +114,11 @@ def search_view(
     duck_values: list[tuple[str, str]] = []
     for col in columns:
         src = col.source
-        if isinstance(src, Scalar) and src.table == "entities" and col.kind in BTREE_KINDS:
-            # An entity's number (population, lat/long): compared in the 150k entities by
-            # their B-tree and matched back by entity_id, not in a B-tree over 4.5M view rows.
+        entity_scalar = isinstance(src, Scalar) and src.table == "entities"
+        if entity_scalar and (col.kind in BTREE_KINDS or (col.kind == "code" and not src.boolean)):
+            # An entity's number (population, lat/long) or code (state): compared in the 150k
+            # entities (numbers by their B-tree) and matched back by entity_id, instead of a
+            # B-tree over 4.5M view rows or a scan of them.
             lookups[col.name] = ("entities", src.column, "entity_id", None)
         elif isinstance(src, Scalar) and col.kind == "text":
             if src.table == "entities":  # an entity's text, matched back by entity_id
@@ -295,14 +297,28 @@ def search_indexes(schema: str, view: SearchView, trgm_ops: str) -> list[IndexSp
 
 
 def lookup_indexes(schema: str, view: SearchView) -> list[IndexSpec]:
-    """B-trees on the entity numbers searched through `entities` (150k rows: well under a
-    second each), which find a range's entities for the view's entity_id index."""
+    """B-trees on what searches test in `entities` (150k rows: well under a second each): the
+    entity numbers, and the entity codes as the dialect compares them (lower-cased text), so a
+    range or a code finds its entities without scanning them."""
     kinds = view.kinds
-    return [
-        btree_index(schema, table, (column,), "btree")
-        for field, (table, column, _, _) in view.lookups.items()
-        if table == "entities" and kinds.get(field) in BTREE_KINDS
-    ]
+    out = []
+    for field, (table, column, _, _) in view.lookups.items():
+        if table != "entities":
+            continue
+        if kinds.get(field) in BTREE_KINDS:
+            out.append(btree_index(schema, table, (column,), "btree"))
+        elif kinds.get(field) == "code":
+            idx = object_name(table, column, "lower_idx")
+            out.append(
+                IndexSpec(
+                    idx,
+                    table,
+                    f"CREATE INDEX {quote_ident(idx)} ON {qualified(schema, table)} "
+                    f"((lower(CAST({quote_ident(column)} AS text))))",
+                    "btree",
+                )
+            )
+    return out
 
 
 # --- facility_search ------------------------------------------------------------------------
