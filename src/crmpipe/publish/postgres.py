@@ -37,7 +37,7 @@ from crmpipe.publish.connection import (
     preflight,
 )
 from crmpipe.publish.copy import copy_job, fields_job, stream_job
-from crmpipe.publish.ddl import PgColumn, qualified
+from crmpipe.publish.ddl import qualified
 from crmpipe.publish.errors import PublishError, translated
 from crmpipe.publish.jobs import Job, Steps, build_jobs, jobs_count, run_jobs
 from crmpipe.publish.plan import PublishPlan, build_fingerprint, read_plan
@@ -236,16 +236,14 @@ class Publication:
         ]
         view = self.view
         if view is not None:
-            source, types = search_ddl.search_copy_source(self.pub.search_types)
-            missing = [c for c in view.columns if c not in types]
+            types = {**self.pub.search_types, "document": "VARCHAR"}
+            missing = [c for c in view.columns if c not in self.pub.search_types]
             if missing:
                 raise PublishError(
                     f"the warehouse's {DUCKDB_SEARCH_TABLE} has no column {missing[0]!r}; "
                     "rebuild with 'crmpipe run --force', then publish"
                 )
-            pg_columns = [PgColumn(c, types[c], "") for c in view.columns]
-            order = ddl.COPY_ORDER.get("contacts")
-            query = ddl.copy_query(source, pg_columns, types, order)
+            query = search_ddl.search_copy_query(view, types)
             rows = plans["contacts"].rows
             # First: its document GIN is the longest build, and waits for it.
             job = stream_job(self.duck, self.schema, SEARCH_TABLE, view.columns, query, rows)

@@ -16,10 +16,12 @@ import dataclasses
 from dataclasses import dataclass
 
 from crmpipe.config.schema import Config
+from crmpipe.publish import ddl
 from crmpipe.publish.ddl import (
     IndexSpec,
     PgColumn,
     btree_index,
+    copy_field,
     copy_query,
     object_name,
     qualified,
@@ -85,6 +87,9 @@ class SearchView:
     vocabulary: tuple[str, ...] = ()
     #: The same rows as `values`, selected from the DuckDB warehouse's `core` tables.
     duck_values: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    #: The columns that are the entity's (its scalars, its lists and their match columns):
+    #: the same for every contact of one entity_id.
+    entity_columns: frozenset[str] = frozenset()
 
     @property
     def columns(self) -> list[str]:
@@ -134,8 +139,22 @@ def search_view(
             values.append((col.name, postgres_elements(schema, src)))
             duck_values.append((col.name, _duck_elements(src)))
     sql = postgres_select(schema, columns)
+    entity_columns = frozenset(
+        name
+        for c in columns
+        if (isinstance(c.source, Scalar) and c.source.table == "entities")
+        or isinstance(c.source, EntityList)
+        for name in (c.name, c.match_column)
+        if name
+    )
     return SearchView(
-        sql, field_rows(columns), lookups, values, tuple(vocabulary), duck_values=duck_values
+        sql,
+        field_rows(columns),
+        lookups,
+        values,
+        tuple(vocabulary),
+        duck_values=duck_values,
+        entity_columns=entity_columns,
     )
 
 
@@ -168,14 +187,43 @@ def tsvector_literal(text: str) -> str:
     )
 
 
-def search_copy_source(duck_types: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """The DuckDB relation contact_search is COPYed from (the warehouse's own search table,
-    the document as a tsvector literal), and its column types."""
-    source = (
-        f"(SELECT * REPLACE ({tsvector_literal('document')} AS document) "
-        f"FROM {DUCKDB_SEARCH_TABLE}) s"
+def search_copy_query(view: SearchView, duck_types: dict[str, str]) -> str:
+    """DuckDB query of contact_search's rows as COPY text lines, from the warehouse's own
+    search table, in email order (ddl.COPY_ORDER), the document as a tsvector literal.
+
+    An entity's columns (its scalars, lists and their joined text) are the same for its ~30
+    contacts, so each is rendered as COPY text once per entity (150k) rather than per contact
+    (4.5M) and joined back by entity_id: the lists' array literals are most of the rendering.
+    A contact without an entity (NULL or orphaned entity_id) has them all NULL, as in the view.
+    """
+    types = {**duck_types, "document": "VARCHAR"}
+    table = DUCKDB_SEARCH_TABLE
+    per_entity = [c for c in view.columns if c in view.entity_columns]
+    picked = ", ".join(f"any_value({quote_ident(c)}) AS {quote_ident(c)}" for c in per_entity)
+    rendered = ", ".join(
+        f"{copy_field(c, types[c])} AS {quote_ident('_f_' + c)}" for c in per_entity
     )
-    return source, {**duck_types, "document": "VARCHAR"}
+    fields = []
+    for c in view.columns:
+        if c in view.entity_columns:
+            fields.append(f"coalesce(ent_.{quote_ident('_f_' + c)}, '\\N')")
+        elif c == "document":
+            fields.append(copy_field(tsvector_literal("s.document"), "VARCHAR", expr=True))
+        else:
+            fields.append(copy_field(f"s.{quote_ident(c)}", types[c], expr=True))
+    order = ddl.COPY_ORDER.get("contacts")
+    order_by = f" ORDER BY s.{quote_ident(order)} NULLS LAST" if order in types else ""
+    with_ = (
+        f"WITH ent_ AS (SELECT entity_id, {rendered} FROM (SELECT entity_id, {picked} FROM {table} "
+        "WHERE entity_id IS NOT NULL GROUP BY entity_id)) "
+        if per_entity
+        else ""
+    )
+    join = " LEFT JOIN ent_ ON ent_.entity_id = s.entity_id" if per_entity else ""
+    return (
+        f"{with_}SELECT concat({', chr(9), '.join(fields)}, chr(10)) AS line "
+        f"FROM {table} s{join}{order_by}"
+    )
 
 
 def create_search_table(schema: str, view: SearchView) -> str:
