@@ -113,7 +113,7 @@ def search(
             (plan.rows_sql, plan.rows_params) if capped else (plan.ranked_sql, plan.ranked_params)
         )
         rows = db.execute(sql, params).fetchall()
-    elif plan.keys_sql is not None:
+    elif plan.keys_sql is not None and limit <= _KEYED_PAGE_MAX:
         rows, total, capped, sql, params = _duckdb_page(plan, limit, count_cap)
     else:
         sql, params = plan.rows_sql, plan.rows_params
@@ -174,6 +174,10 @@ def _duckdb_page(
 
 #: DuckDB, count_cap=None: how many matches the first scan collects before counting apart.
 _DUCKDB_EXACT_PROBE = 10_000
+#: The largest page read through the one-scan key plan on DuckDB: `min_by(..., n)` keeps n keys
+#: per thread, and DuckDB refuses n of 1,000,000 or more. Larger pages (exports, tests asking
+#: for every match) take the plain ordered query.
+_KEYED_PAGE_MAX = 10_000
 
 
 #: PostgreSQL: with count_cap=None, up to this many matches are paged by key (as under a cap).
@@ -283,7 +287,7 @@ def explain(
             *plan.backend.explain(plan.first_sql, first_params, analyze=analyze),
             "",
         ]
-    elif plan.keys_sql is not None and plan.ranked_sql is None:
+    elif plan.keys_sql is not None and plan.ranked_sql is None and limit <= _KEYED_PAGE_MAX:
         cut = (count_cap if count_cap is not None else _DUCKDB_EXACT_PROBE) + 1
         lines += [
             "count: this one scan counts up to count_cap + 1 matches and keeps their smallest"
