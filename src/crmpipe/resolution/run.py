@@ -55,6 +55,7 @@ from crmpipe.resolution.prepass import prepass_edges
 from crmpipe.resolution.scoring import score
 from crmpipe.resolution.settings import (
     name_columns,
+    names_guard,
     scope_columns,
     splink_settings,
     training_rules,
@@ -263,8 +264,10 @@ def resolve_table(
         model = scored.model
     # facilities: a Splink link stands only where the addresses and names don't say otherwise
     linked = f"match_probability >= {float(spec.threshold)}"
-    if facility:
-        linked += f" AND {splink_guard()}"
+    guard = splink_guard() if facility else None
+    if not (facility or company):
+        guard = names_guard(features, settings["comparisons"])
+    linked += f" AND {guard}" if guard else ""
     res.splink_pairs = con.execute(
         f"SELECT count(*) FROM {t.predictions} WHERE {linked}"
     ).fetchone()[0]
