@@ -186,7 +186,7 @@ def score_changes(
     A trained stored model is reused with this resolution's prior and blocking rules (both
     follow from the records, not from training); an untrained one is exactly `settings`, what
     a full resolution would use."""
-    from crmpipe.resolution.scoring import score
+    from crmpipe.resolution.scoring import score, splink_columns
 
     model = settings
     if stored["trained"]:
@@ -202,9 +202,10 @@ def score_changes(
         con.execute(f"DELETE FROM {t.predictions}").fetchall()
         con.execute("DROP TABLE IF EXISTS _blocked").fetchall()
         return model, 0
+    cols = splink_columns(con.table("_rin2").columns, model, ["_rid", key, "_pg"])
     records = con.sql(
-        "SELECT * FROM _rin2 WHERE _rid IN (SELECT join_key_l FROM _blocked "
-        "UNION SELECT join_key_r FROM _blocked)"
+        f"SELECT {', '.join(map(quote_ident, cols))} FROM _rin2 WHERE _rid IN "
+        "(SELECT join_key_l FROM _blocked UNION SELECT join_key_r FROM _blocked)"
     ).to_arrow_table()
     scored = score(
         records,

@@ -52,7 +52,7 @@ from crmpipe.resolution.incremental import (
     stored_state,
 )
 from crmpipe.resolution.prepass import prepass_edges
-from crmpipe.resolution.scoring import score
+from crmpipe.resolution.scoring import score, splink_columns
 from crmpipe.resolution.settings import (
     name_columns,
     names_guard,
@@ -244,7 +244,10 @@ def resolve_table(
         res.note = f"incremental: {res.changed:,} new or changed records scored"
         lap("splink")
     elif not company:
-        rows = con.sql("SELECT * FROM _rin2").to_arrow_table()
+        cols = con.table("_rin2").columns
+        if generic:  # only what Splink reads
+            cols = splink_columns(cols, settings, ["_rid", key, "_pg"])
+        rows = con.sql(f"SELECT {', '.join(map(quote_ident, cols))} FROM _rin2").to_arrow_table()
         lap("export")
         scored = score(
             rows,
