@@ -44,13 +44,12 @@ from crmpipe.resolution.ids import assign_golden_ids
 from crmpipe.resolution.incremental import (
     MAX_CHANGED_SHARE,
     changed_records,
-    fingerprints,
     prior_allows,
-    save_fingerprints,
     score_changes,
     spec_hash,
     stored_state,
 )
+from crmpipe.resolution.prepared import prepare, raw_fingerprints, save_prepared
 from crmpipe.resolution.prepass import prepass_edges
 from crmpipe.resolution.scoring import score, splink_columns
 from crmpipe.resolution.settings import (
@@ -94,6 +93,7 @@ class ResolveResult:
     split_clusters: int = 0  # clusters split at weak links or the size cap
     mode: str = "full"  # or "incremental": only new or changed records scored
     changed: int = 0  # records new or changed since the last resolution (incremental)
+    prepared: int = 0  # records whose features were prepared (the others' were kept)
     scored_records: int = 0  # records given to Splink in an incremental resolution
     trained: bool = False
     note: str = ""
@@ -181,11 +181,13 @@ def resolve_table(
     elif facility:
         raw = "_phone_raw" in con.table(t.records).columns
         select = feature_select(t.records, key, raw_phone=raw)
-    else:
+    generic = not (company or facility)
+    digest = spec_hash(spec, features)
+    if generic:  # raw hashes (what changed), features prepared for new or changed records only
+        raw_fingerprints(con, t.records, key)
         cols = feature_columns(tbl, features)
-        feats = ", ".join(f"{expr} AS {quote_ident(name)}" for name, expr in cols)
-        select = f"SELECT _rid, {quote_ident(key)}, {feats} FROM {t.records}"
-    if not company:
+        res.prepared = prepare(con, t, tbl.name, key, cols, digest, reuse=not full)
+    elif facility:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _rin AS {select}")
     lap("features")
 
@@ -206,11 +208,8 @@ def resolve_table(
     )
     con.execute("DROP TABLE _rin")
     lap("prepass")
-    generic = not (company or facility)
-    digest = spec_hash(spec, features)
     stored = None
-    if generic:  # fingerprints, to find what changed now or next time
-        fingerprints(con, "_rin2", key, [n for n, _ in feature_columns(tbl, features)])
+    if generic:
         stored = None if full else stored_state(con, t, tbl.name, digest)
         if stored is not None:
             res.changed, total = changed_records(con, t)
@@ -247,7 +246,9 @@ def resolve_table(
         cols = con.table("_rin2").columns
         if generic:  # only what Splink reads
             cols = splink_columns(cols, settings, ["_rid", key, "_pg"])
-        rows = con.sql(f"SELECT {', '.join(map(quote_ident, cols))} FROM _rin2").to_arrow_table()
+        rows = con.sql(
+            f"SELECT {', '.join(map(quote_ident, cols))} FROM _rin2 ORDER BY _rid"
+        ).to_arrow_table()
         lap("export")
         scored = score(
             rows,
@@ -324,7 +325,7 @@ def resolve_table(
         )
     lap("golden")
     if generic:
-        save_fingerprints(con, t)
+        save_prepared(con, t, "_rin2")
     for tmp in ("_rin2", "_prepass", "_pg", "_components", "_previous", "_fp", "_changed"):
         con.execute(f"DROP TABLE IF EXISTS {tmp}")
     res.seconds = time.perf_counter() - t0
