@@ -15,6 +15,8 @@ every record is prepared, as in a full resolution.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import duckdb
 
 from crmpipe.resolution.tables import ResolvedTables
@@ -56,18 +58,20 @@ def prepare(
     table: str,
     key: str,
     cols: list[tuple[str, str]],
+    source_of: Callable[[str], str],
     digest: str,
     *,
     reuse: bool,
 ) -> int:
-    """Temp table `_rin` (_rid, key, features…) of every record; returns how many records
-    were prepared now (the others' features come from the last resolution when `reuse`).
+    """Temp table `_rin` (_rid, key, features…) of every record: the features `cols`, selected
+    from `source_of(records)` (features.feature_source over a records relation). Returns how
+    many records were prepared now (the others' come from the last resolution when `reuse`).
     Needs `_fp` (raw_fingerprints)."""
     k = quote_ident(key)
     names = [key, *(n for n, _ in cols)]
     feats = ", ".join(f"{expr} AS {quote_ident(name)}" for name, expr in cols)
-    fresh = f"SELECT _rid, {k}, {feats} FROM {t.records}"
     if not (reuse and _reusable(con, t, table, names, digest)):
+        fresh = f"SELECT _rid, {k}, {feats} FROM {source_of(t.records)}"
         con.execute(f"CREATE OR REPLACE TEMP TABLE _rin AS {fresh}").fetchall()
         return con.execute("SELECT count(*) FROM _rin").fetchall()[0][0]
     con.execute(
@@ -75,10 +79,13 @@ def prepare(
         f"ANTI JOIN {t.fingerprints} s ON s.k = f.k AND s._fp = f._fp"
     ).fetchall()
     stored = ", ".join(f"s.{quote_ident(n)}" for n in names)
+    # the records filtered first: DuckDB would compute the features of all before the filter
+    stale = f"(SELECT * FROM {t.records} WHERE _rid IN (SELECT _rid FROM _stale))"
+    fresh = f"SELECT _rid, {k}, {feats} FROM {source_of(stale)}"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _rin AS SELECT f._rid, {stored} FROM _fp f "
         f"JOIN {t.fingerprints} s ON s.k = f.k AND s._fp = f._fp "
-        f"UNION ALL {fresh} WHERE _rid IN (SELECT _rid FROM _stale)"
+        f"UNION ALL {fresh}"
     ).fetchall()
     n = con.execute("SELECT count(*) FROM _stale").fetchall()[0][0]
     con.execute("DROP TABLE _stale")

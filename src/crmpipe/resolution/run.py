@@ -14,6 +14,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -39,7 +40,7 @@ from crmpipe.resolution.facilities import (
     is_facility_table,
     splink_guard,
 )
-from crmpipe.resolution.features import derive_features, email_columns, feature_columns
+from crmpipe.resolution.features import derive_features, feature_columns, feature_source
 from crmpipe.resolution.ids import assign_golden_ids
 from crmpipe.resolution.incremental import (
     MAX_CHANGED_SHARE,
@@ -50,7 +51,7 @@ from crmpipe.resolution.incremental import (
     stored_state,
 )
 from crmpipe.resolution.prepared import prepare, raw_fingerprints, save_prepared
-from crmpipe.resolution.prepass import prepass_edges
+from crmpipe.resolution.prepass import email_pairs, prepass_edges
 from crmpipe.resolution.scoring import score, splink_columns
 from crmpipe.resolution.settings import (
     name_columns,
@@ -186,7 +187,8 @@ def resolve_table(
     if generic:  # raw hashes (what changed), features prepared for new or changed records only
         raw_fingerprints(con, t.records, key)
         cols = feature_columns(tbl, features)
-        res.prepared = prepare(con, t, tbl.name, key, cols, digest, reuse=not full)
+        source_of = partial(feature_source, tbl, features)
+        res.prepared = prepare(con, t, tbl.name, key, cols, source_of, digest, reuse=not full)
     elif facility:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _rin AS {select}")
     lap("features")
@@ -232,7 +234,7 @@ def resolve_table(
             rules = (
                 []
                 if stored
-                else training_rules(tbl, features, email_pairs=_email_pairs(con, features))
+                else training_rules(tbl, features, email_pairs=email_pairs(con, features))
             )
     floor = min(STORE_FLOOR, spec.threshold)
     if stored is not None and not prior_allows(stored["model"], prior, spec.threshold, floor):
@@ -418,19 +420,6 @@ def resolve(
     finally:
         con.close()
     return results
-
-
-def _email_pairs(con: duckdb.DuckDBPyConnection, features: list) -> int | None:
-    """Pairs of records in `_rin2` sharing an email key (None: no email feature)."""
-    emails = email_columns(features)
-    if not emails:
-        return None
-    k = quote_ident(f"{emails[0]}_key")
-    ((pairs,),) = con.execute(
-        f"SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) AS n FROM _rin2 "
-        f"WHERE {k} IS NOT NULL GROUP BY {k})"
-    ).fetchall()
-    return int(pairs)
 
 
 def remap_references(con: duckdb.DuckDBPyConnection, tables: dict[str, Table], name: str) -> int:
