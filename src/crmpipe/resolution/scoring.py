@@ -21,7 +21,7 @@ import pyarrow as pa
 #: Below this many records the built-in priors are used: EM needs enough pairs to learn from.
 MIN_TRAIN_RECORDS = 2_000
 #: Random pairs sampled to estimate u, and the cap on pairs per EM training rule.
-U_MAX_PAIRS = 1e6
+U_MAX_PAIRS = 5e5
 EM_MAX_PAIRS = 2e6
 SEED = 42
 
