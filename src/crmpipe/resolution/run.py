@@ -268,7 +268,8 @@ def resolve_table(
         con.unregister("_scored")
         del scored.predictions
         model = scored.model
-    # facilities: a Splink link stands only where the addresses and names don't say otherwise
+    # a Splink link stands only where the guard lets it: facilities' addresses and names,
+    # contacts' names that differ outright without a shared address (settings.names_guard)
     linked = f"match_probability >= {float(spec.threshold)}"
     guard = splink_guard() if facility else None
     if not (facility or company):
