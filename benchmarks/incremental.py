@@ -83,8 +83,11 @@ def prepare(folder: Path, contacts: int, new: int, keep: bool) -> tuple[Path, Pa
     return config, held, truth
 
 
-def figures(config: Path, truth: Path) -> tuple[Evaluation, dict[str, set[str]], str, int]:
-    """(pairwise figures, golden id → its records, the last resolution's mode, changed)."""
+def figures(
+    config: Path, truth: Path
+) -> tuple[Evaluation, dict[str, set[str]], str, int, dict[str, float]]:
+    """(pairwise figures, golden id → its records, the last resolution's mode, changed, and
+    its phase timings)."""
     cfg = load_config(config)
     con = connect(cfg.warehouse_path, read_only=True)
     try:
@@ -96,13 +99,14 @@ def figures(config: Path, truth: Path) -> tuple[Evaluation, dict[str, set[str]],
                 "GROUP BY golden_id"
             ).fetchall()
         }
-        mode, changed = con.execute(
-            "SELECT mode, changed FROM meta.resolve_models WHERE table_name = 'contacts' "
+        mode, changed, timings = con.execute(
+            "SELECT mode, changed, timings_json FROM meta.resolve_models "
+            "WHERE table_name = 'contacts' "
             "ORDER BY created_at DESC LIMIT 1"
         ).fetchall()[0]
     finally:
         con.close()
-    return ev, groups, mode, changed or 0
+    return ev, groups, mode, changed or 0, json.loads(timings)
 
 
 def main() -> None:
@@ -123,14 +127,14 @@ def main() -> None:
     shutil.copy2(held, drop)
     os.utime(drop)  # the newest file
     second = child_run(config)
-    inc, inc_groups, mode, changed = figures(config, truth)
+    inc, inc_groups, mode, changed, phases = figures(config, truth)
     t0 = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-c", _FULL, str(config)], check=True, capture_output=True, text=True
     )
     full_res = json.loads(out.stdout.strip().splitlines()[-1])
     full_wall = time.perf_counter() - t0
-    full, full_groups, _, _ = figures(config, truth)
+    full, full_groups, _, _, _ = figures(config, truth)
     differ = len(
         {frozenset(g) for g in inc_groups.values()} ^ {frozenset(g) for g in full_groups.values()}
     )
@@ -169,6 +173,9 @@ def main() -> None:
     for name, target, secs, rows, detail in second["steps"]:
         steps.add_row(name, target, f"{secs:.2f}", f"{rows:,}", detail)
     console.print(steps)
+    console.print(
+        "incremental resolve phases: " + ", ".join(f"{k} {v:.2f}s" for k, v in phases.items())
+    )
     console.print(f"load average at end: {os.getloadavg()}")
 
 

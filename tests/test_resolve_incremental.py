@@ -125,3 +125,26 @@ def test_record_numbers_follow_the_files_not_the_scan_order(case) -> None:
     finally:
         con.close()
     assert len(first) > 1000 and again == first
+
+
+def _prepared(cfg) -> list[tuple]:
+    """Every record's stored raw hash and prepared features, by key."""
+    con = connect(cfg.warehouse_path, read_only=True)
+    try:
+        return con.execute("SELECT * FROM resolved.contact_fingerprints ORDER BY k").fetchall()
+    finally:
+        con.close()
+
+
+def test_features_are_prepared_for_changed_records_only_and_equal_fresh_ones(case) -> None:
+    config, held = case
+    cfg = load_config(config)
+    run(cfg)
+    shutil.move(held, config.parent / held.name)
+    run(cfg)  # incremental: the new drop's records prepared, the others' features kept
+    kept = _prepared(cfg)
+    [again] = resolve(cfg)
+    assert again.mode == "incremental" and again.prepared == 0  # nothing new: nothing prepared
+    [full] = resolve(cfg, full=True)
+    assert full.prepared == full.records  # --full prepares every record again…
+    assert _prepared(cfg) == kept  # …and gets exactly the features that were kept

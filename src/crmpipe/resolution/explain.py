@@ -24,7 +24,7 @@ from crmpipe.config.schema import ResolveSpec
 from crmpipe.errors import CrmpipeError
 from crmpipe.model import Table
 from crmpipe.resolution.facilities import FEATURES, feature_select, is_facility_table
-from crmpipe.resolution.features import derive_features, feature_columns
+from crmpipe.resolution.features import derive_features, feature_columns, feature_source
 from crmpipe.resolution.tables import ResolvedTables
 from crmpipe.sqltext import quote_ident
 from crmpipe.warehouse.connection import table_exists
@@ -210,9 +210,10 @@ def _rescore(
         exprs = dict(cols)
         source = t.records
         feats = ", ".join(f"{expr} AS {quote_ident(name)}" for name, expr in cols)
+        rows = f"(SELECT * FROM {t.records} WHERE _rid IN (?, ?))"
         rel = con.execute(
-            f"SELECT _rid, {quote_ident(tbl.key[0])}, {feats}, _rid AS _pg FROM {t.records} "
-            "WHERE _rid IN (?, ?) ORDER BY _rid",
+            f"SELECT _rid, {quote_ident(tbl.key[0])}, {feats}, _rid AS _pg "
+            f"FROM {feature_source(tbl, derive_features(tbl, spec), rows)} ORDER BY _rid",
             list(rids),
         )
     names = [d[0] for d in rel.description]

@@ -95,26 +95,28 @@ def feature_columns(tbl: Table, features: list[Feature]) -> list[tuple[str, str]
             forms = forms_sql(norm) if first else f"CASE WHEN {norm} IS NOT NULL THEN [{norm}] END"
             cols.append((f"{f.column}_canon", forms))
         elif f.kind in EMAIL_KINDS:
-            if role is Role.EMAIL_LIST:
-                lst = f"list_transform({c}, lambda e: lower(trim(e)))"
-            else:
-                lst = f"[lower(trim(CAST({c} AS VARCHAR)))]"
-            lst = f"list_filter({lst}, lambda e: e IS NOT NULL AND e <> '')"
-            own = own_sql(lst)
+            lst, own, work, locals_ = (_helper(f.column, h) for h in HELPERS)
             cols.append((f.column, f"nullif({lst}, []::VARCHAR[])"))
             cols.append((f"{f.column}_own", own))
-            key = own_sql(lst, first=True)
+            key = f"{own}[1]"
             cols.append((f"{f.column}_key", key))
             cols.append((f"{f.column}_local", f"split_part({key}, '@', 1)"))
             if f.kind == "personal_email":
                 continue  # a consumer's comparison reads no work address nor name aliases
-            work = work_sql(lst)
             cols.append((f"{f.column}_work", work))
+            # its local part and domain, split once per record rather than per compared pair
+            cols.append((f"{f.column}_wlocal", f"split_part({work}, '@', 1)"))
+            cols.append((f"{f.column}_wdomain", f"split_part({work}, '@', 2)"))
             cols.append((f"{f.column}_wletters", letters_sql(work)))
-            fitted = "NULL"
+            fitted, fits = "NULL", "NULL"
             if len(names) >= 2:
-                fitted = name_locals_sql(_name_norm(names[0]), _name_norm(names[1]))
+                # as text `|f.l|fl|…|`: a substring test on text reads far less per compared
+                # pair than a list (the alias level ran 7x faster on 2M sampled pairs)
+                fitted = f"'|' || array_to_string({locals_}, '|') || '|'"
+                fits = f"list_contains({locals_}, {letters_sql(work)})"
             cols.append((f"{f.column}_names", fitted))
+            # whether the work address is one the record's own name makes (once per record)
+            cols.append((f"{f.column}_wfits", fits))
         elif f.kind == "phone":
             ext = quote_ident(f"{f.column}_ext") if role is Role.PHONE else "NULL"
             cols.append((f.column, f"CAST({c} AS VARCHAR)"))
@@ -127,6 +129,45 @@ def feature_columns(tbl: Table, features: list[Feature]) -> list[tuple[str, str]
             src = quote_ident(f"{f.column}_domain") if role is Role.URL else c
             cols.append((f.column, f"nullif(lower(trim(CAST({src} AS VARCHAR))), '')"))
     return cols
+
+
+#: Intermediate values of an email column, computed once per record by `feature_source` (the
+#: cleaned list, its own addresses, the first work address, the local parts the name makes) and
+#: read by several features: written out in each, they cost 2.2 s instead of 1.2 s at 100k.
+HELPERS = ("lst", "own", "work", "locals")
+
+
+def _helper(column: str, name: str) -> str:
+    return quote_ident(f"__{column}_{name}")
+
+
+def feature_source(tbl: Table, features: list[Feature], records: str) -> str:
+    """`records` with the intermediate columns `feature_columns` reads (HELPERS), as a
+    subquery: select the feature expressions FROM it."""
+    names = name_columns(features)
+    inner, outer = [], []
+    for f in features:
+        if f.kind not in EMAIL_KINDS:
+            continue
+        c = quote_ident(f.column)
+        if tbl.column(f.column).role is Role.EMAIL_LIST:
+            lst = f"list_transform({c}, lambda e: lower(trim(e)))"
+        else:
+            lst = f"[lower(trim(CAST({c} AS VARCHAR)))]"
+        lst = f"list_filter({lst}, lambda e: e IS NOT NULL AND e <> '')"
+        locals_ = "NULL::VARCHAR[]"
+        if len(names) >= 2:
+            locals_ = name_locals_sql(_name_norm(names[0]), _name_norm(names[1]))
+        inner += [
+            f"{lst} AS {_helper(f.column, 'lst')}",
+            f"{locals_} AS {_helper(f.column, 'locals')}",
+        ]
+        ref = _helper(f.column, "lst")
+        outer += [f"{own_sql(ref)} AS {_helper(f.column, 'own')}",
+                  f"{work_sql(ref)} AS {_helper(f.column, 'work')}"]  # fmt: skip
+    if not inner:
+        return records
+    return f"(SELECT *, {', '.join(outer)} FROM (SELECT *, {', '.join(inner)} FROM {records}))"
 
 
 def email_columns(features: list[Feature]) -> list[str]:

@@ -1,7 +1,8 @@
 """Incremental resolution: when a run brings a few new or changed records, only they are scored.
 
 A full resolution trains a model and scores every blocked pair. When the last resolution of a
-table left its model and its records' fingerprints (a hash of each record's matching input),
+table left its model and its records' fingerprints (a hash of each raw record, with its prepared
+features: resolution/prepared.py),
 and the project's resolution settings have not changed, the next one instead:
 
 1. finds the records that are new or whose matching input changed (`_changed`);
@@ -44,16 +45,6 @@ def spec_hash(spec: ResolveSpec, features: list[Any]) -> str:
     """What a stored model depends on: the table's resolution settings and derived features."""
     text = json.dumps([spec.model_dump(mode="json"), [repr(f) for f in features]], default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def fingerprints(con: duckdb.DuckDBPyConnection, source: str, key: str, columns: list[str]) -> None:
-    """Temp table `_fp` (key, _rid, _fp): each record's hash of its matching input."""
-    cols = ", ".join(quote_ident(c) for c in columns)
-    k = quote_ident(key)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _fp AS SELECT CAST({k} AS VARCHAR) AS k, _rid, "
-        f"md5(CAST(to_json(struct_pack({cols})) AS VARCHAR)) AS _fp FROM {source}"
-    ).fetchall()
 
 
 def stored_state(
@@ -106,11 +97,6 @@ def changed_records(con: duckdb.DuckDBPyConnection, t: ResolvedTables) -> tuple[
     changed = con.execute("SELECT count(*) FROM _changed").fetchall()[0][0]
     total = con.execute("SELECT count(*) FROM _fp").fetchall()[0][0]
     return changed, total
-
-
-def save_fingerprints(con: duckdb.DuckDBPyConnection, t: ResolvedTables) -> None:
-    """Keep this resolution's fingerprints for the next one to compare with."""
-    con.execute(f"CREATE OR REPLACE TABLE {t.fingerprints} AS SELECT k, _fp FROM _fp").fetchall()
 
 
 def blocked_pairs(
@@ -186,7 +172,7 @@ def score_changes(
     A trained stored model is reused with this resolution's prior and blocking rules (both
     follow from the records, not from training); an untrained one is exactly `settings`, what
     a full resolution would use."""
-    from crmpipe.resolution.scoring import score
+    from crmpipe.resolution.scoring import score, splink_columns
 
     model = settings
     if stored["trained"]:
@@ -202,9 +188,10 @@ def score_changes(
         con.execute(f"DELETE FROM {t.predictions}").fetchall()
         con.execute("DROP TABLE IF EXISTS _blocked").fetchall()
         return model, 0
+    cols = splink_columns(con.table("_rin2").columns, model, ["_rid", key, "_pg"])
     records = con.sql(
-        "SELECT * FROM _rin2 WHERE _rid IN (SELECT join_key_l FROM _blocked "
-        "UNION SELECT join_key_r FROM _blocked)"
+        f"SELECT {', '.join(map(quote_ident, cols))} FROM _rin2 WHERE _rid IN "
+        "(SELECT join_key_l FROM _blocked UNION SELECT join_key_r FROM _blocked)"
     ).to_arrow_table()
     scored = score(
         records,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import duckdb
 
 from crmpipe.resolution.features import Feature, email_columns
+from crmpipe.sqltext import quote_ident
 
 
 def prepass_edges(
@@ -57,3 +58,16 @@ def prepass_edges(
         f"FROM ({union}) WHERE _rid_l <> _rid_r GROUP BY ALL"
     )
     return con.execute(f"SELECT count(*) FROM {out}").fetchone()[0]
+
+
+def email_pairs(con: duckdb.DuckDBPyConnection, features: list) -> int | None:
+    """Pairs of records in `_rin2` sharing an email key (None: no email feature)."""
+    emails = email_columns(features)
+    if not emails:
+        return None
+    k = quote_ident(f"{emails[0]}_key")
+    ((pairs,),) = con.execute(
+        f"SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) AS n FROM _rin2 "
+        f"WHERE {k} IS NOT NULL GROUP BY {k})"
+    ).fetchall()
+    return int(pairs)

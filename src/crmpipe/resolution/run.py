@@ -14,6 +14,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -39,22 +40,22 @@ from crmpipe.resolution.facilities import (
     is_facility_table,
     splink_guard,
 )
-from crmpipe.resolution.features import derive_features, email_columns, feature_columns
+from crmpipe.resolution.features import derive_features, feature_columns, feature_source
 from crmpipe.resolution.ids import assign_golden_ids
 from crmpipe.resolution.incremental import (
     MAX_CHANGED_SHARE,
     changed_records,
-    fingerprints,
     prior_allows,
-    save_fingerprints,
     score_changes,
     spec_hash,
     stored_state,
 )
-from crmpipe.resolution.prepass import prepass_edges
-from crmpipe.resolution.scoring import score
+from crmpipe.resolution.prepared import prepare, raw_fingerprints, save_prepared
+from crmpipe.resolution.prepass import email_pairs, prepass_edges
+from crmpipe.resolution.scoring import score, splink_columns
 from crmpipe.resolution.settings import (
     name_columns,
+    names_guard,
     scope_columns,
     splink_settings,
     training_rules,
@@ -93,6 +94,7 @@ class ResolveResult:
     split_clusters: int = 0  # clusters split at weak links or the size cap
     mode: str = "full"  # or "incremental": only new or changed records scored
     changed: int = 0  # records new or changed since the last resolution (incremental)
+    prepared: int = 0  # records whose features were prepared (the others' were kept)
     scored_records: int = 0  # records given to Splink in an incremental resolution
     trained: bool = False
     note: str = ""
@@ -180,11 +182,14 @@ def resolve_table(
     elif facility:
         raw = "_phone_raw" in con.table(t.records).columns
         select = feature_select(t.records, key, raw_phone=raw)
-    else:
+    generic = not (company or facility)
+    digest = spec_hash(spec, features)
+    if generic:  # raw hashes (what changed), features prepared for new or changed records only
+        raw_fingerprints(con, t.records, key)
         cols = feature_columns(tbl, features)
-        feats = ", ".join(f"{expr} AS {quote_ident(name)}" for name, expr in cols)
-        select = f"SELECT _rid, {quote_ident(key)}, {feats} FROM {t.records}"
-    if not company:
+        source_of = partial(feature_source, tbl, features)
+        res.prepared = prepare(con, t, tbl.name, key, cols, source_of, digest, reuse=not full)
+    elif facility:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _rin AS {select}")
     lap("features")
 
@@ -205,11 +210,8 @@ def resolve_table(
     )
     con.execute("DROP TABLE _rin")
     lap("prepass")
-    generic = not (company or facility)
-    digest = spec_hash(spec, features)
     stored = None
-    if generic:  # fingerprints, to find what changed now or next time
-        fingerprints(con, "_rin2", key, [n for n, _ in feature_columns(tbl, features)])
+    if generic:
         stored = None if full else stored_state(con, t, tbl.name, digest)
         if stored is not None:
             res.changed, total = changed_records(con, t)
@@ -232,7 +234,7 @@ def resolve_table(
             rules = (
                 []
                 if stored
-                else training_rules(tbl, features, email_pairs=_email_pairs(con, features))
+                else training_rules(tbl, features, email_pairs=email_pairs(con, features))
             )
     floor = min(STORE_FLOOR, spec.threshold)
     if stored is not None and not prior_allows(stored["model"], prior, spec.threshold, floor):
@@ -243,7 +245,12 @@ def resolve_table(
         res.note = f"incremental: {res.changed:,} new or changed records scored"
         lap("splink")
     elif not company:
-        rows = con.sql("SELECT * FROM _rin2").to_arrow_table()
+        cols = con.table("_rin2").columns
+        if generic:  # only what Splink reads
+            cols = splink_columns(cols, settings, ["_rid", key, "_pg"])
+        rows = con.sql(
+            f"SELECT {', '.join(map(quote_ident, cols))} FROM _rin2 ORDER BY _rid"
+        ).to_arrow_table()
         lap("export")
         scored = score(
             rows,
@@ -261,10 +268,13 @@ def resolve_table(
         con.unregister("_scored")
         del scored.predictions
         model = scored.model
-    # facilities: a Splink link stands only where the addresses and names don't say otherwise
+    # a Splink link stands only where the guard lets it: facilities' addresses and names,
+    # contacts' names that differ outright without a shared address (settings.names_guard)
     linked = f"match_probability >= {float(spec.threshold)}"
-    if facility:
-        linked += f" AND {splink_guard()}"
+    guard = splink_guard() if facility else None
+    if not (facility or company):
+        guard = names_guard(features, settings["comparisons"])
+    linked += f" AND {guard}" if guard else ""
     res.splink_pairs = con.execute(
         f"SELECT count(*) FROM {t.predictions} WHERE {linked}"
     ).fetchone()[0]
@@ -318,7 +328,8 @@ def resolve_table(
         )
     lap("golden")
     if generic:
-        save_fingerprints(con, t)
+        save_prepared(con, t, "_rin2")
+        lap("save_prepared")
     for tmp in ("_rin2", "_prepass", "_pg", "_components", "_previous", "_fp", "_changed"):
         con.execute(f"DROP TABLE IF EXISTS {tmp}")
     res.seconds = time.perf_counter() - t0
@@ -410,19 +421,6 @@ def resolve(
     finally:
         con.close()
     return results
-
-
-def _email_pairs(con: duckdb.DuckDBPyConnection, features: list) -> int | None:
-    """Pairs of records in `_rin2` sharing an email key (None: no email feature)."""
-    emails = email_columns(features)
-    if not emails:
-        return None
-    k = quote_ident(f"{emails[0]}_key")
-    ((pairs,),) = con.execute(
-        f"SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) AS n FROM _rin2 "
-        f"WHERE {k} IS NOT NULL GROUP BY {k})"
-    ).fetchall()
-    return int(pairs)
 
 
 def remap_references(con: duckdb.DuckDBPyConnection, tables: dict[str, Table], name: str) -> int:

@@ -7,8 +7,10 @@ predictions leave as Arrow tables.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +21,7 @@ import pyarrow as pa
 #: Below this many records the built-in priors are used: EM needs enough pairs to learn from.
 MIN_TRAIN_RECORDS = 2_000
 #: Random pairs sampled to estimate u, and the cap on pairs per EM training rule.
-U_MAX_PAIRS = 2e6
+U_MAX_PAIRS = 5e5
 EM_MAX_PAIRS = 2e6
 SEED = 42
 
@@ -35,6 +37,21 @@ class Scored:
     trained: bool
     note: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+
+
+def splink_columns(columns: list[str], settings: dict[str, Any], keep: list[str]) -> list[str]:
+    """The columns of `columns` Splink reads under `settings` — those its comparisons, blocking
+    rules and term frequencies name (`"c_l"`, `l."c"`, `l.c`) — plus `keep` (ids, pre-pass
+    group). The matching input carries more (the full email list, its first local part, for
+    user blocking rules); at 1M records copying them out and into Splink cost seconds."""
+    text = json.dumps(settings)
+    used = []
+    for c in columns:
+        e = re.escape(c)
+        pattern = rf'\\"{e}_[lr]\\"|\b[lr]\.(\\"{e}\\"|{e}\b)|"tf_adjustment_column": "{e}"'
+        if c in keep or re.search(pattern, text):
+            used.append(c)
+    return used
 
 
 def splink_connection() -> duckdb.DuckDBPyConnection:
