@@ -21,6 +21,7 @@ request under load.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -57,6 +58,10 @@ class Gate:
         self.limiter = limiter
         self.cache = cache
         self.version = version
+        # Requests answered the long way now, by (path, query, masked): the same request
+        # arriving meanwhile waits for that answer instead of running the same search again
+        # (after a swap every kept answer is of the old version, and all clients miss at once).
+        self._running: dict[tuple[str, bytes, bool], asyncio.Event] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or web.is_open(scope["path"]):
@@ -73,14 +78,34 @@ class Gate:
         masked = scope["state"]["masked"]
         query = scope.get("query_string", b"")
         version = await self.version()
-        if version is not None:
-            kept = self.cache.get(("answer", version, path, query, masked))
-            if kept is not None:
-                headers, body = kept
-                await send({"type": "http.response.start", "status": 200, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
+        if version is not None and await self._kept(send, version, path, query, masked):
+            return
+        running = self._running.get((path, query, masked))
+        if running is not None and version is not None:
+            # The same request is being answered: its answer, if kept for the version read
+            # above (after this request arrived), is this request's answer too.
+            await running.wait()
+            if await self._kept(send, version, path, query, masked):
                 return
-        await self._answer_and_keep(scope, receive, send, path, query, masked)
+        key = (path, query, masked)
+        leads = key not in self._running
+        if leads:
+            self._running[key] = asyncio.Event()
+        try:
+            await self._answer_and_keep(scope, receive, send, path, query, masked)
+        finally:
+            if leads:
+                self._running.pop(key).set()
+
+    async def _kept(self, send: Send, version: Any, path: str, query: bytes, masked: bool) -> bool:
+        """Answer from the bytes kept for `version`; False when none are."""
+        kept = self.cache.get(("answer", version, path, query, masked))
+        if kept is None:
+            return False
+        headers, body = kept
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return True
 
     def _admit(self, scope: Scope) -> JSONResponse | None:
         """None when the request may go on (its role put in its state), else the refusal."""
