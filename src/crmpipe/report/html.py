@@ -14,20 +14,22 @@ from typing import Any
 from crmpipe.render import charts as svgcharts
 from crmpipe.render.charts import esc
 from crmpipe.report.markup import (
-    CSS,
+    CSP,
     Column,
     badge,
     col,
     empty,
+    figure,
     fmt,
+    page,
     seconds,
-    section,
     table,
     when,
 )
 from crmpipe.report.quality import status_class
 
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+__all__ = ["CSP", "RENDERERS", "SECTIONS", "render_html"]
+
 
 #: Quality dimensions, in the order the report shows them (meta.quality_scores.dimension).
 DIMENSIONS = ("completeness", "validity", "uniqueness", "consistency", "timeliness", "overall")
@@ -146,11 +148,6 @@ def checks(c: dict[str, Any]) -> str:
     return head + table(cols, rows, row_class="outcome")
 
 
-def _figure(value: Any, unit: str | None) -> str:
-    text = fmt(value)
-    return f"{text} {unit}".strip() if text and unit else text
-
-
 def slas(c: dict[str, Any]) -> str:
     rows = c["slas"]
     if not rows:
@@ -161,11 +158,11 @@ def slas(c: dict[str, Any]) -> str:
         col("table", "table"),
         col("column", "column"),
         col("metric", "metric"),
-        ("measured", "num", lambda r: esc(_figure(r["measured"], r["unit"]))),
+        ("measured", "num", lambda r: esc(figure(r["measured"], r["unit"]))),
         (
             "target",
             "num",
-            lambda r: esc(f"{r['comparison'] or ''} {_figure(r['target'], r['unit'])}".strip()),
+            lambda r: esc(f"{r['comparison'] or ''} {figure(r['target'], r['unit'])}".strip()),
         ),
     ]
     if any(r.get("severity") for r in rows):
@@ -347,19 +344,9 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
 def render_html(c: dict[str, Any]) -> str:
     """The content (`report.content`) as one self-contained HTML page."""
     run = c["run"]
-    title = f"crmpipe run {run['run_id']}: {run['status']}"
-    nav = "".join(f'<a href="#{k}">{esc(t)}</a>' for k, t in SECTIONS)
-    body = "\n".join(section(k, t, RENDERERS[k](c)) for k, t in SECTIONS)
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{esc(title)}</title><style>{CSS}</style></head>\n<body>"
-        f"<header><h1>{esc(title)}</h1><p>started {esc(when(run['started_at']))} · "
-        f"{esc(seconds(run['seconds']))} · report generated {esc(when(c['generated_at']))} "
-        f"UTC by crmpipe {esc(c['crmpipe_version'])}</p></header>"
-        f"<nav>{nav}</nav>\n<main>\n{body}\n</main>"
-        "<footer>Self-contained report: no scripts, no network. The same content is available "
-        "as JSON with <code>crmpipe report --json</code>.</footer></body></html>\n"
+    subtitle = (
+        f"started {esc(when(run['started_at']))} · {esc(seconds(run['seconds']))} · report "
+        f"generated {esc(when(c['generated_at']))} UTC by crmpipe {esc(c['crmpipe_version'])}"
     )
+    title = f"crmpipe run {run['run_id']}: {run['status']}"
+    return page(title, subtitle, SECTIONS, RENDERERS, c, "crmpipe report --json")

@@ -11,6 +11,9 @@ from typing import Any
 
 from crmpipe.render.charts import esc
 
+#: No scripts, no network: styles inline, images only as data: URIs.
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
 CSS = """
 :root { --ink:#1f2933; --muted:#66788a; --line:#d9e2ec; --pass:#1b7f3b; --warn:#a86400;
   --fail:#c0262d; --skip:#66788a; --bg:#f7f9fb; }
@@ -62,6 +65,12 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def figure(value: Any, unit: str | None) -> str:
+    """A measured value with its unit (`12.5 s`), or the bare value when it has none."""
+    text = fmt(value)
+    return f"{text} {unit}".strip() if text and unit else text
+
+
 def when(value: str | None) -> str:
     """ISO timestamp → 'YYYY-MM-DD HH:MM:SS'."""
     return (value or "").replace("T", " ")[:19]
@@ -101,3 +110,30 @@ def col(header: str, key: str, num: bool = False, show: Callable[[Any], str] = f
 
 def section(key: str, title: str, body: str) -> str:
     return f'<section id="{key}"><h2>{esc(title)}</h2>{body}</section>'
+
+
+def page(
+    title: str,
+    subtitle: str,
+    sections: Sequence[tuple[str, str]],
+    renderers: dict[str, Callable[[dict[str, Any]], str]],
+    content: dict[str, Any],
+    json_command: str,
+) -> str:
+    """One self-contained HTML report page: header, section links, each section rendered from
+    `content`, and a footer naming the command that prints the same content as JSON.
+
+    `subtitle` is already-escaped HTML; every other value is escaped here."""
+    nav = "".join(f'<a href="#{k}">{esc(t)}</a>' for k, t in sections)
+    body = "\n".join(section(k, t, renderers[k](content)) for k, t in sections)
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)}</title><style>{CSS}</style></head>\n<body>"
+        f"<header><h1>{esc(title)}</h1><p>{subtitle}</p></header>"
+        f"<nav>{nav}</nav>\n<main>\n{body}\n</main>"
+        "<footer>Self-contained report: no scripts, no network. The same content is available "
+        f"as JSON with <code>{esc(json_command)}</code>.</footer></body></html>\n"
+    )

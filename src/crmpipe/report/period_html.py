@@ -8,8 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from crmpipe.render.charts import esc
-from crmpipe.report.html import CSP
-from crmpipe.report.markup import CSS, Column, badge, col, empty, fmt, seconds, section, table, when
+from crmpipe.report.markup import Column, badge, col, empty, figure, fmt, page, seconds, table, when
 from crmpipe.report.quality import status_class
 
 SECTIONS = (
@@ -21,13 +20,8 @@ SECTIONS = (
 )
 
 
-def _figure(value: Any, unit: str | None) -> str:
-    text = fmt(value)
-    return f"{text} {unit}".strip() if text and unit else text
-
-
 def _target(r: dict[str, Any]) -> str:
-    return f"{r['comparison'] or ''} {_figure(r['target'], r['unit'])}".strip()
+    return f"{r['comparison'] or ''} {figure(r['target'], r['unit'])}".strip()
 
 
 def _rate_class(s: dict[str, Any]) -> str:
@@ -78,9 +72,9 @@ def slas(c: dict[str, Any]) -> str:
         col("runs", "runs", True),
         ("pass rate", "num", lambda r: esc(f"{r['pass_rate']:g} %")),
         col("failed", "failed", True),
-        ("mean", "num", lambda r: esc(_figure(r["mean"], r["unit"]))),
-        _run_cell("latest", lambda s, x: _figure(x["measured"], s["unit"])),
-        _run_cell("worst", lambda s, x: _figure(x["measured"], s["unit"])),
+        ("mean", "num", lambda r: esc(figure(r["mean"], r["unit"]))),
+        _run_cell("latest", lambda s, x: figure(x["measured"], s["unit"])),
+        _run_cell("worst", lambda s, x: figure(x["measured"], s["unit"])),
     ]  # fmt: skip
     return table(cols, rows, row_class="rate_class")
 
@@ -149,18 +143,8 @@ def render_period_html(c: dict[str, Any]) -> str:
     """The period content (`report.period`) as one self-contained HTML page."""
     p = c["period"]
     title = f"crmpipe quality since {p['since']}: {c['runs']['count']} runs"
-    nav = "".join(f'<a href="#{k}">{esc(t)}</a>' for k, t in SECTIONS)
-    body = "\n".join(section(k, t, RENDERERS[k](c)) for k, t in SECTIONS)
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{esc(title)}</title><style>{CSS}</style></head>\n<body>"
-        f"<header><h1>{esc(title)}</h1><p>{esc(when(p['from']))} → {esc(when(p['to']))} · "
-        f"report generated {esc(when(c['generated_at']))} UTC by crmpipe "
-        f"{esc(c['crmpipe_version'])}</p></header>"
-        f"<nav>{nav}</nav>\n<main>\n{body}\n</main>"
-        "<footer>Self-contained report: no scripts, no network. The same content is available "
-        "as JSON with <code>crmpipe report --since ... --json</code>.</footer></body></html>\n"
+    subtitle = (
+        f"{esc(when(p['from']))} → {esc(when(p['to']))} · report generated "
+        f"{esc(when(c['generated_at']))} UTC by crmpipe {esc(c['crmpipe_version'])}"
     )
+    return page(title, subtitle, SECTIONS, RENDERERS, c, "crmpipe report --since ... --json")
