@@ -13,8 +13,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from crmpipe.api.access import hash_key
+from crmpipe.api.access import Keys, hash_key
 from crmpipe.api.cache import AnswerCache
+from crmpipe.api.gate import ANSWER_VERSION, Gate
 from crmpipe.config.load import load_config
 from crmpipe.config.schema import ApiKeySpec, ServeSpec
 from crmpipe.demo.datasets import pursuit
@@ -136,3 +137,52 @@ def test_the_served_version_is_read_after_each_caller_asks(pg_db: str) -> None:
         return time.monotonic() - t0
 
     assert asyncio.run(unreachable()) < 3
+
+
+def test_requests_arriving_while_the_same_one_is_answered_wait_for_its_answer() -> None:
+    """After a swap every client misses at once: the same request runs once, the others get
+    its answer — but only when it was read from the version they read after arriving."""
+    calls: list[str] = []
+    serving = {"version": "v1"}
+
+    async def endpoint(scope: dict, receive: object, send: object) -> None:
+        read_from = serving["version"]  # the version this answer is read from
+        calls.append(read_from)
+        await asyncio.sleep(0.2)  # a search taking its time
+        scope[ANSWER_VERSION] = read_from
+        body = f'{{"from": "{read_from}"}}'.encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    async def version() -> str:
+        return serving["version"]
+
+    gate = Gate(endpoint, keys=Keys([]), limiter=None, cache=AnswerCache(10), version=version)
+
+    async def get() -> bytes:
+        scope = {"type": "http", "method": "GET", "path": "/api/search", "query_string": b"q=a"}
+        scope["client"] = ("127.0.0.1", 1)
+        parts: list[bytes] = []
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.body":
+                parts.append(message["body"])
+
+        await gate(scope, None, send)
+        return b"".join(parts)
+
+    async def scenario() -> tuple[list[bytes], list[bytes]]:
+        together = await asyncio.gather(*(get() for _ in range(20)))
+        serving["version"] = "v2"  # a swap: the kept answer is of the old version
+        leader = asyncio.ensure_future(get())
+        await asyncio.sleep(0.05)
+        serving["version"] = "v3"  # another swap while v2's answer is being read
+        late = await asyncio.gather(get(), leader)
+        return together, late
+
+    together, late = asyncio.run(scenario())
+    assert together == [b'{"from": "v1"}'] * 20
+    assert calls[0] == "v1" and calls.count("v1") == 1  # one search for twenty requests
+    # The request that arrived after v3 served is not given v2's answer: it reads v3 itself.
+    assert late == [b'{"from": "v3"}', b'{"from": "v2"}']
+    assert calls == ["v1", "v2", "v3"]
