@@ -4,12 +4,14 @@ Prints one table per measurement:
   1. generation of the case (default 4.5M contacts, 150k entities);
   2. `crmpipe run` in a child process (so its peak RSS is its own): wall time, rows/s and the
      per-step timings it records in meta.run_steps;
-  3. the three reference queries, top 50 + capped count, p50/p95 over repeated runs;
+  3. the three reference queries and EXTRA_QUERIES, top 50 with the capped count and with an
+     exact one, p50/p95 over repeated runs;
   4. a plain baseline on a 100k-row slice — pandas reads the CSV and a Python loop cleans each
      row, then rows are inserted one by one — against crmpipe on the same slice
      (checks and resolution off, like the baseline), as a ratio.
 
-Usage: uv run python benchmarks/pipeline.py [--contacts N] [--repeat N] [--keep]
+Usage: uv run python benchmarks/pipeline.py [--contacts N] [--repeat N] [--keep] [--queries-only]
+(`--queries-only`: only step 3, on the warehouse an earlier `--keep` run left.)
 """
 
 from __future__ import annotations
@@ -50,28 +52,48 @@ def bench_generate(folder: Path, contacts: int) -> tuple[float, object]:
     return time.perf_counter() - t0, case
 
 
-def bench_queries(config: Path, repeat: int) -> list[tuple[str, float, float, str]]:
+#: Measured besides the reference queries (issue 16): a code on an entity column and a date
+#: range, both matching hundreds of thousands of contacts at 4.5M.
+EXTRA_QUERIES = ("state:CA", "created>2024-01-01")
+
+
+def bench_queries(config: Path, repeat: int) -> list[tuple[str, str, float, float, str]]:
+    """(query, count, p50 ms, p95 ms, matches) of each query, top 50 with the configured
+    count cap and with an exact count."""
     cfg = load_config(config)
     con = connect(cfg.warehouse_path, read_only=True)
     rows = []
-    for query in REFERENCE_QUERIES:
-        times, label = [], ""
-        for i in range(repeat + 2):
-            r = search(
-                con,
-                query,
-                aliases=cfg.search.aliases,
-                shorthands=cfg.search.shorthands,
-                limit=50,
-                count_cap=cfg.search.count_cap,
-            )
-            if i >= 2:  # two warm-up runs
-                times.append(r.elapsed_ms)
-            label = f"{r.total:,}{'+' if r.capped else ''}"
-        p50, p95 = _percentiles(times)
-        rows.append((query, p50, p95, label))
+    for query in (*REFERENCE_QUERIES, *EXTRA_QUERIES):
+        for cap in (cfg.search.count_cap, None):
+            times, label = [], ""
+            for i in range(repeat + 2):
+                r = search(
+                    con,
+                    query,
+                    aliases=cfg.search.aliases,
+                    shorthands=cfg.search.shorthands,
+                    limit=50,
+                    count_cap=cap,
+                )
+                if i >= 2:  # two warm-up runs
+                    times.append(r.elapsed_ms)
+                label = f"{r.total:,}{'+' if r.capped else ''}"
+            p50, p95 = _percentiles(times)
+            rows.append((query, "exact" if cap is None else f"capped {cap:,}", p50, p95, label))
     con.close()
     return rows
+
+
+def print_queries(config: Path, repeat: int) -> None:
+    load = os.getloadavg()[0]
+    q = Table(title=f"search on DuckDB, top 50 ({repeat} runs each)")
+    for col in ("query", "matches", "p50 ms", "p95 ms"):
+        q.add_column(col, justify="left" if col == "query" else "right")
+    for query, count, p50, p95, label in bench_queries(config, repeat):
+        # one label per row (results.py matches rows across entries by their first cell)
+        q.add_row(f"{query} ({count})", label, f"{p50:.1f}", f"{p95:.1f}")
+    console.print(q)
+    console.print(f"load average (1 min): {load:.2f} before, {os.getloadavg()[0]:.2f} after")
 
 
 # --- the plain baseline: what a pandas script does ------------------------------------------
@@ -161,9 +183,17 @@ def main() -> None:
     ap.add_argument("--baseline-rows", type=int, default=100_000)
     ap.add_argument("--dir", type=Path, default=ROOT / "bench-data")
     ap.add_argument("--keep", action="store_true", help="reuse generated files if present")
+    ap.add_argument(
+        "--queries-only",
+        action="store_true",
+        help="only time the searches, on the warehouse a --keep run left",
+    )
     args = ap.parse_args()
 
     folder = args.dir / f"pursuit-{args.contacts}"
+    if args.queries_only:
+        print_queries(folder / "crmpipe.yml", args.repeat)
+        return
     if not args.keep:
         shutil.rmtree(folder, ignore_errors=True)
     if args.keep and (folder / "crmpipe.yml").exists():
@@ -214,12 +244,7 @@ def main() -> None:
         f"search rows {res['search_rows']:,}"
     )
 
-    q = Table(title=f"reference queries, top 50 + capped count ({args.repeat} runs each)")
-    for col in ("query", "matches", "p50 ms", "p95 ms"):
-        q.add_column(col, justify="left" if col == "query" else "right")
-    for query, p50, p95, label in bench_queries(case.config_path, args.repeat):
-        q.add_row(query, label, f"{p50:.1f}", f"{p95:.1f}")
-    console.print(q)
+    print_queries(case.config_path, args.repeat)
 
     contacts_csv = sorted(folder.glob("contacts_*.csv"))[0]
     base, ours = bench_baseline(contacts_csv, args.baseline_rows, args.dir)

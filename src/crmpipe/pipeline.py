@@ -22,6 +22,15 @@ import duckdb
 import crmpipe
 from crmpipe.build.core import CoreResult, build_core, build_searches, search_table_names
 from crmpipe.build.gender import infer_gender
+from crmpipe.build.incremental import (
+    basis,
+    forget_built,
+    keep_built,
+    merge_core,
+    plan,
+    save_basis,
+    stage_new,
+)
 from crmpipe.build.staging import StageResult, stage_table
 from crmpipe.clean import install_macros
 from crmpipe.config.load import load_config
@@ -250,7 +259,7 @@ def run(
             summary.up_to_date = True
             summary.checks_failed, summary.checks_warned = _stored_verdict(con)
         else:
-            _rebuild(con, cfg, run_id, steps, summary, checks, full=full)
+            _rebuild(con, cfg, run_id, steps, summary, checks, full=full, force=force)
             con.execute(
                 "DELETE FROM meta.build_state WHERE key IN "
                 "('fingerprint', 'checks_failed', 'checks_warned')"
@@ -336,22 +345,47 @@ def _rebuild(
     summary: RunSummary,
     checks: bool = True,
     full: bool = False,
+    force: bool = False,
 ) -> None:
-    """clean → build (→ check) → resolve → SLAs → index → marts for every table with a source."""
+    """clean → build (→ check) → resolve → SLAs → index → marts for every table with a source.
+
+    Clean and build are incremental when the run only brings new files (build/incremental.py):
+    their rows are cleaned and merged into the last build; the steps' details say which."""
     tables = cfg.fed_tables()
+    current = basis(con, cfg, checks)
+    resolved = cfg.resolved_tables()
+    how = plan(con, cfg, current, full=full or force, resolved=resolved)
     staged: dict[str, StageResult] = {}
+    deltas: dict[str, str] = {}
     for name, tbl in tables.items():
         with steps.step("clean", name) as s:
-            staged[name] = stage_table(con, cfg, tbl, run_id)
+            if how.incremental:
+                staged[name], deltas[name] = stage_new(con, cfg, tbl, run_id, how.new_files)
+            else:
+                staged[name] = stage_table(con, cfg, tbl, run_id)
             s.rows = staged[name].rows
-            s.detail = f"{staged[name].issues:,} value issues"
+            s.detail = f"{staged[name].issues:,} value issues; {how.reason}"
     built: dict[str, CoreResult] = {}
-    checker = Checker(all_checks(cfg), run_id) if checks else None
+    specs = all_checks(cfg)
+    checker = Checker(specs, run_id) if checks else None
     for name, tbl in tables.items():
         with steps.step("build", name) as s:
-            built[name] = r = build_core(con, tbl, run_id)
+            if how.incremental:
+                quarantining = {c.name for c in specs if c.table == name and c.quarantines}
+                r = merge_core(
+                    con,
+                    tbl,
+                    run_id,
+                    deltas[name],
+                    resolved=name in resolved,
+                    check_names=quarantining if checks else set(),
+                )
+            else:
+                r = build_core(con, tbl, run_id)
+            built[name] = r
             s.rows = r.loaded
             s.detail = f"{r.merged:,} merged duplicates, {r.quarantined:,} quarantined"
+            s.detail += "; merged into the last build" if how.incremental else ""
         if checker is not None:
             # Checked before the next table is built: relationships see final tables, and rows
             # failing `error` checks leave core before anything reads it.
@@ -369,11 +403,13 @@ def _rebuild(
     for name in RESOLVABLE:
         if name in tables and name not in cfg.resolved_tables():
             drop_resolution(con, name)  # resolution off: no stale golden ids or lineage
+            forget_built(con, name)
     for name in cfg.resolved_tables():
         if name not in tables:
             continue
         with steps.step("resolve", name) as s:
             snapshot_records(con, tables[name])
+            keep_built(con, name)  # the next incremental run merges into these rows
             res = resolve_table(con, tables[name], cfg.resolve_spec(name), run_id, full=full)
             update_counts(con, name, res)
             # what referenced a merged record (contacts an entity, jobs a customer) now
@@ -419,6 +455,7 @@ def _rebuild(
         marts = build_marts(con, cfg, run_id=run_id)
         s.rows = sum(n for _, n in marts)
         s.detail = f"{len(marts)} models" if marts else "no mart inputs"
+    save_basis(con, current)
 
 
 def run_path(config_path: Path | str | None, **kwargs) -> RunSummary:

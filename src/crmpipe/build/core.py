@@ -90,8 +90,9 @@ def build_search(
     query, params = duckdb_select(columns, spec, inputs)
     target = spec.duckdb_table
     # The columns that searches scan in full (joined lists, the document) are stored without
-    # compression: twice as fast to write and to scan, for a somewhat larger file.
-    scanned = {m for _, _, m in fields if m} | {"document"}
+    # compression: twice as fast to write and to scan, for a somewhat larger file; so are the
+    # shown columns a page reads back row by row (spec.fetched).
+    scanned = {m for _, _, m in fields if m} | {"document"} | set(spec.fetched)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _search_shape AS {query} LIMIT 0", params)
     shape = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "

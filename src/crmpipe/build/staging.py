@@ -1,8 +1,10 @@
 """Staging: the raw rows of every source mapped to a canonical table, cleaned by role.
 
-`staging.<table>` is rebuilt from `raw` on every run (a pure function of the warehouse), one
+`staging.<table>` is rebuilt from `raw` on a full run (a pure function of the warehouse), one
 source at a time, through the role cleaners of `crmpipe.clean`. Values that fail their role are
-NULLed and recorded in `meta.row_issues`; they are never dropped silently.
+NULLed and recorded in `meta.row_issues`; they are never dropped silently. Cleaning is row by
+row (a value's cleaned form depends on that value only), so an incremental run stages only the
+new files' rows (`files`) and appends them (crmpipe.build.incremental).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from crmpipe.build.processor import apply_processor
 from crmpipe.clean import ColumnSpec, clean_relation
 from crmpipe.config.schema import Config, Mapping, SourceSpec
 from crmpipe.errors import CrmpipeError
-from crmpipe.ingest.drops import feeding, feeding_filter
+from crmpipe.ingest.drops import Feeding, feeding, feeding_filter
 from crmpipe.ingest.headers import resolve_header
 from crmpipe.model import LINEAGE_COLUMNS, Role, Table, duckdb_ddl
 from crmpipe.sqltext import quote_ident, sql_str
@@ -123,12 +125,20 @@ def _column_specs(
 
 
 def stage_table(
-    con: duckdb.DuckDBPyConnection, cfg: Config, tbl: Table, run_id: int
+    con: duckdb.DuckDBPyConnection,
+    cfg: Config,
+    tbl: Table,
+    run_id: int,
+    files: dict[str, list[str]] | None = None,
 ) -> StageResult:
     """Rebuild staging.<table> from the raw rows of every source mapping onto it (the sources
-    whose own table it is, and those that feed it too); return rows and issues."""
+    whose own table it is, and those that feed it too); return rows and issues.
+
+    With `files` (source → file hashes) only those files' rows are staged and the table's
+    earlier row issues are kept: the incremental run stages the new files this way."""
     con.execute(duckdb_ddl(tbl, "staging"))
-    con.execute(f"DELETE FROM {ISSUES_TABLE} WHERE table_name = ?", [tbl.name])
+    if files is None:
+        con.execute(f"DELETE FROM {ISSUES_TABLE} WHERE table_name = ?", [tbl.name])
     lineage = ", ".join(n for n, _ in LINEAGE_COLUMNS)
     tables = cfg.tables()
     total = 0
@@ -136,7 +146,9 @@ def stage_table(
         source, spec, mapping = feed.source, feed.spec, feed.mapping
         if not table_columns(con, "raw", source):
             continue
-        rows_sql = source_rows(con, cfg, source)
+        if files is not None and not files.get(source):
+            continue
+        rows_sql = source_rows(con, cfg, source, None if files is None else files[source])
         raw_columns = relation_columns(con, rows_sql)
         own = tables[spec.table]
         generated = generated_columns(tbl, own, mapping, feed.primary)
@@ -206,14 +218,18 @@ def relation_columns(con: duckdb.DuckDBPyConnection, sql: str) -> list[str]:
     return list(con.sql(f"SELECT * FROM ({sql}) LIMIT 0").columns)
 
 
-def source_rows(con: duckdb.DuckDBPyConnection, cfg: Config, source: str) -> str:
+def source_rows(
+    con: duckdb.DuckDBPyConnection, cfg: Config, source: str, only: list[str] | None = None
+) -> str:
     """SQL of the raw rows of `source` that feed the product: the feeding drops (all files
-    unless `drops: newest`), reshaped by the source's `processor` when it has one."""
+    unless `drops: newest`), reshaped by the source's `processor` when it has one; with
+    `only`, just the rows of those file hashes among them."""
     spec = cfg.sources[source]
     feed = feeding(con, source, spec)
-    sql = with_file_fields(
-        f"SELECT * FROM raw.{quote_ident(source)} WHERE {feeding_filter(feed)}", spec
-    )
+    where = feeding_filter(feed)
+    if only is not None:
+        where += " AND " + feeding_filter(Feeding(source, list(only)))
+    sql = with_file_fields(f"SELECT * FROM raw.{quote_ident(source)} WHERE {where}", spec)
     if spec.processor:
         sql = apply_processor(con, source, spec.processor, sql, cfg.base_dir)
     return sql

@@ -245,7 +245,7 @@ def _insert_rows(con: Any, table: str, rows: list[tuple[Any, ...]]) -> None:
     )
 
 
-def address_lookup(con: Any, values_sql: str, out_table: str) -> int:
+def address_lookup(con: Any, values_sql: str, out_table: str, *, temp: bool = False) -> int:
     """Parse each distinct address of `values_sql` once into table `out_table`; its row count.
 
     `values_sql` yields one VARCHAR column of raw addresses (any name); NULLs are skipped and
@@ -259,6 +259,7 @@ def address_lookup(con: Any, values_sql: str, out_table: str) -> int:
     library on the real and generated values by tests/test_address_fast.py); the rest by
     `parse_address` (~5,600 distinct values/s), over several processes when there are many.
     Parsed values are cached on the connection, so a second feed of the same values is free.
+    `temp`: `out_table` (unqualified) is a temporary table, never written to the database.
     """
     from crmpipe.clean.address_fast import fast_path_sql
     from crmpipe.clean.parallel import parallel_map
@@ -282,7 +283,8 @@ def address_lookup(con: Any, values_sql: str, out_table: str) -> int:
     for chunk in parallel_map(_library_rows, [r[0] for r in rest]):
         _insert_rows(con, CACHE_TABLE, chunk)
     (n,) = con.execute(
-        f"CREATE OR REPLACE TABLE {quote_qualified(out_table)} AS SELECT c.* FROM "
+        f"CREATE OR REPLACE {'TEMP ' if temp else ''}TABLE {quote_qualified(out_table)} AS "
+        "SELECT c.* FROM "
         f"{CACHE_TABLE} c SEMI JOIN _crm_address_values v USING (raw)"
     ).fetchone()
     con.execute("DROP TABLE _crm_address_values")

@@ -261,18 +261,45 @@ def _name_excluded(titles: bool) -> str:
     return "|".join(sorted(w for w in words if w.isascii() and w.isalpha()))
 
 
+def _cap_sql(word: str) -> str:
+    """SQL: nameparser's forced capitalisation of one letters-only word, with our `Mac` fix:
+    `Mcgee` → `McGee`, `MACKENZIE` → `MacKenzie`, but `Machado` (_NOT_MAC) and `Macey` (under 3
+    letters after the capital) → title case."""
+    lo = f"lower({word})"
+    title = f"upper({lo}[1]) || {lo}[2:]"
+    not_mac = "[" + ", ".join(f"'{w}'" for w in sorted(_NOT_MAC)) + "]"
+    return (
+        f"CASE WHEN regexp_full_match({lo}, 'mac[a-z]{{2,}}') THEN CASE WHEN "
+        f"list_contains({not_mac}, {lo}) OR length({lo}) < 7 THEN {title} "
+        f"ELSE 'Mac' || upper({lo}[4]) || {lo}[5:] END "
+        f"WHEN regexp_full_match({lo}, 'mc[a-z]{{2,}}') THEN 'Mc' || upper({lo}[3]) || {lo}[4:] "
+        f"ELSE {title} END"
+    )
+
+
 def fast_people_sql(values_table: str) -> str:
     """A SELECT of `raw, ordinal, first_name, last_name, full_name` for the values of
-    `values_table` (column `raw`) of the plain shapes, `First [Middle…] Last` (2–4 words) and
-    `LAST, FIRST`, each word letters only (≥ 2, no `Mc`/`Mac`, no title, suffix, particle,
-    conjunction or business word), optionally followed by role lines (`\n \n Director`):
-    what `split_people` gives for them, word by word capitalised (tests/test_people_fast.py
-    checks it on real and generated values). The rest goes to nameparser."""
+    `values_table` (column `raw`) of the plain shapes: what `split_people` gives for them,
+    word by word capitalised (tests/test_people_fast.py checks it on real and generated
+    values). The rest goes to nameparser. The shapes, each word letters only (≥ 2, no title,
+    suffix, particle, conjunction or business word; `Mc`/`Mac` names capitalised as
+    nameparser does):
+
+    - one person: `First [Middle…] Last` (2–4 words) and `LAST, FIRST`, optionally followed
+      by role lines (`\n \n Director`);
+    - two people written the Nevada way: `TANIA & NICOLE PINEDA & POBLETE` (`&` or `and`)
+      and `ARGIE, NELLY REYES, ARROYO`, first names then last names (`Tania Pineda`, `Nicole
+      Poblete`; one person when both come out the same); a title only as a last name.
+    """
     roles = "|".join(sorted(ROLE_LINES))
     excluded, titles = _name_excluded(False), _name_excluded(True)
     word = "[A-Za-z]{2,}"
     pattern = f"^(?:({word}(?: {word}){{1,3}})|({word}), ({word}))(?:(?:\\n *)+(?i:{roles}) *)?$"
-    cap = "lambda w: upper(w[1]) || lower(w[2:])"
+    amp = "(?: (?:&|[Aa][Nn][Dd]) )"
+    pair = f"^({word})(?:{amp}({word}) ({word}){amp}|, ({word}) ({word}), )({word})$"
+    banned = f"'(^| )({excluded}|ma?c|dba)( |$)'"
+    ours = "|".join(sorted(w.lower() for w in _TITLES))  # dropped when counting a part's words
+    cap = f"lambda w: {_cap_sql('w')}"
     return f"""
 WITH m AS MATERIALIZED (
   SELECT raw, regexp_extract(raw, '{pattern}', ['a', 'c', 'd']) AS g FROM {values_table}
@@ -280,17 +307,32 @@ WITH m AS MATERIALIZED (
 ), w AS MATERIALIZED (
   SELECT raw, CASE WHEN g.a <> '' THEN string_split(g.a, ' ') ELSE [g.d, g.c] END AS raw_words
   FROM m
-  WHERE NOT regexp_matches(lower(g.a || ' ' || g.c || ' ' || g.d),
-                           '(^| )({excluded}|ma?c[a-z]*)( |$)')
+  WHERE NOT regexp_matches(lower(g.a || ' ' || g.c || ' ' || g.d), {banned})
 ), t AS MATERIALIZED (
   SELECT raw, list_transform(raw_words, {cap}) AS words FROM w
-  WHERE NOT regexp_matches(lower(array_to_string(
-    CASE WHEN len(raw_words) >= 3 THEN raw_words[:-2] ELSE raw_words END, ' ')),
+  WHERE NOT regexp_matches(lower(array_to_string(raw_words[:-2], ' ')),
     '(^| )({titles})( |$)')
 )
-SELECT raw, 1 AS ordinal, words[1] AS first_name, words[-1] AS last_name,
+, pw AS MATERIALIZED (
+  SELECT raw, list_filter(regexp_split_to_array(raw, '[ ,&]+'), lambda x: lower(x) <> 'and')
+    AS raw_words
+  FROM {values_table}
+  WHERE length(raw) < 100 AND regexp_full_match(raw, '{pair}')
+), p AS MATERIALIZED (
+  SELECT raw, list_transform(raw_words, {cap}) AS words FROM pw
+  WHERE NOT regexp_matches(lower(array_to_string(raw_words, ' ')), {banned})
+    AND NOT regexp_matches(lower(raw_words[1] || ' ' || raw_words[2]),
+                           '(^| )({titles})( |$)')
+    AND NOT regexp_matches(lower(raw_words[3] || ' ' || raw_words[4]), '(^| )({ours})( |$)')
+)
+SELECT raw, CAST(1 AS INTEGER) AS ordinal, words[1] AS first_name, words[-1] AS last_name,
   array_to_string(words, ' ') AS full_name
 FROM t
+UNION ALL
+SELECT raw, CAST(o AS INTEGER) AS ordinal, words[o] AS first_name, words[o + 2] AS last_name,
+  words[o] || ' ' || words[o + 2] AS full_name
+FROM p, range(1, 3) r(o)
+WHERE o = 1 OR lower(words[1] || ' ' || words[3]) <> lower(words[2] || ' ' || words[4])
 """
 
 
@@ -300,7 +342,7 @@ def _split_rows(values: list[str]) -> list[tuple[str, int, str | None, str | Non
             for raw in values for p in split_people(raw)]  # fmt: skip
 
 
-def people_lookup(con: Any, values_sql: str, out_table: str) -> int:
+def people_lookup(con: Any, values_sql: str, out_table: str, *, temp: bool = False) -> int:
     """Split each distinct name value of `values_sql` once into table `out_table`; its rows.
 
     `values_sql` yields one VARCHAR column of raw values (any name); NULLs are skipped and
@@ -308,7 +350,8 @@ def people_lookup(con: Any, values_sql: str, out_table: str) -> int:
     `raw, ordinal, first_name, last_name, full_name`: one row per person, none for a value
     that names no person (empty, a business). The plain shapes are split in SQL
     (`fast_people_sql`); the rest by `split_people` (~3,500 distinct values/s, nearly all of it
-    inside nameparser), over several processes when there are many.
+    inside nameparser), over several processes when there are many. `temp`: `out_table`
+    (unqualified) is a temporary table, never written to the database.
     """
     from crmpipe.clean.parallel import parallel_map
 
@@ -317,7 +360,8 @@ def people_lookup(con: Any, values_sql: str, out_table: str) -> int:
         "CREATE OR REPLACE TEMP TABLE _crm_people_values AS SELECT DISTINCT crm_src_.raw "
         f"FROM ({values_sql}) AS crm_src_(raw) WHERE crm_src_.raw IS NOT NULL"
     )
-    con.execute(f"CREATE OR REPLACE TABLE {target} AS {fast_people_sql('_crm_people_values')}")
+    kind = "TEMP TABLE" if temp else "TABLE"
+    con.execute(f"CREATE OR REPLACE {kind} {target} AS {fast_people_sql('_crm_people_values')}")
     rest = con.execute(
         f"SELECT raw FROM _crm_people_values ANTI JOIN {target} USING (raw)"
     ).fetchall()

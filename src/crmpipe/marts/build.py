@@ -199,11 +199,9 @@ def build_marts(
         check_marts(con, checks, run_id)
     if leads.wanted(cfg) and table_exists(con, "core", "entities"):
         built.append((leads.LEADS, leads.build_leads(con, cfg)))
-        (rows,) = con.execute(f"SELECT count(*) FROM {leads.PROVENANCE}").fetchone()
-        built.append((leads.PROVENANCE, int(rows)))
+        built.append((leads.PROVENANCE, leads.provenance_rows(con)))
     else:
-        for table in (leads.LEADS, leads.PROVENANCE):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
+        leads.drop_leads(con)
     if jobs.wanted(con):
         built += jobs.build_job_marts(con, cfg)
     else:

@@ -280,18 +280,7 @@ def build_leads(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
     for t in by_table:
         con.execute(f"DROP TABLE _lw_{t}")
     _phone2(con, records, prio, by_table)
-    names = [(c.name, "_lead_wide") for c in cols] + [("phone2", "_lead_phone2")]
-    con.execute(
-        f"CREATE OR REPLACE TABLE {PROVENANCE} AS "
-        "SELECT p.entity_id, p.column_name, p.value, o.source, o.file, "
-        f'p.s % {ROW_BASE} AS "row" FROM ('
-        + " UNION ALL ".join(
-            f"SELECT entity_id, {sql_str(c)} AS column_name, {quote_ident(c)} AS value, "
-            f"{quote_ident(c + '#s')} AS s FROM {src} WHERE {quote_ident(c)} IS NOT NULL"
-            for c, src in names
-        )
-        + f") p LEFT JOIN _lead_origins o ON o.origin = (p.s // {ROW_BASE}) % {ORIGINS}"
-    )
+    _store_scores(con, [c.name for c in cols])
     types = {c.name: c.type for c in cols} | {"phone2": "VARCHAR"}
     pivot = ", ".join(
         f"TRY_CAST({'p2' if c == 'phone2' else 'w'}.{quote_ident(c)} AS {types[c]}) "
@@ -313,9 +302,74 @@ def build_leads(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
         "FROM _lead_wide w LEFT JOIN facts ON facts.golden_id = w.entity_id "
         "LEFT JOIN _lead_phone2 p2 ON p2.entity_id = w.entity_id ORDER BY w.entity_id"
     )
+    _provenance_view(con)
     for tmp in ("_lead_wide", "_lead_phone2", "_lead_files", "_lead_origins"):
         con.execute(f"DROP TABLE {tmp}")
     return con.execute(f"SELECT count(*) FROM {LEADS}").fetchone()[0]
+
+
+#: Where the provenance's compact parts live (not `marts`: every table there is published).
+SCORES = "resolved.lead_scores"
+ORIGINS_TABLE = "resolved.lead_origins"
+
+
+def _store_scores(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
+    """Keep each facility's winning scores (one row per facility, a BIGINT per column) and
+    the origins they point at, for the provenance view."""
+    scores = ", ".join(f"w.{quote_ident(n + '#s')}" for n in names)
+    con.execute("CREATE SCHEMA IF NOT EXISTS resolved")
+    con.execute(
+        f"CREATE OR REPLACE TABLE {SCORES} AS SELECT w.entity_id, {scores}, "
+        'p2."phone2#s" FROM _lead_wide w LEFT JOIN _lead_phone2 p2 ON p2.entity_id = '
+        "w.entity_id ORDER BY w.entity_id"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TABLE {ORIGINS_TABLE} AS SELECT origin, source, file FROM _lead_origins"
+    )
+
+
+def _provenance_view(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the view marts.lead_provenance: one row per (facility, column with a value) —
+    the lead's value, and the source, file and row of the score that won it."""
+    drop_provenance(con)
+    items = ", ".join(
+        f"struct_pack(column_name := {sql_str(c)}, value := CAST(l.{quote_ident(c)} AS "
+        f"VARCHAR), s := s.{quote_ident(c + '#s')})"
+        for c in COLUMN_ORDER
+    )
+    con.execute(
+        f"CREATE VIEW {PROVENANCE} AS SELECT p.entity_id, p.e.column_name AS column_name, "
+        f'p.e.value AS value, o.source, o.file, p.e.s % {ROW_BASE} AS "row" FROM '
+        f"(SELECT l.entity_id, unnest([{items}]) AS e FROM {LEADS} l JOIN {SCORES} s "
+        f"ON s.entity_id = l.entity_id) p LEFT JOIN {ORIGINS_TABLE} o "
+        f"ON o.origin = (p.e.s // {ROW_BASE}) % {ORIGINS} WHERE p.e.value IS NOT NULL"
+    )
+
+
+def provenance_rows(con: duckdb.DuckDBPyConnection) -> int:
+    """The rows of marts.lead_provenance (the values of the leads), from one scan of the leads
+    instead of unpivoting the view."""
+    counts = " + ".join(f"count({quote_ident(c)})" for c in COLUMN_ORDER)
+    return int(con.execute(f"SELECT {counts} FROM {LEADS}").fetchall()[0][0])
+
+
+def drop_provenance(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop marts.lead_provenance, a view now, a table in warehouses built before."""
+    rows = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_schema = 'marts' "
+        "AND table_name = 'lead_provenance'"
+    ).fetchall()
+    if rows:
+        kind = "VIEW" if rows[0][0] == "VIEW" else "TABLE"
+        con.execute(f"DROP {kind} {PROVENANCE}")
+
+
+def drop_leads(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the leads product and its provenance (a project that builds no leads)."""
+    drop_provenance(con)
+    con.execute(f"DROP TABLE IF EXISTS {LEADS}")
+    con.execute(f"DROP TABLE IF EXISTS {SCORES}")
+    con.execute(f"DROP TABLE IF EXISTS {ORIGINS_TABLE}")
 
 
 def _phone2(

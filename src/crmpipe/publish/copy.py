@@ -1,5 +1,6 @@
 """COPY from DuckDB into PostgreSQL: each table streamed as COPY text lines in Arrow batches
-(`copy_job`, bounded memory), and the search field registry (`fields_job`). Both are jobs for
+(`copy_job`, `stream_job` for any DuckDB query: bounded memory), and the search field
+registry (`fields_job`). Both are jobs for
 crmpipe.publish.jobs.run_jobs: a function of a build connection returning the rows copied.
 """
 
@@ -15,6 +16,7 @@ from psycopg.copy import QueuedLibpqWriter
 
 from crmpipe.publish import ddl
 from crmpipe.publish.ddl import qualified
+from crmpipe.publish.errors import PublishError
 from crmpipe.publish.plan import FieldRow, TablePlan
 from crmpipe.search.facilities import FACILITY_SEARCH
 from crmpipe.search.table import SEARCH_TABLE
@@ -39,29 +41,49 @@ def _payload(col: pa.Array) -> memoryview | bytes:
 def copy_job(
     duck: duckdb.DuckDBPyConnection, schema: str, plan: TablePlan
 ) -> Callable[[psycopg.Connection], int]:
-    """CREATE TABLE + COPY FREEZE in one transaction (FREEZE needs the table created in it),
-    streaming DuckDB's rows as COPY text lines in Arrow batches."""
+    """TRUNCATE + COPY FREEZE of a table `open_schema` created empty (FREEZE needs the table
+    created or truncated in the same transaction), streaming DuckDB's rows as COPY text lines
+    in Arrow batches. Fails when the rows copied differ from the warehouse's count."""
+    if not plan.exists:
+        return lambda conn: 0
+    query = ddl.copy_query(
+        plan.source, plan.columns, plan.duck_types, ddl.COPY_ORDER.get(plan.name)
+    )
+    return stream_job(duck, schema, plan.name, [c.name for c in plan.columns], query, plan.rows)
+
+
+def stream_job(
+    duck: duckdb.DuckDBPyConnection,
+    schema: str,
+    name: str,
+    columns: list[str],
+    query: str,
+    expected: int | None = None,
+) -> Callable[[psycopg.Connection], int]:
+    """COPY the lines of DuckDB `query` (one VARCHAR COPY text line per row, ddl.copy_query)
+    into the empty table `schema.name`, frozen, in one transaction; the rows copied."""
 
     def run(conn: psycopg.Connection) -> int:
         cur = duck.cursor()
         try:
             with conn.transaction():
-                conn.execute(ddl.create_table_of(schema, plan.name, plan.columns))
-                if not plan.exists:
-                    return 0
-                query = ddl.copy_query(
-                    plan.source, plan.columns, plan.duck_types, ddl.COPY_ORDER.get(plan.name)
-                )
-                stmt = ddl.copy_statement(schema, plan.name, [c.name for c in plan.columns])
+                conn.execute(f"TRUNCATE {qualified(schema, name)}")
+                stmt = ddl.copy_statement(schema, name, columns)
                 pg_cur = conn.cursor()
                 with pg_cur.copy(stmt, writer=QueuedLibpqWriter(pg_cur)) as copy:
                     for batch in cur.sql(query).to_arrow_reader(BATCH_ROWS):
                         data = _payload(batch.column(0))
                         if len(data):
                             copy.write(data)
-                return pg_cur.rowcount
+                rows = pg_cur.rowcount
         finally:
             cur.close()
+        if expected is not None and rows != expected:
+            raise PublishError(
+                f"copied {rows:,} rows into {name} but the warehouse has {expected:,}; "
+                "publish again (the previous version still serves)"
+            )
+        return rows
 
     return run
 

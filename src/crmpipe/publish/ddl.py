@@ -232,9 +232,10 @@ def _array_literal(expr: str, element_type: str) -> str:
     return f"'{{' || array_to_string(list_transform({expr}, lambda e: {quoted}), ',') || '}}'"
 
 
-def copy_field(name: str, duck_type: str) -> str:
-    """DuckDB SQL for one COPY text field of column `name` (actual DuckDB type `duck_type`)."""
-    col = quote_ident(name)
+def copy_field(name: str, duck_type: str, *, expr: bool = False) -> str:
+    """DuckDB SQL for one COPY text field of column `name` (actual DuckDB type `duck_type`);
+    of the SQL expression `name` when `expr`."""
+    col = name if expr else quote_ident(name)
     t = duck_type.upper()
     if t.endswith("[]"):
         value = _escape_text(_array_literal(col, t[:-2]))

@@ -2,7 +2,7 @@
 it waits for, a priority), `run_jobs` (each as soon as its dependencies are done, longest
 first, cancelling the rest on the first failure), `Steps` (timings, told to the reporter), and
 the constructors of the build's jobs: SQL statements, index builds, keys (`build_jobs` puts
-the indexes, the search view and the keys in order).
+the indexes and the keys in order after the COPY jobs).
 """
 
 from __future__ import annotations
@@ -194,6 +194,11 @@ def _cost(plan_rows: int, kind: str) -> float:
     return plan_rows * weight.get(kind, 1.0)
 
 
+def copy_name(table: str) -> str:
+    """The name of the job COPYing `table` (jobs after it wait on this name)."""
+    return f"copy {table}"
+
+
 def build_jobs(
     schema: str,
     pub: PublishPlan,
@@ -204,11 +209,15 @@ def build_jobs(
     orphans: dict[str, int],
     facility: search_ddl.SearchView | None = None,
 ) -> list[Job]:
-    """The build of version `schema` after its COPY: indexes, the search view, keys, in
-    parallel where their locks allow. The keys job counts foreign-key orphans into `orphans`."""
+    """The build of version `schema`: indexes, the facility view, keys, in parallel where
+    their locks allow, each as soon as the COPY of its table is done (jobs `copy_name(table)`,
+    run in the same `run_jobs`: index builds overlap the COPY of other tables). The keys job
+    counts foreign-key orphans into `orphans`."""
     plans, tables = pub.plans, pub.model_tables
+    copies = frozenset(copy_name(n) for n in plans)
     build: list[Job] = []
     table_index_jobs: list[str] = []
+    lookup_indexes = search_ddl.lookup_indexes(schema, view) if view is not None else []
     for p in plans.values():
         if p.is_mart and p.name not in ddl.MART_KEYS:
             continue  # marts are small report tables, read whole: no keys, no indexes
@@ -217,58 +226,53 @@ def build_jobs(
             if p.is_mart
             else ddl.table_indexes(schema, p.table, tables, trgm_ops, contact_text=contact_text)
         )
+        names = {i.name for i in indexes}
+        indexes += [i for i in lookup_indexes if i.table == p.name and i.name not in names]
         for idx in indexes:
-            job = Job("index", idx.name, _index_job(idx), priority=_cost(p.rows, idx.kind))
+            job = Job(
+                "index",
+                idx.name,
+                _index_job(idx),
+                after=frozenset({copy_name(p.name)}),
+                priority=_cost(p.rows, idx.kind),
+            )
             build.append(job)
             table_index_jobs.append(job.name)
     view_jobs: list[str] = []
     if view is not None:
-        view_job = Job(
-            "view",
-            "contact_search",
-            _sql_job(
-                search_ddl.create_search_view(schema, view),
-                f"REFRESH MATERIALIZED VIEW {qualified(schema, 'contact_search')}",
-            ),
-            priority=_cost(plans["contacts"].rows, "view") + 1,
-        )
-        build.append(view_job)
-        view_jobs.append(view_job.name)
+        copied = copy_name("contact_search")
         view_index_jobs = []
         for idx in search_ddl.search_indexes(schema, view, trgm_ops):
             job = Job(
                 "index",
                 idx.name,
                 _index_job(idx),
-                after=frozenset({view_job.name}),
+                after=frozenset({copied}),
                 priority=_cost(plans["contacts"].rows, idx.kind),
             )
             build.append(job)
             view_index_jobs.append(job.name)
-        # Statistics, and the visibility map: a search's first statement counts through
-        # index-only scans (the covering B-trees), which read the view's rows too until its
-        # pages are marked all-visible; autovacuum would do it a minute after the swap, and
-        # the first searches would be twice as slow meanwhile. (Its rows are frozen already by
-        # the REFRESH; no index needs cleaning.)
+        # Statistics (its rows are frozen and the pages all-visible from COPY FREEZE already;
+        # a search's first statement counts through index-only scans, which need that).
         build.append(
             Job(
-                "vacuum",
+                "analyze",
                 "contact_search",
-                _sql_job(
-                    f"VACUUM (ANALYZE, INDEX_CLEANUP OFF) {qualified(schema, 'contact_search')}"
-                ),
-                after=frozenset([*view_index_jobs, view_job.name]),
+                _sql_job(f"ANALYZE {qualified(schema, 'contact_search')}"),
+                after=frozenset([*view_index_jobs, copied]),
             )
         )
+        view_jobs += view_index_jobs
         if view.values:
             values_job = Job(
-                "values",
+                "index",
                 search_ddl.SEARCH_VALUES,
                 _sql_job(
-                    *search_ddl.create_search_values(schema, view),
+                    *search_ddl.search_values_indexes(schema),
                     f"SET maintenance_work_mem = '{GIN_MAINTENANCE_WORK_MEM}'",
                     *search_ddl.search_values_trigram(schema, trgm_ops),
                 ),
+                after=frozenset({copy_name(search_ddl.SEARCH_VALUES)}),
                 priority=_cost(plans["techstacks"].rows + plans["contacts"].rows // 20, "view"),
             )
             build.append(values_job)
@@ -278,6 +282,7 @@ def build_jobs(
             "view",
             "facility_search",
             _sql_job(*search_ddl.facility_view_sql(schema, facility)),
+            after=copies,
             priority=_cost(plans["entities"].rows, "view"),
         )
         build.append(facility_job)
@@ -290,13 +295,13 @@ def build_jobs(
                 after=frozenset({facility_job.name}),
             )
         )
-    # Keys take locks that conflict with index builds on the same tables (and the view's
-    # build reads them): after those.
+    # Keys take locks that conflict with index builds on the same tables (and the views'
+    # builds read them): after those.
     keys_job = Job(
         "constraints",
         "keys",
         _constraints_job(schema, plans, orphans),
-        after=frozenset(table_index_jobs + view_jobs),
+        after=frozenset(table_index_jobs + view_jobs) | copies,
     )
     build.append(keys_job)
     # Statistics for the planner (the tables' rows are frozen and all-visible from COPY FREEZE).

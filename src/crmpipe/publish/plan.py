@@ -7,7 +7,7 @@ a published table, search fields that differ from the warehouse's).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -62,6 +62,9 @@ class PublishPlan:
     facility: SearchInputs | None = None
     #: The version's dated label, `leads_20241101` (`version_label`).
     label: str | None = None
+    #: Column → DuckDB type of the warehouse's search.contact_search, COPYed as the published
+    #: contact_search (search_ddl.search_copy_source).
+    search_types: dict[str, str] = field(default_factory=dict)
 
     @property
     def model_tables(self) -> dict[str, Any]:
@@ -187,7 +190,10 @@ def read_plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> PublishPlan:
                 f"the warehouse's search table doesn't match crmpipe.yml (fields differ: "
                 f"{', '.join(diff[:5])}); rebuild with 'crmpipe run --force', then publish"
             )
-    return PublishPlan(plans, True, systems, fields, build, vocabulary, published, label)
+    search_types = _duck_columns(duck, "search", SEARCH_TABLE)
+    return PublishPlan(
+        plans, True, systems, fields, build, vocabulary, published, label, search_types
+    )
 
 
 def _vocabulary_fields(duck: duckdb.DuckDBPyConnection, cfg: Config) -> tuple[str, ...]:

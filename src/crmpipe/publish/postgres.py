@@ -7,10 +7,11 @@ half-published state, the previous versions stay for `rollback`, and a failed or
 leaves the serving version alone (its leftovers are dropped by the next publish). The registry
 `crmpipe_meta.versions` records every version. docs/postgres.md explains the choices.
 
-This module is the orchestration: a `Publication` runs the phases plan → prepare → copy →
-build → verify → swap → retire on one object, with `publish` and `publish_build` as the entry
-points. The phases' parts live beside it: plan.py (reading the warehouse), copy.py, jobs.py
-(the parallel build), versions.py (the registry and the swap), connection.py and errors.py.
+This module is the orchestration: a `Publication` runs the phases plan → prepare → load
+(COPY and index builds, overlapped) → verify → swap → retire on one object, with `publish` and
+`publish_build` as the entry points. The phases' parts live beside it: plan.py (reading the
+warehouse), copy.py, jobs.py (the parallel build), versions.py (the registry and the swap),
+connection.py and errors.py.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from crmpipe.publish.connection import (
     ensure_trgm,
     preflight,
 )
-from crmpipe.publish.copy import copy_job, fields_job
+from crmpipe.publish.copy import copy_job, fields_job, stream_job
 from crmpipe.publish.ddl import qualified
 from crmpipe.publish.errors import PublishError, translated
 from crmpipe.publish.jobs import Job, Steps, build_jobs, jobs_count, run_jobs
@@ -57,6 +58,7 @@ from crmpipe.publish.versions import (
     swap_in,
     version_label_of,
 )
+from crmpipe.search.table import DUCKDB_SEARCH_TABLE, SEARCH_TABLE
 from crmpipe.serve import DSN_ENV, resolve_dsn
 from crmpipe.sqltext import quote_ident, sql_str
 from crmpipe.warehouse.connection import connect as connect_warehouse
@@ -195,14 +197,14 @@ class Publication:
     def publish_version(self) -> PublishResult:
         """Load, index and verify version N in crmpipe_v<N>, swap it in, drop old versions."""
         self.open_schema()
-        self.copy()
-        self.build()
+        self.load()
         self.verify()
         self.swap()
         return self.retire()
 
     def open_schema(self) -> None:
-        """The build connections, and the new version's schema."""
+        """The build connections, and the new version's schema with its tables, empty (the
+        COPY jobs fill them: TRUNCATE + COPY FREEZE in one transaction each)."""
         pub = self.pub
         if pub.search:
             self.view = search_ddl.search_view(self.schema, self.cfg, pub.systems, pub.vocabulary)
@@ -214,17 +216,47 @@ class Publication:
                 apply_settings(conn, BUILD_SETTINGS)
                 self.workers.append(conn)
             apply_settings(self.admin, BUILD_SETTINGS)
-            self.admin.execute(f"CREATE SCHEMA {quote_ident(self.schema)}")
-            self.admin.execute(ddl.list_text_function(self.schema))
+            with self.admin.transaction():
+                self.admin.execute(f"CREATE SCHEMA {quote_ident(self.schema)}")
+                self.admin.execute(ddl.list_text_function(self.schema))
+                for name, p in self.pub.plans.items():
+                    self.admin.execute(ddl.create_table_of(self.schema, name, p.columns))
+                if self.view is not None:
+                    self.admin.execute(search_ddl.create_search_table(self.schema, self.view))
+                    if self.view.values:
+                        self.admin.execute(search_ddl.create_values_table(self.schema, self.view))
 
-    def copy(self) -> None:
-        """COPY every table (largest first, in parallel), then check the counts."""
-        t0 = time.perf_counter()
+    def copy_jobs(self) -> list[Job]:
+        """COPY every table from DuckDB, the search table and its vocabularies included
+        (computed there), largest first; and the search field registry."""
         plans = self.pub.plans
         jobs = [
             Job("copy", name, copy_job(self.duck, self.schema, p), priority=p.rows)
             for name, p in plans.items()
         ]
+        view = self.view
+        if view is not None:
+            types = {**self.pub.search_types, "document": "VARCHAR"}
+            missing = [c for c in view.columns if c not in self.pub.search_types]
+            if missing:
+                raise PublishError(
+                    f"the warehouse's {DUCKDB_SEARCH_TABLE} has no column {missing[0]!r}; "
+                    "rebuild with 'crmpipe run --force', then publish"
+                )
+            query = search_ddl.search_copy_query(view, types)
+            rows = plans["contacts"].rows
+            # First: its document GIN is the longest build, and waits for it.
+            job = stream_job(self.duck, self.schema, SEARCH_TABLE, view.columns, query, rows)
+            jobs.append(Job("copy", SEARCH_TABLE, job, priority=3 * rows))
+            if view.values:
+                job = stream_job(
+                    self.duck,
+                    self.schema,
+                    search_ddl.SEARCH_VALUES,
+                    ["field", "value", "entity_id"],
+                    search_ddl.values_copy_query(view),
+                )
+                jobs.append(Job("copy", search_ddl.SEARCH_VALUES, job, priority=rows / 2))
         if self.view is not None or self.facility is not None:
             facility_fields = [
                 (n, k, i, m, None, None, None, None)
@@ -232,21 +264,13 @@ class Publication:
             ]
             job = fields_job(self.schema, self.pub.fields, facility_fields)
             jobs.append(Job("copy", "search_fields", job, priority=-1))
-        with translated(self.admin, "copying rows into PostgreSQL"):
-            copied = run_jobs(self.workers, jobs, self.steps)
-        self.steps.timings.append(("copy (all tables, wall)", time.perf_counter() - t0))
-        for name, p in plans.items():
-            got = copied[f"copy {name}"]
-            if got != p.rows:
-                raise PublishError(
-                    f"copied {got:,} rows of {p.source} but the warehouse has "
-                    f"{p.rows:,}; publish again (the previous version still serves)"
-                )
+        return jobs
 
-    def build(self) -> None:
-        """Indexes, the search view, keys: in parallel where their locks allow."""
+    def load(self) -> None:
+        """COPY and build (indexes, keys) on the build connections in parallel, each index as
+        soon as its table is copied, so index builds overlap the other tables' COPY."""
         t0 = time.perf_counter()
-        jobs = build_jobs(
+        jobs = self.copy_jobs() + build_jobs(
             self.schema,
             self.pub,
             self.view,
@@ -255,9 +279,9 @@ class Publication:
             orphans=self.orphans,
             facility=self.facility,
         )
-        with translated(self.admin, "building indexes and the search view"):
+        with translated(self.admin, "copying rows and building indexes in PostgreSQL"):
             run_jobs(self.workers, jobs, self.steps)
-        self.steps.timings.append(("build (indexes, view, keys, wall)", time.perf_counter() - t0))
+        self.steps.timings.append(("copy and build (wall)", time.perf_counter() - t0))
 
     def verify(self) -> None:
         """Count every table (and the view) against the warehouse; carry the grants over."""

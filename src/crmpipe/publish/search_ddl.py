@@ -1,8 +1,13 @@
-"""PostgreSQL DDL of the search layer: the contact_search materialized view, `search_values`
-(the vocabularies of fields searched in a smaller table) and their indexes.
+"""PostgreSQL DDL of the search layer: the contact_search table, `search_values` (the
+vocabularies of fields searched in a smaller table) and their indexes; and the DuckDB queries
+whose rows are COPYed into those two.
 
-Pure SQL text, no connection: `postgres.py` runs it. The view's columns are those
+Pure SQL text, no connection: `postgres.py` runs it. The table's columns are those
 `crmpipe.search.table` declares for both stores; this module adds how PostgreSQL indexes them.
+Both tables are computed in DuckDB (vectorized, on every core) and COPYed rather than built by
+PostgreSQL from the published tables: the document's words alone took 43 s of a 50-65 s
+materialized-view build at 4.5M contacts (docs/postgres.md). Their rows are DuckDB's own, so
+both stores search the same values.
 """
 
 from __future__ import annotations
@@ -11,9 +16,21 @@ import dataclasses
 from dataclasses import dataclass
 
 from crmpipe.config.schema import Config
-from crmpipe.publish.ddl import IndexSpec, btree_index, object_name, qualified, trigram_index
+from crmpipe.publish import ddl
+from crmpipe.publish.ddl import (
+    IndexSpec,
+    PgColumn,
+    btree_index,
+    copy_field,
+    copy_query,
+    object_name,
+    qualified,
+    trigram_index,
+)
 from crmpipe.search.facilities import FACILITY_SEARCH
 from crmpipe.search.table import (
+    DUCKDB_SEARCH_TABLE,
+    LIST_SOURCES,
     EntityList,
     Scalar,
     SearchInputs,
@@ -68,6 +85,16 @@ class SearchView:
     values: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     #: Scalar text fields searched through their vocabulary (they get a B-tree, not a trigram).
     vocabulary: tuple[str, ...] = ()
+    #: The same rows as `values`, selected from the DuckDB warehouse's `core` tables.
+    duck_values: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    #: The columns that are the entity's (its scalars, its lists and their match columns):
+    #: the same for every contact of one entity_id.
+    entity_columns: frozenset[str] = frozenset()
+
+    @property
+    def columns(self) -> list[str]:
+        """The view's columns in order: each field, then its match column when it has one."""
+        return [c for name, _, m in self.fields for c in (name, m) if c]
 
     @property
     def kinds(self) -> dict[str, str]:
@@ -89,48 +116,157 @@ def search_view(
     columns = search_columns(cfg, systems)
     lookups: dict[str, tuple[str, str, str | None, str | None]] = {}
     values: list[tuple[str, str]] = []
+    duck_values: list[tuple[str, str]] = []
     for col in columns:
         src = col.source
-        if isinstance(src, Scalar) and col.kind == "text":
+        entity_scalar = isinstance(src, Scalar) and src.table == "entities"
+        if entity_scalar and (col.kind in BTREE_KINDS or (col.kind == "code" and not src.boolean)):
+            # An entity's number (population, lat/long) or code (state): compared in the 150k
+            # entities (numbers by their B-tree) and matched back by entity_id, instead of a
+            # B-tree over 4.5M view rows or a scan of them.
+            lookups[col.name] = ("entities", src.column, "entity_id", None)
+        elif isinstance(src, Scalar) and col.kind == "text":
             if src.table == "entities":  # an entity's text, matched back by entity_id
                 lookups[col.name] = ("entities", src.column, "entity_id", None)
             elif col.name in vocabulary:
                 name = quote_ident(col.name)
                 lookups[col.name] = (SEARCH_VALUES, "value", None, col.name)
-                values.append(
-                    (
-                        col.name,
-                        f"SELECT DISTINCT {name}, NULL::text FROM {qualified(schema, 'contacts')} "
-                        f"WHERE {name} IS NOT NULL",
-                    )
-                )
+                distinct = f"SELECT DISTINCT {name}, NULL::text FROM {{}} WHERE {name} IS NOT NULL"
+                values.append((col.name, distinct.format(qualified(schema, "contacts"))))
+                duck_values.append((col.name, distinct.format("core.contacts")))
         elif isinstance(src, EntityList):  # each element as the view has it, with its entity
             lookups[col.name] = (SEARCH_VALUES, "value", "entity_id", col.name)
             values.append((col.name, postgres_elements(schema, src)))
+            duck_values.append((col.name, _duck_elements(src)))
     sql = postgres_select(schema, columns)
-    return SearchView(sql, field_rows(columns), lookups, values, tuple(vocabulary))
+    entity_columns = frozenset(
+        name
+        for c in columns
+        if (isinstance(c.source, Scalar) and c.source.table == "entities")
+        or isinstance(c.source, EntityList)
+        for name in (c.name, c.match_column)
+        if name
+    )
+    return SearchView(
+        sql,
+        field_rows(columns),
+        lookups,
+        values,
+        tuple(vocabulary),
+        duck_values=duck_values,
+        entity_columns=entity_columns,
+    )
 
 
-def create_search_values(schema: str, view: SearchView) -> list[str]:
-    """`search_values` (field, value, entity_id), a materialized view: the vocabulary of each
-    field searched through it, written in (field, value) order so the rows of one value are
-    neighbours, then its index: UNIQUE (field, value, entity_id) answers "the entities holding
-    `a`" from the index alone, already distinct; the trigram GIN (`search_values_trigram`) finds
-    values by substring. (No index by entity_id: with one, the planner probes it once per
-    candidate of another condition, 12,000 times for `email:bob tech:accela`, where hashing the
-    lookup's entities once is five times faster.)"""
-    table = qualified(schema, SEARCH_VALUES)
+def _duck_elements(lst: EntityList) -> str:
+    """DuckDB SELECT of (element, entity_id) for an entity list from `core`: the rows of
+    search.table.postgres_elements, with DuckDB's lower() (the one its search table used)."""
+    conditions = [LIST_SOURCES[lst.table][1]]
+    conditions.append(f"lower(system) = {sql_str(lst.system)}" if lst.system else lst.condition)
+    where = [c for c in conditions if c]
+    condition = f" WHERE {' AND '.join(where)}" if where else ""
+    return f"SELECT DISTINCT {lst.element}, entity_id FROM core.{quote_ident(lst.table)}{condition}"
+
+
+#: A word of the document as DuckDB's search matches it (crmpipe.search.compiler: letters,
+#: decimal digits, letter-like numerals), and the longest lexeme PostgreSQL accepts (bytes).
+DOCUMENT_WORD = r"[\pL\p{Nd}\p{Nl}]+"
+MAX_LEXEME_BYTES = 2047
+
+
+def tsvector_literal(text: str) -> str:
+    """DuckDB SQL turning document text into a `tsvector` literal of its words at their
+    positions, `'bob':1 'smith':2 'bob':5` (PostgreSQL's input sorts the lexemes and merges a
+    repeated word's positions): the tsvector to_tsvector('simple', ...) made of the same words,
+    computed vectorized in DuckDB. The words hold only letters and digits, so none needs
+    escaping; a word too long for a lexeme is left out (to_tsvector skips it too)."""
+    quoted = "'''' || w || ''':' || i"
+    return (
+        f"array_to_string(list_transform(regexp_extract_all({text}, '{DOCUMENT_WORD}'), "
+        f"lambda w, i: CASE WHEN strlen(w) <= {MAX_LEXEME_BYTES} THEN {quoted} END), ' ')"
+    )
+
+
+def search_copy_query(view: SearchView, duck_types: dict[str, str]) -> str:
+    """DuckDB query of contact_search's rows as COPY text lines, from the warehouse's own
+    search table, in email order (ddl.COPY_ORDER), the document as a tsvector literal.
+
+    An entity's columns (its scalars, lists and their joined text) are the same for its ~30
+    contacts, so each is rendered as COPY text once per entity (150k) rather than per contact
+    (4.5M) and joined back by entity_id: the lists' array literals are most of the rendering.
+    A contact without an entity (NULL or orphaned entity_id) has them all NULL, as in the view.
+    """
+    types = {**duck_types, "document": "VARCHAR"}
+    table = DUCKDB_SEARCH_TABLE
+    per_entity = [c for c in view.columns if c in view.entity_columns]
+    picked = ", ".join(f"any_value({quote_ident(c)}) AS {quote_ident(c)}" for c in per_entity)
+    rendered = ", ".join(
+        f"{copy_field(c, types[c])} AS {quote_ident('_f_' + c)}" for c in per_entity
+    )
+    fields = []
+    for c in view.columns:
+        if c in view.entity_columns:
+            fields.append(f"coalesce(ent_.{quote_ident('_f_' + c)}, '\\N')")
+        elif c == "document":
+            fields.append(copy_field(tsvector_literal("s.document"), "VARCHAR", expr=True))
+        else:
+            fields.append(copy_field(f"s.{quote_ident(c)}", types[c], expr=True))
+    order = ddl.COPY_ORDER.get("contacts")
+    order_by = f" ORDER BY s.{quote_ident(order)} NULLS LAST" if order in types else ""
+    with_ = (
+        f"WITH ent_ AS (SELECT entity_id, {rendered} FROM (SELECT entity_id, {picked} FROM {table} "
+        "WHERE entity_id IS NOT NULL GROUP BY entity_id)) "
+        if per_entity
+        else ""
+    )
+    join = " LEFT JOIN ent_ ON ent_.entity_id = s.entity_id" if per_entity else ""
+    return (
+        f"{with_}SELECT concat({', chr(9), '.join(fields)}, chr(10)) AS line "
+        f"FROM {table} s{join}{order_by}"
+    )
+
+
+def create_search_table(schema: str, view: SearchView) -> str:
+    """contact_search, empty, with exactly the column types of the SELECT over the published
+    tables; its rows come from DuckDB by COPY FREEZE (frozen: an older snapshot sees the whole
+    table once it is swapped in; COPY FREEZE also sets the visibility map)."""
+    return f"CREATE TABLE {qualified(schema, 'contact_search')} AS {view.sql} WITH NO DATA"
+
+
+def create_values_table(schema: str, view: SearchView) -> str:
+    """search_values (field, value, entity_id), empty, typed as its SELECT over the tables."""
     parts = " UNION ALL ".join(
         f"SELECT {sql_str(field)}::text AS field, v.* FROM ({select}) v(value, entity_id)"
         for field, select in view.values
     )
-    # A materialized view filled by REFRESH, like contact_search: its rows are written frozen,
-    # so VACUUM can mark every page all-visible (index-only scans) even while the other build
-    # connection's transactions are still open, and old snapshots see it whole after the swap.
+    return (
+        f"CREATE TABLE {qualified(schema, SEARCH_VALUES)} AS SELECT field, value, entity_id "
+        f"FROM ({parts}) u WITH NO DATA"
+    )
+
+
+def values_copy_query(view: SearchView) -> str:
+    """DuckDB query of search_values' rows as COPY text lines, in (field, value) order so the
+    rows of one value are neighbours."""
+    parts = " UNION ALL ".join(
+        f"SELECT {sql_str(field)} AS field, CAST(v.value AS VARCHAR) AS value, "
+        f"CAST(v.entity_id AS VARCHAR) AS entity_id FROM ({select}) v(value, entity_id)"
+        for field, select in view.duck_values
+    )
+    types = {"field": "VARCHAR", "value": "VARCHAR", "entity_id": "VARCHAR"}
+    cols = [PgColumn(c, "VARCHAR", "text") for c in types]
+    source = f"(SELECT * FROM ({parts}) u ORDER BY field, value, entity_id) s"
+    return copy_query(source, cols, types)
+
+
+def search_values_indexes(schema: str) -> list[str]:
+    """The indexes of `search_values`: UNIQUE (field, value, entity_id) answers "the entities
+    holding `a`" from the index alone, already distinct; the trigram GIN
+    (`search_values_trigram`) finds values by substring. (No index by entity_id: with one, the
+    planner probes it once per candidate of another condition, 12,000 times for
+    `email:bob tech:accela`, where hashing the lookup's entities once is five times faster.)"""
+    table = qualified(schema, SEARCH_VALUES)
     return [
-        f"CREATE MATERIALIZED VIEW {table} AS SELECT field, value, entity_id FROM ({parts}) u "
-        "ORDER BY 1, 2, 3 WITH NO DATA",
-        f"REFRESH MATERIALIZED VIEW {table}",
         f"CREATE UNIQUE INDEX search_values_key ON {table} (field, value, entity_id)",
         # A value belongs to one field ('a' is a customer, 'accela' a tech name): without
         # these statistics the planner multiplies the two selectivities and guesses a tenth
@@ -148,14 +284,6 @@ def search_values_trigram(schema: str, trgm_ops: str) -> list[str]:
         f"CREATE INDEX search_values_value_trgm ON {table} USING gin (value {trgm_ops})",
         f"VACUUM (ANALYZE) {table}",
     ]
-
-
-def create_search_view(schema: str, view: SearchView) -> str:
-    """WITH NO DATA: the rows come from a REFRESH, which (unlike CREATE ... AS) writes them
-    frozen, visible to every snapshot once swapped in, like the COPY FREEZE tables."""
-    return (
-        f"CREATE MATERIALIZED VIEW {qualified(schema, 'contact_search')} AS {view.sql} WITH NO DATA"
-    )
 
 
 def search_indexes(schema: str, view: SearchView, trgm_ops: str) -> list[IndexSpec]:
@@ -200,7 +328,7 @@ def search_indexes(schema: str, view: SearchView, trgm_ops: str) -> list[IndexSp
             # Covering the key: a search's first statement (the capped count and, when few
             # match, their keys) reads the index alone for a lookup (crmpipe.search.executor).
             out.append(btree_index(schema, name, (field,), "btree", include=("contact_id",)))
-        elif kind in BTREE_KINDS:
+        elif kind in BTREE_KINDS and field not in view.lookups:
             out.append(btree_index(schema, name, (field,), "btree"))
         elif kind in ARRAY_KINDS and field not in trigram and field not in view.lookups:
             idx = object_name(name, field, "idx")
@@ -211,6 +339,31 @@ def search_indexes(schema: str, view: SearchView, trgm_ops: str) -> list[IndexSp
                     f"CREATE INDEX {quote_ident(idx)} ON "
                     f"{qualified(schema, name)} USING gin ({quote_ident(field)})",
                     "array",
+                )
+            )
+    return out
+
+
+def lookup_indexes(schema: str, view: SearchView) -> list[IndexSpec]:
+    """B-trees on what searches test in `entities` (150k rows: well under a second each): the
+    entity numbers, and the entity codes as the dialect compares them (lower-cased text), so a
+    range or a code finds its entities without scanning them."""
+    kinds = view.kinds
+    out = []
+    for field, (table, column, _, _) in view.lookups.items():
+        if table != "entities":
+            continue
+        if kinds.get(field) in BTREE_KINDS:
+            out.append(btree_index(schema, table, (column,), "btree"))
+        elif kinds.get(field) == "code":
+            idx = object_name(table, column, "lower_idx")
+            out.append(
+                IndexSpec(
+                    idx,
+                    table,
+                    f"CREATE INDEX {quote_ident(idx)} ON {qualified(schema, table)} "
+                    f"((lower(CAST({quote_ident(column)} AS text))))",
+                    "btree",
                 )
             )
     return out

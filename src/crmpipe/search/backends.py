@@ -123,6 +123,10 @@ class Backend(ABC):
         """`column` (quoted) as an ORDER BY key sorting the way DuckDB sorts text (by bytes)."""
         return column
 
+    def has_rowid(self, table: str) -> bool:
+        """Whether the rows of `table` can be read back by DuckDB's `rowid` (DuckDB only)."""
+        return False
+
     def key_order_page(self, sql: str, params: Sequence[Any]) -> list[tuple]:
         """The rows of a page query in key order, when more rows match than are counted."""
         return self.execute(sql, params).fetchall()
@@ -186,6 +190,20 @@ class DuckDBBackend(Backend):
     def explain(self, sql: str, params: Sequence[Any], *, analyze: bool = False) -> list[str]:
         verb = "EXPLAIN ANALYZE" if analyze else "EXPLAIN"
         return [str(row[-1]) for row in self.con.execute(f"{verb} {sql}", list(params)).fetchall()]
+
+    def has_rowid(self, table: str) -> bool:
+        """Whether `table` (schema-qualified) is a base table, whose rows a page can read back
+        by `rowid` (a view has none)."""
+        schema, _, name = table.rpartition(".")
+
+        def read() -> bool:
+            rows = self.con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+                [schema or "main", name],
+            ).fetchall()
+            return bool(rows[0][0])
+
+        return bool(self._cached(("rowid", table), read))
 
 
 class PostgresBackend(Backend):

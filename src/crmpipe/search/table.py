@@ -155,7 +155,9 @@ class SearchTable:
     columns from crmpipe.yml and the store (SearchInputs); `document` is the free-text
     document's SQL; `aliases` are the field aliases every project gets (crmpipe.yml's add to
     them); `default_columns` are shown when a caller chooses none; `needs` are the canonical
-    tables the SELECT reads (created empty in DuckDB when a project has none)."""
+    tables the SELECT reads (created empty in DuckDB when a project has none); `fetched` are
+    shown columns of nearly unique text that DuckDB stores uncompressed, so that a page's rows
+    are read back without decompressing the blocks around them (build.core)."""
 
     name: str
     label: str
@@ -170,6 +172,7 @@ class SearchTable:
     default_columns: tuple[str, ...]
     aliases: Mapping[str, str] = dataclasses.field(default_factory=dict)
     needs: tuple[str, ...] = ()
+    fetched: tuple[str, ...] = ()
 
     @property
     def duckdb_table(self) -> str:
@@ -257,6 +260,9 @@ CONTACT_SEARCH = SearchTable(
         "state",
     ),
     needs=("entities", "techstacks", "external_ids"),
+    # Reading back a page of 50 contacts at 4.5M: 31, 28 and 19 ms for these columns stored
+    # compressed (FSST decodes a block to reach a row), 2 ms each uncompressed.
+    fetched=("full_name", "phone", "display_name"),
 )
 
 
