@@ -8,7 +8,9 @@ connection and sends the three reference queries (`/api/search?q=...`, top 50 + 
 in turn, the next when the answer is read (a closed loop, no pause). On PostgreSQL, `--swap`
 re-publishes the build during the cached many-client load (`--swap-uncached`: the uncached one
 too), 2 s in, and the load goes on until 3 s after the swap. Prints requests, errors,
-requests/s and latency percentiles per row, with the load averages before and after.
+requests/s, latency percentiles and the CPU the server process (with its workers) and the load
+generator used during the load (% of one core; the machine has 2) per row, with the load
+averages before and after.
 
 The clients come from benchmarks/serve_load.py, one asyncio process (raw HTTP/1.1, answers read
 by Content-Length, not parsed), running on the same 2 cores as the server and PostgreSQL: its
@@ -62,6 +64,8 @@ class Load:
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
     swap: str = ""
+    client_cpu: float = 0.0  # CPU seconds of the load generator
+    server_cpu: float = 0.0  # CPU seconds of the server process (and its workers)
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -106,7 +110,25 @@ def start_server(
     raise RuntimeError("crmpipe serve did not answer within 60 s")
 
 
-def hammer(port: int, clients: int, seconds: float, swap: callable | None = None) -> Load:
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by process `pid` and its living descendants (uvicorn workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def hammer(
+    port: int, clients: int, seconds: float, swap: callable | None = None, server: int = 0
+) -> Load:
     """`clients` connections for `seconds` from the load generator (benchmarks/serve_load.py,
     its own process: asyncio, one loop). With `swap`, the publish starts 2 s into the load and
     the load goes on until 3 s after its swap (past `seconds` if the publish takes longer), so
@@ -127,6 +149,7 @@ def hammer(port: int, clients: int, seconds: float, swap: callable | None = None
         *paths,
     ]
     load = Load()
+    cpu0 = cpu_seconds(server) if server else 0.0
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     if swap is not None:
         time.sleep(2)
@@ -141,6 +164,8 @@ def hammer(port: int, clients: int, seconds: float, swap: callable | None = None
         answer["errors"],
         answer["seconds"],
     )
+    load.client_cpu = answer["cpu"]
+    load.server_cpu = cpu_seconds(server) - cpu0 if server else 0.0
     return load
 
 
@@ -172,6 +197,8 @@ def _row(table: Table, label: str, clients: int, load: Load, note: str = "") -> 
         f"{load.percentile(0.95):.1f}",
         f"{load.percentile(0.99):.1f}",
         f"{max(load.latencies):.1f}" if n else "",
+        f"{100 * load.server_cpu / load.seconds:.0f}%" if load.server_cpu else "",
+        f"{100 * load.client_cpu / load.seconds:.0f}%" if load.client_cpu else "",
         note,
     )
 
@@ -212,6 +239,8 @@ def main() -> None:
     for col in ("store", "clients", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms"):
         table.add_column(col, justify="right" if col != "store" else "left")
     table.add_column("max ms", justify="right")
+    table.add_column("server CPU", justify="right")
+    table.add_column("client CPU", justify="right")
     table.add_column("note")
     cluster = None
     loads: dict[str, Load] = {}
@@ -225,8 +254,10 @@ def main() -> None:
                 label = "HTTP, DuckDB" + (", cache" if cache else "")
                 try:
                     if not cache:
-                        _row(table, label, 1, hammer(port, 1, min(args.seconds, 10)))
-                    load = hammer(port, args.duck_clients, args.seconds)
+                        _row(
+                            table, label, 1, hammer(port, 1, min(args.seconds, 10), server=proc.pid)
+                        )
+                    load = hammer(port, args.duck_clients, args.seconds, server=proc.pid)
                     _row(table, label, args.duck_clients, load)
                 finally:
                     proc.terminate()
@@ -260,9 +291,20 @@ def main() -> None:
                     label = "HTTP, PostgreSQL" + (", cache" if cache else "")
                     try:
                         if not cache:
-                            _row(table, label, 1, hammer(port, 1, min(args.seconds, 10)))
+                            _row(
+                                table,
+                                label,
+                                1,
+                                hammer(port, 1, min(args.seconds, 10), server=proc.pid),
+                            )
                         swapping = args.swap and (cache or args.swap_uncached)
-                        load = hammer(port, args.clients, args.seconds, swap if swapping else None)
+                        load = hammer(
+                            port,
+                            args.clients,
+                            args.seconds,
+                            swap if swapping else None,
+                            server=proc.pid,
+                        )
                         _row(table, label, args.clients, load, load.swap)
                     finally:
                         proc.terminate()

@@ -6,7 +6,8 @@ Cheap on purpose, since it shares the server's 2 cores: raw asyncio streams, one
 written per request, the answer read by its Content-Length; an answer counts when its status is
 200 and its body was read whole (bodies are not parsed: a JSON decode per answer would cost the
 client more than some answers cost the server). Prints one JSON object on stdout: the latencies
-in ms of the answered requests and the failures (status or exception, first 120 characters).
+in ms of the answered requests, the failures (status or exception, first 120 characters) and
+the CPU seconds the generator itself used (`cpu`), which it took from the server's cores.
 
 Usage: python benchmarks/serve_load.py --port P --clients N --seconds S [--header 'K: V']
          [--wait-stdin] PATH...
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import sys
 import time
 
@@ -90,7 +92,13 @@ async def _run(
     )
     if waiter is not None:
         await waiter
-    return {"latencies": latencies, "errors": errors, "seconds": time.perf_counter() - t0}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "latencies": latencies,
+        "errors": errors,
+        "seconds": time.perf_counter() - t0,
+        "cpu": usage.ru_utime + usage.ru_stime,  # the generator's own CPU seconds
+    }
 
 
 def main() -> None:

@@ -79,6 +79,15 @@ class WarehouseReader:
                 self._users -= 1
                 self._last = time.monotonic()
 
+    def version_if_open(self) -> tuple[int, ...] | None:
+        """The version the open handle reads (counting as a use, like `reading`), or None when
+        the handle is closed: it is read from the file only when the file is opened."""
+        with self._lock:
+            if self._con is None or self._closed:
+                return None
+            self._last = time.monotonic()
+            return self._version
+
     def _start_closer(self) -> None:
         if self._closer is None or not self._closer.is_alive():
             self._closer = threading.Thread(target=self._close_when_idle, daemon=True)

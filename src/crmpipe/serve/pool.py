@@ -59,12 +59,24 @@ def one_version(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
 @contextmanager
 def pinned(conn: psycopg.Connection) -> Iterator[int | None]:
     """`one_version`, yielding the served version's id (None: nothing is published)."""
+    with _pinned_from(conn, _begin(conn)) as version:
+        yield version
+
+
+def _begin(conn: psycopg.Connection) -> int | None:
+    """Open the pinned transaction (one round trip); the served version's id."""
     cursor = conn.execute(_BEGIN)  # three statements, one round trip (simple query protocol)
+    cursor.nextset()
+    cursor.nextset()
+    row = cursor.fetchone()
+    return row[0] if row else None
+
+
+@contextmanager
+def _pinned_from(conn: psycopg.Connection, version: int | None) -> Iterator[int | None]:
+    """The block of a transaction `_begin` opened; ends it (read-only: rolled back)."""
     try:
-        cursor.nextset()
-        cursor.nextset()
-        row = cursor.fetchone()
-        yield row[0] if row else None
+        yield version
     finally:
         if conn.info.transaction_status != TransactionStatus.IDLE:
             conn.rollback()  # read-only: nothing to commit
@@ -84,7 +96,6 @@ class ReadPool:
             configure=lambda conn: configure_session(
                 conn, statement_timeout=SEARCH_STATEMENT_TIMEOUT
             ),
-            check=ConnectionPool.check_connection,
             min_size=POOL_MIN,
             max_size=POOL_MAX,
             timeout=POOL_WAIT_SECONDS,
@@ -100,10 +111,24 @@ class ReadPool:
 
     @contextmanager
     def reading_version(self) -> Iterator[tuple[psycopg.Connection, int | None]]:
-        """`reading`, with the id of the version the statements are pinned to (`pinned`)."""
+        """`reading`, with the id of the version the statements are pinned to (`pinned`).
+
+        Sessions are not checked when taken from the pool (a round trip per request): the
+        transaction's first round trip is the check. A session found dead there (PostgreSQL
+        restarted, the connection dropped while idle) is thrown away and the request takes
+        another, so it doesn't fail for a session it never used."""
         try:
-            with self.pool.connection() as conn, pinned(conn) as version:
-                yield conn, version
+            for attempt in range(POOL_MAX + 1):
+                with self.pool.connection() as conn:
+                    try:
+                        version = _begin(conn)
+                    except psycopg.OperationalError:
+                        if attempt == POOL_MAX or not conn.closed:
+                            raise
+                        continue  # a dead session: the pool drops it when it comes back
+                    with _pinned_from(conn, version):
+                        yield conn, version
+                    return
         except PoolTimeout:
             raise StoreError(
                 f"no PostgreSQL session free within {POOL_WAIT_SECONDS:.0f} s "
