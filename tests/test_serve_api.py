@@ -106,6 +106,22 @@ def test_bad_parameters_are_one_line_400s(api: Server) -> None:
     assert status == 400 and "at most 10,000" in body["error"]
 
 
+def test_a_parameter_given_twice_is_a_400_not_the_last_value(api: Server) -> None:
+    # Answering with the last `table=` would answer another question than the one asked.
+    for path, query in (
+        ("/api/fields", "table=contact_search&table=nope"),
+        ("/api/search", "q=title%3A+finance&limit=5&limit=50"),
+    ):
+        status, _, body = api.get(f"{path}?{query}")
+        assert status == 400, body
+        assert json.loads(body) == {
+            "error": f"query parameter {query.split('&')[-1].split('=')[0]!r} is given more "
+            "than once: send it once"
+        }
+    status, _, _ = api.get("/api/search?q=title%3A+finance&limit=5&offset=5")
+    assert status == 200
+
+
 def test_fields(api: Server) -> None:
     status, body = api.json("/api/fields")
     assert status == 200

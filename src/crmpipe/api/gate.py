@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi.responses import JSONResponse
 from starlette.requests import Request
@@ -37,6 +38,20 @@ from crmpipe.api.cache import AnswerCache
 ANSWER_VERSION = "crmpipe.version"
 #: The answers kept whole: their bytes depend only on the query string, the role and the version.
 KEPT_PATHS = frozenset({"/api/search", "/api/facets"})
+
+
+def repeated_parameter(query: bytes) -> str | None:
+    """The first query parameter named twice, or None: every API parameter takes one value
+    (lists are comma-separated, `fields=state,crm`), and silently using the last of several
+    would answer a question other than the one asked."""
+    if b"&" not in query:
+        return None
+    seen: set[str] = set()
+    for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
 
 
 class Gate:
@@ -144,6 +159,10 @@ class Gate:
                 refusal.headers["Retry-After"] = str(wait)
                 return refusal
         state["masked"] = caller.role is Role.masked
+        repeated = None if page else repeated_parameter(scope.get("query_string", b""))
+        if repeated is not None:
+            message = f"query parameter {repeated!r} is given more than once: send it once"
+            return JSONResponse({"error": message}, status_code=400)
         return None
 
     async def _answer_and_keep(
