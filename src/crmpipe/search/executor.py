@@ -113,7 +113,7 @@ def search(
             (plan.rows_sql, plan.rows_params) if capped else (plan.ranked_sql, plan.ranked_params)
         )
         rows = db.execute(sql, params).fetchall()
-    elif plan.keys_sql is not None and limit <= _KEYED_PAGE_MAX:
+    elif plan.keys_sql is not None:
         rows, total, capped, sql, params = _duckdb_page(plan, limit, count_cap)
     else:
         sql, params = plan.rows_sql, plan.rows_params
@@ -287,7 +287,7 @@ def explain(
             *plan.backend.explain(plan.first_sql, first_params, analyze=analyze),
             "",
         ]
-    elif plan.keys_sql is not None and plan.ranked_sql is None and limit <= _KEYED_PAGE_MAX:
+    elif plan.keys_sql is not None and plan.ranked_sql is None:
         cut = (count_cap if count_cap is not None else _DUCKDB_EXACT_PROBE) + 1
         lines += [
             "count: this one scan counts up to count_cap + 1 matches and keeps their smallest"
@@ -367,7 +367,7 @@ def _plan(
             f"SELECT {', '.join(ident(c) for c in shown)}, {raw_key} FROM {tbl} "
             f"WHERE {key} = ANY({mark})"
         )
-    elif db.name == "duckdb" and KEY_COLUMN in available:
+    elif db.name == "duckdb" and KEY_COLUMN in available and limit <= _KEYED_PAGE_MAX:
         # A base table's page is read back by rowid: DuckDB fetches those rows alone, where a
         # test on the key reads the key column in full (90 ms at 4.5M contacts). The key test
         # stays, so a page can't show other rows should the table be rebuilt in between.
