@@ -69,6 +69,9 @@ def case(tmp_path: Path) -> tuple[Path, Path, list[list[str]]]:
         text = text.replace(f"path: {glob}.csv", f"path: {glob}*.csv")
     assert "  contacts:\n    table:\n" in text
     text = text.replace("  contacts:\n    table:\n", ERROR_CHECKS)
+    # the drops change up to a third of this small case's contacts: update the search table in
+    # place all the same (the default rebuilds it above a fifth)
+    text = text.replace("\nsearch:\n", "\nsearch:\n  rebuild_share: 0.5\n", 1)
     inc = folder / "crmpipe.yml"
     inc.write_text(text.replace(".crmpipe/warehouse.duckdb", ".crmpipe/incremental.duckdb"))
     full = folder / "full.yml"
@@ -160,6 +163,8 @@ def _state(config: Path, runs: bool = True) -> dict[str, object]:
         ).fetchall():
             out[f"{schema}.{table}"] = _rows(con, f'{schema}."{table}"', drop)
         out["row_issues"] = _rows(con, "meta.row_issues", RUN_COLUMNS)
+        for hashes in ("contact_search_row_hashes", "contact_search_entity_hashes"):
+            out[hashes] = _rows(con, f"meta.{hashes}")  # what the next update compares with
         out["table_counts"] = con.execute(
             "SELECT table_name, staged, loaded, merged, quarantined, issues FROM "
             "meta.table_counts WHERE run_id = (SELECT max(run_id) FROM meta.table_counts) "
@@ -201,6 +206,10 @@ def test_incremental_runs_build_what_full_runs_build(case) -> None:
         b = run(load_config(full), full=True)
         assert all("incremental" in d for d in _steps(a, "clean")), _steps(a, "clean")
         assert all("full rebuild (asked)" in d for d in _steps(b, "clean"))
+        # the search table was updated in place (its changed keys only), not rebuilt
+        assert "contact_search:" in _steps(a, "index")[0]
+        assert "keys updated" in _steps(a, "index")[0], _steps(a, "index")
+        assert "rebuilt" in _steps(b, "index")[0]
         new_rows = sum(s.rows for s in a.steps if s.step == "clean")
         assert 0 < new_rows < sum(s.rows for s in b.steps if s.step == "clean") / 2
         assert _reconciled(a) == _reconciled(b)
@@ -341,3 +350,18 @@ def test_a_warehouse_staged_with_other_columns_rebuilds_in_full(case) -> None:
     again = run(load_config(inc))
     reason = "full rebuild: the columns of staging.techstacks changed"
     assert all(reason in d for d in _steps(again, "clean"))
+
+
+def test_a_large_change_rebuilds_the_search_table(case) -> None:
+    inc, full, drops = case
+    folder, held = inc.parent, inc.parent.parent / "held"
+    inc.write_text(inc.read_text().replace("rebuild_share: 0.5", "rebuild_share: 0.1"))
+    run(load_config(inc))
+    run(load_config(full), full=True)
+    _bring(held, folder, drops[1])  # a fourth of the contacts new or changed: over 10%
+    again = run(load_config(inc))
+    assert all("incremental" in d for d in _steps(again, "clean"))
+    assert _steps(again, "index") == ["contact_search: rebuilt"]
+    run(load_config(full), full=True)
+    left, right = _state(inc, runs=False), _state(full, runs=False)
+    assert [k for k in left if left[k] != right.get(k)] == []

@@ -448,9 +448,12 @@ def _rebuild(
             )
     if search_table_names(cfg):
         with steps.step("index", ", ".join(search_table_names(cfg))) as s:
-            built = build_searches(con, cfg)
-            s.rows = sum(built.values())
-            s.detail = "search tables and field registry"
+            indexed = build_searches(con, cfg, full=not how.incremental)
+            s.rows = sum(b.rows for b in indexed.values())
+            s.detail = "; ".join(
+                f"{name}: " + ("rebuilt" if b.changed is None else f"{b.changed:,} keys updated")
+                for name, b in indexed.items()
+            )
     with steps.step("marts", "all") as s:
         marts = build_marts(con, cfg, run_id=run_id)
         s.rows = sum(n for _, n in marts)

@@ -17,6 +17,7 @@ import duckdb
 
 from crmpipe.config.schema import Config
 from crmpipe.model import Table, duckdb_ddl, physical_columns
+from crmpipe.search import refresh
 from crmpipe.search.catalog import SEARCH_TABLES, duckdb_inputs, planned_tables
 from crmpipe.search.table import (
     CONTACT_SEARCH,
@@ -75,11 +76,32 @@ def build_core(con: duckdb.DuckDBPyConnection, tbl: Table, run_id: int) -> CoreR
     return CoreResult(tbl.name, staged, loaded, staged - loaded - quarantined, quarantined)
 
 
+@dataclass
+class SearchBuild:
+    """What the index step did to one search table: its `rows`, and `changed` keys when it was
+    updated in place (search.refresh; None: rebuilt in full)."""
+
+    rows: int
+    changed: int | None = None
+
+
 def build_search(
-    con: duckdb.DuckDBPyConnection, cfg: Config, spec: SearchTable = CONTACT_SEARCH
+    con: duckdb.DuckDBPyConnection,
+    cfg: Config,
+    spec: SearchTable = CONTACT_SEARCH,
+    *,
+    full: bool = True,
 ) -> int:
     """Create `search.<spec.name>` (contact_search by default, as search.table declares it)
-    and its rows of meta.search_fields; return the row count."""
+    and its rows of meta.search_fields; return the row count. Unless `full`, update the table in
+    place when few of its rows changed (search.refresh)."""
+    return index_search(con, cfg, spec, full=full).rows
+
+
+def index_search(
+    con: duckdb.DuckDBPyConnection, cfg: Config, spec: SearchTable, *, full: bool
+) -> SearchBuild:
+    """build_search, saying whether the table was updated in place."""
     tables = cfg.tables()
     for needed in spec.needs:
         if not table_exists(con, "core", needed):  # a project without that source
@@ -89,29 +111,45 @@ def build_search(
     fields = field_rows(columns)
     query, params = duckdb_select(columns, spec, inputs)
     target = spec.duckdb_table
-    # The columns that searches scan in full (joined lists, the document) are stored without
-    # compression: twice as fast to write and to scan, for a somewhat larger file; so are the
-    # shown columns a page reads back row by row (spec.fetched).
-    scanned = {m for _, _, m in fields if m} | {"document"} | set(spec.fetched)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _search_shape AS {query} LIMIT 0", params)
     shape = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_name = '_search_shape' ORDER BY ordinal_position"
     ).fetchall()
     con.execute("DROP TABLE _search_shape")
+    basis = refresh.digest(query, params, [tuple(r) for r in shape])
+    if not full and table_exists(con, "search", spec.name):
+        changed_only = duckdb_select(
+            columns,
+            spec,
+            inputs,
+            where=f"{spec.alias}.{quote_ident(spec.key)} IN (SELECT _key FROM _crm_changed)",
+        )
+        share = cfg.search.rebuild_share
+        changed = refresh.refresh(con, spec, columns, inputs.tables, changed_only, basis, share)
+        if changed is not None:
+            ((rows,),) = con.execute(f"SELECT count(*) FROM {target}").fetchall()
+            return SearchBuild(rows, changed)
+    # The columns that searches scan in full (joined lists, the document) are stored without
+    # compression: twice as fast to write and to scan, for a somewhat larger file; so are the
+    # shown columns a page reads back row by row (spec.fetched).
+    scanned = {m for _, _, m in fields if m} | {"document"} | set(spec.fetched)
     ddl = ", ".join(
         f"{quote_ident(n)} {t}" + (" USING COMPRESSION uncompressed" if n in scanned else "")
         for n, t in shape
     )
     con.execute(f"CREATE OR REPLACE TABLE {target} ({ddl})")
     con.execute(f"INSERT INTO {target} {query}", params)
+    if refresh.supported(spec):
+        refresh.record(con, spec, columns, inputs.tables, basis)
     _forget_fields(con, spec)
     con.executemany(
         f"INSERT INTO {DUCKDB_FIELDS_TABLE} (name, kind, position, match_column, table_name) "
         "VALUES (?, ?, ?, ?, ?)",
         [(n, k, i, m, spec.name) for i, (n, k, m) in enumerate(fields)],
     )
-    return con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+    ((rows,),) = con.execute(f"SELECT count(*) FROM {target}").fetchall()
+    return SearchBuild(rows)
 
 
 def _forget_fields(con: duckdb.DuckDBPyConnection, spec: SearchTable) -> None:
@@ -128,12 +166,16 @@ def search_table_names(cfg: Config) -> list[str]:
     return [spec.name for spec in planned_tables(cfg)]
 
 
-def build_searches(con: duckdb.DuckDBPyConnection, cfg: Config) -> dict[str, int]:
+def build_searches(
+    con: duckdb.DuckDBPyConnection, cfg: Config, *, full: bool = True
+) -> dict[str, SearchBuild]:
     """Build every search table the project has (search.catalog.planned_tables) and drop the
-    others with their fields; {table name: rows}."""
+    others with their fields; {table name: what was done}. Unless `full`, a table is updated in
+    place where few of its rows changed (search.refresh)."""
     planned = planned_tables(cfg)
     for spec in SEARCH_TABLES:
         if spec not in planned and table_exists(con, "search", spec.name):
             con.execute(f"DROP TABLE {spec.duckdb_table}")
             _forget_fields(con, spec)
-    return {spec.name: build_search(con, cfg, spec) for spec in planned}
+            refresh.forget(con, spec)
+    return {spec.name: index_search(con, cfg, spec, full=full) for spec in planned}

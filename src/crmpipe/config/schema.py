@@ -149,6 +149,9 @@ class SearchSpec(_Strict):
     shorthands: dict[str, str] = Field(default_factory=dict)
     limit: int = 50
     count_cap: int = 10_000
+    #: An incremental run updates a search table in place unless more than this share of its
+    #: rows changed; then it rebuilds it (docs/project-file.md).
+    rebuild_share: float = Field(default=0.2, ge=0, le=1)
 
 
 #: Tables whose golden rows the audit trail follows by default (docs/audit.md); tables a

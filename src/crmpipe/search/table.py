@@ -414,15 +414,18 @@ def duckdb_select(
     columns: list[SearchColumn],
     spec: SearchTable | None = None,
     inputs: SearchInputs | None = None,
+    where: str | None = None,
 ) -> tuple[str, list[str]]:
     """The warehouse's SELECT of a search table (contact_search by default) from `core.*`, in
     key order (a top-50 by key then reads only the first row groups), and its parameters.
-    `inputs` leaves out the joins of tables the store lacks (None: all joined)."""
+    `inputs` leaves out the joins of tables the store lacks (None: all joined); `where` keeps
+    the rows where it holds (over the base row's alias: an in-place update's changed keys)."""
     spec = spec or CONTACT_SEARCH
     params = [c.source.system for c in columns if isinstance(c.source, EntityList)]
     order = f"{spec.alias}.{spec.key}"
     sql = _select(spec, columns, _DuckDB(), inputs)
-    return f"{sql} ORDER BY {order}", [p for p in params if p]
+    condition = f" WHERE {where}" if where else ""
+    return f"{sql}{condition} ORDER BY {order}", [p for p in params if p]
 
 
 def postgres_select(
