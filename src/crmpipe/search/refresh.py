@@ -160,18 +160,26 @@ def forget(con: Any, spec: SearchTable) -> None:
     con.execute("DELETE FROM meta.build_state WHERE key = ?", [BASIS_PREFIX + spec.name])
 
 
-def _swap_hashes(con: Any, stored: str, now: str, prefix: str) -> str:
-    """Compare the hashes `now` (a temp table) with the `stored` ones, bring the stored ones up
-    to date, and return the temp table of the keys whose hash differs (new, changed or gone)."""
-    gone, new, keys = f"{prefix}_gone", f"{prefix}_new", f"{prefix}_keys"
+def _diff(con: Any, stored: str, now: str, prefix: str) -> int:
+    """Compare the hashes `now` (a temp table) with the `stored` ones: the temp tables
+    `<prefix>_gone` (stored, not now) and `<prefix>_new` (now, not stored); how many are new."""
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {gone} AS SELECT _key, _hash FROM {stored} "
+        f"CREATE OR REPLACE TEMP TABLE {prefix}_gone AS SELECT _key, _hash FROM {stored} "
         f"WHERE _hash NOT IN (SELECT _hash FROM {now})"
     )
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {new} AS SELECT _key, _hash FROM {now} "
+        f"CREATE OR REPLACE TEMP TABLE {prefix}_new AS SELECT _key, _hash FROM {now} "
         f"WHERE _hash NOT IN (SELECT _hash FROM {stored})"
     )
+    con.execute(f"DROP TABLE {now}")
+    ((new,),) = con.execute(f"SELECT count(*) FROM {prefix}_new").fetchall()
+    return int(new)
+
+
+def _apply(con: Any, stored: str, prefix: str) -> str:
+    """Bring the `stored` hashes up to date from `_diff`'s tables; return the temp table of the
+    keys whose hash differs (new, changed or gone)."""
+    gone, new, keys = f"{prefix}_gone", f"{prefix}_new", f"{prefix}_keys"
     con.execute(f"DELETE FROM {stored} WHERE _hash IN (SELECT _hash FROM {gone})")
     con.execute(f"INSERT INTO {stored} SELECT _key, _hash FROM {new}")
     con.execute(
@@ -180,7 +188,6 @@ def _swap_hashes(con: Any, stored: str, now: str, prefix: str) -> str:
     )
     con.execute(f"DROP TABLE {gone}")
     con.execute(f"DROP TABLE {new}")
-    con.execute(f"DROP TABLE {now}")
     return keys
 
 
@@ -213,16 +220,14 @@ def refresh(
     con.execute(f"CREATE OR REPLACE TEMP TABLE _crm_rows_now AS {_base_hashes(con, spec)}")
     query, params = _entity_hashes(spec, columns, tables)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _crm_entities_now AS {query}", params)
-    # a cheap look before anything is written: how many base rows differ
-    ((differ,),) = con.execute(
-        f"SELECT count(*) FROM _crm_rows_now WHERE _hash NOT IN (SELECT _hash FROM {rows_table})"
-    ).fetchall()
-    if differ > share * max(total, 1):
-        con.execute("DROP TABLE _crm_rows_now")
-        con.execute("DROP TABLE _crm_entities_now")
+    differ = _diff(con, rows_table, "_crm_rows_now", "_crm_rows")
+    _diff(con, entities_table, "_crm_entities_now", "_crm_entities")
+    if differ > share * max(total, 1):  # nothing written yet
+        for table in ("rows_gone", "rows_new", "entities_gone", "entities_new"):
+            con.execute(f"DROP TABLE _crm_{table}")
         return None
-    row_keys = _swap_hashes(con, rows_table, "_crm_rows_now", "_crm_rows")
-    entity_keys = _swap_hashes(con, entities_table, "_crm_entities_now", "_crm_entities")
+    row_keys = _apply(con, rows_table, "_crm_rows")
+    entity_keys = _apply(con, entities_table, "_crm_entities")
     entity = f"{spec.alias}.entity_id"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _crm_changed AS SELECT _key FROM {row_keys} UNION "
