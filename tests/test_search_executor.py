@@ -40,7 +40,8 @@ def test_result_has_default_columns_rows_total_and_the_sql(con):
 
 def test_many_matches_page_with_the_top_n_query(con):
     r = search(con, "crm: a", limit=2, count_cap=3)
-    assert r.capped and 'ORDER BY "contact_id" LIMIT ?' in r.sql
+    # DuckDB's limits are written in: a `LIMIT ?` slows its scans
+    assert r.capped and 'ORDER BY "contact_id" LIMIT 2' in r.sql
 
 
 def test_count_is_capped(con):
@@ -51,7 +52,7 @@ def test_count_is_capped(con):
 
 def test_a_capped_page_is_bounded_by_the_last_key_found(con):
     r = search(con, "crm: a", limit=2, count_cap=5)
-    assert '"contact_id" <= ?' in r.sql and r.params[-2:] == [CRM_A[1], 2]
+    assert '"contact_id" <= ?' in r.sql and r.params[-1] == CRM_A[1]
 
 
 @pytest.mark.parametrize("cap", [3, 5, None])
@@ -138,7 +139,8 @@ def test_explain_shows_sql_params_and_plan(con):
     assert "expanded: email:bob tech:Accela pop>10000" in text
     assert 'len(list_filter("emails"' in text
     assert "params: [10000, 'bob', 'accela', 50]" in text
-    assert "count:" in text and "params: [50, 10000, 'bob', 'accela', 10001]" in text
+    assert "count:" in text and "params: [50, 10000, 'bob', 'accela']" in text
+    assert "LIMIT 10001) s" in text  # the cap + 1, written in
     plan = text.split("plan:", 1)[1]
     assert "contact_search" in plan
 
