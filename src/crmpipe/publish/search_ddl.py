@@ -27,6 +27,7 @@ from crmpipe.publish.ddl import (
     qualified,
     trigram_index,
 )
+from crmpipe.search.dialects import pg_month, pg_month_index
 from crmpipe.search.facilities import FACILITY_SEARCH
 from crmpipe.search.table import (
     DUCKDB_SEARCH_TABLE,
@@ -62,6 +63,8 @@ SEARCH_VALUES = "search_values"
 #: list kinds that get a GIN array index (`crm @> '{a}'`, `tech_names && '{accela}'`).
 BTREE_KINDS = frozenset({"number", "date", "timestamp"})
 BTREE_FIELDS = ("entity_id",)
+#: Of those, the kinds that also get a month index (month_index).
+DATE_KINDS = frozenset({"date", "timestamp"})
 ARRAY_KINDS = frozenset({"code_list", "text_list"})
 
 
@@ -328,6 +331,12 @@ def search_indexes(schema: str, view: SearchView, trgm_ops: str) -> list[IndexSp
             # Covering the key: a search's first statement (the capped count and, when few
             # match, their keys) reads the index alone for a lookup (crmpipe.search.executor).
             out.append(btree_index(schema, name, (field,), "btree", include=("contact_id",)))
+        elif kind in DATE_KINDS and field not in view.lookups:
+            # Covering the key: the capped count of a date range reads this index alone.
+            out.append(btree_index(schema, name, (field,), "btree", include=("contact_id",)))
+            month = month_index(schema, name, field, kind)
+            if month is not None:
+                out.append(month)
         elif kind in BTREE_KINDS and field not in view.lookups:
             out.append(btree_index(schema, name, (field,), "btree"))
         elif kind in ARRAY_KINDS and field not in trigram and field not in view.lookups:
@@ -342,6 +351,26 @@ def search_indexes(schema: str, view: SearchView, trgm_ops: str) -> list[IndexSp
                 )
             )
     return out
+
+
+def month_index(schema: str, table: str, field: str, kind: str) -> IndexSpec | None:
+    """B-tree on (the month of a date or timestamp field, the key in the "C" collation, the
+    field): within each month the keys in result order, so the first page of a range on the
+    field is the first keys of each month it covers, merged (crmpipe.search.executor), where
+    walking the key index may pass millions of rows before the first match (the range's matches
+    at the end of the key order when keys are given out in time order) and collecting the
+    matches reads them all. None when the index's name would be too long."""
+    name = pg_month_index(table, field)
+    if name is None:
+        return None
+    column = quote_ident(field)
+    return IndexSpec(
+        name,
+        table,
+        f"CREATE INDEX {quote_ident(name)} ON {qualified(schema, table)} "
+        f'(({pg_month(column, kind)}), contact_id COLLATE "C", {column})',
+        "btree",
+    )
 
 
 def lookup_indexes(schema: str, view: SearchView) -> list[IndexSpec]:

@@ -234,6 +234,16 @@ class PostgresBackend(Backend):
             lambda: self.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()[0],
         )
 
+    def has_relation(self, name: str) -> bool:
+        """Whether the relation (table, index) `name` ("schema.name", unquoted) exists."""
+        quoted = ".".join(quote_ident(part) for part in name.split("."))
+        return bool(
+            self._cached(
+                ("relation", name),
+                lambda: self.execute("SELECT to_regclass(%s) IS NOT NULL", [quoted]).fetchone()[0],
+            )
+        )
+
     def _reset(self) -> None:
         self._fields = None
         self._dialect = None

@@ -89,6 +89,20 @@ def _words(text: str) -> list[str]:
 
 
 @dataclass(frozen=True)
+class DateRange:
+    """The months a query's matches lie in, when the whole query is a range on one date or
+    timestamp field (`created>2024-01-01`, `created:2023-01-01..2023-06-30`): `low` and `high`
+    bound that field's values (inclusive, loosely: the edges' months are what counts), None
+    where the query leaves that side open. PostgreSQL pages such a query month by month
+    (crmpipe.search.executor)."""
+
+    column: str
+    kind: Kind
+    low: dt.date | None
+    high: dt.date | None
+
+
+@dataclass(frozen=True)
 class CompiledQuery:
     """What the executor needs: the WHERE condition and, when it can vary, a rank.
 
@@ -103,6 +117,8 @@ class CompiledQuery:
     rank: str | None = None
     rank_params: list[Any] = field(default_factory=list)
     expanded: str = ""
+    #: Set when the query is nothing but a range on one date or timestamp field.
+    date_range: DateRange | None = None
 
 
 def compile_query(
@@ -145,6 +161,7 @@ def compile_search(
         rank=rank.sql if rank else None,
         rank_params=list(rank.params) if rank else [],
         expanded=expanded,
+        date_range=compiler.date_range(),
     )
 
 
@@ -157,6 +174,26 @@ class _Compiler:
         #: Word sequences of the optional free terms (under an OR, not negated): every result
         #: holds the required ones, so only these can tell results apart; they rank them.
         self.ranked_terms: list[list[str]] = []
+        #: (field, operator, edge) of every date or timestamp comparison compiled, in order.
+        self.date_bounds: list[tuple[Field, str, dt.date]] = []
+        #: Per condition the whole query requires (the top-level AND's children), the date
+        #: comparisons it amounts to: empty when it is anything else (see date_range).
+        self.required_dates: list[list[tuple[Field, str, dt.date]]] = []
+
+    def date_range(self) -> DateRange | None:
+        """The DateRange of the query when every condition it requires is a comparison on the
+        same date or timestamp field, else None."""
+        if not self.required_dates or not all(self.required_dates):
+            return None
+        bounds = [b for required in self.required_dates for b in required]
+        first = bounds[0][0]
+        if any(f.column != first.column for f, _, _ in bounds):
+            return None
+        lows = [edge for _, op, edge in bounds if op in (">", ">=", "=")]
+        highs = [edge for _, op, edge in bounds if op in ("<", "<=", "=")]
+        return DateRange(
+            first.column, first.kind, max(lows) if lows else None, min(highs) if highs else None
+        )
 
     def compile(self, node: Node, *, negated: bool = False, required: bool = True) -> Fragment:
         """The condition for `node`."""
@@ -175,6 +212,8 @@ class _Compiler:
             for child in node.children:
                 out += self.parts(child, negated=negated, required=required)
             return sorted(out, key=lambda part: part[0])  # stable: query order within a cost
+        if isinstance(node, Or | Not | FreeText):
+            self._required(node, negated=negated, required=required)
         if isinstance(node, Or):
             any_of = self.d.any_of(
                 [self.compile(c, negated=negated, required=False) for c in node.children]
@@ -185,11 +224,22 @@ class _Compiler:
             return [(self.cost(node), self.d.negate(child))]
         if isinstance(node, FreeText):
             return self.free_text(node, ranked=not negated and not required)
+        before = len(self.date_bounds)
         if isinstance(node, FieldMatch):
-            return [(self.cost(node), self.field_match(node))]
-        if isinstance(node, Compare):
-            return [(self.cost(node), self.comparison(node))]
-        raise QueryError(f"cannot compile {type(node).__name__}")  # pragma: no cover
+            part = [(self.cost(node), self.field_match(node))]
+        elif isinstance(node, Compare):
+            part = [(self.cost(node), self.comparison(node))]
+        else:
+            raise QueryError(f"cannot compile {type(node).__name__}")  # pragma: no cover
+        if required and not negated:
+            single = isinstance(node, Compare) or len(node.values) == 1  # no OR of values
+            self.required_dates.append(self.date_bounds[before:] if single else [])
+        return part
+
+    def _required(self, node: Node, *, negated: bool, required: bool) -> None:
+        """Note a required condition that is not a date comparison (see date_range)."""
+        if required and not negated:
+            self.required_dates.append([])
 
     def cost(self, node: Node) -> int:
         """A rough per-row cost rank of evaluating `node` (numbers cheapest, documents dearest)."""
@@ -283,12 +333,16 @@ class _Compiler:
             start = dt.datetime.combine(typed, dt.time.min)
             end = dt.datetime.combine(typed, dt.time.max)  # microsecond precision: the day's end
             if op == "=":
+                self.date_bounds += [(f, ">=", start), (f, "<=", end)]
                 return self.d.all_of(
                     [self.d.compare(col, ">=", start), self.d.compare(col, "<=", end)]
                 )
             bound = {">": (">", end), ">=": (">=", start), "<": ("<", start), "<=": ("<=", end)}
             op, edge = bound[op]
+            self.date_bounds.append((f, op, edge))
             return self.d.compare(col, op, edge)
+        if isinstance(typed, dt.date):  # a date, or a timestamp's date and time
+            self.date_bounds.append((f, op, typed))
         return self.d.compare(col, op, typed)
 
     def ordered_range(self, f: Field, name: str, r: Range) -> Fragment:

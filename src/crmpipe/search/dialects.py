@@ -348,6 +348,22 @@ class PostgresDialect(Dialect):
 _NOTHING = Fragment("false")
 
 
+def pg_month(column: str, kind: str) -> str:
+    """PostgreSQL: the first instant of the month of a date or timestamp column (`column` is
+    quoted; `kind` is `date` or `timestamp`), an immutable expression: the leading key of the
+    search table's month index (pg_month_index), which a page of a date range walks month by
+    month in key order (crmpipe.search.executor)."""
+    typed = column if kind == "timestamp" else f"CAST({column} AS timestamp)"
+    return f"date_trunc('month', {typed})"
+
+
+def pg_month_index(table: str, column: str) -> str | None:
+    """The name of the month index of a date or timestamp column of a search table, None when
+    the name would exceed PostgreSQL's 63 bytes (no such index is built then)."""
+    name = f"{table}_{column}_month_idx"
+    return name if len(name.encode()) <= 63 else None
+
+
 def like_escape(text: str) -> str:
     """`text` as a literal inside a LIKE pattern (default escape character `\\`)."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
