@@ -251,3 +251,32 @@ def test_list_fields_use_their_joined_text_column_when_the_build_made_one():
     # a needle holding the separator can't use the joined text (it could span two elements)
     where, _ = compile_query('emails:"a\x1fb"', fields)
     assert "list_filter" in where
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("created>2024-01-01", ("created_at", dt.datetime(2024, 1, 1, 23, 59, 59, 999999), None)),
+        (
+            "created:2023-01-01..2023-06-30",
+            ("created_at", dt.datetime(2023, 1, 1), dt.datetime(2023, 6, 30, 23, 59, 59, 999999)),
+        ),
+        (
+            "created>=2023-01-01 created<2023-03-02T10:00 created<2023-05-01",
+            ("created_at", dt.datetime(2023, 1, 1), dt.datetime(2023, 3, 2, 10, 0)),
+        ),
+        ("updated_on=2024-02-03", ("updated_on", dt.date(2024, 2, 3), dt.date(2024, 2, 3))),
+        ("updated_on<=2024-02-03", ("updated_on", None, dt.date(2024, 2, 3))),
+        ("created:2024-01-01,2024-03-01", None),  # either day: an OR
+        ("created>2024-01-01 OR created<2015-01-01", None),
+        ("-created>2024-01-01", None),
+        ("created>2024-01-01 title:finance", None),  # another condition
+        ("created>2024-01-01 updated_on>2024-01-01", None),  # two fields
+        ("pop>10", None),  # a number
+    ],
+)
+def test_date_range_is_set_only_for_a_range_on_one_date_field(query, expected):
+    """CompiledQuery.date_range: the bounds of a query that is nothing but a range on one date
+    or timestamp field (PostgreSQL pages it month by month), None for anything else."""
+    got = compile_search(query, FIELDS, shorthands=SHORTHANDS).date_range
+    assert (got and (got.column, got.low, got.high)) == expected

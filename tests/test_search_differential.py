@@ -9,6 +9,7 @@ order, or the rank and then contact_id), the same count, or the same QueryError,
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from collections.abc import Iterator
@@ -442,3 +443,75 @@ def test_pages_agree_whichever_way_postgres_reads_them(stores, monkeypatch) -> N
         a = search(duck, query, count_cap=100, **opts)
         b = search(pg, query, count_cap=100, **opts)
         assert (b.rows, b.total, b.capped) == (a.rows, a.total, a.capped), query
+
+
+#: Date ranges whose page PostgreSQL reads month by month: open on either side, closed, a day
+#: of a timestamp, within one month, across years, empty, a date and time as the edge.
+DATE_RANGES = [
+    "created>2024-01-01",
+    "created>=2015-01-01",
+    "created<2020-06-15",
+    "created<=2023-06-30",
+    "created:2023-01-01..2023-12-31",
+    "created:2019-02-03..2019-02-20",
+    "created:2022-05-10",
+    "created>2023-03-01T09:30 created<2024-02-01",
+    "created:2015-01-01..",
+    "created:..2016-01-01",
+    "created>2099-01-01",
+]
+
+
+@pytest.mark.parametrize("query", DATE_RANGES)
+@pytest.mark.parametrize(("limit", "count_cap"), [(50, 100), (10, 20), (7, None), (50, 10_000)])
+def test_date_range_pages_agree_without_walking_the_keys(
+    stores, monkeypatch, query: str, limit: int, count_cap: int | None
+) -> None:
+    """A range on `created` with many more matches than a page is read month by month through
+    the month index (crmpipe.search.executor._month_page_keys), never by walking the key index
+    (which, with keys given out in creation order, passes every earlier row first), and its
+    page is DuckDB's whatever the cap and the page size."""
+
+    def no_walk(self: PostgresBackend, sql: str, params: list) -> list:
+        raise AssertionError(f"the key index was walked for {query!r}")
+
+    monkeypatch.setattr(PostgresBackend, "key_order_page", no_walk)
+    cfg, duck, pg = stores
+    opts = {"aliases": cfg.search.aliases, "shorthands": cfg.search.shorthands}
+    a = search(duck, query, limit=limit, count_cap=count_cap, **opts)
+    b = search(pg, query, limit=limit, count_cap=count_cap, **opts)
+    assert (b.rows, b.total, b.capped) == (a.rows, a.total, a.capped), query
+
+
+def test_the_month_walk_reads_the_month_index(stores) -> None:
+    """The month statement's plan walks contact_search's month index per month, and a range
+    that is not the whole query (another condition, an OR, a negation) is not read that way."""
+    from crmpipe.search import executor
+
+    cfg, _, pg = stores
+    backend = PostgresBackend(pg)
+    opts = {"aliases": cfg.search.aliases, "shorthands": cfg.search.shorthands}
+    plan = executor._plan(
+        backend,
+        "created>2024-01-01",
+        limit=50,
+        count_cap=100,
+        columns=None,
+        table=None,
+        fields=None,
+        **opts,
+    )
+    assert plan.month_sql is not None and plan.month_index is not None
+    assert backend.has_relation(plan.month_index)
+    months = [dt.datetime(2024, m, 1) for m in range(1, 13)]
+    lines = backend.explain(plan.month_sql, [months, *plan.compiled.params, 50, 50])
+    assert any("contact_search_created_at_month_idx" in line for line in lines), lines
+    for query in (
+        "created>2024-01-01 state:CA",
+        "created>2024-01-01 OR pop>10",
+        "-created<2020-01-01",
+    ):
+        other = executor._plan(
+            backend, query, limit=50, count_cap=100, columns=None, table=None, fields=None, **opts
+        )
+        assert other.month_sql is None, query

@@ -340,6 +340,15 @@ def explain(
             *plan.backend.explain(plan.first_sql, first_params, analyze=analyze),
             "",
         ]
+        if plan.month_sql is not None:
+            lines += [
+                "when more match: the page's keys, month by month through the index "
+                f"{plan.month_index} if it exists (its months from the range and the column's"
+                " least and greatest values; their rows are then read by key), instead of the"
+                " rows query above:",
+                plan.month_sql,
+                "",
+            ]
     elif plan.keys_sql is not None and plan.ranked_sql is None:
         lines += [
             "count: this one scan counts up to count_cap + 1 matches and keeps their smallest"
