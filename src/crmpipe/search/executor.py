@@ -246,7 +246,7 @@ def _month_page_keys(plan: _Plan, limit: int) -> list[Any] | None:
 
     This is the page the key walk would find, in a few milliseconds where the walk may pass
     millions of rows first: `created>2024-01-01` at 1M contacts, whose matches come last in
-    key order (keys given out in creation order), 550 ms → under 10 ms (docs/benchmarks.md).
+    key order (keys given out in creation order), 533 ms → 5 ms p50 (docs/benchmarks.md).
     """
     span = plan.compiled.date_range
     if plan.month_sql is None or plan.month_index is None or span is None:
