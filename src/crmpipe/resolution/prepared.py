@@ -67,6 +67,7 @@ def prepare(
     from `source_of(records)` (features.feature_source over a records relation). Returns how
     many records were prepared now (the others' come from the last resolution when `reuse`).
     Needs `_fp` (raw_fingerprints)."""
+    con.execute("DROP TABLE IF EXISTS _stale").fetchall()
     k = quote_ident(key)
     names = [key, *(n for n, _ in cols)]
     feats = ", ".join(f"{expr} AS {quote_ident(name)}" for name, expr in cols)
@@ -87,14 +88,31 @@ def prepare(
         f"JOIN {t.fingerprints} s ON s.k = f.k AND s._fp = f._fp "
         f"UNION ALL {fresh}"
     ).fetchall()
-    n = con.execute("SELECT count(*) FROM _stale").fetchall()[0][0]
-    con.execute("DROP TABLE _stale")
-    return n
+    # `_stale` stays for save_prepared: only those records' stored rows are replaced
+    return con.execute("SELECT count(*) FROM _stale").fetchall()[0][0]
 
 
 def save_prepared(con: duckdb.DuckDBPyConnection, t: ResolvedTables, source: str) -> None:
     """Keep every record's raw hash and features (from `source`, the matching input with
-    `_rid`) for the next resolution to compare with and reuse."""
+    `_rid`) for the next resolution to compare with and reuse.
+
+    When `prepare` reused the stored rows (it left `_stale`, the records prepared again), only
+    the stored rows of records gone or changed are deleted and the stale ones inserted: at 4.5M
+    records rewriting the whole table took 22 s of a 50k-record incremental resolution."""
+    stale = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = '_stale'"
+    ).fetchall()[0][0]
+    if stale:
+        con.execute(
+            f"DELETE FROM {t.fingerprints} s WHERE NOT EXISTS "
+            "(SELECT 1 FROM _fp f WHERE f.k = s.k AND f._fp = s._fp)"
+        ).fetchall()
+        con.execute(
+            f"INSERT INTO {t.fingerprints} BY NAME SELECT f.k, f._fp, r.* EXCLUDE (_rid, _pg) "
+            f"FROM _fp f JOIN {source} r USING (_rid) WHERE f._rid IN (SELECT _rid FROM _stale)"
+        ).fetchall()
+        con.execute("DROP TABLE _stale").fetchall()
+        return
     con.execute(
         f"CREATE OR REPLACE TABLE {t.fingerprints} AS SELECT f.k, f._fp, "
         f"r.* EXCLUDE (_rid, _pg) FROM _fp f JOIN {source} r USING (_rid)"
