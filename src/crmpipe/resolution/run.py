@@ -330,7 +330,16 @@ def resolve_table(
     if generic:
         save_prepared(con, t, "_rin2")
         lap("save_prepared")
-    for tmp in ("_rin2", "_prepass", "_pg", "_components", "_previous", "_fp", "_changed", "_stale"):
+    for tmp in (
+        "_rin2",
+        "_prepass",
+        "_pg",
+        "_components",
+        "_previous",
+        "_fp",
+        "_changed",
+        "_stale",
+    ):
         con.execute(f"DROP TABLE IF EXISTS {tmp}")
     res.seconds = time.perf_counter() - t0
     con.execute(
