@@ -4,6 +4,7 @@ does on a case small enough for the built-in priors."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -104,7 +105,7 @@ def test_run_full_resolves_in_full_with_the_same_clusters(case) -> None:
 def test_record_numbers_follow_the_files_not_the_scan_order(case) -> None:
     """The same records in another physical order (as threads may scan them) get the same
     numbers, so Splink's seeded samples and the clusters are the same run after run."""
-    from crmpipe.resolution.run import snapshot_records
+    from crmpipe.resolution.records import snapshot_records
 
     config, _ = case
     cfg = load_config(config)
@@ -118,7 +119,7 @@ def test_record_numbers_follow_the_files_not_the_scan_order(case) -> None:
                 "CREATE OR REPLACE TABLE core.contacts AS SELECT * EXCLUDE (_rid, _rec) "
                 f"FROM resolved.contact_records ORDER BY {order}"
             )
-            snapshot_records(con, contacts)
+            snapshot_records(con, contacts, full=True)
             if order == "_rid":
                 first = dict(con.execute(numbers).fetchall())
         again = dict(con.execute(numbers).fetchall())
@@ -148,3 +149,124 @@ def test_features_are_prepared_for_changed_records_only_and_equal_fresh_ones(cas
     [full] = resolve(cfg, full=True)
     assert full.prepared == full.records  # --full prepares every record again…
     assert _prepared(cfg) == kept  # …and gets exactly the features that were kept
+
+
+def _numbers(cfg) -> dict[str, int]:
+    con = connect(cfg.warehouse_path, read_only=True)
+    try:
+        return dict(con.execute("SELECT contact_id, _rid FROM resolved.contact_records").fetchall())
+    finally:
+        con.close()
+
+
+def test_a_new_drop_appends_records_in_the_order_a_full_snapshot_gives(case) -> None:
+    """A newer drop's records are appended after the kept ones, which keep their numbers; the
+    order of all records is a full snapshot's (only the numbers have gaps)."""
+    from crmpipe.resolution.records import snapshot_records
+
+    config, held = case
+    cfg = load_config(config)
+    run(cfg)
+    before = _numbers(cfg)
+    shutil.move(held, config.parent / held.name)
+    run(cfg)
+    after = _numbers(cfg)
+    kept = {k for k in before if after.get(k) == before[k]}
+    new = set(after) - kept
+    assert len(kept) > 1000 and new  # most records kept their number; the drop's are new
+    assert min(after[k] for k in new) > max(before.values())
+    assert max(after.values()) > len(after)  # gaps: the changed records' old numbers
+    numbers = "SELECT contact_id, _rid FROM resolved.contact_records"
+    con = connect(cfg.warehouse_path)
+    try:  # a full snapshot of the same records numbers them in the same order
+        con.execute("BEGIN")
+        con.execute(
+            "CREATE OR REPLACE TABLE core.contacts AS SELECT * EXCLUDE (_rid, _rec) "
+            "FROM resolved.contact_records"
+        )
+        snapshot_records(con, cfg.tables()["contacts"], full=True)
+        fresh = dict(con.execute(numbers).fetchall())
+        con.execute("ROLLBACK")
+    finally:
+        con.close()
+    assert sorted(after, key=after.__getitem__) == sorted(fresh, key=fresh.__getitem__)
+
+
+def test_a_drop_ranked_before_the_others_numbers_every_record_again(case) -> None:
+    config, held = case
+    cfg = load_config(config)
+    run(cfg)
+    dropped = config.parent / held.name
+    shutil.move(held, dropped)
+    oldest = min((config.parent / "contacts_1.csv").stat().st_mtime, 1e9) - 86400
+    os.utime(dropped, (oldest, oldest))  # an old export found late: ranked first
+    run(cfg)
+    after = _numbers(cfg)
+    assert sorted(after.values()) == list(range(1, len(after) + 1))  # renumbered from 1
+    assert _last_model(cfg)[0] == "incremental"
+    incremental = _clusters(cfg)
+    resolve(cfg, full=True)
+    assert _clusters(cfg) == incremental
+
+
+def test_an_incremental_run_rewrites_only_the_golden_records_that_change(case) -> None:
+    """The golden rows, lineage and field provenance an incremental run updates in place equal
+    what rebuilding them all from the same clusters gives."""
+    from crmpipe.resolution.clusters import connected_components
+    from crmpipe.resolution.ids import assign_golden_ids
+    from crmpipe.resolution.survivorship import build_field_sources, build_golden, build_lineage
+    from crmpipe.resolution.tables import ResolvedTables
+
+    config, held = case
+    cfg = load_config(config)
+    run(cfg)
+    con = connect(cfg.warehouse_path)
+    try:  # the last lineage, to name every cluster again from it below
+        con.execute(
+            "CREATE TABLE main.last_ids AS SELECT DISTINCT record_id AS contact_id, golden_id "
+            "FROM core.contact_sources"
+        )
+    finally:
+        con.close()
+    shutil.move(held, config.parent / held.name)
+    summary = run(cfg)
+    [detail] = [s.detail for s in summary.steps if s.step == "resolve"]
+    rewritten = int(detail.split(", ")[-1].split(" golden")[0].replace(",", ""))
+    golden = len(_clusters(cfg))
+    assert 0 < rewritten < golden / 2, detail
+    tbl, spec, t = (
+        cfg.tables()["contacts"],
+        cfg.resolve_spec("contacts"),
+        ResolvedTables("contacts"),
+    )
+    outs = ("core.contacts", t.sources, t.field_sources)
+    con = connect(cfg.warehouse_path)
+    try:
+        con.execute("BEGIN")
+        # every cluster named again from the last lineage: the ids kept in place are the same
+        connected_components(con, t.pairs, "_c")
+        assign_golden_ids(con, t.records, "contact_id", "_c", "main.last_ids", "_named")
+        renamed = con.execute(
+            f"SELECT (SELECT count(*) FROM (SELECT _rid, golden_id, _size FROM {t.clusters} "
+            "EXCEPT SELECT _rid, golden_id, _size FROM _named)) + (SELECT count(*) FROM "
+            f"(SELECT _rid, golden_id, _size FROM _named EXCEPT SELECT _rid, golden_id, _size "
+            f"FROM {t.clusters}))"
+        ).fetchall()[0][0]
+        for i, out in enumerate(outs):
+            con.execute(f"CREATE TEMP TABLE _kept{i} AS SELECT * FROM {out}")
+        build_golden(con, tbl, spec, t.records, t.clusters, outs[0])
+        build_lineage(con, tbl, t.records, t.clusters, t.pairs, outs[1])
+        build_field_sources(con, tbl, spec, t.records, t.clusters, outs[2])
+        differ = [
+            con.execute(
+                f"SELECT (SELECT count(*) FROM (FROM _kept{i} EXCEPT ALL FROM {out})) + "
+                f"(SELECT count(*) FROM (FROM {out} EXCEPT ALL FROM _kept{i})), "
+                f"(SELECT count(*) FROM {out})"
+            ).fetchall()[0]
+            for i, out in enumerate(outs)
+        ]
+        con.execute("ROLLBACK")
+    finally:
+        con.close()
+    assert renamed == 0
+    assert [d for d, _ in differ] == [0, 0, 0] and all(n > 0 for _, n in differ), differ

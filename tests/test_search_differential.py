@@ -468,7 +468,7 @@ def test_date_range_pages_agree_without_walking_the_keys(
     stores, monkeypatch, query: str, limit: int, count_cap: int | None
 ) -> None:
     """A range on `created` with many more matches than a page is read month by month through
-    the month index (crmpipe.search.executor._month_page_keys), never by walking the key index
+    the month index (crmpipe.search.months.month_page_keys), never by walking the key index
     (which, with keys given out in creation order, passes every earlier row first), and its
     page is DuckDB's whatever the cap and the page size."""
 

@@ -44,11 +44,11 @@ from crmpipe.quality.engine import EXIT_CHECKS_FAILED, Checker, CheckOutcome, re
 from crmpipe.quality.scores import record_quality
 from crmpipe.quality.slas import SlaOutcome, evaluate_slas, record_slas
 from crmpipe.quality.specs import all_checks, all_slas
+from crmpipe.resolution.records import snapshot_records
 from crmpipe.resolution.run import (
     drop_resolution,
     remap_references,
     resolve_table,
-    snapshot_records,
     update_counts,
 )
 from crmpipe.warehouse.connection import WarehouseError, connect, table_exists
@@ -408,7 +408,7 @@ def _rebuild(
         if name not in tables:
             continue
         with steps.step("resolve", name) as s:
-            snapshot_records(con, tables[name])
+            snapshot_records(con, tables[name], full=full)
             keep_built(con, name)  # the next incremental run merges into these rows
             res = resolve_table(con, tables[name], cfg.resolve_spec(name), run_id, full=full)
             update_counts(con, name, res)
@@ -422,6 +422,8 @@ def _rebuild(
             )
             if res.mode == "incremental":
                 s.detail += f"; incremental: {res.changed:,} new or changed records scored"
+            if res.touched is not None:
+                s.detail += f", {res.touched:,} golden records rewritten"
     for name in cfg.enrich.gender.tables:  # after resolution: the golden rows' first names
         if name in tables:
             with steps.step("gender", name) as s:

@@ -163,17 +163,29 @@ def built_name(table: str) -> str:
     return f"{table}__unresolved"
 
 
+def golden_name(table: str) -> str:
+    """Where a resolved table's golden rows wait while an incremental build uses core.<table>
+    for the built rows: resolution updates them in place (resolution/touched.py)."""
+    return f"{table}__golden"
+
+
 def keep_built(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """Set core.<table> (built and checked, about to be replaced by its golden rows) aside as
-    core.<table>__unresolved, for the next incremental run to merge into: a rename, no copy."""
+    core.<table>__unresolved, for the next incremental run to merge into: a rename, no copy.
+    The last golden rows, set aside by `merge_core`, come back as core.<table>."""
     kept = quote_ident(built_name(table))
     con.execute(f"DROP TABLE IF EXISTS core.{kept}")
     con.execute(f"ALTER TABLE core.{quote_ident(table)} RENAME TO {kept}")
+    if table_exists(con, "core", golden_name(table)):
+        con.execute(
+            f"ALTER TABLE core.{quote_ident(golden_name(table))} RENAME TO {quote_ident(table)}"
+        )
 
 
 def forget_built(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """Drop the kept rows of a table no longer resolved (its core is its built rows)."""
     con.execute(f"DROP TABLE IF EXISTS core.{quote_ident(built_name(table))}")
+    con.execute(f"DROP TABLE IF EXISTS core.{quote_ident(golden_name(table))}")
 
 
 def stage_new(
@@ -247,8 +259,9 @@ def merge_core(
         "DELETE FROM _crm_win WHERE (_source, _file_hash) NOT IN "
         f"(SELECT DISTINCT _source, _file_hash FROM {d})"
     )
-    if resolved:
-        con.execute(f"DROP TABLE core.{name}")
+    if resolved:  # the golden rows wait aside for resolution (keep_built brings them back)
+        con.execute(f"DROP TABLE IF EXISTS core.{quote_ident(golden_name(tbl.name))}")
+        con.execute(f"ALTER TABLE core.{name} RENAME TO {quote_ident(golden_name(tbl.name))}")
         con.execute(f"ALTER TABLE core.{quote_ident(built_name(tbl.name))} RENAME TO {name}")
     con.execute(
         f"DELETE FROM core.{name} WHERE rowid IN (SELECT c.rowid FROM core.{name} c "

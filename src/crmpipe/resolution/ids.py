@@ -18,11 +18,14 @@ def assign_golden_ids(
     components: str,
     previous: str | None,
     out: str,
+    *,
+    taken: str | None = None,
 ) -> None:
     """Create `out` (_rid, _cluster, _size, golden_id) for every record.
 
     `components` (_rid, _cluster) lists the records of multi-record clusters; `previous`
-    (key, golden_id), when given, is the last run's lineage.
+    (key, golden_id), when given, is the last run's lineage. `taken` (golden_id), when only
+    some records are named again (resolution/touched.py), lists the ids the others keep.
     """
     prev = (
         f"SELECT DISTINCT {key} AS k, golden_id AS prev FROM {previous}"
@@ -38,6 +41,7 @@ def assign_golden_ids(
         LEFT JOIN ({prev}) p ON p.k = CAST(r.{key} AS VARCHAR)
         """
     )
+    also = f" OR s.min_key IN (SELECT golden_id FROM {taken})" if taken else ""
     con.execute(
         f"""
         CREATE OR REPLACE TABLE {out} AS
@@ -55,7 +59,7 @@ def assign_golden_ids(
           WHERE pick = 1),
         named AS (
           SELECT s._cluster, s._size, coalesce(k.prev, CASE
-              WHEN s.min_key IN (SELECT prev FROM kept) THEN s.min_key || '~' || s._cluster
+              WHEN s.min_key IN (SELECT prev FROM kept){also} THEN s.min_key || '~' || s._cluster
               ELSE s.min_key END) AS golden_id
           FROM size s LEFT JOIN kept k USING (_cluster))
         SELECT m._rid, m._cluster, n._size, n.golden_id

@@ -90,12 +90,23 @@ def prior_allows(model: dict[str, Any], prior: float, threshold: float, floor: f
 def changed_records(con: duckdb.DuckDBPyConnection, t: ResolvedTables) -> tuple[int, int]:
     """Temp table `_changed` (_rid) of records new or changed since the stored fingerprints;
     returns (changed, records)."""
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _changed AS SELECT f._rid FROM _fp f "
-        f"LEFT JOIN {t.fingerprints} p ON p.k = f.k WHERE p._fp IS DISTINCT FROM f._fp"
-    ).fetchall()
+    in_place = (
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = '_stale'"
+        ).fetchall()[0][0]
+        and not con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = '_fp'"
+        ).fetchall()[0][0]
+    )
+    if in_place:  # the stored features were updated in place: the new records changed
+        con.execute("CREATE OR REPLACE TEMP TABLE _changed AS SELECT _rid FROM _stale").fetchall()
+    else:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _changed AS SELECT f._rid FROM _fp f "
+            f"LEFT JOIN {t.fingerprints} p ON p.k = f.k WHERE p._fp IS DISTINCT FROM f._fp"
+        ).fetchall()
     changed = con.execute("SELECT count(*) FROM _changed").fetchall()[0][0]
-    total = con.execute("SELECT count(*) FROM _fp").fetchall()[0][0]
+    total = con.execute(f"SELECT count(*) FROM {t.records}").fetchall()[0][0]
     return changed, total
 
 
@@ -106,20 +117,23 @@ def blocked_pairs(
     shape: each rule's pairs with a changed record (its index as match key, the first rule
     that makes a pair winning), then the stored predictions between two unchanged records
     still present and still in two pre-pass groups (renumbered to this run's `_rid`s)."""
-    kl, kr = quote_ident(key + "_l"), quote_ident(key + "_r")
+    k, kl, kr = quote_ident(key), quote_ident(key + "_l"), quote_ident(key + "_r")
+    # the changed records on one side, then the other: each join is built on the few changed
+    # records (an OR of the two sides made one self-join of every record: 5.8 s at 4.5M)
+    changed = "(SELECT * FROM _rin2 WHERE _rid IN (SELECT _rid FROM _changed))"
     parts = [
-        f"SELECT '{i}' AS match_key, l._rid AS a, r._rid AS b FROM _rin2 l "
-        f"JOIN _rin2 r ON ({rule}) WHERE l._rid < r._rid "
-        "AND (l._rid IN (SELECT _rid FROM _changed) OR r._rid IN (SELECT _rid FROM _changed))"
+        f"SELECT '{i}' AS match_key, l._rid AS a, r._rid AS b FROM {left} l "
+        f"JOIN {right} r ON ({rule}) WHERE l._rid < r._rid"
         for i, rule in enumerate(rules)
+        for left, right in ((changed, "_rin2"), ("_rin2", changed))
     ]
     parts.append(
         f"""SELECT 'stored' AS match_key, least(a._rid, b._rid), greatest(a._rid, b._rid)
         FROM {t.predictions} p
-        JOIN _fp a ON a.k = CAST(p.{kl} AS VARCHAR) JOIN _fp b ON b.k = CAST(p.{kr} AS VARCHAR)
-        JOIN _rin2 ga ON ga._rid = a._rid JOIN _rin2 gb ON gb._rid = b._rid
+        JOIN _rin2 a ON CAST(a.{k} AS VARCHAR) = CAST(p.{kl} AS VARCHAR)
+        JOIN _rin2 b ON CAST(b.{k} AS VARCHAR) = CAST(p.{kr} AS VARCHAR)
         WHERE a._rid NOT IN (SELECT _rid FROM _changed)
-          AND b._rid NOT IN (SELECT _rid FROM _changed) AND ga._pg <> gb._pg"""
+          AND b._rid NOT IN (SELECT _rid FROM _changed) AND a._pg <> b._pg"""
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _blocked AS SELECT min(match_key) AS match_key, "

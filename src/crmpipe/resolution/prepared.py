@@ -2,54 +2,81 @@
 
 Preparing the matching input (names normalised and looked up in the nicknames list, email
 lists filtered, the local parts a name makes) is SQL over every record, seconds at a million.
-A resolution keeps each record's features in `resolved.<x>_fingerprints`, beside its key and
-the hash of its *raw* record (every canonical column, lineage aside). The next one hashes the
-raw records, takes the stored features of every record whose hash is unchanged, and prepares
-only the others. The hash is also what `incremental.changed_records` compares: a record is
-changed when its content is.
+A resolution keeps each record's features in `resolved.<x>_fingerprints`, beside its key, its
+number (`_rid`) and the hash of its *raw* record (every canonical column, lineage aside).
 
-The stored features are reused only when they were made by the same settings and features
-(`spec_hash`, in `meta.resolve_models`) and have the columns this version prepares; otherwise
-every record is prepared, as in a full resolution.
+The next resolution builds on them in one of two ways:
+
+- **in place**, when the stored rows still carry the records' numbers (the records were
+  updated in place or not at all: resolution/records.py): the rows of records gone are
+  deleted, the new records (numbers not stored yet) are prepared and inserted, and the
+  matching input `_rin` is a view of the stored table. Nothing is read or hashed for the
+  records that stayed: at 4.5M records, hashing and copying every record's features took 26 s
+  of a 50k-record drop's resolution.
+- **by content**, after the records were numbered again: every record is hashed; a record
+  whose key and hash are stored takes its stored features, the others are prepared; the
+  table is then written again with the new numbers.
+
+The hash is also what `incremental.changed_records` compares: a record is changed when its
+content is (in place: when it is new). The stored features are reused only when they were made
+by the same settings and features (`spec_hash`, in `meta.resolve_models`) and have the columns
+this version prepares; otherwise every record is prepared, as in a full resolution.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import duckdb
 
 from crmpipe.resolution.tables import ResolvedTables
 from crmpipe.sqltext import quote_ident
-from crmpipe.warehouse.connection import table_exists
+from crmpipe.warehouse.connection import table_columns, table_exists
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What `prepare` did: records prepared now, and whether the stored table was updated in
+    place (then `_rin` is a view of it and nothing is left to save)."""
+
+    count: int
+    in_place: bool
 
 
 def raw_fingerprints(con: duckdb.DuckDBPyConnection, records: str, key: str) -> None:
-    """Temp table `_fp` (k, _rid, _fp): each record's key and the hash of its canonical
-    columns (lineage and bookkeeping columns, named with a leading `_`, left out: the same
-    contact re-exported in a newer file is unchanged)."""
-    cols = [c for c in con.table(records).columns if not c.startswith("_")]
-    packed = ", ".join(quote_ident(c) for c in cols)
+    """Temp table `_fp` (k, _rid, _fp): each record's key and raw hash (`_hash_sql`)."""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _fp AS SELECT CAST({quote_ident(key)} AS VARCHAR) AS k, "
-        f"_rid, md5(CAST(to_json(struct_pack({packed})) AS VARCHAR)) AS _fp FROM {records}"
+        f"_rid, {_hash_sql(con, records)} AS _fp FROM {records}"
     ).fetchall()
 
 
-def _reusable(
+def _hash_sql(con: duckdb.DuckDBPyConnection, records: str) -> str:
+    """The raw hash of a record of `records` (lineage and bookkeeping columns, named with a
+    leading `_`, left out: the same contact re-exported in a newer file is unchanged)."""
+    cols = [c for c in con.table(records).columns if not c.startswith("_")]
+    packed = ", ".join(quote_ident(c) for c in cols)
+    return f"md5(CAST(to_json(struct_pack({packed})) AS VARCHAR))"
+
+
+def _stored_columns(
     con: duckdb.DuckDBPyConnection, t: ResolvedTables, table: str, names: list[str], digest: str
-) -> bool:
-    """Whether the stored features were made by these settings and have these columns."""
-    if not table_exists(con, "resolved", t.fingerprints.split(".")[1]):
-        return False
-    if con.table(t.fingerprints).columns != ["k", "_fp", *names]:
-        return False
+) -> list[str] | None:
+    """The stored table's columns when its features were made by these settings and have
+    these columns (with or without `_rid`); None when they cannot be reused."""
+    schema, name = t.fingerprints.split(".")
+    if not table_exists(con, schema, name):
+        return None
+    cols = table_columns(con, schema, name)
+    if [c for c in cols if c != "_rid"] != ["k", "_fp", *names]:
+        return None
     row = con.execute(
         "SELECT spec_hash FROM meta.resolve_models WHERE table_name = ? "
         "ORDER BY created_at DESC LIMIT 1",
         [table],
     ).fetchall()
-    return bool(row) and row[0][0] == digest
+    return cols if row and row[0][0] == digest else None
 
 
 def prepare(
@@ -62,58 +89,77 @@ def prepare(
     digest: str,
     *,
     reuse: bool,
-) -> int:
-    """Temp table `_rin` (_rid, key, features…) of every record: the features `cols`, selected
-    from `source_of(records)` (features.feature_source over a records relation). Returns how
-    many records were prepared now (the others' come from the last resolution when `reuse`).
-    Needs `_fp` (raw_fingerprints)."""
-    con.execute("DROP TABLE IF EXISTS _stale").fetchall()
+) -> Prepared:
+    """`_rin` (_rid, key, features…) of every record: the features `cols`, selected from
+    `source_of(records)` (features.feature_source over a records relation). With `reuse`, the
+    last resolution's are taken where they hold (module docstring); `_stale` then lists the
+    records prepared now. By content and in full, also `_fp` (raw_fingerprints)."""
+    for name in ("_stale", "_rin"):
+        drop_relation(con, name)
     k = quote_ident(key)
     names = [key, *(n for n, _ in cols)]
     feats = ", ".join(f"{expr} AS {quote_ident(name)}" for name, expr in cols)
-    if not (reuse and _reusable(con, t, table, names, digest)):
+    stored = _stored_columns(con, t, table, names, digest) if reuse else None
+    if stored is not None and "_rid" in stored:  # in place
+        con.execute(
+            f"DELETE FROM {t.fingerprints} WHERE _rid NOT IN (SELECT _rid FROM {t.records})"
+        ).fetchall()
+        con.execute(
+            f"CREATE TEMP TABLE _stale AS SELECT _rid FROM {t.records} "
+            f"WHERE _rid NOT IN (SELECT _rid FROM {t.fingerprints})"
+        ).fetchall()
+        stale = f"(SELECT * FROM {t.records} WHERE _rid IN (SELECT _rid FROM _stale))"
+        con.execute(
+            f"INSERT INTO {t.fingerprints} BY NAME SELECT CAST({k} AS VARCHAR) AS k, "
+            f"{_hash_sql(con, t.records)} AS _fp, _rid, {k}, {feats} FROM {source_of(stale)}"
+        ).fetchall()
+        listed = ", ".join(quote_ident(n) for n in ["_rid", *names])
+        con.execute(f"CREATE TEMP VIEW _rin AS SELECT {listed} FROM {t.fingerprints}").fetchall()
+        n = con.execute("SELECT count(*) FROM _stale").fetchall()[0][0]
+        return Prepared(n, True)
+    raw_fingerprints(con, t.records, key)
+    if stored is None:
         fresh = f"SELECT _rid, {k}, {feats} FROM {source_of(t.records)}"
         con.execute(f"CREATE OR REPLACE TEMP TABLE _rin AS {fresh}").fetchall()
-        return con.execute("SELECT count(*) FROM _rin").fetchall()[0][0]
+        return Prepared(con.execute("SELECT count(*) FROM _rin").fetchall()[0][0], False)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _stale AS SELECT f._rid FROM _fp f "
         f"ANTI JOIN {t.fingerprints} s ON s.k = f.k AND s._fp = f._fp"
     ).fetchall()
-    stored = ", ".join(f"s.{quote_ident(n)}" for n in names)
+    kept = ", ".join(f"s.{quote_ident(n)}" for n in names)
     # the records filtered first: DuckDB would compute the features of all before the filter
     stale = f"(SELECT * FROM {t.records} WHERE _rid IN (SELECT _rid FROM _stale))"
     fresh = f"SELECT _rid, {k}, {feats} FROM {source_of(stale)}"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _rin AS SELECT f._rid, {stored} FROM _fp f "
+        f"CREATE OR REPLACE TEMP TABLE _rin AS SELECT f._rid, {kept} FROM _fp f "
         f"JOIN {t.fingerprints} s ON s.k = f.k AND s._fp = f._fp "
         f"UNION ALL {fresh}"
     ).fetchall()
-    # `_stale` stays for save_prepared: only those records' stored rows are replaced
-    return con.execute("SELECT count(*) FROM _stale").fetchall()[0][0]
+    return Prepared(con.execute("SELECT count(*) FROM _stale").fetchall()[0][0], False)
 
 
-def save_prepared(con: duckdb.DuckDBPyConnection, t: ResolvedTables, source: str) -> None:
-    """Keep every record's raw hash and features (from `source`, the matching input with
-    `_rid`) for the next resolution to compare with and reuse.
-
-    When `prepare` reused the stored rows (it left `_stale`, the records prepared again), only
-    the stored rows of records gone or changed are deleted and the stale ones inserted: at 4.5M
-    records rewriting the whole table took 22 s of a 50k-record incremental resolution."""
-    stale = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = '_stale'"
-    ).fetchall()[0][0]
-    if stale:
-        con.execute(
-            f"DELETE FROM {t.fingerprints} s WHERE NOT EXISTS "
-            "(SELECT 1 FROM _fp f WHERE f.k = s.k AND f._fp = s._fp)"
-        ).fetchall()
-        con.execute(
-            f"INSERT INTO {t.fingerprints} BY NAME SELECT f.k, f._fp, r.* EXCLUDE (_rid, _pg) "
-            f"FROM _fp f JOIN {source} r USING (_rid) WHERE f._rid IN (SELECT _rid FROM _stale)"
-        ).fetchall()
-        con.execute("DROP TABLE _stale").fetchall()
+def save_prepared(
+    con: duckdb.DuckDBPyConnection, t: ResolvedTables, source: str, prepared: Prepared
+) -> None:
+    """Keep every record's raw hash, number and features (from `source`, the matching input
+    with `_rid`) for the next resolution to compare with and reuse. Updated in place already
+    when `prepared.in_place`; otherwise written whole (the numbers changed)."""
+    if prepared.in_place:
         return
     con.execute(
         f"CREATE OR REPLACE TABLE {t.fingerprints} AS SELECT f.k, f._fp, "
-        f"r.* EXCLUDE (_rid, _pg) FROM _fp f JOIN {source} r USING (_rid)"
+        f"r.* EXCLUDE (_pg) FROM _fp f JOIN {source} r USING (_rid)"
     ).fetchall()
+
+
+def drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop the work table or view `name` (temp, or in the default schema) if there is one:
+    DuckDB's DROP TABLE refuses a view."""
+    kind = con.execute(
+        "SELECT 'VIEW' FROM duckdb_views() WHERE schema_name = 'main' AND view_name = ? "
+        "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE schema_name = 'main' "
+        "AND table_name = ?",
+        [name, name],
+    ).fetchall()
+    for (what,) in kind:
+        con.execute(f"DROP {what} {quote_ident(name)}").fetchall()

@@ -50,8 +50,9 @@ from crmpipe.resolution.incremental import (
     spec_hash,
     stored_state,
 )
-from crmpipe.resolution.prepared import prepare, raw_fingerprints, save_prepared
+from crmpipe.resolution.prepared import drop_relation, prepare, save_prepared
 from crmpipe.resolution.prepass import email_pairs, prepass_edges
+from crmpipe.resolution.records import ensure_resolved
 from crmpipe.resolution.scoring import score, splink_columns
 from crmpipe.resolution.settings import (
     name_columns,
@@ -67,7 +68,8 @@ from crmpipe.resolution.survivorship import (
     build_lineage,
     prefer_mixed_case,
 )
-from crmpipe.resolution.tables import RESOLVE_DDL, ResolvedTables
+from crmpipe.resolution.tables import ResolvedTables
+from crmpipe.resolution.touched import assign_in_place, keep_previous
 from crmpipe.sqltext import quote_ident
 from crmpipe.warehouse.connection import table_exists
 
@@ -96,6 +98,7 @@ class ResolveResult:
     changed: int = 0  # records new or changed since the last resolution (incremental)
     prepared: int = 0  # records whose features were prepared (the others' were kept)
     scored_records: int = 0  # records given to Splink in an incremental resolution
+    touched: int | None = None  # golden ids whose rows were written again (None: all)
     trained: bool = False
     note: str = ""
     seconds: float = 0.0
@@ -105,43 +108,6 @@ class ResolveResult:
     def merged(self) -> int:
         """Records folded into another one's golden record."""
         return self.records - self.golden
-
-
-def _ensure(con: duckdb.DuckDBPyConnection) -> None:
-    for stmt in RESOLVE_DDL.strip().split(";"):
-        if stmt.strip():
-            con.execute(stmt)
-
-
-def snapshot_records(con: duckdb.DuckDBPyConnection, tbl: Table) -> int:
-    """resolved.<x>_records := core.<table> with a numeric `_rid` and `_rec` (recency: newer
-    file, then later row, is larger); entities also carry `_phone_raw`, the raw value of a
-    phone cleaning found invalid (a 7-digit local number), from `meta.row_issues`."""
-    _ensure(con)
-    t = ResolvedTables(tbl.name)
-    raw, raw_join = "", ""
-    if tbl.name == "entities" and table_exists(con, "meta", "row_issues"):
-        raw = ", ri._phone_raw"
-        raw_join = (
-            "LEFT JOIN (SELECT _file, _row, arg_max(value, _run_id) AS _phone_raw "
-            "FROM meta.row_issues WHERE table_name = 'entities' AND column_name = 'phone' "
-            "AND code = 'invalid_phone' GROUP BY _file, _row) ri "
-            "ON ri._file = c._file AND ri._row = c._row "
-        )
-    # Recency: rank the (few) files by time, then the row. Records are numbered in that order
-    # (then by key: one source row may feed several records), not in the scan's, which varies
-    # with threads: the same files give the same numbers, so Splink's seeded samples and the
-    # clusters are the same run after run.
-    key = quote_ident(tbl.key[0])
-    con.execute(
-        f"CREATE OR REPLACE TABLE {t.records} AS "
-        f"SELECT row_number() OVER (ORDER BY _rec, CAST({key} AS VARCHAR)) AS _rid, * FROM ("
-        f"SELECT coalesce(m.file_rank, 0) * 10000000000 + c._row AS _rec, c.*{raw} "
-        f"FROM core.{quote_ident(tbl.name)} c LEFT JOIN (SELECT file, row_number() OVER "
-        "(ORDER BY max(file_mtime), file) AS file_rank FROM meta.manifest GROUP BY file) m "
-        f"ON m.file = c._file {raw_join})"
-    ).fetchall()
-    return con.execute(f"SELECT count(*) FROM {t.records}").fetchone()[0]
 
 
 def resolve_table(
@@ -159,7 +125,7 @@ def resolve_table(
     if len(tbl.key) != 1:
         raise ResolveError(f"{tbl.name}: resolution needs a one-column key")
     t = ResolvedTables(tbl.name)
-    _ensure(con)
+    ensure_resolved(con)
     if not table_exists(con, "resolved", t.records.split(".")[1]):
         raise ResolveError(f"{tbl.name}: no records to resolve; run 'crmpipe run' first")
     t0 = time.perf_counter()
@@ -184,11 +150,12 @@ def resolve_table(
         select = feature_select(t.records, key, raw_phone=raw)
     generic = not (company or facility)
     digest = spec_hash(spec, features)
-    if generic:  # raw hashes (what changed), features prepared for new or changed records only
-        raw_fingerprints(con, t.records, key)
+    prepared = None
+    if generic:  # features prepared for new or changed records only (resolution/prepared.py)
         cols = feature_columns(tbl, features)
         source_of = partial(feature_source, tbl, features)
-        res.prepared = prepare(con, t, tbl.name, key, cols, source_of, digest, reuse=not full)
+        prepared = prepare(con, t, tbl.name, key, cols, source_of, digest, reuse=not full)
+        res.prepared = prepared.count
     elif facility:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _rin AS {select}")
     lap("features")
@@ -204,11 +171,16 @@ def resolve_table(
         if spec.crm_merge:  # a job changer: linked across companies by e-mail or phone
             res.prepass_pairs += across_edges(con, features, names, "_rin", "_prepass")
     connected_components(con, "_prepass", "_pg")
+    # in place, the matching input stays a view of the stored features: copying every record's
+    # features with its pre-pass group took 10 s at 4.5M, more than the few reads of it cost
+    kind = "VIEW" if prepared is not None and prepared.in_place else "TABLE"
+    drop_relation(con, "_rin2")
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _rin2 AS SELECT i.*, coalesce(g._cluster, i._rid) AS _pg "
+        f"CREATE TEMP {kind} _rin2 AS SELECT i.*, coalesce(g._cluster, i._rid) AS _pg "
         "FROM _rin i LEFT JOIN _pg g USING (_rid)"
     )
-    con.execute("DROP TABLE _rin")
+    if kind == "TABLE":
+        drop_relation(con, "_rin")
     lap("prepass")
     stored = None
     if generic:
@@ -281,6 +253,9 @@ def resolve_table(
 
     # 3. linked pairs: the pre-pass's and Splink's at the threshold
     k = quote_ident(key)
+    golden = f"core.{quote_ident(tbl.name)}"
+    # incremental: only the golden records that change are written again (resolution/touched.py)
+    in_place = stored is not None and keep_previous(con, t, golden)
     con.execute(
         f"""
         CREATE OR REPLACE TABLE {t.pairs} AS
@@ -308,30 +283,35 @@ def resolve_table(
         below=spec.split_below,
         max_size=spec.max_cluster_size,
     )
-    previous = t.sources if table_exists(con, "core", t.sources.split(".")[1]) else None
-    if previous:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _previous AS SELECT DISTINCT record_id AS {k}, "
-            f"golden_id FROM {t.sources}"
-        )
-        previous = "_previous"
-    assign_golden_ids(con, t.records, k, "_components", previous, t.clusters)
+    only = None
+    if in_place:  # only the affected records named again (resolution/touched.py)
+        staging = f"staging.{quote_ident(tbl.name)}"
+        res.touched = assign_in_place(con, t, key, "_components", staging, run_id)
+        only = "_touched"
+    else:
+        previous = t.sources if table_exists(con, "core", t.sources.split(".")[1]) else None
+        if previous:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _previous AS SELECT DISTINCT record_id AS {k}, "
+                f"golden_id FROM {t.sources}"
+            )
+            previous = "_previous"
+        assign_golden_ids(con, t.records, k, "_components", previous, t.clusters)
     lap("clusters")
-    res.golden = build_golden(
-        con, tbl, spec, t.records, t.clusters, f"core.{quote_ident(tbl.name)}"
+    res.golden = build_golden(con, tbl, spec, t.records, t.clusters, golden, only=only)
+    build_lineage(
+        con, tbl, t.records, t.clusters, t.pairs, t.sources, self_names=facility, only=only
     )
-    build_lineage(con, tbl, t.records, t.clusters, t.pairs, t.sources, self_names=facility)
-    build_field_sources(con, tbl, spec, t.records, t.clusters, t.field_sources)
+    build_field_sources(con, tbl, spec, t.records, t.clusters, t.field_sources, only=only)
     if company and "display_name" in {c.name for c in tbl.all_columns}:
-        prefer_mixed_case(
-            con, tbl, t.records, t.clusters, f"core.{quote_ident(tbl.name)}", "display_name"
-        )
+        prefer_mixed_case(con, tbl, t.records, t.clusters, golden, "display_name")
     lap("golden")
-    if generic:
-        save_prepared(con, t, "_rin2")
+    if prepared is not None:
+        save_prepared(con, t, "_rin2", prepared)
         lap("save_prepared")
     for tmp in (
         "_rin2",
+        "_rin",
         "_prepass",
         "_pg",
         "_components",
@@ -339,8 +319,9 @@ def resolve_table(
         "_fp",
         "_changed",
         "_stale",
+        "_touched",
     ):
-        con.execute(f"DROP TABLE IF EXISTS {tmp}")
+        drop_relation(con, tmp)
     res.seconds = time.perf_counter() - t0
     con.execute(
         "INSERT INTO meta.resolve_models (run_id, table_name, created_at, records, trained, "

@@ -26,6 +26,30 @@ COMPANIONS = {Role.PHONE: "_ext", Role.URL: "_domain"}
 CORE_LINEAGE = ("_source", "_file", "_row", "_run_id", "_loaded_at")
 
 
+def _subset(records: str, clusters: str, only: str | None) -> tuple[str, str]:
+    """(records, clusters) as relations limited to the clusters of the golden ids in `only`
+    (a relation with a `golden_id` column), or unchanged when `only` is None."""
+    if only is None:
+        return records, clusters
+    clusters = f"(SELECT * FROM {clusters} WHERE golden_id IN (SELECT golden_id FROM {only}))"
+    return f"(SELECT * FROM {records} WHERE _rid IN (SELECT _rid FROM {clusters}))", clusters
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection, out: str, select: str, only: str | None, id_col: str
+) -> int:
+    """`out` := `select`; or, with `only`, its rows whose `id_col` is one of those golden ids
+    replaced by `select`'s (computed for them alone). Returns the row count of `out`."""
+    if only is None:
+        con.execute(f"CREATE OR REPLACE TABLE {out} AS {select}").fetchall()
+    else:
+        con.execute(
+            f"DELETE FROM {out} WHERE CAST({id_col} AS VARCHAR) IN (SELECT golden_id FROM {only})"
+        ).fetchall()
+        con.execute(f"INSERT INTO {out} BY NAME {select}").fetchall()
+    return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]
+
+
 def _score(rule: str, col: str, spec: ResolveSpec) -> str:
     """The ordering value whose arg_max picks the surviving value of `col` under `rule`."""
     if rule == "most_frequent":
@@ -64,9 +88,13 @@ def build_golden(
     records: str,
     clusters: str,
     out: str,
+    *,
+    only: str | None = None,
 ) -> int:
-    """Create `out` (core.<table>): one row per cluster; return its row count."""
+    """Create `out` (core.<table>): one row per cluster; return its row count. With `only`
+    (golden ids), rebuild just those golden records' rows in the existing `out`."""
     key = tbl.key[0]
+    records, clusters = _subset(records, clusters, only)
     phys = [n for n, _ in physical_columns(tbl)]
     companions = {
         f"{c.name}{COMPANIONS[c.role]}": c.name for c in tbl.all_columns if c.role in COMPANIONS
@@ -102,14 +130,11 @@ def build_golden(
         else:
             select.append(quote_ident(n))
     select += [f"_lineage.{c} AS {c}" for c in CORE_LINEAGE]
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE {out} AS
-        SELECT {
-            ", ".join(
-                quote_ident(n) if n != key else f"c.golden_id AS {quote_ident(key)}" for n in phys
-            )
-        }, {", ".join("r." + c for c in CORE_LINEAGE)}
+    golden = ", ".join(
+        quote_ident(n) if n != key else f"c.golden_id AS {quote_ident(key)}" for n in phys
+    )
+    select = f"""
+        SELECT {golden}, {", ".join("r." + c for c in CORE_LINEAGE)}
         FROM {records} r JOIN {clusters} c USING (_rid) WHERE c._size = 1
         UNION ALL BY NAME
         SELECT {", ".join(select)} FROM (
@@ -117,8 +142,7 @@ def build_golden(
           FROM {members}
           GROUP BY _cluster)
         """
-    )
-    return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]
+    return _write(con, out, select, only, quote_ident(key))
 
 
 def build_field_sources(
@@ -128,13 +152,17 @@ def build_field_sources(
     records: str,
     clusters: str,
     out: str,
+    *,
+    only: str | None = None,
 ) -> int:
     """Create `out` (core.<x>_field_sources): golden id, column, and the member record (key,
     source, file, row) whose value survived, for golden records of more than one member.
 
     The member is picked by `arg_max` over the same ordering `build_golden` uses, so the two
-    always agree; one row per column that has a value. Returns the row count."""
+    always agree; one row per column that has a value. Returns the row count. With `only`,
+    as `build_golden`."""
     key = tbl.key[0]
+    records, clusters = _subset(records, clusters, only)
     cols = [
         c.name
         for c in tbl.all_columns
@@ -148,14 +176,13 @@ def build_field_sources(
     )
     k = quote_ident(key)
     if not cols:  # nothing but the key: no value has an origin to record
-        con.execute(
-            f"CREATE OR REPLACE TABLE {out} (golden_id VARCHAR, column_name VARCHAR, "
-            'record_id VARCHAR, source VARCHAR, file VARCHAR, "row" BIGINT)'
-        )
+        if only is None:
+            con.execute(
+                f"CREATE OR REPLACE TABLE {out} (golden_id VARCHAR, column_name VARCHAR, "
+                'record_id VARCHAR, source VARCHAR, file VARCHAR, "row" BIGINT)'
+            )
         return 0
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE {out} AS
+    select = f"""
         WITH picked AS (
           SELECT golden_id, {picks}
           FROM {members}
@@ -167,8 +194,7 @@ def build_field_sources(
         FROM long l JOIN {records} r USING (_rid)
         ORDER BY l.golden_id, l.column_name
         """
-    )
-    return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]
+    return _write(con, out, select, only, "golden_id")
 
 
 def build_lineage(
@@ -180,21 +206,22 @@ def build_lineage(
     out: str,
     *,
     self_names: bool = False,
+    only: str | None = None,
 ) -> int:
     """Create `out` (core.<x>_sources): golden id → every staged source row with a key.
 
     Each row says how its record joined the golden record (`matched_by`: `self` for a record
     alone — with `self_names`, also for the record whose key names the golden record —, the
     pre-pass rule or `splink`, `same key` for an older version of the same record superseded
-    at build) and the match probability of its strongest link (1 for `self`).
+    at build) and the match probability of its strongest link (1 for `self`). With `only`,
+    as `build_golden`.
     """
     key = quote_ident(tbl.key[0])
+    records, clusters = _subset(records, clusters, only)
     alone = "c._size = 1"
     if self_names:
         alone += f" OR CAST(r.{key} AS VARCHAR) = c.golden_id"
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE {out} AS
+    select = f"""
         WITH links AS (
           SELECT _rid, arg_max(rule, match_probability) AS rule,
             max(match_probability) AS p
@@ -213,8 +240,7 @@ def build_lineage(
           rec.p AS match_probability
         FROM staging.{quote_ident(tbl.name)} s JOIN rec USING ({tbl.key[0]})
         """
-    )
-    return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]
+    return _write(con, out, select, only, "golden_id")
 
 
 def prefer_mixed_case(

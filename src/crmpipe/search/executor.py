@@ -11,17 +11,17 @@ then the page (`_duckdb_page`, `_postgres_page`).
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from crmpipe.search.backends import PG_SCHEMA, Backend, PostgresBackend, as_backend
+from crmpipe.search.backends import PG_SCHEMA, Backend, as_backend
 from crmpipe.search.compiler import CompiledQuery, compile_search
 from crmpipe.search.dialects import pg_month, pg_month_index
 from crmpipe.search.errors import QueryError, unknown_name_error
 from crmpipe.search.fields import Field
+from crmpipe.search.months import month_page_keys
 
 #: The DuckDB warehouse's search table (PostgreSQL: `crmpipe.contact_search`).
 #: Shown when the caller does not choose columns (those the table has, in this order).
@@ -220,7 +220,14 @@ def _postgres_page(
     if plan.ranked_sql is not None and not capped:  # count_cap=None and many matches
         sql, params = plan.ranked_sql, plan.ranked_params
         return db.execute(sql, params).fetchall(), total, capped, sql, params
-    month_keys = _month_page_keys(plan, limit)
+    month_keys = month_page_keys(
+        plan.backend,
+        plan.compiled,
+        plan.table_sql,
+        plan.month_sql,
+        plan.month_index,
+        limit,
+    )
     if month_keys is not None:
         assert plan.page_sql is not None
         rows = db.execute(plan.page_sql, [month_keys]).fetchall()
@@ -229,48 +236,6 @@ def _postgres_page(
         return [row[:-1] for row in rows], total, capped, plan.page_sql, [month_keys]
     sql, params = plan.rows_sql, plan.rows_params
     return db.key_order_page(sql, params), total, capped, sql, params
-
-
-#: The most months a date range's page is read month by month (beyond, the key walk).
-_MONTHS_MAX = 600
-
-
-def _month_page_keys(plan: _Plan, limit: int) -> list[Any] | None:
-    """The page's keys of a query that is a range on one date or timestamp field, read month
-    by month through the field's month index (crmpipe.publish.search_ddl.month_index): the
-    first `limit` keys of each month the range covers (an index walk that stops there), merged
-    and cut to `limit`. Exact: every match lies in one of those months, and a month's first
-    keys include its matches among the page. None when the query isn't such a range, the
-    index is missing or the range spans over _MONTHS_MAX months (PostgresBackend's key walk
-    then reads the page).
-
-    This is the page the key walk would find, in a few milliseconds where the walk may pass
-    millions of rows first: `created>2024-01-01` at 1M contacts, whose matches come last in
-    key order (keys given out in creation order), 533 ms → 5 ms p50 (docs/benchmarks.md).
-    """
-    span = plan.compiled.date_range
-    if plan.month_sql is None or plan.month_index is None or span is None:
-        return None
-    db = plan.backend
-    if not isinstance(db, PostgresBackend) or not db.has_relation(plan.month_index):
-        return None
-    column = db.dialect.ident(span.column)
-    lowest, highest = db.execute(
-        f"SELECT (SELECT min({column}) FROM {plan.table_sql}), "
-        f"(SELECT max({column}) FROM {plan.table_sql})"
-    ).fetchone()
-    low = lowest if span.low is None or (lowest is not None and lowest > span.low) else span.low
-    high = (
-        highest if span.high is None or (highest is not None and highest < span.high) else span.high
-    )
-    if low is None or high is None:
-        return []
-    first, last = low.year * 12 + low.month - 1, high.year * 12 + high.month - 1
-    if last - first >= _MONTHS_MAX:
-        return None
-    months = [dt.datetime(m // 12, m % 12 + 1, 1) for m in range(first, last + 1)]
-    rows = db.execute(plan.month_sql, [months, *plan.compiled.params, limit, limit]).fetchall()
-    return [row[0] for row in rows]
 
 
 def _count(plan: _Plan, count_cap: int | None) -> tuple[int, bool]:
@@ -441,7 +406,7 @@ def _plan(
         span = compiled.date_range
         index = pg_month_index(table.rpartition(".")[2], span.column) if span else None
         if span is not None and index is not None and not compiled.rank:
-            # See _month_page_keys: per month the first keys, by the month index.
+            # See search/months.py: per month the first keys, by the month index.
             month_index = f"{table.rpartition('.')[0] or PG_SCHEMA}.{index}"
             month = pg_month(ident(span.column), span.kind.value)
             month_sql = (
