@@ -93,17 +93,22 @@ def prepare(
     """`_rin` (_rid, key, features…) of every record: the features `cols`, selected from
     `source_of(records)` (features.feature_source over a records relation). With `reuse`, the
     last resolution's are taken where they hold (module docstring); `_stale` then lists the
-    records prepared now. By content and in full, also `_fp` (raw_fingerprints)."""
-    for name in ("_stale", "_rin"):
+    records prepared now, and in place `_gone` has the features of the records gone. By
+    content and in full, also `_fp` (raw_fingerprints)."""
+    for name in ("_stale", "_rin", "_gone"):
         drop_relation(con, name)
     k = quote_ident(key)
     names = [key, *(n for n, _ in cols)]
     feats = ", ".join(f"{expr} AS {quote_ident(name)}" for name, expr in cols)
     stored = _stored_columns(con, t, table, names, digest) if reuse else None
+    listed = ", ".join(quote_ident(n) for n in ["_rid", *names])
     if stored is not None and "_rid" in stored:  # in place
+        gone = f"WHERE _rid NOT IN (SELECT _rid FROM {t.records})"
+        # the gone records' features: the pre-pass links their groups again
         con.execute(
-            f"DELETE FROM {t.fingerprints} WHERE _rid NOT IN (SELECT _rid FROM {t.records})"
+            f"CREATE OR REPLACE TEMP TABLE _gone AS SELECT {listed} FROM {t.fingerprints} {gone}"
         ).fetchall()
+        con.execute(f"DELETE FROM {t.fingerprints} {gone}").fetchall()
         con.execute(
             f"CREATE TEMP TABLE _stale AS SELECT _rid FROM {t.records} "
             f"WHERE _rid NOT IN (SELECT _rid FROM {t.fingerprints})"
@@ -113,7 +118,6 @@ def prepare(
             f"INSERT INTO {t.fingerprints} BY NAME SELECT CAST({k} AS VARCHAR) AS k, "
             f"{_hash_sql(con, t.records)} AS _fp, _rid, {k}, {feats} FROM {source_of(stale)}"
         ).fetchall()
-        listed = ", ".join(quote_ident(n) for n in ["_rid", *names])
         con.execute(f"CREATE TEMP VIEW _rin AS SELECT {listed} FROM {t.fingerprints}").fetchall()
         n = con.execute("SELECT count(*) FROM _stale").fetchall()[0][0]
         return Prepared(n, True)

@@ -10,53 +10,106 @@ stars to the group's smallest `_rid`, so a big group costs rows, not pairs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import duckdb
 
 from crmpipe.resolution.features import Feature, email_columns
 from crmpipe.sqltext import quote_ident
 
 
-def prepass_edges(
-    con: duckdb.DuckDBPyConnection,
-    features: list[Feature],
-    scope: list[str],
-    names: list[str],
-    source: str,
-    out: str,
-) -> int:
-    """Create `out` (_rid_l, _rid_r, rule) from the matching input `source`; return its size."""
-    parts: list[str] = []
-    keys = [f'"{c}"' for c in scope]
+@dataclass(frozen=True)
+class PrepassRule:
+    """One exact rule: records with the same non-null `group` columns are linked, as a star to
+    the group's smallest `_rid`; `having` (over the window `w`) must hold for the group."""
+
+    name: str
+    group: list[str]  # quoted columns
+    having: tuple[str, str] | None = None  # (window expression AS alias, condition on alias)
+
+    def edges(self, source: str) -> str:
+        """SELECT _rid_l, _rid_r, rule of this rule's links among `source`'s records."""
+        alias = f", {self.having[0]}" if self.having else ""
+        where = " AND ".join(f"{c} IS NOT NULL" for c in self.group)
+        inner = (
+            f"SELECT min(_rid) OVER w AS _rid_l, _rid AS _rid_r{alias} FROM {source} "
+            f"WHERE {where} WINDOW w AS (PARTITION BY {', '.join(self.group)})"
+        )
+        cond = f" AND {self.having[1]}" if self.having else ""
+        return (
+            f"SELECT _rid_l, _rid_r, '{self.name}' AS rule FROM ({inner}) "
+            f"WHERE _rid_l <> _rid_r{cond}"
+        )
+
+    def groups(self, source: str) -> str:
+        """The distinct groups `source`'s records fall in."""
+        where = " AND ".join(f"{c} IS NOT NULL" for c in self.group)
+        return f"(SELECT DISTINCT {', '.join(self.group)} FROM {source} WHERE {where})"
+
+
+def prepass_rules(features: list[Feature], scope: list[str], names: list[str]) -> list[PrepassRule]:
+    """The pre-pass rules for these features (module docstring)."""
+    rules: list[PrepassRule] = []
+    keys = [quote_ident(c) for c in scope]
     emails = email_columns(features)
     phones = [f.column for f in features if f.kind == "phone"]
     for e in emails[:1]:
-        group = ", ".join([*keys, f'"{e}_key"'])
-        parts.append(
-            f"SELECT min(_rid) OVER w AS _rid_l, _rid AS _rid_r, 'same email' AS rule "
-            f'FROM {source} WHERE "{e}_key" IS NOT NULL '
-            + "".join(f"AND {k} IS NOT NULL " for k in keys)
-            + f"WINDOW w AS (PARTITION BY {group})"
-        )
+        rules.append(PrepassRule("same email", [*keys, quote_ident(f"{e}_key")]))
     for p in phones[:1]:
-        extra = [f'"{names[-1]}"'] if names else []
-        group = ", ".join([*keys, f'"{p}_key"', *extra])
-        email_key = f'"{emails[0]}_key"' if emails else "NULL"
-        parts.append(
-            "SELECT _rid_l, _rid_r, 'same phone and name' AS rule FROM ("
-            f"SELECT min(_rid) OVER w AS _rid_l, _rid AS _rid_r, "
-            f"count(DISTINCT {email_key}) OVER w AS n_emails FROM {source} "
-            f'WHERE "{p}_key" IS NOT NULL '
-            + "".join(f"AND {k} IS NOT NULL " for k in [*keys, *extra])
-            + f"WINDOW w AS (PARTITION BY {group})) WHERE n_emails <= 1"
+        extra = [quote_ident(names[-1])] if names else []
+        email_key = quote_ident(f"{emails[0]}_key") if emails else "NULL"
+        rules.append(
+            PrepassRule(
+                "same phone and name",
+                [*keys, quote_ident(f"{p}_key"), *extra],
+                (f"count(DISTINCT {email_key}) OVER w AS n_emails", "n_emails <= 1"),
+            )
         )
-    if not parts:
+    return rules
+
+
+def prepass_edges(
+    con: duckdb.DuckDBPyConnection,
+    rules: list[PrepassRule],
+    source: str,
+    out: str,
+    *,
+    stored: str | None = None,
+    delta: str | None = None,
+) -> int:
+    """Create `out` (_rid_l, _rid_r, rule) from the matching input `source`; return its size.
+
+    `stored` (table) keeps each rule's links for the next resolution. With `delta` (the
+    features of the records new and gone since `stored` was made, numbered as `source`), only
+    the groups those records fall in are linked again; the other groups' stored links hold
+    (a group without a new or gone record has the same members and smallest record)."""
+    if not rules:
         con.execute(f"CREATE OR REPLACE TABLE {out} (_rid_l BIGINT, _rid_r BIGINT, rule VARCHAR)")
+        if stored:
+            con.execute(f"DROP TABLE IF EXISTS {stored}")
         return 0
+    if delta is None or stored is None:
+        parts = [r.edges(source) for r in rules]
+    else:
+        parts = []
+        for r in rules:
+            groups = r.groups(delta)
+            cols = ", ".join(r.group)
+            parts.append(r.edges(f"(SELECT * FROM {source} SEMI JOIN {groups} g USING ({cols}))"))
+            parts.append(
+                f"SELECT e._rid_l, e._rid_r, e.rule FROM {stored} e "
+                f"JOIN (SELECT * FROM {source} ANTI JOIN {groups} g USING ({cols})) s "
+                f"ON s._rid = e._rid_r WHERE e.rule = '{r.name}'"
+            )
     union = " UNION ALL ".join(f"({p})" for p in parts)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _prepass_rules AS {union}")
+    if stored:
+        con.execute(f"CREATE OR REPLACE TABLE {stored} AS SELECT * FROM _prepass_rules")
     con.execute(
         f"CREATE OR REPLACE TABLE {out} AS SELECT _rid_l, _rid_r, min(rule) AS rule "
-        f"FROM ({union}) WHERE _rid_l <> _rid_r GROUP BY ALL"
+        "FROM _prepass_rules GROUP BY ALL"
     )
+    con.execute("DROP TABLE _prepass_rules")
     return con.execute(f"SELECT count(*) FROM {out}").fetchone()[0]
 
 

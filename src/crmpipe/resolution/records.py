@@ -77,6 +77,7 @@ def snapshot_records(con: duckdb.DuckDBPyConnection, tbl: Table, *, full: bool =
     # the last clusters and stored features name records by their old numbers: an incremental
     # resolution must not read them by number (resolution/touched.py, resolution/prepared.py)
     _run(con, f"DROP TABLE IF EXISTS {t.clusters}")
+    _run(con, f"DROP TABLE IF EXISTS {t.prepass}")
     fp_schema, fp_name = t.fingerprints.split(".")
     if "_rid" in table_columns(con, fp_schema, fp_name):
         _run(con, f"ALTER TABLE {t.fingerprints} DROP COLUMN _rid")

@@ -51,7 +51,7 @@ from crmpipe.resolution.incremental import (
     stored_state,
 )
 from crmpipe.resolution.prepared import drop_relation, prepare, save_prepared
-from crmpipe.resolution.prepass import email_pairs, prepass_edges
+from crmpipe.resolution.prepass import email_pairs, prepass_edges, prepass_rules
 from crmpipe.resolution.records import ensure_resolved
 from crmpipe.resolution.scoring import score, splink_columns
 from crmpipe.resolution.settings import (
@@ -167,7 +167,16 @@ def resolve_table(
         res.prepass_pairs = facility_prepass(con, "_rin", "_prepass")
     else:
         scope, names = scope_columns(tbl, features), name_columns(features)
-        res.prepass_pairs = prepass_edges(con, features, scope, names, "_rin", "_prepass")
+        kept = None if spec.crm_merge else t.prepass  # (across companies: always in full)
+        delta = None
+        in_place = prepared is not None and prepared.in_place
+        if kept and in_place and table_exists(con, "resolved", kept.split(".")[1]):
+            delta = (
+                "(SELECT * FROM _rin WHERE _rid IN (SELECT _rid FROM _stale) "
+                "UNION ALL BY NAME SELECT * FROM _gone)"
+            )
+        rules = prepass_rules(features, scope, names)
+        res.prepass_pairs = prepass_edges(con, rules, "_rin", "_prepass", stored=kept, delta=delta)
         if spec.crm_merge:  # a job changer: linked across companies by e-mail or phone
             res.prepass_pairs += across_edges(con, features, names, "_rin", "_prepass")
     connected_components(con, "_prepass", "_pg")
@@ -319,6 +328,7 @@ def resolve_table(
         "_fp",
         "_changed",
         "_stale",
+        "_gone",
         "_touched",
     ):
         drop_relation(con, tmp)
@@ -464,7 +474,7 @@ def _keep_newest(con: duckdb.DuckDBPyConnection, table: str, key: str) -> None:
 def drop_resolution(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """Forget a table's resolution state (its resolution was turned off)."""
     t = ResolvedTables(name)
-    for table in (t.records, t.pairs, t.predictions, t.clusters, t.sources):
+    for table in (t.records, t.pairs, t.predictions, t.clusters, t.sources, t.prepass):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 

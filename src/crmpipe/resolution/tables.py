@@ -33,6 +33,12 @@ class ResolvedTables:
         return f"resolved.{self.singular}_predictions"
 
     @property
+    def prepass(self) -> str:
+        """Each pre-pass rule's links (before one rule is kept per pair), by `_rid`: what an
+        incremental resolution keeps of the groups no new or gone record falls in."""
+        return f"resolved.{self.singular}_prepass"
+
+    @property
     def clusters(self) -> str:
         """`_rid` → cluster label and golden id."""
         return f"resolved.{self.singular}_clusters"
