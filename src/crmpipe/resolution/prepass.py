@@ -41,6 +41,11 @@ class PrepassRule:
             f"WHERE _rid_l <> _rid_r{cond}"
         )
 
+    @property
+    def columns(self) -> list[str]:
+        """The group's column names, unquoted."""
+        return [c.strip('"').replace('""', '"') for c in self.group]
+
     def groups(self, source: str) -> str:
         """The distinct groups `source`'s records fall in."""
         where = " AND ".join(f"{c} IS NOT NULL" for c in self.group)

@@ -39,13 +39,13 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str) -> list:
     return con.execute(sql).fetchall()
 
 
-def _ranked(tbl: Table, raw: str = "", raw_join: str = "") -> str:
+def _ranked(tbl: Table, raw: str = "", raw_join: str = "", where: str = "") -> str:
     """core.<table> with `_rec` (and the raw columns of `raw_join`), not yet numbered."""
     return (
         f"SELECT coalesce(m.file_rank, 0) * {RANK} + c._row AS _rec, c.*{raw} "
         f"FROM core.{quote_ident(tbl.name)} c LEFT JOIN (SELECT file, row_number() OVER "
         "(ORDER BY max(file_mtime), file) AS file_rank FROM meta.manifest GROUP BY file) m "
-        f"ON m.file = c._file {raw_join}"
+        f"ON m.file = c._file {raw_join}{where}"
     )
 
 
@@ -107,7 +107,9 @@ def update_records(con: duckdb.DuckDBPyConnection, tbl: Table) -> int | None:
     same = [tbl.key[0], "_file", "_row"] + [
         c.name for c in tbl.all_columns if c.references and c.name not in tbl.key
     ]
-    on = " AND ".join(f"n.{quote_ident(c)} IS NOT DISTINCT FROM o.{quote_ident(c)}" for c in same)
+    # a record's identity as one 64-bit hash beside its key: two anti-joins on (key, hash)
+    # instead of four columns compared NULL-safe (3.2 s at 4.5M records)
+    ident = f"CAST({key} AS VARCHAR) AS k, hash({', '.join(quote_ident(c) for c in same)}) AS h"
     # the files' ranks must not have moved: a kept record keeps its recency
     moved = _run(
         con,
@@ -118,15 +120,24 @@ def update_records(con: duckdb.DuckDBPyConnection, tbl: Table) -> int | None:
     )[0][0]
     if moved:
         return None
+    _run(con, f"CREATE OR REPLACE TEMP TABLE _snap_old AS SELECT _rid, {ident} FROM {t.records}")
     _run(
         con,
-        f"CREATE OR REPLACE TEMP TABLE _snap_new AS SELECT * FROM ({_ranked(tbl)}) n "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {t.records} o WHERE {on})",
+        f"CREATE OR REPLACE TEMP TABLE _snap_cur AS SELECT rowid AS _at, {ident} "
+        f"FROM core.{quote_ident(tbl.name)}",
     )
     _run(
         con,
-        f"CREATE OR REPLACE TEMP TABLE _snap_gone AS SELECT o._rid FROM {t.records} o "
-        f"WHERE NOT EXISTS (SELECT 1 FROM core.{quote_ident(tbl.name)} n WHERE {on})",
+        "CREATE OR REPLACE TEMP TABLE _snap_new AS "
+        + _ranked(
+            tbl,
+            where=" WHERE c.rowid IN (SELECT _at FROM _snap_cur ANTI JOIN _snap_old USING (k, h))",
+        ),
+    )
+    _run(
+        con,
+        "CREATE OR REPLACE TEMP TABLE _snap_gone AS SELECT _rid FROM _snap_old "
+        "ANTI JOIN _snap_cur USING (k, h)",
     )
     try:
         # every new record must come after every kept one in (recency, key) order
@@ -150,5 +161,5 @@ def update_records(con: duckdb.DuckDBPyConnection, tbl: Table) -> int | None:
             f"(ORDER BY _rec, CAST({key} AS VARCHAR)), {cols} FROM _snap_new",
         )[0][0]
     finally:
-        _run(con, "DROP TABLE IF EXISTS _snap_new")
-        _run(con, "DROP TABLE IF EXISTS _snap_gone")
+        for tmp in ("_snap_new", "_snap_gone", "_snap_old", "_snap_cur"):
+            _run(con, f"DROP TABLE IF EXISTS {tmp}")

@@ -154,7 +154,12 @@ def resolve_table(
     if generic:  # features prepared for new or changed records only (resolution/prepared.py)
         cols = feature_columns(tbl, features)
         source_of = partial(feature_source, tbl, features)
-        prepared = prepare(con, t, tbl.name, key, cols, source_of, digest, reuse=not full)
+        scope, names = scope_columns(tbl, features), name_columns(features)
+        rules = prepass_rules(features, scope, names)
+        grouped = sorted({c for r in rules for c in r.columns})
+        prepared = prepare(
+            con, t, tbl.name, key, cols, source_of, digest, reuse=not full, gone_columns=grouped
+        )
         res.prepared = prepared.count
     elif facility:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _rin AS {select}")
@@ -166,7 +171,6 @@ def resolve_table(
     elif facility:
         res.prepass_pairs = facility_prepass(con, "_rin", "_prepass")
     else:
-        scope, names = scope_columns(tbl, features), name_columns(features)
         kept = None if spec.crm_merge else t.prepass  # (across companies: always in full)
         delta = None
         in_place = prepared is not None and prepared.in_place
@@ -175,7 +179,6 @@ def resolve_table(
                 "(SELECT * FROM _rin WHERE _rid IN (SELECT _rid FROM _stale) "
                 "UNION ALL BY NAME SELECT * FROM _gone)"
             )
-        rules = prepass_rules(features, scope, names)
         res.prepass_pairs = prepass_edges(con, rules, "_rin", "_prepass", stored=kept, delta=delta)
         if spec.crm_merge:  # a job changer: linked across companies by e-mail or phone
             res.prepass_pairs += across_edges(con, features, names, "_rin", "_prepass")
@@ -292,11 +295,20 @@ def resolve_table(
         below=spec.split_below,
         max_size=spec.max_cluster_size,
     )
-    only = None
+    only, records, clusters = None, t.records, t.clusters
     if in_place:  # only the affected records named again (resolution/touched.py)
         staging = f"staging.{quote_ident(tbl.name)}"
         res.touched = assign_in_place(con, t, key, "_components", staging, run_id)
-        only = "_touched"
+        # the touched golden records' members, read once for the three rewrites below
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _tclusters AS SELECT * FROM {t.clusters} "
+            "WHERE golden_id IN (SELECT golden_id FROM _touched)"
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _trecords AS SELECT * FROM {t.records} "
+            "WHERE _rid IN (SELECT _rid FROM _tclusters)"
+        )
+        only, records, clusters = "_touched", "_trecords", "_tclusters"
     else:
         previous = t.sources if table_exists(con, "core", t.sources.split(".")[1]) else None
         if previous:
@@ -307,11 +319,9 @@ def resolve_table(
             previous = "_previous"
         assign_golden_ids(con, t.records, k, "_components", previous, t.clusters)
     lap("clusters")
-    res.golden = build_golden(con, tbl, spec, t.records, t.clusters, golden, only=only)
-    build_lineage(
-        con, tbl, t.records, t.clusters, t.pairs, t.sources, self_names=facility, only=only
-    )
-    build_field_sources(con, tbl, spec, t.records, t.clusters, t.field_sources, only=only)
+    res.golden = build_golden(con, tbl, spec, records, clusters, golden, only=only)
+    build_lineage(con, tbl, records, clusters, t.pairs, t.sources, self_names=facility, only=only)
+    build_field_sources(con, tbl, spec, records, clusters, t.field_sources, only=only)
     if company and "display_name" in {c.name for c in tbl.all_columns}:
         prefer_mixed_case(con, tbl, t.records, t.clusters, golden, "display_name")
     lap("golden")
@@ -330,6 +340,8 @@ def resolve_table(
         "_stale",
         "_gone",
         "_touched",
+        "_tclusters",
+        "_trecords",
     ):
         drop_relation(con, tmp)
     res.seconds = time.perf_counter() - t0
