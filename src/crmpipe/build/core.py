@@ -109,6 +109,7 @@ def index_search(
     inputs = duckdb_inputs(con)
     columns = spec.columns(cfg, inputs)
     fields = field_rows(columns)
+    signatures = [spec.signature_column(c) for c in columns]
     query, params = duckdb_select(columns, spec, inputs)
     target = spec.duckdb_table
     con.execute(f"CREATE OR REPLACE TEMP TABLE _search_shape AS {query} LIMIT 0", params)
@@ -144,9 +145,9 @@ def index_search(
         refresh.record(con, spec, columns, inputs.tables, basis)
     _forget_fields(con, spec)
     con.executemany(
-        f"INSERT INTO {DUCKDB_FIELDS_TABLE} (name, kind, position, match_column, table_name) "
-        "VALUES (?, ?, ?, ?, ?)",
-        [(n, k, i, m, spec.name) for i, (n, k, m) in enumerate(fields)],
+        f"INSERT INTO {DUCKDB_FIELDS_TABLE} (name, kind, position, match_column, "
+        "signature_column, table_name) VALUES (?, ?, ?, ?, ?, ?)",
+        [(n, k, i, m, signatures[i], spec.name) for i, (n, k, m) in enumerate(fields)],
     )
     ((rows,),) = con.execute(f"SELECT count(*) FROM {target}").fetchall()
     return SearchBuild(rows)
