@@ -23,6 +23,7 @@ from crmpipe.search.table import (
     CONTACT_SEARCH,
     DUCKDB_FIELDS_TABLE,
     SEARCH_TABLE,
+    EntityList,
     SearchTable,
     duckdb_select,
     field_rows,
@@ -131,10 +132,13 @@ def index_search(
         if changed is not None:
             ((rows,),) = con.execute(f"SELECT count(*) FROM {target}").fetchall()
             return SearchBuild(rows, changed)
-    # The columns that searches scan in full (joined lists, the document) are stored without
-    # compression: twice as fast to write and to scan, for a somewhat larger file; so are the
-    # shown columns a page reads back row by row (spec.fetched).
-    scanned = {m for _, _, m in fields if m} | {"document"} | set(spec.fetched)
+    # The columns that searches scan in full (the contact's joined lists, the document) are
+    # stored without compression: twice as fast to write and to scan, for a somewhat larger
+    # file; so are the shown columns a page reads back row by row (spec.fetched). An entity's
+    # joined list (tech names) repeats on each of its contacts: dictionary-compressed, a
+    # `contains` is tested once per distinct text (`tech: accela` at 1M: 31 → 9 ms).
+    per_contact = {c.match_column for c in columns if not isinstance(c.source, EntityList)}
+    scanned = (per_contact - {None}) | {"document"} | set(spec.fetched)
     ddl = ", ".join(
         f"{quote_ident(n)} {t}" + (" USING COMPRESSION uncompressed" if n in scanned else "")
         for n, t in shape
