@@ -9,6 +9,7 @@ order, or the rank and then contact_id), the same count, or the same QueryError,
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import re
@@ -54,6 +55,15 @@ FIXED = [
     "email:gov",
     "email:@",
     "-email:gov",
+    # DuckDB tests these behind the emails' bigram signature (search.signature): one
+    # character (no prefilter), LIKE wildcards, a quote, a bigram with a dot, a list, a negation
+    "email:b",
+    "email:%",
+    "email:_",
+    'email:"\'"',
+    "email:.g",
+    "email:ob,gov",
+    "-email:ob",
     "tech:accela",
     "tech:acc",
     "tech:tyler",
@@ -178,7 +188,11 @@ def test_the_case_has_every_kind_of_field(stores) -> None:
     _, duck, pg = stores
     duck_fields = DuckDBBackend(duck).load_fields()
     pg_backend = PostgresBackend(pg)
-    assert pg_backend.load_fields() == duck_fields
+    # The same fields, but for DuckDB's bigram signature of the emails (a prefilter of its
+    # own; the publish doesn't copy it, PostgreSQL's trigram index serves the substring).
+    assert duck_fields["emails"].signature_column == "_emails_sig"
+    unsigned = {k: dataclasses.replace(f, signature_column=None) for k, f in duck_fields.items()}
+    assert pg_backend.load_fields() == unsigned
     # Every kind of PostgreSQL form is exercised: lookups by entity, by entity list, by value.
     lookups = pg_backend.dialect.lookups
     assert lookups['"display_name"'].key == '"entity_id"'

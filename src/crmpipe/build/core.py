@@ -23,6 +23,7 @@ from crmpipe.search.table import (
     CONTACT_SEARCH,
     DUCKDB_FIELDS_TABLE,
     SEARCH_TABLE,
+    EntityList,
     SearchTable,
     duckdb_select,
     field_rows,
@@ -109,6 +110,7 @@ def index_search(
     inputs = duckdb_inputs(con)
     columns = spec.columns(cfg, inputs)
     fields = field_rows(columns)
+    signatures = [spec.signature_column(c) for c in columns]
     query, params = duckdb_select(columns, spec, inputs)
     target = spec.duckdb_table
     con.execute(f"CREATE OR REPLACE TEMP TABLE _search_shape AS {query} LIMIT 0", params)
@@ -130,10 +132,13 @@ def index_search(
         if changed is not None:
             ((rows,),) = con.execute(f"SELECT count(*) FROM {target}").fetchall()
             return SearchBuild(rows, changed)
-    # The columns that searches scan in full (joined lists, the document) are stored without
-    # compression: twice as fast to write and to scan, for a somewhat larger file; so are the
-    # shown columns a page reads back row by row (spec.fetched).
-    scanned = {m for _, _, m in fields if m} | {"document"} | set(spec.fetched)
+    # The columns that searches scan in full (the contact's joined lists, the document) are
+    # stored without compression: twice as fast to write and to scan, for a somewhat larger
+    # file; so are the shown columns a page reads back row by row (spec.fetched). An entity's
+    # joined list (tech names) repeats on each of its contacts: dictionary-compressed, a
+    # `contains` is tested once per distinct text (`tech: accela` at 1M: 31 → 9 ms).
+    per_contact = {c.match_column for c in columns if not isinstance(c.source, EntityList)}
+    scanned = (per_contact - {None}) | {"document"} | set(spec.fetched)
     ddl = ", ".join(
         f"{quote_ident(n)} {t}" + (" USING COMPRESSION uncompressed" if n in scanned else "")
         for n, t in shape
@@ -144,9 +149,9 @@ def index_search(
         refresh.record(con, spec, columns, inputs.tables, basis)
     _forget_fields(con, spec)
     con.executemany(
-        f"INSERT INTO {DUCKDB_FIELDS_TABLE} (name, kind, position, match_column, table_name) "
-        "VALUES (?, ?, ?, ?, ?)",
-        [(n, k, i, m, spec.name) for i, (n, k, m) in enumerate(fields)],
+        f"INSERT INTO {DUCKDB_FIELDS_TABLE} (name, kind, position, match_column, "
+        "signature_column, table_name) VALUES (?, ?, ?, ?, ?, ?)",
+        [(n, k, i, m, signatures[i], spec.name) for i, (n, k, m) in enumerate(fields)],
     )
     ((rows,),) = con.execute(f"SELECT count(*) FROM {target}").fetchall()
     return SearchBuild(rows)

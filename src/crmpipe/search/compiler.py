@@ -298,7 +298,8 @@ class _Compiler:
             parts = [self.d.text_contains(col, v.text.lower()) for v in values]
         elif f.kind is Kind.TEXT_LIST:
             joined = self.d.ident(f.match_column) if f.match_column else None
-            parts = [self.d.text_list_contains(col, v.text.lower(), joined) for v in values]
+            signed = self.d.ident(f.signature_column) if f.signature_column else None
+            parts = [self.d.text_list_contains(col, v.text.lower(), joined, signed) for v in values]
         elif f.kind is Kind.CODE:
             parts = [self.d.code_in(col, _distinct(v.text.strip().lower() for v in values))]
         elif f.kind is Kind.CODE_LIST:

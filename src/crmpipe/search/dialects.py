@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from crmpipe.search.fields import JOIN_SEPARATOR
+from crmpipe.search.signature import mask
 from crmpipe.sqltext import quote_ident
 
 
@@ -68,11 +69,19 @@ class Dialect(ABC):
         """Case-insensitive substring of a mixed-case text column (`needle` is lower-case)."""
 
     @abstractmethod
-    def text_list_contains(self, column: str, needle: str, joined: str | None = None) -> Fragment:
+    def text_list_contains(
+        self,
+        column: str,
+        needle: str,
+        joined: str | None = None,
+        signature: str | None = None,
+    ) -> Fragment:
         """Any element of a lower-cased text list contains `needle` (lower-case).
 
         `joined`, when given, is a column of the elements joined by JOIN_SEPARATOR: a needle
-        without that character matches it exactly when it matches some element.
+        without that character matches it exactly when it matches some element. `signature`,
+        when given, is the bigram signature of `joined` (search.signature), which a dialect
+        may test first.
         """
 
     @abstractmethod
@@ -113,10 +122,26 @@ class DuckDBDialect(Dialect):
     def text_contains(self, column: str, needle: str) -> Fragment:
         return Fragment(f"contains(lower({column}), ?)", (needle,))
 
-    def text_list_contains(self, column: str, needle: str, joined: str | None = None) -> Fragment:
+    def text_list_contains(
+        self,
+        column: str,
+        needle: str,
+        joined: str | None = None,
+        signature: str | None = None,
+    ) -> Fragment:
         if joined is not None and JOIN_SEPARATOR not in needle:
             # A string scan instead of decoding millions of lists: several times faster.
-            return Fragment(f"contains({joined}, ?)", (needle,))
+            test = Fragment(f"contains({joined}, ?)", (needle,))
+            bits = mask(needle) if signature is not None else None
+            if bits is None:  # no signature, or a needle of one character
+                return test
+            # Every bigram of the needle is one of the joined text's: an integer test that
+            # leaves `contains` a few percent of the rows (`email: bob` at 1M: 32 → 4.6 ms).
+            # NULL exactly where `contains` is (the signature is NULL for a NULL text).
+            return Fragment(
+                f"(({signature} & CAST(? AS UBIGINT)) = CAST(? AS UBIGINT) AND {test.sql})",
+                (bits, bits, needle),
+            )
         return Fragment(f"len(list_filter({column}, lambda v_: contains(v_, ?))) > 0", (needle,))
 
     def code_in(self, column: str, values: Sequence[str]) -> Fragment:
@@ -255,7 +280,14 @@ class PostgresDialect(Dialect):
             return self._looked_up(column, lookup, "ILIKE %s", (pattern,))
         return Fragment(f"{column} ILIKE %s", (pattern,))
 
-    def text_list_contains(self, column: str, needle: str, joined: str | None = None) -> Fragment:
+    def text_list_contains(
+        self,
+        column: str,
+        needle: str,
+        joined: str | None = None,
+        signature: str | None = None,
+    ) -> Fragment:
+        # `signature` is DuckDB's (the trigram index on `joined` serves the substring here)
         if "\x00" in needle:
             return _NOTHING
         pattern = "%" + like_escape(needle) + "%"

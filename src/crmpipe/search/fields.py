@@ -8,6 +8,7 @@ field matches (see `Kind`), and the registry is the only place identifiers in th
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -50,6 +51,9 @@ class Field:
     #: For a list field: a text column holding the elements joined by JOIN_SEPARATOR, which a
     #: substring test scans far faster than the list itself (same answers, see compiler).
     match_column: str | None = None
+    #: DuckDB: a UBIGINT column of the bigram signature of `match_column` (search.signature),
+    #: checked before a substring test on it; None where the store has none.
+    signature_column: str | None = None
 
     @property
     def is_alias(self) -> bool:
@@ -63,7 +67,8 @@ def fields_from_list(
     spec: Iterable[Field | tuple[str, str] | tuple[str, str, int]],
     aliases: Mapping[str, str] | None = None,
 ) -> dict[str, Field]:
-    """The field registry from `(column, kind[, position])` pairs, plus aliases.
+    """The field registry from `(column, kind[, position[, match_column[,
+    signature_column]]])` tuples, plus aliases.
 
     Keys are lower-case names. An alias names an existing column (`pop: pop_estimate_2022`) and
     wins over a column of the same name; an alias whose column this table lacks is skipped, so
@@ -76,6 +81,7 @@ def fields_from_list(
         else:
             column, kind, *rest = item
             match_column = rest[1] if len(rest) > 1 else None
+            signature_column = rest[2] if len(rest) > 2 else None
             try:
                 k = Kind(str(kind).lower())
             except ValueError:
@@ -84,15 +90,13 @@ def fields_from_list(
                     f"search field {column!r} has unknown kind {kind!r}; known kinds: {known}"
                 ) from None
             position = int(rest[0]) if rest and rest[0] is not None else i + 1
-            f = Field(column.lower(), column, k, position, match_column)
+            f = Field(column.lower(), column, k, position, match_column, signature_column)
         fields[f.name] = f
     by_column = {f.column.lower(): f for f in fields.values() if not f.is_alias}
     for alias, column in (aliases or {}).items():
         target = by_column.get(str(column).lower())
         if target is not None:
-            fields[alias.lower()] = Field(
-                alias.lower(), target.column, target.kind, target.position, target.match_column
-            )
+            fields[alias.lower()] = dataclasses.replace(target, name=alias.lower())
     return fields
 
 
