@@ -178,10 +178,14 @@ def score_changes(
     settings: dict[str, Any],
     *,
     floor: float,
+    counted: str = "_rin2",
 ) -> tuple[dict[str, Any], int]:
     """Rewrite `t.predictions` with Splink's scores of the pairs that touch a changed record and
     of the stored predictions between unchanged ones; returns (the model used, records given
     to Splink).
+
+    Term frequencies are counted over `counted` (every record's features: in place, the
+    stored features themselves, without the pre-pass groups `_rin2` joins in).
 
     A trained stored model is reused with this resolution's prior and blocking rules (both
     follow from the records, not from training); an untrained one is exactly `settings`, what
@@ -213,7 +217,7 @@ def score_changes(
         training_rules=[],
         floor=floor,
         train=False,
-        tf_tables=term_frequencies(con, model, "_rin2"),
+        tf_tables=term_frequencies(con, model, counted),
         blocked=con.sql("SELECT * FROM _blocked").to_arrow_table(),
     )
     con.register("_scored", scored.predictions)

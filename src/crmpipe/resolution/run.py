@@ -224,7 +224,10 @@ def resolve_table(
     if stored is not None and not prior_allows(stored["model"], prior, spec.threshold, floor):
         stored = None  # the prior rose too far for the stored predictions: resolve in full
     if stored is not None:  # only the pairs touching a new or changed record
-        model, res.scored_records = score_changes(con, t, key, stored, settings, floor=floor)
+        counted = "_rin" if kind == "VIEW" else "_rin2"
+        model, res.scored_records = score_changes(
+            con, t, key, stored, settings, floor=floor, counted=counted
+        )
         res.mode, res.trained = "incremental", stored["trained"]
         res.note = f"incremental: {res.changed:,} new or changed records scored"
         lap("splink")
