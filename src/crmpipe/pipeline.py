@@ -45,9 +45,9 @@ from crmpipe.quality.scores import record_quality
 from crmpipe.quality.slas import SlaOutcome, evaluate_slas, record_slas
 from crmpipe.quality.specs import all_checks, all_slas
 from crmpipe.resolution.records import snapshot_records
+from crmpipe.resolution.references import remap_references
 from crmpipe.resolution.run import (
     drop_resolution,
-    remap_references,
     resolve_table,
     update_counts,
 )
