@@ -120,7 +120,11 @@ def blocked_pairs(
     k, kl, kr = quote_ident(key), quote_ident(key + "_l"), quote_ident(key + "_r")
     # the changed records on one side, then the other: each join is built on the few changed
     # records (an OR of the two sides made one self-join of every record: 5.8 s at 4.5M)
-    changed = "(SELECT * FROM _rin2 WHERE _rid IN (SELECT _rid FROM _changed))"
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _changed_rin AS "
+        "SELECT * FROM _rin2 WHERE _rid IN (SELECT _rid FROM _changed)"
+    ).fetchall()  # once: each rule reads it twice, and `_rin2` may be a view over every record
+    changed = "_changed_rin"
     parts = [
         f"SELECT '{i}' AS match_key, l._rid AS a, r._rid AS b FROM {left} l "
         f"JOIN {right} r ON ({rule}) WHERE l._rid < r._rid"
@@ -139,6 +143,7 @@ def blocked_pairs(
         "CREATE OR REPLACE TEMP TABLE _blocked AS SELECT min(match_key) AS match_key, "
         "a AS join_key_l, b AS join_key_r FROM (" + " UNION ALL ".join(parts) + ") GROUP BY a, b"
     ).fetchall()
+    con.execute("DROP TABLE _changed_rin").fetchall()
     return con.execute("SELECT count(*) FROM _blocked").fetchall()[0][0]
 
 
