@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import duckdb
 
-
-def _run(con: duckdb.DuckDBPyConnection, sql: str) -> list:
-    """Execute and fetch (DuckDB 2.0 refuses new work while a result is pending)."""
-    return con.execute(sql).fetchall()
+from crmpipe.warehouse.connection import fetch_all
 
 
 def connected_components(
@@ -23,13 +20,13 @@ def connected_components(
     `_cluster` is the smallest `_rid` of the node's component; nodes without an edge are not
     listed (they are their own cluster). Returns the number of rounds taken.
     """
-    _run(
+    fetch_all(
         con,
         "CREATE OR REPLACE TEMP TABLE _cc_edges AS "
         f"SELECT _rid_l AS a, _rid_r AS b FROM {edges} WHERE _rid_l <> _rid_r "
         f"UNION SELECT _rid_r, _rid_l FROM {edges} WHERE _rid_l <> _rid_r",
     )
-    _run(
+    fetch_all(
         con,
         "CREATE OR REPLACE TEMP TABLE _cc AS SELECT a AS _rid, least(a, min(b)) AS c "
         "FROM _cc_edges GROUP BY a",
@@ -37,7 +34,7 @@ def connected_components(
     rounds = 0
     while rounds < max_rounds:
         rounds += 1
-        _run(
+        fetch_all(
             con,
             "CREATE OR REPLACE TEMP TABLE _cc_next AS "
             "WITH hop AS (SELECT e.a AS _rid, min(n.c) AS c FROM _cc_edges e "
@@ -45,14 +42,14 @@ def connected_components(
             "SELECT x._rid, least(x.c, coalesce(h.c, x.c), coalesce(j.c, x.c)) AS c "
             "FROM _cc x LEFT JOIN hop h USING (_rid) LEFT JOIN _cc j ON j._rid = x.c",
         )
-        changed = _run(
+        changed = fetch_all(
             con, "SELECT count(*) FROM _cc_next n JOIN _cc o USING (_rid) WHERE n.c <> o.c"
         )[0][0]
-        _run(con, "DROP TABLE _cc")
-        _run(con, "ALTER TABLE _cc_next RENAME TO _cc")
+        fetch_all(con, "DROP TABLE _cc")
+        fetch_all(con, "ALTER TABLE _cc_next RENAME TO _cc")
         if not changed:
             break
-    _run(con, f"CREATE OR REPLACE TABLE {out} AS SELECT _rid, c AS _cluster FROM _cc")
-    _run(con, "DROP TABLE _cc")
-    _run(con, "DROP TABLE _cc_edges")
+    fetch_all(con, f"CREATE OR REPLACE TABLE {out} AS SELECT _rid, c AS _cluster FROM _cc")
+    fetch_all(con, "DROP TABLE _cc")
+    fetch_all(con, "DROP TABLE _cc_edges")
     return rounds

@@ -87,17 +87,12 @@ def prior_allows(model: dict[str, Any], prior: float, threshold: float, floor: f
     return logit(prior) - logit(float(old)) < logit(threshold) - logit(floor)
 
 
-def changed_records(con: duckdb.DuckDBPyConnection, t: ResolvedTables) -> tuple[int, int]:
+def changed_records(
+    con: duckdb.DuckDBPyConnection, t: ResolvedTables, *, in_place: bool
+) -> tuple[int, int]:
     """Temp table `_changed` (_rid) of records new or changed since the stored fingerprints;
-    returns (changed, records)."""
-    in_place = (
-        con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = '_stale'"
-        ).fetchall()[0][0]
-        and not con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = '_fp'"
-        ).fetchall()[0][0]
-    )
+    returns (changed, records). `in_place`: the stored features were updated in place
+    (prepared.prepare), and `_stale` lists the new records; otherwise `_fp` is compared."""
     if in_place:  # the stored features were updated in place: the new records changed
         con.execute("CREATE OR REPLACE TEMP TABLE _changed AS SELECT _rid FROM _stale").fetchall()
     else:

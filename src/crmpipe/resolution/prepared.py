@@ -95,8 +95,7 @@ def prepare(
     `source_of(records)` (features.feature_source over a records relation). With `reuse`, the
     last resolution's are taken where they hold (module docstring); `_stale` then lists the
     records prepared now, and in place `_gone` has the `gone_columns` (default: all) of the
-    records gone. By
-    content and in full, also `_fp` (raw_fingerprints)."""
+    records gone. By content and in full, also `_fp` (raw_fingerprints)."""
     for name in ("_stale", "_rin", "_gone"):
         drop_relation(con, name)
     k = quote_ident(key)

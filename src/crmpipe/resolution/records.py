@@ -22,7 +22,7 @@ import duckdb
 from crmpipe.model import Table
 from crmpipe.resolution.tables import RESOLVE_DDL, ResolvedTables
 from crmpipe.sqltext import quote_ident
-from crmpipe.warehouse.connection import table_columns, table_exists
+from crmpipe.warehouse.connection import fetch_all, table_columns, table_exists
 
 #: `_rec` is the file's rank times this plus the row: a file's rows never reach the next rank.
 RANK = 10_000_000_000
@@ -35,16 +35,18 @@ def ensure_resolved(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(stmt)
 
 
-def _run(con: duckdb.DuckDBPyConnection, sql: str) -> list:
-    return con.execute(sql).fetchall()
+#: Each loaded file's rank by time (then name): the recency of its rows.
+FILE_RANKS = (
+    "(SELECT file, row_number() OVER (ORDER BY max(file_mtime), file) AS file_rank "
+    "FROM meta.manifest GROUP BY file)"
+)
 
 
 def _ranked(tbl: Table, raw: str = "", raw_join: str = "", where: str = "") -> str:
     """core.<table> with `_rec` (and the raw columns of `raw_join`), not yet numbered."""
     return (
         f"SELECT coalesce(m.file_rank, 0) * {RANK} + c._row AS _rec, c.*{raw} "
-        f"FROM core.{quote_ident(tbl.name)} c LEFT JOIN (SELECT file, row_number() OVER "
-        "(ORDER BY max(file_mtime), file) AS file_rank FROM meta.manifest GROUP BY file) m "
+        f"FROM core.{quote_ident(tbl.name)} c LEFT JOIN {FILE_RANKS} m "
         f"ON m.file = c._file {raw_join}{where}"
     )
 
@@ -59,7 +61,7 @@ def snapshot_records(con: duckdb.DuckDBPyConnection, tbl: Table, *, full: bool =
     ensure_resolved(con)
     t = ResolvedTables(tbl.name)
     if tbl.name != "entities" and not full and update_records(con, tbl) is not None:
-        return _run(con, f"SELECT count(*) FROM {t.records}")[0][0]
+        return fetch_all(con, f"SELECT count(*) FROM {t.records}")[0][0]
     raw, raw_join = "", ""
     if tbl.name == "entities" and table_exists(con, "meta", "row_issues"):
         raw = ", ri._phone_raw"
@@ -76,18 +78,18 @@ def snapshot_records(con: duckdb.DuckDBPyConnection, tbl: Table, *, full: bool =
     key = quote_ident(tbl.key[0])
     # the last clusters and stored features name records by their old numbers: an incremental
     # resolution must not read them by number (resolution/touched.py, resolution/prepared.py)
-    _run(con, f"DROP TABLE IF EXISTS {t.clusters}")
-    _run(con, f"DROP TABLE IF EXISTS {t.prepass}")
+    fetch_all(con, f"DROP TABLE IF EXISTS {t.clusters}")
+    fetch_all(con, f"DROP TABLE IF EXISTS {t.prepass}")
     fp_schema, fp_name = t.fingerprints.split(".")
     if "_rid" in table_columns(con, fp_schema, fp_name):
-        _run(con, f"ALTER TABLE {t.fingerprints} DROP COLUMN _rid")
-    _run(
+        fetch_all(con, f"ALTER TABLE {t.fingerprints} DROP COLUMN _rid")
+    fetch_all(
         con,
         f"CREATE OR REPLACE TABLE {t.records} AS "
         f"SELECT row_number() OVER (ORDER BY _rec, CAST({key} AS VARCHAR)) AS _rid, * FROM ("
         f"{_ranked(tbl, raw, raw_join)})",
     )
-    return _run(con, f"SELECT count(*) FROM {t.records}")[0][0]
+    return fetch_all(con, f"SELECT count(*) FROM {t.records}")[0][0]
 
 
 def update_records(con: duckdb.DuckDBPyConnection, tbl: Table) -> int | None:
@@ -111,22 +113,22 @@ def update_records(con: duckdb.DuckDBPyConnection, tbl: Table) -> int | None:
     # instead of four columns compared NULL-safe (3.2 s at 4.5M records)
     ident = f"CAST({key} AS VARCHAR) AS k, hash({', '.join(quote_ident(c) for c in same)}) AS h"
     # the files' ranks must not have moved: a kept record keeps its recency
-    moved = _run(
+    moved = fetch_all(
         con,
         f"SELECT count(*) FROM (SELECT DISTINCT _file, _rec // {RANK} AS rank FROM {t.records}) o "
-        "LEFT JOIN (SELECT file, row_number() OVER (ORDER BY max(file_mtime), file) AS rank "
-        "FROM meta.manifest GROUP BY file) m ON m.file = o._file "
-        "WHERE coalesce(m.rank, 0) <> o.rank",
+        f"LEFT JOIN {FILE_RANKS} m ON m.file = o._file WHERE coalesce(m.file_rank, 0) <> o.rank",
     )[0][0]
     if moved:
         return None
-    _run(con, f"CREATE OR REPLACE TEMP TABLE _snap_old AS SELECT _rid, {ident} FROM {t.records}")
-    _run(
+    fetch_all(
+        con, f"CREATE OR REPLACE TEMP TABLE _snap_old AS SELECT _rid, {ident} FROM {t.records}"
+    )
+    fetch_all(
         con,
         f"CREATE OR REPLACE TEMP TABLE _snap_cur AS SELECT rowid AS _at, {ident} "
         f"FROM core.{quote_ident(tbl.name)}",
     )
-    _run(
+    fetch_all(
         con,
         "CREATE OR REPLACE TEMP TABLE _snap_new AS "
         + _ranked(
@@ -134,7 +136,7 @@ def update_records(con: duckdb.DuckDBPyConnection, tbl: Table) -> int | None:
             where=" WHERE c.rowid IN (SELECT _at FROM _snap_cur ANTI JOIN _snap_old USING (k, h))",
         ),
     )
-    _run(
+    fetch_all(
         con,
         "CREATE OR REPLACE TEMP TABLE _snap_gone AS SELECT _rid FROM _snap_old "
         "ANTI JOIN _snap_cur USING (k, h)",
@@ -142,7 +144,7 @@ def update_records(con: duckdb.DuckDBPyConnection, tbl: Table) -> int | None:
     try:
         # every new record must come after every kept one in (recency, key) order
         order = f"(_rec, CAST({key} AS VARCHAR))"
-        late = _run(
+        late = fetch_all(
             con,
             f"SELECT (SELECT min({order}) FROM _snap_new) > "
             f"(SELECT max({order}) FROM {t.records} WHERE _rid NOT IN (SELECT _rid FROM "
@@ -152,14 +154,14 @@ def update_records(con: duckdb.DuckDBPyConnection, tbl: Table) -> int | None:
             return None
         # numbers are never reused within a resolution: the gone records' are still named by
         # the last clusters and features until they are compared
-        top = int(_run(con, f"SELECT coalesce(max(_rid), 0) FROM {t.records}")[0][0])
-        _run(con, f"DELETE FROM {t.records} WHERE _rid IN (SELECT _rid FROM _snap_gone)")
+        top = int(fetch_all(con, f"SELECT coalesce(max(_rid), 0) FROM {t.records}")[0][0])
+        fetch_all(con, f"DELETE FROM {t.records} WHERE _rid IN (SELECT _rid FROM _snap_gone)")
         cols = ", ".join(quote_ident(c) for c in ["_rec", *core_cols])
-        return _run(
+        return fetch_all(
             con,
             f"INSERT INTO {t.records} SELECT {top} + row_number() OVER "
             f"(ORDER BY _rec, CAST({key} AS VARCHAR)), {cols} FROM _snap_new",
         )[0][0]
     finally:
         for tmp in ("_snap_new", "_snap_gone", "_snap_old", "_snap_cur"):
-            _run(con, f"DROP TABLE IF EXISTS {tmp}")
+            fetch_all(con, f"DROP TABLE IF EXISTS {tmp}")

@@ -164,6 +164,8 @@ def resolve_table(
         res.prepared = prepared.count
     elif facility:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _rin AS {select}")
+    # in place (resolution/prepared.py): the stored features are the matching input
+    features_in_place = prepared is not None and prepared.in_place
     lap("features")
 
     # 1. the exact pre-pass, and its groups (kept out of Splink's blocks)
@@ -174,8 +176,7 @@ def resolve_table(
     else:
         kept = None if spec.crm_merge else t.prepass  # (across companies: always in full)
         delta = None
-        in_place = prepared is not None and prepared.in_place
-        if kept and in_place and table_exists(con, "resolved", kept.split(".")[1]):
+        if kept and features_in_place and table_exists(con, "resolved", kept.split(".")[1]):
             delta = (
                 "(SELECT * FROM _rin WHERE _rid IN (SELECT _rid FROM _stale) "
                 "UNION ALL BY NAME SELECT * FROM _gone)"
@@ -186,7 +187,7 @@ def resolve_table(
     connected_components(con, "_prepass", "_pg")
     # in place, the matching input stays a view of the stored features: copying every record's
     # features with its pre-pass group took 10 s at 4.5M, more than the few reads of it cost
-    kind = "VIEW" if prepared is not None and prepared.in_place else "TABLE"
+    kind = "VIEW" if features_in_place else "TABLE"
     drop_relation(con, "_rin2")
     con.execute(
         f"CREATE TEMP {kind} _rin2 AS SELECT i.*, coalesce(g._cluster, i._rid) AS _pg "
@@ -199,7 +200,7 @@ def resolve_table(
     if generic:
         stored = None if full else stored_state(con, t, tbl.name, digest)
         if stored is not None:
-            res.changed, total = changed_records(con, t)
+            res.changed, total = changed_records(con, t, in_place=features_in_place)
             stored = stored if res.changed <= MAX_CHANGED_SHARE * total else None
 
     # 2. Splink on the rest
@@ -225,7 +226,7 @@ def resolve_table(
     if stored is not None and not prior_allows(stored["model"], prior, spec.threshold, floor):
         stored = None  # the prior rose too far for the stored predictions: resolve in full
     if stored is not None:  # only the pairs touching a new or changed record
-        counted = "_rin" if kind == "VIEW" else "_rin2"
+        counted = "_rin" if features_in_place else "_rin2"
         model, res.scored_records = score_changes(
             con, t, key, stored, settings, floor=floor, counted=counted
         )
@@ -271,7 +272,7 @@ def resolve_table(
     k = quote_ident(key)
     golden = f"core.{quote_ident(tbl.name)}"
     # incremental: only the golden records that change are written again (resolution/touched.py)
-    in_place = stored is not None and keep_previous(con, t, golden)
+    rewrite_touched = stored is not None and keep_previous(con, t, golden)
     con.execute(
         f"""
         CREATE OR REPLACE TABLE {t.pairs} AS
@@ -300,7 +301,7 @@ def resolve_table(
         max_size=spec.max_cluster_size,
     )
     only, records, clusters = None, t.records, t.clusters
-    if in_place:  # only the affected records named again (resolution/touched.py)
+    if rewrite_touched:  # only the affected records named again (resolution/touched.py)
         staging = f"staging.{quote_ident(tbl.name)}"
         res.touched = assign_in_place(con, t, key, "_components", staging, run_id)
         # the touched golden records' members, read once for the three rewrites below

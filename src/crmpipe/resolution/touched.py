@@ -21,14 +21,7 @@ import duckdb
 from crmpipe.resolution.ids import assign_golden_ids
 from crmpipe.resolution.tables import ResolvedTables
 from crmpipe.sqltext import quote_ident
-from crmpipe.warehouse.connection import table_exists
-
-#: Where the last resolution's clusters wait while this one's are made.
-PREVIOUS_SUFFIX = "_prev"
-
-
-def _run(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list:
-    return con.execute(sql, params or []).fetchall()
+from crmpipe.warehouse.connection import fetch_all, table_exists
 
 
 def _exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
@@ -37,20 +30,17 @@ def _exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
 
 
 def keep_previous(con: duckdb.DuckDBPyConnection, t: ResolvedTables, golden: str) -> bool:
-    """Before pairs and clusters are made again: set the last resolution's pairs (a copy,
-    `_old_pairs`) and clusters (renamed, `<x>_clusters_prev`) aside when every table a partial
-    rewrite needs exists; returns whether it does. `golden` is core.<table>."""
+    """Before pairs are made again: copy the last resolution's pairs aside (`_old_pairs`) when
+    every table a partial rewrite needs exists; returns whether it does. `golden` is
+    core.<table>. The last clusters stay where they are until `assign_in_place` updates them."""
     needed = (t.clusters, t.pairs, t.sources, t.field_sources, golden)
     if not all(_exists(con, n) for n in needed):
         return False
-    _run(
+    fetch_all(
         con,
         "CREATE OR REPLACE TEMP TABLE _old_pairs AS "
         f"SELECT _rid_l, _rid_r, rule, match_probability FROM {t.pairs}",
     )
-    prev = t.clusters + PREVIOUS_SUFFIX
-    _run(con, f"DROP TABLE IF EXISTS {prev}")
-    _run(con, f"ALTER TABLE {t.clusters} RENAME TO {prev.split('.')[1]}")
     return True
 
 
@@ -71,9 +61,9 @@ def assign_in_place(
     golden records: every record outside keeps its component's links, hence its cluster and
     (holding all of its last golden record's members) its golden id, as a full naming would
     give it (resolution/ids.py)."""
-    prev = t.clusters + PREVIOUS_SUFFIX
+    prev = t.clusters  # the last resolution's, until updated at the end
     k = quote_ident(key)
-    _run(
+    fetch_all(
         con,
         f"""
         CREATE OR REPLACE TEMP TABLE _affected AS
@@ -89,7 +79,7 @@ def assign_in_place(
         """,
     )
     while True:  # closed over this run's components and the last golden records
-        added = _run(
+        added = fetch_all(
             con,
             f"""
             INSERT INTO _affected
@@ -102,9 +92,9 @@ def assign_in_place(
         )[0][0]
         if not added:
             break
-    _run(con, f"DELETE FROM _affected WHERE _rid NOT IN (SELECT _rid FROM {t.records})")
+    fetch_all(con, f"DELETE FROM _affected WHERE _rid NOT IN (SELECT _rid FROM {t.records})")
     mine = f"(SELECT * FROM {t.records} WHERE _rid IN (SELECT _rid FROM _affected))"
-    _run(
+    fetch_all(
         con,
         "CREATE OR REPLACE TEMP TABLE _previous AS SELECT DISTINCT record_id AS "
         f"{k}, golden_id FROM {t.sources} WHERE record_id IN "
@@ -130,7 +120,7 @@ def assign_in_place(
             f"WHERE CAST(r.{k} AS VARCHAR) IN (SELECT CAST({k} AS VARCHAR) FROM {staging} "
             f"WHERE _run_id = {int(run_id)})"
         )
-    _run(
+    fetch_all(
         con,
         f"""
         CREATE OR REPLACE TEMP TABLE _touched AS
@@ -140,14 +130,12 @@ def assign_in_place(
         {staged}
         """,
     )
-    _run(
+    fetch_all(
         con,
         f"DELETE FROM {prev} WHERE _rid IN (SELECT _rid FROM _affected) "
         f"OR _rid NOT IN (SELECT _rid FROM {t.records})",
     )
-    _run(con, f"INSERT INTO {prev} BY NAME SELECT * FROM _assigned")
-    _run(con, f"DROP TABLE IF EXISTS {t.clusters}")
-    _run(con, f"ALTER TABLE {prev} RENAME TO {t.clusters.split('.')[1]}")
+    fetch_all(con, f"INSERT INTO {prev} BY NAME SELECT * FROM _assigned")
     for tmp in ("_old_pairs", "_assigned", "_affected"):
-        _run(con, f"DROP TABLE IF EXISTS {tmp}")
-    return _run(con, "SELECT count(*) FROM _touched")[0][0]
+        fetch_all(con, f"DROP TABLE IF EXISTS {tmp}")
+    return fetch_all(con, "SELECT count(*) FROM _touched")[0][0]

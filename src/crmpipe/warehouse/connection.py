@@ -118,6 +118,12 @@ def connect(path: Path | str | None, *, read_only: bool = False) -> duckdb.DuckD
     return con
 
 
+def fetch_all(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list:
+    """Execute and fetch the whole answer: DuckDB 2.0 refuses new work on a connection while a
+    result is left pending (a chain of statements, each finished before the next)."""
+    return con.execute(sql, params or []).fetchall()
+
+
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
     """Whether schema.name exists. Fetches the whole answer: DuckDB 2.0 refuses a relation
     (`con.sql`) while a result is left unfinished."""
