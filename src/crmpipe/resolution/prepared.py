@@ -9,7 +9,9 @@ The next resolution builds on them in one of two ways:
 
 - **in place**, when the stored rows still carry the records' numbers (the records were
   updated in place or not at all: resolution/records.py): the rows of records gone are
-  deleted, the new records (numbers not stored yet) are prepared and inserted, and the
+  deleted, the new records (numbers not stored yet) are prepared and inserted (both as listed
+  in `resolved.<x>_record_changes` when that list adds up, else found by comparing numbers),
+  and the
   matching input `_rin` is a view of the stored table. Nothing is read or hashed for the
   records that stayed: at 4.5M records, hashing and copying every record's features took 26 s
   of a 50k-record drop's resolution.
@@ -104,7 +106,12 @@ def prepare(
     stored = _stored_columns(con, t, table, names, digest) if reuse else None
     listed = ", ".join(quote_ident(n) for n in ["_rid", *names])
     if stored is not None and "_rid" in stored:  # in place
-        gone = f"WHERE _rid NOT IN (SELECT _rid FROM {t.records})"
+        changes = _listed_changes(con, t)
+        if changes:
+            gone, new = f"WHERE _rid IN {changes[0]}", changes[1]
+        else:  # found by number: the new ones are those not stored once the gone are deleted
+            gone = f"WHERE _rid NOT IN (SELECT _rid FROM {t.records})"
+            new = f"(SELECT _rid FROM {t.records} EXCEPT SELECT _rid FROM {t.fingerprints})"
         # the gone records' features the pre-pass groups by (`gone_columns`): it links those
         # groups again (a few columns: reading them all for every record took 1.8 s at 4.5M)
         keep = ", ".join(quote_ident(c) for c in ["_rid", *(gone_columns or names)])
@@ -112,10 +119,7 @@ def prepare(
             f"CREATE OR REPLACE TEMP TABLE _gone AS SELECT {keep} FROM {t.fingerprints} {gone}"
         ).fetchall()
         con.execute(f"DELETE FROM {t.fingerprints} {gone}").fetchall()
-        con.execute(
-            f"CREATE TEMP TABLE _stale AS SELECT _rid FROM {t.records} "
-            f"WHERE _rid NOT IN (SELECT _rid FROM {t.fingerprints})"
-        ).fetchall()
+        con.execute(f"CREATE TEMP TABLE _stale AS SELECT _rid FROM {new}").fetchall()
         stale = f"(SELECT * FROM {t.records} WHERE _rid IN (SELECT _rid FROM _stale))"
         con.execute(
             f"INSERT INTO {t.fingerprints} BY NAME SELECT CAST({k} AS VARCHAR) AS k, "
@@ -143,6 +147,27 @@ def prepare(
         f"UNION ALL {fresh}"
     ).fetchall()
     return Prepared(con.execute("SELECT count(*) FROM _stale").fetchall()[0][0], False)
+
+
+def _listed_changes(con: duckdb.DuckDBPyConnection, t: ResolvedTables) -> tuple[str, str] | None:
+    """(gone, new): the numbers of the records deleted and appended since the stored features
+    were saved, as listed by the in-place snapshots (resolution/records.py), when the list
+    accounts for every record; None when the numbers must be compared instead (anti-joins of
+    every record: 1.2 s at 4.5M)."""
+    schema, name = t.changes.split(".")
+    if not table_exists(con, schema, name):
+        return None
+    gone = f"(SELECT _rid FROM {t.changes} WHERE gone)"
+    new = (
+        f"(SELECT _rid FROM {t.changes} WHERE NOT gone "
+        f"EXCEPT SELECT _rid FROM {t.changes} WHERE gone)"
+    )
+    ((records, stored, dropped, added),) = con.execute(
+        f"SELECT (SELECT count(*) FROM {t.records}), (SELECT count(*) FROM {t.fingerprints}), "
+        f"(SELECT count(*) FROM {t.fingerprints} WHERE _rid IN {gone}), "
+        f"(SELECT count(*) FROM {new} n WHERE n._rid > (SELECT max(_rid) FROM {t.fingerprints}))"
+    ).fetchall()
+    return (gone, new) if stored - dropped + added == records else None
 
 
 def save_prepared(

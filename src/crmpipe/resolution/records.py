@@ -10,9 +10,11 @@ new keys, and keys whose newest version moved to the new file), the snapshot is 
 place instead: the records gone from core are deleted and the new ones appended after the
 largest number, in the same order. Every kept record keeps its number, so the order of all
 records is the one a full snapshot gives (with gaps); at 4.5M records this replaces a 12 s
-rewrite of the whole table. Anything else — a file ranked before the newest ones, a record
-coming back from quarantine, a changed column list, entities (whose snapshot also reads
-cleaning's issues) — numbers everything again.
+rewrite of the whole table. The numbers appended and deleted are listed in
+`resolved.<x>_record_changes` until a resolution reads them, so it need not compare millions of
+numbers with its stored state to find them. Anything else — a file ranked before the newest
+ones, a record coming back from quarantine, a changed column list, entities (whose snapshot
+also reads cleaning's issues) — numbers everything again.
 """
 
 from __future__ import annotations
@@ -78,8 +80,8 @@ def snapshot_records(con: duckdb.DuckDBPyConnection, tbl: Table, *, full: bool =
     key = quote_ident(tbl.key[0])
     # the last clusters and stored features name records by their old numbers: an incremental
     # resolution must not read them by number (resolution/touched.py, resolution/prepared.py)
-    fetch_all(con, f"DROP TABLE IF EXISTS {t.clusters}")
-    fetch_all(con, f"DROP TABLE IF EXISTS {t.prepass}")
+    for stale in (t.clusters, t.prepass, t.changes):
+        fetch_all(con, f"DROP TABLE IF EXISTS {stale}")
     fp_schema, fp_name = t.fingerprints.split(".")
     if "_rid" in table_columns(con, fp_schema, fp_name):
         fetch_all(con, f"ALTER TABLE {t.fingerprints} DROP COLUMN _rid")
@@ -157,11 +159,19 @@ def update_records(con: duckdb.DuckDBPyConnection, tbl: Table) -> int | None:
         top = int(fetch_all(con, f"SELECT coalesce(max(_rid), 0) FROM {t.records}")[0][0])
         fetch_all(con, f"DELETE FROM {t.records} WHERE _rid IN (SELECT _rid FROM _snap_gone)")
         cols = ", ".join(quote_ident(c) for c in ["_rec", *core_cols])
-        return fetch_all(
+        added = fetch_all(
             con,
             f"INSERT INTO {t.records} SELECT {top} + row_number() OVER "
             f"(ORDER BY _rec, CAST({key} AS VARCHAR)), {cols} FROM _snap_new",
         )[0][0]
+        # kept until a resolution reads them (several snapshots may come first: they add up)
+        fetch_all(con, f"CREATE TABLE IF NOT EXISTS {t.changes} (_rid BIGINT, gone BOOLEAN)")
+        fetch_all(
+            con,
+            f"INSERT INTO {t.changes} SELECT _rid, true FROM _snap_gone "
+            f"UNION ALL SELECT _rid, false FROM {t.records} WHERE _rid > {top}",
+        )
+        return added
     finally:
         for tmp in ("_snap_new", "_snap_gone", "_snap_old", "_snap_cur"):
             fetch_all(con, f"DROP TABLE IF EXISTS {tmp}")

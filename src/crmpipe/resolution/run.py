@@ -228,7 +228,7 @@ def resolve_table(
     if stored is not None:  # only the pairs touching a new or changed record
         counted = "_rin" if features_in_place else "_rin2"
         model, res.scored_records = score_changes(
-            con, t, key, stored, settings, floor=floor, counted=counted
+            con, t, key, stored, settings, floor=floor, counted=counted, in_place=features_in_place
         )
         res.mode, res.trained = "incremental", stored["trained"]
         res.note = f"incremental: {res.changed:,} new or changed records scored"
@@ -303,7 +303,8 @@ def resolve_table(
     only, records, clusters = None, t.records, t.clusters
     if rewrite_touched:  # only the affected records named again (resolution/touched.py)
         staging = f"staging.{quote_ident(tbl.name)}"
-        res.touched = assign_in_place(con, t, key, "_components", staging, run_id)
+        delta = {"new": "_stale", "gone": "_gone"} if features_in_place else {}
+        res.touched = assign_in_place(con, t, key, "_components", staging, run_id, **delta)
         # the touched golden records' members, read once for the three rewrites below
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _tclusters AS SELECT * FROM {t.clusters} "
@@ -349,6 +350,7 @@ def resolve_table(
         "_trecords",
     ):
         drop_relation(con, tmp)
+    con.execute(f"DROP TABLE IF EXISTS {t.changes}")  # read (resolution/prepared.py)
     res.seconds = time.perf_counter() - t0
     con.execute(
         "INSERT INTO meta.resolve_models (run_id, table_name, created_at, records, trained, "

@@ -39,6 +39,13 @@ class ResolvedTables:
         return f"resolved.{self.singular}_prepass"
 
     @property
+    def changes(self) -> str:
+        """The records the snapshots updated in place appended (`gone` false) and deleted
+        (true) since a resolution last read them: what an in-place resolution works from
+        instead of comparing every record with the stored state (resolution/records.py)."""
+        return f"resolved.{self.singular}_record_changes"
+
+    @property
     def clusters(self) -> str:
         """`_rid` → cluster label and golden id."""
         return f"resolved.{self.singular}_clusters"

@@ -51,6 +51,9 @@ def assign_in_place(
     components: str,
     staging: str,
     run_id: int | None,
+    *,
+    new: str | None = None,
+    gone: str | None = None,
 ) -> int:
     """Name the clusters of the records affected by this resolution again, keep every other
     record's cluster and golden id, and list in `_touched` (golden_id) the golden ids whose
@@ -60,14 +63,20 @@ def assign_in_place(
     other members of a golden record that lost one, closed over new components and last
     golden records: every record outside keeps its component's links, hence its cluster and
     (holding all of its last golden record's members) its golden id, as a full naming would
-    give it (resolution/ids.py)."""
+    give it (resolution/ids.py).
+
+    `new` and `gone` (relations of `_rid`), when known, list the records appended and deleted
+    since the last clusters; otherwise both are found by comparing every record's number."""
     prev = t.clusters  # the last resolution's, until updated at the end
     k = quote_ident(key)
+    new = new or f"(SELECT _rid FROM {t.records} WHERE _rid NOT IN (SELECT _rid FROM {prev}))"
+    gone = gone or f"(SELECT _rid FROM {prev} WHERE _rid NOT IN (SELECT _rid FROM {t.records}))"
+    fetch_all(con, f"CREATE OR REPLACE TEMP TABLE _gone_rids AS SELECT _rid FROM {gone}")
     fetch_all(
         con,
         f"""
         CREATE OR REPLACE TEMP TABLE _affected AS
-        SELECT _rid FROM {t.records} WHERE _rid NOT IN (SELECT _rid FROM {prev})
+        SELECT _rid FROM {new}
         UNION SELECT unnest([_rid_l, _rid_r]) FROM (
           (SELECT _rid_l, _rid_r, rule, match_probability FROM {t.pairs}
            EXCEPT SELECT * FROM _old_pairs)
@@ -75,7 +84,7 @@ def assign_in_place(
           (SELECT * FROM _old_pairs
            EXCEPT SELECT _rid_l, _rid_r, rule, match_probability FROM {t.pairs}))
         UNION SELECT _rid FROM {prev} WHERE golden_id IN (SELECT golden_id FROM {prev}
-          WHERE _rid NOT IN (SELECT _rid FROM {t.records}))
+          WHERE _rid IN (SELECT _rid FROM _gone_rids))
         """,
     )
     while True:  # closed over this run's components and the last golden records
@@ -92,18 +101,27 @@ def assign_in_place(
         )[0][0]
         if not added:
             break
-    fetch_all(con, f"DELETE FROM _affected WHERE _rid NOT IN (SELECT _rid FROM {t.records})")
+    fetch_all(con, "DELETE FROM _affected WHERE _rid IN (SELECT _rid FROM _gone_rids)")
     mine = f"(SELECT * FROM {t.records} WHERE _rid IN (SELECT _rid FROM _affected))"
     fetch_all(
         con,
+        f"CREATE OR REPLACE TEMP TABLE _keys AS SELECT _rid, CAST({k} AS VARCHAR) AS k FROM {mine}",
+    )
+    fetch_all(
+        con,
         "CREATE OR REPLACE TEMP TABLE _previous AS SELECT DISTINCT record_id AS "
-        f"{k}, golden_id FROM {t.sources} WHERE record_id IN "
-        f"(SELECT CAST({k} AS VARCHAR) FROM {mine})",
+        f"{k}, golden_id FROM {t.sources} WHERE record_id IN (SELECT k FROM _keys)",
     )
-    taken = (
-        f"(SELECT golden_id FROM {prev} WHERE _rid NOT IN (SELECT _rid FROM _affected) "
-        f"AND _rid IN (SELECT _rid FROM {t.records}))"
+    # the ids the other records keep that a renamed cluster could want: its smallest key, as
+    # the key of an affected record (not every kept id: 4.5M strings to look up)
+    fetch_all(
+        con,
+        "CREATE OR REPLACE TEMP TABLE _taken AS SELECT DISTINCT golden_id FROM "
+        f"{prev} WHERE golden_id IN (SELECT k FROM _keys) "
+        "AND _rid NOT IN (SELECT _rid FROM _affected) "
+        "AND _rid NOT IN (SELECT _rid FROM _gone_rids)",
     )
+    taken = "_taken"
     assign_golden_ids(
         con,
         mine,
@@ -126,16 +144,16 @@ def assign_in_place(
         CREATE OR REPLACE TEMP TABLE _touched AS
         SELECT golden_id FROM _assigned
         UNION SELECT golden_id FROM {prev} WHERE _rid IN (SELECT _rid FROM _affected)
-          OR _rid NOT IN (SELECT _rid FROM {t.records})
+          OR _rid IN (SELECT _rid FROM _gone_rids)
         {staged}
         """,
     )
     fetch_all(
         con,
         f"DELETE FROM {prev} WHERE _rid IN (SELECT _rid FROM _affected) "
-        f"OR _rid NOT IN (SELECT _rid FROM {t.records})",
+        "OR _rid IN (SELECT _rid FROM _gone_rids)",
     )
     fetch_all(con, f"INSERT INTO {prev} BY NAME SELECT * FROM _assigned")
-    for tmp in ("_old_pairs", "_assigned", "_affected"):
+    for tmp in ("_old_pairs", "_assigned", "_affected", "_gone_rids", "_keys", "_taken"):
         fetch_all(con, f"DROP TABLE IF EXISTS {tmp}")
     return fetch_all(con, "SELECT count(*) FROM _touched")[0][0]
