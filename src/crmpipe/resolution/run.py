@@ -198,7 +198,9 @@ def resolve_table(
     lap("prepass")
     stored = None
     if generic:
-        stored = None if full else stored_state(con, t, tbl.name, digest)
+        # features prepared anew for every record: nothing to compare with, resolve in full
+        fresh = prepared is not None and prepared.saved
+        stored = None if full or fresh else stored_state(con, t, tbl.name, digest)
         if stored is not None:
             res.changed, total = changed_records(con, t, in_place=features_in_place)
             stored = stored if res.changed <= MAX_CHANGED_SHARE * total else None
