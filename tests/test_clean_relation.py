@@ -343,3 +343,49 @@ def test_public_macros_in_sql() -> None:
         "crm_trim(chr(9) || ' x ' || chr(160)), crm_null(' N/A ')"
     ).fetchone()
     assert row == (["a@b.com"], ["bad@"], "city.gov", "9", "x", None)
+
+
+def test_a_fill_sets_columns_from_the_cleaned_values_in_the_same_insert(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """A `Fill` joins a lookup on a column's cleaned value: the filled column takes the
+    joined value (NULL where nothing matched), the other columns keep their cleaned ones."""
+    from crmpipe.clean.relation import Fill
+
+    con.execute("CREATE TEMP TABLE _dept AS SELECT 'Clerk' AS title, 'Records' AS department")
+    seen: list[str] = []
+
+    def fill(stage: str, cleaned):  # noqa: ANN001, ANN202 - the FillHook signature
+        seen.append(stage)
+        assert cleaned("department") == "NULL"  # not mapped: no cleaned value
+        title = cleaned("title")
+        return [Fill([f"LEFT JOIN _dept d ON d.title = {title}"], {"department": "d.department"})]
+
+    n = clean_relation(
+        con,
+        raw_sql=RAW_SQL,
+        columns=_specs(),
+        target="staging.contacts",
+        issues_table="meta.row_issues",
+        table_name="contacts",
+        fill=fill,
+    )
+    assert n == len(RAW_ROWS) and len(seen) == 1
+    rows = _rows(con)
+    assert rows["C2"]["department"] == "Records" and rows["C2"]["title"] == "Clerk"
+    assert {rows[f"C{i}"]["department"] for i in (1, 3, 4, 5, 6)} == {None}
+
+
+def test_a_column_with_companions_cannot_be_filled(con: duckdb.DuckDBPyConnection) -> None:
+    from crmpipe.clean.relation import Fill
+
+    with pytest.raises(ValueError, match="companion"):
+        clean_relation(
+            con,
+            raw_sql=RAW_SQL,
+            columns=_specs(),
+            target="staging.contacts",
+            issues_table="meta.row_issues",
+            table_name="contacts",
+            fill=lambda stage, cleaned: [Fill([], {"phone": "NULL"})],
+        )

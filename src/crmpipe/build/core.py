@@ -65,10 +65,13 @@ def build_core(con: duckdb.DuckDBPyConnection, tbl: Table, run_id: int) -> CoreR
         f"WHERE {has_key} GROUP BY ALL HAVING count(*) > 1) d USING ({key_list})"
         ") WHERE _rank > 1"
     )
+    ((superseded,),) = con.execute("SELECT count(*) FROM _superseded").fetchall()
+    # without superseded rows (the usual case) the copy needs no rowid filter (1.1M entities:
+    # ~0.4 s of a 2 s copy)
+    keep = " AND s.rowid NOT IN (SELECT _rid FROM _superseded)" if superseded else ""
     con.execute(
         f"CREATE OR REPLACE TABLE core.{name} AS SELECT {cols}, _source, _file, _row, _run_id, "
-        f"_loaded_at FROM staging.{name} s WHERE {has_key} "
-        "AND s.rowid NOT IN (SELECT _rid FROM _superseded)"
+        f"_loaded_at FROM staging.{name} s WHERE {has_key}{keep}"
     )
     con.execute("DROP TABLE _superseded")
     staged = con.execute(f"SELECT count(*) FROM staging.{name}").fetchone()[0]

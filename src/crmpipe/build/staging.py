@@ -9,14 +9,17 @@ new files' rows (`files`) and appends them (crmpipe.build.incremental).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import duckdb
 
 from crmpipe.build.branchwise import localize, standardize, with_file_fields
-from crmpipe.build.parsed import parse_addresses, split_people
+from crmpipe.build.parsed import add_further_people, address_fill, drop_fills, people_fill
 from crmpipe.build.processor import apply_processor
 from crmpipe.clean import ColumnSpec, clean_relation
+from crmpipe.clean.relation import Fill
 from crmpipe.config.schema import Config, Mapping, SourceSpec
 from crmpipe.errors import CrmpipeError
 from crmpipe.ingest.drops import Feeding, feeding, feeding_filter
@@ -192,25 +195,46 @@ def stage_table(
             raw_sql += " WHERE " + " OR ".join(
                 f"crm_null_w(crm_trim_t({c})) IS NOT NULL" for c in given
             )
-        total += clean_relation(
-            con,
-            raw_sql=raw_sql,
-            columns=specs,
-            target=f"staging.{quote_ident(tbl.name)}",
-            issues_table=ISSUES_TABLE,
-            table_name=tbl.name,
-            region=cfg.region,
-        )
+        name_header = resolve_header(raw_columns, mapping.columns.get("full_name", ""))
+        fill = partial(_fills, con, tbl, mapping, rows_sql, name_header)
+        try:
+            total += clean_relation(
+                con,
+                raw_sql=raw_sql,
+                columns=specs,
+                target=f"staging.{quote_ident(tbl.name)}",
+                issues_table=ISSUES_TABLE,
+                table_name=tbl.name,
+                region=cfg.region,
+                fill=fill,
+            )
+            if name_header:
+                total += add_further_people(con, tbl, source, mapping)
+        finally:
+            drop_fills(con)
         if mapping.standardize:
             standardize(con, tbl.name, source, mapping, run_id)
-        parse_addresses(con, tbl, source, mapping)
-        name_header = resolve_header(raw_columns, mapping.columns.get("full_name", ""))
-        if name_header:
-            total += split_people(con, tbl, source, mapping, rows_sql, name_header)
     (issues,) = con.execute(
         f"SELECT count(*) FROM {ISSUES_TABLE} WHERE table_name = ?", [tbl.name]
     ).fetchone()
     return StageResult(tbl.name, total, int(issues))
+
+
+def _fills(
+    con: duckdb.DuckDBPyConnection,
+    tbl: Table,
+    mapping: Mapping,
+    rows_sql: str,
+    name_header: str | None,
+    stage: str,
+    cleaned: Callable[[str], str],
+) -> list[Fill]:
+    """One source's one-field addresses' parts and full names' first people, joined into the
+    insert of its cleaned rows (crmpipe.build.parsed, crmpipe.clean.relation.FillHook)."""
+    fills = [address_fill(con, tbl, mapping, stage, cleaned)]
+    if name_header:
+        fills.append(people_fill(con, tbl, mapping, rows_sql, name_header, cleaned))
+    return [f for f in fills if f is not None]
 
 
 def relation_columns(con: duckdb.DuckDBPyConnection, sql: str) -> list[str]:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from crmpipe.clean import dates, emails, names, nulls, numbers, phones, places
@@ -64,6 +65,26 @@ def plan_for(role: Role, region: str = "US") -> Plan:
 def companion_suffixes(role: Role) -> tuple[str, ...]:
     """Suffixes of the companion columns a role stores beside its value (`_ext`, `_domain`)."""
     return tuple(suffix for suffix, _ in plan_for(role).companions)
+
+
+@dataclass(frozen=True)
+class Fill:
+    """Values joined in while the cleaned rows are inserted, computed from the cleaned ones
+    (an address's parsed parts, a name field's first person): the rows are written once,
+    instead of inserted and then rewritten.
+
+    `joins` are `LEFT JOIN … ON …` clauses over the stage (alias `s`), each matching at most
+    one row; `values` maps a target column to the SQL expression that fills it (cast to the
+    column's type), in place of its cleaned value.
+    """
+
+    joins: list[str] = field(default_factory=list)
+    values: dict[str, str] = field(default_factory=dict)
+
+
+#: Called with the stage table and a function giving a column's cleaned value as SQL over the
+#: stage (`s.…`; `NULL` for a column without a source): the fills to join in.
+FillHook = Callable[[str, Callable[[str], str]], list[Fill]]
 
 
 @dataclass
@@ -118,6 +139,7 @@ def clean_relation(
     issues_table: str,
     table_name: str,
     region: str = "US",
+    fill: FillHook | None = None,
 ) -> int:
     """INSERT INTO target BY NAME the cleaned rows of `raw_sql`; record issues; return the count.
 
@@ -125,6 +147,8 @@ def clean_relation(
     staging column, its role and its raw source column. A phone column `x` also fills `x_ext`,
     a URL column `x` also fills `x_domain`. One issue row is recorded per (row, column) whose
     value was present (not a null token) but failed its role, with the raw text as `value`.
+    `fill` (see `FillHook`) replaces some columns' values by ones derived from the cleaned
+    rows, joined in by the same insert.
     """
     install_macros(con)
     cols = [
@@ -156,7 +180,17 @@ def clean_relation(
             )
             lookup = phones.build_phone_lookup(con, values_sql, region)
             step("phone lookup")
-        inserted = _insert_target(con, stage, lookup, cols, target)
+        fills: list[Fill] = []
+        if fill is not None:
+            by_name = {c.spec.name: c for c in cols}
+
+            def cleaned(name: str) -> str:
+                c = by_name.get(name)
+                return f"s.{c.ref('val')}" if c is not None and c.plan is not None else "NULL"
+
+            fills = fill(stage, cleaned)
+            step("fill")
+        inserted = _insert_target(con, stage, lookup, cols, target, fills)
         step("insert")
         _insert_issues(con, stage, lookup, cols, issues_table, table_name)
         step("issues")
@@ -167,11 +201,26 @@ def clean_relation(
             con.execute(f"DROP TABLE IF EXISTS {lookup}")
 
 
-def _insert_target(con: Any, stage: str, lookup: str | None, cols: list[_Col], target: str) -> int:
+def _insert_target(
+    con: Any,
+    stage: str,
+    lookup: str | None,
+    cols: list[_Col],
+    target: str,
+    fills: list[Fill] | None = None,
+) -> int:
     items = [f"s.{name}" for name, _ in LINEAGE_COLUMNS]
-    joins: list[str] = []
+    joins: list[str] = [j for f in fills or [] for j in f.joins]
+    filled = {name: expr for f in fills or [] for name, expr in f.values.items()}
     for c in cols:
         name = c.spec.name
+        if name in filled:
+            if companion_suffixes(c.spec.role):
+                raise ValueError(f"column {name} has companion columns: it cannot be filled")
+            items.append(
+                f"CAST({filled[name]} AS {DUCKDB_TYPES[c.spec.role]}) AS {quote_ident(name)}"
+            )
+            continue
         if c.plan is None:
             items.append(f"CAST(NULL AS {DUCKDB_TYPES[c.spec.role]}) AS {quote_ident(name)}")
             for suffix in companion_suffixes(c.spec.role):
