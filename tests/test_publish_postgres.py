@@ -284,7 +284,7 @@ def test_publish_tables_keys_indexes_and_search_view(pg_db: str) -> None:
         )
     ]
     # ... but for DuckDB's own prefilter columns, which the publish doesn't copy
-    own = {"_emails_sig128", "_tech_names_hash"}
+    own = {"_emails_sig", "_tech_names_hash"}
     assert own <= set(duck_cols) and not own & set(pg_cols)
     assert pg_cols == [c for c in duck_cols if c not in own]
     lists = (

@@ -190,7 +190,7 @@ def test_the_case_has_every_kind_of_field(stores) -> None:
     pg_backend = PostgresBackend(pg)
     # The same fields, but for DuckDB's bigram signature of the emails and hashed tech names
     # (its own prefilters; the publish doesn't copy them, PostgreSQL's indexes serve there).
-    assert duck_fields["emails"].signature_column == "_emails_sig128"
+    assert duck_fields["emails"].signature_column == "_emails_sig"
     assert duck_fields["tech_names"].hash_column == "_tech_names_hash"
     assert duck_fields["tech_names"].hash_table == "search.contact_search_tech_names"
     unsigned = {

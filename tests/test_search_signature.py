@@ -124,9 +124,7 @@ def duck(warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def _signatures_hold(con: duckdb.DuckDBPyConnection) -> None:
-    rows = con.execute(
-        "SELECT _emails_joined, _emails_sig128 FROM search.contact_search"
-    ).fetchall()
+    rows = con.execute("SELECT _emails_joined, _emails_sig FROM search.contact_search").fetchall()
     assert rows and all(s == (None if j is None else signature(j)) for j, s in rows)
     assert sum(s is not None and s != 0 for _, s in rows) > len(rows) / 2
 
@@ -147,12 +145,12 @@ def test_a_full_rebuild_fills_it_the_same(warehouse, tmp_path: Path) -> None:
     con = connect(copy)
     try:
         before = con.execute(
-            "SELECT contact_id, _emails_sig128 FROM search.contact_search ORDER BY 1"
+            "SELECT contact_id, _emails_sig FROM search.contact_search ORDER BY 1"
         ).fetchall()
         assert build_searches(con, cfg, full=True)["contact_search"].changed is None
         _signatures_hold(con)
         after = con.execute(
-            "SELECT contact_id, _emails_sig128 FROM search.contact_search ORDER BY 1"
+            "SELECT contact_id, _emails_sig FROM search.contact_search ORDER BY 1"
         ).fetchall()
         assert after == before
     finally:
@@ -163,9 +161,9 @@ def test_the_registry_names_the_signature_of_emails_only(duck) -> None:
     rows = duck.execute(
         "SELECT name, signature_column FROM meta.search_fields WHERE signature_column IS NOT NULL"
     ).fetchall()
-    assert rows == [("emails", "_emails_sig128")]
+    assert rows == [("emails", "_emails_sig")]
     fields = DuckDBBackend(duck).load_fields({"email": "emails"})
-    assert fields["email"].signature_column == "_emails_sig128"  # aliases keep it
+    assert fields["email"].signature_column == "_emails_sig"  # aliases keep it
     assert fields["tech_names"].signature_column is None
 
 
@@ -252,31 +250,13 @@ def _quoted(needle: str) -> str:
 def test_the_sql_binds_the_mask_and_skips_one_character_needles(duck) -> None:
     fields = DuckDBBackend(duck).load_fields({"email": "emails"})
     where, params = compile_query("email:bob", fields)
-    assert '"_emails_sig128" & CAST(? AS UHUGEINT)' in where and "bob" not in where
+    assert '"_emails_sig" & CAST(? AS UBIGINT)' in where and "bob" not in where
     assert params == [mask("bob"), mask("bob"), "bob"]
     where, params = compile_query("email:b", fields)
-    assert "_emails_sig128" not in where and params == ["b"]
+    assert "_emails_sig" not in where and params == ["b"]
     # PostgreSQL's dialect ignores it: its trigram index serves the substring
     pg_where, _ = compile_query("email:bob", fields, dialect=PostgresDialect())
-    assert "_emails_sig128" not in pg_where
-
-
-def test_a_mask_has_two_bits_per_bigram_one_in_each_half() -> None:
-    bits = mask("bo")
-    assert bits is not None and bin(bits).count("1") == 2
-    assert bits & (2**64 - 1) and bits >> 64 and bits < 2**128
-
-
-def test_an_older_64_bit_signature_column_is_not_used(duck) -> None:
-    # A warehouse built before the 128-bit signature names `_emails_sig` (one bit per bigram):
-    # these masks don't fit it, so its terms run without a prefilter (and still answer).
-    fields = DuckDBBackend(duck).load_fields({"email": "emails"})
-    older = {
-        k: dataclasses.replace(f, signature_column="_emails_sig" if f.signature_column else None)
-        for k, f in fields.items()
-    }
-    where, params = compile_query("email:bob", older)
-    assert "_emails_sig" not in where and params == ["bob"]
+    assert "_emails_sig" not in pg_where
 
 
 def test_explain_shows_the_prefilter(warehouse, duck) -> None:
@@ -285,7 +265,7 @@ def test_explain_shows_the_prefilter(warehouse, duck) -> None:
         duck, "filter: bob Accela >10000", aliases=cfg.search.aliases,
         shorthands=cfg.search.shorthands,
     )  # fmt: skip
-    assert '("_emails_sig128" & CAST(? AS UHUGEINT)) = CAST(? AS UHUGEINT)' in text
+    assert '("_emails_sig" & CAST(? AS UBIGINT)) = CAST(? AS UBIGINT)' in text
     assert f"{mask('bob')}, {mask('bob')}, 'bob'" in text
     plan = text.split("plan:", 1)[1]
-    assert "_emails_sig128" in plan
+    assert "_emails_sig" in plan

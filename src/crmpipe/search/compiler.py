@@ -39,7 +39,6 @@ from crmpipe.search.fields import (
     resolve,
 )
 from crmpipe.search.parser import expand_shorthand, in_context, parse
-from crmpipe.search.signature import current as signature_current
 from crmpipe.sqltext import quote_qualified
 
 #: Largest integer passed as an integer parameter; bigger ones are compared as doubles.
@@ -300,8 +299,7 @@ class _Compiler:
             parts = [self.d.text_contains(col, v.text.lower()) for v in values]
         elif f.kind is Kind.TEXT_LIST:
             joined = self.d.ident(f.match_column) if f.match_column else None
-            sig = f.signature_column
-            signed = self.d.ident(sig) if sig and signature_current(sig) else None
+            signed = self.d.ident(f.signature_column) if f.signature_column else None
             hashed = None
             if f.hash_column and f.hash_table:
                 hashed = (self.d.ident(f.hash_column), quote_qualified(f.hash_table))

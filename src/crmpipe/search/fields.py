@@ -51,7 +51,7 @@ class Field:
     #: For a list field: a text column holding the elements joined by JOIN_SEPARATOR, which a
     #: substring test scans far faster than the list itself (same answers, see compiler).
     match_column: str | None = None
-    #: DuckDB: a UHUGEINT column of the bigram signature of `match_column` (search.signature),
+    #: DuckDB: a UBIGINT column of the bigram signature of `match_column` (search.signature),
     #: checked before a substring test on it; None where the store has none.
     signature_column: str | None = None
     #: DuckDB: the column of the hash of `match_column` (an entity list's joined text) and the

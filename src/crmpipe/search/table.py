@@ -20,7 +20,7 @@ from typing import Any
 from crmpipe.config.schema import Config
 from crmpipe.model import Role
 from crmpipe.search.hashed import duckdb_hash, hash_column
-from crmpipe.search.signature import SUFFIX, duckdb_signature
+from crmpipe.search.signature import duckdb_signature
 from crmpipe.sqltext import quote_ident, sql_str
 
 #: The search table and its field registry (name, kind, position, match column of each
@@ -160,7 +160,7 @@ class SearchTable:
     tables the SELECT reads (created empty in DuckDB when a project has none); `fetched` are
     shown columns of nearly unique text that DuckDB stores uncompressed, so that a page's rows
     are read back without decompressing the blocks around them (build.core); `signed` are text
-    lists whose joined text gets a bigram signature in DuckDB (`_<name>_sig128`, search.signature),
+    lists whose joined text gets a bigram signature in DuckDB (`_<name>_sig`, search.signature),
     which a substring test on the list checks first; `hashed` are entity lists whose joined
     text DuckDB also stores hashed, searched through a table of distinct texts (search.hashed)."""
 
@@ -189,7 +189,7 @@ class SearchTable:
         """The DuckDB column of the bigram signature of `col`'s joined text (its match
         column), when `col` is one of `signed` (search.signature); None otherwise."""
         if col.name in self.signed and col.match_column:
-            return f"_{col.name}{SUFFIX}"
+            return f"_{col.name}_sig"
         return None
 
     def hash_column(self, col: SearchColumn) -> str | None:
