@@ -188,10 +188,15 @@ def test_the_case_has_every_kind_of_field(stores) -> None:
     _, duck, pg = stores
     duck_fields = DuckDBBackend(duck).load_fields()
     pg_backend = PostgresBackend(pg)
-    # The same fields, but for DuckDB's bigram signature of the emails (a prefilter of its
-    # own; the publish doesn't copy it, PostgreSQL's trigram index serves the substring).
+    # The same fields, but for DuckDB's bigram signature of the emails and hashed tech names
+    # (its own prefilters; the publish doesn't copy them, PostgreSQL's indexes serve there).
     assert duck_fields["emails"].signature_column == "_emails_sig"
-    unsigned = {k: dataclasses.replace(f, signature_column=None) for k, f in duck_fields.items()}
+    assert duck_fields["tech_names"].hash_column == "_tech_names_hash"
+    assert duck_fields["tech_names"].hash_table == "search.contact_search_tech_names"
+    unsigned = {
+        k: dataclasses.replace(f, signature_column=None, hash_column=None, hash_table=None)
+        for k, f in duck_fields.items()
+    }
     assert pg_backend.load_fields() == unsigned
     # Every kind of PostgreSQL form is exercised: lookups by entity, by entity list, by value.
     lookups = pg_backend.dialect.lookups

@@ -138,6 +138,15 @@ def test_the_signature_is_filled_after_a_run_and_an_in_place_update(duck) -> Non
     assert planted == 1
 
 
+def test_the_signature_is_stored_as_documented(duck) -> None:
+    # docs/schema.md: a UBIGINT (a HUGEINT, as an earlier build stored it, is twice as wide)
+    kind = duck.execute(
+        "SELECT data_type FROM information_schema.columns WHERE table_schema = 'search' "
+        "AND table_name = 'contact_search' AND column_name = '_emails_sig'"
+    ).fetchall()
+    assert kind == [("UBIGINT",)]
+
+
 def test_a_full_rebuild_fills_it_the_same(warehouse, tmp_path: Path) -> None:
     cfg, path = warehouse
     copy = tmp_path / "copy.duckdb"

@@ -17,13 +17,14 @@ import duckdb
 
 from crmpipe.config.schema import Config
 from crmpipe.model import Table, duckdb_ddl, physical_columns
-from crmpipe.search import refresh
+from crmpipe.search import hashed, refresh
 from crmpipe.search.catalog import SEARCH_TABLES, duckdb_inputs, planned_tables
 from crmpipe.search.table import (
     CONTACT_SEARCH,
     DUCKDB_FIELDS_TABLE,
     SEARCH_TABLE,
     EntityList,
+    SearchColumn,
     SearchTable,
     duckdb_select,
     field_rows,
@@ -133,6 +134,7 @@ def index_search(
         share = cfg.search.rebuild_share
         changed = refresh.refresh(con, spec, columns, inputs.tables, changed_only, basis, share)
         if changed is not None:
+            _hash_tables(con, spec, columns)
             ((rows,),) = con.execute(f"SELECT count(*) FROM {target}").fetchall()
             return SearchBuild(rows, changed)
     # The columns that searches scan in full (the contact's joined lists, the document) are
@@ -151,13 +153,28 @@ def index_search(
     if refresh.supported(spec):
         refresh.record(con, spec, columns, inputs.tables, basis)
     _forget_fields(con, spec)
+    hashes = [spec.hash_column(c) for c in columns]
     con.executemany(
         f"INSERT INTO {DUCKDB_FIELDS_TABLE} (name, kind, position, match_column, "
-        "signature_column, table_name) VALUES (?, ?, ?, ?, ?, ?)",
-        [(n, k, i, m, signatures[i], spec.name) for i, (n, k, m) in enumerate(fields)],
+        "signature_column, hash_column, table_name) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(n, k, i, m, signatures[i], hashes[i], spec.name) for i, (n, k, m) in enumerate(fields)],
     )
+    _hash_tables(con, spec, columns)
     ((rows,),) = con.execute(f"SELECT count(*) FROM {target}").fetchall()
     return SearchBuild(rows)
+
+
+def _hash_tables(
+    con: duckdb.DuckDBPyConnection, spec: SearchTable, columns: list[SearchColumn]
+) -> None:
+    """(Re)make the tables of distinct (hash, text) pairs of the table's hashed lists from its
+    rows (search.hashed) and record each in meta.search_fields (NULL: searched by `contains`)."""
+    lists = [(c.name, c.match_column) for c in columns if spec.hash_column(c)]
+    for name, pairs in hashed.refresh(con, spec.name, lists).items():
+        con.execute(
+            f"UPDATE {DUCKDB_FIELDS_TABLE} SET hash_table = ? WHERE name = ? AND table_name = ?",
+            [pairs, name, spec.name],
+        )
 
 
 def _forget_fields(con: duckdb.DuckDBPyConnection, spec: SearchTable) -> None:
@@ -186,4 +203,5 @@ def build_searches(
             con.execute(f"DROP TABLE {spec.duckdb_table}")
             _forget_fields(con, spec)
             refresh.forget(con, spec)
+            hashed.drop(con, spec.name, list(spec.hashed))
     return {spec.name: index_search(con, cfg, spec, full=full) for spec in planned}

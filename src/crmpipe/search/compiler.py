@@ -39,6 +39,7 @@ from crmpipe.search.fields import (
     resolve,
 )
 from crmpipe.search.parser import expand_shorthand, in_context, parse
+from crmpipe.sqltext import quote_qualified
 
 #: Largest integer passed as an integer parameter; bigger ones are compared as doubles.
 _INT64_MAX = 2**63 - 1
@@ -299,7 +300,13 @@ class _Compiler:
         elif f.kind is Kind.TEXT_LIST:
             joined = self.d.ident(f.match_column) if f.match_column else None
             signed = self.d.ident(f.signature_column) if f.signature_column else None
-            parts = [self.d.text_list_contains(col, v.text.lower(), joined, signed) for v in values]
+            hashed = None
+            if f.hash_column and f.hash_table:
+                hashed = (self.d.ident(f.hash_column), quote_qualified(f.hash_table))
+            parts = [
+                self.d.text_list_contains(col, v.text.lower(), joined, signed, hashed)
+                for v in values
+            ]
         elif f.kind is Kind.CODE:
             parts = [self.d.code_in(col, _distinct(v.text.strip().lower() for v in values))]
         elif f.kind is Kind.CODE_LIST:

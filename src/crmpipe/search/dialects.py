@@ -75,13 +75,15 @@ class Dialect(ABC):
         needle: str,
         joined: str | None = None,
         signature: str | None = None,
+        hashed: tuple[str, str] | None = None,
     ) -> Fragment:
         """Any element of a lower-cased text list contains `needle` (lower-case).
 
         `joined`, when given, is a column of the elements joined by JOIN_SEPARATOR: a needle
         without that character matches it exactly when it matches some element. `signature`,
         when given, is the bigram signature of `joined` (search.signature), which a dialect
-        may test first.
+        may test first. `hashed`, when given, is (column of the hash of `joined`, table of
+        its distinct (hash, text) pairs): search.hashed, where a dialect may test the texts.
         """
 
     @abstractmethod
@@ -128,8 +130,16 @@ class DuckDBDialect(Dialect):
         needle: str,
         joined: str | None = None,
         signature: str | None = None,
+        hashed: tuple[str, str] | None = None,
     ) -> Fragment:
         if joined is not None and JOIN_SEPARATOR not in needle:
+            if hashed is not None:
+                # The distinct texts tested, the rows' hashes probed (search.hashed): the same
+                # rows as `contains` on the joined text (`tech: accela` at 4.5M: 40 → 12 ms).
+                column, pairs = hashed
+                return Fragment(
+                    f"{column} IN (SELECT hash FROM {pairs} WHERE contains(text, ?))", (needle,)
+                )
             # A string scan instead of decoding millions of lists: several times faster.
             test = Fragment(f"contains({joined}, ?)", (needle,))
             bits = mask(needle) if signature is not None else None
@@ -286,8 +296,9 @@ class PostgresDialect(Dialect):
         needle: str,
         joined: str | None = None,
         signature: str | None = None,
+        hashed: tuple[str, str] | None = None,
     ) -> Fragment:
-        # `signature` is DuckDB's (the trigram index on `joined` serves the substring here)
+        # `signature` and `hashed` are DuckDB's (the trigram index on `joined` serves here)
         if "\x00" in needle:
             return _NOTHING
         pattern = "%" + like_escape(needle) + "%"

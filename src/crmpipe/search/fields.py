@@ -54,6 +54,10 @@ class Field:
     #: DuckDB: a UBIGINT column of the bigram signature of `match_column` (search.signature),
     #: checked before a substring test on it; None where the store has none.
     signature_column: str | None = None
+    #: DuckDB: the column of the hash of `match_column` (an entity list's joined text) and the
+    #: table of its distinct (hash, text) pairs (search.hashed); None where the store has none.
+    hash_column: str | None = None
+    hash_table: str | None = None
 
     @property
     def is_alias(self) -> bool:
@@ -68,7 +72,7 @@ def fields_from_list(
     aliases: Mapping[str, str] | None = None,
 ) -> dict[str, Field]:
     """The field registry from `(column, kind[, position[, match_column[,
-    signature_column]]])` tuples, plus aliases.
+    signature_column[, hash_column[, hash_table]]]]])` tuples, plus aliases.
 
     Keys are lower-case names. An alias names an existing column (`pop: pop_estimate_2022`) and
     wins over a column of the same name; an alias whose column this table lacks is skipped, so
@@ -82,6 +86,8 @@ def fields_from_list(
             column, kind, *rest = item
             match_column = rest[1] if len(rest) > 1 else None
             signature_column = rest[2] if len(rest) > 2 else None
+            hash_column = rest[3] if len(rest) > 3 else None
+            hash_table = rest[4] if len(rest) > 4 and hash_column else None
             try:
                 k = Kind(str(kind).lower())
             except ValueError:
@@ -90,7 +96,16 @@ def fields_from_list(
                     f"search field {column!r} has unknown kind {kind!r}; known kinds: {known}"
                 ) from None
             position = int(rest[0]) if rest and rest[0] is not None else i + 1
-            f = Field(column.lower(), column, k, position, match_column, signature_column)
+            f = Field(
+                column.lower(),
+                column,
+                k,
+                position,
+                match_column,
+                signature_column,
+                hash_column,
+                hash_table,
+            )
         fields[f.name] = f
     by_column = {f.column.lower(): f for f in fields.values() if not f.is_alias}
     for alias, column in (aliases or {}).items():

@@ -54,10 +54,12 @@ def duckdb_signature(text: str) -> str:
     bit = f"(((p_[i_] * {_PAIR} + q_) * {_GOLDEN}) >> 32) & {BITS - 1}"
     bits = (
         f"list_aggregate(list_transform(p_[2:], lambda q_, i_: "
-        f"CAST(1 AS UBIGINT) << CAST({bit} AS INTEGER)), 'bit_or')"
+        f"CAST(1 AS UBIGINT) << CAST({bit} AS UBIGINT)), 'bit_or')"
     )
     # The code points are bound once, as the parameter of a lambda over a one-element list
-    # (a correlated subquery would be planned as a join per row).
+    # (a correlated subquery would be planned as a join per row). The shift's amount is a
+    # UBIGINT too: `UBIGINT << INTEGER` resolves to HUGEINT, a column twice as wide whose
+    # test costs a fifth more (31 against 25 ms over 4.5M rows, load 5).
     return (
         f"CASE WHEN length({text}) < 2 THEN CAST(0 AS UBIGINT) "
         f"ELSE list_transform([{points}], lambda p_: {bits})[1] END"
