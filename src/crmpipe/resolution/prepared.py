@@ -11,10 +11,9 @@ The next resolution builds on them in one of two ways:
   updated in place or not at all: resolution/records.py): the rows of records gone are
   deleted, the new records (numbers not stored yet) are prepared and inserted (both as listed
   in `resolved.<x>_record_changes` when that list adds up, else found by comparing numbers),
-  and the
-  matching input `_rin` is a view of the stored table. Nothing is read or hashed for the
-  records that stayed: at 4.5M records, hashing and copying every record's features took 26 s
-  of a 50k-record drop's resolution.
+  and the matching input `_rin` is a view of the stored table. Nothing is read or hashed for
+  the records that stayed: at 4.5M records, hashing and copying every record's features took
+  26 s of a 50k-record drop's resolution.
 - **by content**, after the records were numbered again: every record is hashed; a record
   whose key and hash are stored takes its stored features, the others are prepared; the
   table is then written again with the new numbers.

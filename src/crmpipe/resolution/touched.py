@@ -105,7 +105,7 @@ def assign_in_place(
     mine = f"(SELECT * FROM {t.records} WHERE _rid IN (SELECT _rid FROM _affected))"
     fetch_all(
         con,
-        f"CREATE OR REPLACE TEMP TABLE _keys AS SELECT _rid, CAST({k} AS VARCHAR) AS k FROM {mine}",
+        f"CREATE OR REPLACE TEMP TABLE _keys AS SELECT CAST({k} AS VARCHAR) AS k FROM {mine}",
     )
     fetch_all(
         con,

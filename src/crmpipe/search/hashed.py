@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crmpipe.sqltext import quote_ident
+from crmpipe.sqltext import quote_ident, quote_qualified
 
 
 def hash_column(name: str) -> str:
@@ -52,7 +52,7 @@ def refresh(con: Any, table: str, hashed: list[tuple[str, str]]) -> dict[str, st
     done: dict[str, str | None] = {}
     for name, joined in hashed:
         pairs = pairs_table(table, name)
-        target = f"search.{quote_ident(f'{table}_{name}')}"
+        target = quote_qualified(pairs)
         con.execute(
             f"CREATE OR REPLACE TABLE {target} AS SELECT DISTINCT "
             f"{quote_ident(hash_column(name))} AS hash, {quote_ident(joined)} AS text "
@@ -72,4 +72,4 @@ def refresh(con: Any, table: str, hashed: list[tuple[str, str]]) -> dict[str, st
 def drop(con: Any, table: str, names: list[str]) -> None:
     """Drop the pairs tables of lists `names` of search table `table` (if any)."""
     for name in names:
-        con.execute(f"DROP TABLE IF EXISTS search.{quote_ident(f'{table}_{name}')}")
+        con.execute(f"DROP TABLE IF EXISTS {quote_qualified(pairs_table(table, name))}")
