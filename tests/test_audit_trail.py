@@ -88,7 +88,7 @@ def test_publishes_rollbacks_and_manual_edits_are_audited(project: Path, pg_db: 
     # The second run: one changed email, one contact new (and the newest file wins).
     edit_contacts(project.parent / "contacts_1.csv")
     run(cfg)
-    second = publish_build(cfg, pg_db, keep_versions=1)
+    second = publish_build(cfg, pg_db, keep_versions=1, full=True)
     assert second is not None and second.version == 2
     assert second.audited["contacts"] == {"inserted": 1, "updated": 2, "deleted": 0}
     assert second.audited["entities"] == {"inserted": 0, "updated": 0, "deleted": 0}

@@ -52,8 +52,9 @@ def test_run_publish_rollback_and_search_through_the_cli(project: Path, pg_db: s
     assert "PostgreSQL up to date" in again.stdout
     assert [v.version for v in published_versions(pg_db)] == [1]
 
-    # `publish` always publishes (here through CRMPIPE_PG_DSN).
-    second = invoke("publish", "-c", str(project), env={"CRMPIPE_PG_DSN": pg_db})
+    # `publish` always publishes (here through CRMPIPE_PG_DSN); --full builds a new version
+    # even though nothing changed (else the serving version is changed in place).
+    second = invoke("publish", "-c", str(project), "--full", env={"CRMPIPE_PG_DSN": pg_db})
     assert second.exit_code == 0, second.output
     assert "published: version 2" in second.stdout
 
@@ -74,6 +75,18 @@ def test_run_publish_rollback_and_search_through_the_cli(project: Path, pg_db: s
     )
     assert pg.exit_code == 0, pg.output
     assert json.loads(pg.stdout) == json.loads(duck.stdout)
+
+    # The version serving (v1, rolled back to) is not the one this warehouse published last
+    # (v2): a full publish, which says why; then nothing changed, so the next goes in place.
+    third = invoke("publish", "-c", str(project), "--pg", pg_db)
+    assert third.exit_code == 0, third.output
+    assert "published: version 3" in third.stdout
+    assert "published in full: the version serving (v1) is not the one" in third.stdout
+    fourth = invoke("publish", "-c", str(project), "--pg", pg_db)
+    assert fourth.exit_code == 0, fourth.output
+    assert "version 4" in fourth.stdout and "changed in place" in fourth.stdout
+    assert "in place: no row changed" in fourth.stdout
+    assert published_versions(pg_db)[1].status == "merged"
 
 
 def test_publish_postgres_in_the_project_file_publishes_every_run(

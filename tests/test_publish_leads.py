@@ -238,7 +238,7 @@ def test_dated_versions_and_rollback_by_label(project: Config, pg_db: str) -> No
         folder = folder.parent
     (folder / "nevada_20241201.csv").write_text(NEVADA_DEC)
     run(project)
-    second = _publish(project, pg_db)
+    second = _publish(project, pg_db, full=True)
     assert (second.version, second.label) == (2, "leads_20241201")
     versions = {v.label: (v.version, v.status, v.schema) for v in published_versions(pg_db)}
     assert versions == {
@@ -266,7 +266,7 @@ def test_dated_versions_and_rollback_by_label(project: Config, pg_db: str) -> No
     assert status == {"leads_20241201": "serving", "leads_20241101": "previous"}
 
     # Publishing the same drop again: a label names one version, so the second gets `_2`.
-    third = _publish(project, pg_db)
+    third = _publish(project, pg_db, full=True)
     assert third.label == "leads_20241201_2"
 
     # The CLI: `rollback --to LABEL` names the label and lists what is kept.

@@ -565,7 +565,7 @@ class Killer:
         pass
 
 cfg = parse_config(open(sys.argv[3]).read())
-publish(connect(sys.argv[1], read_only=True), sys.argv[2], cfg=cfg, reporter=Killer())
+publish(connect(sys.argv[1], read_only=True), sys.argv[2], cfg=cfg, reporter=Killer(), full=True)
 """
 
 
@@ -603,7 +603,7 @@ def test_killed_publish_is_cleaned_up_by_the_next(pg_db: str, tmp_path: Path) ->
         time.sleep(0.1)
 
     con = connect(wh, read_only=True)
-    result = publish(con, pg_db, cfg=cfg)
+    result = publish(con, pg_db, cfg=cfg, full=True)
     assert result.version == 3
     assert {v.version: v.status for v in published_versions(pg_db)} == {
         3: "serving",

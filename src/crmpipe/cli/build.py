@@ -80,7 +80,7 @@ def run(
             raise typer.Exit(summary.exit_code)
         return
     with show.RichReporter(out) as reporter:
-        published = publish_build(cfg, pg, reporter, only_if_changed=not (force or full))
+        published = publish_build(cfg, pg, reporter, only_if_changed=not (force or full), full=full)
     if published is None:
         out.print("[green]PostgreSQL up to date:[/] the serving version is this build.")
     else:

@@ -23,13 +23,26 @@ from crmpipe.render import console as show
 
 @app.command()
 @one_line_errors
-def publish(config: ConfigOpt = None, pg: PgOpt = None) -> None:
-    """Publish the current build to PostgreSQL (without re-running the pipeline)."""
+def publish(
+    config: ConfigOpt = None,
+    pg: PgOpt = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="Build and swap in a new version even when only a few rows changed."
+        ),
+    ] = False,
+) -> None:
+    """Publish the current build to PostgreSQL (without re-running the pipeline).
+
+    When at most publish.incremental_share of the rows changed since the version serving was
+    published from this warehouse, only the changed rows are sent, into that version, in one
+    transaction; otherwise (or with --full) a new version is built and swapped in."""
     from crmpipe.publish import publish_build
 
     cfg = load_config(config)
     with show.RichReporter(out) as reporter:
-        result = publish_build(cfg, pg, reporter)
+        result = publish_build(cfg, pg, reporter, full=full)
     assert result is not None  # only `only_if_changed` skips
     out.print(show.publish_summary(result), highlight=False)
 

@@ -166,6 +166,10 @@ class PublishSpec(_Strict):
 
     postgres: str | None = None
     keep_versions: int = 2
+    #: A publish sends only the changed rows into the serving version, in one transaction,
+    #: when at most this share of the published rows changed since it was published; above
+    #: it (or with `crmpipe publish --full`), a full versioned rebuild. 0: always rebuild.
+    incremental_share: float = Field(default=0.1, ge=0, le=1)
     audit: list[str] = Field(default_factory=lambda: list(DEFAULT_AUDITED))
 
     @field_validator("audit")

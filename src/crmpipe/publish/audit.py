@@ -208,17 +208,25 @@ def _prepare_table(
 
 
 def _sync_table(
-    conn: psycopg.Connection, source: str, table: str, key: str, columns: dict[str, str]
+    conn: psycopg.Connection,
+    source: str,
+    table: str,
+    key: str,
+    columns: dict[str, str],
+    keys: str | None = None,
 ) -> TableSync:
     """Bring audit.<table>_current in line with `source.table`: three set-based statements,
-    whose triggers log what each changed."""
+    whose triggers log what each changed. `keys`: a SELECT of the only keys that may have
+    changed (an in-place publish knows them), so the others are not compared."""
     t0 = time.perf_counter()
     cur, src = _q(current_name(table)), f"{quote_ident(source)}.{quote_ident(table)}"
     k = quote_ident(key)
     names = [quote_ident(c) for c in columns]
     others = [quote_ident(c) for c in columns if c != key]
+    only_c = f" AND c.{k} IN ({keys})" if keys else ""
+    only_v = f" AND v.{k} IN ({keys})" if keys else ""
     deleted = conn.execute(
-        f"DELETE FROM {cur} c WHERE NOT EXISTS (SELECT 1 FROM {src} v WHERE v.{k} = c.{k})"
+        f"DELETE FROM {cur} c WHERE NOT EXISTS (SELECT 1 FROM {src} v WHERE v.{k} = c.{k})" + only_c
     ).rowcount
     updated = 0
     if others:
@@ -227,11 +235,11 @@ def _sync_table(
         current = ", ".join(f"c.{c}" for c in others)
         updated = conn.execute(
             f"UPDATE {cur} c SET ({sets}) = ROW({values}) FROM {src} v WHERE v.{k} = c.{k} "
-            f"AND ROW({current}) IS DISTINCT FROM ROW({values})"
+            f"AND ROW({current}) IS DISTINCT FROM ROW({values}){only_v}"
         ).rowcount
     inserted = conn.execute(
         f"INSERT INTO {cur} ({', '.join(names)}) SELECT {', '.join(f'v.{c}' for c in names)} "
-        f"FROM {src} v WHERE NOT EXISTS (SELECT 1 FROM {cur} c WHERE c.{k} = v.{k})"
+        f"FROM {src} v WHERE NOT EXISTS (SELECT 1 FROM {cur} c WHERE c.{k} = v.{k}){only_v}"
     ).rowcount
     return TableSync(table, inserted, updated, deleted, time.perf_counter() - t0)
 
@@ -255,14 +263,18 @@ def sync_audit(
     action: str,
     version: int,
     run_id: int | None,
+    keys: dict[str, str] | None = None,
 ) -> tuple[list[TableSync], list[str]]:
     """Record in the audit trail what serving schema `source` (the version about to be swapped
     in) changes in the audited tables; run inside the swap's transaction, so the trail and the
     serving version never disagree. `tables`: the tables asked for (crmpipe.yml's
     `publish.audit`; tables registered but no longer asked for stop being followed), or None
-    for the ones followed already (a rollback). Returns what each table's sync did, and notes
-    on tables asked for that can't be audited."""
+    for the ones followed already (a rollback). `keys`: for an in-place publish, per table a
+    SELECT of the keys it changed; a table followed already is compared on those only (one it
+    starts following is compared whole). Returns what each table's sync did, and notes on
+    tables asked for that can't be audited."""
     ensure_schema(conn)
+    followed = set(audited_tables(conn))
     if tables is None:
         tables = audited_tables(conn)
     else:
@@ -286,7 +298,11 @@ def sync_audit(
             notes.append(f"publish.audit: {table} has no single-column key; not audited")
             continue
         _prepare_table(conn, table, key[0], columns)
-        result = _sync_table(conn, source, table, key[0], columns)
+        only = keys.get(table) if keys is not None and table in followed else None
+        if keys is not None and table in followed and only is None:
+            result = TableSync(table, 0, 0, 0, 0.0)  # unchanged by an in-place publish
+        else:
+            result = _sync_table(conn, source, table, key[0], columns, only)
         conn.execute(
             f"INSERT INTO {AUDIT_SCHEMA}.syncs (action, version, run_id, table_name, inserted, "
             "updated, deleted, seconds) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",

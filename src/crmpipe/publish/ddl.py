@@ -428,3 +428,21 @@ def orphan_count(schema: str, fk: ForeignKey) -> str:
         f"IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {qualified(schema, fk.references)} r "
         f"WHERE r.{quote_ident(fk.ref_column)} = t.{quote_ident(fk.column)})"
     )
+
+
+def strict_key_error(orphans: dict[str, int]) -> str | None:
+    """The error when a table whose foreign keys must hold (STRICT_FK_TABLES: the childcare
+    tables fed by a facility's own rows, and the leads product) has rows naming no facility
+    (`orphans`: per `table.column`, what the keys job found): the version is not served with a
+    NOT VALID key."""
+    broken = {key: n for key, n in orphans.items() if key.split(".", 1)[0] in STRICT_FK_TABLES}
+    if not broken:
+        return None
+    key, n = next(iter(broken.items()))
+    table, column = key.split(".", 1)
+    return (
+        f"{table}: {n:,} row{'s' if n != 1 else ''} whose {column} names no facility "
+        "in entities, so the foreign key doesn't hold (were their facilities "
+        "quarantined? see quarantine.entities); fix the build and publish again "
+        "(the previous version still serves)"
+    )

@@ -1,17 +1,16 @@
 """Publish the DuckDB build to PostgreSQL for concurrent serving (docs/postgres.md).
 
-Each publish loads the normalized tables into a fresh schema `crmpipe_v<N>` with COPY, checks
-the row counts against DuckDB, builds keys, indexes and the `contact_search` materialized view,
-then swaps it in as the schema `crmpipe` by two renames in one transaction. Readers never see a
-half-published state, the previous versions stay for `rollback`, and a failed or killed publish
-leaves the serving version alone (its leftovers are dropped by the next publish). The registry
-`crmpipe_meta.versions` records every version. docs/postgres.md explains the choices.
+A full publish loads the normalized tables into a fresh schema `crmpipe_v<N>` with COPY, checks
+the row counts against DuckDB, builds keys, indexes and the search tables, then swaps it in as
+the schema `crmpipe` by two renames in one transaction: readers never see a half-published
+state, previous versions stay for `rollback`, a failed or killed publish leaves the serving
+version alone. When few rows changed since the version serving was published, the changed rows
+are sent into it instead, in one transaction (incremental.py, inplace.py). The registry
+`crmpipe_meta.versions` records every version.
 
-This module is the orchestration: a `Publication` runs the phases plan → prepare → load
-(COPY and index builds, overlapped) → verify → swap → retire on one object, with `publish` and
-`publish_build` as the entry points. The phases' parts live beside it: plan.py (reading the
-warehouse), copy.py, jobs.py (the parallel build), versions.py (the registry and the swap),
-connection.py and errors.py.
+This module is the orchestration: a `Publication` runs the phases plan → (in place, or) prepare
+→ load (COPY and index builds, overlapped) → verify → swap → retire, with `publish` and
+`publish_build` as the entry points; the phases' parts live beside it.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from __future__ import annotations
 import json
 import time
 from contextlib import suppress
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -39,8 +37,10 @@ from crmpipe.publish.connection import (
 from crmpipe.publish.copy import copy_job, fields_job, stream_job
 from crmpipe.publish.ddl import qualified
 from crmpipe.publish.errors import PublishError, translated
+from crmpipe.publish.incremental import QUIET_REASONS, Recorder, publish_in_place
 from crmpipe.publish.jobs import Job, Steps, build_jobs, jobs_count, run_jobs
 from crmpipe.publish.plan import PublishPlan, build_fingerprint, read_plan
+from crmpipe.publish.result import PublishResult
 from crmpipe.publish.versions import (
     META_SCHEMA,
     SERVING_SCHEMA,
@@ -67,24 +67,6 @@ if TYPE_CHECKING:
     from crmpipe.pipeline import Reporter
 
 
-@dataclass
-class PublishResult:
-    """What a publish did: the version now serving (as schema `crmpipe`), rows per table,
-    per-step seconds, foreign-key orphans kept unvalidated, and old versions dropped."""
-
-    schema: str
-    version: int
-    tables: dict[str, int]
-    steps: list[tuple[str, float]]
-    seconds: float
-    orphans: dict[str, int] = field(default_factory=dict)
-    dropped: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    label: str | None = None  # the version's dated label, `leads_20241101` (docs/postgres.md)
-    #: What the audit trail recorded per audited table: inserted, updated, deleted (docs/audit.md)
-    audited: dict[str, dict[str, int]] = field(default_factory=dict)
-
-
 class Publication:
     """One publish of the warehouse (read through the cursor `duck`) to PostgreSQL at `dsn`.
 
@@ -102,6 +84,7 @@ class Publication:
         keep: int,
         reporter: Reporter | None,
         contact_text: bool,
+        full: bool = False,
     ) -> None:
         self.t_start = time.perf_counter()
         self.duck = duck
@@ -109,6 +92,8 @@ class Publication:
         self.cfg = cfg
         self.keep = keep  # previous versions kept for rollback
         self.contact_text = contact_text  # trigram indexes on contacts' text columns too
+        self.full = full  # a full versioned rebuild even when the change is small
+        self.recorder: Recorder | None = None  # what this publish sends, for the next one
         self.steps = Steps(reporter)
         self.pub: PublishPlan
         self.admin: psycopg.Connection
@@ -137,15 +122,26 @@ class Publication:
         self.admin = connect(self.dsn)
         try:
             warnings = self.check_server()
+            why = None  # why the publish is not done in place
             with translated(self.admin, "preparing the publish"), publish_lock(self.admin):
+                if not self.full:
+                    create_registry(self.admin)
+                    done = publish_in_place(self)
+                    if isinstance(done, PublishResult):
+                        done.seconds = time.perf_counter() - self.t_start
+                        done.notes = warnings + done.notes
+                        return done
+                    why = done if done not in QUIET_REASONS else None
                 self.prepare()
                 try:
                     result = self.publish_version()
                 except BaseException as exc:
                     abandon(self.admin, self.version, exc)
+                    if self.recorder is not None:
+                        self.recorder.abandon()
                     raise
             result.seconds = time.perf_counter() - self.t_start
-            result.notes = warnings + result.notes
+            result.notes = warnings + ([f"published in full: {why}"] if why else []) + result.notes
             return result
         finally:
             for conn in [*self.workers, self.admin]:
@@ -197,9 +193,14 @@ class Publication:
     def publish_version(self) -> PublishResult:
         """Load, index and verify version N in crmpipe_v<N>, swap it in, drop old versions."""
         self.open_schema()
+        self.recorder = Recorder(self)
+        self.recorder.start()
         self.load()
         self.verify()
         self.swap()
+        note = self.recorder.finish(self.version)
+        if note:
+            self.audit_notes.append(note)
         return self.retire()
 
     def open_schema(self) -> None:
@@ -331,24 +332,11 @@ class Publication:
             info["detail"] = f"{granted} grants carried over" if granted else ""
 
     def check_strict_keys(self) -> None:
-        """Fail when a table whose foreign keys must hold (ddl.STRICT_FK_TABLES: the childcare
-        tables fed by a facility's own rows, and the leads product) has rows naming no
-        facility: the keys job found them, and the version is not served with a NOT VALID key.
-        """
-        broken = {
-            key: n
-            for key, n in self.orphans.items()
-            if key.split(".", 1)[0] in ddl.STRICT_FK_TABLES
-        }
-        if broken:
-            key, n = next(iter(broken.items()))
-            table, column = key.split(".", 1)
-            raise PublishError(
-                f"{table}: {n:,} row{'s' if n != 1 else ''} whose {column} names no facility "
-                "in entities, so the foreign key doesn't hold (were their facilities "
-                "quarantined? see quarantine.entities); fix the build and publish again "
-                "(the previous version still serves)"
-            )
+        """Fail when a table whose foreign keys must hold has rows naming no facility
+        (ddl.strict_key_error)."""
+        error = ddl.strict_key_error(self.orphans)
+        if error is not None:
+            raise PublishError(error)
 
     def swap(self) -> None:
         """The new version serves as schema `crmpipe` (the one transaction readers notice)."""
@@ -422,6 +410,7 @@ def publish(
     keep_versions: int | None = None,
     reporter: Reporter | None = None,
     table_text_indexes: bool = False,
+    full: bool = False,
 ) -> PublishResult:
     """Publish the warehouse's core tables and search view to PostgreSQL at `dsn`.
 
@@ -440,7 +429,7 @@ def publish(
     duck = duck_con.cursor()  # every read through cursors: one committed state of the warehouse
     try:
         publication = Publication(
-            duck, dsn, cfg, keep=keep, reporter=reporter, contact_text=table_text_indexes
+            duck, dsn, cfg, keep=keep, reporter=reporter, contact_text=table_text_indexes, full=full
         )
         return publication.run()
     finally:
@@ -455,6 +444,7 @@ def publish_build(
     only_if_changed: bool = False,
     keep_versions: int | None = None,
     table_text_indexes: bool = False,
+    full: bool = False,
 ) -> PublishResult | None:
     """Publish the project's current warehouse build to PostgreSQL (`crmpipe publish`, and
     `crmpipe run` when a DSN is configured).
@@ -483,6 +473,7 @@ def publish_build(
             keep_versions=keep_versions,
             reporter=reporter,
             table_text_indexes=table_text_indexes,
+            full=full,
         )
     finally:
         con.close()

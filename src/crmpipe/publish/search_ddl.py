@@ -190,7 +190,7 @@ def tsvector_literal(text: str) -> str:
     )
 
 
-def search_copy_query(view: SearchView, duck_types: dict[str, str]) -> str:
+def search_copy_query(view: SearchView, duck_types: dict[str, str], keys: str | None = None) -> str:
     """DuckDB query of contact_search's rows as COPY text lines, from the warehouse's own
     search table, in email order (ddl.COPY_ORDER), the document as a tsvector literal.
 
@@ -198,6 +198,8 @@ def search_copy_query(view: SearchView, duck_types: dict[str, str]) -> str:
     contacts, so each is rendered as COPY text once per entity (150k) rather than per contact
     (4.5M) and joined back by entity_id: the lists' array literals are most of the rendering.
     A contact without an entity (NULL or orphaned entity_id) has them all NULL, as in the view.
+    `keys`: a relation of contact_id, whose contacts' rows only are selected (an in-place
+    publish).
     """
     types = {**duck_types, "document": "VARCHAR"}
     table = DUCKDB_SEARCH_TABLE
@@ -223,9 +225,16 @@ def search_copy_query(view: SearchView, duck_types: dict[str, str]) -> str:
         else ""
     )
     join = " LEFT JOIN ent_ ON ent_.entity_id = s.entity_id" if per_entity else ""
+    where = f" WHERE s.contact_id IN (SELECT contact_id FROM {keys})" if keys else ""
+    if keys and per_entity:  # the entities of those contacts only
+        with_ = with_.replace(
+            "WHERE entity_id IS NOT NULL",
+            f"WHERE entity_id IS NOT NULL AND entity_id IN (SELECT t.entity_id FROM {table} t "
+            f"WHERE t.contact_id IN (SELECT contact_id FROM {keys}))",
+        )
     return (
         f"{with_}SELECT concat({', chr(9), '.join(fields)}, chr(10)) AS line "
-        f"FROM {table} s{join}{order_by}"
+        f"FROM {table} s{join}{where}{order_by}"
     )
 
 
@@ -248,18 +257,27 @@ def create_values_table(schema: str, view: SearchView) -> str:
     )
 
 
-def values_copy_query(view: SearchView) -> str:
-    """DuckDB query of search_values' rows as COPY text lines, in (field, value) order so the
-    rows of one value are neighbours."""
-    parts = " UNION ALL ".join(
+def values_rows_query(view: SearchView) -> str:
+    """DuckDB query of search_values' rows (field, value, entity_id), all VARCHAR."""
+    return " UNION ALL ".join(
         f"SELECT {sql_str(field)} AS field, CAST(v.value AS VARCHAR) AS value, "
         f"CAST(v.entity_id AS VARCHAR) AS entity_id FROM ({select}) v(value, entity_id)"
         for field, select in view.duck_values
     )
-    types = {"field": "VARCHAR", "value": "VARCHAR", "entity_id": "VARCHAR"}
-    cols = [PgColumn(c, "VARCHAR", "text") for c in types]
-    source = f"(SELECT * FROM ({parts}) u ORDER BY field, value, entity_id) s"
-    return copy_query(source, cols, types)
+
+
+#: search_values' columns, as DuckDB and COPY see them.
+VALUES_COLUMNS = [PgColumn(c, "VARCHAR", "text") for c in ("field", "value", "entity_id")]
+
+
+def values_copy_query(view: SearchView, rows: str | None = None) -> str:
+    """DuckDB query of search_values' rows as COPY text lines, in (field, value) order so the
+    rows of one value are neighbours; of the rows of relation `rows` when given (an in-place
+    publish's new rows)."""
+    rows = rows or f"({values_rows_query(view)})"
+    types = {c.name: "VARCHAR" for c in VALUES_COLUMNS}
+    source = f"(SELECT * FROM {rows} u ORDER BY field, value, entity_id) s"
+    return copy_query(source, VALUES_COLUMNS, types)
 
 
 def search_values_indexes(schema: str) -> list[str]:

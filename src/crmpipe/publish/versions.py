@@ -47,13 +47,15 @@ CREATE TABLE IF NOT EXISTS {META_SCHEMA}.versions (
   seconds double precision,
   message text,
   build text,
-  label text
+  label text,
+  base integer
 )"""
-#: Registries made before the `build` column (the warehouse build a version was published from)
-#: and the `label` column (its dated label, `leads_20241101`).
+#: Registries made before the `build` column (the warehouse build a version was published from),
+#: the `label` column (its dated label, `leads_20241101`) and the `base` column (the version an
+#: in-place publish changed into this one).
 _REGISTRY_UPGRADE = (
     f"ALTER TABLE {META_SCHEMA}.versions ADD COLUMN IF NOT EXISTS build text, "
-    "ADD COLUMN IF NOT EXISTS label text"
+    "ADD COLUMN IF NOT EXISTS label text, ADD COLUMN IF NOT EXISTS base integer"
 )
 
 
@@ -63,7 +65,7 @@ class VersionInfo:
 
     version: int
     schema: str  # its schema's current name: `crmpipe` while serving, else crmpipe_v<N>
-    status: str  # building | serving | previous | rolled_back | failed | dropped
+    status: str  # building | serving | previous | rolled_back | failed | dropped | merged
     created_at: datetime
     published_at: datetime | None
     retired_at: datetime | None
@@ -155,7 +157,7 @@ def clean_leftovers(conn: psycopg.Connection) -> list[str]:
     return dropped
 
 
-def _next_version(conn: psycopg.Connection) -> int:
+def next_version(conn: psycopg.Connection) -> int:
     (registered,) = conn.execute(
         f"SELECT coalesce(max(version), 0) FROM {META_SCHEMA}.versions"
     ).fetchone()
@@ -280,7 +282,7 @@ def swap_in(
         )
 
 
-def _unique_label(conn: psycopg.Connection, label: str) -> str:
+def unique_label(conn: psycopg.Connection, label: str) -> str:
     """`label`, or `label_2`, `label_3`, ... when versions already carry it (a label names one
     version for good, so rollback by label is never ambiguous)."""
     taken = {
@@ -301,11 +303,11 @@ def _unique_label(conn: psycopg.Connection, label: str) -> str:
 def start_version(conn: psycopg.Connection, build: str | None, label: str | None = None) -> int:
     """Register the next version as `building` (from warehouse build `build`, labelled `label`
     made unique); its number."""
-    version = _next_version(conn)
+    version = next_version(conn)
     conn.execute(
         f"INSERT INTO {META_SCHEMA}.versions (version, schema_name, status, build, label)"
         " VALUES (%s, %s, 'building', %s, %s)",
-        [version, f"{VERSION_PREFIX}{version}", build, label and _unique_label(conn, label)],
+        [version, f"{VERSION_PREFIX}{version}", build, label and unique_label(conn, label)],
     )
     return version
 

@@ -206,7 +206,9 @@ def publish_summary(result: PublishResult) -> str:
     lines = [
         f"[green]published:[/] version {result.version}"
         + (f" ({result.label})" if result.label else "")
-        + f" serves as schema {result.schema} ({result.seconds:.1f}s) — {tables}"
+        + f" serves as schema {result.schema}"
+        + (" (changed in place" if result.mode == "in place" else " (")
+        + f"{', ' if result.mode == 'in place' else ''}{result.seconds:.1f}s) — {tables}"
     ]
     if result.dropped:
         lines.append(f"  dropped old versions: {', '.join(result.dropped)}")
