@@ -211,9 +211,18 @@ def _stream(
     return cur.rowcount
 
 
-def _match(key: tuple[str, ...], left: str, right: str, collate: bool = False) -> str:
+def _match(
+    key: tuple[str, ...], left: str, right: str, collate: bool = False, nullable: str = ""
+) -> str:
+    """The join condition of two relations on `key` (in the "C" collation: contact_search's key
+    index is; `nullable`: a key column that may be NULL, matched NULL to NULL)."""
     c = ' COLLATE "C"' if collate else ""
-    return " AND ".join(f"{left}.{quote_ident(k)}{c} = {right}.{quote_ident(k)}{c}" for k in key)
+    return " AND ".join(
+        f"{left}.{quote_ident(k)} IS NOT DISTINCT FROM {right}.{quote_ident(k)}"
+        if k == nullable
+        else f"{left}.{quote_ident(k)}{c} = {right}.{quote_ident(k)}{c}"
+        for k in key
+    )
 
 
 class Apply:
@@ -312,7 +321,8 @@ class Apply:
                 query = search_ddl.values_copy_query(view, "_pub_values_gone")
                 _stream(self.dc, self.conn, gone, cols, query)
                 self.conn.execute(
-                    f"DELETE FROM {values} t USING {gone} g WHERE {_match(key, 't', 'g')}"
+                    f"DELETE FROM {values} t USING {gone} g WHERE "
+                    + _match(key, "t", "g", nullable="entity_id")
                 )
             if delta.values_new:
                 new = self._temp(values)
