@@ -2,15 +2,17 @@
 of the same warehouse (the plain baseline, in the same run).
 
 1. The case of benchmarks/incremental.py (N contacts, a held-back drop of --new contacts),
-   built without the drop (or restored from `base/` with --keep), and published in full: the
-   version serving before the drop.
-2. The published database and the publish record beside the warehouse are copied
-   (CREATE DATABASE ... TEMPLATE; the record's file).
-3. The drop is run (`crmpipe run`, incremental).
-4. --repeat times: the database and the record are restored from the copies, then a publish,
-   which goes in place; each in a child process (its own peak RSS).
-5. Once: a full publish of the same warehouse (`crmpipe publish --full`), and with --check the
-   two published states compared table by table (row count and a checksum of every row).
+   built without the drop (or kept in `base/` with --keep), and published in full from there:
+   the version serving before the drop.
+2. The drop is run (`crmpipe run`, incremental) on a copy of that warehouse.
+3. --repeat times: a publish of the warehouse with the drop, which goes in place (timed), then
+   a publish of the warehouse without it (in place too, the drop's rows taken out again: timed
+   as "back"), so the next round starts from the same published rows. The record of what was
+   published (`warehouse.published.duckdb`) is handed from one warehouse folder to the other.
+   Each publish runs in a child process (its own peak RSS).
+4. Once: a full publish of the warehouse with the drop (`--full`): the baseline. With --check,
+   the published state after the last in-place publish and after the full one are compared
+   table by table (row count and an order-independent checksum of every row).
 
 Prints each publish's wall time, peak RSS, mode and rows sent, the medians, and the load
 average. The server: CRMPIPE_PG_DSN when set, else a throwaway cluster with
@@ -29,7 +31,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psycopg
@@ -44,7 +45,7 @@ from postgres import server  # noqa: E402
 
 console = Console(width=None if os.isatty(1) else 140)
 ROOT = Path(__file__).resolve().parents[1]
-DB, TEMPLATE = "crmpipe_pubinc", "crmpipe_pubinc_base"
+DB = "crmpipe_pubinc"
 
 _CHILD = """
 import json, resource, sys, time
@@ -84,15 +85,6 @@ def _admin(dsn: str, *sql: str) -> None:
             conn.execute(s)
 
 
-def _restore(admin: str) -> None:
-    """The published database as it was before the drop, from its template copy."""
-    _admin(
-        admin,
-        f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)",
-        f"CREATE DATABASE {DB} TEMPLATE {TEMPLATE}",
-    )
-
-
 def checksums(dsn: str) -> dict[str, tuple[int, str]]:
     """Per table of the serving schema: rows and an order-independent checksum of them."""
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -113,6 +105,20 @@ def checksums(dsn: str) -> dict[str, tuple[int, str]]:
         return out
 
 
+def _show(label: str, got: dict, load: float) -> None:
+    console.print(
+        f"{label}: {got['wall']:.2f} s, {got['rss_kb'] / 1024**2:.2f} GB, {got['mode']}, "
+        f"load {load:.2f}; {got['notes'][0] if got['notes'] else ''}"
+    )
+    for name, seconds in got["steps"]:
+        console.print(f"    {name}: {seconds:.2f} s")
+
+
+def _hand_over(source: Path, target: Path) -> None:
+    """The record of what was published, from one warehouse folder to the other."""
+    shutil.copy2(source / "warehouse.published.duckdb", target / "warehouse.published.duckdb")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--contacts", type=int, default=1_000_000)
@@ -128,60 +134,59 @@ def main() -> None:
     drop = folder / held.name
     drop.unlink(missing_ok=True)
     console.print(f"load average at start: {os.getloadavg()}")
-    if not (args.keep and base.exists()):
+    if not (args.keep and (base / "warehouse.duckdb").exists()):
         shutil.rmtree(state, ignore_errors=True)
         r = child_run(config)
         console.print(f"case run without the drop: {r['wall']:.1f} s")
         shutil.rmtree(base, ignore_errors=True)
         shutil.copytree(state, base)
+    (base / "warehouse.published.duckdb").unlink(missing_ok=True)
+    text = config.read_text()
+    assert ".crmpipe/warehouse.duckdb" in text, "the case's warehouse is .crmpipe/warehouse.duckdb"
+    before = folder / "base.yml"
+    before.write_text(text.replace(".crmpipe/warehouse.duckdb", "base/warehouse.duckdb"))
     shutil.rmtree(state, ignore_errors=True)
     shutil.copytree(base, state)
+    shutil.copy2(held, drop)
+    os.utime(drop)
+    r = child_run(config)
+    console.print(f"the drop's run: {r['wall']:.1f} s")
     admin, cluster = server(False)
     try:
         _admin(admin, f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)", f"CREATE DATABASE {DB}")
         dsn = _db_dsn(admin, DB)
-        before = publish_child(config, dsn, full=False)
-        console.print(f"full publish before the drop: {before['wall']:.1f} s ({before['mode']})")
-        record = next(state.glob("*.published.duckdb"))
-        saved = folder / "record-before.duckdb"
-        shutil.copy2(record, saved)
-        _admin(
-            admin,
-            f"DROP DATABASE IF EXISTS {TEMPLATE}",
-            f"CREATE DATABASE {TEMPLATE} TEMPLATE {DB}",
-        )
-        shutil.copy2(held, drop)
-        os.utime(drop)
-        r = child_run(config)
-        console.print(f"the drop's run: {r['wall']:.1f} s")
-        rows = []
+        first = publish_child(before, dsn, full=False)
+        console.print(f"full publish before the drop: {first['wall']:.1f} s ({first['mode']})")
+        rows, backs = [], []
         for i in range(args.repeat):
-            _restore(admin)
-            shutil.copy2(saved, record)
+            _hand_over(base, state)
             load = os.getloadavg()[0]
             got = publish_child(config, dsn, full=False)
             rows.append({**got, "load": load})
-            console.print(
-                f"in place {i + 1}: {got['wall']:.2f} s, {got['rss_kb'] / 1024**2:.2f} GB, "
-                f"{got['mode']}, load {load:.2f}; {got['notes'][0]}"
-            )
-            for name, seconds in got["steps"]:
-                console.print(f"    {name}: {seconds:.2f} s")
+            _show(f"in place {i + 1}", got, load)
+            if i == args.repeat - 1:
+                break
+            _hand_over(state, base)
+            load = os.getloadavg()[0]
+            back = publish_child(before, dsn, full=False)
+            backs.append({**back, "load": load})
+            _show(f"back {i + 1}", back, load)
         inc_sums = checksums(dsn) if args.check else None
         load = os.getloadavg()[0]
         full = publish_child(config, dsn, full=True)
+        _show("full", full, load)
         table = Table(title=f"publish after one {args.new:,}-contact drop, {args.contacts:,}")
         for col in ("publish", "wall s", "peak RSS GB", "mode", "load"):
             table.add_column(col)
-        med = statistics.median(x["wall"] for x in rows)
-        rss = statistics.median(x["rss_kb"] for x in rows) / 1024**2
-        table.add_row(
-            f"in place (median of {len(rows)})",
-            f"{med:.2f}",
-            f"{rss:.2f}",
-            rows[0]["mode"],
-            f"{statistics.median(x['load'] for x in rows):.2f}",
-        )
+        for label, runs in (("in place", rows), ("back (the drop taken out)", backs)):
+            if runs:
+                table.add_row(
+                    f"{label} (median of {len(runs)})",
+                    f"{statistics.median(x['wall'] for x in runs):.2f}",
+                    f"{statistics.median(x['rss_kb'] for x in runs) / 1024**2:.2f}",
+                    ", ".join(sorted({x["mode"] for x in runs})),
+                    f"{statistics.median(x['load'] for x in runs):.2f}",
+                )
         table.add_row(
             "full versioned rebuild (baseline)",
             f"{full['wall']:.2f}",
@@ -190,20 +195,16 @@ def main() -> None:
             f"{load:.2f}",
         )
         console.print(table)
+        med = statistics.median(x["wall"] for x in rows)
         console.print(f"ratio full / in place: {full['wall'] / med:.1f}x")
         if inc_sums is not None:
             full_sums = checksums(dsn)
-            same = inc_sums == full_sums
-            console.print(f"in place equals full: {same}")
-            if not same:
-                for name in sorted(set(inc_sums) | set(full_sums)):
-                    if inc_sums.get(name) != full_sums.get(name):
-                        console.print(
-                            f"  differs: {name} {inc_sums.get(name)} {full_sums.get(name)}"
-                        )
+            console.print(f"in place equals full: {inc_sums == full_sums}")
+            for name in sorted(set(inc_sums) | set(full_sums)):
+                if inc_sums.get(name) != full_sums.get(name):
+                    console.print(f"  differs: {name} {inc_sums.get(name)} {full_sums.get(name)}")
         console.print(f"load average at end: {os.getloadavg()}")
     finally:
-        time.sleep(0)
         if cluster is not None:
             cluster.stop()
 

@@ -216,7 +216,7 @@ def _in_place(
     audited: list = []
     try:
         with p.steps.step("in place", "send and check") as info, admin.transaction():
-            keys = inplace.apply(dc, admin, pub, delta, view, pub.facility is not None)
+            keys = inplace.apply(dc, admin, pub, delta, view, p.steps.timings)
             info["rows"] = delta.changed
             if p.cfg.publish.audit:
                 t0 = time.perf_counter()

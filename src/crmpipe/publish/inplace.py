@@ -24,6 +24,7 @@ publish a full version instead.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -208,7 +209,10 @@ def _stream(
             data = _payload(batch.column(0))
             if len(data):
                 copy.write(data)
-    return cur.rowcount
+    rows = cur.rowcount
+    if table.startswith("_pub_"):  # a temporary table: statistics, for the joins that read it
+        conn.execute(f"ANALYZE {table}")
+    return rows
 
 
 def _match(
@@ -346,40 +350,52 @@ def apply(
     pub: PublishPlan,
     delta: Delta,
     view: search_ddl.SearchView | None,
-    facility: bool,
+    timings: list[tuple[str, float]],
 ) -> dict[str, str]:
     """Send `delta` into the serving schema, inside the caller's transaction on `conn`, and
-    check the counts; return the changed keys per table (for the audit trail). Raises
-    InPlaceDeclined when a foreign key or a count doesn't hold (the caller rolls back)."""
+    check the counts; return the changed keys per table (for the audit trail), and append each
+    part's seconds to `timings`. Raises InPlaceDeclined when a foreign key or a count doesn't
+    hold (the caller rolls back)."""
     conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
     work = Apply(dc, conn, pub)
+
+    def timed(what: str, fn: Any, *args: Any) -> None:
+        t0 = time.perf_counter()
+        fn(*args)
+        timings.append((f"in place {what}", time.perf_counter() - t0))
+
     try:
         for change in delta.changes:  # referenced tables first
-            work.upsert(change)
+            timed(f"upsert {change.rel.name}", work.upsert, change)
         if view is not None:
-            work.search(view, delta)
+            timed("search tables", work.search, view, delta)
         for change in reversed(delta.changes):  # referencing tables first
-            work.delete(change)
+            if change.deletes and not change.whole:
+                timed(f"delete {change.rel.name}", work.delete, change)
     except psycopg.errors.ForeignKeyViolation as exc:
         raise InPlaceDeclined(f"a foreign key would break ({str(exc).splitlines()[0]})") from None
     except psycopg.errors.UniqueViolation as exc:
         raise InPlaceDeclined(f"a key would repeat ({str(exc).splitlines()[0]})") from None
     changed = {c.rel.name for c in delta.changes}
-    if facility and pub.facility is not None and changed & set(pub.facility.tables):
-        conn.execute(
-            f"REFRESH MATERIALIZED VIEW CONCURRENTLY {qualified(SERVING, 'facility_search')}"
+    if pub.facility is not None and changed & set(pub.facility.tables):
+        timed(
+            "refresh facility_search",
+            conn.execute,
+            f"REFRESH MATERIALIZED VIEW CONCURRENTLY {qualified(SERVING, 'facility_search')}",
         )
     expected: dict[str, int] = {c.rel.name: c.rel.rows for c in delta.changes}
     if view is not None and (delta.search_up or "contacts" in changed):
         expected[SEARCH_TABLE] = pub.plans["contacts"].rows
     if view is not None and view.values and (delta.values_new or delta.values_gone):
         expected[search_ddl.SEARCH_VALUES] = delta.values_rows
+    t0 = time.perf_counter()
     for name, rows in expected.items():
         got = work.count(name)
         if got != rows:
             raise InPlaceDeclined(
                 f"{name} would have {got:,} rows where the warehouse has {rows:,}"
             )
+    timings.append(("in place counts checked", time.perf_counter() - t0))
     return work.keys
 
 
