@@ -38,6 +38,10 @@ SCALES: dict[str, dict[str, tuple[str, list[str]]]] = {
         "checks": ("checks.py", ["--contacts", "100000", "--keep"]),
         "resolve": ("resolve.py", ["--contacts", "100000", "--keep", "--febrl"]),
         "incremental": ("incremental.py", ["--contacts", "100000", "--new", "5000", "--keep"]),
+        "publish_incremental": (
+            "publish_incremental.py",
+            ["--contacts", "100000", "--new", "5000", "--repeat", "3", "--keep", "--check"],
+        ),
         "leads": ("leads.py", ["--facilities", "100000", "--leads", "10000", "--repeat", "1"]),
         "movers": ("movers.py", ["--customers", "100000", "--branches", "20"]),
         "crm_merge": ("crm_merge.py", ["--contacts", "100000"]),
@@ -52,6 +56,10 @@ SCALES: dict[str, dict[str, tuple[str, list[str]]]] = {
         "checks": ("checks.py", ["--contacts", "4500000", "--keep"]),
         "resolve": ("resolve.py", ["--contacts", "1000000", "--keep", "--febrl", "--aliases"]),
         "incremental": ("incremental.py", ["--contacts", "4500000", "--new", "50000", "--keep"]),
+        "publish_incremental": (
+            "publish_incremental.py",
+            ["--contacts", "4500000", "--new", "50000", "--repeat", "3", "--keep", "--no-full"],
+        ),
         "leads": ("leads.py", ["--facilities", "1000000", "--repeat", "3"]),
         "movers": ("movers.py", ["--customers", "1000000", "--branches", "20"]),
         "crm_merge": ("crm_merge.py", ["--contacts", "1000000", "--repeat", "3"]),
