@@ -168,6 +168,7 @@ def main() -> None:
     try:
         _admin(admin, f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)", f"CREATE DATABASE {DB}")
         dsn = _db_dsn(admin, DB)
+        first_load = os.getloadavg()[0]
         first = publish_child(before, dsn, full=False)
         console.print(f"full publish before the drop: {first['wall']:.1f} s ({first['mode']})")
         rows, backs = [], []
@@ -187,7 +188,7 @@ def main() -> None:
         inc_sums = checksums(dsn) if args.check and not args.no_full else None
         load = os.getloadavg()[0]
         if args.no_full:
-            full, load = first, 0.0
+            full, load = first, first_load
         else:
             full = publish_child(config, dsn, full=True)
             _show("full", full, load)
