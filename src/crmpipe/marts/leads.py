@@ -346,7 +346,7 @@ def build_leads(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
         f"SELECT w.entity_id, {pivot}, facts.crm_lead_id, facts.crm_lead_id IS NULL "
         "AS is_new_lead, facts.sources, facts.first_seen, facts.last_seen "
         "FROM _lead_wide w LEFT JOIN facts ON facts.golden_id = w.entity_id "
-        "LEFT JOIN _lead_phone2 p2 ON p2.entity_id = w.entity_id"
+        "LEFT JOIN _lead_phone2 p2 ON p2.entity_id = w.entity_id ORDER BY w.entity_id"
     )
     _provenance_view(con)
     for tmp in ("_lead_wide", "_lead_phone2", "_lead_files", "_lead_origins"):
@@ -369,7 +369,7 @@ def _store_scores(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
     con.execute(
         f"CREATE OR REPLACE TABLE {SCORES} AS SELECT w.entity_id, {scores}, "
         'p2."phone2#s" FROM _lead_wide w LEFT JOIN _lead_phone2 p2 ON p2.entity_id = '
-        "w.entity_id"
+        "w.entity_id ORDER BY w.entity_id"
     )
     con.execute(
         f"CREATE OR REPLACE TABLE {ORIGINS_TABLE} AS SELECT origin, source, file FROM _lead_origins"

@@ -85,11 +85,14 @@ def snapshot_records(con: duckdb.DuckDBPyConnection, tbl: Table, *, full: bool =
     fp_schema, fp_name = t.fingerprints.split(".")
     if "_rid" in table_columns(con, fp_schema, fp_name):
         fetch_all(con, f"ALTER TABLE {t.fingerprints} DROP COLUMN _rid")
+    # numbered in that order by the row's place in the sorted scan: `row_number() OVER
+    # (ORDER BY ...)` sorts in one thread (3.5 s for 1.1M entities), an ORDER BY in parallel,
+    # and an unpartitioned row_number() keeps the order it reads (the same numbers)
     fetch_all(
         con,
         f"CREATE OR REPLACE TABLE {t.records} AS "
-        f"SELECT row_number() OVER (ORDER BY _rec, CAST({key} AS VARCHAR)) AS _rid, * FROM ("
-        f"{_ranked(tbl, raw, raw_join)})",
+        f"SELECT row_number() OVER () AS _rid, * FROM ("
+        f"{_ranked(tbl, raw, raw_join)} ORDER BY _rec, CAST({key} AS VARCHAR))",
     )
     return fetch_all(con, f"SELECT count(*) FROM {t.records}")[0][0]
 
