@@ -273,6 +273,11 @@ def build_leads(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
     built (it was: 13.5M values at 1M rows, ranked per facility and column, then pivoted)."""
     tables = cfg.tables()
     records, _ = _member_sql(con)
+    # the entity records joined with their golden ids once: the origins, the entities'
+    # candidates (both halves), phone2 and the facts each read them (five joins of 1.1M rows
+    # at 1M facility rows before)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _lead_records AS {records}")
+    records = "SELECT * FROM _lead_records"
     _file_order(con)
     priority = cfg.marts.leads.source_priority
     n = len(priority)
@@ -349,7 +354,7 @@ def build_leads(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
         "LEFT JOIN _lead_phone2 p2 ON p2.entity_id = w.entity_id ORDER BY w.entity_id"
     )
     _provenance_view(con)
-    for tmp in ("_lead_wide", "_lead_phone2", "_lead_files", "_lead_origins"):
+    for tmp in ("_lead_wide", "_lead_phone2", "_lead_files", "_lead_origins", "_lead_records"):
         con.execute(f"DROP TABLE {tmp}")
     for t in by_table:
         con.execute(f"DROP TABLE IF EXISTS {quote_ident('_lead_multi_' + t)}")
