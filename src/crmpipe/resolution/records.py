@@ -85,9 +85,9 @@ def snapshot_records(con: duckdb.DuckDBPyConnection, tbl: Table, *, full: bool =
     fp_schema, fp_name = t.fingerprints.split(".")
     if "_rid" in table_columns(con, fp_schema, fp_name):
         fetch_all(con, f"ALTER TABLE {t.fingerprints} DROP COLUMN _rid")
-    # numbered in that order by the row's place in the sorted scan: `row_number() OVER
-    # (ORDER BY ...)` sorts in one thread (3.5 s for 1.1M entities), an ORDER BY in parallel,
-    # and an unpartitioned row_number() keeps the order it reads (the same numbers)
+    # numbered in that order by the row's place in the sorted rows: an ORDER BY read through
+    # an unpartitioned row_number() (which keeps the order it reads) gives the numbers of
+    # `row_number() OVER (ORDER BY ...)` for less CPU (0.26 against 0.38 s at 92k entities)
     fetch_all(
         con,
         f"CREATE OR REPLACE TABLE {t.records} AS "
