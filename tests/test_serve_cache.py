@@ -22,7 +22,8 @@ from crmpipe.demo.datasets import pursuit
 from crmpipe.pipeline import run
 from crmpipe.publish.pgserver import free_port
 from crmpipe.serve.duck import WarehouseReader
-from crmpipe.serve.version import FreshVersion, VersionUnknown
+from crmpipe.serve.pool import SERVING_LOCK
+from crmpipe.serve.version import FreshVersion, VersionGuard, VersionUnknown
 from support.server import Server
 
 FULL, MASKED = "full-key-0123456789abcdef", "masked-key-0123456789abcdef"
@@ -137,6 +138,77 @@ def test_the_served_version_is_read_after_each_caller_asks(pg_db: str) -> None:
         return time.monotonic() - t0
 
     assert asyncio.run(unreachable()) < 3
+
+
+def test_the_guard_vouches_for_the_version_only_while_it_holds_the_serving_lock(
+    pg_db: str,
+) -> None:
+    """While the guard holds the serving lock shared, reads need no statement; a swap (which
+    takes the lock alone) is let in within its lock timeout and its version seen as soon as it
+    commits; a rename made without the lock is seen within a few polls; an idle guard lets go."""
+    import psycopg
+
+    admin = psycopg.connect(pg_db, autocommit=True)
+    admin.execute("CREATE SCHEMA crmpipe")
+
+    def oid() -> int:
+        return admin.execute("SELECT 'crmpipe'::regnamespace::oid::bigint").fetchall()[0][0]
+
+    def swap(n: int) -> None:
+        """A swap as crmpipe.publish.versions.swap_in does it: the lock alone, then renames."""
+        with psycopg.connect(pg_db, autocommit=True) as conn, conn.transaction():
+            conn.execute("SET LOCAL lock_timeout = '2s'")
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", [SERVING_LOCK])
+            conn.execute(f"ALTER SCHEMA crmpipe RENAME TO crmpipe_v{n}")
+            conn.execute("CREATE SCHEMA crmpipe")
+
+    def holders() -> int:
+        return admin.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND objid::bigint = %s",
+            [SERVING_LOCK & 0xFFFFFFFF],
+        ).fetchall()[0][0]
+
+    async def until_held(guard: VersionGuard) -> None:
+        for _ in range(400):
+            await guard.read()
+            if guard._held:
+                return
+            await asyncio.sleep(0.005)
+        raise AssertionError("the guard never took the lock")
+
+    async def scenario() -> None:
+        guard = VersionGuard(pg_db, poll_s=0.005, idle_s=0.3)
+        try:
+            first = oid()
+            assert await guard.read() == first  # the first read is FreshVersion's
+            await until_held(guard)
+            reads = guard.fresh.reads
+            assert [await guard.read() for _ in range(50)] == [first] * 50
+            assert guard.fresh.reads == reads  # no statement while the lock is held
+            assert await asyncio.to_thread(holders) == 1
+            await asyncio.to_thread(swap, 1)  # waits for the guard to let go: no timeout
+            assert await guard.read() == oid() != first  # seen at once after the commit
+            await until_held(guard)
+            second = oid()
+            assert await guard.read() == second
+            admin.execute("ALTER SCHEMA crmpipe RENAME TO crmpipe_by_hand")
+            admin.execute("CREATE SCHEMA crmpipe")  # without the lock
+            seen = None
+            for _ in range(100):
+                seen = await guard.read()
+                if seen != second:
+                    break
+                await asyncio.sleep(0.005)
+            assert seen == oid() != second
+            await asyncio.sleep(0.8)  # idle: the lock is let go
+            assert await asyncio.to_thread(holders) == 0
+            assert not guard._held
+        finally:
+            await guard.close()
+
+    asyncio.run(scenario())
+    admin.close()
 
 
 def test_requests_arriving_while_the_same_one_is_answered_wait_for_its_answer() -> None:

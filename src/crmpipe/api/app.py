@@ -37,7 +37,7 @@ from crmpipe.api.access import Keys, RateLimiter
 from crmpipe.api.cache import AnswerCache
 from crmpipe.api.errors import ApiError, answer_errors, status_of
 from crmpipe.api.facets import facet_fields, facets
-from crmpipe.api.gate import ANSWER_VERSION, Gate
+from crmpipe.api.gate import ANSWER_VERSION, GatedApp
 from crmpipe.api.masking import Masker
 from crmpipe.api.records import contact_detail, customer_detail, entity_detail
 from crmpipe.api.schema import (
@@ -67,7 +67,7 @@ from crmpipe.serve.duck import WarehouseReader
 from crmpipe.serve.pool import ReadPool
 from crmpipe.serve.sql import run_read_only
 from crmpipe.serve.store import StoreError
-from crmpipe.serve.version import FreshVersion, VersionUnknown
+from crmpipe.serve.version import VersionGuard, VersionUnknown
 from crmpipe.warehouse.connection import table_exists
 from crmpipe.warehouse.runs import list_runs
 
@@ -149,7 +149,7 @@ def create_app(
                     pinned.popitem(last=False)
         return proto.bound(con)
 
-    fresh = FreshVersion(pg, app="crmpipe serve") if pg and cache.enabled else None
+    fresh = VersionGuard(pg, app="crmpipe serve") if pg and cache.enabled else None
 
     async def version_now() -> Any:
         """The version serving now, when it is known without a session (crmpipe.api.gate)."""
@@ -183,7 +183,7 @@ def create_app(
         if warehouse is not None:
             warehouse.close()
 
-    app = FastAPI(
+    app = GatedApp(
         lifespan=lifespan,
         title="crmpipe",
         version=crmpipe.__version__,
@@ -216,7 +216,7 @@ def create_app(
                 404,
             )
 
-    app.add_middleware(Gate, keys=keys, limiter=limiter, cache=cache, version=version_now)
+    app.gate_with(keys=keys, limiter=limiter, cache=cache, version=version_now)
     app.state.answers = cache  # what is kept (its hits and misses), for tests and diagnostics
 
     def masked(request: Request) -> bool:

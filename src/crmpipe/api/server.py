@@ -43,4 +43,5 @@ def serve(
     if announce is not None:
         shown = f"[{host}]" if ":" in host else host
         announce(f"http://{shown}:{port}/  (web UI at /, API under /api, its description at /docs)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # No access log: at log level "warning" it printed nothing, but still cost a call per request.
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -12,6 +12,17 @@ The read takes no lock: during a swap it sees the version still serving until th
 (its renames are one transaction, crmpipe.publish.versions.swap_in), then the new one. When
 PostgreSQL can't be reached, `read` raises `VersionUnknown` (for a second, without retrying)
 and the request goes the long way, whose errors say what is wrong.
+
+`VersionGuard` goes further while requests keep coming: one session of its own holds the
+serving lock (crmpipe.serve.pool's SERVING_LOCK) shared, as every pinned request transaction
+does. While it holds it no swap can commit — a swap's renames take that lock alone — so the
+version read when the lock was taken is the version serving, and a kept answer needs no round
+trip at all. Every `GUARD_POLL_S` the guard asks whether someone waits for the lock (a swap, a
+rollback) and whether the served schema changed anyway (renamed by hand, without the lock);
+if so it stops vouching for the version *before* letting the lock go, callers go back to
+`FreshVersion`'s reads, and the guard takes the lock again behind the swap and reads the new
+version. A swap waits at most one poll longer for it. After `GUARD_IDLE_S` without callers the
+guard lets the lock go, so an idle server doesn't poll.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from crmpipe.search.backends import PG_SCHEMA
+from crmpipe.serve.pool import SERVING_LOCK
 
 #: The id of the version serving: the OID of schema `crmpipe`, as crmpipe.serve.pool's pinned
 #: transaction reads it (None: nothing published).
@@ -32,6 +44,18 @@ _VERSION_SQL = "SELECT (SELECT oid::bigint FROM pg_namespace WHERE nspname = %s)
 #: Seconds a read may take, and seconds without trying again after a failure.
 READ_TIMEOUT_S = 5.0
 RETRY_AFTER_S = 1.0
+#: The guard's check: the served version, and whether anyone waits for the serving lock in
+#: this database (an advisory lock on a bigint key: classid its high 32 bits, objid its low).
+_GUARD_CHECK_SQL = (
+    "SELECT (SELECT oid::bigint FROM pg_namespace WHERE nspname = %s), EXISTS ("
+    "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1 "
+    "AND classid::bigint = %s AND objid::bigint = %s AND database = "
+    "(SELECT oid FROM pg_database WHERE datname = current_database()))"
+)
+_GUARD_KEY = [PG_SCHEMA, SERVING_LOCK >> 32, SERVING_LOCK & 0xFFFFFFFF]
+#: Seconds between the guard's checks, and without callers before it lets the lock go.
+GUARD_POLL_S = 0.005
+GUARD_IDLE_S = 2.0
 
 
 class VersionUnknown(Exception):
@@ -102,6 +126,98 @@ class FreshVersion:
 
     async def close(self) -> None:
         await self._drop()
+
+
+class VersionGuard:
+    """The served version without a round trip while a session of its own holds the serving
+    lock shared (see the module doc); `FreshVersion`'s read when it doesn't."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        app: str = "crmpipe serve",
+        poll_s: float = GUARD_POLL_S,
+        idle_s: float = GUARD_IDLE_S,
+    ) -> None:
+        params: dict[str, Any] = conninfo_to_dict(dsn)
+        params.setdefault("connect_timeout", 2)
+        params.setdefault("application_name", f"{app} (version guard)")
+        self._params = params
+        self.fresh = FreshVersion(dsn, app=app)
+        self.poll_s, self.idle_s = poll_s, idle_s
+        self._held = False  # True only while the lock is held and `_known` is what serves
+        self._known: int | None = None
+        self._asked = 0.0  # when a caller last asked
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.guarded = 0  # reads answered by the guard (no round trip)
+        self.held_since = 0  # times the lock was taken
+
+    async def read(self) -> int | None:
+        """The served version's id (None: nothing published), as of this call."""
+        self._asked = time.monotonic()
+        if self._held:
+            self.guarded += 1
+            return self._known
+        if self._task is None and not self._closed:
+            self._task = asyncio.ensure_future(self._guard())
+        return await self.fresh.read()
+
+    async def _guard(self) -> None:
+        """Hold the lock while callers keep asking; on a failure, rest a second and stop."""
+        conn: psycopg.AsyncConnection | None = None
+        try:
+            conn = await psycopg.AsyncConnection.connect(**self._params, autocommit=True)
+            while not self._closed and time.monotonic() - self._asked < self.idle_s:
+                await self._hold(conn)
+        except (psycopg.Error, OSError, TimeoutError):
+            self._held = False
+            await asyncio.sleep(RETRY_AFTER_S)
+        finally:
+            self._held = False
+            self._task = None
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()  # ends the session: the lock goes with it
+
+    async def _hold(self, conn: psycopg.AsyncConnection) -> None:
+        """Take the lock shared (behind any swap waiting for it), vouch for the version read
+        under it until someone waits for the lock, the schema changes, or callers stop."""
+        await conn.execute("SELECT pg_advisory_lock_shared(%s)", [SERVING_LOCK])
+        try:
+            version, waiting = await self._check(conn)
+            if not waiting:
+                self._known, self._held = version, True
+                self.held_since += 1
+            while self._held and not self._closed:
+                if time.monotonic() - self._asked >= self.idle_s:
+                    break
+                await asyncio.sleep(self.poll_s)
+                version, waiting = await self._check(conn)
+                if waiting or version != self._known:
+                    break
+        finally:
+            self._held = False  # before the lock goes: never vouch without it
+        await conn.execute("SELECT pg_advisory_unlock_shared(%s)", [SERVING_LOCK])
+        if waiting:
+            await asyncio.sleep(self.poll_s)  # let the waiter in before asking again
+
+    async def _check(self, conn: psycopg.AsyncConnection) -> tuple[int | None, bool]:
+        cursor = await conn.execute(_GUARD_CHECK_SQL, _GUARD_KEY)
+        row = await cursor.fetchone()
+        assert row is not None
+        return (None if row[0] is None else int(row[0])), bool(row[1])
+
+    async def close(self) -> None:
+        self._closed = True
+        self._held = False
+        task = self._task
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.fresh.close()
 
 
 def _consume(future: asyncio.Future[Any]) -> None:
