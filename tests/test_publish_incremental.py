@@ -37,6 +37,16 @@ def _dump(dsn: str) -> dict[str, list[str]]:
         }
 
 
+def _version_id(dsn: str) -> int:
+    """The served version's id as `crmpipe serve` reads it for its answer cache."""
+    from crmpipe.serve.pool import VERSION_ID_SQL
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        (got,) = conn.execute(f"SELECT {VERSION_ID_SQL}").fetchone()
+    assert got is not None
+    return int(got)
+
+
 def _audit(dsn: str) -> dict[str, list[str]]:
     with psycopg.connect(dsn, autocommit=True) as conn:
         return {
@@ -68,9 +78,12 @@ def test_a_change_is_published_in_place_as_a_full_publish_would(project, pg_db: 
     assert first.mode == "full"
     assert not any("published in full" in n for n in first.notes)  # nothing served before
 
+    served_before = _version_id(pg_db)
     shutil.copy2(held / "contacts_2.csv", config.parent / "contacts_2.csv")
     run(load_config(config))
     second = publish_build(load_config(config), pg_db)
+    # the id `crmpipe serve` keys its kept answers by changes with the rows (same schema OID)
+    assert _version_id(pg_db) != served_before
     assert second.mode == "in place", second.notes
     assert second.version == first.version + 1
     assert second.changed["contacts"]["upserted"] > 0

@@ -22,7 +22,7 @@ from crmpipe.demo.datasets import pursuit
 from crmpipe.pipeline import run
 from crmpipe.publish.pgserver import free_port
 from crmpipe.serve.duck import WarehouseReader
-from crmpipe.serve.pool import SERVING_LOCK
+from crmpipe.serve.pool import SERVING_LOCK, VERSION_ID_SQL
 from crmpipe.serve.version import FreshVersion, VersionGuard, VersionUnknown
 from support.server import Server
 
@@ -109,7 +109,7 @@ def test_the_served_version_is_read_after_each_caller_asks(pg_db: str) -> None:
     admin.execute("CREATE SCHEMA crmpipe")
 
     def oid() -> int:
-        return admin.execute("SELECT 'crmpipe'::regnamespace::oid::bigint").fetchall()[0][0]
+        return admin.execute(f"SELECT {VERSION_ID_SQL}").fetchall()[0][0]
 
     async def scenario() -> tuple[list[int | None], int | None, int]:
         fresh = FreshVersion(pg_db)
@@ -152,7 +152,7 @@ def test_the_guard_vouches_for_the_version_only_while_it_holds_the_serving_lock(
     admin.execute("CREATE SCHEMA crmpipe")
 
     def oid() -> int:
-        return admin.execute("SELECT 'crmpipe'::regnamespace::oid::bigint").fetchall()[0][0]
+        return admin.execute(f"SELECT {VERSION_ID_SQL}").fetchall()[0][0]
 
     def swap(n: int) -> None:
         """A swap as crmpipe.publish.versions.swap_in does it: the lock alone, then renames."""

@@ -28,6 +28,7 @@ from crmpipe.publish.versions import (
     unique_label,
 )
 from crmpipe.serve.pool import SERVING_LOCK
+from crmpipe.sqltext import sql_str
 
 #: A crmpipe.publish.postgres.Publication (not imported: it imports this module).
 Publication = Any
@@ -232,6 +233,12 @@ def _in_place(
                 p.audit_notes = notes
                 p.steps.timings.append(("audit sync", time.perf_counter() - t0))
             admin.execute("SELECT pg_advisory_xact_lock(%s)", [SERVING_LOCK])
+            # The schema's comment names the version: `crmpipe serve` keys its answers by it
+            # (crmpipe.serve.pool.VERSION_ID_SQL), so none from before this commit is served.
+            named = f"crmpipe published version {version}" + (
+                f" ({pub.label})" if pub.label else ""
+            )
+            admin.execute(f"COMMENT ON SCHEMA {inplace.SERVING} IS {sql_str(named)}")
             merge_in(
                 admin,
                 version,

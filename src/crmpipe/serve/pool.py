@@ -37,13 +37,19 @@ POOL_MIN, POOL_MAX = 2, 20
 POOL_WAIT_SECONDS = 30.0
 
 
+#: Which version serves, as one bigint (NULL: nothing published): a hash of the OID of schema
+#: `crmpipe`, which a swap's renames hand to another version's schema, and of the schema's
+#: comment, which names the version (`crmpipe published version 7`) and which a publish in
+#: place changes in its transaction (crmpipe.publish.incremental). It names the served version
+#: for caches (crmpipe.api.cache) without reading crmpipe_meta.
+VERSION_ID_SQL = (
+    "(SELECT hashtextextended(oid::text || ':' || coalesce(obj_description(oid, "
+    f"'pg_namespace'), ''), 0) FROM pg_namespace WHERE nspname = '{PG_SCHEMA}')"
+)
 #: One round trip opens a request's transaction: read-only, the serving lock shared, and which
-#: version serves — the OID of schema `crmpipe`, which a swap's renames hand to another
-#: version's schema (each version is its own schema, never changed once it serves), so it names
-#: the served version for caches (crmpipe.api.cache) without reading crmpipe_meta.
+#: version serves (VERSION_ID_SQL).
 _BEGIN = (
-    f"BEGIN READ ONLY; SELECT pg_advisory_xact_lock_shared({SERVING_LOCK}); "
-    f"SELECT (SELECT oid::bigint FROM pg_namespace WHERE nspname = '{PG_SCHEMA}')"
+    f"BEGIN READ ONLY; SELECT pg_advisory_xact_lock_shared({SERVING_LOCK}); SELECT {VERSION_ID_SQL}"
 )
 
 

@@ -35,24 +35,23 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from crmpipe.search.backends import PG_SCHEMA
-from crmpipe.serve.pool import SERVING_LOCK
+from crmpipe.serve.pool import SERVING_LOCK, VERSION_ID_SQL
 
-#: The id of the version serving: the OID of schema `crmpipe`, as crmpipe.serve.pool's pinned
-#: transaction reads it (None: nothing published).
-_VERSION_SQL = "SELECT (SELECT oid::bigint FROM pg_namespace WHERE nspname = %s)"
+#: The id of the version serving, as crmpipe.serve.pool's pinned transaction reads it
+#: (VERSION_ID_SQL; None: nothing published).
+_VERSION_SQL = f"SELECT {VERSION_ID_SQL}"
 #: Seconds a read may take, and seconds without trying again after a failure.
 READ_TIMEOUT_S = 5.0
 RETRY_AFTER_S = 1.0
 #: The guard's check: the served version, and whether anyone waits for the serving lock in
 #: this database (an advisory lock on a bigint key: classid its high 32 bits, objid its low).
 _GUARD_CHECK_SQL = (
-    "SELECT (SELECT oid::bigint FROM pg_namespace WHERE nspname = %s), EXISTS ("
+    f"SELECT {VERSION_ID_SQL}, EXISTS ("
     "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1 "
     "AND classid::bigint = %s AND objid::bigint = %s AND database = "
     "(SELECT oid FROM pg_database WHERE datname = current_database()))"
 )
-_GUARD_KEY = [PG_SCHEMA, SERVING_LOCK >> 32, SERVING_LOCK & 0xFFFFFFFF]
+_GUARD_KEY = [SERVING_LOCK >> 32, SERVING_LOCK & 0xFFFFFFFF]
 #: Seconds between the guard's checks, and without callers before it lets the lock go.
 GUARD_POLL_S = 0.005
 GUARD_IDLE_S = 2.0
@@ -114,7 +113,7 @@ class FreshVersion:
         if self._conn is None or self._conn.closed:
             self._conn = await psycopg.AsyncConnection.connect(**self._params, autocommit=True)
         self.reads += 1
-        cursor = await self._conn.execute(_VERSION_SQL, [PG_SCHEMA])
+        cursor = await self._conn.execute(_VERSION_SQL)
         row = await cursor.fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
