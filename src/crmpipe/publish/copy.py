@@ -25,7 +25,7 @@ from crmpipe.search.table import SEARCH_TABLE
 BATCH_ROWS = 50_000
 
 
-def _payload(col: pa.Array) -> memoryview | bytes:
+def payload(col: pa.Array) -> memoryview | bytes:
     """The bytes of a batch of COPY lines, straight from the Arrow string buffer (no copy)."""
     if len(col) == 0:
         return b""
@@ -72,7 +72,7 @@ def stream_job(
                 pg_cur = conn.cursor()
                 with pg_cur.copy(stmt, writer=QueuedLibpqWriter(pg_cur)) as copy:
                     for batch in cur.sql(query).to_arrow_reader(BATCH_ROWS):
-                        data = _payload(batch.column(0))
+                        data = payload(batch.column(0))
                         if len(data):
                             copy.write(data)
                 rows = pg_cur.rowcount

@@ -212,7 +212,7 @@ def _in_place(
     counts = {name: plan.rows for name, plan in pub.plans.items()}
     if view is not None:
         counts["contact_search"] = pub.plans["contacts"].rows
-    if p.facility is not None or pub.facility is not None:
+    if pub.facility is not None:
         counts["facility_search"] = pub.plans["entities"].rows
     audited: list = []
     try:

@@ -25,14 +25,14 @@ publish a full version instead.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 import psycopg
 
 from crmpipe.publish import search_ddl
-from crmpipe.publish.copy import BATCH_ROWS, _payload
+from crmpipe.publish.copy import BATCH_ROWS, payload
 from crmpipe.publish.ddl import PgColumn, copy_query, qualified
 from crmpipe.publish.snapshot import (
     Relation,
@@ -66,11 +66,9 @@ class Change:
     upserts: int = 0
     deletes: int = 0
     whole: bool = False
-    old_rows: int = 0
     up: str = ""
     gone: str = ""
-    new_hashes: str = ""
-    gone_hashes: str = ""
+    gone_hashes: str = ""  # the recorded (key, hash) rows whose hash is gone
 
 
 @dataclass
@@ -83,7 +81,8 @@ class Delta:
     values_gone: int = 0  # search_values rows gone
     values_rows: int = 0  # search_values rows in all
     total: int = 0  # rows published in all
-    notes: list[str] = field(default_factory=list)
+    search: bool = False  # contact_search compared (`_pub_search_up`, `_pub_entities`)
+    values: bool = False  # search_values compared (`_pub_values`, its new and gone rows)
 
     @property
     def changed(self) -> int:
@@ -115,7 +114,7 @@ def diff(
             ).fetchall()[0]
             old_n, old_s = dc.execute(f"SELECT n, s FROM {snap}").fetchall()[0]
             if (n, s) != (old_n, old_s):
-                changes.append(Change(rel, upserts=n, deletes=old_n, whole=True, old_rows=old_n))
+                changes.append(Change(rel, upserts=n, deletes=old_n, whole=True))
             continue
         now, new, gone = f"_pub_now_{i}", f"_pub_new_{i}", f"_pub_gone_{i}"
         up, dead = f"_pub_up_{i}", f"_pub_del_{i}"
@@ -147,11 +146,11 @@ def diff(
             _count(dc, f"SELECT count(*) FROM {dead}"),
         )
         if ups or dels:
-            changes.append(
-                Change(rel, ups, dels, up=up, gone=dead, new_hashes=new, gone_hashes=gone)
-            )
+            changes.append(Change(rel, ups, dels, up=up, gone=dead, gone_hashes=gone))
     delta = Delta(changes, total=sum(r.rows for r in rels))
     if view is not None:
+        # contact_search has a row per contact
+        delta.total += next((r.rows for r in rels if r.name == "contacts"), 0)
         _search_diff(dc, target, delta, view)
     return delta
 
@@ -177,8 +176,9 @@ def _search_diff(
         parts.append(f"SELECT contact_id FROM {contacts.up}")
     dc.execute(f"CREATE OR REPLACE TEMP TABLE _pub_search_up AS {' UNION '.join(parts)}")
     delta.search_up = _count(dc, "SELECT count(*) FROM _pub_search_up")
-    delta.total += _count(dc, f"SELECT count(*) FROM {hash_tables(CONTACT_SEARCH)[0]}")
+    delta.search = True
     if view.values:
+        delta.values = True
         values = snapshot_table(target, "search_values")
         dc.execute(
             "CREATE OR REPLACE TEMP TABLE _pub_values AS "
@@ -206,7 +206,7 @@ def _stream(
     cur = conn.cursor()
     with cur.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT text)") as copy:
         for batch in dc.sql(query).to_arrow_reader(BATCH_ROWS):
-            data = _payload(batch.column(0))
+            data = payload(batch.column(0))
             if len(data):
                 copy.write(data)
     rows = cur.rowcount
@@ -428,17 +428,13 @@ def record(dc: duckdb.DuckDBPyConnection, target: str, delta: Delta) -> None:
         keys = ", ".join(quote_ident(k) for k in rel.key)
         dc.execute(f"DELETE FROM {snap} WHERE _hash IN (SELECT _hash FROM {change.gone_hashes})")
         dc.execute(f"INSERT INTO {snap} SELECT {keys}, _hash FROM {change.up}")
-    if dc.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = '_pub_entities'"
-    ).fetchall()[0][0]:
+    if delta.search:
         _, entities = hash_tables(CONTACT_SEARCH)
         dc.execute(
             f"CREATE OR REPLACE TABLE {entity_hashes_table(target)} AS "
             f"SELECT _key, _hash FROM {entities}"
         )
-    if dc.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = '_pub_values'"
-    ).fetchall()[0][0]:
+    if delta.values:
         dc.execute(
             f"CREATE OR REPLACE TABLE {snapshot_table(target, 'search_values')} AS "
             "SELECT * FROM _pub_values"
