@@ -283,7 +283,9 @@ def main() -> None:
             pg.close()
 
             def swap() -> None:
-                publish(duck, dsn, cfg=cfg)
+                # a full versioned publish and its swap: the same build again would otherwise
+                # go in place with nothing to change (docs/postgres.md, Publishing in place)
+                publish(duck, dsn, cfg=cfg, full=True)
 
             try:
                 for cache in (False, True):
