@@ -54,7 +54,7 @@ from crmpipe.resolution.prepared import drop_relation, prepare, save_prepared
 from crmpipe.resolution.prepass import email_pairs, prepass_edges, prepass_rules
 from crmpipe.resolution.records import ensure_resolved
 from crmpipe.resolution.references import remap_references
-from crmpipe.resolution.scoring import score, splink_columns
+from crmpipe.resolution.scoring import preload_splink, score, splink_columns
 from crmpipe.resolution.settings import (
     name_columns,
     names_guard,
@@ -129,6 +129,8 @@ def resolve_table(
     ensure_resolved(con)
     if not table_exists(con, "resolved", t.records.split(".")[1]):
         raise ResolveError(f"{tbl.name}: no records to resolve; run 'crmpipe run' first")
+    if not is_company_table(tbl, spec):  # Splink scores: imported while the SQL below runs
+        preload_splink()
     t0 = time.perf_counter()
     res = ResolveResult(tbl.name)
     clock = time.perf_counter()
