@@ -139,12 +139,6 @@ def blocked_pairs(
         for i, rule in enumerate(bare if deferred else rules)
         for left, right in ((changed, other), (other, changed))
     ]
-    if deferred:
-        parts = [
-            "SELECT u.match_key, u.a, u.b FROM (" + " UNION ALL ".join(parts) + ") u "
-            "LEFT JOIN _pg ga ON ga._rid = u.a LEFT JOIN _pg gb ON gb._rid = u.b "
-            "WHERE coalesce(ga._cluster, u.a) <> coalesce(gb._cluster, u.b)"
-        ]
     # by number, the join is built on the few stored predictions (by key, every record's key
     # was cast and looked up: 0.5 s at 4.5M)
     on = (
@@ -157,10 +151,17 @@ def blocked_pairs(
     )
     parts.append(
         f"""SELECT 'stored' AS match_key, least(a._rid, b._rid), greatest(a._rid, b._rid)
-        FROM {t.predictions} p JOIN _rin2 a ON {on[0]} JOIN _rin2 b ON {on[1]}
+        FROM {t.predictions} p JOIN {other} a ON {on[0]} JOIN {other} b ON {on[1]}
         WHERE a._rid NOT IN (SELECT _rid FROM _changed)
-          AND b._rid NOT IN (SELECT _rid FROM _changed) AND a._pg <> b._pg"""
+          AND b._rid NOT IN (SELECT _rid FROM _changed)"""
+        + ("" if deferred else " AND a._pg <> b._pg")
     )
+    if deferred:  # the pre-pass exclusion, on the pairs made
+        parts = [
+            "SELECT u.match_key, u.a, u.b FROM (" + " UNION ALL ".join(parts) + ") u "
+            "LEFT JOIN _pg ga ON ga._rid = u.a LEFT JOIN _pg gb ON gb._rid = u.b "
+            "WHERE coalesce(ga._cluster, u.a) <> coalesce(gb._cluster, u.b)"
+        ]
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _blocked AS SELECT min(match_key) AS match_key, "
         "a AS join_key_l, b AS join_key_r FROM (" + " UNION ALL ".join(parts) + ") GROUP BY a, b"
