@@ -75,6 +75,7 @@ def preload_splink() -> None:
     it took about 0.5 s of each incremental resolution, on one core."""
     if _preloading:
         return
+
     def load() -> None:
         with contextlib.suppress(Exception):  # scoring imports it again, and says what failed
             __import__("splink")
