@@ -283,3 +283,16 @@ def test_an_incremental_run_rewrites_only_the_golden_records_that_change(case) -
     assert renamed == 0
     assert relinked[0] == 0 and relinked[1] > 100, relinked
     assert [d for d, _ in differ] == [0, 0, 0] and all(n > 0 for _, n in differ), differ
+
+
+def test_exclusion_taken_off_the_blocking_rules() -> None:
+    """The incremental blocked pairs take the pre-pass exclusion off each derived rule (and
+    apply it to the pairs made): what `excluding` wraps, `without_exclusion` gives back, and
+    a rule not made by it is left alone (the blocked pairs then join with the exclusion)."""
+    from crmpipe.resolution.settings import excluding, without_exclusion
+
+    rule = 'l."entity_id" = r."entity_id" AND (l."a" = r."a" OR l."b" = r."b")'
+    assert without_exclusion(excluding(rule, "_pg"), "_pg") == rule
+    assert excluding(rule, "_pg") == f'({rule}) AND l."_pg" <> r."_pg"'
+    assert without_exclusion(rule, "_pg") is None
+    assert without_exclusion(excluding(rule, "_pg"), "_grp") is None

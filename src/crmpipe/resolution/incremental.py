@@ -33,6 +33,7 @@ import duckdb
 import pyarrow as pa
 
 from crmpipe.config.schema import ResolveSpec
+from crmpipe.resolution.settings import without_exclusion
 from crmpipe.resolution.tables import ResolvedTables
 from crmpipe.sqltext import quote_ident
 from crmpipe.warehouse.connection import table_exists
@@ -126,11 +127,17 @@ def blocked_pairs(
         "SELECT * FROM _rin2 WHERE _rid IN (SELECT _rid FROM _changed)"
     ).fetchall()  # once: each rule reads it twice, and `_rin2` may be a view over every record
     changed = "_changed_rin"
+    # in place, `_rin2` is a view joining every record's stored features with its pre-pass
+    # group: each rule probes the stored features (`_rin`) themselves, without the group, and
+    # the pre-pass exclusion is applied to the few pairs made (2.13 against 0.59 s at 4.5M)
+    bare = [without_exclusion(rule, "_pg") for rule in rules] if in_place else []
+    deferred = bool(bare) and all(b is not None for b in bare)
+    other = "_rin" if deferred else "_rin2"
     parts = [
         f"SELECT '{i}' AS match_key, l._rid AS a, r._rid AS b FROM {left} l "
         f"JOIN {right} r ON ({rule}) WHERE l._rid < r._rid"
-        for i, rule in enumerate(rules)
-        for left, right in ((changed, "_rin2"), ("_rin2", changed))
+        for i, rule in enumerate(bare if deferred else rules)
+        for left, right in ((changed, other), (other, changed))
     ]
     # by number, the join is built on the few stored predictions (by key, every record's key
     # was cast and looked up: 0.5 s at 4.5M)
@@ -144,10 +151,17 @@ def blocked_pairs(
     )
     parts.append(
         f"""SELECT 'stored' AS match_key, least(a._rid, b._rid), greatest(a._rid, b._rid)
-        FROM {t.predictions} p JOIN _rin2 a ON {on[0]} JOIN _rin2 b ON {on[1]}
+        FROM {t.predictions} p JOIN {other} a ON {on[0]} JOIN {other} b ON {on[1]}
         WHERE a._rid NOT IN (SELECT _rid FROM _changed)
-          AND b._rid NOT IN (SELECT _rid FROM _changed) AND a._pg <> b._pg"""
+          AND b._rid NOT IN (SELECT _rid FROM _changed)"""
+        + ("" if deferred else " AND a._pg <> b._pg")
     )
+    if deferred:  # the pre-pass exclusion, on the pairs made
+        parts = [
+            "SELECT u.match_key, u.a, u.b FROM (" + " UNION ALL ".join(parts) + ") u "
+            "LEFT JOIN _pg ga ON ga._rid = u.a LEFT JOIN _pg gb ON gb._rid = u.b "
+            "WHERE coalesce(ga._cluster, u.a) <> coalesce(gb._cluster, u.b)"
+        ]
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _blocked AS SELECT min(match_key) AS match_key, "
         "a AS join_key_l, b AS join_key_r FROM (" + " UNION ALL ".join(parts) + ") GROUP BY a, b"

@@ -54,7 +54,7 @@ from crmpipe.resolution.prepared import drop_relation, prepare, save_prepared
 from crmpipe.resolution.prepass import email_pairs, prepass_edges, prepass_rules
 from crmpipe.resolution.records import ensure_resolved
 from crmpipe.resolution.references import remap_references
-from crmpipe.resolution.scoring import score, splink_columns
+from crmpipe.resolution.scoring import preload_splink, score, splink_columns
 from crmpipe.resolution.settings import (
     name_columns,
     names_guard,
@@ -129,6 +129,8 @@ def resolve_table(
     ensure_resolved(con)
     if not table_exists(con, "resolved", t.records.split(".")[1]):
         raise ResolveError(f"{tbl.name}: no records to resolve; run 'crmpipe run' first")
+    if not is_company_table(tbl, spec):  # Splink scores: imported while the SQL below runs
+        preload_splink()
     t0 = time.perf_counter()
     res = ResolveResult(tbl.name)
     clock = time.perf_counter()
@@ -272,6 +274,9 @@ def resolve_table(
 
     # 3. linked pairs: the pre-pass's and Splink's at the threshold
     k = quote_ident(key)
+    # the pre-pass links' keys: in place, read from the stored features (`_rin2`, a view of
+    # them joined with every record's pre-pass group, would make that join twice)
+    keyed = "_rin" if features_in_place else "_rin2"
     golden = f"core.{quote_ident(tbl.name)}"
     # incremental: only the golden records that change are written again (resolution/touched.py)
     rewrite_touched = stored is not None and keep_previous(con, t, golden)
@@ -281,7 +286,7 @@ def resolve_table(
         SELECT p._rid_l, p._rid_r, a.{k} AS {quote_ident(key + "_l")},
           b.{k} AS {quote_ident(key + "_r")}, 1.0::DOUBLE AS match_probability,
           NULL::DOUBLE AS match_weight, p.rule
-        FROM _prepass p JOIN _rin2 a ON a._rid = p._rid_l JOIN _rin2 b ON b._rid = p._rid_r
+        FROM _prepass p JOIN {keyed} a ON a._rid = p._rid_l JOIN {keyed} b ON b._rid = p._rid_r
         UNION ALL
         SELECT _rid_l, _rid_r, {quote_ident(key + "_l")}, {quote_ident(key + "_r")},
           match_probability, match_weight, 'splink' AS rule

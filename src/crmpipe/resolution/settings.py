@@ -279,6 +279,25 @@ def training_rules(
     return [(" AND ".join(f'l."{c}" = r."{c}"' for c in cols), cols)]
 
 
+#: How a blocking rule keeps the pairs of one pre-pass group (`exclude_column`) out: the rule
+#: in parentheses, then this with the column. `incremental.blocked_pairs` takes it off again
+#: and applies it to the few pairs made (a rule joined with it reads every record's group).
+EXCLUSION = ' AND l."{column}" <> r."{column}"'
+
+
+def excluding(rule: str, column: str) -> str:
+    """`rule`, keeping pairs of one `column` value (a pre-pass group) out."""
+    return f"({rule})" + EXCLUSION.format(column=column)
+
+
+def without_exclusion(rule: str, column: str) -> str | None:
+    """The rule `excluding(rule, column)` was made from, or None if it was not made so."""
+    tail = EXCLUSION.format(column=column)
+    if rule.startswith("(") and rule.endswith(")" + tail):
+        return rule[1 : -len(tail) - 1]
+    return None
+
+
 def splink_settings(
     tbl: Table,
     features: list[Feature],
@@ -293,7 +312,7 @@ def splink_settings(
     """
     rules = blocking_rules(tbl, features, spec)
     if exclude_column:
-        rules = [f'({r}) AND l."{exclude_column}" <> r."{exclude_column}"' for r in rules]
+        rules = [excluding(r, exclude_column) for r in rules]
     return {
         "link_type": "dedupe_only",
         "unique_id_column_name": "_rid",
