@@ -160,7 +160,12 @@ def build_field_sources(
 
     The member is picked by `arg_max` over the same ordering `build_golden` uses, so the two
     always agree; one row per column that has a value. Returns the row count. With `only`,
-    as `build_golden`."""
+    as `build_golden`.
+
+    Sorted by golden id alone: `explain` reads one golden record's rows (`WHERE golden_id =`),
+    which the sort lets DuckDB find in one row group (0.8 ms against 27 ms unsorted at 1M
+    facility rows); the column order within a golden id served nothing, and sorting 3M rows by
+    both keys took 8.3 s against 5.3 s by the golden id alone (medians of 3, load ~7)."""
     key = tbl.key[0]
     records, clusters = _subset(records, clusters, only)
     cols = [
@@ -192,7 +197,7 @@ def build_field_sources(
         SELECT l.golden_id, l.column_name, CAST(r.{k} AS VARCHAR) AS record_id,
           r._source AS source, r._file AS file, r._row AS "row"
         FROM long l JOIN {records} r USING (_rid)
-        ORDER BY l.golden_id, l.column_name
+        ORDER BY l.golden_id
         """
     return _write(con, out, select, only, "golden_id")
 
