@@ -71,6 +71,11 @@ class Change:
     gone: str = ""
     gone_hashes: str = ""  # the recorded (key, hash) rows whose hash is gone
 
+    @property
+    def new(self) -> int:
+        """Of the upserts, rows whose key was not published before (inserts)."""
+        return self.upserts - self.existing
+
 
 @dataclass
 class Delta:
@@ -263,7 +268,7 @@ class Apply:
         source = f"(SELECT * FROM {plan.source} WHERE rowid IN (SELECT _rid FROM {change.up})) s"
         _stream(self.dc, self.conn, rows, cols, copy_query(source, plan.columns, plan.duck_types))
         fresh = self._merge(table, rows, cols, rel.key)
-        self.expect(rel.name, "inserted", fresh, change.upserts - change.existing)
+        self.expect(rel.name, "inserted", fresh, change.new)
         self.keys[rel.name] = f"SELECT {quote_ident(rel.key[0])} FROM {rows}"
 
     def _merge(self, table: str, rows: str, cols: list[str], key: tuple[str, ...]) -> int:
@@ -325,8 +330,7 @@ class Apply:
             query = search_ddl.search_copy_query(view, types, keys="_pub_search_up")
             _stream(self.dc, self.conn, rows, view.columns, query)
             fresh = self._merge(table, rows, view.columns, ("contact_id",))
-            new = contacts.upserts - contacts.existing if contacts is not None else 0
-            self.expect(SEARCH_TABLE, "inserted", fresh, new)
+            self.expect(SEARCH_TABLE, "inserted", fresh, contacts.new if contacts else 0)
         if contacts is not None and contacts.deletes:
             keys = self._temp(table, ["contact_id"])
             cols = [PgColumn("contact_id", "VARCHAR", "")]
