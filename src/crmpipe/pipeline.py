@@ -51,7 +51,7 @@ from crmpipe.resolution.run import (
     resolve_table,
     update_counts,
 )
-from crmpipe.warehouse.connection import WarehouseError, connect, table_exists
+from crmpipe.warehouse.connection import WarehouseError, commit, connect, table_exists
 from crmpipe.warehouse.runs import finish_run, record_step, start_run
 
 __all__ = ["EXIT_CHECKS_FAILED", "RunError", "RunSummary", "run"]
@@ -255,11 +255,12 @@ def run(
                 if notes:
                     s.detail += "; " + "; ".join(notes)
         fingerprint = _fingerprint(con, cfg, checks)
+        incremental = False
         if not (force or full) and fingerprint == _stored_fingerprint(con):
             summary.up_to_date = True
             summary.checks_failed, summary.checks_warned = _stored_verdict(con)
         else:
-            _rebuild(con, cfg, run_id, steps, summary, checks, full=full, force=force)
+            incremental = _rebuild(con, cfg, run_id, steps, summary, checks, full=full, force=force)
             con.execute(
                 "DELETE FROM meta.build_state WHERE key IN "
                 "('fingerprint', 'checks_failed', 'checks_warned')"
@@ -269,7 +270,7 @@ def run(
                 "('checks_warned', ?)",
                 [fingerprint, str(summary.checks_failed), str(summary.checks_warned)],
             )
-        con.execute("COMMIT")
+        commit(con, vacuum=not incremental)
     except (CrmpipeError, duckdb.Error) as exc:
         con.execute("ROLLBACK")
         message = str(exc).splitlines()[0]
@@ -346,8 +347,9 @@ def _rebuild(
     checks: bool = True,
     full: bool = False,
     force: bool = False,
-) -> None:
-    """clean → build (→ check) → resolve → SLAs → index → marts for every table with a source.
+) -> bool:
+    """clean → build (→ check) → resolve → SLAs → index → marts for every table with a source;
+    returns whether the run was incremental.
 
     Clean and build are incremental when the run only brings new files (build/incremental.py):
     their rows are cleaned and merged into the last build; the steps' details say which."""
@@ -461,6 +463,7 @@ def _rebuild(
         s.rows = sum(n for _, n in marts)
         s.detail = f"{len(marts)} models" if marts else "no mart inputs"
     save_basis(con, current)
+    return how.incremental
 
 
 def run_path(config_path: Path | str | None, **kwargs) -> RunSummary:
