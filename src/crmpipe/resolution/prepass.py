@@ -26,6 +26,7 @@ class PrepassRule:
     name: str
     group: list[str]  # quoted columns
     having: tuple[str, str] | None = None  # (window expression AS alias, condition on alias)
+    reads: tuple[str, ...] = ()  # quoted columns `having` reads besides the group's
 
     def edges(self, source: str) -> str:
         """SELECT _rid_l, _rid_r, rule of this rule's links among `source`'s records."""
@@ -68,6 +69,7 @@ def prepass_rules(features: list[Feature], scope: list[str], names: list[str]) -
                 "same phone and name",
                 [*keys, quote_ident(f"{p}_key"), *extra],
                 (f"count(DISTINCT {email_key}) OVER w AS n_emails", "n_emails <= 1"),
+                (email_key,) if emails else (),
             )
         )
     return rules
@@ -93,18 +95,30 @@ def prepass_edges(
         if stored:
             con.execute(f"DROP TABLE IF EXISTS {stored}")
         return 0
+    work: list[str] = []
     if delta is None or stored is None:
         parts = [r.edges(source) for r in rules]
     else:
+        # the delta once (a view over every record's features), then per rule the records of
+        # the groups it touches; a stored link holds unless its record is one of those or gone
+        # (an anti-join of every record with the groups read them all again: 2 rules × 0.2 s
+        # at 4.5M)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _pp_delta AS SELECT * FROM {delta}")
+        work.append("_pp_delta")
         parts = []
-        for r in rules:
-            groups = r.groups(delta)
-            cols = ", ".join(r.group)
-            parts.append(r.edges(f"(SELECT * FROM {source} SEMI JOIN {groups} g USING ({cols}))"))
+        for i, r in enumerate(rules):
+            inside = f"_pp_in{i}"
+            read = ", ".join(dict.fromkeys(["_rid", *r.group, *r.reads]))
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {inside} AS SELECT {read} FROM {source} "
+                f"SEMI JOIN {r.groups('_pp_delta')} g USING ({', '.join(r.group)})"
+            )
+            work.append(inside)
+            parts.append(r.edges(inside))
             parts.append(
                 f"SELECT e._rid_l, e._rid_r, e.rule FROM {stored} e "
-                f"JOIN (SELECT * FROM {source} ANTI JOIN {groups} g USING ({cols})) s "
-                f"ON s._rid = e._rid_r WHERE e.rule = '{r.name}'"
+                f"WHERE e.rule = '{r.name}' AND e._rid_r NOT IN (SELECT _rid FROM {inside}) "
+                "AND e._rid_r NOT IN (SELECT _rid FROM _pp_delta)"
             )
     union = " UNION ALL ".join(f"({p})" for p in parts)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _prepass_rules AS {union}")
@@ -115,6 +129,8 @@ def prepass_edges(
         "FROM _prepass_rules GROUP BY ALL"
     )
     con.execute("DROP TABLE _prepass_rules")
+    for name in work:
+        con.execute(f"DROP TABLE {name}")
     return con.execute(f"SELECT count(*) FROM {out}").fetchone()[0]
 
 

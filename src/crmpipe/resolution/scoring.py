@@ -12,9 +12,11 @@ import json
 import logging
 import os
 import re
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -57,7 +59,10 @@ def splink_columns(columns: list[str], settings: dict[str, Any], keep: list[str]
 
 
 def splink_connection() -> duckdb.DuckDBPyConnection:
+    """Splink's in-memory DuckDB. What it spills goes to the system's temp folder: by default an
+    in-memory DuckDB spills to `.tmp` in the working directory, the user's project folder."""
     con = duckdb.connect()
+    con.execute("SET temp_directory = ?", [str(Path(tempfile.gettempdir()) / "crmpipe-splink")])
     threads = os.environ.get("CRMPIPE_THREADS")
     if threads:
         con.execute(f"SET threads = {int(threads)}")

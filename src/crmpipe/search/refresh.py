@@ -160,18 +160,29 @@ def forget(con: Any, spec: SearchTable) -> None:
     con.execute("DELETE FROM meta.build_state WHERE key = ?", [BASIS_PREFIX + spec.name])
 
 
-def _diff(con: Any, stored: str, now: str, prefix: str) -> int:
-    """Compare the hashes `now` (a temp table) with the `stored` ones: the temp tables
-    `<prefix>_gone` (stored, not now) and `<prefix>_new` (now, not stored); how many are new."""
+def _diff(con: Any, stored: str, now: tuple[str, list[str]], prefix: str) -> int:
+    """Compare the hashes `now` (a SELECT of (_key, _hash) and its parameters) with the
+    `stored` ones: the temp tables `<prefix>_gone` (stored, not now) and `<prefix>_new` (now,
+    not stored); how many are new. One full outer join on the hash: the current hashes are
+    not materialised, and each side is read once (two anti-joins over a temp copy of every
+    row's hash took 0.5 s at 1M contacts)."""
+    query, params = now
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {prefix}_gone AS SELECT _key, _hash FROM {stored} "
-        f"WHERE _hash NOT IN (SELECT _hash FROM {now})"
+        f"CREATE OR REPLACE TEMP TABLE {prefix}_diff AS SELECT n._key AS _new_key, "
+        "n._hash AS _new_hash, s._key AS _old_key, s._hash AS _old_hash "
+        f"FROM ({query}) n FULL OUTER JOIN {stored} s ON n._hash = s._hash "
+        "WHERE n._hash IS NULL OR s._hash IS NULL",
+        params,
     )
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {prefix}_new AS SELECT _key, _hash FROM {now} "
-        f"WHERE _hash NOT IN (SELECT _hash FROM {stored})"
+        f"CREATE OR REPLACE TEMP TABLE {prefix}_gone AS SELECT _old_key AS _key, "
+        f"_old_hash AS _hash FROM {prefix}_diff WHERE _new_hash IS NULL"
     )
-    con.execute(f"DROP TABLE {now}")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {prefix}_new AS SELECT _new_key AS _key, "
+        f"_new_hash AS _hash FROM {prefix}_diff WHERE _old_hash IS NULL"
+    )
+    con.execute(f"DROP TABLE {prefix}_diff")
     ((new,),) = con.execute(f"SELECT count(*) FROM {prefix}_new").fetchall()
     return int(new)
 
@@ -217,11 +228,8 @@ def refresh(
     if not {rows_table, entities_table} <= existing:
         return None
     ((total,),) = con.execute(f"SELECT count(*) FROM {rows_table}").fetchall()
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _crm_rows_now AS {_base_hashes(con, spec)}")
-    query, params = _entity_hashes(spec, columns, tables)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _crm_entities_now AS {query}", params)
-    differ = _diff(con, rows_table, "_crm_rows_now", "_crm_rows")
-    _diff(con, entities_table, "_crm_entities_now", "_crm_entities")
+    differ = _diff(con, rows_table, (_base_hashes(con, spec), []), "_crm_rows")
+    _diff(con, entities_table, _entity_hashes(spec, columns, tables), "_crm_entities")
     if differ > share * max(total, 1):  # nothing written yet
         for table in ("rows_gone", "rows_new", "entities_gone", "entities_new"):
             con.execute(f"DROP TABLE _crm_{table}")
