@@ -103,7 +103,10 @@ def prepass_edges(
         # the groups it touches; a stored link holds unless its record is one of those or gone
         # (an anti-join of every record with the groups read them all again: 2 rules × 0.2 s
         # at 4.5M)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _pp_delta AS SELECT * FROM {delta}")
+        read = dict.fromkeys(["_rid", *(c for r in rules for c in (*r.group, *r.reads))])
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _pp_delta AS SELECT {', '.join(read)} FROM {delta}"
+        )
         work.append("_pp_delta")
         parts = []
         for i, r in enumerate(rules):
