@@ -145,6 +145,7 @@ def main() -> None:
             shutil.copytree(base, folder / ".crmpipe")
         shutil.copy2(held, drop)
         os.utime(drop)  # the newest file
+        os.sync()  # the restored copy written out before the run, not while it is measured
         runs.append(child_run(config))
         console.print(
             f"drop run {i + 1}: whole {runs[-1]['wall']:.2f} s, resolve "
