@@ -385,3 +385,42 @@ def test_a_commit_without_vacuum_keeps_the_rows_and_restores_the_setting(tmp_pat
     con = duckdb.connect(str(path), read_only=True)
     assert con.execute("SELECT count(*), min(i) FROM t").fetchone() == (292510, -10)
     con.close()
+
+
+def test_tables_whose_deleted_rows_pile_up_are_written_anew(tmp_path) -> None:
+    """warehouse/compact.py, which an incremental run calls before it writes: a large table
+    whose deleted rows (kept by DuckDB in their row groups) pass the share of its stored rows
+    is written anew from its live rows, in the same order; one under the share is left."""
+    from crmpipe.warehouse.compact import DEAD_SHARE, bloated, compact
+
+    path = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE SCHEMA core")
+    con.execute("CREATE SCHEMA search")
+    for name in ("core.piled", "core.few", "search.rows"):
+        con.execute(
+            f"CREATE TABLE {name} AS SELECT range AS i, md5(range::VARCHAR) AS s FROM range(400000)"
+        )
+    con.execute("CHECKPOINT")
+    # every 3rd row of `piled` (33% > the share), every 20th of `few` (5%), as drops do
+    con.execute("DELETE FROM core.piled WHERE i % 3 = 0")
+    con.execute("DELETE FROM core.few WHERE i % 20 = 0")
+    con.execute("DELETE FROM search.rows WHERE i % 3 = 0")  # search tables: their own rule
+    con.execute("SET max_vacuum_tasks = 0")  # as an incremental run commits (connection.commit)
+    con.execute("CHECKPOINT")
+    con.close()
+    con = duckdb.connect(str(path))
+    found = bloated(con)
+    assert [(b.table, b.live) for b in found] == [("core.piled", 266666)]
+    assert found[0].dead / found[0].stored > DEAD_SHARE
+    before = con.execute("SELECT i, s FROM core.piled").fetchall()
+    con.execute("BEGIN TRANSACTION")
+    assert compact(con, found) == 133334
+    con.execute("COMMIT")
+    assert con.execute("SELECT i, s FROM core.piled").fetchall() == before  # order kept
+    assert bloated(con) == []
+    ((stored,),) = con.execute(
+        "SELECT estimated_size FROM duckdb_tables() WHERE table_name = 'piled'"
+    ).fetchall()
+    assert stored == 266666
+    con.close()

@@ -51,6 +51,7 @@ from crmpipe.resolution.run import (
     resolve_table,
     update_counts,
 )
+from crmpipe.warehouse.compact import bloated, compact
 from crmpipe.warehouse.connection import WarehouseError, commit, connect, table_exists
 from crmpipe.warehouse.runs import finish_run, record_step, start_run
 
@@ -357,6 +358,13 @@ def _rebuild(
     current = basis(con, cfg, checks)
     resolved = cfg.resolved_tables()
     how = plan(con, cfg, current, full=full or force, resolved=resolved)
+    # tables whose rows deleted by earlier incremental runs have piled up, written anew before
+    # this run reads them (warehouse/compact.py: measured before the run writes anything)
+    piled = bloated(con) if how.incremental else []
+    if piled:
+        with steps.step("compact", ", ".join(t.table for t in piled)) as s:
+            s.rows = sum(t.live for t in piled)
+            s.detail = f"{compact(con, piled):,} deleted rows dropped"
     staged: dict[str, StageResult] = {}
     deltas: dict[str, str] = {}
     for name, tbl in tables.items():
