@@ -296,3 +296,26 @@ def test_exclusion_taken_off_the_blocking_rules() -> None:
     assert excluding(rule, "_pg") == f'({rule}) AND l."_pg" <> r."_pg"'
     assert without_exclusion(rule, "_pg") is None
     assert without_exclusion(excluding(rule, "_pg"), "_grp") is None
+
+
+def test_a_full_resolution_with_the_kept_model_makes_the_incremental_clusters(tmp_path) -> None:
+    """Above the records the built-in priors are for, the model is trained; an incremental
+    resolution keeps it. Every pair scored again with that model (`resolve --full
+    --keep-model`) gives the incremental run's clusters exactly: the two differ only when
+    `--full` trains a new model."""
+    made = pursuit.generate(tmp_path / "case", contacts=3000, seed=3, shared=None)
+    config = made.config_path
+    newest = config.parent / "contacts_2.csv"
+    held = tmp_path / newest.name
+    shutil.move(newest, held)
+    cfg = load_config(config)
+    run(cfg)
+    shutil.move(held, newest)
+    run(cfg)
+    assert _last_model(cfg)[0] == "incremental"
+    incremental = _clusters(cfg)
+    [kept] = resolve(cfg, full=True, keep_model=True)
+    assert kept.mode == "full" and kept.trained and "kept" in kept.note
+    assert _clusters(cfg) == incremental
+    result = CliRunner().invoke(app, ["resolve", "-c", str(config), "--keep-model"])
+    assert result.exit_code != 0 and "--keep-model goes with --full" in result.output

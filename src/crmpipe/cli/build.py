@@ -100,12 +100,20 @@ def resolve(
     full: Annotated[
         bool, typer.Option("--full", help="Score every pair and retrain, not only what changed.")
     ] = False,
+    keep_model: Annotated[
+        bool,
+        typer.Option(
+            "--keep-model",
+            help="With --full: score every pair with the stored trained model, no retraining.",
+        ),
+    ] = False,
 ) -> None:
     """Re-run entity resolution alone (duplicate contacts → golden records).
 
-    Builds on the last resolution (only new or changed records are scored) unless --full. With
-    --evaluate TRUTH.csv, score the stored resolution against a truth file instead (nothing is
-    re-run or written)."""
+    Builds on the last resolution (only new or changed records are scored) unless --full;
+    --full --keep-model scores every pair again with the model the last resolutions used,
+    instead of training a new one. With --evaluate TRUTH.csv, score the stored resolution
+    against a truth file instead (nothing is re-run or written)."""
     from crmpipe.resolution.run import evaluate as evaluate_resolution
     from crmpipe.resolution.run import resolve as run_resolve
 
@@ -114,7 +122,9 @@ def resolve(
         for ev in evaluate_resolution(cfg, evaluate):
             out.print(show.evaluation_table(ev))
         return
-    out.print(show.resolve_results_table(run_resolve(cfg, full=full)))
+    if keep_model and not full:
+        raise typer.BadParameter("--keep-model goes with --full", param_hint="--keep-model")
+    out.print(show.resolve_results_table(run_resolve(cfg, full=full, keep_model=keep_model)))
 
 
 class Explainable(StrEnum):

@@ -118,11 +118,14 @@ def resolve_table(
     run_id: int | None = None,
     *,
     full: bool = False,
+    keep_model: bool = False,
 ) -> ResolveResult:
     """Resolve `tbl` from resolved.<x>_records; rewrite core.<table> and its lineage.
 
     Incremental when the last resolution can be built on (resolution/incremental.py) unless
-    `full`: then every pair is scored and the model retrained."""
+    `full`: then every pair is scored and the model retrained — or, with `keep_model`, scored
+    with the last resolution's trained model when these settings made it (no training: the
+    clusters are then those the incremental resolutions since that model built)."""
     if len(tbl.key) != 1:
         raise ResolveError(f"{tbl.name}: resolution needs a one-column key")
     t = ResolvedTables(tbl.name)
@@ -238,6 +241,18 @@ def resolve_table(
         res.note = f"incremental: {res.changed:,} new or changed records scored"
         lap("splink")
     elif not company:
+        kept = stored_state(con, t, tbl.name, digest) if keep_model and generic else None
+        train = spec.train
+        if kept is not None and kept["trained"]:  # the stored model, this run's prior and rules
+            fresh, settings = settings, dict(kept["model"])
+            for name in (
+                "probability_two_random_records_match",
+                "blocking_rules_to_generate_predictions",
+            ):
+                settings[name] = fresh[name]
+            rules, train = [], False
+        else:
+            kept = None
         cols = con.table("_rin2").columns
         if generic:  # only what Splink reads
             cols = splink_columns(cols, settings, ["_rid", key, "_pg"])
@@ -250,10 +265,14 @@ def resolve_table(
             settings,
             training_rules=rules,
             floor=min(STORE_FLOOR, spec.threshold),
-            train=spec.train,
+            train=train,
         )
         del rows
         res.trained, res.note = scored.trained, scored.note
+        if kept is not None:  # still a trained model, for the next incremental resolution
+            res.trained, res.note = True, "the stored model, kept (--keep-model)"
+        elif keep_model:
+            res.note += "; no stored trained model for these settings to keep"
         lap("splink")
         res.timings.update(scored.timings)
         con.register("_scored", scored.predictions)
@@ -417,11 +436,12 @@ def evaluate(cfg: Config, truth: Path, *, tables: list[str] | None = None) -> li
 
 
 def resolve(
-    cfg: Config, *, tables: list[str] | None = None, full: bool = False
+    cfg: Config, *, tables: list[str] | None = None, full: bool = False, keep_model: bool = False
 ) -> list[ResolveResult]:
     """`crmpipe resolve`: re-run resolution alone on the stored records and rebuild the search
     table, in one transaction (`full`: score every pair and retrain, instead of building on the
-    last resolution). Returns one result per resolved table."""
+    last resolution; with `keep_model`, score every pair with the stored trained model instead
+    of retraining). Returns one result per resolved table."""
     from crmpipe.build.core import build_search
     from crmpipe.warehouse.connection import connect
 
@@ -433,7 +453,7 @@ def resolve(
         con.execute("BEGIN TRANSACTION")
         for name in names:
             spec = cfg.resolve_spec(name)
-            res = resolve_table(con, all_tables[name], spec, full=full)
+            res = resolve_table(con, all_tables[name], spec, full=full, keep_model=keep_model)
             results.append(res)
             update_counts(con, name, res)
             remap_references(con, all_tables, name)
