@@ -5,10 +5,12 @@
    later (their people's other records stay in the warehouse);
 2. `crmpipe run` without it (a fresh warehouse, full resolution), then with it: the second
    run's resolve step is incremental (only the new records and their blocked pairs scored);
-3. `crmpipe resolve --full` on the same warehouse: the plain way, every pair scored and the
+3. `crmpipe resolve --full --keep-model` on the same warehouse: every pair scored again with
+   the model the incremental run used (no training), whose golden records must be the
+   incremental run's; then `crmpipe resolve --full`: the plain way, every pair scored and the
    model trained again, in the same run;
 4. pairwise precision/recall/F1 against the truth (by contact id) after each, and how many
-   golden records differ between the incremental and the full resolution.
+   golden records differ between the incremental and each full resolution.
 
 Each run is a child process (its peak RSS its own).
 
@@ -48,7 +50,8 @@ import json, resource, sys, time
 from crmpipe.config.load import load_config
 from crmpipe.resolution.run import resolve
 t0 = time.perf_counter()
-[r] = resolve(load_config(sys.argv[1]), tables=["contacts"], full=True)
+keep = sys.argv[2] == "keep"
+[r] = resolve(load_config(sys.argv[1]), tables=["contacts"], full=True, keep_model=keep)
 print(json.dumps({"seconds": time.perf_counter() - t0, "mode": r.mode,
                   "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
@@ -157,44 +160,66 @@ def main() -> None:
     # run starts from the same copy, so each leaves the same clusters)
     second = sorted(runs, key=lambda r: r["wall"])[len(runs) // 2]
     inc, inc_groups, mode, changed, phases = figures(config, truth)
-    t0 = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-c", _FULL, str(config)], check=True, capture_output=True, text=True
-    )
-    full_res = json.loads(out.stdout.strip().splitlines()[-1])
-    full_wall = time.perf_counter() - t0
-    full, full_groups, _, _, _ = figures(config, truth)
-    differ = len(
-        {frozenset(g) for g in inc_groups.values()} ^ {frozenset(g) for g in full_groups.values()}
-    )
+
+    def full_resolution(how: str) -> tuple[dict, float, Evaluation, int]:
+        t0 = time.perf_counter()
+        out = subprocess.run(
+            [sys.executable, "-c", _FULL, str(config), how],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        wall = time.perf_counter() - t0
+        ev, groups, _, _, _ = figures(config, truth)
+        apart = {frozenset(g) for g in inc_groups.values()} ^ {
+            frozenset(g) for g in groups.values()
+        }
+        return res, wall, ev, len(apart)
+
+    kept_res, kept_wall, kept, differ_kept = full_resolution("keep")  # the incremental's model
+    full_res, full_wall, full, differ = full_resolution("train")
 
     def step(res: dict, name: str) -> float:
         return sum(s[2] for s in res["steps"] if s[0] == name)
 
     t = Table(title=f"{args.contacts:,} contacts, then a new drop of {args.new:,}")
-    for col in ("measure", "first run (full)", "new drop (incremental)", "resolve --full"):
+    columns = ("first run (full)", "new drop (incremental)", "--full --keep-model", "--full")
+    for col in ("measure", *columns):
         t.add_column(col, justify="left" if col == "measure" else "right")
     t.add_row(
-        "whole run, wall s", f"{first['wall']:.1f}", f"{second['wall']:.1f}", f"{full_wall:.1f}"
+        "whole run, wall s",
+        f"{first['wall']:.1f}",
+        f"{second['wall']:.1f}",
+        f"{kept_wall:.1f}",
+        f"{full_wall:.1f}",
     )
     t.add_row(
         "resolve step, s",
         f"{step(first, 'resolve'):.1f}",
         f"{step(second, 'resolve'):.1f}",
+        f"{kept_res['seconds']:.1f}",
         f"{full_res['seconds']:.1f}",
     )
     t.add_row(
         "peak RSS, GB",
-        f"{first['rss_kb'] / 1024**2:.2f}",
-        f"{second['rss_kb'] / 1024**2:.2f}",
-        f"{full_res['rss_kb'] / 1024**2:.2f}",
+        *(f"{r['rss_kb'] / 1024**2:.2f}" for r in (first, second, kept_res, full_res)),
     )
-    t.add_row("resolution", "full", mode, full_res["mode"])
-    t.add_row("new or changed records scored", "", f"{changed:,}", "")
-    t.add_row("pairwise precision", "", f"{inc.precision:.4f}", f"{full.precision:.4f}")
-    t.add_row("pairwise recall", "", f"{inc.recall:.4f}", f"{full.recall:.4f}")
-    t.add_row("pairwise F1", "", f"{inc.f1:.4f}", f"{full.f1:.4f}")
-    t.add_row("golden records, incremental vs full differing", "", f"{differ:,}", "")
+    t.add_row("resolution", "full", mode, kept_res["mode"], full_res["mode"])
+    t.add_row("new or changed records scored", "", f"{changed:,}", "", "")
+    for label, attr in (("precision", "precision"), ("recall", "recall"), ("F1", "f1")):
+        t.add_row(
+            f"pairwise {label}",
+            "",
+            *(f"{getattr(e, attr):.4f}" for e in (inc, kept, full)),
+        )
+    t.add_row(
+        "golden records differing from the incremental run's",
+        "",
+        "",
+        f"{differ_kept:,}",
+        f"{differ:,}",
+    )
     console.print(t)
     steps = Table(title="the new drop's run, per step")
     for col in ("step", "target", "seconds", "rows", "detail"):
