@@ -193,6 +193,15 @@ def term_frequencies(
     return out
 
 
+def with_run_settings(model: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """A stored trained `model` with this resolution's prior and blocking rules from
+    `settings`: both follow from the records, not from training."""
+    kept = dict(model)
+    for name in ("probability_two_random_records_match", "blocking_rules_to_generate_predictions"):
+        kept[name] = settings[name]
+    return kept
+
+
 def _rule_sql(rule: Any) -> str:
     """A blocking rule as SQL, from settings (a string) or a saved model (a dict)."""
     return rule if isinstance(rule, str) else rule["blocking_rule"]
@@ -222,14 +231,7 @@ def score_changes(
     a full resolution would use."""
     from crmpipe.resolution.scoring import score, splink_columns
 
-    model = settings
-    if stored["trained"]:
-        model = dict(stored["model"])
-        for name in (
-            "probability_two_random_records_match",
-            "blocking_rules_to_generate_predictions",
-        ):
-            model[name] = settings[name]
+    model = with_run_settings(stored["model"], settings) if stored["trained"] else settings
     rules = [_rule_sql(r) for r in model["blocking_rules_to_generate_predictions"]]
     pairs = blocked_pairs(con, t, key, rules, in_place=in_place)
     if pairs == 0:  # nothing new and nothing stored: no prediction

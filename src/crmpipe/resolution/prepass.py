@@ -43,6 +43,11 @@ class PrepassRule:
         )
 
     @property
+    def read(self) -> list[str]:
+        """The quoted columns its links are made from: the group's and those `having` reads."""
+        return list(dict.fromkeys([*self.group, *self.reads]))
+
+    @property
     def columns(self) -> list[str]:
         """The group's column names, unquoted."""
         return [c.strip('"').replace('""', '"') for c in self.group]
@@ -103,7 +108,7 @@ def prepass_edges(
         # the groups it touches; a stored link holds unless its record is one of those or gone
         # (an anti-join of every record with the groups read them all again: 2 rules × 0.2 s
         # at 4.5M)
-        read = dict.fromkeys(["_rid", *(c for r in rules for c in (*r.group, *r.reads))])
+        read = dict.fromkeys(["_rid", *(c for r in rules for c in r.read)])
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _pp_delta AS SELECT {', '.join(read)} FROM {delta}"
         )
@@ -111,9 +116,9 @@ def prepass_edges(
         parts = []
         for i, r in enumerate(rules):
             inside = f"_pp_in{i}"
-            read = ", ".join(dict.fromkeys(["_rid", *r.group, *r.reads]))
             con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {inside} AS SELECT {read} FROM {source} "
+                f"CREATE OR REPLACE TEMP TABLE {inside} AS SELECT {', '.join(['_rid', *r.read])} "
+                f"FROM {source} "
                 f"SEMI JOIN {r.groups('_pp_delta')} g USING ({', '.join(r.group)})"
             )
             work.append(inside)

@@ -49,6 +49,7 @@ from crmpipe.resolution.incremental import (
     score_changes,
     spec_hash,
     stored_state,
+    with_run_settings,
 )
 from crmpipe.resolution.prepared import drop_relation, prepare, save_prepared
 from crmpipe.resolution.prepass import email_pairs, prepass_edges, prepass_rules
@@ -244,12 +245,7 @@ def resolve_table(
         kept = stored_state(con, t, tbl.name, digest) if keep_model and generic else None
         train = spec.train
         if kept is not None and kept["trained"]:  # the stored model, this run's prior and rules
-            fresh, settings = settings, dict(kept["model"])
-            for name in (
-                "probability_two_random_records_match",
-                "blocking_rules_to_generate_predictions",
-            ):
-                settings[name] = fresh[name]
+            settings = with_run_settings(kept["model"], settings)
             rules, train = [], False
         else:
             kept = None
