@@ -9,13 +9,13 @@ commit). Measured after one 50k-contact drop into a 4.5M warehouse: 9% of
 0.6% of the golden rows. Left alone, each drop adds to the file, and every scan reads the
 deleted rows again.
 
-So at the start of an incremental run, before it writes to them, a table of `core`,
-`resolved` or `meta` of at least `MIN_ROWS` stored rows whose deleted rows exceed `DEAD_SHARE`
-of them is written anew from its live rows (`CREATE OR REPLACE TABLE t AS SELECT * FROM t`:
-same columns and types, rows in the order they were stored, since DuckDB preserves insertion order; these tables carry no
-constraints or compression settings). Search tables are left to their own rule: they are
-rebuilt when a run changes more than `search.rebuild_share` of their rows, and a full run
-(`crmpipe run --full`) writes every table anew.
+So at the start of an incremental run, before it writes to them, a table of `core`, `resolved`
+or `meta` of at least `MIN_ROWS` stored rows whose deleted rows exceed `DEAD_SHARE` of them is
+written anew from its live rows (`CREATE OR REPLACE TABLE t AS SELECT * FROM t`: same columns
+and types, rows in the order they were stored, since DuckDB preserves insertion order; these
+tables carry no constraints or compression settings). Search tables are left to their own rule:
+they are rebuilt when a run changes more than `search.rebuild_share` of their rows, and a full
+run (`crmpipe run --full`) writes every table anew.
 """
 
 from __future__ import annotations
