@@ -424,3 +424,28 @@ def test_tables_whose_deleted_rows_pile_up_are_written_anew(tmp_path) -> None:
     ).fetchall()
     assert stored == 266666
     con.close()
+
+
+def test_a_full_run_writes_anew_the_meta_tables_whose_deleted_rows_pile_up(case) -> None:
+    """No run's commit vacuums (warehouse.connection.commit), so a full run too writes anew a
+    `meta` table whose deleted rows passed the share, before it reads it; the live rows stay."""
+    from crmpipe.warehouse.compact import bloated
+
+    inc, _, _ = case
+    run(load_config(inc))
+    path = inc.parent / ".crmpipe" / "incremental.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE meta.piled AS SELECT range AS i FROM range(300000)")
+    con.execute("CHECKPOINT")
+    con.execute("DELETE FROM meta.piled WHERE i % 2 = 0")
+    con.execute("SET max_vacuum_tasks = 0")
+    con.execute("CHECKPOINT")
+    assert [b.table for b in bloated(con, ("meta",))] == ["meta.piled"]
+    con.close()
+    summary = run(load_config(inc), full=True)
+    assert [s.target for s in summary.steps if s.step == "compact"] == ["meta.piled"]
+    assert _steps(summary, "compact") == ["150,000 deleted rows dropped"]
+    con = duckdb.connect(str(path), read_only=True)
+    assert bloated(con, ("meta",)) == []
+    assert con.execute("SELECT count(*), min(i) FROM meta.piled").fetchone() == (150000, 1)
+    con.close()

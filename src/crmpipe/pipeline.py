@@ -51,7 +51,7 @@ from crmpipe.resolution.run import (
     resolve_table,
     update_counts,
 )
-from crmpipe.warehouse.compact import bloated, compact
+from crmpipe.warehouse.compact import SCHEMAS, bloated, compact
 from crmpipe.warehouse.connection import WarehouseError, commit, connect, table_exists
 from crmpipe.warehouse.runs import finish_run, record_step, start_run
 
@@ -256,12 +256,11 @@ def run(
                 if notes:
                     s.detail += "; " + "; ".join(notes)
         fingerprint = _fingerprint(con, cfg, checks)
-        incremental = False
         if not (force or full) and fingerprint == _stored_fingerprint(con):
             summary.up_to_date = True
             summary.checks_failed, summary.checks_warned = _stored_verdict(con)
         else:
-            incremental = _rebuild(con, cfg, run_id, steps, summary, checks, full=full, force=force)
+            _rebuild(con, cfg, run_id, steps, summary, checks, full=full, force=force)
             con.execute(
                 "DELETE FROM meta.build_state WHERE key IN "
                 "('fingerprint', 'checks_failed', 'checks_warned')"
@@ -271,7 +270,7 @@ def run(
                 "('checks_warned', ?)",
                 [fingerprint, str(summary.checks_failed), str(summary.checks_warned)],
             )
-        commit(con, vacuum=not incremental)
+        commit(con, vacuum=False)  # (warehouse.connection.commit: what the vacuum costs)
     except (CrmpipeError, duckdb.Error) as exc:
         con.execute("ROLLBACK")
         message = str(exc).splitlines()[0]
@@ -348,9 +347,8 @@ def _rebuild(
     checks: bool = True,
     full: bool = False,
     force: bool = False,
-) -> bool:
-    """clean → build (→ check) → resolve → SLAs → index → marts for every table with a source;
-    returns whether the run was incremental.
+) -> None:
+    """clean → build (→ check) → resolve → SLAs → index → marts for every table with a source.
 
     Clean and build are incremental when the run only brings new files (build/incremental.py):
     their rows are cleaned and merged into the last build; the steps' details say which."""
@@ -358,9 +356,10 @@ def _rebuild(
     current = basis(con, cfg, checks)
     resolved = cfg.resolved_tables()
     how = plan(con, cfg, current, full=full or force, resolved=resolved)
-    # tables whose rows deleted by earlier incremental runs have piled up, written anew before
-    # this run reads them (warehouse/compact.py: measured before the run writes anything)
-    piled = bloated(con) if how.incremental else []
+    # tables whose deleted rows have piled up (no run's commit vacuums them), written anew
+    # before this run reads them (warehouse/compact.py: measured before the run writes
+    # anything); a full run writes core and resolved anew anyway, so it looks at meta alone
+    piled = bloated(con, SCHEMAS if how.incremental else ("meta",))
     if piled:
         with steps.step("compact", ", ".join(t.table for t in piled)) as s:
             s.rows = sum(t.live for t in piled)
@@ -471,7 +470,6 @@ def _rebuild(
         s.rows = sum(n for _, n in marts)
         s.detail = f"{len(marts)} models" if marts else "no mart inputs"
     save_basis(con, current)
-    return how.incremental
 
 
 def run_path(config_path: Path | str | None, **kwargs) -> RunSummary:

@@ -1,17 +1,18 @@
-"""Tables an incremental run deletes from, written anew once their deleted rows pile up.
+"""Tables a run deletes from, written anew once their deleted rows pile up.
 
 An incremental run deletes and inserts again the rows it changes: golden rows, lineage,
-field provenance, clusters, the search refresh's hashes. DuckDB keeps a deleted row in its row
+field provenance, clusters, the search refresh's hashes; every run replaces its own rows of
+some `meta` tables (a table's row issues, search fields). DuckDB keeps a deleted row in its row
 group (its vacuum only merges row groups whose remaining rows fit in fewer groups, which a
-percent of deletes per group never does; the run's commit skips it, warehouse.connection.
+percent of deletes per group never does; a run's commit skips it, warehouse.connection.
 commit). Measured after one 50k-contact drop into a 4.5M warehouse: 9% of
 `core.contact_field_sources`' stored rows were deleted ones, 1% of the lineage and clusters,
 0.6% of the golden rows. Left alone, each drop adds to the file, and every scan reads the
 deleted rows again.
 
-So at the start of an incremental run, before it writes to them, a table of `core`, `resolved`
-or `meta` of at least `MIN_ROWS` stored rows whose deleted rows exceed `DEAD_SHARE` of them is
-written anew from its live rows (`CREATE OR REPLACE TABLE t AS SELECT * FROM t`: same columns
+So at the start of a run, before it writes to them, a table of `core`, `resolved` or `meta`
+(in a full run, which writes core and resolved anew anyway: of `meta`) of at least `MIN_ROWS`
+stored rows whose deleted rows exceed `DEAD_SHARE` of them is written anew from its live rows (`CREATE OR REPLACE TABLE t AS SELECT * FROM t`: same columns
 and types, rows in the order they were stored, since DuckDB preserves insertion order; these
 tables carry no constraints or compression settings). Search tables are left to their own rule:
 they are rebuilt when a run changes more than `search.rebuild_share` of their rows, and a full
@@ -46,8 +47,10 @@ class Bloated:
         return self.stored - self.live
 
 
-def bloated(con: duckdb.DuckDBPyConnection) -> list[Bloated]:
-    """The tables to write anew (module docstring). Cheap: DuckDB's stored-row estimate counts
+def bloated(
+    con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...] = SCHEMAS
+) -> list[Bloated]:
+    """The tables of `schemas` to write anew (module docstring). Cheap: DuckDB's stored-row estimate counts
     the deleted rows, `count(*)` does not. Called before the run writes to these tables: the
     estimate leaves out rows the open transaction appended, so a table written to in it could
     only be under-counted, never written anew by mistake."""
@@ -56,7 +59,7 @@ def bloated(con: duckdb.DuckDBPyConnection) -> list[Bloated]:
         "SELECT schema_name, table_name, estimated_size FROM duckdb_tables() "
         "WHERE NOT temporary AND schema_name IN (SELECT unnest(?)) AND estimated_size >= ? "
         "ORDER BY schema_name, table_name",
-        [list(SCHEMAS), MIN_ROWS],
+        [list(schemas), MIN_ROWS],
     ).fetchall():
         ((live,),) = con.execute(
             f"SELECT count(*) FROM {quote_ident(schema)}.{quote_ident(table)}"
