@@ -10,13 +10,14 @@ commit). Measured after one 50k-contact drop into a 4.5M warehouse: 9% of
 0.6% of the golden rows. Left alone, each drop adds to the file, and every scan reads the
 deleted rows again.
 
-So at the start of a run, before it writes to them, a table of `core`, `resolved` or `meta`
-(in a full run, which writes core and resolved anew anyway: of `meta`) of at least `MIN_ROWS`
-stored rows whose deleted rows exceed `DEAD_SHARE` of them is written anew from its live rows (`CREATE OR REPLACE TABLE t AS SELECT * FROM t`: same columns
-and types, rows in the order they were stored, since DuckDB preserves insertion order; these
-tables carry no constraints or compression settings). Search tables are left to their own rule:
-they are rebuilt when a run changes more than `search.rebuild_share` of their rows, and a full
-run (`crmpipe run --full`) writes every table anew.
+So at the start of a run, before it writes to them, a table of `core`, `resolved` or `meta` (in
+a full run, which writes core and resolved anew anyway: of `meta`) of at least `MIN_ROWS` stored
+rows whose deleted rows exceed `DEAD_SHARE` of them is written anew from its live rows (`CREATE
+OR REPLACE TABLE t AS SELECT * FROM t`: same columns and types, rows in the order they were
+stored, since DuckDB preserves insertion order; these tables carry no constraints or compression
+settings). Search tables are left to their own rule: they are rebuilt when a run changes more
+than `search.rebuild_share` of their rows, and a full run (`crmpipe run --full`) writes every
+table anew.
 """
 
 from __future__ import annotations
@@ -47,13 +48,11 @@ class Bloated:
         return self.stored - self.live
 
 
-def bloated(
-    con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...] = SCHEMAS
-) -> list[Bloated]:
-    """The tables of `schemas` to write anew (module docstring). Cheap: DuckDB's stored-row estimate counts
-    the deleted rows, `count(*)` does not. Called before the run writes to these tables: the
-    estimate leaves out rows the open transaction appended, so a table written to in it could
-    only be under-counted, never written anew by mistake."""
+def bloated(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...] = SCHEMAS) -> list[Bloated]:
+    """The tables of `schemas` to write anew (module docstring). Cheap: DuckDB's stored-row
+    estimate counts the deleted rows, `count(*)` does not. Called before the run writes to these
+    tables: the estimate leaves out rows the open transaction appended, so a table written to in
+    it could only be under-counted, never written anew by mistake."""
     found = []
     for schema, table, stored in con.execute(
         "SELECT schema_name, table_name, estimated_size FROM duckdb_tables() "
