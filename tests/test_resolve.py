@@ -107,6 +107,46 @@ def test_duplicates_merge_and_near_misses_stay_apart(project: Path) -> None:
     assert contacts.balanced
 
 
+def test_named_people_without_email_or_phone_merge_by_name_at_their_entity(
+    project: Path,
+) -> None:
+    """A facility's named people (childcare lists, CRM leads) carry no e-mail and no phone:
+    the same first and last name at one entity is one person (`same name`); namesakes with two
+    different phones, or at another entity, stay apart."""
+    _write(
+        project,
+        "a.csv",
+        [
+            f"c1,{E1},Andrew,Carrillo,,,Director,,2020-01-05",
+            f"c2,{E2},Andrew,Carrillo,,,,,2020-01-05",
+            f"c3,{E1},Ann,Lee,,555-201-0103,,,2020-01-05",
+        ],
+        1_700_000_000,
+    )
+    _write(
+        project,
+        "b.csv",
+        [
+            f"d1,{E1},ANDREW,carrillo,,,,,2021-06-01",
+            f"d3,{E1},Ann,Lee,,555-201-0177,,,2021-06-01",
+        ],
+        1_700_086_400,
+    )
+    run(load_config(project / "crmpipe.yml"))
+    g = _golden(project)
+    assert g["c1"] == g["d1"] == "c1"
+    assert g["c2"] == "c2"  # another entity
+    assert g["c3"] != g["d3"]  # two phones: two namesakes
+    con = connect(project / ".crmpipe" / "warehouse.duckdb", read_only=True)
+    try:
+        ((rule,),) = con.execute(
+            "SELECT matched_by FROM core.contact_sources WHERE record_id = 'd1'"
+        ).fetchall()
+    finally:
+        con.close()
+    assert rule == "same name"
+
+
 def test_survivorship_rules(project: Path) -> None:
     run(load_config(project / "crmpipe.yml"))
     con = connect(project / ".crmpipe" / "warehouse.duckdb", read_only=True)

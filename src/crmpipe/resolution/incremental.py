@@ -42,9 +42,17 @@ from crmpipe.warehouse.connection import table_exists
 MAX_CHANGED_SHARE = 0.2
 
 
+#: Raised when the matching logic itself changes (the pre-pass rules, the prepared features):
+#: what an earlier version stored is then prepared and resolved again, in full, once.
+MATCHING_VERSION = 2
+
+
 def spec_hash(spec: ResolveSpec, features: list[Any]) -> str:
-    """What a stored model depends on: the table's resolution settings and derived features."""
-    text = json.dumps([spec.model_dump(mode="json"), [repr(f) for f in features]], default=str)
+    """What a stored model depends on: the table's resolution settings and derived features,
+    and the version of the matching logic."""
+    text = json.dumps(
+        [spec.model_dump(mode="json"), [repr(f) for f in features], MATCHING_VERSION], default=str
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -4,8 +4,12 @@ Two records of the same entity (the compared reference columns) are linked when 
 their first own email address (`<emails>_key`: role inboxes such as `info@` or `office@` are
 left out of it, resolution/emails.py, so two people behind one shared inbox are never linked
 by it), or their phone with extension and last name while carrying no two different emails (a
-father and son at one address share a phone, not a mailbox). Links are
-stars to the group's smallest `_rid`, so a big group costs rows, not pairs.
+father and son at one address share a phone, not a mailbox), or their first and last names
+when at most one of the group's records carries an email or a phone (a facility's named people
+rarely have either: without this rule they were never linked, and the prior the pre-pass gives
+Splink stayed at its floor; two namesakes each with their own email or phone are left to the
+other rules and Splink). Links are stars to the group's smallest `_rid`,
+so a big group costs rows, not pairs.
 """
 
 from __future__ import annotations
@@ -75,6 +79,21 @@ def prepass_rules(features: list[Feature], scope: list[str], names: list[str]) -
                 [*keys, quote_ident(f"{p}_key"), *extra],
                 (f"count(DISTINCT {email_key}) OVER w AS n_emails", "n_emails <= 1"),
                 (email_key,) if emails else (),
+            )
+        )
+    if keys and len(names) >= 2:
+        # a facility's named people (childcare lists, CRM leads) carry neither e-mail nor phone:
+        # the same first and last name at one entity is the same person, unless two of the
+        # group's records carry an e-mail or a phone (two namesakes, each with their own: the
+        # e-mail and phone rules decide those)
+        ids = [quote_ident(f"{c}_key") for c in [*emails[:1], *phones[:1]]]
+        having = None
+        if ids:
+            carried = " OR ".join(f"{i} IS NOT NULL" for i in ids)
+            having = (f"count(*) FILTER (WHERE {carried}) OVER w AS n_ided", "n_ided <= 1")
+        rules.append(
+            PrepassRule(
+                "same name", [*keys, *(quote_ident(n) for n in names[:2])], having, tuple(ids)
             )
         )
     return rules
