@@ -42,8 +42,9 @@ from crmpipe.warehouse.connection import table_exists
 MAX_CHANGED_SHARE = 0.2
 
 
-#: Raised when the matching logic itself changes (the pre-pass rules, the prepared features):
-#: what an earlier version stored is then prepared and resolved again, in full, once.
+#: Raised when the matching logic itself changes (the pre-pass rules, the prepared features,
+#: the records' raw hash): what an earlier version stored is then prepared and resolved again,
+#: in full, once. 2: the `same name` pre-pass rule, and `hash` for the raw hash (was md5).
 MATCHING_VERSION = 2
 
 
