@@ -147,24 +147,20 @@ def table_columns(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> lis
 
 
 def commit(con: duckdb.DuckDBPyConnection, *, vacuum: bool = True) -> None:
-    """COMMIT the open transaction. Without `vacuum`, the checkpoint the commit triggers does
-    not run DuckDB's vacuum tasks (`max_vacuum_tasks = 0`, restored after). `crmpipe run`
-    commits without them.
+    """COMMIT the open transaction. Without `vacuum`, no checkpoint of this connection runs
+    DuckDB's vacuum tasks from then on (`max_vacuum_tasks = 0`, left so): neither the one the
+    commit triggers nor the one its close makes, which would otherwise do the vacuum the commit
+    skipped (measured: a 2.0 s commit, then 6.2 s in `close()`, 1M childcare facility rows).
+    `crmpipe run` commits so, then closes its connection.
 
     An incremental run deletes a few percent of the rows of several large tables (the golden
     rows, lineage and search rows it writes again), spread over all of their row groups.
     DuckDB's vacuum at the checkpoint then examines and partly rewrites those row groups, yet
     reclaims almost nothing: a row group is only merged when its neighbours' remaining rows fit
     in fewer groups (measured at 1M contacts + a 50k drop: 4,874 of 86,000 deleted rows
-    reclaimed, for ~1.1 s of a 2.6 s commit; docs/benchmarks.md). A full run writes its tables
-    anew, yet the vacuum cost 5.3 s of its 6.9 s commit (1M childcare facility rows) and left
-    the same blocks in use. Deleted rows are instead written out by warehouse/compact.py once
-    they pile up."""
-    if vacuum:
-        con.execute("COMMIT")
-        return
-    con.execute("SET max_vacuum_tasks = 0")
-    try:
-        con.execute("COMMIT")
-    finally:
-        con.execute("RESET max_vacuum_tasks")
+    reclaimed; docs/benchmarks.md). A full run writes its tables anew, and the vacuum cost
+    about 5 s of its commit and close (1M childcare facility rows). Deleted rows are instead
+    written out by warehouse/compact.py once they pile up."""
+    if not vacuum:
+        con.execute("SET max_vacuum_tasks = 0")
+    con.execute("COMMIT")
