@@ -8,8 +8,8 @@ father and son at one address share a phone, not a mailbox), or their first and 
 when at most one of the group's records carries an email or a phone (a facility's named people
 rarely have either: without this rule they were never linked, and the prior the pre-pass gives
 Splink stayed at its floor; two namesakes each with their own email or phone are left to the
-other rules and Splink). Links are stars to the group's smallest `_rid`,
-so a big group costs rows, not pairs.
+other rules and Splink). Links are stars to the group's smallest `_rid`, so a big group costs
+rows, not pairs.
 """
 
 from __future__ import annotations
