@@ -368,10 +368,10 @@ def test_a_large_change_rebuilds_the_search_table(case) -> None:
 
 
 def test_a_commit_without_vacuum_keeps_the_rows_and_vacuum_off(tmp_path) -> None:
-    """What a run's commit does (warehouse.connection.commit): the deletes and inserts are
-    kept, on disk too, and DuckDB's vacuum stays off for the connection's close (whose
+    """What a run's commit does (warehouse.connection.commit_without_vacuum): the deletes and
+    inserts are kept, on disk too, and DuckDB's vacuum stays off for the connection's close (whose
     checkpoint would otherwise do the vacuum the commit skipped)."""
-    from crmpipe.warehouse.connection import commit
+    from crmpipe.warehouse.connection import commit_without_vacuum
 
     path = tmp_path / "w.duckdb"
     con = duckdb.connect(str(path))
@@ -379,7 +379,7 @@ def test_a_commit_without_vacuum_keeps_the_rows_and_vacuum_off(tmp_path) -> None
     con.execute("BEGIN TRANSACTION")
     con.execute("DELETE FROM t WHERE i % 40 = 0")
     con.execute("INSERT INTO t SELECT -range FROM range(1, 11)")
-    commit(con, vacuum=False)
+    commit_without_vacuum(con)
     assert con.execute("SELECT current_setting('max_vacuum_tasks')").fetchone()[0] == 0
     con.execute("INSERT INTO t VALUES (-11)")  # a write after it: the close checkpoints
     con.close()
@@ -407,7 +407,7 @@ def test_tables_whose_deleted_rows_pile_up_are_written_anew(tmp_path) -> None:
     con.execute("DELETE FROM core.piled WHERE i % 3 = 0")
     con.execute("DELETE FROM core.few WHERE i % 20 = 0")
     con.execute("DELETE FROM search.rows WHERE i % 3 = 0")  # search tables: their own rule
-    con.execute("SET max_vacuum_tasks = 0")  # as an incremental run commits (connection.commit)
+    con.execute("SET max_vacuum_tasks = 0")  # as a run commits (commit_without_vacuum)
     con.execute("CHECKPOINT")
     con.close()
     con = duckdb.connect(str(path))
@@ -428,8 +428,9 @@ def test_tables_whose_deleted_rows_pile_up_are_written_anew(tmp_path) -> None:
 
 
 def test_a_full_run_writes_anew_the_meta_tables_whose_deleted_rows_pile_up(case) -> None:
-    """No run's commit vacuums (warehouse.connection.commit), so a full run too writes anew a
-    `meta` table whose deleted rows passed the share, before it reads it; the live rows stay."""
+    """No run's commit vacuums (warehouse.connection.commit_without_vacuum), so a full run too
+    writes anew a `meta` table whose deleted rows passed the share, before it reads it; the
+    live rows stay."""
     from crmpipe.warehouse.compact import bloated
 
     inc, _, _ = case

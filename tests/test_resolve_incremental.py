@@ -32,13 +32,13 @@ def _clusters(cfg) -> set[frozenset[str]]:
         con.close()
 
 
-def _last_model(cfg) -> tuple[str, int, int]:
-    """(mode, records, changed) of the last resolution of contacts."""
+def _last_model(cfg) -> tuple[str, int, int, bool]:
+    """(mode, records, changed, trained) of the last resolution of contacts."""
     con = connect(cfg.warehouse_path, read_only=True)
     try:
         return con.execute(
-            "SELECT mode, records, changed FROM meta.resolve_models WHERE table_name = 'contacts' "
-            "ORDER BY created_at DESC LIMIT 1"
+            "SELECT mode, records, changed, trained FROM meta.resolve_models "
+            "WHERE table_name = 'contacts' ORDER BY created_at DESC LIMIT 1"
         ).fetchall()[0]
     finally:
         con.close()
@@ -61,7 +61,7 @@ def test_a_new_drop_is_resolved_incrementally_as_a_full_resolve_would(case) -> N
     before = _clusters(cfg)
     shutil.move(held, config.parent / held.name)
     run(cfg)
-    mode, records, changed = _last_model(cfg)
+    mode, records, changed, _ = _last_model(cfg)
     assert mode == "incremental"
     assert 0 < changed < records * 0.5  # the new drop's records, not everything
     incremental = _clusters(cfg)
@@ -319,3 +319,34 @@ def test_a_full_resolution_with_the_kept_model_makes_the_incremental_clusters(tm
     assert _clusters(cfg) == incremental
     result = CliRunner().invoke(app, ["resolve", "-c", str(config), "--keep-model"])
     assert result.exit_code != 0 and "--keep-model goes with --full" in result.output
+
+
+def test_failed_training_resolves_with_the_built_in_priors(tmp_path: Path, monkeypatch) -> None:
+    """Training that fails on odd data: the resolution goes on with the built-in priors,
+    scoring the records it already loaded into Splink's DuckDB (streamed there from the
+    warehouse, so no second copy of them is kept to start over from)."""
+    from splink.internals.linker_components.training import LinkerTraining
+
+    made = pursuit.generate(tmp_path / "case", contacts=2500, seed=4, shared=None)
+    text = made.config_path.read_text()
+    priors = made.config_path.parent / "priors.yml"
+    priors.write_text(
+        text.replace(".crmpipe/warehouse.duckdb", ".crmpipe/priors.duckdb")
+        + "\nresolve:\n  contacts:\n    train: false\n"
+    )
+    run(load_config(priors))
+    expected, trained = _clusters(load_config(priors)), _last_model(load_config(priors))[3]
+    assert not trained
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("EM diverged on odd data")
+
+    monkeypatch.setattr(
+        LinkerTraining, "estimate_parameters_using_expectation_maximisation", broken
+    )
+    cfg = load_config(made.config_path)
+    run(cfg)
+    got, trained = _clusters(cfg), _last_model(cfg)[3]
+    assert not trained
+    assert got == expected
+    assert len([c for c in got if len(c) > 1]) > 50  # duplicates were found all the same

@@ -52,7 +52,12 @@ from crmpipe.resolution.run import (
     update_counts,
 )
 from crmpipe.warehouse.compact import SCHEMAS, bloated, compact
-from crmpipe.warehouse.connection import WarehouseError, commit, connect, table_exists
+from crmpipe.warehouse.connection import (
+    WarehouseError,
+    commit_without_vacuum,
+    connect,
+    table_exists,
+)
 from crmpipe.warehouse.runs import finish_run, record_step, start_run
 
 __all__ = ["EXIT_CHECKS_FAILED", "RunError", "RunSummary", "run"]
@@ -270,7 +275,7 @@ def run(
                 "('checks_warned', ?)",
                 [fingerprint, str(summary.checks_failed), str(summary.checks_warned)],
             )
-        commit(con, vacuum=False)  # (warehouse.connection.commit: what the vacuum costs)
+        commit_without_vacuum(con)
     except (CrmpipeError, duckdb.Error) as exc:
         con.execute("ROLLBACK")
         message = str(exc).splitlines()[0]

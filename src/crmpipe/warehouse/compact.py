@@ -5,7 +5,7 @@ field provenance, clusters, the search refresh's hashes; every run replaces its 
 some `meta` tables (a table's row issues, search fields). DuckDB keeps a deleted row in its row
 group (its vacuum only merges row groups whose remaining rows fit in fewer groups, which a
 percent of deletes per group never does; a run's commit skips it, warehouse.connection.
-commit). Measured after one 50k-contact drop into a 4.5M warehouse: 9% of
+commit_without_vacuum). Measured after one 50k-contact drop into a 4.5M warehouse: 9% of
 `core.contact_field_sources`' stored rows were deleted ones, 1% of the lineage and clusters,
 0.6% of the golden rows. Left alone, each drop adds to the file, and every scan reads the
 deleted rows again.

@@ -146,9 +146,9 @@ def table_columns(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> lis
     return [r[0] for r in rows]
 
 
-def commit(con: duckdb.DuckDBPyConnection, *, vacuum: bool = True) -> None:
-    """COMMIT the open transaction. Without `vacuum`, no checkpoint of this connection runs
-    DuckDB's vacuum tasks from then on (`max_vacuum_tasks = 0`, left so): neither the one the
+def commit_without_vacuum(con: duckdb.DuckDBPyConnection) -> None:
+    """COMMIT the open transaction; no checkpoint of this connection runs DuckDB's vacuum
+    tasks from then on (`max_vacuum_tasks = 0`, left so): neither the one the
     commit triggers nor the one its close makes, which would otherwise do the vacuum the commit
     skipped (measured: a 2.0 s commit, then 6.2 s in `close()`, 1M childcare facility rows).
     `crmpipe run` commits so, then closes its connection.
@@ -161,6 +161,5 @@ def commit(con: duckdb.DuckDBPyConnection, *, vacuum: bool = True) -> None:
     reclaimed; docs/benchmarks.md). A full run writes its tables anew, and the vacuum cost
     about 5 s of its commit and close (1M childcare facility rows). Deleted rows are instead
     written out by warehouse/compact.py once they pile up."""
-    if not vacuum:
-        con.execute("SET max_vacuum_tasks = 0")
+    con.execute("SET max_vacuum_tasks = 0")
     con.execute("COMMIT")
