@@ -278,3 +278,32 @@ def test_dated_versions_and_rollback_by_label(project: Config, pg_db: str) -> No
     assert "crmpipe_v1 serves again as schema crmpipe: leads_20241101" in out.stdout
     assert "leads_20241201_2 (rolled_back)" in out.stdout
     assert date(2024, 11, 1).strftime("leads_%Y%m%d") in out.stdout
+
+
+def test_a_merge_in_a_new_drop_reaches_the_published_lineage_and_sources(
+    project: Config, pg_db: str
+) -> None:
+    """The next Nevada drop lists Tulsa Tots, an Oklahoma facility, too: both rows resolve into
+    one facility, and the published lineage and facility_search's sources say it came from
+    both lists, as the warehouse's do."""
+    _publish(project, pg_db)
+    folder = project.warehouse_path.parent
+    while not (folder / "crmpipe.yml").exists():
+        folder = folder.parent
+    tulsa = (
+        'TULSA TOTS,FAMILY,4401-20,Active,6/30/25,"4 OAK ST TULSA, OK 74103",OK,918-555-0142,,N\n'
+    )
+    (folder / "nevada_20241201.csv").write_text(NEVADA + tulsa)
+    run(project)
+    _publish(project, pg_db)
+    sql = (
+        "SELECT upper(display_name), sources FROM {} ORDER BY entity_id{}",
+        "SELECT golden_id, source, row, matched_by FROM {} ORDER BY 1, 2, 3",
+    )
+    with psycopg.connect(pg_db, autocommit=True) as pg:
+        sources = pg.execute(sql[0].format("crmpipe.facility_search", ' COLLATE "C"')).fetchall()
+        lineage = pg.execute(sql[1].format("crmpipe.entity_sources")).fetchall()
+    assert ("TULSA TOTS", ["nevada", "oklahoma"]) in sources
+    with duckdb.connect(str(project.warehouse_path), read_only=True) as duck:
+        assert sources == duck.execute(sql[0].format("search.facility_search", "")).fetchall()
+        assert lineage == duck.execute(sql[1].format("core.entity_sources")).fetchall()

@@ -60,6 +60,18 @@ def test_both_search_tables_are_built_with_their_fields(con) -> None:
     assert row[5] == "sunrise montessori academy austin licensed center info@sunrise.org"
 
 
+def test_a_facility_merged_across_lists_has_both_sources(con) -> None:
+    """Desert Kids, on both agencies' lists, is one facility that came from both (the
+    resolution's lineage), found by either source."""
+    row = con.execute(
+        "SELECT sources FROM search.facility_search WHERE display_name = 'Desert Kids'"
+    ).fetchall()
+    assert row == [(["nevada", "texas"],)]
+    texas = ["Desert Kids", "Sunrise Montessori Academy", "Tiny Steps", "Montessori of Plano"]
+    assert names(con, "source:texas") == texas
+    assert names(con, "source:nevada") == ["Little Montessori", "Desert Kids"]
+
+
 def test_field_number_phone_status_and_free_text(con) -> None:
     assert names(con, "name: montessori state:TX capacity>50") == MONTESSORI_TX_50
     assert names(con, "phone:702") == PHONE_702
@@ -285,6 +297,10 @@ def test_postgres_facility_search_matches_the_warehouse(con, published) -> None:
         "AND connamespace = 'crmpipe'::regnamespace"
     ).fetchall()
     assert {"crmpipe.licenses", "crmpipe.addresses"} <= {r[0] for r in fks}
+    lineage = published.execute(
+        "SELECT golden_id, source FROM crmpipe.entity_sources WHERE matched_by <> 'self'"
+    ).fetchall()
+    assert lineage == [("nevada:2", "texas")]  # the lineage, published: where sources come from
 
 
 def test_masked_facility_rows_hide_phones_emails_and_contact_names(project: Config) -> None:

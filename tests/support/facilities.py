@@ -1,6 +1,7 @@
 """A small facilities project (the childcare-leads shape, /tmp/cc/crmpipe.yml's config): a
 Nevada credential list (one-field addresses, a contact, a license) and a Texas operations list
-(address parts, capacity), hand-written, built with `crmpipe run`'s pipeline."""
+(address parts, capacity) that also lists one Nevada facility (`Desert Kids`: both lists'
+rows resolve into one facility), hand-written, built with `crmpipe run`'s pipeline."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ Operation Name,Phone,Email Address,Address,City,State,Zip,County,Operation,Type,
 Sunrise Montessori Academy,(512) 555-0110,info@sunrise.org,1 Oak Ln,Austin,TX,78701,Travis,TX-9,Licensed Center,Active,2019-04-01,120
 Tiny Steps,(214) 555-0123,tiny@steps.com,9 Elm St,Dallas,TX,75201,Dallas,TX-10,Listed Home,Active,2021-06-01,12
 Montessori of Plano,(972) 555-0144,,5 Pine Rd,Plano,TX,75023,Collin,TX-11,Licensed Center,Inactive,2015-02-01,60
+Desert Kids,702-555-0199,,22 Main St,Las Vegas,NV,89101,Clark,TX-12,Listed Home,Active,2016-03-01,
 """  # noqa: E501
 
 CONFIG = """\

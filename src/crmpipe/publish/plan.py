@@ -20,7 +20,7 @@ from crmpipe.marts.build import mart_tables
 from crmpipe.publish import ddl, search_ddl
 from crmpipe.publish.ddl import FACILITY_TABLES, MART_KEYS, PUBLISHED_TABLES, PgColumn
 from crmpipe.publish.errors import PublishError
-from crmpipe.search.catalog import duckdb_inputs
+from crmpipe.search.catalog import LINEAGE, duckdb_inputs
 from crmpipe.search.facilities import FACILITY_SEARCH
 from crmpipe.search.table import SEARCH_KINDS, SEARCH_TABLE, SearchInputs, crm_systems
 from crmpipe.sqltext import quote_ident
@@ -38,7 +38,13 @@ class TablePlan:
 
     @property
     def is_mart(self) -> bool:
+        """A plain table published as DuckDB has it (a mart, or the facilities' lineage)."""
         return self.table is None
+
+    @property
+    def warehouse_schema(self) -> str:
+        """The warehouse schema it is copied from (`core`, `marts`)."""
+        return self.source.split(".", 1)[0]
 
 
 #: A search field as published: (name, kind, position, match column, lookup table, lookup
@@ -80,6 +86,17 @@ def _duck_columns(duck: duckdb.DuckDBPyConnection, schema: str, name: str) -> di
     return {n: t for n, t in rows}
 
 
+def _plain_plan(duck: duckdb.DuckDBPyConnection, schema: str, name: str) -> TablePlan:
+    """The plan of plain table `schema.name`, published as DuckDB has it (its keys checked
+    when ddl.MART_KEYS gives it some)."""
+    types = _duck_columns(duck, schema, name)
+    cols = [PgColumn(c, t, ddl.mart_pg_type(t)) for c, t in types.items()]
+    if name in MART_KEYS:
+        _check_key_columns(duck, f"{schema}.{name}", MART_KEYS[name].key)
+    rows = _table_rows(duck, schema, name)
+    return TablePlan(name, None, cols, types, True, rows, f"{schema}.{quote_ident(name)}")
+
+
 def _table_rows(duck: duckdb.DuckDBPyConnection, schema: str, name: str) -> int:
     return int(duck.execute(f"SELECT count(*) FROM {schema}.{quote_ident(name)}").fetchone()[0])
 
@@ -90,9 +107,9 @@ def read_plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> PublishPlan:
     The public-sector tables and the contact search view when the warehouse has contacts (the
     four tables always, empty when a source is missing, since the view reads them all); the
     facility search view and the tables it reads (facilities, licenses, addresses, contacts,
-    empty ones too) when the warehouse built facility_search; every
-    other canonical table that has rows (the sales funnel's users, deals, ...); and every table
-    of the `marts` schema, as a plain table beside them.
+    empty ones too, and the facilities' lineage when it reads it) when the warehouse built
+    facility_search; every other canonical table that has rows (the sales funnel's users,
+    deals, ...); and every table of the `marts` schema, as a plain table beside them.
     """
     tables = cfg.tables()
     search = bool(_duck_columns(duck, "core", "contacts"))
@@ -130,20 +147,16 @@ def read_plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> PublishPlan:
             _check_keys(duck, tbl)
         source = f"core.{quote_ident(name)}"
         plans[name] = TablePlan(name, tbl, cols, types, exists, rows, source)
+    if facility is not None and LINEAGE in facility.tables:
+        # facility_search's sources are the lineage's: published beside the tables it links.
+        plans[LINEAGE] = _plain_plan(duck, "core", LINEAGE)
     for name in mart_tables(duck):
         if name in plans or name in ("search_fields", "contact_search", FACILITY_SEARCH.name):
             raise PublishError(
                 f"marts.{name} has the name of a published table; rename the mart (its SQL "
                 "file) so both can be published"
             )
-        types = _duck_columns(duck, "marts", name)
-        cols = [PgColumn(c, t, ddl.mart_pg_type(t)) for c, t in types.items()]
-        source = f"marts.{quote_ident(name)}"
-        if name in MART_KEYS:
-            _check_key_columns(duck, f"marts.{name}", MART_KEYS[name].key)
-        plans[name] = TablePlan(
-            name, None, cols, types, True, _table_rows(duck, "marts", name), source
-        )
+        plans[name] = _plain_plan(duck, "marts", name)
     if not plans:
         raise PublishError(
             "the warehouse has nothing to publish (no core table has rows); run 'crmpipe run' first"
@@ -151,7 +164,7 @@ def read_plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> PublishPlan:
     build = build_fingerprint(duck)
     published = None
     if facility is not None:
-        # Read from the published tables (a lineage table not published: the rows' _source).
+        # Read from the published tables.
         published = SearchInputs(facility.systems, frozenset(facility.tables & set(plans)))
     label = version_label(duck, plans)
     if not search:

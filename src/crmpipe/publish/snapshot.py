@@ -102,7 +102,7 @@ def relations(duck: duckdb.DuckDBPyConnection, pub: PublishPlan) -> list[Relatio
     }
     out = []
     for name, p in pub.plans.items():
-        schema = "marts" if p.is_mart else "core"
+        schema = p.warehouse_schema
         if not p.exists or (schema, name) not in base_tables:
             continue
         if p.is_mart:

@@ -23,6 +23,8 @@ SEARCH_TABLES: tuple[SearchTable, ...] = (CONTACT_SEARCH, FACILITY_SEARCH)
 SINGULAR = {"contacts": "contact", "facilities": "facility"}
 #: Canonical tables a search table may read (SearchInputs.tables lists those a store has).
 INPUT_TABLES = ("entities", "contacts", "licenses", "addresses", "entity_sources")
+#: The facilities' lineage (resolution's golden id → source row), read for their sources.
+LINEAGE = "entity_sources"
 
 
 def known_tables() -> list[str]:
@@ -57,14 +59,15 @@ def planned_tables(cfg: Config) -> list[SearchTable]:
 
 def duckdb_inputs(con: Any) -> SearchInputs:
     """The warehouse's inputs: its CRM systems (when it has `core.external_ids`) and which of
-    INPUT_TABLES it has (`entity_sources` only with its `entity_id` and `source` columns)."""
+    INPUT_TABLES it has (`entity_sources`, the facilities' lineage, only with its `golden_id`
+    and `source` columns)."""
     rows = con.execute(
         "SELECT table_name, list(column_name) FROM information_schema.columns "
         "WHERE table_schema = 'core' GROUP BY table_name"
     ).fetchall()
     columns = {name: set(cols) for name, cols in rows}
     tables = {t for t in INPUT_TABLES if t in columns}
-    if "entity_sources" in tables and not {"entity_id", "source"} <= columns["entity_sources"]:
-        tables.discard("entity_sources")
+    if LINEAGE in tables and not {"golden_id", "source"} <= columns[LINEAGE]:
+        tables.discard(LINEAGE)
     systems = tuple(crm_systems(con)) if "external_ids" in columns else ()
     return SearchInputs(systems, frozenset(tables))

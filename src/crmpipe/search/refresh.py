@@ -34,6 +34,7 @@ from crmpipe.search.table import (
     SearchTable,
     _DuckDB,
     _list_condition,
+    list_cte,
 )
 from crmpipe.sqltext import quote_ident
 
@@ -108,10 +109,8 @@ def _entity_hashes(
     with_, keys = [], [f"SELECT entity_id FROM core.{quote_ident(j.table)}" for j in joins]
     used = [(table, alias, where) for table, (alias, where) in spec.lists.items() if ctes[table]]
     for table, alias, where in used:
-        condition = f" WHERE {where}" if where else ""
         with_.append(
-            f"{alias} AS (SELECT entity_id, {', '.join(ctes[table])} "
-            f"FROM core.{quote_ident(table)}{condition} GROUP BY entity_id)"
+            f"{alias} AS ({list_cte(table, f'core.{quote_ident(table)}', ctes[table], where)})"
         )
         keys.append(f"SELECT entity_id FROM {alias}")
     with_.append(f"_k AS ({' UNION '.join(keys) or 'SELECT NULL AS entity_id'})")

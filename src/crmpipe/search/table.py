@@ -70,6 +70,26 @@ LIST_SOURCES: dict[str, tuple[str, str | None]] = {
     "techstacks": ("t", None),
     "external_ids": ("x", "entity_id IS NOT NULL"),
 }
+#: A list table whose rows name their entity by another column than `entity_id`: the
+#: resolution's lineage names the golden facility a staged row went into (`golden_id`).
+LIST_ENTITY_COLUMNS: dict[str, str] = {"entity_sources": "golden_id"}
+
+
+def list_entity_column(table: str) -> str:
+    """The column of list table `table` naming the entity its rows belong to."""
+    return LIST_ENTITY_COLUMNS.get(table, "entity_id")
+
+
+def list_cte(table: str, relation: str, aggregates: list[str], where: str | None) -> str:
+    """SELECT of one row per entity of list table `table` (read as `relation`): its
+    `entity_id` and `aggregates`, over the rows where `where` holds."""
+    entity = list_entity_column(table)
+    condition = f" WHERE {where}" if where else ""
+    return (
+        f"SELECT {entity} AS entity_id, {', '.join(aggregates)} "
+        f"FROM {relation}{condition} GROUP BY {entity}"
+    )
+
 
 #: The free-text document: lower-cased emails, title and tech names. Free terms match word
 #: prefixes, and words are runs of letters and digits, so an address already yields its parts
@@ -428,11 +448,7 @@ def _select(
     with_ = []
     used = [(table, alias, where) for table, (alias, where) in spec.lists.items() if ctes[table]]
     for table, alias, where in used:
-        condition = f" WHERE {where}" if where else ""
-        with_.append(
-            f"{alias} AS (SELECT entity_id, {', '.join(ctes[table])} "
-            f"FROM {dialect.table(table)}{condition} GROUP BY entity_id)"
-        )
+        with_.append(f"{alias} AS ({list_cte(table, dialect.table(table), ctes[table], where)})")
     joins = []
     for join in spec.joins:
         if inputs is not None and join.table not in inputs.tables:
@@ -492,6 +508,6 @@ def postgres_elements(schema: str, lst: EntityList) -> str:
     where = [c for c in (LIST_SOURCES[lst.table][1], _list_condition(lst, _Postgres(schema))) if c]
     condition = f" WHERE {' AND '.join(where)}" if where else ""
     return (
-        f"SELECT DISTINCT {lst.element}, entity_id FROM "
+        f"SELECT DISTINCT {lst.element}, {list_entity_column(lst.table)} AS entity_id FROM "
         f"{_Postgres(schema).table(lst.table)}{condition}"
     )
