@@ -285,7 +285,7 @@ def test_a_merge_in_a_new_drop_reaches_the_published_lineage_and_sources(
 ) -> None:
     """The next Nevada drop lists Tulsa Tots, an Oklahoma facility, too: both rows resolve into
     one facility, and the published lineage and facility_search's sources say it came from
-    both lists, as the warehouse's do."""
+    both lists, as the warehouse's do. The drop is published as a version of its own."""
     _publish(project, pg_db)
     folder = project.warehouse_path.parent
     while not (folder / "crmpipe.yml").exists():
@@ -295,7 +295,10 @@ def test_a_merge_in_a_new_drop_reaches_the_published_lineage_and_sources(
     )
     (folder / "nevada_20241201.csv").write_text(NEVADA + tulsa)
     run(project)
-    _publish(project, pg_db)
+    second = _publish(project, pg_db)
+    # a new drop is a dated version of its own, never a change of the previous one in place
+    assert (second.mode, second.label) == ("full", "leads_20241201")
+    assert "each leads drop is a dated version of its own (leads_20241201)" in second.notes[0]
     sql = (
         "SELECT upper(display_name), sources FROM {} ORDER BY entity_id{}",
         "SELECT golden_id, source, row, matched_by FROM {} ORDER BY 1, 2, 3",

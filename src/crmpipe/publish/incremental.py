@@ -18,6 +18,7 @@ import psycopg
 from crmpipe.errors import first_line
 from crmpipe.publish import inplace, search_ddl, snapshot
 from crmpipe.publish.audit import build_run, sync_audit
+from crmpipe.publish.plan import LEADS_LABEL
 from crmpipe.publish.result import PublishResult
 from crmpipe.publish.search_ddl import SearchView
 from crmpipe.publish.versions import (
@@ -172,6 +173,10 @@ def publish_in_place(p: Publication) -> PublishResult | str:
     old = serving(admin)
     if old is None:
         return "nothing serves yet"
+    if p.pub.label and p.pub.label.startswith(LEADS_LABEL):
+        # Changing the serving version in place would leave no version of the previous drop
+        # to roll back to (docs/childcare.md, "Dated, kept versions").
+        return f"each leads drop is a dated version of its own ({p.pub.label}), kept for rollback"
     dc = p.duck.cursor()
     try:
         return _in_place(p, dc, path, old, share)

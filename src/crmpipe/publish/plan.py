@@ -25,6 +25,9 @@ from crmpipe.search.facilities import FACILITY_SEARCH
 from crmpipe.search.table import SEARCH_KINDS, SEARCH_TABLE, SearchInputs, crm_systems
 from crmpipe.sqltext import quote_ident
 
+#: The label prefix of a version publishing the leads product (`leads_20241101`).
+LEADS_LABEL = "leads"
+
 
 @dataclass
 class TablePlan:
@@ -303,5 +306,5 @@ def version_label(
     `build_YYYYMMDD`, dated by `data_date` (the publish day when no file date is known).
     The registry makes it unique (`leads_20241101_2` for a second version of one date)."""
     day = data_date(duck, plans) or today or date.today()
-    prefix = "leads" if "leads" in plans and plans["leads"].is_mart else "build"
+    prefix = LEADS_LABEL if "leads" in plans and plans["leads"].is_mart else "build"
     return f"{prefix}_{day:%Y%m%d}"
