@@ -17,8 +17,6 @@ from crmpipe.cli.common import (
     one_line_errors,
     out,
 )
-from crmpipe.config.load import load_config
-from crmpipe.render import console as show
 
 
 @app.command()
@@ -38,7 +36,9 @@ def publish(
     When at most publish.incremental_share of the rows changed since the version serving was
     published from this warehouse, only the changed rows are sent, into that version, in one
     transaction; otherwise (or with --full) a new version is built and swapped in."""
+    from crmpipe.config.load import load_config
     from crmpipe.publish import publish_build
+    from crmpipe.render import console as show
 
     cfg = load_config(config)
     with show.RichReporter(out) as reporter:
