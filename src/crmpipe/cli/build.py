@@ -64,10 +64,11 @@ def run(
     from crmpipe.pipeline import run as run_pipeline
     from crmpipe.publish import publish_build
     from crmpipe.render import console as show
+    from crmpipe.render.progress import RichReporter
     from crmpipe.serve import resolve_dsn
 
     cfg = load_config(config)
-    with show.RichReporter(out) as reporter:
+    with RichReporter(out) as reporter:
         summary = run_pipeline(cfg, reporter=reporter, force=force, checks=checks, full=full)
     if summary.up_to_date:
         out.print("[green]up to date:[/] no new files and no change to the project file.")
@@ -78,7 +79,7 @@ def run(
         if summary.exit_code:
             raise typer.Exit(summary.exit_code)
         return
-    with show.RichReporter(out) as reporter:
+    with RichReporter(out) as reporter:
         published = publish_build(cfg, pg, reporter, only_if_changed=not (force or full), full=full)
     if published is None:
         out.print("[green]PostgreSQL up to date:[/] the serving version is this build.")
@@ -190,8 +191,9 @@ def demo(
     from crmpipe.demo.crm_merge import figures_table
     from crmpipe.demo.runner import demo as run_demo
     from crmpipe.render import console as show
+    from crmpipe.render.progress import RichReporter
 
-    with show.RichReporter(out) as reporter:
+    with RichReporter(out) as reporter:
         result = run_demo(
             case,
             folder=folder,

@@ -39,9 +39,10 @@ def publish(
     from crmpipe.config.load import load_config
     from crmpipe.publish import publish_build
     from crmpipe.render import console as show
+    from crmpipe.render.progress import RichReporter
 
     cfg = load_config(config)
-    with show.RichReporter(out) as reporter:
+    with RichReporter(out) as reporter:
         result = publish_build(cfg, pg, reporter, full=full)
     assert result is not None  # only `only_if_changed` skips
     out.print(show.publish_summary(result), highlight=False)
