@@ -20,6 +20,7 @@ from crmpipe.pipeline import RunError, run
 from crmpipe.search import search
 from crmpipe.warehouse.connection import connect
 from crmpipe.warehouse.runs import list_runs
+from support.imports import HEAVY, RUN_CLI, heavy_modules_loaded
 
 pytestmark = pytest.mark.slow  # a 20,000-contact case, generated and run
 
@@ -208,6 +209,15 @@ def test_cli_run_search_runs(project):
     assert res.exit_code == 0 and "SELECT" in res.output
     res = runner.invoke(app, ["runs", "-c", path])
     assert res.exit_code == 0 and "success" in res.output
+
+
+def test_a_warehouse_search_loads_neither_postgresql_nor_the_pipeline(project):
+    """`crmpipe search` over the DuckDB warehouse imports what it uses: no psycopg (only --pg
+    needs it), no pyarrow, Splink, publish stack or pipeline (docs/architecture.md, "Start-up")."""
+    case, _, _ = project
+    args = ["search", "title: finance", "-c", str(case.config_path), "-n", "1"]
+    heavy = tuple(m for m in HEAVY if m != "duckdb")
+    assert heavy_modules_loaded(RUN_CLI, *args, heavy=heavy) == []
 
 
 def test_cli_errors_are_one_line(project, tmp_path):

@@ -6,7 +6,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import duckdb
 import typer
 
 import crmpipe
@@ -17,9 +16,6 @@ from crmpipe.cli.common import (
     one_line_errors,
     out,
 )
-from crmpipe.config.load import load_config
-from crmpipe.render import console as show
-from crmpipe.serve import open_store
 
 
 @app.command()
@@ -33,6 +29,7 @@ def init(
 ) -> None:
     """Guess a starting crmpipe.yml from the CSV files in FOLDER."""
     from crmpipe.init.guess import init as guess
+    from crmpipe.render import console as show
 
     result = guess(folder, output=output, force=force)
     out.print(show.init_table(result))
@@ -63,12 +60,15 @@ def run(
 
     With --pg DSN, publish.postgres in crmpipe.yml or CRMPIPE_PG_DSN set, a successful run is
     also published to PostgreSQL (unless that build already serves there)."""
+    from crmpipe.config.load import load_config
     from crmpipe.pipeline import run as run_pipeline
     from crmpipe.publish import publish_build
+    from crmpipe.render import console as show
+    from crmpipe.render.progress import RichReporter
     from crmpipe.serve import resolve_dsn
 
     cfg = load_config(config)
-    with show.RichReporter(out) as reporter:
+    with RichReporter(out) as reporter:
         summary = run_pipeline(cfg, reporter=reporter, force=force, checks=checks, full=full)
     if summary.up_to_date:
         out.print("[green]up to date:[/] no new files and no change to the project file.")
@@ -79,7 +79,7 @@ def run(
         if summary.exit_code:
             raise typer.Exit(summary.exit_code)
         return
-    with show.RichReporter(out) as reporter:
+    with RichReporter(out) as reporter:
         published = publish_build(cfg, pg, reporter, only_if_changed=not (force or full), full=full)
     if published is None:
         out.print("[green]PostgreSQL up to date:[/] the serving version is this build.")
@@ -114,6 +114,8 @@ def resolve(
     --full --keep-model scores every pair again with the model the last resolutions used,
     instead of training a new one. With --evaluate TRUTH.csv, score the stored resolution
     against a truth file instead (nothing is re-run or written)."""
+    from crmpipe.config.load import load_config
+    from crmpipe.render import console as show
     from crmpipe.resolution.run import evaluate as evaluate_resolution
     from crmpipe.resolution.run import resolve as run_resolve
 
@@ -151,8 +153,11 @@ def explain(
 ) -> None:
     """Show why records were merged into one golden record (Splink's waterfall), and where each
     value came from (source, file, row): the lead columns for a facility of a leads project."""
+    from crmpipe.config.load import load_config
+    from crmpipe.render import console as show
     from crmpipe.resolution.explain import explain as explain_record
     from crmpipe.resolution.explain import waterfall_html
+    from crmpipe.serve import open_store
 
     cfg = load_config(config)
     table = cfg.tables()[EXPLAINED_TABLES[kind.value]]
@@ -185,8 +190,10 @@ def demo(
     """Generate a demo case, run the pipeline on it and answer its reference queries."""
     from crmpipe.demo.crm_merge import figures_table
     from crmpipe.demo.runner import demo as run_demo
+    from crmpipe.render import console as show
+    from crmpipe.render.progress import RichReporter
 
-    with show.RichReporter(out) as reporter:
+    with RichReporter(out) as reporter:
         result = run_demo(
             case,
             folder=folder,
@@ -224,4 +231,6 @@ def demo(
 @app.command()
 def version() -> None:
     """Print crmpipe's version."""
+    import duckdb
+
     out.print(f"crmpipe {crmpipe.__version__} (DuckDB {duckdb.__version__})")

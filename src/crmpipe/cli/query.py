@@ -17,10 +17,6 @@ from crmpipe.cli.common import (
     one_line_errors,
     out,
 )
-from crmpipe.config.load import load_config
-from crmpipe.render import console as show
-from crmpipe.serve import open_store
-from crmpipe.warehouse.runs import list_runs
 
 
 @app.command()
@@ -45,8 +41,11 @@ def search(
     ] = None,
 ) -> None:
     """Search contacts or facilities with the query language (the DuckDB warehouse, or --pg)."""
+    from crmpipe.config.load import load_config
+    from crmpipe.render import console as show
     from crmpipe.search import explain as explain_query
     from crmpipe.search import search as run_search
+    from crmpipe.serve import open_store
 
     cfg = load_config(config)
     opts = {"aliases": cfg.search.aliases, "shorthands": cfg.search.shorthands, "table": table}
@@ -72,6 +71,11 @@ def runs(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 20,
 ) -> None:
     """List past runs, newest first."""
+    from crmpipe.config.load import load_config
+    from crmpipe.render import console as show
+    from crmpipe.serve import open_store
+    from crmpipe.warehouse.runs import list_runs
+
     cfg = load_config(config)
     with open_store(cfg, None) as con:
         out.print(show.runs_table(list_runs(con, limit)))
@@ -87,7 +91,10 @@ def quarantine(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 50,
 ) -> None:
     """List quarantined rows with the check that failed, the reason and the source line."""
+    from crmpipe.config.load import load_config
     from crmpipe.quality.quarantine import quarantine as list_quarantine
+    from crmpipe.render import console as show
+    from crmpipe.serve import open_store
 
     cfg = load_config(config)
     with open_store(cfg, None) as con:
@@ -127,6 +134,7 @@ def report(
 ) -> None:
     """Write a run's data-quality report, or a period's (--since 7d): one self-contained HTML
     page (or --json)."""
+    from crmpipe.config.load import load_config
     from crmpipe.report.write import report as write_report
 
     cfg = load_config(config)
@@ -149,6 +157,7 @@ def funnel(
     """The monthly sales funnel and the drop-off between steps (see docs/funnel.md)."""
     from crmpipe.funnel.query import funnel_csv, funnel_json
     from crmpipe.funnel.run import funnel as run_funnel
+    from crmpipe.render import console as show
 
     done = run_funnel(config, month_from=month_from, month_to=month_to, chart=chart)
     result = done.result

@@ -17,8 +17,6 @@ from crmpipe.cli.common import (
     one_line_errors,
     out,
 )
-from crmpipe.config.load import load_config
-from crmpipe.render import console as show
 
 
 @app.command()
@@ -38,10 +36,13 @@ def publish(
     When at most publish.incremental_share of the rows changed since the version serving was
     published from this warehouse, only the changed rows are sent, into that version, in one
     transaction; otherwise (or with --full) a new version is built and swapped in."""
+    from crmpipe.config.load import load_config
     from crmpipe.publish import publish_build
+    from crmpipe.render import console as show
+    from crmpipe.render.progress import RichReporter
 
     cfg = load_config(config)
-    with show.RichReporter(out) as reporter:
+    with RichReporter(out) as reporter:
         result = publish_build(cfg, pg, reporter, full=full)
     assert result is not None  # only `only_if_changed` skips
     out.print(show.publish_summary(result), highlight=False)

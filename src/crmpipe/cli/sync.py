@@ -7,8 +7,6 @@ from typing import Annotated
 import typer
 
 from crmpipe.cli.common import ConfigOpt, app, one_line_errors, out
-from crmpipe.config.load import load_config
-from crmpipe.render import console as show
 
 
 @app.command()
@@ -24,6 +22,8 @@ def sync(
     ] = False,
 ) -> None:
     """Push the target's new and changed rows to its API (retries, checkpoints, dead letters)."""
+    from crmpipe.config.load import load_config
+    from crmpipe.render import console as show
     from crmpipe.sync import sync as run_sync
 
     summaries = run_sync(load_config(config), target, retry_rejected=retry_rejected)

@@ -1,9 +1,11 @@
 """Terminal presentation with rich: every table and console line the commands print.
 
-Run progress, run summaries, search results, run lists, quarantine, resolution, the funnel and
-`crmpipe init`'s guesses, sync summaries.
+Run summaries, search results, run lists, quarantine, resolution, the funnel and `crmpipe init`'s
+guesses, sync summaries (run progress: `render.progress`).
 
-Kept apart from the CLI so the shell and other front ends draw things the same way.
+Kept apart from the CLI so the shell and other front ends draw things the same way. The results
+it draws are imported for their types only: drawing a search result must not load the pipeline
+or the publish stack (tests/test_cli_imports.py).
 """
 
 from __future__ import annotations
@@ -12,56 +14,24 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from crmpipe.funnel.query import FunnelResult
-from crmpipe.init.guess import InitResult
 from crmpipe.jsonvalues import json_value
-from crmpipe.marts.leads import LeadSummary
 from crmpipe.model import TABLES
-from crmpipe.pipeline import Reporter, RunSummary
-from crmpipe.publish import PublishResult
-from crmpipe.quality.engine import CheckOutcome
-from crmpipe.quality.quarantine import QuarantineListing
-from crmpipe.search import SearchResult
-from crmpipe.sync import SyncSummary
-from crmpipe.warehouse.runs import RunRecord
 
-
-class RichReporter(Reporter):
-    """One progress line per step: spinner while it runs, then its row count and detail."""
-
-    def __init__(self, console: Console) -> None:
-        self.progress = Progress(
-            SpinnerColumn(finished_text="[green]✓"),
-            TextColumn("{task.description:<28}"),
-            TextColumn("{task.fields[rows]:>12}"),
-            TextColumn("[dim]{task.fields[detail]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        )
-        self.tasks: dict[tuple[str, str], TaskID] = {}
-
-    def __enter__(self) -> RichReporter:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def start(self, step: str, target: str) -> None:
-        self.tasks[(step, target)] = self.progress.add_task(
-            f"{step} {target}", total=1, rows="", detail=""
-        )
-
-    def end(self, step: str, target: str, rows: int, seconds: float, detail: str = "") -> None:
-        task = self.tasks[(step, target)]
-        self.progress.update(task, completed=1, rows=f"{rows:,} rows", detail=detail)
+if TYPE_CHECKING:
+    from crmpipe.funnel.query import FunnelResult
+    from crmpipe.init.guess import InitResult
+    from crmpipe.marts.leads import LeadSummary
+    from crmpipe.pipeline import RunSummary
+    from crmpipe.publish import PublishResult
+    from crmpipe.quality.engine import CheckOutcome
+    from crmpipe.quality.quarantine import QuarantineListing
+    from crmpipe.search import SearchResult
+    from crmpipe.sync import SyncSummary
+    from crmpipe.warehouse.runs import RunRecord
 
 
 def summary_table(summary: RunSummary) -> Table:

@@ -3,7 +3,9 @@ autocommit connection to it (`open_connection`, which crmpipe.publish builds on)
 search session (`connect_pg`: search, the shell, the CLI), and `open_store`, the DuckDB
 warehouse or PostgreSQL behind one context manager.
 
-Failures are one-line `StoreError`s that name the server, never the password.
+Failures are one-line `StoreError`s that name the server, never the password. psycopg is
+imported by the functions that connect, when they do: reading the DuckDB warehouse
+(`crmpipe search` without --pg, runs, quarantine, ...) does not load it.
 """
 
 from __future__ import annotations
@@ -11,15 +13,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
-
-import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from typing import TYPE_CHECKING, Any
 
 from crmpipe.config.schema import Config
 from crmpipe.errors import CrmpipeError, first_line
 from crmpipe.search.backends import PG_SCHEMA
 from crmpipe.warehouse.connection import connect
+
+if TYPE_CHECKING:
+    import psycopg
 
 #: Where unqualified table names are looked up when reading: the search table, the canonical
 #: tables and the marts answer to their bare names (`select count(*) from contact_search`).
@@ -55,6 +57,9 @@ def _where(params: dict[str, Any]) -> str:
 
 def open_connection(dsn: str, *, app: str) -> psycopg.Connection:
     """An autocommit connection, or StoreError naming the server (never the password)."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
     if not dsn or not dsn.strip():
         raise StoreError(
             "no PostgreSQL DSN: set publish.postgres in crmpipe.yml (or CRMPIPE_PG_DSN), e.g. "
@@ -99,6 +104,8 @@ def connect_pg(
     the shell can't change anything, and each statement stops at `statement_timeout`. Raises
     StoreError (one line, naming the server, never the password) when it can't connect.
     """
+    import psycopg
+
     conn = open_connection(dsn, app=app)
     try:
         configure_session(conn, statement_timeout=statement_timeout, read_only=read_only)
