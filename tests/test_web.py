@@ -24,7 +24,9 @@ from crmpipe.demo.datasets import pipedrive, pursuit
 from crmpipe.funnel.chart import funnel_svg
 from crmpipe.funnel.run import funnel as run_funnel
 from crmpipe.pipeline import run
+from crmpipe.search import search
 from crmpipe.serve import open_store
+from crmpipe.warehouse.connection import connect
 from support.server import Server
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "serve.md"
@@ -276,18 +278,37 @@ def _documented_urls() -> list[str]:
     return re.findall(r"^http://127\.0\.0\.1:8000(/\S*)", section, re.M)
 
 
-def test_every_documented_page_url_answers(web: Server, sales: Server) -> None:
+def _exists(cfg: Config, table: str, key: str) -> bool:
+    column = "contact_id" if table == "contacts" else "entity_id"
+    with connect(cfg.warehouse_path, read_only=True) as con:
+        sql = f"SELECT count(*) FROM core.{table} WHERE {column} = ?"
+        return con.execute(sql, [key]).fetchone()[0] > 0
+
+
+def test_every_documented_page_url_answers(project: Config, web: Server, sales: Server) -> None:
     urls = _documented_urls()
     assert len(urls) >= 8
     for url in urls:
         server = sales if url.startswith("/funnel") else web
         path, params = split(url)
+        kind, _, key = path.strip("/").partition("/")
+        if kind in ("contacts", "entities") and not _exists(project, kind, key):
+            # a real sample's id, in a user's clone (no ../shared/data): not found, said so
+            assert server.get(path)[0] == 404, url
+            continue
         body = page(server, path, **params)
         if path == "/" and "q" in params:
-            assert 'id="results"' in body, url
-    # The facet link the docs show is the one the page draws.
+            # the page shows what the library finds (the case's own data: the real sample
+            # when ../shared/data is here, synthetic rows in a user's clone)
+            with connect(project.warehouse_path, read_only=True) as con:
+                total = search(con, params["q"], count_cap=None).total
+            assert f'<strong id="total">{total:,}</strong>' in body, url
+            assert ('id="results"' in body) == (total > int(params.get("offset", 0))), url
+    # The facet link the docs show is the one the page draws (when Texas has matches).
     body = page(web, "/", q=QUERY)
-    assert 'href="/?q=title%3A+finance+state%3A%22TX%22"' in body
+    with connect(project.warehouse_path, read_only=True) as con:
+        texas = search(con, f'{QUERY} state:"TX"', count_cap=None).total
+    assert ('href="/?q=title%3A+finance+state%3A%22TX%22"' in body) == (texas > 0)
 
 
 # --- access ----------------------------------------------------------------------------------

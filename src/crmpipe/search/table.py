@@ -75,20 +75,19 @@ LIST_SOURCES: dict[str, tuple[str, str | None]] = {
 LIST_ENTITY_COLUMNS: dict[str, str] = {"entity_sources": "golden_id"}
 
 
-def list_entity_column(table: str) -> str:
-    """The column of list table `table` naming the entity its rows belong to."""
-    return LIST_ENTITY_COLUMNS.get(table, "entity_id")
+def list_entity(table: str) -> tuple[str, str]:
+    """The column of list table `table` naming the entity its rows belong to, and its
+    selection as `entity_id`."""
+    column = LIST_ENTITY_COLUMNS.get(table, "entity_id")
+    return column, column if column == "entity_id" else f"{column} AS entity_id"
 
 
 def list_cte(table: str, relation: str, aggregates: list[str], where: str | None) -> str:
     """SELECT of one row per entity of list table `table` (read as `relation`): its
     `entity_id` and `aggregates`, over the rows where `where` holds."""
-    entity = list_entity_column(table)
+    column, entity = list_entity(table)
     condition = f" WHERE {where}" if where else ""
-    return (
-        f"SELECT {entity} AS entity_id, {', '.join(aggregates)} "
-        f"FROM {relation}{condition} GROUP BY {entity}"
-    )
+    return f"SELECT {entity}, {', '.join(aggregates)} FROM {relation}{condition} GROUP BY {column}"
 
 
 #: The free-text document: lower-cased emails, title and tech names. Free terms match word
@@ -508,6 +507,6 @@ def postgres_elements(schema: str, lst: EntityList) -> str:
     where = [c for c in (LIST_SOURCES[lst.table][1], _list_condition(lst, _Postgres(schema))) if c]
     condition = f" WHERE {' AND '.join(where)}" if where else ""
     return (
-        f"SELECT DISTINCT {lst.element}, {list_entity_column(lst.table)} AS entity_id FROM "
+        f"SELECT DISTINCT {lst.element}, {list_entity(lst.table)[1]} FROM "
         f"{_Postgres(schema).table(lst.table)}{condition}"
     )
