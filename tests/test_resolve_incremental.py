@@ -350,3 +350,18 @@ def test_failed_training_resolves_with_the_built_in_priors(tmp_path: Path, monke
     assert not trained
     assert got == expected
     assert len([c for c in got if len(c) > 1]) > 50  # duplicates were found all the same
+
+
+def test_references_to_a_table_nothing_names_read_no_lineage() -> None:
+    """Nothing references contacts: no lineage is read to remap them (at 4.5M records the map
+    read every lineage row), so the remap needs no lineage table at all."""
+    import duckdb
+
+    from crmpipe.model import CONTACTS, ENTITIES
+    from crmpipe.resolution.references import remap_references
+
+    con = duckdb.connect()
+    try:
+        assert remap_references(con, {"contacts": CONTACTS, "entities": ENTITIES}, "contacts") == 0
+    finally:
+        con.close()

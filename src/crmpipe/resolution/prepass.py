@@ -132,15 +132,23 @@ def prepass_edges(
             f"CREATE OR REPLACE TEMP TABLE _pp_delta AS SELECT {', '.join(read)} FROM {delta}"
         )
         work.append("_pp_delta")
+        # the records of every rule's touched groups in one scan of `source`, each flagged with
+        # the rules whose groups it falls in (a scan per rule: 1.03 against 0.76 s at 4.5M)
+        flags = [
+            f"EXISTS (SELECT 1 FROM {r.groups('_pp_delta')} g WHERE "
+            + " AND ".join(f"g.{c} = s.{c}" for c in r.group)
+            + f") AS _pp_{i}"
+            for i, r in enumerate(rules)
+        ]
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _pp_in AS SELECT * FROM (SELECT "
+            f"{', '.join(f's.{c}' for c in read)}, {', '.join(flags)} FROM {source} s) "
+            f"WHERE {' OR '.join(f'_pp_{i}' for i in range(len(rules)))}"
+        )
+        work.append("_pp_in")
         parts = []
         for i, r in enumerate(rules):
-            inside = f"_pp_in{i}"
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {inside} AS SELECT {', '.join(['_rid', *r.read])} "
-                f"FROM {source} "
-                f"SEMI JOIN {r.groups('_pp_delta')} g USING ({', '.join(r.group)})"
-            )
-            work.append(inside)
+            inside = f"(SELECT {', '.join(['_rid', *r.read])} FROM _pp_in WHERE _pp_{i})"
             parts.append(r.edges(inside))
             parts.append(
                 f"SELECT e._rid_l, e._rid_r, e.rule FROM {stored} e "

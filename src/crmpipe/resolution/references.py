@@ -22,6 +22,8 @@ def remap_references(con: duckdb.DuckDBPyConnection, tables: dict[str, Table], n
     """
     t = ResolvedTables(name)
     changed = 0
+    if not any(c.references == name for other in tables.values() for c in other.all_columns):
+        return 0  # nothing names its rows: the map would read every lineage row for nothing
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _remap AS SELECT DISTINCT record_id, golden_id "
         f"FROM {t.sources} WHERE record_id <> golden_id"
