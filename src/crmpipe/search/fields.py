@@ -58,6 +58,9 @@ class Field:
     #: table of its distinct (hash, text) pairs (search.hashed); None where the store has none.
     hash_column: str | None = None
     hash_table: str | None = None
+    #: DuckDB: the table of the entity-level columns (search.entities) when this field is one
+    #: of them, where terms on several such fields are tested together; None elsewhere.
+    entity_table: str | None = None
 
     @property
     def is_alias(self) -> bool:
@@ -72,7 +75,7 @@ def fields_from_list(
     aliases: Mapping[str, str] | None = None,
 ) -> dict[str, Field]:
     """The field registry from `(column, kind[, position[, match_column[,
-    signature_column[, hash_column[, hash_table]]]]])` tuples, plus aliases.
+    signature_column[, hash_column[, hash_table[, entity_table]]]]]])` tuples, plus aliases.
 
     Keys are lower-case names. An alias names an existing column (`pop: pop_estimate_2022`) and
     wins over a column of the same name; an alias whose column this table lacks is skipped, so
@@ -88,6 +91,7 @@ def fields_from_list(
             signature_column = rest[2] if len(rest) > 2 else None
             hash_column = rest[3] if len(rest) > 3 else None
             hash_table = rest[4] if len(rest) > 4 and hash_column else None
+            entity_table = rest[5] if len(rest) > 5 else None
             try:
                 k = Kind(str(kind).lower())
             except ValueError:
@@ -105,6 +109,7 @@ def fields_from_list(
                 signature_column,
                 hash_column,
                 hash_table,
+                entity_table,
             )
         fields[f.name] = f
     by_column = {f.column.lower(): f for f in fields.values() if not f.is_alias}
