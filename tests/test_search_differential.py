@@ -116,12 +116,12 @@ FIXED = [
     "NOT title:intern",
     "finance OR clerk state:TX",
     "(fin OR accela) pop>5000",
-    # DuckDB tests two or more entity-level terms together on its entity table
-    # (search.entities): with negations, alternatives and contact terms around them
-    "tech:accela pop>10000",
-    "state:CA,TX -pop<5000 crm:a",
-    "-state:CA -tech:accela",
-    "-(state:CA tech:accela)",
+    # DuckDB tests two or more entity-level terms beside a contact term together on its
+    # entity table (search.entities): with negations and alternatives around them
+    "tech:accela pop>10000 title:a",
+    "state:CA,TX -pop<5000 crm:a email:gov",
+    "-state:CA -tech:accela email:o",
+    "-(state:CA tech:accela email:gov)",
     "(tech:accela OR crm:a) display_name:county title:a",
     "lat:30..40 long:-100..-80 -email:gov",
     "titel:finance",

@@ -5,8 +5,9 @@
   entity id no entity has, the entity table holds exactly one row per entity key with the values
   the search table's rows have; a full rebuild makes the same table; the registry names it on
   the entity-level fields only.
-- Two or more entity-level terms of one AND are written as one probe of the entity key, their
-  values bound; one alone is written as before.
+- Two or more entity-level terms of one AND beside a term on the contact's columns are written
+  as one probe of the entity key, their values bound; one alone, or entity terms alone, are
+  written as before.
 - Queries through the entity table answer exactly what the same terms on the contact rows
   answer: negations, alternatives, ranges, lists, contacts without an entity.
 - Should two entity ids share a key, the table is dropped: the terms are written one by one.
@@ -37,23 +38,24 @@ from crmpipe.warehouse.connection import connect
 ENTITY_TABLE = "search.contact_search_entities"
 #: Entity-level terms two or more at a time (and a few mixed with contact terms).
 QUERIES = [
-    "tech:accela pop>10000",
+    "tech:accela pop>10000 title:a",
     "filter: bob Accela >10000",
-    "state:CA pop>1000",
-    "state:CA,TX -pop<5000",
-    "-state:CA -tech:accela",
-    "-(state:CA tech:accela)",
+    "state:CA pop>1000 email:gov",
+    "state:CA,TX -pop<5000 -title:clerk",
+    "-state:CA -tech:accela email:o",
+    "-(state:CA tech:accela email:gov)",
+    "-(state:CA tech:accela) title:a",
     "-state:CA -pop>1000 title:a",
     "(tech:accela OR crm:a) pop>1000",
     "(state:CA OR state:TX) display_name:county",
-    "lat:30..40 long:-100..-80",
+    "lat:30..40 long:-100..-80 fin",
     "crm:a,b tech_types:cms domain:gov",
     "entity_type:county -crm:a email:gov",
-    "tech:planted pop>0",
-    "tech:planted -pop>0",
-    "city:spring OR state:NY pop>100",
+    "tech:planted pop>0 email:.",
+    "tech:planted -pop>0 -email:zzz",
+    "city:spring OR state:NY pop>100 title:a",
     "(fin OR accela) pop>5000 state:TX",
-    "NOT (tech:accela -state:CA)",
+    "NOT (tech:accela -state:CA title:a)",
 ]
 
 
@@ -177,6 +179,11 @@ def test_entity_terms_are_one_probe_with_their_values_bound(duck) -> None:
     assert params == [10000, "accela", "clerk"]
     where, params = compile_query("state:CA title:clerk", fields)  # one alone: as before
     assert "_entity_key" not in where and params == ["ca", "clerk"]
+    # entity terms alone (no contact term whose scan they'd shorten): one by one, as before
+    where, params = compile_query("tech:Accela pop>10000", fields)
+    assert "_entity_key" not in where and params == [10000, "accela"]
+    where, _ = compile_query("(tech:Accela pop>10000) title:clerk", fields)  # nested: grouped
+    assert where.count('"_entity_key" IN') == 1
 
 
 def _plain(fields: dict[str, Field]) -> dict[str, Field]:
