@@ -11,8 +11,6 @@
 - Queries through the entity table answer exactly what the same terms on the contact rows
   answer: negations, alternatives, ranges, lists, contacts without an entity.
 - Should two entity ids share a key, the table is dropped: the terms are written one by one.
-- Beside it: the key is stored uncompressed, as the page's shown columns are (a rare query's
-  scan reads it for a few rows of every vector, which FSST would decode whole).
 """
 
 from __future__ import annotations
@@ -237,14 +235,3 @@ def test_a_shared_key_drops_the_entity_table(tmp_path: Path) -> None:
     assert refresh(con, "t", "entity_id", ["pop"]) is None
     tables = con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()
     assert tables == [("t",)]
-
-
-def test_the_key_and_the_shown_columns_are_stored_uncompressed(duck) -> None:
-    rows = duck.execute(
-        "SELECT column_name, list(DISTINCT compression) FROM "
-        "pragma_storage_info('search.contact_search') WHERE segment_type = 'VARCHAR' "
-        "AND column_name IN ('contact_id', 'full_name', 'phone', 'display_name') GROUP BY 1"
-    ).fetchall()
-    assert {name: kinds for name, kinds in rows} == {
-        name: ["Uncompressed"] for name in ("contact_id", "full_name", "phone", "display_name")
-    }

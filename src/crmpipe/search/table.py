@@ -303,9 +303,8 @@ CONTACT_SEARCH = SearchTable(
     ),
     needs=("entities", "techstacks", "external_ids"),
     # Reading back a page of 50 contacts at 4.5M: 31, 28 and 19 ms for these columns stored
-    # compressed (FSST decodes a block to reach a row), 2 ms each uncompressed. The key too:
-    # a rare query's scan reads it for the few matches of every vector (`filter:`, 4.5M).
-    fetched=("contact_id", "full_name", "phone", "display_name"),
+    # compressed (FSST decodes a block to reach a row), 2 ms each uncompressed.
+    fetched=("full_name", "phone", "display_name"),
     # `email: bob` keeps 0.3% of the contacts, and the contains over 1M joined emails was
     # most of the `filter:` query's scan (32 ms); the signature leaves it 6.5% of the rows to
     # test (4.6 ms). Tech names are the entity's (few distinct texts): not signed.
