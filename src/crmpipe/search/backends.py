@@ -162,8 +162,8 @@ class DuckDBBackend(Backend):
     def has_table(self, spec: SearchTable) -> bool:
         def read() -> str | None:
             # duckdb_tables() and duckdb_views() answer faster than information_schema.tables;
-            # the views (dozens of them internal) only when no table has the name: 1.0 ms
-            # against 1.5 for both at once
+            # the views (dozens of them internal) only when no table has the name (at 4.5M
+            # contacts, load 1.9: 1.32 ms against 1.47 for both at once)
             for kind, listing, column in (
                 ("table", "duckdb_tables()", "table_name"),
                 ("view", "duckdb_views()", "view_name"),
