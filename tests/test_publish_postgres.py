@@ -283,8 +283,8 @@ def test_publish_tables_keys_indexes_and_search_view(pg_db: str) -> None:
             "::regclass AND attnum > 0 ORDER BY attnum",
         )
     ]
-    # ... but for DuckDB's own prefilter columns, which the publish doesn't copy
-    own = {"_emails_sig", "_tech_names_hash"}
+    # ... but for DuckDB's own prefilter columns and entity key, which the publish doesn't copy
+    own = {"_emails_sig", "_tech_names_hash", "_entity_key"}
     assert own <= set(duck_cols) and not own & set(pg_cols)
     assert pg_cols == [c for c in duck_cols if c not in own]
     lists = (

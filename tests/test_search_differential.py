@@ -116,6 +116,14 @@ FIXED = [
     "NOT title:intern",
     "finance OR clerk state:TX",
     "(fin OR accela) pop>5000",
+    # DuckDB tests two or more entity-level terms beside a contact term together on its
+    # entity table (search.entities): with negations and alternatives around them
+    "tech:accela pop>10000 title:a",
+    "state:CA,TX -pop<5000 crm:a email:gov",
+    "-state:CA -tech:accela email:o",
+    "-(state:CA tech:accela email:gov)",
+    "(tech:accela OR crm:a) display_name:county title:a",
+    "lat:30..40 long:-100..-80 -email:gov",
     "titel:finance",
     "title>5",
     "pop:abc",
@@ -188,13 +196,17 @@ def test_the_case_has_every_kind_of_field(stores) -> None:
     _, duck, pg = stores
     duck_fields = DuckDBBackend(duck).load_fields()
     pg_backend = PostgresBackend(pg)
-    # The same fields, but for DuckDB's bigram signature of the emails and hashed tech names
-    # (its own prefilters; the publish doesn't copy them, PostgreSQL's indexes serve there).
+    # The same fields, but for DuckDB's bigram signature of the emails, hashed tech names and
+    # entity table (its own prefilters; the publish doesn't copy them, PostgreSQL's indexes
+    # serve there).
     assert duck_fields["emails"].signature_column == "_emails_sig"
     assert duck_fields["tech_names"].hash_column == "_tech_names_hash"
     assert duck_fields["tech_names"].hash_table == "search.contact_search_tech_names"
+    assert duck_fields["pop_estimate_2022"].entity_table == "search.contact_search_entities"
     unsigned = {
-        k: dataclasses.replace(f, signature_column=None, hash_column=None, hash_table=None)
+        k: dataclasses.replace(
+            f, signature_column=None, hash_column=None, hash_table=None, entity_table=None
+        )
         for k, f in duck_fields.items()
     }
     assert pg_backend.load_fields() == unsigned

@@ -17,7 +17,7 @@ import duckdb
 
 from crmpipe.config.schema import Config
 from crmpipe.model import Table, duckdb_ddl, physical_columns
-from crmpipe.search import hashed, refresh
+from crmpipe.search import entities, hashed, refresh
 from crmpipe.search.catalog import SEARCH_TABLES, duckdb_inputs, planned_tables
 from crmpipe.search.table import (
     CONTACT_SEARCH,
@@ -135,6 +135,7 @@ def index_search(
         changed = refresh.refresh(con, spec, columns, inputs.tables, changed_only, basis, share)
         if changed is not None:
             _hash_tables(con, spec, columns)
+            _entity_table(con, spec, columns)
             ((rows,),) = con.execute(f"SELECT count(*) FROM {target}").fetchall()
             return SearchBuild(rows, changed)
     # The columns that searches scan in full (the contact's joined lists, the document) are
@@ -160,6 +161,7 @@ def index_search(
         [(n, k, i, m, signatures[i], hashes[i], spec.name) for i, (n, k, m) in enumerate(fields)],
     )
     _hash_tables(con, spec, columns)
+    _entity_table(con, spec, columns)
     ((rows,),) = con.execute(f"SELECT count(*) FROM {target}").fetchall()
     return SearchBuild(rows)
 
@@ -175,6 +177,24 @@ def _hash_tables(
             f"UPDATE {DUCKDB_FIELDS_TABLE} SET hash_table = ? WHERE name = ? AND table_name = ?",
             [pairs, name, spec.name],
         )
+
+
+def _entity_table(
+    con: duckdb.DuckDBPyConnection, spec: SearchTable, columns: list[SearchColumn]
+) -> None:
+    """(Re)make the table's entity table from its rows (search.entities) and record it in
+    meta.search_fields on each entity-level field (NULL: terms written one by one)."""
+    held = spec.entity_columns(columns)
+    if not held:
+        return
+    made = entities.refresh(con, spec.name, spec.list_key.rpartition(".")[2], held)
+    names = [c.name for c in columns if spec.entity_level(c)]
+    marks = ", ".join("?" for _ in names)
+    con.execute(
+        f"UPDATE {DUCKDB_FIELDS_TABLE} SET entity_table = ? WHERE table_name = ? "
+        f"AND name IN ({marks})",
+        [made, spec.name, *names],
+    )
 
 
 def _forget_fields(con: duckdb.DuckDBPyConnection, spec: SearchTable) -> None:
@@ -204,4 +224,5 @@ def build_searches(
             _forget_fields(con, spec)
             refresh.forget(con, spec)
             hashed.drop(con, spec.name, list(spec.hashed))
+            entities.drop(con, spec.name)
     return {spec.name: index_search(con, cfg, spec, full=full) for spec in planned}

