@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from crmpipe.config.load import parse_config
-from crmpipe.search.table import (
-    EntityList,
+from crmpipe.search.selects import (
     duckdb_select,
-    field_rows,
     postgres_elements,
     postgres_select,
+)
+from crmpipe.search.table import (
+    EntityList,
+    field_rows,
     safe_name,
     search_columns,
 )

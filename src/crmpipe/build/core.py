@@ -19,6 +19,9 @@ from crmpipe.config.schema import Config
 from crmpipe.model import Table, duckdb_ddl, physical_columns
 from crmpipe.search import entities, hashed, refresh
 from crmpipe.search.catalog import SEARCH_TABLES, duckdb_inputs, planned_tables
+from crmpipe.search.selects import (
+    duckdb_select,
+)
 from crmpipe.search.table import (
     CONTACT_SEARCH,
     DUCKDB_FIELDS_TABLE,
@@ -26,7 +29,6 @@ from crmpipe.search.table import (
     EntityList,
     SearchColumn,
     SearchTable,
-    duckdb_select,
     field_rows,
 )
 from crmpipe.sqltext import quote_ident

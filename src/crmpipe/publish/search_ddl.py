@@ -29,6 +29,10 @@ from crmpipe.publish.ddl import (
 )
 from crmpipe.search.dialects import pg_month, pg_month_index
 from crmpipe.search.facilities import FACILITY_SEARCH
+from crmpipe.search.selects import (
+    postgres_elements,
+    postgres_select,
+)
 from crmpipe.search.table import (
     DUCKDB_SEARCH_TABLE,
     LIST_SOURCES,
@@ -36,8 +40,6 @@ from crmpipe.search.table import (
     Scalar,
     SearchInputs,
     field_rows,
-    postgres_elements,
-    postgres_select,
     search_columns,
 )
 from crmpipe.sqltext import quote_ident, sql_str
@@ -163,7 +165,7 @@ def search_view(
 
 def _duck_elements(lst: EntityList) -> str:
     """DuckDB SELECT of (element, entity_id) for an entity list from `core`: the rows of
-    search.table.postgres_elements, with DuckDB's lower() (the one its search table used)."""
+    search.selects.postgres_elements, with DuckDB's lower() (the one its search table used)."""
     conditions = [LIST_SOURCES[lst.table][1]]
     conditions.append(f"lower(system) = {sql_str(lst.system)}" if lst.system else lst.condition)
     where = [c for c in conditions if c]

@@ -27,14 +27,16 @@ import hashlib
 import json
 from typing import Any
 
+from crmpipe.search.selects import (
+    _DuckDB,
+    _list_condition,
+    list_cte,
+)
 from crmpipe.search.table import (
     EntityList,
     Scalar,
     SearchColumn,
     SearchTable,
-    _DuckDB,
-    _list_condition,
-    list_cte,
 )
 from crmpipe.sqltext import quote_ident
 
