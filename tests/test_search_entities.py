@@ -27,10 +27,11 @@ from crmpipe.config.load import load_config
 from crmpipe.config.schema import Config
 from crmpipe.demo.datasets import pursuit
 from crmpipe.pipeline import run
-from crmpipe.search import DuckDBBackend, compile_query, search
+from crmpipe.search import DuckDBBackend, compile_query
 from crmpipe.search.entities import refresh
 from crmpipe.search.fields import Field
 from crmpipe.warehouse.connection import connect
+from support.answers import answer
 
 ENTITY_TABLE = "search.contact_search_entities"
 #: Entity-level terms two or more at a time (and a few mixed with contact terms).
@@ -187,26 +188,13 @@ def _plain(fields: dict[str, Field]) -> dict[str, Field]:
     return {k: dataclasses.replace(f, entity_table=None) for k, f in fields.items()}
 
 
-def _answer(con, cfg: Config, query: str, fields: dict[str, Field]) -> tuple:
-    r = search(
-        con,
-        query,
-        shorthands=cfg.search.shorthands,
-        fields=fields,
-        columns=["contact_id"],
-        limit=10_000,
-        count_cap=None,
-    )
-    return [row[0] for row in r.rows], r.total
-
-
 @pytest.mark.parametrize("query", QUERIES)
-def test_the_entity_table_changes_no_answer(warehouse, duck, query: str) -> None:
+def test_the_entity_table_changes_noanswer(warehouse, duck, query: str) -> None:
     cfg = warehouse[0]
     grouped = DuckDBBackend(duck).load_fields(cfg.search.aliases)
     plain = _plain(grouped)
-    answer = _answer(duck, cfg, query, grouped)
-    assert answer == _answer(duck, cfg, query, plain), query
+    got = answer(duck, cfg, query, grouped)
+    assert got == answer(duck, cfg, query, plain), query
 
 
 def test_the_entity_queries_are_telling(warehouse, duck) -> None:
@@ -214,7 +202,7 @@ def test_the_entity_queries_are_telling(warehouse, duck) -> None:
     cfg = warehouse[0]
     fields = DuckDBBackend(duck).load_fields(cfg.search.aliases)
     (total,) = duck.execute("SELECT count(*) FROM search.contact_search").fetchone()
-    totals = [_answer(duck, cfg, q, fields)[1] for q in QUERIES]
+    totals = [answer(duck, cfg, q, fields)[1] for q in QUERIES]
     assert sum(0 < t < total for t in totals) >= len(QUERIES) * 0.7, totals
 
 
