@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from crmpipe.config.load import parse_config
-from crmpipe.search.selects import (
-    duckdb_select,
-    postgres_elements,
-    postgres_select,
-)
+from crmpipe.search.selects import duckdb_select, postgres_elements, postgres_select
 from crmpipe.search.table import (
     EntityList,
     field_rows,

@@ -19,9 +19,7 @@ from crmpipe.config.schema import Config
 from crmpipe.model import Table, duckdb_ddl, physical_columns
 from crmpipe.search import entities, hashed, refresh
 from crmpipe.search.catalog import SEARCH_TABLES, duckdb_inputs, planned_tables
-from crmpipe.search.selects import (
-    duckdb_select,
-)
+from crmpipe.search.selects import duckdb_select
 from crmpipe.search.table import (
     CONTACT_SEARCH,
     DUCKDB_FIELDS_TABLE,

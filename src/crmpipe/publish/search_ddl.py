@@ -29,10 +29,7 @@ from crmpipe.publish.ddl import (
 )
 from crmpipe.search.dialects import pg_month, pg_month_index
 from crmpipe.search.facilities import FACILITY_SEARCH
-from crmpipe.search.selects import (
-    postgres_elements,
-    postgres_select,
-)
+from crmpipe.search.selects import postgres_elements, postgres_select
 from crmpipe.search.table import (
     DUCKDB_SEARCH_TABLE,
     LIST_SOURCES,

@@ -27,11 +27,7 @@ import hashlib
 import json
 from typing import Any
 
-from crmpipe.search.selects import (
-    _DuckDB,
-    _list_condition,
-    list_cte,
-)
+from crmpipe.search.selects import _DuckDB, _list_condition, list_cte
 from crmpipe.search.table import (
     EntityList,
     Scalar,
