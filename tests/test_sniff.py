@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 
 from crmpipe.config.schema import FormatSpec
 from crmpipe.ingest.sniff import DELIMITERS, Dialect, SniffError, read_records, sniff
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from support.shared import shared_folder
 
 
 def write(tmp_path: Path, data: bytes | str, name: str = "f.csv") -> Path:
@@ -253,10 +252,9 @@ def test_read_csv_options_read_the_file_with_duckdb(tmp_path: Path) -> None:
 
 
 def shared(path: str) -> Path:
-    p = SHARED / path
-    if not p.exists():
-        pytest.skip(f"real sample {p} is absent (it lives in ../shared/data, outside the repo)")
-    return p
+    """A real sample file (`case/name.csv`) in the shared data folder; skips when absent."""
+    case, name = path.split("/", 1)
+    return shared_folder(case) / name
 
 
 def test_real_pursuit_places() -> None:
@@ -295,10 +293,7 @@ def test_real_childcare_source3_broken_quoting() -> None:
 
 
 def test_real_pipedrive_files() -> None:
-    folder = SHARED / "pipedrive"
-    if not folder.exists():
-        pytest.skip(f"real sample folder {folder} is absent")
-    for p in sorted(folder.glob("*.csv")):
+    for p in sorted(shared_folder("pipedrive").glob("*.csv")):
         d = sniff(p)
         assert d.delimiter == "," and d.encoding == "utf-8", p
 
