@@ -37,7 +37,9 @@ def project(tmp_path: Path) -> Path:
     return pursuit.generate(tmp_path / "case", contacts=300, seed=5).config_path
 
 
-def test_run_publish_rollback_and_search_through_the_cli(project: Path, pg_db: str) -> None:
+def test_run_publish_rollback_and_search_through_the_cli(
+    project: Path, pg_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = invoke("run", "-c", str(project), "--pg", pg_db)
     assert first.exit_code == 0, first.output
     # The version's dated label: the newest date of the files its rows came from (none is in
@@ -75,6 +77,14 @@ def test_run_publish_rollback_and_search_through_the_cli(project: Path, pg_db: s
     )
     assert pg.exit_code == 0, pg.output
     assert json.loads(pg.stdout) == json.loads(duck.stdout)
+    # A published database is searched without the project that built it (and without its
+    # shorthands, such as `filter:`).
+    crm = invoke("search", "-c", str(project), "-f", "json", "crm: a")
+    monkeypatch.chdir(project.parent.parent)
+    bare = invoke("search", "-f", "json", "--pg", pg_db, "crm: a")
+    assert bare.exit_code == 0, bare.output
+    assert json.loads(bare.stdout) == json.loads(crm.stdout)
+    assert json.loads(crm.stdout)["rows"]
 
     # The version serving (v1, rolled back to) is not the one this warehouse published last
     # (v2): a full publish, which says why; then nothing changed, so the next goes in place.

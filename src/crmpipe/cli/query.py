@@ -41,21 +41,20 @@ def search(
     ] = None,
 ) -> None:
     """Search contacts or facilities with the query language (the DuckDB warehouse, or --pg)."""
-    from crmpipe.config.load import load_config
+    from crmpipe.config.schema import SearchSpec
     from crmpipe.render import console as show
     from crmpipe.search import explain as explain_query
     from crmpipe.search import search as run_search
     from crmpipe.serve import open_store
 
-    cfg = load_config(config)
-    opts = {"aliases": cfg.search.aliases, "shorthands": cfg.search.shorthands, "table": table}
+    cfg = config_or_none(config, dsn_given=pg is not None)
+    spec = cfg.search if cfg is not None else SearchSpec()  # --pg without a project file
+    opts = {"aliases": spec.aliases, "shorthands": spec.shorthands, "table": table}
     with open_store(cfg, pg, app="crmpipe search") as con:
         if explain:
             out.print(explain_query(con, query, **opts), highlight=False, markup=False)
             return
-        result = run_search(
-            con, query, limit=limit or cfg.search.limit, count_cap=cfg.search.count_cap, **opts
-        )
+        result = run_search(con, query, limit=limit or spec.limit, count_cap=spec.count_cap, **opts)
     if format is Format.json:
         sys.stdout.write(show.result_json(result) + "\n")
     elif format is Format.csv:
