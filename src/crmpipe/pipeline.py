@@ -44,6 +44,7 @@ from crmpipe.quality.engine import EXIT_CHECKS_FAILED, Checker, CheckOutcome, re
 from crmpipe.quality.scores import record_quality
 from crmpipe.quality.slas import SlaOutcome, evaluate_slas, record_slas
 from crmpipe.quality.specs import all_checks, all_slas
+from crmpipe.reporter import Reporter
 from crmpipe.resolution.records import snapshot_records
 from crmpipe.resolution.references import remap_references
 from crmpipe.resolution.run import (
@@ -69,16 +70,6 @@ class RunError(CrmpipeError):
     def __init__(self, message: str, run_id: int | None = None) -> None:
         super().__init__(message)
         self.run_id = run_id
-
-
-class Reporter:
-    """Receives progress; the CLI draws it with rich, tests and the library stay quiet."""
-
-    def start(self, step: str, target: str) -> None:  # noqa: B027 - optional hook
-        pass
-
-    def end(self, step: str, target: str, rows: int, seconds: float, detail: str = "") -> None:  # noqa: B027
-        pass
 
 
 @dataclass

@@ -90,8 +90,6 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the HTTP API (search, fields, runs, reports; OpenAPI at /docs), read-only."""
-    from crmpipe.api import serve as run_server
-
     if hash_key:
         from crmpipe.api.access import hash_key as key_hash
 
@@ -100,6 +98,7 @@ def serve(
             raise typer.BadParameter("--hash-key reads the key from stdin: none was given")
         print(f"hash: {key_hash(key)}")  # the hash only: the key is never echoed
         return
+    from crmpipe.api import serve as run_server
 
     run_server(
         config_or_none(config, dsn_given=pg is not None),

@@ -25,7 +25,7 @@ from crmpipe.publish.plan import PublishPlan, TablePlan
 from crmpipe.sqltext import quote_ident
 
 if TYPE_CHECKING:
-    from crmpipe.pipeline import Reporter
+    from crmpipe.reporter import Reporter
 
 #: maintenance_work_mem for GIN builds: far smaller than for B-trees, on purpose. A GIN build
 #: collects entries in an in-memory tree until this fills, and a big tree misses the CPU caches.

@@ -64,7 +64,7 @@ from crmpipe.sqltext import quote_ident, sql_str
 from crmpipe.warehouse.connection import connect as connect_warehouse
 
 if TYPE_CHECKING:
-    from crmpipe.pipeline import Reporter
+    from crmpipe.reporter import Reporter
 
 
 class Publication:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
-from crmpipe.pipeline import Reporter
+from crmpipe.reporter import Reporter
 
 
 class RichReporter(Reporter):
