@@ -352,62 +352,6 @@ def test_failed_training_resolves_with_the_built_in_priors(tmp_path: Path, monke
     assert len([c for c in got if len(c) > 1]) > 50  # duplicates were found all the same
 
 
-def test_the_changed_records_partners_make_the_pairs_every_record_makes(monkeypatch) -> None:
-    """In place, the blocked pairs join the changed records with their partners (the records
-    any rule pairs with one, on either side, taken in one scan): the same pairs as joining
-    with every record, asymmetric rules (first name against last name) and NULLs included."""
-    import duckdb
-
-    import crmpipe.resolution.incremental as inc
-    from crmpipe.resolution.settings import excluding
-    from crmpipe.resolution.tables import ResolvedTables
-
-    rules = [
-        'l."e" = r."e"',
-        'l."g" = r."g" AND l."p" = r."p"',
-        'l."g" = r."g" AND l."f" = r."l"',
-    ]
-    con = duckdb.connect()
-    try:
-        con.execute("CREATE SCHEMA resolved")
-        con.execute(
-            "CREATE TABLE _rin AS SELECT i AS _rid, 'k' || i AS key, nullif(i % 97, 0) AS e, "
-            "i % 13 AS g, nullif(i % 7, 3) AS p, (i * 7) % 11 AS f, (i * 5) % 11 AS l "
-            "FROM range(1, 3001) t(i)"
-        )
-        con.execute(
-            "CREATE TABLE _pg AS SELECT i AS _rid, i - i % 2 AS _cluster FROM range(1, 200) t(i)"
-        )
-        con.execute(
-            "CREATE VIEW _rin2 AS SELECT *, coalesce(_cluster, _rid) AS _pg "
-            "FROM _rin LEFT JOIN _pg USING (_rid)"
-        )
-        con.execute(
-            "CREATE TABLE _changed AS SELECT _rid FROM _rin WHERE _rid % 41 = 0 OR _rid > 2950"
-        )
-        con.execute(
-            f"CREATE TABLE {ResolvedTables('x').predictions} AS "
-            "SELECT 5 AS _rid_l, 9 AS _rid_r UNION ALL SELECT 7, 2990"
-        )
-        t, wrapped = ResolvedTables("x"), [excluding(r, "_pg") for r in rules]
-
-        def pairs() -> set[tuple]:
-            assert inc.blocked_pairs(con, t, "key", wrapped, in_place=True) > 0
-            return set(con.execute("SELECT * FROM _blocked").fetchall())
-
-        partnered = pairs()
-        assert con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = '_partners'"
-        ).fetchall() == [(0,)]
-        monkeypatch.setattr(inc, "_partners", lambda *args: None)  # join every record
-        assert pairs() == partnered
-        assert {m for m, _, _ in partnered} == {"0", "1", "2", "stored"}
-    finally:
-        con.close()
-    assert inc._equalities('l."a" = r."b" AND l."c" = r."c"') == [('"a"', '"b"'), ('"c"', '"c"')]
-    assert inc._equalities('l."a" = r."b" OR l."c" = r."c"') is None
-
-
 def test_references_to_a_table_nothing_names_read_no_lineage() -> None:
     """Nothing references contacts: no lineage is read to remap them (at 4.5M records the map
     read every lineage row), so the remap needs no lineage table at all."""

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from typing import Any
 
 import duckdb
@@ -143,15 +142,11 @@ def blocked_pairs(
     bare = [without_exclusion(rule, "_pg") for rule in rules] if in_place else []
     deferred = bool(bare) and all(b is not None for b in bare)
     other = "_rin" if deferred else "_rin2"
-    # the rules' other records: in place, those any rule pairs with a changed record, taken in
-    # one scan of every record's blocking columns (each rule's join read them again: 5 scans)
-    probed = _partners(con, changed, other, [b for b in bare if b]) if deferred else None
-    probe = probed or other
     parts = [
         f"SELECT '{i}' AS match_key, l._rid AS a, r._rid AS b FROM {left} l "
         f"JOIN {right} r ON ({rule}) WHERE l._rid < r._rid"
         for i, rule in enumerate(bare if deferred else rules)
-        for left, right in ((changed, probe), (probe, changed))
+        for left, right in ((changed, other), (other, changed))
     ]
     # by number, the join is built on the few stored predictions (by key, every record's key
     # was cast and looked up: 0.5 s at 4.5M)
@@ -180,49 +175,8 @@ def blocked_pairs(
         "CREATE OR REPLACE TEMP TABLE _blocked AS SELECT min(match_key) AS match_key, "
         "a AS join_key_l, b AS join_key_r FROM (" + " UNION ALL ".join(parts) + ") GROUP BY a, b"
     ).fetchall()
-    for work in ("_changed_rin", probed):
-        if work:
-            con.execute(f"DROP TABLE {work}").fetchall()
+    con.execute("DROP TABLE _changed_rin").fetchall()
     return con.execute("SELECT count(*) FROM _blocked").fetchall()[0][0]
-
-
-#: One equality of a blocking rule: a column of the left record, one of the right.
-_EQUALITY = r'l\.("(?:[^"]|"")+") = r\.("(?:[^"]|"")+")'
-
-
-def _equalities(rule: str) -> list[tuple[str, str]] | None:
-    """The (left, right) quoted columns of a rule made of equalities joined by AND, as
-    settings.blocking_rules writes them; None for any other rule."""
-    terms = rule.split(" AND ")
-    found = [re.fullmatch(_EQUALITY, term.strip()) for term in terms]
-    if not all(found):
-        return None
-    return [(m.group(1), m.group(2)) for m in found if m]
-
-
-def _partners(
-    con: duckdb.DuckDBPyConnection, changed: str, other: str, rules: list[str]
-) -> str | None:
-    """Temp table `_partners` of the records of `other` that a rule pairs with a record of
-    `changed`, on either side, with the columns the rules read; its name, or None when a rule
-    is not plain equalities (the rules then join every record).
-
-    One scan of every record's blocking columns, probed once per rule and side (the same
-    equalities on both sides once): each rule joined with every record read them again."""
-    parsed = [_equalities(rule) for rule in rules]
-    if not rules or not all(parsed):
-        return None
-    probes: dict[frozenset[tuple[str, str]], str] = {}
-    for eqs in (p for p in parsed if p):
-        for side in (eqs, [(b, a) for a, b in eqs]):  # a changed record left, then right
-            on = " AND ".join(f"c.{a} = s.{b}" for a, b in side)
-            probes.setdefault(frozenset(side), f"EXISTS (SELECT 1 FROM {changed} c WHERE {on})")
-    cols = dict.fromkeys(["_rid", *(c for eqs in parsed if eqs for pair in eqs for c in pair)])
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _partners AS SELECT {', '.join(cols)} FROM {other} s "
-        f"WHERE {' OR '.join(probes.values())}"
-    ).fetchall()
-    return "_partners"
 
 
 def term_frequencies(
