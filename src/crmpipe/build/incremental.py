@@ -12,7 +12,8 @@ those of the last build and every file that fed it still feeds (`basis`, kept in
   file, then latest row); where a new row wins it replaces the old winner, which becomes a
   merged version; keyless new rows go to quarantine. A resolved table's core holds golden
   rows, so its built rows are kept aside as `core.<table>__unresolved` (a rename before
-  resolution) and merged into;
+  resolution) and merged into; the keys merged are handed to resolution's snapshot, which
+  compares only their records (resolution/records.py);
 - puts the rows the checks had quarantined back into core, so the pipeline's checks run on the
   whole table exactly as after a full build (figures, quarantine and reasons the same).
 

@@ -12,9 +12,10 @@ largest number, in the same order. Every kept record keeps its number, so the or
 records is the one a full snapshot gives (with gaps); at 4.5M records this replaces a 12 s
 rewrite of the whole table. The numbers appended and deleted are listed in
 `resolved.<x>_record_changes` until a resolution reads them, so it need not compare millions of
-numbers with its stored state to find them. Anything else — a file ranked before the newest
-ones, a record coming back from quarantine, a changed column list, entities (whose snapshot
-also reads cleaning's issues) — numbers everything again.
+numbers with its stored state to find them. After an incremental build, the snapshot itself
+compares only the records of the keys the build merged (`update_records`). Anything else — a
+file ranked before the newest ones, a record coming back from quarantine, a changed column
+list, entities (whose snapshot also reads cleaning's issues) — numbers everything again.
 """
 
 from __future__ import annotations
