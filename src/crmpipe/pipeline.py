@@ -413,7 +413,7 @@ def _rebuild(
         if name not in tables:
             continue
         with steps.step("resolve", name) as s:
-            snapshot_records(con, tables[name], full=full)
+            snapshot_records(con, tables[name], full=full, merged=built[name].merged_keys)
             keep_built(con, name)  # the next incremental run merges into these rows
             res = resolve_table(con, tables[name], cfg.resolve_spec(name), run_id, full=full)
             update_counts(con, name, res)

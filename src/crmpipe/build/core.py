@@ -40,6 +40,9 @@ class CoreResult:
     loaded: int
     merged: int  # rows superseded by a later version of the same key
     quarantined: int  # rows without a key
+    #: merged into the last build (build/incremental.merge_core): the temp table listing the
+    #: keys whose rows it replaced, added or brought back from quarantine (None: built anew)
+    merged_keys: str | None = None
 
 
 def build_core(con: duckdb.DuckDBPyConnection, tbl: Table, run_id: int) -> CoreResult:

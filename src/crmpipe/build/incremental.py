@@ -12,7 +12,8 @@ those of the last build and every file that fed it still feeds (`basis`, kept in
   file, then latest row); where a new row wins it replaces the old winner, which becomes a
   merged version; keyless new rows go to quarantine. A resolved table's core holds golden
   rows, so its built rows are kept aside as `core.<table>__unresolved` (a rename before
-  resolution) and merged into;
+  resolution) and merged into; the keys merged are handed to resolution's snapshot, which
+  compares only their records (resolution/records.py);
 - puts the rows the checks had quarantined back into core, so the pipeline's checks run on the
   whole table exactly as after a full build (figures, quarantine and reasons the same).
 
@@ -233,7 +234,8 @@ def merge_core(
     A `resolved` table's core holds golden rows: its built rows kept aside (`keep_built`) come
     back in their place; the others merge in place. Rows quarantined by the checks named in
     `check_names` go back to core, to be checked again with the rest; keyless rows stay
-    quarantined."""
+    quarantined. `CoreResult.merged_keys` names the temp table of the keys whose rows changed
+    (the new winners' and those back from quarantine)."""
     name = quote_ident(tbl.name)
     keys = [quote_ident(k) for k in tbl.key]
     key_list = ", ".join(keys)
@@ -258,6 +260,15 @@ def merge_core(
     con.execute(
         "DELETE FROM _crm_win WHERE (_source, _file_hash) NOT IN "
         f"(SELECT DISTINCT _source, _file_hash FROM {d})"
+    )
+    # the keys whose core rows this merge replaces, adds or brings back from quarantine: a
+    # resolution's snapshot compares only their records (resolution/records.py), not every one
+    merged_keys = f"_crm_merged_{tbl.name}"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {quote_ident(merged_keys)} AS SELECT {key_list} "
+        f"FROM _crm_win UNION SELECT {key_list} FROM quarantine.{name} "
+        f"WHERE _check <> ? AND {has_key}",
+        [KEY_CHECK],
     )
     if resolved:  # the golden rows wait aside for resolution (keep_built brings them back)
         con.execute(f"DROP TABLE IF EXISTS core.{quote_ident(golden_name(tbl.name))}")
@@ -294,4 +305,6 @@ def merge_core(
     ((staged,),) = con.execute(f"SELECT count(*) FROM staging.{name}").fetchall()
     ((loaded,),) = con.execute(f"SELECT count(*) FROM core.{name}").fetchall()
     ((quarantined,),) = con.execute(f"SELECT count(*) FROM quarantine.{name}").fetchall()
-    return CoreResult(tbl.name, staged, loaded, staged - loaded - quarantined, quarantined)
+    return CoreResult(
+        tbl.name, staged, loaded, staged - loaded - quarantined, quarantined, merged_keys
+    )
