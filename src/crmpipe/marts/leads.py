@@ -12,6 +12,7 @@ extension column of the same name when a source declares one. All of it is set-b
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import duckdb
@@ -128,6 +129,23 @@ def _columns(tables: dict[str, Table]) -> list[LeadColumn]:
         )
         out.append(LeadColumn(name, type_, cands))
     return out
+
+
+#: The entity record columns the mart reads besides those its candidates name.
+RECORD_COLUMNS = ("_golden", "_one", "entity_id", "_source", "_file", "_row")
+
+
+def _record_columns(cols: list[LeadColumn]) -> str:
+    """The select list of `_lead_records`: RECORD_COLUMNS and every column an entity
+    candidate names (`t.<column>` or `t."<column>"`)."""
+    named = [
+        m.group(1) or m.group(2)
+        for col in cols
+        for table, expr in col.candidates
+        if table == "entities"
+        for m in re.finditer(r'\bt\.(?:"([^"]+)"|([A-Za-z_][A-Za-z0-9_]*))', expr)
+    ]
+    return ", ".join(quote_ident(c) for c in dict.fromkeys([*RECORD_COLUMNS, *named]))
 
 
 def _member_sql(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
@@ -273,10 +291,14 @@ def build_leads(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
     built (it was: 13.5M values at 1M rows, ranked per facility and column, then pivoted)."""
     tables = cfg.tables()
     records, _ = _member_sql(con)
+    cols = _columns(tables)
     # the entity records joined with their golden ids once: the origins, the entities'
     # candidates (both halves), phone2 and the facts each read them (five joins of 1.1M rows
-    # at 1M facility rows before)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _lead_records AS {records}")
+    # at 1M facility rows before); only the columns they read (a third of the records')
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _lead_records AS SELECT {_record_columns(cols)} "
+        f"FROM ({records})"
+    )
     records = "SELECT * FROM _lead_records"
     _file_order(con)
     priority = cfg.marts.leads.source_priority
@@ -288,15 +310,22 @@ def build_leads(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
         if priority
         else "0"
     )
-    cols = _columns(tables)
     by_table = _candidate_tables(con, cols)
     _origins(con, records, list(by_table))
     _multi(con, list(by_table))
     alias = {t: f"w{i}" for i, t in enumerate(by_table)}
+    # every golden facility has entity records, so the entities' winners name them all: the
+    # other tables' winners are joined to those (no join with core.entities for its ids)
+    base, key = "core.entities e", "e.entity_id"
+    if "entities" in by_table:
+        alias["entities"] = "e"
+        base = _best_per_table(con, "entities", records, prio, by_table["entities"]) + " e"
+        key = "e._golden"
     joins = " ".join(
         f"LEFT JOIN {_best_per_table(con, t, records, prio, c)} {alias[t]} "
-        f"ON {alias[t]}._golden = e.entity_id"
+        f"ON {alias[t]}._golden = {key}"
         for t, c in by_table.items()
+        if alias[t] != "e"
     )
     picks = []
     for col in cols:
@@ -318,9 +347,9 @@ def build_leads(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
         picks.append(f"{value} AS {quote_ident(col.name)}")
         picks.append(f"{score} AS {quote_ident(col.name + '#s')}")
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _lead_wide AS SELECT e.entity_id, "
+        f"CREATE OR REPLACE TEMP TABLE _lead_wide AS SELECT {key} AS entity_id, "
         + ", ".join(picks)
-        + f" FROM core.entities e {joins}"
+        + f" FROM {base} {joins}"
     )
     for t in by_table:
         con.execute(f"DROP TABLE _lw_{t}")
