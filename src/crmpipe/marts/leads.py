@@ -148,7 +148,7 @@ def _record_columns(cols: list[LeadColumn]) -> str:
     return ", ".join(quote_ident(c) for c in dict.fromkeys([*RECORD_COLUMNS, *named]))
 
 
-def _member_sql(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
+def member_sql(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
     """(entity records SQL, member SQL): each entity record with its golden facility id
     (`_golden`) and whether it is its golden facility's only record (`_one`: its values
     survive as they are, no aggregation needed)."""
@@ -290,7 +290,7 @@ def build_leads(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
     source, file and row read back from the score. No long table of every candidate value is
     built (it was: 13.5M values at 1M rows, ranked per facility and column, then pivoted)."""
     tables = cfg.tables()
-    records, _ = _member_sql(con)
+    records, _ = member_sql(con)
     cols = _columns(tables)
     # the entity records joined with their golden ids once: the origins, the entities'
     # candidates (both halves), phone2 and the facts each read them (five joins of 1.1M rows
@@ -496,33 +496,3 @@ def _file_order(con: duckdb.DuckDBPyConnection) -> None:
         "INSERT INTO _lead_files VALUES (?, ?, ?)",
         [(f, i + 1, drop_date(f) or m.date()) for i, (f, m) in enumerate(rows)],
     )
-
-
-@dataclass
-class LeadSummary:
-    """What the leads product says about a build: the demo's and the report's figures."""
-
-    rows_per_source: dict[str, int]  # facility rows each source gave
-    facilities: int  # golden facilities (one lead each)
-    in_several_lists: int  # facilities merged across two or more agency lists
-    matched_crm: int  # facilities of the lists the CRM already has as a lead
-    new_leads: int  # facilities of the lists the CRM doesn't have
-    crm_only: int  # CRM leads no list mentions
-
-
-def lead_summary(con: duckdb.DuckDBPyConnection, cfg: Config) -> LeadSummary:
-    """Counts of marts.leads: per source, merged across lists, matched to the CRM, new."""
-    crm = crm_sources(cfg)
-    crm_list = "[" + ", ".join(sql_str(s) for s in crm) + "]::VARCHAR[]"
-    records, _ = _member_sql(con)
-    per_source = dict(
-        con.execute(f"SELECT _source, count(*) FROM ({records}) GROUP BY 1 ORDER BY 1").fetchall()
-    )
-    lists = f"list_filter(sources, lambda s: NOT list_contains({crm_list}, s))"
-    facilities, several, matched, new, crm_only = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE len({lists}) >= 2), "
-        f"count(*) FILTER (WHERE len({lists}) >= 1 AND NOT is_new_lead), "
-        f"count(*) FILTER (WHERE len({lists}) >= 1 AND is_new_lead), "
-        f"count(*) FILTER (WHERE len({lists}) = 0) FROM {LEADS}"
-    ).fetchone()
-    return LeadSummary(per_source, facilities, several, matched, new, crm_only)
