@@ -18,7 +18,7 @@ from crmpipe.errors import CrmpipeError
 from crmpipe.funnel.chart import write_funnel_chart
 from crmpipe.funnel.query import FunnelResult, funnel
 from crmpipe.init.guess import init
-from crmpipe.marts.leads import LeadSummary, lead_summary
+from crmpipe.marts.lead_summary import LeadSummary, lead_summary
 from crmpipe.marts.movers_summary import MoversSummary, movers_summary
 from crmpipe.pipeline import Reporter, RunSummary, run
 from crmpipe.quality.engine import CheckOutcome

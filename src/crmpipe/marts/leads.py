@@ -12,6 +12,7 @@ extension column of the same name when a source declares one. All of it is set-b
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import duckdb
@@ -130,7 +131,24 @@ def _columns(tables: dict[str, Table]) -> list[LeadColumn]:
     return out
 
 
-def _member_sql(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
+#: The entity record columns the mart reads besides those its candidates name.
+RECORD_COLUMNS = ("_golden", "_one", "entity_id", "_source", "_file", "_row")
+
+
+def _record_columns(cols: list[LeadColumn]) -> str:
+    """The select list of `_lead_records`: RECORD_COLUMNS and every column an entity
+    candidate names (`t.<column>` or `t."<column>"`)."""
+    named = [
+        m.group(1) or m.group(2)
+        for col in cols
+        for table, expr in col.candidates
+        if table == "entities"
+        for m in re.finditer(r'\bt\.(?:"([^"]+)"|([A-Za-z_][A-Za-z0-9_]*))', expr)
+    ]
+    return ", ".join(quote_ident(c) for c in dict.fromkeys([*RECORD_COLUMNS, *named]))
+
+
+def member_sql(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
     """(entity records SQL, member SQL): each entity record with its golden facility id
     (`_golden`) and whether it is its golden facility's only record (`_one`: its values
     survive as they are, no aggregation needed)."""
@@ -272,11 +290,15 @@ def build_leads(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
     source, file and row read back from the score. No long table of every candidate value is
     built (it was: 13.5M values at 1M rows, ranked per facility and column, then pivoted)."""
     tables = cfg.tables()
-    records, _ = _member_sql(con)
+    records, _ = member_sql(con)
+    cols = _columns(tables)
     # the entity records joined with their golden ids once: the origins, the entities'
     # candidates (both halves), phone2 and the facts each read them (five joins of 1.1M rows
-    # at 1M facility rows before)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _lead_records AS {records}")
+    # at 1M facility rows before); only the columns they read (a third of the records')
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _lead_records AS SELECT {_record_columns(cols)} "
+        f"FROM ({records})"
+    )
     records = "SELECT * FROM _lead_records"
     _file_order(con)
     priority = cfg.marts.leads.source_priority
@@ -288,15 +310,22 @@ def build_leads(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
         if priority
         else "0"
     )
-    cols = _columns(tables)
     by_table = _candidate_tables(con, cols)
     _origins(con, records, list(by_table))
     _multi(con, list(by_table))
     alias = {t: f"w{i}" for i, t in enumerate(by_table)}
+    # every golden facility has entity records, so the entities' winners name them all: the
+    # other tables' winners are joined to those (no join with core.entities for its ids)
+    base, key = "core.entities e", "e.entity_id"
+    if "entities" in by_table:
+        alias["entities"] = "e"
+        base = _best_per_table(con, "entities", records, prio, by_table["entities"]) + " e"
+        key = "e._golden"
     joins = " ".join(
         f"LEFT JOIN {_best_per_table(con, t, records, prio, c)} {alias[t]} "
-        f"ON {alias[t]}._golden = e.entity_id"
+        f"ON {alias[t]}._golden = {key}"
         for t, c in by_table.items()
+        if alias[t] != "e"
     )
     picks = []
     for col in cols:
@@ -318,9 +347,9 @@ def build_leads(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
         picks.append(f"{value} AS {quote_ident(col.name)}")
         picks.append(f"{score} AS {quote_ident(col.name + '#s')}")
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _lead_wide AS SELECT e.entity_id, "
+        f"CREATE OR REPLACE TEMP TABLE _lead_wide AS SELECT {key} AS entity_id, "
         + ", ".join(picks)
-        + f" FROM core.entities e {joins}"
+        + f" FROM {base} {joins}"
     )
     for t in by_table:
         con.execute(f"DROP TABLE _lw_{t}")
@@ -467,33 +496,3 @@ def _file_order(con: duckdb.DuckDBPyConnection) -> None:
         "INSERT INTO _lead_files VALUES (?, ?, ?)",
         [(f, i + 1, drop_date(f) or m.date()) for i, (f, m) in enumerate(rows)],
     )
-
-
-@dataclass
-class LeadSummary:
-    """What the leads product says about a build: the demo's and the report's figures."""
-
-    rows_per_source: dict[str, int]  # facility rows each source gave
-    facilities: int  # golden facilities (one lead each)
-    in_several_lists: int  # facilities merged across two or more agency lists
-    matched_crm: int  # facilities of the lists the CRM already has as a lead
-    new_leads: int  # facilities of the lists the CRM doesn't have
-    crm_only: int  # CRM leads no list mentions
-
-
-def lead_summary(con: duckdb.DuckDBPyConnection, cfg: Config) -> LeadSummary:
-    """Counts of marts.leads: per source, merged across lists, matched to the CRM, new."""
-    crm = crm_sources(cfg)
-    crm_list = "[" + ", ".join(sql_str(s) for s in crm) + "]::VARCHAR[]"
-    records, _ = _member_sql(con)
-    per_source = dict(
-        con.execute(f"SELECT _source, count(*) FROM ({records}) GROUP BY 1 ORDER BY 1").fetchall()
-    )
-    lists = f"list_filter(sources, lambda s: NOT list_contains({crm_list}, s))"
-    facilities, several, matched, new, crm_only = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE len({lists}) >= 2), "
-        f"count(*) FILTER (WHERE len({lists}) >= 1 AND NOT is_new_lead), "
-        f"count(*) FILTER (WHERE len({lists}) >= 1 AND is_new_lead), "
-        f"count(*) FILTER (WHERE len({lists}) = 0) FROM {LEADS}"
-    ).fetchone()
-    return LeadSummary(per_source, facilities, several, matched, new, crm_only)

@@ -24,7 +24,7 @@ from crmpipe.model import TABLES
 if TYPE_CHECKING:
     from crmpipe.funnel.query import FunnelResult
     from crmpipe.init.guess import InitResult
-    from crmpipe.marts.leads import LeadSummary
+    from crmpipe.marts.lead_summary import LeadSummary
     from crmpipe.pipeline import RunSummary
     from crmpipe.publish import PublishResult
     from crmpipe.quality.engine import CheckOutcome

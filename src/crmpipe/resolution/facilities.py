@@ -104,6 +104,16 @@ def feature_select(records: str, key: str, where: str = "", *, raw_phone: bool =
         r"'\1\2', 'g')"
     )
     addr_words = _words(f"CASE WHEN one_field THEN regexp_replace(a0, {tail}, '') ELSE a0 END")
+    # a one-field address's city: the words after its last street suffix or number (only
+    # where the row has no city: written inline, it is computed for those rows alone)
+    last_mark = (
+        f"len(toks) + 1 - list_position(list_reverse(list_transform(toks, "
+        f"lambda w: list_contains({sfx}, w) OR regexp_matches(w, '[0-9]'))), true)"
+    )
+    city_after = (
+        f"CASE WHEN one_field AND ({last_mark}) IS NOT NULL "
+        f"THEN nullif(array_to_string(toks[({last_mark}) + 1:], ' '), '') END"
+    )
     return f"""
     WITH s0 AS (
       SELECT _rid, {k}, phone, {"_phone_raw" if raw_phone else "NULL::VARCHAR AS _phone_raw"},
@@ -144,9 +154,7 @@ def feature_select(records: str, key: str, where: str = "", *, raw_phone: bool =
     s3 AS (
       SELECT *,
         CASE WHEN regexp_full_match(toks[1], '[0-9]+[a-z]?') THEN toks[1] END AS street_number,
-        CASE WHEN regexp_full_match(toks[1], '[0-9]+[a-z]?') THEN toks[2:] ELSE toks END AS rest,
-        len(toks) + 1 - list_position(list_reverse(list_transform(toks,
-          lambda w: list_contains({sfx}, w) OR regexp_matches(w, '[0-9]'))), true) AS last_mark
+        CASE WHEN regexp_full_match(toks[1], '[0-9]+[a-z]?') THEN toks[2:] ELSE toks END AS rest
       FROM s2),
     s4 AS (
       SELECT *, list_position(list_transform(rest[2:], lambda w: list_contains({sfx}, w)), true)
@@ -165,9 +173,7 @@ def feature_select(records: str, key: str, where: str = "", *, raw_phone: bool =
       nullif(array_to_string(street_toks, ' '), '') AS street,
       list_filter(street_toks, lambda w: NOT list_contains({dirs}, w))[1] AS street_core,
       coalesce(postal0, nullif(regexp_extract(tail0, '[0-9]{{5}}', 0), '')) AS postal5,
-      coalesce(city1,
-        CASE WHEN one_field AND last_mark IS NOT NULL
-          THEN nullif(array_to_string(toks[last_mark + 1:], ' '), '') END) AS city,
+      coalesce(city1, {city_after}) AS city,
       coalesce(state0, nullif(regexp_extract(tail0, '[a-z]{{2}}', 0), '')) AS state,
       CAST(phone AS VARCHAR) AS phone,
       CASE WHEN phone IS NOT NULL THEN right(CAST(phone AS VARCHAR), 7)
