@@ -24,6 +24,7 @@ from crmpipe.build.core import CoreResult, build_core, build_searches, search_ta
 from crmpipe.build.gender import infer_gender
 from crmpipe.build.incremental import (
     basis,
+    drop_delta,
     forget_built,
     keep_built,
     merge_core,
@@ -404,12 +405,13 @@ def _rebuild(
             # Checked before the next table is built: relationships see final tables, and rows
             # failing `error` checks leave core before anything reads it.
             with steps.step("check", name) as s:
-                moved = checker.check_table(con, tbl)
+                moved = checker.check_table(con, tbl, r.delta)
                 r.loaded, r.quarantined = r.loaded - moved, r.quarantined + moved
                 mine = [o for o in checker.outcomes if o.check.table == name]
                 s.rows = r.loaded
                 bad = sum(o.status != "pass" for o in mine)
                 s.detail = f"{len(mine)} checks, {bad} not passing, {moved:,} quarantined"
+        drop_delta(con, r)
         con.execute(
             "INSERT INTO meta.table_counts VALUES (?, ?, ?, ?, ?, ?, ?)",
             [run_id, name, r.staged, r.loaded, r.merged, r.quarantined, staged[name].issues],

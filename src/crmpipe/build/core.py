@@ -33,6 +33,15 @@ from crmpipe.sqltext import quote_ident
 from crmpipe.warehouse.connection import table_exists
 
 
+@dataclass(frozen=True)
+class Delta:
+    """Temp tables holding copies of the rows an incremental build took out of core.<table>
+    (`left`) and put in (`came`), with core's columns (what quality.incremental counts)."""
+
+    left: str
+    came: str
+
+
 @dataclass
 class CoreResult:
     table: str
@@ -40,6 +49,8 @@ class CoreResult:
     loaded: int
     merged: int  # rows superseded by a later version of the same key
     quarantined: int  # rows without a key
+    #: merged into the last build: copies of the rows taken out of core and put in (checks)
+    delta: Delta | None = None
 
 
 def build_core(con: duckdb.DuckDBPyConnection, tbl: Table, run_id: int) -> CoreResult:
