@@ -145,3 +145,33 @@ def test_a_left_row_that_would_be_quarantined_or_holds_the_newest_is_not_counted
     rows["l"] = [1, 0, 1, 0, 5, "a", 0]  # an older date left: the newest stays
     assert incremental.counted(con, "t", "b", scan, delta, layout) == [1, 0, 1, 1, 6, "x", 0]
     assert incremental.counted(con, "t", "other", scan, delta, layout) is None
+
+
+def test_rows_rewritten_after_their_checks_are_read_in_full_next_time(case, monkeypatch) -> None:  # noqa: F811
+    """Gender inferred on a table that is not resolved rewrites its built rows after their
+    checks: no figures are kept for it, and the next run reads it all. (Its profile then counts
+    the genders inferred by the last run, where a full run's counts none yet: as before.)"""
+    inc, _, drops = case
+    folder, held = inc.parent, inc.parent.parent / "held"
+    extra = "resolve:\n  contacts: {enabled: false}\nenrich:\n  gender: {tables: [contacts]}\n"
+    inc.write_text(inc.read_text() + extra)
+    counted: dict[str, bool] = {}
+    real = incremental.counted
+
+    def spy(con, table, *args, **kwargs):
+        out = real(con, table, *args, **kwargs)
+        counted[table] = out is not None
+        return out
+
+    monkeypatch.setattr(incremental, "counted", spy)
+    run(load_config(inc))
+    assert "contacts" not in {r[0] for r in _figures(inc)["recorded"]}
+    _bring(held, folder, drops[0])
+    run(load_config(inc))
+    assert counted == {
+        "entities": True,
+        "contacts": False,
+        "external_ids": True,
+        "techstacks": False,
+    }
+    assert "contacts" not in {r[0] for r in _figures(inc)["recorded"]}

@@ -224,12 +224,18 @@ def test_the_entity_queries_are_telling(warehouse, duck) -> None:
     assert sum(0 < t < total for t in totals) >= len(QUERIES) * 0.7, totals
 
 
-def test_a_shared_key_drops_the_entity_table(tmp_path: Path) -> None:
-    con = duckdb.connect(str(tmp_path / "collide.duckdb"))
+def _toy(path: Path, more: str) -> duckdb.DuckDBPyConnection:
+    """A search table `search.t` of entity ids, keys and one entity value: two rows of 'a'
+    (key 1), one of 'b' (key 2), and the rows `more`."""
+    con = duckdb.connect(str(path))
     con.execute("CREATE SCHEMA search")
     con.execute("CREATE TABLE search.t (entity_id VARCHAR, _entity_key UBIGINT, pop BIGINT)")
-    con.execute("INSERT INTO search.t VALUES ('a', 1, 10), ('a', 1, 10), ('b', 2, 20)")
-    con.execute("INSERT INTO search.t VALUES (NULL, 3, NULL)")
+    con.execute(f"INSERT INTO search.t VALUES ('a', 1, 10), ('a', 1, 10), ('b', 2, 20), {more}")
+    return con
+
+
+def test_a_shared_key_drops_the_entity_table(tmp_path: Path) -> None:
+    con = _toy(tmp_path / "collide.duckdb", "(NULL, 3, NULL)")
     assert refresh(con, "t", "entity_id", ["pop"]) == "search.t_entities"
     got = con.execute("SELECT * FROM search.t_entities ORDER BY 1").fetchall()
     assert got == [(1, "a", 2, 10), (2, "b", 1, 20), (3, None, 1, None)]
@@ -247,11 +253,7 @@ def test_the_entity_table_follows_the_rewritten_rows(tmp_path: Path) -> None:
     """In place, only the keys of the rewritten rows are made again: a key whose rows are gone
     loses its row, a new or changed one gets the rows' values, the others stay; a key that
     may have come to be shared makes the table whole (dropped where it is)."""
-    con = duckdb.connect(str(tmp_path / "touched.duckdb"))
-    con.execute("CREATE SCHEMA search")
-    con.execute("CREATE TABLE search.t (entity_id VARCHAR, _entity_key UBIGINT, pop BIGINT)")
-    con.execute("INSERT INTO search.t VALUES ('a', 1, 10), ('a', 1, 10), ('b', 2, 20)")
-    con.execute("INSERT INTO search.t VALUES ('e', 5, 50), ('g', 6, 60), ('g', 6, 60)")
+    con = _toy(tmp_path / "touched.duckdb", "('e', 5, 50), ('g', 6, 60), ('g', 6, 60)")
     assert refresh(con, "t", "entity_id", ["pop"]) == "search.t_entities"
 
     def rewrite(where: str, rows: str) -> str | None:

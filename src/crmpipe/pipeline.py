@@ -40,8 +40,10 @@ from crmpipe.errors import CrmpipeError
 from crmpipe.ingest.drops import feeding
 from crmpipe.ingest.read import FileResult, ingest_source
 from crmpipe.marts.build import build_marts
+from crmpipe.marts.pii import masked_tables
 from crmpipe.quality import alerts
 from crmpipe.quality.engine import EXIT_CHECKS_FAILED, Checker, CheckOutcome, record_checks
+from crmpipe.quality.incremental import forget as forget_checks
 from crmpipe.quality.scores import record_quality
 from crmpipe.quality.slas import SlaOutcome, evaluate_slas, record_slas
 from crmpipe.quality.specs import all_checks, all_slas
@@ -444,6 +446,7 @@ def _rebuild(
         if name in tables:
             with steps.step("gender", name) as s:
                 g = infer_gender(con, tables[name], cfg.enrich.gender)
+                forget_checks(con, name)  # rows rewritten after their checks
                 s.rows = g.considered
                 s.detail = f"{g.inferred:,} inferred male/female from {g.names:,} first names"
     if checker is not None:
@@ -474,6 +477,8 @@ def _rebuild(
             )
     with steps.step("marts", "all") as s:
         marts = build_marts(con, cfg, run_id=run_id)
+        for name in masked_tables(cfg):  # rows rewritten after their checks
+            forget_checks(con, name)
         s.rows = sum(n for _, n in marts)
         s.detail = f"{len(marts)} models" if marts else "no mart inputs"
     save_basis(con, current)

@@ -117,6 +117,12 @@ def save(
         con.execute(f"INSERT INTO {STATE_TABLE} VALUES (?, ?, ?)", [table, basis_, text])
 
 
+def forget(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Forget the recorded figures of `table`, whose rows a later step of the run rewrote after
+    its checks (the inferred gender, masked PII): its next checks read it all."""
+    save(con, table, None, [])
+
+
 def counted(
     con: duckdb.DuckDBPyConnection,
     table: str,
