@@ -10,7 +10,8 @@ file rewritten in place and given its old mtime is still hashed again; a copy or
 file has a new inode and ctime. What stat cannot tell is a write within the clock's
 granularity of the moment the file was hashed (git's "racy" index entries): a digest is
 trusted only when the file's last change came at least `RACY_NS` before its hashing began, and
-one whose stat moved while it was read is not recorded.
+one whose stat moved while it was read is not recorded. On Windows `st_ctime` is the creation
+time, which a rewrite in place keeps: there every file is hashed at every run, as before.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def _identity(path: Path, st: os.stat_result) -> list:
 def digest(con: duckdb.DuckDBPyConnection, path: Path) -> str:
     """The SHA-256 of `path`'s bytes: as recorded when its stat is unchanged since a trusted
     hashing, else read and hashed (and recorded)."""
+    if os.name == "nt":  # no change time to tell a rewrite in place by
+        return file_hash(path)
     con.execute(DDL)
     before = path.stat()
     ident = _identity(path, before)
