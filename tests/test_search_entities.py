@@ -11,6 +11,7 @@
 - Queries through the entity table answer exactly what the same terms on the contact rows
   answer: negations, alternatives, ranges, lists, contacts without an entity.
 - Should two entity ids share a key, the table is dropped: the terms are written one by one.
+- In place, only the entity keys of the rewritten rows are made again, to the same table.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from crmpipe.config.schema import Config
 from crmpipe.demo.datasets import pursuit
 from crmpipe.pipeline import run
 from crmpipe.search import DuckDBBackend, compile_query
-from crmpipe.search.entities import refresh
+from crmpipe.search.entities import refresh, update
 from crmpipe.search.fields import Field
 from crmpipe.warehouse.connection import connect
 from support.answers import answer
@@ -92,6 +93,15 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Config
             "UPDATE core.contacts SET entity_id = 'no-such-entity' WHERE contact_id = ?",
             [keys[2]],
         )
+        # the one contact of an entity moves to another: that entity's key has no rows left
+        ((alone,),) = con.execute(
+            "SELECT min(contact_id) FROM core.contacts WHERE entity_id IN (SELECT entity_id "
+            "FROM core.contacts GROUP BY 1 HAVING count(*) = 1) AND entity_id <> ? "
+            "AND entity_id <> 'no-such-entity' AND contact_id NOT IN (SELECT unnest(?))",
+            [first, keys],
+        ).fetchall()
+        assert alone is not None
+        con.execute("UPDATE core.contacts SET entity_id = ? WHERE contact_id = ?", [first, alone])
         done = build_searches(con, cfg, full=False)
         assert done["contact_search"].changed  # updated in place, not rebuilt
     finally:
@@ -110,7 +120,15 @@ def _entity_table_holds(con: duckdb.DuckDBPyConnection) -> list[tuple]:
     columns = [d[0] for d in con.execute(f"SELECT * FROM {ENTITY_TABLE} LIMIT 0").description]
     assert columns[0] == "_entity_key" and "pop_estimate_2022" in columns
     assert "contact_id" not in columns and "document" not in columns
-    picked = ", ".join(f'"{c}"' for c in columns)
+    assert "_entity_rows" in columns  # each key's count of search rows
+    counts = con.execute(
+        "SELECT _entity_key, count(*) FROM search.contact_search GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert (
+        con.execute(f"SELECT _entity_key, _entity_rows FROM {ENTITY_TABLE} ORDER BY 1").fetchall()
+        == counts
+    )
+    picked = ", ".join(f'"{c}"' for c in columns if c != "_entity_rows")
     want = con.execute(
         f"SELECT DISTINCT {picked} FROM search.contact_search ORDER BY ALL"
     ).fetchall()
@@ -206,15 +224,21 @@ def test_the_entity_queries_are_telling(warehouse, duck) -> None:
     assert sum(0 < t < total for t in totals) >= len(QUERIES) * 0.7, totals
 
 
-def test_a_shared_key_drops_the_entity_table(tmp_path: Path) -> None:
-    con = duckdb.connect(str(tmp_path / "collide.duckdb"))
+def _toy(path: Path, more: str) -> duckdb.DuckDBPyConnection:
+    """A search table `search.t` of entity ids, keys and one entity value: two rows of 'a'
+    (key 1), one of 'b' (key 2), and the rows `more`."""
+    con = duckdb.connect(str(path))
     con.execute("CREATE SCHEMA search")
     con.execute("CREATE TABLE search.t (entity_id VARCHAR, _entity_key UBIGINT, pop BIGINT)")
-    con.execute("INSERT INTO search.t VALUES ('a', 1, 10), ('a', 1, 10), ('b', 2, 20)")
-    con.execute("INSERT INTO search.t VALUES (NULL, 3, NULL)")
+    con.execute(f"INSERT INTO search.t VALUES ('a', 1, 10), ('a', 1, 10), ('b', 2, 20), {more}")
+    return con
+
+
+def test_a_shared_key_drops_the_entity_table(tmp_path: Path) -> None:
+    con = _toy(tmp_path / "collide.duckdb", "(NULL, 3, NULL)")
     assert refresh(con, "t", "entity_id", ["pop"]) == "search.t_entities"
     got = con.execute("SELECT * FROM search.t_entities ORDER BY 1").fetchall()
-    assert got == [(1, 10), (2, 20), (3, None)]
+    assert got == [(1, "a", 2, 10), (2, "b", 1, 20), (3, None, 1, None)]
     con.execute("INSERT INTO search.t VALUES ('c', 2, 30)")  # 'c' keyed as 'b' is
     assert refresh(con, "t", "entity_id", ["pop"]) is None
     con.execute("DELETE FROM search.t WHERE entity_id = 'c'")
@@ -223,3 +247,45 @@ def test_a_shared_key_drops_the_entity_table(tmp_path: Path) -> None:
     assert refresh(con, "t", "entity_id", ["pop"]) is None
     tables = con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()
     assert tables == [("t",)]
+
+
+def test_the_entity_table_follows_the_rewritten_rows(tmp_path: Path) -> None:
+    """In place, only the keys of the rewritten rows are made again: a key whose rows are gone
+    loses its row, a new or changed one gets the rows' values, the others stay; a key that
+    may have come to be shared makes the table whole (dropped where it is)."""
+    con = _toy(tmp_path / "touched.duckdb", "('e', 5, 50), ('g', 6, 60), ('g', 6, 60)")
+    assert refresh(con, "t", "entity_id", ["pop"]) == "search.t_entities"
+
+    def rewrite(where: str, rows: str) -> str | None:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE gone AS SELECT _entity_key, count(*) AS n_ "
+            f"FROM search.t WHERE {where} GROUP BY 1"
+        )
+        con.execute(f"DELETE FROM search.t WHERE {where}")
+        con.execute("CREATE OR REPLACE TEMP TABLE mark AS SELECT max(rowid) AS m FROM search.t")
+        con.execute(f"INSERT INTO search.t VALUES {rows}")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE new AS SELECT rowid AS r_ FROM search.t "
+            "WHERE rowid > (SELECT m FROM mark)"
+        )
+        return update(con, "t", "entity_id", ["pop"], "gone", "new")
+
+    # 'a' changes (every row rewritten), 'b' loses its row, 'd' comes, one 'g' row leaves
+    made = rewrite(
+        "entity_id IN ('a', 'b') OR rowid = 5", "('a', 1, 11), ('a', 1, 11), ('d', 4, 40)"
+    )
+    assert made == "search.t_entities"
+    got = con.execute("SELECT * FROM search.t_entities ORDER BY 1").fetchall()
+    assert got == [(1, "a", 2, 11), (4, "d", 1, 40), (5, "e", 1, 50), (6, "g", 1, 60)]
+    assert refresh(con, "t", "entity_id", ["pop"]) == "search.t_entities"
+    assert con.execute("SELECT * FROM search.t_entities ORDER BY 1").fetchall() == got
+    # 'f' keyed as 'e', whose row stays: shared, the table goes
+    assert rewrite("false", "('f', 5, 70)") is None
+    tables = con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()
+    assert ("t_entities",) not in tables
+    # 'h' keyed as 'g', whose rows all go: not shared, but made whole to be sure
+    con.execute("DELETE FROM search.t WHERE entity_id = 'f'")
+    assert refresh(con, "t", "entity_id", ["pop"]) == "search.t_entities"
+    assert rewrite("entity_id = 'g'", "('h', 6, 80)") == "search.t_entities"
+    got = con.execute("SELECT * FROM search.t_entities ORDER BY 1").fetchall()
+    assert got == [(1, "a", 2, 11), (4, "d", 1, 40), (5, "e", 1, 50), (6, "h", 1, 80)]

@@ -24,6 +24,7 @@ from crmpipe.build.core import CoreResult, build_core, build_searches, search_ta
 from crmpipe.build.gender import infer_gender
 from crmpipe.build.incremental import (
     basis,
+    drop_delta,
     forget_built,
     keep_built,
     merge_core,
@@ -39,8 +40,10 @@ from crmpipe.errors import CrmpipeError
 from crmpipe.ingest.drops import feeding
 from crmpipe.ingest.read import FileResult, ingest_source
 from crmpipe.marts.build import build_marts
+from crmpipe.marts.pii import masked_tables
 from crmpipe.quality import alerts
 from crmpipe.quality.engine import EXIT_CHECKS_FAILED, Checker, CheckOutcome, record_checks
+from crmpipe.quality.incremental import forget as forget_checks
 from crmpipe.quality.scores import record_quality
 from crmpipe.quality.slas import SlaOutcome, evaluate_slas, record_slas
 from crmpipe.quality.specs import all_checks, all_slas
@@ -395,12 +398,13 @@ def _rebuild(
             # Checked before the next table is built: relationships see final tables, and rows
             # failing `error` checks leave core before anything reads it.
             with steps.step("check", name) as s:
-                moved = checker.check_table(con, tbl)
+                moved = checker.check_table(con, tbl, r.delta)
                 r.loaded, r.quarantined = r.loaded - moved, r.quarantined + moved
                 mine = [o for o in checker.outcomes if o.check.table == name]
                 s.rows = r.loaded
                 bad = sum(o.status != "pass" for o in mine)
                 s.detail = f"{len(mine)} checks, {bad} not passing, {moved:,} quarantined"
+        drop_delta(con, r)
         con.execute(
             "INSERT INTO meta.table_counts VALUES (?, ?, ?, ?, ?, ?, ?)",
             [run_id, name, r.staged, r.loaded, r.merged, r.quarantined, staged[name].issues],
@@ -433,6 +437,7 @@ def _rebuild(
         if name in tables:
             with steps.step("gender", name) as s:
                 g = infer_gender(con, tables[name], cfg.enrich.gender)
+                forget_checks(con, name)  # rows rewritten after their checks
                 s.rows = g.considered
                 s.detail = f"{g.inferred:,} inferred male/female from {g.names:,} first names"
     if checker is not None:
@@ -463,6 +468,8 @@ def _rebuild(
             )
     with steps.step("marts", "all") as s:
         marts = build_marts(con, cfg, run_id=run_id)
+        for name in masked_tables(cfg):  # rows rewritten after their checks
+            forget_checks(con, name)
         s.rows = sum(n for _, n in marts)
         s.detail = f"{len(marts)} models" if marts else "no mart inputs"
     save_basis(con, current)

@@ -33,6 +33,15 @@ from crmpipe.sqltext import quote_ident
 from crmpipe.warehouse.connection import table_exists
 
 
+@dataclass(frozen=True)
+class Delta:
+    """Temp tables holding copies of the rows an incremental build took out of core.<table>
+    (`left`) and put in (`came`), with core's columns (what quality.incremental counts)."""
+
+    left: str
+    came: str
+
+
 @dataclass
 class CoreResult:
     table: str
@@ -43,6 +52,8 @@ class CoreResult:
     #: merged into the last build (build/incremental.merge_core): the temp table listing the
     #: keys whose rows it replaced, added or brought back from quarantine (None: built anew)
     merged_keys: str | None = None
+    #: merged into the last build: copies of the rows taken out of core and put in (checks)
+    delta: Delta | None = None
 
 
 def build_core(con: duckdb.DuckDBPyConnection, tbl: Table, run_id: int) -> CoreResult:
@@ -135,10 +146,20 @@ def index_search(
             where=f"{spec.alias}.{quote_ident(spec.key)} IN (SELECT _key FROM _crm_changed)",
         )
         share = cfg.search.rebuild_share
-        changed = refresh.refresh(con, spec, columns, inputs.tables, changed_only, basis, share)
+        # the rows rewritten, where an entity table follows them
+        follow = bool(spec.entity_columns(columns)) and entities.current(
+            con, spec.name, _entity_id(spec)
+        )
+        touched = entities.KEY_COLUMN if follow else None
+        changed = refresh.refresh(
+            con, spec, columns, inputs.tables, changed_only, basis, share, touched
+        )
         if changed is not None:
             _hash_tables(con, spec, columns)
-            _entity_table(con, spec, columns)
+            _entity_table(con, spec, columns, in_place=follow)
+            if follow:
+                con.execute("DROP TABLE _crm_touched_gone")
+                con.execute("DROP TABLE _crm_touched_new")
             ((rows,),) = con.execute(f"SELECT count(*) FROM {target}").fetchall()
             return SearchBuild(rows, changed)
     # The columns that searches scan in full (the contact's joined lists, the document) are
@@ -182,15 +203,30 @@ def _hash_tables(
         )
 
 
+def _entity_id(spec: SearchTable) -> str:
+    """The search table's column of the entity id (its rows' entity key is made from it)."""
+    return spec.list_key.rpartition(".")[2]
+
+
 def _entity_table(
-    con: duckdb.DuckDBPyConnection, spec: SearchTable, columns: list[SearchColumn]
+    con: duckdb.DuckDBPyConnection,
+    spec: SearchTable,
+    columns: list[SearchColumn],
+    *,
+    in_place: bool = False,
 ) -> None:
     """(Re)make the table's entity table from its rows (search.entities) and record it in
-    meta.search_fields on each entity-level field (NULL: terms written one by one)."""
+    meta.search_fields on each entity-level field (NULL: terms written one by one). `in_place`:
+    only the entity keys of the rows search.refresh rewrote are made again (`_crm_touched_*`)."""
     held = spec.entity_columns(columns)
     if not held:
         return
-    made = entities.refresh(con, spec.name, spec.list_key.rpartition(".")[2], held)
+    if in_place:
+        made = entities.update(
+            con, spec.name, _entity_id(spec), held, "_crm_touched_gone", "_crm_touched_new"
+        )
+    else:
+        made = entities.refresh(con, spec.name, _entity_id(spec), held)
     names = [c.name for c in columns if spec.entity_level(c)]
     marks = ", ".join("?" for _ in names)
     con.execute(

@@ -1,7 +1,8 @@
 """Ingest: source files → `raw.<source>` (append-only, every value text) with lineage.
 
-Each file is hashed; a file whose content was already loaded for its source is skipped (the
-manifest), so re-running is safe. The CSV dialect is sniffed on a clean sample (or set per
+Each file is hashed (once: ingest.digests remembers the digest while the file's stat stays the
+same); a file whose content was already loaded for its source is skipped (the manifest), so
+re-running is safe. The CSV dialect is sniffed on a clean sample (or set per
 source) and passed to DuckDB explicitly; malformed lines land in `meta.rejects` with the line
 number and DuckDB's message while the rest of the file loads. Columns that appear in a later
 file are added to the raw table and recorded in `meta.schema_changes`.
@@ -10,7 +11,6 @@ file are added to the raw table and recorded in `meta.schema_changes`.
 from __future__ import annotations
 
 import glob
-import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +19,7 @@ import duckdb
 
 from crmpipe.config.schema import Config, SourceSpec
 from crmpipe.errors import CrmpipeError
+from crmpipe.ingest import digests
 from crmpipe.ingest.headers import mapped_headers, resolve_header
 from crmpipe.ingest.sniff import Dialect, SniffError, raw_names, sniff
 from crmpipe.model import LINEAGE_COLUMNS
@@ -63,12 +64,6 @@ def source_files(cfg: Config, name: str, spec: SourceSpec) -> list[Path]:
     return matches
 
 
-def file_hash(path: Path) -> str:
-    """SHA-256 of the file's bytes: the identity of a file version in the manifest."""
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
 def already_loaded(con: duckdb.DuckDBPyConnection, source: str, digest: str) -> bool:
     row = con.execute(
         "SELECT count(*) FROM meta.manifest WHERE source = ? AND file_hash = ?", [source, digest]
@@ -93,7 +88,7 @@ def ingest_file(
     run_id: int,
 ) -> FileResult:
     """Load one file into raw.<source>, unless its content is already there."""
-    digest = file_hash(path)
+    digest = digests.digest(con, path)  # read again only when its stat changed
     if already_loaded(con, source, digest):
         return FileResult(source, path, "skipped")
     try:

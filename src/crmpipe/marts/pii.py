@@ -78,6 +78,13 @@ def pii_columns(cfg: Config, table: str) -> list[tuple[str, Role]]:
     return [(c.name, c.role) for c in tbl.all_columns if c.role in PII_ROLES]
 
 
+def masked_tables(cfg: Config) -> list[str]:
+    """The tables whose rows `mask_pii` rewrites in place (staging, core and quarantine)."""
+    if cfg.marts.pii == "none":
+        return []
+    return [table for table in PII_TABLES if pii_columns(cfg, table)]
+
+
 def mask_pii(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
     """Mask the PII columns of `PII_TABLES` outside raw; return how many rows were masked."""
     mode = cfg.marts.pii

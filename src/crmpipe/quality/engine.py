@@ -17,9 +17,11 @@ from typing import Any
 
 import duckdb
 
+from crmpipe.build.core import Delta
 from crmpipe.config.checks import Check
 from crmpipe.config.expression import CheckSpecError
 from crmpipe.model import Role, Table, physical_columns
+from crmpipe.quality import incremental
 from crmpipe.quality.quarantine import quarantine_rows
 from crmpipe.sqltext import quote_ident, sql_str
 from crmpipe.warehouse.connection import table_exists
@@ -208,8 +210,12 @@ class Checker:
         self.outcomes: list[CheckOutcome] = []
         self.stats: dict[str, TableStats] = {}
 
-    def check_table(self, con: duckdb.DuckDBPyConnection, tbl: Table) -> int:
-        """Check core.<table>; quarantine rows failing `error` checks; return how many moved."""
+    def check_table(
+        self, con: duckdb.DuckDBPyConnection, tbl: Table, delta: Delta | None = None
+    ) -> int:
+        """Check core.<table>; quarantine rows failing `error` checks; return how many moved.
+        `delta`: the rows an incremental build took out and put in, from which the figures are
+        counted where they can be (quality.incremental)."""
         mine = [c for c in self.checks if c.table == tbl.name]
         name = quote_ident(tbl.name)
         issue_cols = {
@@ -253,6 +259,7 @@ class Checker:
             aggs.append(f"count(*) FILTER (WHERE NOT _q AND ({q} IS NOT NULL OR {iss}))")
             aggs.append(f"count(*) FILTER (WHERE NOT _q AND {q} IS NOT NULL AND NOT {iss})")
         aggs += [f"max({quote_ident(n)}) FILTER (WHERE NOT _q)" for n in stamps]
+        aggs += [f"count(*) FILTER (WHERE _f{i} AND NOT _q)" for i in range(len(row_checks))]
         inner_cols = ", ".join(
             [f"c.{quote_ident(n)}" for n in cols]
             + [
@@ -261,12 +268,24 @@ class Checker:
             ]
             + [f"{p} AS _f{i}" for i, p in enumerate(preds)]
         )
-        query = (
-            f"SELECT {', '.join(aggs)} FROM (SELECT *, {q_expr} AS _q FROM "
-            f"(SELECT {inner_cols} FROM core.{name} c{join}))"
-        )
+
+        def scan(source: str) -> str:
+            return (
+                f"SELECT {', '.join(aggs)} FROM (SELECT *, {q_expr} AS _q FROM "
+                f"(SELECT {inner_cols} FROM {source} c{join}))"
+            )
+
         t0 = time.perf_counter()
-        row = list(con.execute(query).fetchone())
+        layout = incremental.Layout(len(row_checks), len(stamps))
+        basis = incremental.basis(con, scan("{source}"), row_checks)
+        figures = None
+        if delta is not None:
+            figures = incremental.counted(con, tbl.name, basis, scan, delta, layout)
+        among = "" if figures is None or delta is None else delta.came
+        if figures is None:
+            figures = list(con.execute(scan(f"core.{name}")).fetchone())
+        incremental.save(con, tbl.name, basis, incremental.kept(figures, layout))
+        row = figures[: len(figures) - len(row_checks)]
         scan_seconds = time.perf_counter() - t0
         total, n_q, kept = row[0], row[1], row[2]
         fails = row[3 : 3 + len(row_checks)]
@@ -293,6 +312,7 @@ class Checker:
                     for _, c in chosen
                 ],
                 join=join,
+                among=(tuple(tbl.key), among) if among else None,
             )
             scan_seconds += time.perf_counter() - t1
             stats.quarantined = moved

@@ -31,13 +31,20 @@ def quarantine_rows(
     run_id: int,
     failing: list[tuple[str, str, str]],
     join: str = "",
+    among: tuple[tuple[str, ...], str] | None = None,
 ) -> int:
     """Move the rows of core.<table> matching any (predicate, check name, reason SQL) to
     quarantine.<table>; return how many moved. A row failing several checks moves once, with
-    every check's name and reason."""
+    every check's name and reason. `among` (key columns, a relation holding them): only the
+    rows of those keys can fail (the others passed the same checks before)."""
     if not failing:
         return 0
     name = quote_ident(table)
+    only = ""
+    if among:
+        keys = ", ".join(quote_ident(k) for k in among[0])
+        mine = ", ".join(f"c.{quote_ident(k)}" for k in among[0])
+        only = f" WHERE ({mine}) IN (SELECT ({keys}) FROM {among[1]})"
     checks = ", ".join(
         f"CASE WHEN _f{i} THEN {sql_str(n)} END" for i, (_, n, _) in enumerate(failing)
     )
@@ -50,7 +57,8 @@ def quarantine_rows(
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _crm_quarantine AS SELECT _rid, "
         f"concat_ws(', ', {checks}) AS _check, concat_ws('; ', {reasons}) AS _reason "
-        f"FROM (SELECT c.rowid AS _rid, {inner} FROM core.{name} c{join}) WHERE {any_failed}"
+        f"FROM (SELECT c.rowid AS _rid, {inner} FROM core.{name} c{join}{only}) "
+        f"WHERE {any_failed}"
     )
     con.execute(
         f"INSERT INTO quarantine.{name} BY NAME SELECT c.*, q._check, q._reason, "

@@ -207,12 +207,16 @@ def refresh(
     select: tuple[str, list[str]],
     basis: str,
     share: float,
+    touched: str | None = None,
 ) -> int | None:
     """Update `spec`'s table in place from the current core tables: delete and insert again the
     rows of changed keys; return how many keys changed. None (nothing done): rebuild in full
     (the reasons are in this module's docstring). `select` is the full build's SELECT of rows
     whose key is in `_crm_changed._key` and its parameters; `basis` what the hashes must stand
-    for (`digest`)."""
+    for (`digest`). With `touched` (a column of the search table), the temp tables
+    `_crm_touched_gone` (that column's values in the rows deleted, with how many rows held each:
+    `n_`) and `_crm_touched_new` (the rowids, `r_`, of the rows inserted) say what was rewritten
+    (search.entities follows them)."""
     rows_table, entities_table = hash_tables(spec)
     if not supported(spec) or _recorded(con, spec) != basis:
         return None
@@ -247,8 +251,17 @@ def refresh(
         con.execute("DROP TABLE _crm_changed")
         return None
     key = quote_ident(spec.key)
-    con.execute(f"DELETE FROM {spec.duckdb_table} WHERE {key} IN (SELECT _key FROM _crm_changed)")
+    mine = f"FROM {spec.duckdb_table} WHERE {key} IN (SELECT _key FROM _crm_changed)"
+    if touched:  # the rows before and after: one probe of the key column each
+        column = quote_ident(touched)
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _crm_touched_gone AS "
+            f"SELECT {column}, count(*) AS n_ {mine} GROUP BY {column}"
+        )
+    con.execute(f"DELETE {mine}")
     query, params = select
     con.execute(f"INSERT INTO {spec.duckdb_table} {query}", params)
+    if touched:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _crm_touched_new AS SELECT rowid AS r_ {mine}")
     con.execute("DROP TABLE _crm_changed")
     return int(changed)
