@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from crmpipe.config.schema import ResolveSpec
 from crmpipe.model import Role, Table
 from crmpipe.resolution.emails import letters_sql, name_locals_sql, own_sql, work_sql
-from crmpipe.resolution.nicknames import forms_sql
+from crmpipe.resolution.nicknames import lookup_values
 from crmpipe.sqltext import quote_ident
 
 #: The comparison kind each role implies (`off`: not compared).
@@ -91,9 +91,10 @@ def feature_columns(tbl: Table, features: list[Feature]) -> list[tuple[str, str]
         if f.kind == "name":
             norm = _name_norm(f.column)
             cols.append((f.column, norm))
-            first = f.column == names[0] and len(names) >= 2 or "first" in f.column
-            forms = forms_sql(norm) if first else f"CASE WHEN {norm} IS NOT NULL THEN [{norm}] END"
-            cols.append((f"{f.column}_canon", forms))
+            # a first name's forms, joined in by `feature_source` (nicknames.forms_sql's values)
+            looked_up = f"coalesce({_helper(f.column, 'forms')}, [{norm}])"
+            forms = looked_up if _has_forms(f.column, names) else f"[{norm}]"
+            cols.append((f"{f.column}_canon", f"CASE WHEN {norm} IS NOT NULL THEN {forms} END"))
         elif f.kind in EMAIL_KINDS:
             lst, own, work, locals_ = (_helper(f.column, h) for h in HELPERS)
             cols.append((f.column, f"nullif({lst}, []::VARCHAR[])"))
@@ -141,11 +142,33 @@ def _helper(column: str, name: str) -> str:
     return quote_ident(f"__{column}_{name}")
 
 
-def feature_source(tbl: Table, features: list[Feature], records: str) -> str:
-    """`records` with the intermediate columns `feature_columns` reads (HELPERS), as a
-    subquery: select the feature expressions FROM it."""
+def _has_forms(column: str, names: list[str]) -> bool:
+    """Whether the name column `column` is a first name, compared with its nicknames' forms."""
+    return column == names[0] and len(names) >= 2 or "first" in column
+
+
+def _with_forms(features: list[Feature], records: str) -> str:
+    """`records` with each first name's forms in the `nicknames` package (`__<column>_forms`,
+    NULL for a name it doesn't know): one join with the package's names. As a scalar subquery
+    per record (nicknames.forms_sql) DuckDB first copied every record with all its columns."""
     names = name_columns(features)
-    inner, outer = [], []
+    joined = [c for c in names if _has_forms(c, names)]
+    if not joined:
+        return records
+    cols = ", ".join(f"__n{i}.forms AS {_helper(c, 'forms')}" for i, c in enumerate(joined))
+    joins = " ".join(
+        f"LEFT JOIN {lookup_values(f'__n{i}')} ON __n{i}.name = {_name_norm(c)}"
+        for i, c in enumerate(joined)
+    )
+    return f"(SELECT __r.*, {cols} FROM {records} AS __r {joins})"
+
+
+def feature_source(tbl: Table, features: list[Feature], records: str) -> str:
+    """`records` with the intermediate columns `feature_columns` reads (HELPERS, and the first
+    names' forms), as a subquery: select the feature expressions FROM it."""
+    names = name_columns(features)
+    records = _with_forms(features, records)
+    inner, outer, last = [], [], []
     for f in features:
         if f.kind not in EMAIL_KINDS:
             continue
@@ -162,12 +185,16 @@ def feature_source(tbl: Table, features: list[Feature], records: str) -> str:
             f"{lst} AS {_helper(f.column, 'lst')}",
             f"{locals_} AS {_helper(f.column, 'locals')}",
         ]
-        ref = _helper(f.column, "lst")
-        outer += [f"{own_sql(ref)} AS {_helper(f.column, 'own')}",
-                  f"{work_sql(ref)} AS {_helper(f.column, 'work')}"]  # fmt: skip
+        # the work address is the first own one that is not personal: the role inboxes are
+        # looked for once per address, not twice
+        own = _helper(f.column, "own")
+        outer.append(f"{own_sql(_helper(f.column, 'lst'))} AS {own}")
+        last.append(f"{work_sql(own, own=True)} AS {_helper(f.column, 'work')}")
     if not inner:
         return records
-    return f"(SELECT *, {', '.join(outer)} FROM (SELECT *, {', '.join(inner)} FROM {records}))"
+    for level in (inner, outer, last):
+        records = f"(SELECT *, {', '.join(level)} FROM {records})"
+    return records
 
 
 def email_columns(features: list[Feature]) -> list[str]:

@@ -8,8 +8,9 @@ Bob ~ Robert, Kathy ~ Katherine, Angie ~ Angela). The package's list is ambiguou
 exact name, not a rewrite of the name.
 
 The lookup is computed once in Python over the package's names (about 1,400 with a formal
-name; the package's CSV, not a per-row call) and joined to the records in SQL: each distinct
-name of the records is looked up once by DuckDB's decorrelated subquery, then joined back.
+name; the package's CSV, not a per-row call) and joined to the records in SQL: the records' first
+names are looked up by one join with the package's names
+(features.feature_source; `forms_sql` is the same lookup as a scalar expression).
 """
 
 from __future__ import annotations
@@ -34,12 +35,13 @@ def name_forms() -> dict[str, list[str]]:
 
 
 @cache
-def _lookup_values() -> str:
+def lookup_values(alias: str = "__nick") -> str:
+    """The package's names and their forms as a VALUES table `alias(name, forms)`."""
     rows = (
         f"({sql_str(n)}, [{', '.join(sql_str(f) for f in forms)}])"
         for n, forms in name_forms().items()
     )
-    return f"(VALUES {', '.join(rows)}) AS __nick(name, forms)"
+    return f"(VALUES {', '.join(rows)}) AS {alias}(name, forms)"
 
 
 def forms_sql(name: str) -> str:
@@ -47,5 +49,5 @@ def forms_sql(name: str) -> str:
     for a name the package doesn't know, NULL for NULL."""
     return (
         f"CASE WHEN {name} IS NOT NULL THEN coalesce((SELECT __nick.forms FROM "
-        f"{_lookup_values()} WHERE __nick.name = {name}), [{name}]) END"
+        f"{lookup_values()} WHERE __nick.name = {name}), [{name}]) END"
     )

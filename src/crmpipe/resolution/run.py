@@ -192,8 +192,11 @@ def resolve_table(
             res.prepass_pairs += across_edges(con, features, names, "_rin", "_prepass")
     connected_components(con, "_prepass", "_pg")
     # in place, the matching input stays a view of the stored features: copying every record's
-    # features with its pre-pass group took 10 s at 4.5M, more than the few reads of it cost
-    kind = "VIEW" if features_in_place else "TABLE"
+    # features with its pre-pass group took 10 s at 4.5M, more than the few reads of it cost;
+    # so it does when they were just prepared anew (a full resolution: Splink reads that view
+    # in no particular order, below)
+    fresh = prepared is not None and prepared.saved
+    kind = "VIEW" if features_in_place or fresh else "TABLE"
     drop_relation(con, "_rin2")
     # a table is written in record order, so Splink's input is read from it in that order
     # without a sort (below) while Splink's connection fills: a sort there at the same time made
@@ -255,9 +258,10 @@ def resolve_table(
         cols = con.table("_rin2").columns
         if generic:  # only what Splink reads
             cols = splink_columns(cols, settings, ["_rid", key, "_pg"])
-        # in record order (a table of them is stored so: read in its order, DuckDB keeping
-        # insertion order), streamed into Splink's DuckDB batch by batch (scoring.linker_for)
-        order = "" if kind == "TABLE" else " ORDER BY _rid"
+        # streamed into Splink's DuckDB batch by batch (scoring.linker_for); in record order
+        # when updated in place. Splink's sampling and pairs follow the ids, not the order: a
+        # full resolution's view is read as it comes, without the sort (1 CPU s at 1M records)
+        order = " ORDER BY _rid" if features_in_place else ""
         rows = con.sql(
             f"SELECT {', '.join(map(quote_ident, cols))} FROM _rin2{order}"
         ).to_arrow_reader()
@@ -297,7 +301,7 @@ def resolve_table(
     k = quote_ident(key)
     # the pre-pass links' keys: in place, read from the stored features (`_rin2`, a view of
     # them joined with every record's pre-pass group, would make that join twice)
-    keyed = "_rin" if features_in_place else "_rin2"
+    keyed = "_rin" if features_in_place or fresh else "_rin2"
     golden = f"core.{quote_ident(tbl.name)}"
     # incremental: only the golden records that change are written again (resolution/touched.py)
     rewrite_touched = stored is not None and keep_previous(con, t, golden)
