@@ -275,27 +275,27 @@ def merge_core(
         con.execute(f"ALTER TABLE core.{name} RENAME TO {quote_ident(golden_name(tbl.name))}")
         con.execute(f"ALTER TABLE core.{quote_ident(built_name(tbl.name))} RENAME TO {name}")
     # the rows taken out and put in are kept aside for the checks (quality.incremental)
-    delta = Delta(quote_ident(f"_crm_left_{tbl.name}"), quote_ident(f"_crm_came_{tbl.name}"))
+    changes = Delta(quote_ident(f"_crm_left_{tbl.name}"), quote_ident(f"_crm_came_{tbl.name}"))
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {delta.left} AS SELECT c.rowid AS _crm_rid, c.* "
+        f"CREATE OR REPLACE TEMP TABLE {changes.left} AS SELECT c.rowid AS _crm_rid, c.* "
         f"FROM core.{name} c SEMI JOIN _crm_win USING ({key_list})"
     )
-    con.execute(f"DELETE FROM core.{name} WHERE rowid IN (SELECT _crm_rid FROM {delta.left})")
+    con.execute(f"DELETE FROM core.{name} WHERE rowid IN (SELECT _crm_rid FROM {changes.left})")
     # rows the checks quarantined return to core (checked again with the rest) unless a new
     # row replaces them; rows of other quarantines (a mart's repeats) are made again by their
     # step
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {delta.came} AS SELECT {cols} FROM quarantine.{name} "
+        f"CREATE OR REPLACE TEMP TABLE {changes.came} AS SELECT {cols} FROM quarantine.{name} "
         "WHERE _check <> ? AND list_has_all(?, string_split(_check, ', ')) "
         f"AND ({key_list}) NOT IN (SELECT ({key_list}) FROM _crm_win)",
         [KEY_CHECK, sorted(check_names)],
     )
     con.execute(f"DELETE FROM quarantine.{name} WHERE _check <> ?", [KEY_CHECK])
     con.execute(
-        f"INSERT INTO {delta.came} SELECT {', '.join('s.' + quote_ident(c) for c in core_cols)} "
+        f"INSERT INTO {changes.came} SELECT {', '.join('s.' + quote_ident(c) for c in core_cols)} "
         f"FROM staging.{name} s WHERE s.rowid IN (SELECT _sid FROM _crm_win)"
     )
-    con.execute(f"INSERT INTO core.{name} BY NAME SELECT * FROM {delta.came}")
+    con.execute(f"INSERT INTO core.{name} BY NAME SELECT * FROM {changes.came}")
     con.execute("DROP TABLE _crm_win")
     con.execute(
         f"INSERT INTO quarantine.{name} BY NAME SELECT *, '{KEY_CHECK}' AS _check, "
@@ -311,7 +311,7 @@ def merge_core(
     ((quarantined,),) = con.execute(f"SELECT count(*) FROM quarantine.{name}").fetchall()
     merged = staged - loaded - quarantined
     return CoreResult(
-        tbl.name, staged, loaded, merged, quarantined, merged_keys=merged_keys, delta=delta
+        tbl.name, staged, loaded, merged, quarantined, merged_keys=merged_keys, delta=changes
     )
 
 
