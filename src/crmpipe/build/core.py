@@ -157,9 +157,6 @@ def index_search(
         if changed is not None:
             _hash_tables(con, spec, columns)
             _entity_table(con, spec, columns, in_place=follow)
-            if follow:
-                con.execute("DROP TABLE _crm_touched_gone")
-                con.execute("DROP TABLE _crm_touched_new")
             ((rows,),) = con.execute(f"SELECT count(*) FROM {target}").fetchall()
             return SearchBuild(rows, changed)
     # The columns that searches scan in full (the contact's joined lists, the document) are
@@ -217,14 +214,16 @@ def _entity_table(
 ) -> None:
     """(Re)make the table's entity table from its rows (search.entities) and record it in
     meta.search_fields on each entity-level field (NULL: terms written one by one). `in_place`:
-    only the entity keys of the rows search.refresh rewrote are made again (`_crm_touched_*`)."""
+    only the entity keys of the rows search.refresh rewrote are made again (its `TOUCHED_*`
+    tables, dropped here)."""
     held = spec.entity_columns(columns)
     if not held:
         return
     if in_place:
-        made = entities.update(
-            con, spec.name, _entity_id(spec), held, "_crm_touched_gone", "_crm_touched_new"
-        )
+        gone, new = refresh.TOUCHED_GONE, refresh.TOUCHED_NEW
+        made = entities.update(con, spec.name, _entity_id(spec), held, gone, new)
+        con.execute(f"DROP TABLE {gone}")
+        con.execute(f"DROP TABLE {new}")
     else:
         made = entities.refresh(con, spec.name, _entity_id(spec), held)
     names = [c.name for c in columns if spec.entity_level(c)]

@@ -40,6 +40,9 @@ from crmpipe.sqltext import quote_ident
 LINEAGE = ("_source", "_file", "_row", "_run_id", "_loaded_at")
 #: meta.build_state's key of what a search table's hashes were recorded for.
 BASIS_PREFIX = "search_basis:"
+#: Temp tables of an in-place update's rewritten rows, where `refresh` is given `touched`: the
+#: deleted rows' values of that column with their row counts, the inserted rows' rowids.
+TOUCHED_GONE, TOUCHED_NEW = "_crm_touched_gone", "_crm_touched_new"
 
 
 def hash_tables(spec: SearchTable) -> tuple[str, str]:
@@ -214,8 +217,8 @@ def refresh(
     (the reasons are in this module's docstring). `select` is the full build's SELECT of rows
     whose key is in `_crm_changed._key` and its parameters; `basis` what the hashes must stand
     for (`digest`). With `touched` (a column of the search table), the temp tables
-    `_crm_touched_gone` (that column's values in the rows deleted, with how many rows held each:
-    `n_`) and `_crm_touched_new` (the rowids, `r_`, of the rows inserted) say what was rewritten
+    `TOUCHED_GONE` (that column's values in the rows deleted, with how many rows held each:
+    `n_`) and `TOUCHED_NEW` (the rowids, `r_`, of the rows inserted) say what was rewritten
     (search.entities follows them)."""
     rows_table, entities_table = hash_tables(spec)
     if not supported(spec) or _recorded(con, spec) != basis:
@@ -255,13 +258,13 @@ def refresh(
     if touched:  # the rows before and after: one probe of the key column each
         column = quote_ident(touched)
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE _crm_touched_gone AS "
+            f"CREATE OR REPLACE TEMP TABLE {TOUCHED_GONE} AS "
             f"SELECT {column}, count(*) AS n_ {mine} GROUP BY {column}"
         )
     con.execute(f"DELETE {mine}")
     query, params = select
     con.execute(f"INSERT INTO {spec.duckdb_table} {query}", params)
     if touched:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _crm_touched_new AS SELECT rowid AS r_ {mine}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {TOUCHED_NEW} AS SELECT rowid AS r_ {mine}")
     con.execute("DROP TABLE _crm_changed")
     return int(changed)
