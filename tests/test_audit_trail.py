@@ -17,8 +17,10 @@ from crmpipe.cli import app
 from crmpipe.config.load import load_config
 from crmpipe.demo.datasets import pursuit
 from crmpipe.pipeline import run
-from crmpipe.publish import publish_build, rollback
+from crmpipe.publish import publish_build, published_versions, rollback
 from crmpipe.publish.audit_log import audit
+from crmpipe.publish.errors import PublishError
+from crmpipe.publish.postgres import Publication
 
 runner = CliRunner()
 
@@ -204,3 +206,46 @@ def test_audit_can_be_turned_off_and_errors_before_any_publish(
     result = publish_build(cfg, pg_db)
     assert result is not None and result.audited == {}
     assert rows(pg_db, "SELECT to_regclass('audit.contact_changes')") == [(None,)]
+
+
+def test_a_publish_failing_after_the_audit_sync_leaves_the_trail_alone(
+    project: Path, pg_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sync runs in the swap's transaction, begun beside the build once the audited tables
+    are keyed (crmpipe.publish.early_swap): a publish that fails after it (here in the verify
+    phase, once the sync is done) rolls it back with the rest, and the next publish records
+    exactly what it changes."""
+    cfg = load_config(project)
+    run(cfg)
+    first = publish_build(cfg, pg_db, keep_versions=1)
+    assert first is not None
+    edit_contacts(project.parent / "contacts_1.csv")
+    run(cfg)
+    before = rows(pg_db, "SELECT count(*), max(change_id) FROM audit.contact_changes")
+    current = rows(pg_db, "SELECT count(*) FROM audit.contacts_current")
+
+    synced = []
+
+    def failing_verify(self: Publication) -> None:
+        assert self.swapper is not None
+        self.swapper.audited.wait()  # the sync has run (uncommitted) on its own connection
+        synced.append(rows(pg_db, "SELECT count(*) FROM audit.contact_changes"))
+        raise PublishError("verify failed (test)")
+
+    with monkeypatch.context() as m:
+        m.setattr(Publication, "verify", failing_verify)
+        with pytest.raises(PublishError, match="verify failed"):
+            publish_build(cfg, pg_db, keep_versions=1, full=True)
+    assert synced == [[(before[0][0],)]]  # other sessions never see the sync uncommitted
+    assert rows(pg_db, "SELECT count(*), max(change_id) FROM audit.contact_changes") == before
+    assert rows(pg_db, "SELECT count(*) FROM audit.contacts_current") == current
+    assert rows(pg_db, "SELECT count(*) FROM audit.syncs WHERE version = 2") == [(0,)]
+    assert rows(
+        pg_db, "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'"
+    ) == [(0,)]
+    assert {v.version: v.status for v in published_versions(pg_db)} == {1: "serving", 2: "failed"}
+
+    third = publish_build(cfg, pg_db, keep_versions=1, full=True)
+    assert third is not None and third.version == 3
+    assert third.audited["contacts"] == {"inserted": 1, "updated": 2, "deleted": 0}
+    assert set(changes(pg_db, 3)) == {"c0000001", "c0000230", "c9999999"}

@@ -237,9 +237,13 @@ def _sync_table(
             f"UPDATE {cur} c SET ({sets}) = ROW({values}) FROM {src} v WHERE v.{k} = c.{k} "
             f"AND ROW({current}) IS DISTINCT FROM ROW({values}){only_v}"
         ).rowcount
+    # In key order: the current table's key index and the log's (golden_id, change_id) index
+    # then grow at their right edge instead of taking every key at a random place (a first
+    # publish inserts every golden row: 4.5M contacts, sent in email order).
     inserted = conn.execute(
         f"INSERT INTO {cur} ({', '.join(names)}) SELECT {', '.join(f'v.{c}' for c in names)} "
-        f"FROM {src} v WHERE NOT EXISTS (SELECT 1 FROM {cur} c WHERE c.{k} = v.{k}){only_v}"
+        f"FROM {src} v WHERE NOT EXISTS (SELECT 1 FROM {cur} c WHERE c.{k} = v.{k}){only_v} "
+        f"ORDER BY v.{k}"
     ).rowcount
     return TableSync(table, inserted, updated, deleted, time.perf_counter() - t0)
 

@@ -45,6 +45,8 @@ class Job:
     run: Callable[[psycopg.Connection], int]
     after: frozenset[str] = frozenset()
     priority: float = 0.0
+    #: called (from the calling thread) once the job is done
+    done: Callable[[], None] | None = None
 
     @property
     def name(self) -> str:
@@ -121,6 +123,8 @@ def run_jobs(conns: list[psycopg.Connection], jobs: list[Job], steps: Steps) -> 
                     results[job.name] = rows = int(fut.result() or 0)
                     steps.end(job.step, job.target, time.perf_counter() - t0, rows)
                     done.add(job.name)
+                    if job.done is not None:
+                        job.done()
                     free.append(conn)
         except BaseException:
             cancel_all()
@@ -194,6 +198,10 @@ def _cost(plan_rows: int, kind: str) -> float:
     return plan_rows * weight.get(kind, 1.0)
 
 
+#: The name of the job adding the primary and foreign keys of the published tables.
+KEYS_JOB = "constraints keys"
+
+
 def copy_name(table: str) -> str:
     """The name of the job COPYing `table` (jobs after it wait on this name)."""
     return f"copy {table}"
@@ -238,7 +246,6 @@ def build_jobs(
             )
             build.append(job)
             table_index_jobs.append(job.name)
-    view_jobs: list[str] = []
     if view is not None:
         copied = copy_name("contact_search")
         view_index_jobs = []
@@ -262,7 +269,6 @@ def build_jobs(
                 after=frozenset([*view_index_jobs, copied]),
             )
         )
-        view_jobs += view_index_jobs
         if view.values:
             values_job = Job(
                 "index",
@@ -276,7 +282,7 @@ def build_jobs(
                 priority=_cost(plans["techstacks"].rows + plans["contacts"].rows // 20, "view"),
             )
             build.append(values_job)
-            view_jobs.append(values_job.name)
+    facility_jobs: list[str] = []
     if facility is not None:
         facility_job = Job(
             "view",
@@ -286,7 +292,7 @@ def build_jobs(
             priority=_cost(plans["entities"].rows, "view"),
         )
         build.append(facility_job)
-        view_jobs.append(facility_job.name)
+        facility_jobs.append(facility_job.name)
         build.append(
             Job(
                 "vacuum",
@@ -295,13 +301,15 @@ def build_jobs(
                 after=frozenset({facility_job.name}),
             )
         )
-    # Keys take locks that conflict with index builds on the same tables (and the views'
-    # builds read them): after those.
+    # Keys take locks that conflict with index builds on the same tables (and the facility
+    # view's build reads them): after those. Not after contact_search's and search_values'
+    # builds, which read only their own tables: the audit trail's sync starts once the keys
+    # are there (KEYS_JOB, crmpipe.publish.early_swap), beside those builds.
     keys_job = Job(
         "constraints",
         "keys",
         _constraints_job(schema, plans, orphans),
-        after=frozenset(table_index_jobs + view_jobs) | copies,
+        after=frozenset(table_index_jobs + facility_jobs) | copies,
     )
     build.append(keys_job)
     # Statistics for the planner (the tables' rows are frozen and all-visible from COPY FREEZE).

@@ -36,9 +36,10 @@ from crmpipe.publish.connection import (
 )
 from crmpipe.publish.copy import copy_job, fields_job, stream_job
 from crmpipe.publish.ddl import qualified
+from crmpipe.publish.early_swap import EarlySwap
 from crmpipe.publish.errors import PublishError, translated
 from crmpipe.publish.incremental import QUIET_REASONS, Recorder, publish_in_place
-from crmpipe.publish.jobs import Job, Steps, build_jobs, jobs_count, run_jobs
+from crmpipe.publish.jobs import KEYS_JOB, Job, Steps, build_jobs, jobs_count, run_jobs
 from crmpipe.publish.plan import PublishPlan, build_fingerprint, read_plan
 from crmpipe.publish.result import PublishResult
 from crmpipe.publish.versions import (
@@ -55,7 +56,6 @@ from crmpipe.publish.versions import (
     serving,
     serving_build,
     start_version,
-    swap_in,
     version_label_of,
 )
 from crmpipe.search.table import DUCKDB_SEARCH_TABLE, SEARCH_TABLE
@@ -110,6 +110,8 @@ class Publication:
         self.label: str | None = None  # the version's dated label, unique in the registry
         self.audited: list[TableSync] = []  # what the audit trail's sync did, per table
         self.audit_notes: list[str] = []
+        self.swapper: EarlySwap | None = None  # the swap's transaction, begun beside the build
+        self.run_id: int | None = None  # the pipeline run of the build, for the audit trail
 
     @property
     def schema(self) -> str:
@@ -136,6 +138,8 @@ class Publication:
                 try:
                     result = self.publish_version()
                 except BaseException as exc:
+                    if self.swapper is not None:
+                        self.swapper.abort()
                     abandon(self.admin, self.version, exc)
                     if self.recorder is not None:
                         self.recorder.abandon()
@@ -217,6 +221,10 @@ class Publication:
                 apply_settings(conn, BUILD_SETTINGS)
                 self.workers.append(conn)
             apply_settings(self.admin, BUILD_SETTINGS)
+            swap_conn = connect(self.dsn)
+            apply_settings(swap_conn, BUILD_SETTINGS)
+            self.run_id = build_run(self.duck) if self.cfg.publish.audit else None
+            self.swapper = EarlySwap(swap_conn, self.version, self.old, self.audit)
             with self.admin.transaction():
                 self.admin.execute(f"CREATE SCHEMA {quote_ident(self.schema)}")
                 self.admin.execute(ddl.list_text_function(self.schema))
@@ -280,6 +288,9 @@ class Publication:
             orphans=self.orphans,
             facility=self.facility,
         )
+        for job in jobs:  # the swap's transaction begins, with the audit's sync, once keyed
+            if job.name == KEYS_JOB and self.swapper is not None:
+                job.done = self.swapper.start
         with translated(self.admin, "copying rows and building indexes in PostgreSQL"):
             run_jobs(self.workers, jobs, self.steps)
         self.steps.timings.append(("copy and build (wall)", time.perf_counter() - t0))
@@ -339,22 +350,19 @@ class Publication:
             raise PublishError(error)
 
     def swap(self) -> None:
-        """The new version serves as schema `crmpipe` (the one transaction readers notice)."""
+        """The new version serves as schema `crmpipe` (the one transaction readers notice),
+        begun beside the build with the audit trail's sync (crmpipe.publish.early_swap)."""
+        assert self.swapper is not None
         with (
             translated(self.admin, "swapping the new version in"),
             self.steps.step("swap", SERVING_SCHEMA),
         ):
-            swap_in(
-                self.admin,
-                self.version,
-                self.old,
-                old_status="previous",
-                updates={
+            self.swapper.finish(
+                {
                     "rows": json.dumps(self.counts),
                     "orphans": json.dumps(self.orphans),
                     "seconds": time.perf_counter() - self.t_start,
-                },
-                before=self.audit,
+                }
             )
 
     def audit(self, conn: psycopg.Connection, schema: str) -> None:
@@ -369,7 +377,7 @@ class Publication:
             self.cfg.publish.audit,
             action="publish",
             version=self.version,
-            run_id=build_run(self.duck),
+            run_id=self.run_id,
         )
         self.audit_notes = notes
         self.steps.timings.append(("audit sync", time.perf_counter() - t0))
