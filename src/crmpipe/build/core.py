@@ -118,9 +118,15 @@ def build_search(
 
 
 def index_search(
-    con: duckdb.DuckDBPyConnection, cfg: Config, spec: SearchTable, *, full: bool
+    con: duckdb.DuckDBPyConnection,
+    cfg: Config,
+    spec: SearchTable,
+    *,
+    full: bool,
+    hint: refresh.Hint | None = None,
 ) -> SearchBuild:
-    """build_search, saying whether the table was updated in place."""
+    """build_search, saying whether the table was updated in place (`hint`: what the run
+    changed, search.refresh.Hint)."""
     tables = cfg.tables()
     for needed in spec.needs:
         if not table_exists(con, "core", needed):  # a project without that source
@@ -152,7 +158,7 @@ def index_search(
         )
         touched = entities.KEY_COLUMN if follow else None
         changed = refresh.refresh(
-            con, spec, columns, inputs.tables, changed_only, basis, share, touched
+            con, spec, columns, inputs.tables, changed_only, basis, share, touched, hint
         )
         if changed is not None:
             _hash_tables(con, spec, columns)
@@ -250,11 +256,15 @@ def search_table_names(cfg: Config) -> list[str]:
 
 
 def build_searches(
-    con: duckdb.DuckDBPyConnection, cfg: Config, *, full: bool = True
+    con: duckdb.DuckDBPyConnection,
+    cfg: Config,
+    *,
+    full: bool = True,
+    hint: refresh.Hint | None = None,
 ) -> dict[str, SearchBuild]:
     """Build every search table the project has (search.catalog.planned_tables) and drop the
     others with their fields; {table name: what was done}. Unless `full`, a table is updated in
-    place where few of its rows changed (search.refresh)."""
+    place where few of its rows changed (search.refresh; `hint`: what the run changed)."""
     planned = planned_tables(cfg)
     for spec in SEARCH_TABLES:
         if spec not in planned and table_exists(con, "search", spec.name):
@@ -263,4 +273,4 @@ def build_searches(
             refresh.forget(con, spec)
             hashed.drop(con, spec.name, list(spec.hashed))
             entities.drop(con, spec.name)
-    return {spec.name: index_search(con, cfg, spec, full=full) for spec in planned}
+    return {spec.name: index_search(con, cfg, spec, full=full, hint=hint) for spec in planned}
