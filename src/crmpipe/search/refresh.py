@@ -92,7 +92,12 @@ def digest(query: str, params: list[str], shape: list[tuple[str, str]]) -> str:
 
 def _base_hashes(con: Any, spec: SearchTable, keys: str | None = None) -> str:
     """SELECT of (_key, _hash) per base row: its key and all its non-lineage columns (with
-    `keys`, a relation of `_key`, of those keys' rows only)."""
+    `keys`, a relation of `_key`, of those keys' rows only).
+
+    The rows of `keys` are first found by the key column alone, and the SELECT reads only
+    the span of rowids they lie in: a probe reading every column decompressed the whole
+    table (1.5 s at 4.5M contacts for 72k keys), while the golden rows an incremental
+    resolution rewrote were all appended by it, at the table's end."""
     cols = [
         r[0]
         for r in con.execute(
@@ -104,7 +109,14 @@ def _base_hashes(con: Any, spec: SearchTable, keys: str | None = None) -> str:
     ]
     key = f"{spec.alias}.{quote_ident(spec.key)}"
     values = ", ".join(f"{spec.alias}.{quote_ident(c)}" for c in cols)
-    where = f" WHERE {key} IN (SELECT _key FROM {keys})" if keys else ""
+    where = ""
+    if keys:
+        where = f" WHERE {key} IN (SELECT _key FROM {keys})"
+        table = f"core.{quote_ident(spec.base)} {spec.alias}"
+        ((low, high),) = con.execute(
+            f"SELECT min(rowid), max(rowid) FROM {table}{where}"
+        ).fetchall()
+        where += f" AND rowid BETWEEN {int(low)} AND {int(high)}" if low is not None else ""
     return (
         f"SELECT {key} AS _key, hash({key}, {values}) AS _hash "
         f"FROM core.{quote_ident(spec.base)} {spec.alias}{where}"
