@@ -490,3 +490,35 @@ def _records(config: Path) -> list:
         return _rows(con, "resolved.contact_records")
     finally:
         con.close()
+
+
+def test_the_index_step_told_what_changed_updates_what_hashing_every_row_updates(
+    case, monkeypatch
+) -> None:
+    """The index step of an incremental run is told the golden ids resolution rewrote and the
+    tables no step changed (build/written.py), instead of hashing every golden row and entity
+    to find them (search.refresh.Hint): through drops that replace, quarantine and bring back
+    rows, its search table, hashes and answers equal those of the same runs hashing every
+    row."""
+    import crmpipe.build.written as written
+    from crmpipe.search.refresh import Hint
+
+    inc, _, drops = case
+    folder, held = inc.parent, inc.parent.parent / "held"
+    every = folder / "every.yml"  # the same runs, every row hashed
+    every.write_text(inc.read_text().replace("incremental.duckdb", "every.duckdb"))
+    real, hints = written.Written.hint, []
+    monkeypatch.setattr(written.Written, "hint", lambda w: hints.append(real(w)) or hints[-1])
+    for names in [[], *drops]:
+        _bring(held, folder, names)
+        run(load_config(inc))
+        monkeypatch.setattr(written.Written, "hint", lambda w: Hint())
+        run(load_config(every))
+        monkeypatch.setattr(written.Written, "hint", lambda w: hints.append(real(w)) or hints[-1])
+        assert _state(inc, runs=False) == _state(every, runs=False)
+    # drops A and C were resolved in place, and listed the golden ids they rewrote (B, a day
+    # older than A, numbered every record again); A brought contacts only, so no table of a
+    # search row's entity part changed, and C brought an entity
+    assert [sorted(h.keys) for h in hints] == [["contacts"], [], ["contacts"]]
+    assert {"entities", "techstacks", "external_ids"} <= hints[0].unchanged
+    assert "techstacks" not in hints[1].unchanged and "entities" not in hints[2].unchanged

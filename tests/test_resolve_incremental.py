@@ -151,6 +151,54 @@ def test_features_are_prepared_for_changed_records_only_and_equal_fresh_ones(cas
     assert _prepared(cfg) == kept  # …and gets exactly the features that were kept
 
 
+def _compressions(cfg) -> dict[str, set[str]]:
+    """Each stored text features column's segment compressions (lists aside)."""
+    con = connect(cfg.warehouse_path, read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT column_name, list(DISTINCT compression) FROM pragma_storage_info("
+            "'resolved.contact_fingerprints') WHERE segment_type = 'VARCHAR' AND column_name IN "
+            "(SELECT column_name FROM duckdb_columns() WHERE schema_name = 'resolved' AND "
+            "table_name = 'contact_fingerprints' AND data_type = 'VARCHAR') GROUP BY ALL"
+        ).fetchall()
+        return {name: set(kinds) for name, kinds in rows}
+    finally:
+        con.close()
+
+
+def test_the_keys_a_drop_probes_are_stored_uncompressed_in_every_way_features_are_saved(
+    case,
+) -> None:
+    """The stored features' near-unique text (e-mail keys and parts, phones, entity ids, the
+    key as text: resolution/prepared.UNCOMPRESSED) is written without compression, so that a
+    drop's probes and Splink's input read a few percent of the records without decompressing
+    every one; names stay compressed. So after a first resolution, a drop's in-place update
+    and `resolve --full`, with the same features."""
+    from crmpipe.resolution.prepared import UNCOMPRESSED, UNCOMPRESSED_PREFIX
+
+    config, held = case
+    cfg = load_config(config)
+
+    def check() -> None:
+        kinds = _compressions(cfg)
+        plain = {c for c in kinds if c in UNCOMPRESSED or c.startswith(UNCOMPRESSED_PREFIX)}
+        assert {"k", "entity_id", "phone_key", "emails_key", "emails_names"} <= plain
+        assert all(kinds[c] == {"Uncompressed"} for c in plain), kinds
+        assert kinds["last_name"] != {"Uncompressed"}
+
+    run(cfg)
+    check()
+    full = _prepared(cfg)
+    shutil.move(held, config.parent / held.name)
+    run(cfg)  # in place
+    check()
+    kept = _prepared(cfg)
+    assert len(kept) > len(full)
+    resolve(cfg, full=True)
+    check()
+    assert _prepared(cfg) == kept
+
+
 def _numbers(cfg) -> dict[str, int]:
     con = connect(cfg.warehouse_path, read_only=True)
     try:

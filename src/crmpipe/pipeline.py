@@ -33,6 +33,7 @@ from crmpipe.build.incremental import (
     stage_new,
 )
 from crmpipe.build.staging import StageResult, stage_table
+from crmpipe.build.written import Written
 from crmpipe.clean import install_macros
 from crmpipe.config.load import load_config
 from crmpipe.config.schema import RESOLVABLE, Config
@@ -374,6 +375,7 @@ def _rebuild(
             s.rows = staged[name].rows
             s.detail = f"{staged[name].issues:,} value issues; {how.reason}"
     built: dict[str, CoreResult] = {}
+    written = Written()  # what the run's writers of core say they changed (the index step's)
     specs = all_checks(cfg)
     checker = Checker(specs, run_id) if checks else None
     for name, tbl in tables.items():
@@ -394,6 +396,7 @@ def _rebuild(
             s.rows = r.loaded
             s.detail = f"{r.merged:,} merged duplicates, {r.quarantined:,} quarantined"
             s.detail += "; merged into the last build" if how.incremental else ""
+        moved = 0
         if checker is not None:
             # Checked before the next table is built: relationships see final tables, and rows
             # failing `error` checks leave core before anything reads it.
@@ -404,6 +407,7 @@ def _rebuild(
                 s.rows = r.loaded
                 bad = sum(o.status != "pass" for o in mine)
                 s.detail = f"{len(mine)} checks, {bad} not passing, {moved:,} quarantined"
+        written.built(con, r, moved)
         drop_delta(con, r)
         con.execute(
             "INSERT INTO meta.table_counts VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -421,9 +425,11 @@ def _rebuild(
             keep_built(con, name)  # the next incremental run merges into these rows
             res = resolve_table(con, tables[name], cfg.resolve_spec(name), run_id, full=full)
             update_counts(con, name, res)
+            written.resolved(con, name, res.touched_keys)
             # what referenced a merged record (contacts an entity, jobs a customer) now
             # points at its golden record
-            remap_references(con, tables, name)
+            if remap_references(con, tables, name):
+                written.rewritten()
             s.rows = res.golden
             s.detail = (
                 f"{res.merged:,} records merged ({res.prepass_pairs:,} pre-pass, "
@@ -437,6 +443,7 @@ def _rebuild(
         if name in tables:
             with steps.step("gender", name) as s:
                 g = infer_gender(con, tables[name], cfg.enrich.gender)
+                written.rewritten(name)
                 forget_checks(con, name)  # rows rewritten after their checks
                 s.rows = g.considered
                 s.detail = f"{g.inferred:,} inferred male/female from {g.names:,} first names"
@@ -460,12 +467,16 @@ def _rebuild(
             )
     if search_table_names(cfg):
         with steps.step("index", ", ".join(search_table_names(cfg))) as s:
-            indexed = build_searches(con, cfg, full=not how.incremental)
+            for name in masked_tables(cfg):  # masked after the index step (marts)
+                written.rewritten(name)
+            hint = written.hint() if how.incremental else None
+            indexed = build_searches(con, cfg, full=not how.incremental, hint=hint)
             s.rows = sum(b.rows for b in indexed.values())
             s.detail = "; ".join(
                 f"{name}: " + ("rebuilt" if b.changed is None else f"{b.changed:,} keys updated")
                 for name, b in indexed.items()
             )
+    written.drop(con)
     with steps.step("marts", "all") as s:
         marts = build_marts(con, cfg, run_id=run_id)
         for name in masked_tables(cfg):  # rows rewritten after their checks

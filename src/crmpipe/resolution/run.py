@@ -101,6 +101,7 @@ class ResolveResult:
     prepared: int = 0  # records whose features were prepared (the others' were kept)
     scored_records: int = 0  # records given to Splink in an incremental resolution
     touched: int | None = None  # golden ids whose rows were written again (None: all)
+    touched_keys: str | None = None  # a temp table (golden_id) of those, the caller drops
     trained: bool = False
     note: str = ""
     seconds: float = 0.0
@@ -337,6 +338,7 @@ def resolve_table(
         staging = f"staging.{quote_ident(tbl.name)}"
         delta = {"new": "_stale", "gone": "_gone"} if features_in_place else {}
         res.touched = assign_in_place(con, t, key, "_components", staging, run_id, **delta)
+        res.touched_keys = "_touched"  # left to the caller (pipeline.py: the index step)
         # the touched golden records' members, read once for the three rewrites below
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _tclusters AS SELECT * FROM {t.clusters} "
@@ -381,7 +383,8 @@ def resolve_table(
         "_tclusters",
         "_trecords",
     ):
-        drop_relation(con, tmp)
+        if tmp != res.touched_keys:
+            drop_relation(con, tmp)
     con.execute(f"DROP TABLE IF EXISTS {t.changes}")  # read (resolution/prepared.py)
     res.seconds = time.perf_counter() - t0
     con.execute(
