@@ -243,16 +243,9 @@ def resolve_table(
     if stored is not None:  # only the pairs touching a new or changed record
         counted = "_rin" if features_in_place else "_rin2"
         model, res.scored_records = score_changes(
-            con,
-            t,
-            key,
-            stored,
-            settings,
-            floor=floor,
-            counted=counted,
-            in_place=features_in_place,
+            con, t, key, stored, settings, floor=floor, counted=counted, in_place=features_in_place,
             pair_filter=pair_guard(features, settings["comparisons"]),
-        )
+        )  # fmt: skip
         res.mode, res.trained = "incremental", stored["trained"]
         res.note = f"incremental: {res.changed:,} new or changed records scored"
         lap("splink")
