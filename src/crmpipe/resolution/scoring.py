@@ -142,10 +142,13 @@ def _em_train(
     (`max_pairs`) hashes the same ids. Over every record, Splink joined the pairs with a copy
     of all of them: at 4.7M contacts, 150k pairs took 19 s of EM, spilling; and tables
     written into the scoring connection beside every record cost seconds each."""
-    rows = con.sql(
-        f"SELECT * FROM records WHERE {uid} IN "
-        f"(SELECT l.{uid} FROM records l JOIN records r ON {rule} WHERE l.{uid} <> r.{uid})"
+    ids = con.sql(
+        f"SELECT DISTINCT l.{uid} AS _k FROM records l JOIN records r ON {rule} "
+        f"WHERE l.{uid} <> r.{uid}"
     ).to_arrow_table()
+    con.register("_ids", ids)  # a join built on the ids: an IN was planned to build on records
+    rows = con.sql(f"SELECT r.* FROM _ids i JOIN records r ON r.{uid} = i._k").to_arrow_table()
+    con.unregister("_ids")
     trainer, own, _ = linker_for(rows, model, validate=False)
     try:
         trainer.training.estimate_parameters_using_expectation_maximisation(
@@ -170,6 +173,27 @@ def _filter_pairs(con: duckdb.DuckDBPyConnection, condition: str) -> None:
     )
     con.execute("DROP TABLE _blocked")
     con.execute("ALTER TABLE _kept RENAME TO _blocked")
+
+
+def _kept_scored(con: duckdb.DuckDBPyConnection, model: dict[str, Any], floor: float) -> Scored:
+    """Score the pairs of `con`'s `_blocked` with `model`, in a DuckDB of their own holding
+    just the records they name and the term frequencies Splink counts over all of `con`'s
+    `records` (the way an incremental resolution scores): at 4.7M contacts every record
+    outgrew the scoring connection's memory, and each table Splink wrote beside them (its
+    source-pruned inputs) spilled for seconds to minutes."""
+    from crmpipe.resolution.incremental import term_frequencies
+
+    tf = term_frequencies(con, model, "records")
+    # the kept pairs' records, read through a join built on their ids (an IN over a subquery
+    # was planned to build on every record)
+    con.register("_ids", con.sql("SELECT join_key_l AS _k FROM _blocked UNION "
+                                 "SELECT join_key_r FROM _blocked").to_arrow_table())  # fmt: skip
+    uid = model["unique_id_column_name"]
+    rows = con.sql(f"SELECT r.* FROM _ids i JOIN records r ON r.{uid} = i._k").to_arrow_table()
+    con.unregister("_ids")
+    pairs = con.table("_blocked").to_arrow_table()
+    return score(rows, model, training_rules=[], floor=floor, train=False, tf_tables=tf,
+                 blocked=pairs)  # fmt: skip
 
 
 def score(
@@ -262,6 +286,11 @@ def score(
             made.drop_table_from_database_and_remove_from_cache()
         if pair_filter:
             _filter_pairs(con, pair_filter)
+        if blocked is None and pair_filter:  # the kept pairs scored apart (_kept_scored)
+            rest = _kept_scored(con, linker.misc.save_model_to_json(), floor)
+            timings.update({k: v for k, v in rest.timings.items() if k != "splink_load"})
+            lap("splink_predict")
+            return Scored(rest.predictions, rest.model, trained, note, timings)
         if blocked is not None or pair_filter:
             from splink import DuckDBAPI
 
