@@ -226,6 +226,7 @@ def score_changes(
     floor: float,
     counted: str = "_rin2",
     in_place: bool = False,
+    pair_filter: str | None = None,
 ) -> tuple[dict[str, Any], int]:
     """Rewrite `t.predictions` with Splink's scores of the pairs that touch a changed record and
     of the stored predictions between unchanged ones; returns (the model used, records given
@@ -233,7 +234,8 @@ def score_changes(
 
     Term frequencies are counted over `counted` (every record's features: in place, the
     stored features themselves, without the pre-pass groups `_rin2` joins in). `in_place`:
-    the records kept their numbers since the stored predictions were made.
+    the records kept their numbers since the stored predictions were made. `pair_filter`:
+    only the pairs it holds for are scored, as in a full resolution (scoring.score).
 
     A trained stored model is reused with this resolution's prior and blocking rules (both
     follow from the records, not from training); an untrained one is exactly `settings`, what
@@ -260,6 +262,7 @@ def score_changes(
         train=False,
         tf_tables=term_frequencies(con, model, counted),
         blocked=con.sql("SELECT * FROM _blocked").to_arrow_table(),
+        pair_filter=pair_filter,
     )
     con.register("_scored", scored.predictions)
     try:

@@ -59,6 +59,7 @@ from crmpipe.resolution.scoring import preload_splink, score, splink_columns
 from crmpipe.resolution.settings import (
     name_columns,
     names_guard,
+    pair_guard,
     scope_columns,
     splink_settings,
     training_rules,
@@ -243,8 +244,9 @@ def resolve_table(
     if stored is not None:  # only the pairs touching a new or changed record
         counted = "_rin" if features_in_place else "_rin2"
         model, res.scored_records = score_changes(
-            con, t, key, stored, settings, floor=floor, counted=counted, in_place=features_in_place
-        )
+            con, t, key, stored, settings, floor=floor, counted=counted, in_place=features_in_place,
+            pair_filter=pair_guard(features, settings["comparisons"]),
+        )  # fmt: skip
         res.mode, res.trained = "incremental", stored["trained"]
         res.note = f"incremental: {res.changed:,} new or changed records scored"
         lap("splink")
@@ -273,6 +275,7 @@ def resolve_table(
             training_rules=rules,
             floor=min(STORE_FLOOR, spec.threshold),
             train=train,
+            pair_filter=pair_guard(features, settings["comparisons"]) if generic else None,
         )
         del rows
         res.trained, res.note = scored.trained, scored.note
