@@ -235,7 +235,10 @@ def test_publish_tables_keys_indexes_and_search_view(pg_db: str) -> None:
         "contacts_title_trgm": "gin_trgm_ops",
         "contacts_emails_trgm": "list_text(emails)",
         "entities_display_name_trgm": "gin_trgm_ops",
-        "entities_pop_estimate_2022_idx": "(pop_estimate_2022)",
+        # An entity lookup's B-tree covers the key (and a code's column, which an expression
+        # index needs to be read index-only): the lookup reads no entity rows.
+        "entities_pop_estimate_2022_idx": "(pop_estimate_2022) INCLUDE (entity_id)",
+        "entities_state_lower_idx": "(lower(state)) INCLUDE (entity_id, state)",
         "external_ids_external_id_idx": "(external_id)",
         "contact_search_contact_id_key": "UNIQUE",
         "contact_search_document_idx": "gin (document)",
@@ -258,6 +261,20 @@ def test_publish_tables_keys_indexes_and_search_view(pg_db: str) -> None:
     # An entity's numbers are searched in entities (its B-tree), not over the view's rows.
     assert "contact_search_pop_estimate_2022_idx" not in indexes
     assert "entities_lat_idx" in indexes
+    assert "INCLUDE (entity_id)" in indexes["entities_lat_idx"]
+    # ... so an entity code's lookup is an index-only scan of that index
+    with psycopg.connect(pg_db, autocommit=True) as c:
+        c.execute("VACUUM (ANALYZE) crmpipe.entities")
+        c.execute("SET enable_bitmapscan = off")  # a tiny table: not the plan's choice here
+        c.execute("SET enable_seqscan = off")
+        plan = "\n".join(
+            r[0]
+            for r in c.execute(
+                "EXPLAIN SELECT entity_id FROM crmpipe.entities "
+                "WHERE lower(CAST(state AS text)) = 'ca'"
+            ).fetchall()
+        )
+    assert "Index Only Scan using entities_state_lower_idx" in plan, plan
     # search_values holds each entity's list elements, as the view's lists have them.
     assert pg_rows(
         pg_db,

@@ -234,8 +234,10 @@ def build_jobs(
             if p.is_mart
             else ddl.table_indexes(schema, p.table, tables, trgm_ops, contact_text=contact_text)
         )
-        names = {i.name for i in indexes}
-        indexes += [i for i in lookup_indexes if i.table == p.name and i.name not in names]
+        # a lookup's index (covering the entity key) replaces the table's of the same name
+        mine = [i for i in lookup_indexes if i.table == p.name]
+        replaced = {i.name for i in mine}
+        indexes = [i for i in indexes if i.name not in replaced] + mine
         for idx in indexes:
             job = Job(
                 "index",

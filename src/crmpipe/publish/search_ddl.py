@@ -393,22 +393,31 @@ def month_index(schema: str, table: str, field: str, kind: str) -> IndexSpec | N
 def lookup_indexes(schema: str, view: SearchView) -> list[IndexSpec]:
     """B-trees on what searches test in `entities` (150k rows: well under a second each): the
     entity numbers, and the entity codes as the dialect compares them (lower-cased text), so a
-    range or a code finds its entities without scanning them."""
+    range or a code finds its entities without scanning them.
+
+    Each covers the lookup's key (`entity_id`), and a code's index its column too: the lookup
+    (`SELECT entity_id FROM entities WHERE lower(state) = 'ca'`) is then an index-only scan.
+    Without them PostgreSQL read the matching entities from the heap, a bitmap over scattered
+    pages (3,635 pages for the 5,369 entities of `state:CA` at 4.5M contacts: 5 of the page's
+    7.5 ms). An expression index is used index-only only when the column it is computed from
+    is in the index as well, hence the code's column among the included ones."""
     kinds = view.kinds
     out = []
-    for field, (table, column, _, _) in view.lookups.items():
+    for field, (table, column, key, _) in view.lookups.items():
         if table != "entities":
             continue
+        covered = tuple(dict.fromkeys(c for c in (key,) if c and c != column))
         if kinds.get(field) in BTREE_KINDS:
-            out.append(btree_index(schema, table, (column,), "btree"))
+            out.append(btree_index(schema, table, (column,), "btree", include=covered))
         elif kinds.get(field) == "code":
             idx = object_name(table, column, "lower_idx")
+            included = ", ".join(quote_ident(c) for c in (*covered, column))
             out.append(
                 IndexSpec(
                     idx,
                     table,
                     f"CREATE INDEX {quote_ident(idx)} ON {qualified(schema, table)} "
-                    f"((lower(CAST({quote_ident(column)} AS text))))",
+                    f"((lower(CAST({quote_ident(column)} AS text)))) INCLUDE ({included})",
                     "btree",
                 )
             )
