@@ -30,7 +30,6 @@ import math
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from crmpipe.config.schema import ResolveSpec
 from crmpipe.resolution.settings import without_exclusion
@@ -179,29 +178,6 @@ def blocked_pairs(
     return con.execute("SELECT count(*) FROM _blocked").fetchall()[0][0]
 
 
-def term_frequencies(
-    con: duckdb.DuckDBPyConnection, model: dict[str, Any], source: str
-) -> dict[str, pa.Table]:
-    """Each term-frequency column's table over all of `source`, as Splink computes it (count
-    of the value over the count of non-null values), so a subset scores like the whole."""
-    columns = sorted(
-        {
-            level["tf_adjustment_column"]
-            for comp in model.get("comparisons", [])
-            for level in comp["comparison_levels"]
-            if level.get("tf_adjustment_column")
-        }
-    )
-    out = {}
-    for col in columns:
-        c = quote_ident(col)
-        out[col] = con.sql(
-            f"SELECT {c}, CAST(count(*) AS DOUBLE) / (SELECT count({c}) FROM {source}) "
-            f"AS {quote_ident('tf_' + col)} FROM {source} WHERE {c} IS NOT NULL GROUP BY {c}"
-        ).to_arrow_table()
-    return out
-
-
 def with_run_settings(model: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """A stored trained `model` with this resolution's prior and blocking rules from
     `settings`: both follow from the records, not from training."""
@@ -240,7 +216,7 @@ def score_changes(
     A trained stored model is reused with this resolution's prior and blocking rules (both
     follow from the records, not from training); an untrained one is exactly `settings`, what
     a full resolution would use."""
-    from crmpipe.resolution.scoring import score, splink_columns
+    from crmpipe.resolution.scoring import score, splink_columns, term_frequencies
 
     model = with_run_settings(stored["model"], settings) if stored["trained"] else settings
     rules = [_rule_sql(r) for r in model["blocking_rules_to_generate_predictions"]]

@@ -22,6 +22,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from crmpipe.sqltext import quote_ident
+
 #: Below this many records the built-in priors are used: EM needs enough pairs to learn from.
 MIN_TRAIN_RECORDS = 2_000
 #: Random pairs sampled to estimate u, and the cap on pairs per EM training rule.
@@ -175,14 +177,35 @@ def _filter_pairs(con: duckdb.DuckDBPyConnection, condition: str) -> None:
     con.execute("ALTER TABLE _kept RENAME TO _blocked")
 
 
+def term_frequencies(
+    con: duckdb.DuckDBPyConnection, model: dict[str, Any], source: str
+) -> dict[str, pa.Table]:
+    """Each term-frequency column's table over all of `source`, as Splink computes it (count
+    of the value over the count of non-null values), so a subset scores like the whole."""
+    columns = sorted(
+        {
+            level["tf_adjustment_column"]
+            for comp in model.get("comparisons", [])
+            for level in comp["comparison_levels"]
+            if level.get("tf_adjustment_column")
+        }
+    )
+    out = {}
+    for col in columns:
+        c = quote_ident(col)
+        out[col] = con.sql(
+            f"SELECT {c}, CAST(count(*) AS DOUBLE) / (SELECT count({c}) FROM {source}) "
+            f"AS {quote_ident('tf_' + col)} FROM {source} WHERE {c} IS NOT NULL GROUP BY {c}"
+        ).to_arrow_table()
+    return out
+
+
 def _kept_scored(con: duckdb.DuckDBPyConnection, model: dict[str, Any], floor: float) -> Scored:
     """Score the pairs of `con`'s `_blocked` with `model`, in a DuckDB of their own holding
     just the records they name and the term frequencies Splink counts over all of `con`'s
     `records` (the way an incremental resolution scores): at 4.7M contacts every record
     outgrew the scoring connection's memory, and each table Splink wrote beside them (its
     source-pruned inputs) spilled for seconds to minutes."""
-    from crmpipe.resolution.incremental import term_frequencies
-
     tf = term_frequencies(con, model, "records")
     # the kept pairs' records, read through a join built on their ids (an IN over a subquery
     # was planned to build on every record)
