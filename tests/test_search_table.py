@@ -67,3 +67,39 @@ def test_dialects_bind_systems_their_own_way() -> None:
 def test_safe_name() -> None:
     assert safe_name("Sales Force!") == "sales_force"
     assert safe_name("!!!") == "crm"
+
+
+def test_duckdb_pick_is_the_windows_first_row() -> None:
+    """facility_search's first row per entity (its license expiring last, its first address):
+    DuckDB's grouped `arg_min` over `create_sort_key` picks the row the window numbers 1, with
+    NULL dates, equal dates, descending and ascending terms and a NULL entity among them."""
+    import duckdb
+
+    from crmpipe.search.selects import _DuckDB, _Postgres, sort_key_args
+
+    assert sort_key_args("expires_on DESC NULLS LAST, issued_on DESC, license_id") == (
+        "expires_on, 'DESC NULLS LAST', issued_on, 'DESC NULLS LAST', license_id, 'ASC NULLS LAST'"
+    )
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE lic AS SELECT 'L' || lpad(CAST(i AS VARCHAR), 3, '0') AS license_id, "
+        "CASE WHEN i % 17 = 0 THEN NULL ELSE 'E' || (i % 23) END AS entity_id, "
+        "CASE WHEN i % 5 = 0 THEN NULL "
+        "ELSE DATE '2020-01-01' + CAST((i * 7919) % 9 AS INTEGER) END AS expires_on, "
+        "CASE WHEN i % 3 = 0 THEN NULL "
+        "ELSE DATE '2019-01-01' + CAST((i * 104729) % 4 AS INTEGER) END AS issued_on "
+        "FROM range(400) r(i) ORDER BY hash(i)"
+    )
+    for order in (
+        "expires_on DESC NULLS LAST, issued_on DESC NULLS LAST, license_id",
+        "license_id",
+        "issued_on NULLS FIRST, expires_on ASC, license_id DESC",
+    ):
+        window = _Postgres("x").picked("lic", order)  # the window, as PostgreSQL renders it
+        picked = _DuckDB().picked("lic", order)
+        assert "row_number()" in window and "row_number()" not in picked
+        first = f"SELECT * EXCLUDE (_pick) FROM ({window}) WHERE _pick = 1"
+        mine = f"SELECT * EXCLUDE (_pick) FROM ({picked})"
+        assert con.execute(f"SELECT count(*) FROM ({mine})").fetchone()[0] == 24
+        for a, b in ((first, mine), (mine, first)):
+            assert con.execute(f"SELECT count(*) FROM ({a} EXCEPT ALL {b})").fetchone()[0] == 0

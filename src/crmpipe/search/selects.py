@@ -45,6 +45,21 @@ def list_cte(table: str, relation: str, aggregates: list[str], where: str | None
     return f"SELECT {entity}, {', '.join(aggregates)} FROM {relation}{condition} GROUP BY {column}"
 
 
+def sort_key_args(order: str) -> str:
+    """The arguments of DuckDB's `create_sort_key` for an ORDER BY list declared in code
+    (`expires_on DESC NULLS LAST, license_id`): each term's expression and its modifiers,
+    made explicit with DuckDB's defaults (ascending, NULLS LAST)."""
+    args = []
+    for term in (t.strip() for t in order.split(",")):
+        words = term.split()
+        upper = [w.upper() for w in words]
+        cut = next((i for i, w in enumerate(upper) if w in ("ASC", "DESC", "NULLS")), len(words))
+        direction = "DESC" if "DESC" in upper[cut:] else "ASC"
+        nulls = "NULLS FIRST" if "FIRST" in upper[cut:] else "NULLS LAST"
+        args.append(f"{' '.join(words[:cut])}, '{direction} {nulls}'")
+    return ", ".join(args)
+
+
 class _Dialect(ABC):
     """What differs between the dialects' SELECTs of the search table."""
 
@@ -83,6 +98,14 @@ class _Dialect(ABC):
         """`expr` as an ORDER BY key sorting text by bytes (DuckDB's order)."""
         return expr
 
+    def picked(self, table: str, order: str) -> str:
+        """SELECT of `table`'s rows with `_pick`, 1 for the first row of each `entity_id` in
+        `order` (a comma-separated ORDER BY list) and more for the others."""
+        return (
+            f"SELECT *, row_number() OVER (PARTITION BY entity_id ORDER BY {order}) AS _pick "
+            f"FROM {table}"
+        )
+
 
 class _DuckDB(_Dialect):
     text = "VARCHAR"
@@ -107,6 +130,16 @@ class _DuckDB(_Dialect):
 
     def entity_key(self, entity_id: str) -> str | None:
         return duckdb_key(entity_id)
+
+    def picked(self, table: str, order: str) -> str:
+        """Only each entity's first row (`_pick` = 1), found by a grouped `arg_min` of its
+        rowid over the order's sort key (`create_sort_key`): the window numbered and sorted
+        every row with all its columns (facility_search's licenses at 1M facility rows: 0.95
+        against 0.65 s of CPU for the same rows)."""
+        return (
+            f"SELECT *, 1 AS _pick FROM {table} WHERE rowid IN (SELECT arg_min(rowid, "
+            f"create_sort_key({sort_key_args(order)})) FROM {table} GROUP BY entity_id)"
+        )
 
 
 class _Postgres(_Dialect):
@@ -201,10 +234,7 @@ def _select(
             continue
         key = dialect.byte_order(join.pick_key) if join.pick_key else ""
         order = ", ".join(part for part in (join.pick, key) if part)
-        with_.append(
-            f"{join.alias} AS (SELECT *, row_number() OVER (PARTITION BY entity_id "
-            f"ORDER BY {order}) AS _pick FROM {dialect.table(join.table)})"
-        )
+        with_.append(f"{join.alias} AS ({dialect.picked(dialect.table(join.table), order)})")
         joins.append(f"LEFT JOIN {join.alias} ON {join.on} AND {join.alias}._pick = 1 ")
     return (
         f"WITH {', '.join(with_)} "
