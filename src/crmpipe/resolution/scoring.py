@@ -133,6 +133,17 @@ def _with_prior_m(model: dict[str, Any], priors: dict[str, Any], keep: list[str]
     return model
 
 
+def _records_of(con: duckdb.DuckDBPyConnection, ids: str, uid: str) -> pa.Table:
+    """The rows of `con`'s `records` whose `uid` is among the `_k` values `ids` (a SELECT)
+    returns, read through a join built on those ids (an IN over a subquery was planned to
+    build on every record)."""
+    con.register("_ids", con.sql(ids).to_arrow_table())
+    try:
+        return con.sql(f"SELECT r.* FROM _ids i JOIN records r ON r.{uid} = i._k").to_arrow_table()
+    finally:
+        con.unregister("_ids")
+
+
 def _em_train(
     con: duckdb.DuckDBPyConnection, model: dict[str, Any], rule: str, uid: str
 ) -> dict[str, Any]:
@@ -144,13 +155,12 @@ def _em_train(
     (`max_pairs`) hashes the same ids. Over every record, Splink joined the pairs with a copy
     of all of them: at 4.7M contacts, 150k pairs took 19 s of EM, spilling; and tables
     written into the scoring connection beside every record cost seconds each."""
-    ids = con.sql(
+    rows = _records_of(
+        con,
         f"SELECT DISTINCT l.{uid} AS _k FROM records l JOIN records r ON {rule} "
-        f"WHERE l.{uid} <> r.{uid}"
-    ).to_arrow_table()
-    con.register("_ids", ids)  # a join built on the ids: an IN was planned to build on records
-    rows = con.sql(f"SELECT r.* FROM _ids i JOIN records r ON r.{uid} = i._k").to_arrow_table()
-    con.unregister("_ids")
+        f"WHERE l.{uid} <> r.{uid}",
+        uid,
+    )
     trainer, own, _ = linker_for(rows, model, validate=False)
     try:
         trainer.training.estimate_parameters_using_expectation_maximisation(
@@ -207,13 +217,8 @@ def _kept_scored(con: duckdb.DuckDBPyConnection, model: dict[str, Any], floor: f
     outgrew the scoring connection's memory, and each table Splink wrote beside them (its
     source-pruned inputs) spilled for seconds to minutes."""
     tf = term_frequencies(con, model, "records")
-    # the kept pairs' records, read through a join built on their ids (an IN over a subquery
-    # was planned to build on every record)
-    con.register("_ids", con.sql("SELECT join_key_l AS _k FROM _blocked UNION "
-                                 "SELECT join_key_r FROM _blocked").to_arrow_table())  # fmt: skip
-    uid = model["unique_id_column_name"]
-    rows = con.sql(f"SELECT r.* FROM _ids i JOIN records r ON r.{uid} = i._k").to_arrow_table()
-    con.unregister("_ids")
+    ids = "SELECT join_key_l AS _k FROM _blocked UNION SELECT join_key_r FROM _blocked"
+    rows = _records_of(con, ids, model["unique_id_column_name"])
     pairs = con.table("_blocked").to_arrow_table()
     return score(rows, model, training_rules=[], floor=floor, train=False, tf_tables=tf,
                  blocked=pairs)  # fmt: skip
