@@ -94,3 +94,38 @@ def test_explain_shows_where_each_value_came_from(built: Path) -> None:
     assert out.exit_code == 0, out.output
     assert "each value and the source row it came from" in out.output
     assert "all members" in out.output
+
+
+def test_lineage_names_one_rule_where_two_link_at_the_same_probability() -> None:
+    """Two pre-pass rules linking a record at probability 1: the lineage names the first in
+    alphabetical order whatever order the pairs are stored in, so two runs agree."""
+    import duckdb
+
+    from crmpipe.model import Column, Role, Table
+    from crmpipe.resolution.survivorship import build_lineage
+
+    tbl = Table("facts", ("fid",), (Column("fid", Role.ID),))
+    answers = set()
+    for order in ("ASC", "DESC"):
+        con = duckdb.connect()
+        con.execute("CREATE SCHEMA staging")
+        con.execute(
+            "CREATE TABLE staging.facts AS SELECT * FROM (VALUES ('a', 's', 'f', 1), "
+            "('b', 's', 'f', 2)) t(fid, _source, _file, _row)"
+        )
+        con.execute("CREATE TABLE rec AS SELECT *, _row AS _rid FROM staging.facts")
+        con.execute(
+            "CREATE TABLE cl AS SELECT * FROM (VALUES (1, 'a', 2), (2, 'a', 2)) "
+            "t(_rid, golden_id, _size)"
+        )
+        con.execute(
+            "CREATE TABLE pairs AS SELECT * FROM (VALUES (1, 2, 'phone', 1.0), "
+            f"(1, 2, 'name+address', 1.0), (1, 2, 'splink', 0.97)) t(_rid_l, _rid_r, rule, "
+            f"match_probability) ORDER BY rule {order}"
+        )
+        build_lineage(con, tbl, "rec", "cl", "pairs", "out")
+        answers.add(
+            tuple(con.execute("SELECT record_id, matched_by FROM out ORDER BY 1").fetchall())
+        )
+        con.close()
+    assert answers == {(("a", "name+address"), ("b", "name+address"))}

@@ -218,8 +218,9 @@ def build_lineage(
     Each row says how its record joined the golden record (`matched_by`: `self` for a record
     alone — with `self_names`, also for the record whose key names the golden record —, the
     pre-pass rule or `splink`, `same key` for an older version of the same record superseded
-    at build) and the match probability of its strongest link (1 for `self`). With `only`,
-    as `build_golden`.
+    at build) and the match probability of its strongest link (1 for `self`); where several
+    rules link a record at that probability (two pre-pass rules at 1), the first rule name in
+    alphabetical order, so two runs write the same lineage. With `only`, as `build_golden`.
     """
     key = quote_ident(tbl.key[0])
     records, clusters = _subset(records, clusters, only)
@@ -228,7 +229,7 @@ def build_lineage(
         alone += f" OR CAST(r.{key} AS VARCHAR) = c.golden_id"
     select = f"""
         WITH links AS (
-          SELECT _rid, arg_max(rule, match_probability) AS rule,
+          SELECT _rid, arg_min(rule, (-match_probability, rule)) AS rule,
             max(match_probability) AS p
           FROM (SELECT _rid_l AS _rid, rule, match_probability FROM {pairs}
                 UNION ALL SELECT _rid_r, rule, match_probability FROM {pairs})
