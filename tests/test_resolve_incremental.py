@@ -185,7 +185,7 @@ def test_the_keys_a_drop_probes_are_stored_uncompressed_in_every_way_features_ar
     def check() -> None:
         kinds = _compressions(cfg)
         plain = {c for c in kinds if c in UNCOMPRESSED or c.startswith(UNCOMPRESSED_PREFIX)}
-        assert {"k", "entity_id", "phone_key", "emails_key", "emails_names"} <= plain
+        assert {"k", "entity_id", "phone_key", "emails_key", "emails_wlocal"} <= plain
         assert {"emails", "emails_own"} <= plain  # the lists
         assert all(kinds[c] == {"Uncompressed"} for c in plain), kinds
         assert kinds["last_name"] != {"Uncompressed"}
