@@ -165,3 +165,39 @@ def test_nickname_forms_come_from_the_package() -> None:
     assert "robert" in _one(forms_sql("'bob'"))
     assert _one(forms_sql("'zorblax'")) == ["zorblax"]
     assert _one(forms_sql("NULL")) is None
+
+
+def test_the_alias_level_makes_the_name_local_parts_of_the_pair_it_compares() -> None:
+    """The local parts a name makes are not a stored feature of every record (~170 bytes each,
+    written, copied into Splink and joined there): the alias level makes them of the names of
+    the pair it compares. Angela Wright's `awright@` fits her name; Jordan Santos's `jordans@`
+    is no alias of John Santos's `jsantos@` (John's name doesn't make `jordans`, and the names
+    differ)."""
+    from crmpipe.config.schema import ResolveSpec
+    from crmpipe.model import CONTACTS
+    from crmpipe.resolution.features import derive_features, feature_columns
+    from crmpipe.resolution.settings import splink_settings
+
+    spec = ResolveSpec()
+    features = derive_features(CONTACTS, spec)
+    assert "emails_names" not in dict(feature_columns(CONTACTS, features))
+    settings = splink_settings(CONTACTS, features, spec, prior=1e-4)
+    [emails] = [c for c in settings["comparisons"] if c["output_column_name"] == "emails"]
+    [alias] = [lv for lv in emails["comparison_levels"] if "aliases" in lv["label_for_charts"]]
+
+    def pair(left: tuple[str, str, str, bool], right: tuple[str, str, str, bool]) -> object:
+        cols = []
+        for side, (first, last, local, fits) in (("l", left), ("r", right)):
+            cols += [
+                f"'{first}' AS first_name_{side}",
+                f"'{last}' AS last_name_{side}",
+                f"['{first}'] AS first_name_canon_{side}",
+                f"'e102.gov' AS emails_wdomain_{side}",
+                f"'{local}' AS emails_wlocal_{side}",
+                f"'{local}' AS emails_wletters_{side}",
+                f"{fits} AS emails_wfits_{side}",
+            ]
+        return _one(f"({alias['sql_condition']}) FROM (SELECT {', '.join(cols)})")
+
+    assert pair(("angela", "wright", "angela.wright", True), ("angela", "wright", "awright", True))
+    assert not pair(("john", "santos", "jsantos", True), ("jordan", "santos", "jordans", True))

@@ -152,14 +152,16 @@ def test_features_are_prepared_for_changed_records_only_and_equal_fresh_ones(cas
 
 
 def _compressions(cfg) -> dict[str, set[str]]:
-    """Each stored text features column's segment compressions (lists aside)."""
+    """Each stored text or text-list features column's segment compressions (a list's: its
+    offsets' and its strings')."""
     con = connect(cfg.warehouse_path, read_only=True)
     try:
         rows = con.execute(
             "SELECT column_name, list(DISTINCT compression) FROM pragma_storage_info("
-            "'resolved.contact_fingerprints') WHERE segment_type = 'VARCHAR' AND column_name IN "
-            "(SELECT column_name FROM duckdb_columns() WHERE schema_name = 'resolved' AND "
-            "table_name = 'contact_fingerprints' AND data_type = 'VARCHAR') GROUP BY ALL"
+            "'resolved.contact_fingerprints') WHERE segment_type IN ('VARCHAR', 'VARCHAR[]') "
+            "AND column_name IN (SELECT column_name FROM duckdb_columns() WHERE schema_name = "
+            "'resolved' AND table_name = 'contact_fingerprints' AND data_type IN "
+            "('VARCHAR', 'VARCHAR[]')) GROUP BY ALL"
         ).fetchall()
         return {name: set(kinds) for name, kinds in rows}
     finally:
@@ -170,10 +172,11 @@ def test_the_keys_a_drop_probes_are_stored_uncompressed_in_every_way_features_ar
     case,
 ) -> None:
     """The stored features' near-unique text (e-mail keys and parts, phones, entity ids, the
-    key as text: resolution/prepared.UNCOMPRESSED) is written without compression, so that a
-    drop's probes and Splink's input read a few percent of the records without decompressing
-    every one; names stay compressed. So after a first resolution, a drop's in-place update
-    and `resolve --full`, with the same features."""
+    key as text: resolution/prepared.UNCOMPRESSED) and e-mail lists (offsets and strings) are
+    written without compression, so that a drop's probes and Splink's input read a few
+    percent of the records without decompressing every one, and the write skips analysing
+    them; names and nickname lists stay compressed. So after a first resolution, a drop's
+    in-place update and `resolve --full`, with the same features."""
     from crmpipe.resolution.prepared import UNCOMPRESSED, UNCOMPRESSED_PREFIX
 
     config, held = case
@@ -182,9 +185,11 @@ def test_the_keys_a_drop_probes_are_stored_uncompressed_in_every_way_features_ar
     def check() -> None:
         kinds = _compressions(cfg)
         plain = {c for c in kinds if c in UNCOMPRESSED or c.startswith(UNCOMPRESSED_PREFIX)}
-        assert {"k", "entity_id", "phone_key", "emails_key", "emails_names"} <= plain
+        assert {"k", "entity_id", "phone_key", "emails_key", "emails_wlocal"} <= plain
+        assert {"emails", "emails_own"} <= plain  # the lists
         assert all(kinds[c] == {"Uncompressed"} for c in plain), kinds
         assert kinds["last_name"] != {"Uncompressed"}
+        assert kinds["first_name_canon"] != {"Uncompressed"}
 
     run(cfg)
     check()

@@ -44,7 +44,8 @@ MAX_CHANGED_SHARE = 0.2
 #: Raised when the matching logic itself changes (the pre-pass rules, the prepared features,
 #: the records' raw hash): what an earlier version stored is then prepared and resolved again,
 #: in full, once. 2: the `same name` pre-pass rule, and `hash` for the raw hash (was md5).
-MATCHING_VERSION = 2
+#: 3: the names' local parts (`<emails>_names`) no longer a stored feature, made per pair.
+MATCHING_VERSION = 3
 
 
 def spec_hash(spec: ResolveSpec, features: list[Any]) -> str:

@@ -204,25 +204,34 @@ def save_prepared(
 
 
 #: Stored without compression: the text features with nearly one value per record (a key
-#: as text, e-mail keys and parts, phones, entity ids). A drop's resolution reads them for a
+#: as text, e-mail keys and parts, phones, entity ids), and the e-mail lists (`emails`,
+#: `emails_own`: a record's addresses, as near-unique). A drop's resolution reads them for a
 #: few percent of the records (the pre-pass's touched groups and the blocked pairs probe the
 #: keys of every record, Splink's input fetches ~120k records' features), and DuckDB
 #: decompressed every record's values to do so: at 4.7M records, Splink's input took 3.5–4.3
-#: s compressed against 0.95 s uncompressed (load ~7). The names, titles and other columns
-#: with few distinct values stay dictionary-compressed: as fast to read, several times smaller.
-UNCOMPRESSED = ("k", "entity_id", "phone", "phone_key")
+#: s compressed against 0.95 s uncompressed (load ~7). Writing them is cheaper too: DuckDB
+#: analyses each column's values for a compression before it writes them, and the two e-mail
+#: lists took about 1.4 s of the 5.2 s write of 1M records' features compressed (3.8 s
+#: uncompressed, docs/benchmarks.md, branch `fullres1m`). The names, titles, nickname lists and
+#: other columns with few distinct values stay dictionary-compressed: as fast to write and
+#: read, several times smaller.
+UNCOMPRESSED = ("k", "entity_id", "phone", "phone_key", "emails")
 UNCOMPRESSED_PREFIX = "emails_"
+#: The column types written uncompressed when named so (a list's strings uncompressed too).
+UNCOMPRESSED_TYPES = ("VARCHAR", "VARCHAR[]")
 
 
 def write_stored(con: duckdb.DuckDBPyConnection, table: str, select: str) -> None:
     """(Re)create the stored features `table` with the rows of `select`, the `UNCOMPRESSED`
-    text columns (and those named `UNCOMPRESSED_PREFIX`…) stored without compression."""
+    text and text-list columns (and those named `UNCOMPRESSED_PREFIX`…) stored without
+    compression."""
     shape = con.execute(f"DESCRIBE {select}").fetchall()
     ddl = ", ".join(
         f"{quote_ident(name)} {kind}"
         + (
             " USING COMPRESSION uncompressed"
-            if kind == "VARCHAR" and (name in UNCOMPRESSED or name.startswith(UNCOMPRESSED_PREFIX))
+            if kind in UNCOMPRESSED_TYPES
+            and (name in UNCOMPRESSED or name.startswith(UNCOMPRESSED_PREFIX))
             else ""
         )
         for name, kind, *_ in shape

@@ -18,6 +18,7 @@ from typing import Any
 
 from crmpipe.config.schema import ResolveSpec
 from crmpipe.model import Role, Table
+from crmpipe.resolution.emails import name_locals_sql
 from crmpipe.resolution.features import Feature, email_columns, name_columns
 
 Level = dict[str, Any]
@@ -98,6 +99,17 @@ def _names_agree(first: str, last: str) -> str:
     )
 
 
+def _fitted(names: list[str], side: str) -> str:
+    """SQL: the local parts a mail system makes of one side's first and last names
+    (emails.NAME_PATTERNS), as text `|f.l|fl|…|` for a substring test. Made per compared pair,
+    and only for the pairs the alias level's cheap guard lets through (same work domain, other
+    letters): kept as a feature of every record, the text (~170 bytes a record) made up a
+    sixth of what was written, copied into Splink and joined there, for a level few pairs
+    reach (docs/benchmarks.md, branch `fullres1m`)."""
+    first, last = (f'"{n}_{side}"' for n in names[:2])
+    return f"('|' || array_to_string({name_locals_sql(first, last)}, '|') || '|')"
+
+
 def _email_levels(c: str, names: list[str]) -> list[Level]:
     """Email evidence (resolution/emails.py): a shared own address; a typo of the work address;
     two addresses at one domain that both fit one record's name, the names agreeing (aliases);
@@ -105,7 +117,7 @@ def _email_levels(c: str, names: list[str]) -> list[Level]:
     Missing evidence (weight 0): no own address (none, or only role inboxes), or no shared
     address while one side has no work address (only personal mailboxes): a personal inbox
     says nothing about the workplace."""
-    own, work, wl, nm = f"{c}_own", f"{c}_work", f"{c}_wletters", f"{c}_names"
+    own, work, wl = f"{c}_own", f"{c}_work", f"{c}_wletters"
     fits = f"{c}_wfits"  # the record's work address is one its own name makes
     local_l, local_r = f'"{c}_wlocal_l"', f'"{c}_wlocal_r"'  # the work address's local part
     alias = []
@@ -120,9 +132,9 @@ def _email_levels(c: str, names: list[str]) -> list[Level]:
             f'"{c}_wdomain_l" = "{c}_wdomain_r" AND "{wl}_l" <> "{wl}_r" AND '
             # …and neither numbered (jevans2@): a mail system numbers a namesake's address
             f'"{c}_wlocal_l" = "{wl}_l" AND "{c}_wlocal_r" = "{wl}_r"',
-            f'("{fits}_l" AND contains("{nm}_l", \'|\' || "{wl}_r" || \'|\') '
-            f'OR "{fits}_r" AND contains("{nm}_r", \'|\' || "{wl}_l" || \'|\')) AND '
-            + _names_agree(names[0], names[1])),
+            f'("{fits}_l" AND contains({_fitted(names, "l")}, \'|\' || "{wl}_r" || \'|\') '
+            f'OR "{fits}_r" AND contains({_fitted(names, "r")}, \'|\' || "{wl}_l" || \'|\')) '
+            "AND " + _names_agree(names[0], names[1])),
             "aliases of the name at one domain", 0.1, 0.01, fix_m_probability=True,
             fix_u_probability=True))  # fmt: skip
     return [
