@@ -72,6 +72,14 @@ def assign_in_place(
     new = new or f"(SELECT _rid FROM {t.records} WHERE _rid NOT IN (SELECT _rid FROM {prev}))"
     gone = gone or f"(SELECT _rid FROM {prev} WHERE _rid NOT IN (SELECT _rid FROM {t.records}))"
     fetch_all(con, f"CREATE OR REPLACE TEMP TABLE _gone_rids AS SELECT _rid FROM {gone}")
+    # the members of the last golden records with more than one (`_size`, the cluster's count):
+    # a record alone in its golden record adds only itself to the closure, so the closure
+    # reads these (~5% of the records at 4.5M) instead of every record's golden id each round
+    fetch_all(
+        con,
+        f"CREATE OR REPLACE TEMP TABLE _multi AS SELECT _rid, golden_id FROM {prev} "
+        "WHERE _size > 1",
+    )
     fetch_all(
         con,
         f"""
@@ -83,7 +91,7 @@ def assign_in_place(
           UNION ALL
           (SELECT * FROM _old_pairs
            EXCEPT SELECT _rid_l, _rid_r, rule, match_probability FROM {t.pairs}))
-        UNION SELECT _rid FROM {prev} WHERE golden_id IN (SELECT golden_id FROM {prev}
+        UNION SELECT _rid FROM _multi WHERE golden_id IN (SELECT golden_id FROM _multi
           WHERE _rid IN (SELECT _rid FROM _gone_rids))
         """,
     )
@@ -94,7 +102,7 @@ def assign_in_place(
             INSERT INTO _affected
             SELECT _rid FROM {components} WHERE _cluster IN (SELECT c._cluster FROM
               {components} c JOIN _affected USING (_rid))
-            UNION SELECT _rid FROM {prev} WHERE golden_id IN (SELECT p.golden_id FROM {prev} p
+            UNION SELECT _rid FROM _multi WHERE golden_id IN (SELECT p.golden_id FROM _multi p
               JOIN _affected USING (_rid))
             EXCEPT SELECT _rid FROM _affected
             """,
@@ -154,6 +162,6 @@ def assign_in_place(
         "OR _rid IN (SELECT _rid FROM _gone_rids)",
     )
     fetch_all(con, f"INSERT INTO {prev} BY NAME SELECT * FROM _assigned")
-    for tmp in ("_old_pairs", "_assigned", "_affected", "_gone_rids", "_keys", "_taken"):
+    for tmp in ("_old_pairs", "_assigned", "_affected", "_gone_rids", "_keys", "_taken", "_multi"):
         fetch_all(con, f"DROP TABLE IF EXISTS {tmp}")
     return fetch_all(con, "SELECT count(*) FROM _touched")[0][0]
