@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import duckdb
-
 
 @dataclass(frozen=True)
 class ResolvedTables:
@@ -84,28 +82,3 @@ ALTER TABLE meta.resolve_models ADD COLUMN IF NOT EXISTS spec_hash VARCHAR;
 ALTER TABLE meta.resolve_models ADD COLUMN IF NOT EXISTS mode VARCHAR;
 ALTER TABLE meta.resolve_models ADD COLUMN IF NOT EXISTS changed BIGINT;
 """
-
-
-#: The temp tables and views a resolution makes (resolve_table drops them at its end).
-RESOLVE_TEMPS = (
-    "_rin2",
-    "_rin",
-    "_prepass",
-    "_pg",
-    "_components",
-    "_previous",
-    "_fp",
-    "_changed",
-    "_stale",
-    "_gone",
-    "_touched",
-    "_tclusters",
-    "_trecords",
-)
-
-
-def drop_resolution(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """Forget a table's resolution state (its resolution was turned off)."""
-    t = ResolvedTables(name)
-    for table in (t.records, t.pairs, t.predictions, t.clusters, t.sources, t.prepass):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
