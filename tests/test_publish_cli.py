@@ -176,3 +176,18 @@ def test_the_funnel_marts_are_published(tmp_path: Path, pg_db: str) -> None:
         )
     }
     assert {"crmpipe.users", "crmpipe.deals", "crmpipe.deal_changes"} <= keys
+
+
+def test_runuser_found_outside_a_short_path(monkeypatch) -> None:
+    """As root, the throwaway cluster runs as `postgres` through runuser, which util-linux puts
+    in /usr/sbin: a shell whose PATH is only /usr/bin:/bin (CI's) must still find it."""
+    import os
+    import shutil
+
+    from crmpipe.publish import pgserver
+
+    if os.geteuid() != 0 or not shutil.which("runuser", path="/usr/sbin:/sbin"):
+        pytest.skip("needs root and util-linux's runuser in /usr/sbin or /sbin")
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    found = pgserver._runuser()
+    assert found is not None and found.endswith("/runuser")

@@ -107,7 +107,9 @@ class PgCluster:
         return f"host=127.0.0.1 port={self.port} user={self.superuser} dbname={dbname}"
 
     def _cmd(self, *args: str) -> list[str]:
-        return ["runuser", "-u", self.run_as, "--", *args] if self.run_as else list(args)
+        return (
+            [_runuser() or "runuser", "-u", self.run_as, "--", *args] if self.run_as else list(args)
+        )
 
     def pg_ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -144,9 +146,15 @@ def _run_as_user() -> str | None:
             "running as root but there is no 'postgres' user to run the server as; "
             "install PostgreSQL with scripts/ensure-postgres.sh (it creates that user)"
         ) from None
-    if not shutil.which("runuser"):
+    if not _runuser():
         raise PgUnavailable("running as root but 'runuser' is missing (util-linux)")
     return "postgres"
+
+
+def _runuser() -> str | None:
+    """runuser's path: on PATH, or in the system directories a non-login shell's PATH may lack
+    (util-linux installs it in /usr/sbin, which `env PATH=/usr/bin:/bin` leaves out)."""
+    return shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
 
 
 def start_cluster(settings: dict[str, str] | None = None, *, attempts: int = 3) -> PgCluster:
