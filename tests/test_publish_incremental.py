@@ -102,6 +102,8 @@ def test_a_change_is_published_in_place_as_a_full_publish_would(project, pg_db: 
     assert third.mode == "full"
     assert all(a == {"inserted": 0, "updated": 0, "deleted": 0} for a in third.audited.values())
     full = _dump(pg_db)
+    # contact_search's narrow copy (crmpipe.search.narrow) kept in step by the in-place publish
+    assert "contact_search_emails" in full and in_place["contact_search_emails"]
     assert in_place.keys() == full.keys()
     for name in full:
         assert in_place[name] == full[name], name

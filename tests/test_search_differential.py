@@ -546,3 +546,45 @@ def test_the_month_walk_reads_the_month_index(stores) -> None:
             backend, query, limit=50, count_cap=100, columns=None, table=None, fields=None, **opts
         )
         assert other.month_sql is None, query
+
+
+def test_emails_and_entity_terms_are_counted_in_the_narrow_table(stores) -> None:
+    """A query testing only the emails and entity-level lookups counts (and finds its page's
+    keys) in contact_search_emails, which holds contact_search's keys, entity ids and emails
+    row for row; any other field, or free text, keeps the count in contact_search. The answers
+    themselves are compared with DuckDB's above (FIXED)."""
+    import psycopg
+
+    from crmpipe.search import executor
+
+    cfg, _, pg = stores
+    backend = PostgresBackend(pg)
+    opts = {"aliases": cfg.search.aliases, "shorthands": cfg.search.shorthands}
+
+    def first_sql(query: str) -> str:
+        plan = executor._plan(
+            backend, query, limit=50, count_cap=100, columns=None, table=None, fields=None, **opts
+        )
+        assert plan.first_sql is not None
+        return plan.first_sql
+
+    for query in (
+        "filter: bob Accela >10000",
+        "email:bob",
+        "-email:gov state:CA",
+        "state:CA,TX -pop<5000 crm:a email:gov",
+        "(tech:accela OR crm:a) display_name:county email:o",
+    ):
+        assert '"crmpipe"."contact_search_emails"' in first_sql(query), query
+    for query in ("title:finance email:bob", "bob", "contact_id:c0 email:bob", "state:CA"):
+        assert "contact_search_emails" not in first_sql(query), query
+    with psycopg.connect(pg.info.dsn, autocommit=True) as conn:
+        columns = "contact_id, entity_id, emails, _emails_joined"
+        (differ,) = conn.execute(
+            f"SELECT count(*) FROM ((SELECT {columns} FROM crmpipe.contact_search EXCEPT ALL "
+            f"SELECT {columns} FROM crmpipe.contact_search_emails) UNION ALL (SELECT {columns} "
+            f"FROM crmpipe.contact_search_emails EXCEPT ALL SELECT {columns} FROM "
+            "crmpipe.contact_search)) d"
+        ).fetchone()
+        (rows,) = conn.execute("SELECT count(*) FROM crmpipe.contact_search_emails").fetchone()
+    assert differ == 0 and rows > 0

@@ -102,12 +102,13 @@ def fields_job(
                 f"CREATE TABLE {qualified(schema, 'search_fields')} "
                 "(name text NOT NULL, kind text NOT NULL, position integer NOT NULL, "
                 "match_column text, lookup_table text, lookup_column text, lookup_key text, "
-                "lookup_field text, table_name text NOT NULL, PRIMARY KEY (table_name, name))"
+                "lookup_field text, narrow_table text, table_name text NOT NULL, "
+                "PRIMARY KEY (table_name, name))"
             )
             with conn.cursor().copy(
                 f"COPY {qualified(schema, 'search_fields')} (name, kind, position, "
                 "match_column, lookup_table, lookup_column, lookup_key, lookup_field, "
-                "table_name) FROM STDIN"
+                "narrow_table, table_name) FROM STDIN"
             ) as copy:
                 for row in rows:
                     copy.write_row(row)

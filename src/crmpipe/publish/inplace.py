@@ -34,11 +34,13 @@ import psycopg
 from crmpipe.publish import search_ddl
 from crmpipe.publish.copy import BATCH_ROWS, payload
 from crmpipe.publish.ddl import PgColumn, copy_query, qualified
+from crmpipe.publish.narrow_ddl import narrow_columns
 from crmpipe.publish.snapshot import (
     Relation,
     entity_hashes_table,
     snapshot_table,
 )
+from crmpipe.search.narrow import NARROW_TABLES
 from crmpipe.search.refresh import hash_tables
 from crmpipe.search.table import CONTACT_SEARCH, SEARCH_TABLE
 from crmpipe.sqltext import quote_ident
@@ -331,16 +333,25 @@ class Apply:
             _stream(self.dc, self.conn, rows, view.columns, query)
             fresh = self._merge(table, rows, view.columns, ("contact_id",))
             self.expect(SEARCH_TABLE, "inserted", fresh, contacts.new if contacts else 0)
+            if view.narrow:  # the same rows, narrowed (crmpipe.search.narrow)
+                narrow = qualified(SERVING, NARROW_TABLES[SEARCH_TABLE])
+                cols = narrow_columns(view)
+                fresh = self._merge(narrow, rows, cols, ("contact_id",))
+                self.expect(narrow, "inserted", fresh, contacts.new if contacts else 0)
         if contacts is not None and contacts.deletes:
             keys = self._temp(table, ["contact_id"])
             cols = [PgColumn("contact_id", "VARCHAR", "")]
             query = copy_query(f"{contacts.gone} s", cols, {"contact_id": "VARCHAR"})
             _stream(self.dc, self.conn, keys, ["contact_id"], query)
-            gone = self.conn.execute(
-                f"DELETE FROM {table} t USING {keys} g WHERE "
-                f"{_match(('contact_id',), 't', 'g', collate=True)}"
-            ).rowcount
+            match = _match(("contact_id",), "t", "g", collate=True)
+            gone = self.conn.execute(f"DELETE FROM {table} t USING {keys} g WHERE {match}").rowcount
             self.expect(SEARCH_TABLE, "deleted", gone, contacts.deletes)
+            if view.narrow:
+                narrow = qualified(SERVING, NARROW_TABLES[SEARCH_TABLE])
+                gone = self.conn.execute(
+                    f"DELETE FROM {narrow} t USING {keys} g WHERE {match}"
+                ).rowcount
+                self.expect(narrow, "deleted", gone, contacts.deletes)
         if view.values and (delta.values_new or delta.values_gone):
             values = qualified(SERVING, search_ddl.SEARCH_VALUES)
             cols = [c.name for c in search_ddl.VALUES_COLUMNS]

@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import errors as pgerr
 
-from crmpipe.publish import ddl, search_ddl
+from crmpipe.publish import ddl, narrow_ddl, search_ddl
 from crmpipe.publish.connection import BUILD_SETTINGS
 from crmpipe.publish.ddl import qualified
 from crmpipe.publish.plan import PublishPlan, TablePlan
+from crmpipe.search.narrow import NARROW_TABLES
+from crmpipe.search.table import SEARCH_TABLE
 from crmpipe.sqltext import quote_ident
 
 if TYPE_CHECKING:
@@ -271,6 +273,8 @@ def build_jobs(
                 after=frozenset([*view_index_jobs, copied]),
             )
         )
+        if view.narrow:
+            build += _narrow_jobs(schema, view, trgm_ops, plans["contacts"].rows)
         if view.values:
             values_job = Job(
                 "index",
@@ -324,3 +328,34 @@ def build_jobs(
         )
     )
     return build
+
+
+def _narrow_jobs(schema: str, view: search_ddl.SearchView, trgm_ops: str, rows: int) -> list[Job]:
+    """The narrow table (crmpipe.search.narrow), made from contact_search once it is copied,
+    its indexes each as a job of its own, then VACUUM ANALYZE: statistics, and frozen rows
+    (the copy's rows are, from COPY FREEZE)."""
+    create, indexes = narrow_ddl.narrow_build(schema, view, trgm_ops)
+    name = NARROW_TABLES[SEARCH_TABLE]
+    made = Job(
+        "view", name, _sql_job(create), after=frozenset({copy_name(SEARCH_TABLE)}), priority=rows
+    )
+    out = [made]
+    for idx in indexes:
+        out.append(
+            Job(
+                "index",
+                idx.name,
+                _index_job(idx),
+                after=frozenset({made.name}),
+                priority=_cost(rows, idx.kind),
+            )
+        )
+    out.append(
+        Job(
+            "vacuum",
+            name,
+            _sql_job(f"VACUUM (FREEZE, ANALYZE) {qualified(schema, name)}"),
+            after=frozenset(j.name for j in out),
+        )
+    )
+    return out

@@ -51,9 +51,12 @@ class TablePlan:
 
 
 #: A search field as published: (name, kind, position, match column, lookup table, lookup
-#: column, lookup key, lookup field) — the lookup columns tell the PostgreSQL dialect where a
-#: field is searched when not in the view itself (crmpipe.search.dialects.Lookup).
-FieldRow = tuple[str, str, int, str | None, str | None, str | None, str | None, str | None]
+#: column, lookup key, lookup field, narrow table) — the lookup columns tell the PostgreSQL
+#: dialect where a field is searched when not in the view itself (crmpipe.search.dialects.
+#: Lookup); the narrow table, which smaller table holds it too (crmpipe.search.narrow).
+FieldRow = tuple[
+    str, str, int, str | None, str | None, str | None, str | None, str | None, str | None
+]
 
 
 @dataclass
@@ -176,7 +179,7 @@ def read_plan(duck: duckdb.DuckDBPyConnection, cfg: Config) -> PublishPlan:
     vocabulary = _vocabulary_fields(duck, cfg)
     view = search_ddl.search_view("s", cfg, systems, vocabulary)
     fields: list[FieldRow] = [
-        (n, k, i, m, *view.lookups.get(n, (None, None, None, None)))
+        (n, k, i, m, *view.lookups.get(n, (None, None, None, None)), view.narrow.get(n))
         for i, (n, k, m) in enumerate(view.fields)
     ]
     stored = _duck_columns(duck, "meta", "search_fields")

@@ -268,7 +268,7 @@ class Publication:
                 jobs.append(Job("copy", search_ddl.SEARCH_VALUES, job, priority=rows / 2))
         if self.view is not None or self.facility is not None:
             facility_fields = [
-                (n, k, i, m, None, None, None, None)
+                (n, k, i, m, None, None, None, None, None)
                 for i, (n, k, m) in enumerate(self.facility.fields if self.facility else [])
             ]
             job = fields_job(self.schema, self.pub.fields, facility_fields)

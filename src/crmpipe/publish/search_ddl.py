@@ -29,10 +29,12 @@ from crmpipe.publish.ddl import (
 )
 from crmpipe.search.dialects import pg_month, pg_month_index
 from crmpipe.search.facilities import FACILITY_SEARCH
+from crmpipe.search.narrow import NARROW_FIELDS, NARROW_TABLES
 from crmpipe.search.selects import postgres_elements, postgres_select
 from crmpipe.search.table import (
     DUCKDB_SEARCH_TABLE,
     LIST_SOURCES,
+    SEARCH_TABLE,
     EntityList,
     Scalar,
     SearchInputs,
@@ -92,6 +94,8 @@ class SearchView:
     #: The columns that are the entity's (its scalars, its lists and their match columns):
     #: the same for every contact of one entity_id.
     entity_columns: frozenset[str] = frozenset()
+    #: Fields held by a narrow table too (crmpipe.search.narrow): field → that table's name.
+    narrow: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
@@ -149,6 +153,12 @@ def search_view(
         for name in (c.name, c.match_column)
         if name
     )
+    kinds = {c.name: c.kind for c in columns}
+    narrow = {
+        f: NARROW_TABLES[SEARCH_TABLE]
+        for f in NARROW_FIELDS
+        if kinds.get(f) in ("text", "text_list") and f not in vocabulary
+    }
     return SearchView(
         sql,
         field_rows(columns),
@@ -157,6 +167,7 @@ def search_view(
         tuple(vocabulary),
         duck_values=duck_values,
         entity_columns=entity_columns,
+        narrow=narrow,
     )
 
 

@@ -18,6 +18,7 @@ from crmpipe.search.catalog import SEARCH_TABLES, search_table
 from crmpipe.search.dialects import Dialect, DuckDBDialect, Lookup, PostgresDialect
 from crmpipe.search.errors import QueryError
 from crmpipe.search.fields import Field, fields_from_list, load_fields
+from crmpipe.search.narrow import serves
 from crmpipe.search.table import CONTACT_SEARCH, FIELDS_TABLE, SearchTable
 from crmpipe.sqltext import quote_ident
 
@@ -126,6 +127,12 @@ class Backend(ABC):
     def has_rowid(self, table: str) -> bool:
         """Whether the rows of `table` can be read back by DuckDB's `rowid` (DuckDB only)."""
         return False
+
+    def narrow_source(self, columns: frozenset[str]) -> str | None:
+        """A narrower table (quoted, qualified) that answers a query testing `columns` with the
+        same rows as the search table (PostgreSQL, crmpipe.search.narrow); None: the search
+        table itself."""
+        return None
 
     def key_order_page(self, sql: str, params: Sequence[Any]) -> list[tuple]:
         """The rows of a page query in key order, when more rows match than are counted."""
@@ -313,8 +320,8 @@ class PostgresBackend(Backend):
 
     def _field_rows(self) -> list[tuple[Any, ...]]:
         """(name, kind, position, match_column, lookup_table, lookup_column, lookup_key,
-        lookup_field) rows of search_fields; the columns a schema published before they existed
-        lacks read as NULL."""
+        lookup_field, narrow_table) rows of search_fields; the columns a schema published
+        before they existed lacks read as NULL."""
         if self._fields is None:
             self._fields = self._cached(("fields", self.search_spec.name), self._read_fields)
         return self._fields
@@ -334,7 +341,14 @@ class PostgresBackend(Backend):
                 f"nothing is published in database {self.con.info.dbname} (no {table}); "
                 "run 'crmpipe publish' first"
             )
-        wanted = ["match_column", "lookup_table", "lookup_column", "lookup_key", "lookup_field"]
+        wanted = [
+            "match_column",
+            "lookup_table",
+            "lookup_column",
+            "lookup_key",
+            "lookup_field",
+            "narrow_table",
+        ]
         select = ", ".join(c if c in columns else "NULL" for c in wanted)
         # Rows without a table name (a schema published before fields had one) are
         # contact_search's.
@@ -347,7 +361,7 @@ class PostgresBackend(Backend):
 
     def _lookups(self) -> dict[str, Lookup]:
         out = {}
-        for name, _, _, _, table, column, key, field in self._field_rows():
+        for name, _, _, _, table, column, key, field, _ in self._field_rows():
             if table and column:
                 out[name] = Lookup(
                     self.qualified(f"{self.schema}.{table}"),
@@ -364,6 +378,17 @@ class PostgresBackend(Backend):
     def load_fields(self, aliases: Mapping[str, str] | None = None) -> dict[str, Field]:
         rows = [(n, k, p, m) for n, k, p, m, *_ in self._field_rows()]
         return fields_from_list(rows, self.aliases(aliases))
+
+    def narrow_source(self, columns: frozenset[str]) -> str | None:
+        rows = self._field_rows()
+        tables = {r[8] for r in rows if r[8]}
+        if len(tables) != 1:  # none published (or a registry this code does not know)
+            return None
+        held = {r[0] for r in rows if r[8]}
+        keyed = {r[0] for r in rows if r[4] and r[6] == "entity_id"}
+        if not serves(columns, held, keyed):
+            return None
+        return self.qualified(f"{self.schema}.{tables.pop()}")
 
     def table_columns(self, table: str) -> list[str]:
         def read() -> list[str]:

@@ -120,6 +120,10 @@ class CompiledQuery:
     expanded: str = ""
     #: Set when the query is nothing but a range on one date or timestamp field.
     date_range: DateRange | None = None
+    #: The search table's columns the query's terms test (each field's column; the document's
+    #: for free text): a store may answer the query from a narrower table holding them all
+    #: (PostgreSQL's contact_search_emails, crmpipe.search.narrow).
+    columns: frozenset[str] = frozenset()
 
 
 def compile_query(
@@ -163,6 +167,7 @@ def compile_search(
         rank_params=list(rank.params) if rank else [],
         expanded=expanded,
         date_range=compiler.date_range(),
+        columns=frozenset(compiler.columns),
     )
 
 
@@ -180,6 +185,8 @@ class _Compiler:
         #: Per condition the whole query requires (the top-level AND's children), the date
         #: comparisons it amounts to: empty when it is anything else (see date_range).
         self.required_dates: list[list[tuple[Field, str, dt.date]]] = []
+        #: The columns of the fields (and document) the terms compiled so far test.
+        self.columns: set[str] = set()
 
     def date_range(self) -> DateRange | None:
         """The DateRange of the query when every condition it requires is a comparison on the
@@ -309,6 +316,7 @@ class _Compiler:
             )
         if ranked and words not in self.ranked_terms:
             self.ranked_terms.append(words)
+        self.columns.add(doc.column)
         col = self.d.ident(doc.column)
         prefilters = self.d.document_prefilters(col, words)
         return [(_PREFILTER_COST, p) for p in prefilters] + [
@@ -318,6 +326,7 @@ class _Compiler:
     # -- field:value[,value...] ---------------------------------------------------------------
     def field_match(self, node: FieldMatch) -> Fragment:
         f = resolve(self.fields, node.field, position=node.pos)
+        self.columns.add(f.column)
         col = self.d.ident(f.column)
         values = [v for v in node.values if isinstance(v, Value)]
         ranges = [r for r in node.values if isinstance(r, Range)]
@@ -373,6 +382,7 @@ class _Compiler:
 
     def ordered(self, f: Field, name: str, op: str, value: Value) -> Fragment:
         """`op` against a number, date or timestamp; a bare date on a timestamp is a whole day."""
+        self.columns.add(f.column)
         col = self.d.ident(f.column)
         typed = _typed(f, name, value)
         if f.kind is Kind.TIMESTAMP and type(typed) is dt.date:
