@@ -30,7 +30,7 @@ from crmpipe.sqltext import quote_ident
 @dataclass
 class Written:
     """The core tables an incremental run left unchanged, and per resolved table the temp
-    table of the keys whose golden rows it rewrote (`_key`)."""
+    relation (`_key`, over a temp table) of the keys whose golden rows it rewrote."""
 
     unchanged: set[str] = field(default_factory=set)
     keys: dict[str, str] = field(default_factory=dict)
@@ -52,18 +52,15 @@ class Written:
         self, con: duckdb.DuckDBPyConnection, table: str, touched_keys: str | None
     ) -> None:
         """`table`'s golden rows rewritten by its resolution: only those of the golden ids in
-        `touched_keys` when it lists them (a temp table of `golden_id`, dropped here; None:
-        any of them)."""
+        `touched_keys` when it lists them (a temp table of `golden_id`, renamed here and
+        dropped by `drop`; None: any of them)."""
         self.unchanged.discard(table)
         self.keys.pop(table, None)
         if touched_keys:
             mine = quote_ident(f"_crm_touched_{table}")
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {mine} AS SELECT golden_id AS _key "
-                f"FROM {touched_keys}"
-            )
-            con.execute(f"DROP TABLE {touched_keys}")
-            self.keys[table] = mine
+            con.execute(f"DROP TABLE IF EXISTS {mine}")
+            con.execute(f"ALTER TABLE {touched_keys} RENAME TO {mine}")
+            self.keys[table] = f"(SELECT golden_id AS _key FROM {mine})"
             self.made.append(mine)
 
     def rewritten(self, table: str | None = None) -> None:

@@ -198,10 +198,6 @@ def _cost(plan_rows: int, kind: str) -> float:
     return plan_rows * weight.get(kind, 1.0)
 
 
-#: The name of the job adding the primary and foreign keys of the published tables.
-KEYS_JOB = "constraints keys"
-
-
 def copy_name(table: str) -> str:
     """The name of the job COPYing `table` (jobs after it wait on this name)."""
     return f"copy {table}"
@@ -216,11 +212,12 @@ def build_jobs(
     contact_text: bool,
     orphans: dict[str, int],
     facility: search_ddl.SearchView | None = None,
+    keyed: Callable[[], None] | None = None,
 ) -> list[Job]:
     """The build of version `schema`: indexes, the facility view, keys, in parallel where
     their locks allow, each as soon as the COPY of its table is done (jobs `copy_name(table)`,
     run in the same `run_jobs`: index builds overlap the COPY of other tables). The keys job
-    counts foreign-key orphans into `orphans`."""
+    counts foreign-key orphans into `orphans` and, done, calls `keyed`."""
     plans, tables = pub.plans, pub.model_tables
     copies = frozenset(copy_name(n) for n in plans)
     build: list[Job] = []
@@ -306,12 +303,13 @@ def build_jobs(
     # Keys take locks that conflict with index builds on the same tables (and the facility
     # view's build reads them): after those. Not after contact_search's and search_values'
     # builds, which read only their own tables: the audit trail's sync starts once the keys
-    # are there (KEYS_JOB, crmpipe.publish.early_swap), beside those builds.
+    # are there (`keyed`, crmpipe.publish.early_swap), beside those builds.
     keys_job = Job(
         "constraints",
         "keys",
         _constraints_job(schema, plans, orphans),
         after=frozenset(table_index_jobs + facility_jobs) | copies,
+        done=keyed,
     )
     build.append(keys_job)
     # Statistics for the planner (the tables' rows are frozen and all-visible from COPY FREEZE).

@@ -39,7 +39,7 @@ from crmpipe.publish.ddl import qualified
 from crmpipe.publish.early_swap import EarlySwap
 from crmpipe.publish.errors import PublishError, translated
 from crmpipe.publish.incremental import QUIET_REASONS, Recorder, publish_in_place
-from crmpipe.publish.jobs import KEYS_JOB, Job, Steps, build_jobs, jobs_count, run_jobs
+from crmpipe.publish.jobs import Job, Steps, build_jobs, jobs_count, run_jobs
 from crmpipe.publish.plan import PublishPlan, build_fingerprint, read_plan
 from crmpipe.publish.result import PublishResult
 from crmpipe.publish.versions import (
@@ -287,10 +287,9 @@ class Publication:
             contact_text=self.contact_text,
             orphans=self.orphans,
             facility=self.facility,
+            # the swap's transaction begins, with the audit trail's sync, once keyed
+            keyed=self.swapper.start if self.swapper is not None else None,
         )
-        for job in jobs:  # the swap's transaction begins, with the audit's sync, once keyed
-            if job.name == KEYS_JOB and self.swapper is not None:
-                job.done = self.swapper.start
         with translated(self.admin, "copying rows and building indexes in PostgreSQL"):
             run_jobs(self.workers, jobs, self.steps)
         self.steps.timings.append(("copy and build (wall)", time.perf_counter() - t0))

@@ -406,7 +406,7 @@ def lookup_indexes(schema: str, view: SearchView) -> list[IndexSpec]:
     for field, (table, column, key, _) in view.lookups.items():
         if table != "entities":
             continue
-        covered = tuple(dict.fromkeys(c for c in (key,) if c and c != column))
+        covered = (key,) if key and key != column else ()
         if kinds.get(field) in BTREE_KINDS:
             out.append(btree_index(schema, table, (column,), "btree", include=covered))
         elif kinds.get(field) == "code":
