@@ -4,6 +4,7 @@ and shown by `crmpipe explain`."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -110,8 +111,13 @@ def test_lineage_names_one_rule_where_two_link_at_the_same_probability() -> None
         con = duckdb.connect()
         con.execute("CREATE SCHEMA staging")
         con.execute(
-            "CREATE TABLE staging.facts AS SELECT * FROM (VALUES ('a', 's', 'f', 1), "
-            "('b', 's', 'f', 2)) t(fid, _source, _file, _row)"
+            "CREATE TABLE staging.facts AS SELECT *, 'h' AS _file_hash FROM (VALUES "
+            "('a', 's', 'f', 1), ('b', 's', 'f', 2)) t(fid, _source, _file, _row)"
+        )
+        con.execute("CREATE SCHEMA meta")  # the load manifest: one load of file f
+        con.execute(
+            "CREATE TABLE meta.manifest AS SELECT 'f' AS file, 'h' AS file_hash, "
+            "TIMESTAMP '2024-01-01' AS file_mtime, TIMESTAMP '2024-01-02' AS loaded_at"
         )
         con.execute("CREATE TABLE rec AS SELECT *, _row AS _rid FROM staging.facts")
         con.execute(
@@ -129,3 +135,35 @@ def test_lineage_names_one_rule_where_two_link_at_the_same_probability() -> None
         )
         con.close()
     assert answers == {(("a", "name+address"), ("b", "name+address"))}
+
+
+def test_a_file_changed_in_place_lists_each_of_its_rows_once(built: Path) -> None:
+    """Staging keeps both versions of a file changed in place (one path, two loads); the
+    lineage lists a record at the same place in both once, and keeps the row of one only the
+    old version holds (c7, dropped from the new one), on an incremental run and a full one."""
+    a = built / "a.csv"
+    lines = a.read_text(encoding="utf-8").replace("Town Clerk", "Clerk").splitlines()
+    a.write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")
+    os.utime(a, (1_700_200_000, 1_700_200_000))  # newer than b.csv: the build's newest file
+    cfg = load_config(built / "crmpipe.yml")
+    answers = []
+    for full in (False, True):
+        run(cfg, full=full)
+        con = connect(built / ".crmpipe" / "warehouse.duckdb", read_only=True)
+        try:
+            staged = con.execute(
+                "SELECT count(*), count(DISTINCT _file_hash) FROM staging.contacts "
+                "WHERE _file LIKE '%a.csv'"
+            ).fetchone()
+            rows = con.execute(
+                'SELECT golden_id, record_id, file, "row", matched_by FROM core.contact_sources '
+                "ORDER BY ALL"
+            ).fetchall()
+        finally:
+            con.close()
+        assert staged == (2 * len(CRM_A) - 1, 2)  # both versions kept in staging, as history
+        positions = [(r[2], r[3]) for r in rows]
+        assert len(positions) == len(set(positions)) == len(CRM_A) + len(CRM_B)
+        assert [r[1] for r in rows if r[1] == "c7"] == ["c7"]
+        answers.append(rows)
+    assert answers[0] == answers[1]
