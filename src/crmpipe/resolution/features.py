@@ -6,8 +6,8 @@ forms from the `nicknames` package (resolution/nicknames.py); phones with their 
 email lists with the person's own addresses (role inboxes dropped), the first of them (the
 key the pre-pass and blocking use), and for a workplace's emails (not a consumer's,
 `personal_email`, whose comparison reads none of them) the first work address (neither a role
-inbox nor a personal mailbox), its local part without digits and the local parts the record's
-own name would make (resolution/emails.py).
+inbox nor a personal mailbox), its local part without digits and whether it is one the
+record's own name would make (resolution/emails.py).
 """
 
 from __future__ import annotations
