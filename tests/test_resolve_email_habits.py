@@ -17,7 +17,9 @@ from crmpipe.resolution.emails import (
     is_personal_sql,
     is_role_sql,
     letters_sql,
+    name_fits_sql,
     name_locals_sql,
+    name_part_sql,
     own_sql,
     work_sql,
 )
@@ -157,6 +159,27 @@ def test_email_helpers() -> None:
                   "angelawright", "wright.angela"):  # fmt: skip
         assert local in locals_
     assert _one(name_locals_sql("NULL", "'wright'")) is None
+
+
+def test_name_fits_is_list_contains_of_the_name_locals() -> None:
+    """`name_fits_sql` (the record's `emails_wfits`) gives what `list_contains` of the list
+    `name_locals_sql` makes gives, NULLs included, without making the list."""
+    names = ["angela", "o'brien", "josé", "mary-jo", "a", ".", "", None, "wright", "li"]
+    locals_ = ["angela.wright", "awright", "obrien", "jose.obrien", "marojo", "a", "li.a", "x",
+               "wright", "", None, "maryjo.li", "lwright", "wrighta"]  # fmt: skip
+    rows = [(f, l, w) for f in names for l in names for w in locals_]  # noqa: E741
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (f VARCHAR, l VARCHAR, w VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?, ?, ?)", rows)
+    fits = name_fits_sql("w", "fp", "lp")
+    got = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE fits), count(*) FILTER (WHERE fits IS NULL), "
+        f"count(*) FILTER (WHERE fits IS DISTINCT FROM listed) FROM (SELECT {fits} AS fits, "
+        f"list_contains({name_locals_sql('f', 'l')}, w) AS listed FROM (SELECT *, "
+        f"{name_part_sql('f')} AS fp, {name_part_sql('l')} AS lp FROM t))"
+    ).fetchall()
+    assert got[0][0] == len(rows) and got[0][1] > 20 and got[0][2] > 0
+    assert got[0][3] == 0
 
 
 def test_nickname_forms_come_from_the_package() -> None:

@@ -113,12 +113,15 @@ def letters_sql(address: str) -> str:
     return f"nullif({_drop(local, _DIGITS)}, '')"
 
 
-def name_locals_sql(first: str, last: str) -> str:
-    """The list of local parts (NAME_PATTERNS) a mail system would make of the name; `first`
-    and `last` are SQL expressions (lower case). NULL when either name is missing."""
-    f = _drop(f"strip_accents({first})", _NAME_PUNCTUATION)
-    l = _drop(f"strip_accents({last})", _NAME_PUNCTUATION)  # noqa: E741
-    parts = {"f": "p[1]", "l": "p[2]", "fi": "left(p[1], 1)", "li": "left(p[2], 1)"}
+def name_part_sql(name: str) -> str:
+    """SQL: the name `name` (lower case) as NAME_PATTERNS use it: accents and punctuation
+    dropped (`o'brien` → `obrien`)."""
+    return _drop(f"strip_accents({name})", _NAME_PUNCTUATION)
+
+
+def _patterns(f: str, l: str) -> list[str]:  # noqa: E741
+    """NAME_PATTERNS as SQL string expressions over the name parts `f` and `l`."""
+    parts = {"f": f, "l": l, "fi": f"left({f}, 1)", "li": f"left({l}, 1)"}
     items = []
     for pattern in NAME_PATTERNS:
         pieces = []
@@ -132,8 +135,27 @@ def name_locals_sql(first: str, last: str) -> str:
                 pieces.append(repr(rest[0]))
                 rest = rest[1:]
         items.append(" || ".join(pieces))
+    return items
+
+
+def name_locals_sql(first: str, last: str) -> str:
+    """The list of local parts (NAME_PATTERNS) a mail system would make of the name; `first`
+    and `last` are SQL expressions (lower case). NULL when either name is missing."""
+    f, l = name_part_sql(first), name_part_sql(last)  # noqa: E741
     # both names computed once per row, then every pattern made from them in one lambda
     return (
         f"list_transform([[{f}, {l}]], lambda p: CASE WHEN coalesce(p[1], '') = '' OR "
-        f"coalesce(p[2], '') = '' THEN NULL ELSE [{', '.join(items)}] END)[1]"
+        f"coalesce(p[2], '') = '' THEN NULL ELSE [{', '.join(_patterns('p[1]', 'p[2]'))}] END)[1]"
+    )
+
+
+def name_fits_sql(local: str, f: str, l: str) -> str:  # noqa: E741
+    """SQL: whether `local` is one of the local parts `name_locals_sql` makes of the name, as
+    `list_contains` of that list gives it (NULL when either name or `local` is missing), without
+    making the list: `f` and `l` are the name parts (`name_part_sql`), columns computed once.
+    Per record, the lists' strings were the largest cost of the features (docs/benchmarks.md,
+    branch `res1m2`)."""
+    return (
+        f"CASE WHEN coalesce({f}, '') = '' OR coalesce({l}, '') = '' THEN NULL "
+        f"ELSE {local} IN ({', '.join(_patterns(f, l))}) END"
     )

@@ -32,21 +32,27 @@ def assign_golden_ids(
         if previous
         else "SELECT NULL::VARCHAR AS k, NULL::VARCHAR AS prev WHERE false"
     )
+    # `_alone`: a record of no multi-record cluster (most of them): its own cluster of one,
+    # named without grouping or joining every record with its cluster's row
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _members AS
-        SELECT r._rid, coalesce(c._cluster, r._rid) AS _cluster, CAST(r.{key} AS VARCHAR) AS k,
-          p.prev
+        SELECT r._rid, coalesce(c._cluster, r._rid) AS _cluster, c._cluster IS NULL AS _alone,
+          CAST(r.{key} AS VARCHAR) AS k, p.prev
         FROM {records} r LEFT JOIN {components} c USING (_rid)
         LEFT JOIN ({prev}) p ON p.k = CAST(r.{key} AS VARCHAR)
         """
     )
-    also = f" OR s.min_key IN (SELECT golden_id FROM {taken})" if taken else ""
+
+    def taken_by(name: str) -> str:
+        also = f" OR {name} IN (SELECT golden_id FROM {taken})" if taken else ""
+        return f"{name} IN (SELECT prev FROM kept){also}"
+
     con.execute(
         f"""
         CREATE OR REPLACE TABLE {out} AS
         WITH size AS (SELECT _cluster, count(*) AS _size, min(k) AS min_key
-                      FROM _members GROUP BY _cluster),
+                      FROM _members WHERE NOT _alone GROUP BY _cluster),
         old AS (SELECT prev, count(*) AS old_size FROM _members WHERE prev IS NOT NULL
                 GROUP BY prev),
         cand AS (SELECT _cluster, prev, count(*) AS n FROM _members WHERE prev IS NOT NULL
@@ -59,11 +65,15 @@ def assign_golden_ids(
           WHERE pick = 1),
         named AS (
           SELECT s._cluster, s._size, coalesce(k.prev, CASE
-              WHEN s.min_key IN (SELECT prev FROM kept){also} THEN s.min_key || '~' || s._cluster
+              WHEN {taken_by("s.min_key")} THEN s.min_key || '~' || s._cluster
               ELSE s.min_key END) AS golden_id
           FROM size s LEFT JOIN kept k USING (_cluster))
         SELECT m._rid, m._cluster, n._size, n.golden_id
-        FROM _members m JOIN named n USING (_cluster)
+        FROM _members m JOIN named n USING (_cluster) WHERE NOT m._alone
+        UNION ALL
+        SELECT m._rid, m._cluster, 1::BIGINT AS _size, coalesce(k.prev, CASE
+            WHEN {taken_by("m.k")} THEN m.k || '~' || m._cluster ELSE m.k END) AS golden_id
+        FROM _members m LEFT JOIN kept k USING (_cluster) WHERE m._alone
         """
     )
     con.execute("DROP TABLE _members")
