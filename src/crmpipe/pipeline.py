@@ -8,8 +8,6 @@ rebuilds nothing (the build fingerprint in `meta.build_state`).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,11 +17,11 @@ from pathlib import Path
 
 import duckdb
 
-import crmpipe
 from crmpipe.build.core import CoreResult, build_core, build_searches, search_table_names
 from crmpipe.build.gender import infer_gender
 from crmpipe.build.incremental import (
     basis,
+    build_fingerprint,
     drop_delta,
     forget_built,
     keep_built,
@@ -31,6 +29,8 @@ from crmpipe.build.incremental import (
     plan,
     save_basis,
     stage_new,
+    stored_fingerprint,
+    stored_verdict,
 )
 from crmpipe.build.staging import StageResult, stage_table
 from crmpipe.build.written import Written
@@ -51,11 +51,8 @@ from crmpipe.quality.specs import all_checks, all_slas
 from crmpipe.reporter import Reporter
 from crmpipe.resolution.records import snapshot_records
 from crmpipe.resolution.references import remap_references
-from crmpipe.resolution.run import (
-    drop_resolution,
-    resolve_table,
-    update_counts,
-)
+from crmpipe.resolution.run import resolve_table, update_counts
+from crmpipe.resolution.tables import drop_resolution
 from crmpipe.warehouse.compact import SCHEMAS, bloated, compact
 from crmpipe.warehouse.connection import (
     WarehouseError,
@@ -165,25 +162,6 @@ class _Steps:
         self.reporter.end(step, target, timing.rows, timing.seconds, timing.detail)
 
 
-def _fingerprint(con: duckdb.DuckDBPyConnection, cfg: Config, checks: bool = True) -> str:
-    """What the build depends on: the loaded files, the project file's mapping, the version."""
-    files = con.execute(
-        "SELECT source, file_hash FROM meta.manifest ORDER BY source, file_hash"
-    ).fetchall()
-    doc = {
-        "version": crmpipe.__version__,
-        "config": cfg.model_dump(mode="json", exclude={"path", "publish", "warehouse", "alerts"}),
-        "checks": checks,
-        "files": files,
-    }
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _stored_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
-    row = con.execute("SELECT value FROM meta.build_state WHERE key = 'fingerprint'").fetchone()
-    return row[0] if row else None
-
-
 def _table_counts(con: duckdb.DuckDBPyConnection, cfg: Config) -> list[TableCounts]:
     """Cumulative reconciliation per table from the manifest, staging, core and quarantine."""
     out: list[TableCounts] = []
@@ -255,10 +233,10 @@ def run(
                 notes = feeding(con, name, cfg.sources[name], run_id).notes
                 if notes:
                     s.detail += "; " + "; ".join(notes)
-        fingerprint = _fingerprint(con, cfg, checks)
-        if not (force or full) and fingerprint == _stored_fingerprint(con):
+        fingerprint = build_fingerprint(con, cfg, checks)
+        if not (force or full) and fingerprint == stored_fingerprint(con):
             summary.up_to_date = True
-            summary.checks_failed, summary.checks_warned = _stored_verdict(con)
+            summary.checks_failed, summary.checks_warned = stored_verdict(con)
         else:
             _rebuild(con, cfg, run_id, steps, summary, checks, full=full, force=force)
             con.execute(
@@ -327,17 +305,6 @@ def run(
     return summary
 
 
-def _stored_verdict(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    """The checks verdict of the build that still serves (for a run that rebuilt nothing)."""
-    rows = dict(
-        con.execute(
-            "SELECT key, value FROM meta.build_state "
-            "WHERE key IN ('checks_failed', 'checks_warned')"
-        ).fetchall()
-    )
-    return int(rows.get("checks_failed", 0)), int(rows.get("checks_warned", 0))
-
-
 def _rebuild(
     con: duckdb.DuckDBPyConnection,
     cfg: Config,
@@ -378,7 +345,10 @@ def _rebuild(
     written = Written()  # what the run's writers of core say they changed (the index step's)
     specs = all_checks(cfg)
     checker = Checker(specs, run_id) if checks else None
-    for name, tbl in tables.items():
+
+    def build(name: str) -> None:
+        """Build and check one table (rows failing `error` checks leave core)."""
+        tbl = tables[name]
         with steps.step("build", name) as s:
             if how.incremental:
                 quarantining = {c.name for c in specs if c.table == name and c.quarantines}
@@ -413,6 +383,11 @@ def _rebuild(
             "INSERT INTO meta.table_counts VALUES (?, ?, ?, ?, ?, ?, ?)",
             [run_id, name, r.staged, r.loaded, r.merged, r.quarantined, staged[name].issues],
         )
+
+    later = _built_meanwhile(cfg, list(tables))
+    for name in tables:
+        if name not in later:
+            build(name)
     for name in RESOLVABLE:
         if name in tables and name not in cfg.resolved_tables():
             drop_resolution(con, name)  # resolution off: no stale golden ids or lineage
@@ -422,8 +397,16 @@ def _rebuild(
             continue
         with steps.step("resolve", name) as s:
             snapshot_records(con, tables[name], full=full, merged=built[name].merged_keys)
-            keep_built(con, name)  # the next incremental run merges into these rows
-            res = resolve_table(con, tables[name], cfg.resolve_spec(name), run_id, full=full)
+
+            def meanwhile(name: str = name) -> None:
+                """While Splink scores on its own connection: the tables built after this
+                one (their checks still see it as built), then it set aside."""
+                while later:
+                    build(later.pop(0))
+                keep_built(con, name)  # the next incremental run merges into these rows
+
+            spec = cfg.resolve_spec(name)
+            res = resolve_table(con, tables[name], spec, run_id, full=full, meanwhile=meanwhile)
             update_counts(con, name, res)
             written.resolved(con, name, res.touched_keys)
             # what referenced a merged record (contacts an entity, jobs a customer) now
@@ -484,6 +467,18 @@ def _rebuild(
         s.rows = sum(n for _, n in marts)
         s.detail = f"{len(marts)} models" if marts else "no mart inputs"
     save_basis(con, current)
+
+
+def _built_meanwhile(cfg: Config, order: list[str]) -> list[str]:
+    """The tables built while the first resolved table's Splink scores (`resolve_table`'s
+    `meanwhile`): those after it in build order. Their builds and checks read staging and the
+    tables built before them, which that resolution leaves as they are until Splink is done;
+    its snapshot reads only its own table. None when one of them is resolvable with resolution
+    off (its resolution state is dropped before any resolution, after its build)."""
+    first = next((n for n in cfg.resolved_tables() if n in order), None)
+    later = order[order.index(first) + 1 :] if first else []
+    off = [n for n in later if n in RESOLVABLE and n not in cfg.resolved_tables()]
+    return [] if off else later
 
 
 def run_path(config_path: Path | str | None, **kwargs) -> RunSummary:

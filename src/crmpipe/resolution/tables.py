@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import duckdb
+
 
 @dataclass(frozen=True)
 class ResolvedTables:
@@ -82,3 +84,10 @@ ALTER TABLE meta.resolve_models ADD COLUMN IF NOT EXISTS spec_hash VARCHAR;
 ALTER TABLE meta.resolve_models ADD COLUMN IF NOT EXISTS mode VARCHAR;
 ALTER TABLE meta.resolve_models ADD COLUMN IF NOT EXISTS changed BIGINT;
 """
+
+
+def drop_resolution(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Forget a table's resolution state (its resolution was turned off)."""
+    t = ResolvedTables(name)
+    for table in (t.records, t.pairs, t.predictions, t.clusters, t.sources, t.prepass):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
