@@ -1,5 +1,6 @@
 """Work beside Splink: the warehouse connection builds the later tables while Splink scores the
-first resolved table on its own connection (resolution/scoring.score_beside, pipeline)."""
+first resolved table on its own connection, and a resolution's field-level provenance while the
+next one's Splink scores (resolution/scoring.score_beside, resolve_table, pipeline)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import pytest
 
 from crmpipe.pipeline import run
 from crmpipe.resolution import scoring
+from crmpipe.resolution.run import resolve_table
 from crmpipe.resolution.scoring import Scored, score_beside
-from crmpipe.warehouse.connection import connect
+from crmpipe.warehouse.connection import connect, table_exists
 from test_leads import _leads, _project
 
 RECORDS = pa.table({"_rid": [1, 2]})
@@ -89,3 +91,22 @@ def test_later_tables_are_built_while_the_first_resolved_table_is_scored(tmp_pat
     for later in ("contacts", "licenses", "addresses", "schedules"):
         assert began["resolve entities"] < began[f"build {later}"] < began[f"check {later}"]
     assert kept == 4  # the built entities, set aside after the later tables' checks
+
+
+def test_a_full_resolution_can_leave_its_field_level_provenance_to_the_caller(tmp_path):
+    cfg = _project(tmp_path)
+    run(cfg)
+    tbl, spec = cfg.tables()["entities"], cfg.resolve_spec("entities")
+    con = connect(cfg.warehouse_path)
+    try:
+        query = "SELECT * FROM core.entity_field_sources ORDER BY ALL"
+        built = con.execute(query).fetchall()
+        assert built  # Sunshine's two records: each column says which one gave it
+        con.execute("DROP TABLE core.entity_field_sources")
+        res = resolve_table(con, tbl, spec, full=True, provenance_later=True)
+        assert not table_exists(con, "core", "entity_field_sources")
+        assert res.provenance is not None
+        res.provenance()
+        assert con.execute(query).fetchall() == built
+    finally:
+        con.close()

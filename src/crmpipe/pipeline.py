@@ -9,7 +9,7 @@ rebuilds nothing (the build fingerprint in `meta.build_state`).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -385,6 +385,7 @@ def _rebuild(
         )
 
     later = _built_meanwhile(cfg, list(tables))
+    pending: list[Callable[[], object]] = []  # a resolution's provenance, built in the next's
     for name in tables:
         if name not in later:
             build(name)
@@ -400,13 +401,20 @@ def _rebuild(
 
             def meanwhile(name: str = name) -> None:
                 """While Splink scores on its own connection: the tables built after this
-                one (their checks still see it as built), then it set aside."""
+                one (their checks still see it as built), the last resolution's field-level
+                provenance, then this table set aside."""
                 while later:
                     build(later.pop(0))
+                while pending:
+                    pending.pop(0)()
                 keep_built(con, name)  # the next incremental run merges into these rows
 
-            spec = cfg.resolve_spec(name)
-            res = resolve_table(con, tables[name], spec, run_id, full=full, meanwhile=meanwhile)
+            res = resolve_table(
+                con, tables[name], cfg.resolve_spec(name), run_id, full=full,
+                meanwhile=meanwhile, provenance_later=True,
+            )  # fmt: skip
+            if res.provenance is not None:
+                pending.append(res.provenance)
             update_counts(con, name, res)
             written.resolved(con, name, res.touched_keys)
             # what referenced a merged record (contacts an entity, jobs a customer) now
@@ -422,6 +430,8 @@ def _rebuild(
                 s.detail += f"; incremental: {res.changed:,} new or changed records scored"
             if res.touched is not None:
                 s.detail += f", {res.touched:,} golden records rewritten"
+    while pending:  # the last resolution's field-level provenance
+        pending.pop(0)()
     for name in cfg.enrich.gender.tables:  # after resolution: the golden rows' first names
         if name in tables:
             with steps.step("gender", name) as s:

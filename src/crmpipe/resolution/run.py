@@ -72,7 +72,7 @@ from crmpipe.resolution.survivorship import (
     build_lineage,
     prefer_mixed_case,
 )
-from crmpipe.resolution.tables import ResolvedTables
+from crmpipe.resolution.tables import RESOLVE_TEMPS, ResolvedTables
 from crmpipe.resolution.touched import assign_in_place, keep_previous
 from crmpipe.sqltext import quote_ident
 from crmpipe.warehouse.connection import table_exists
@@ -108,6 +108,7 @@ class ResolveResult:
     note: str = ""
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    provenance: Callable[[], object] | None = None  # core.<x>_field_sources, still to build
 
     @property
     def merged(self) -> int:
@@ -124,6 +125,7 @@ def resolve_table(
     full: bool = False,
     keep_model: bool = False,
     meanwhile: Callable[[], None] | None = None,
+    provenance_later: bool = False,
 ) -> ResolveResult:
     """Resolve `tbl` from resolved.<x>_records; rewrite core.<table> and its lineage.
 
@@ -133,7 +135,9 @@ def resolve_table(
     clusters are then those the incremental resolutions since that model built).
 
     `meanwhile`: the caller's other work on `con` (nothing the resolution reads or writes),
-    done once before core is written: while Splink trains and predicts, if it does."""
+    done once before core is written: while Splink trains and predicts, if it does. With
+    `provenance_later`, a full resolution leaves its field-level provenance to the caller
+    (`res.provenance`), e.g. for the next table's `meanwhile`."""
     if len(tbl.key) != 1:
         raise ResolveError(f"{tbl.name}: resolution needs a one-column key")
     t = ResolvedTables(tbl.name)
@@ -373,28 +377,18 @@ def resolve_table(
     lap("clusters")
     res.golden = build_golden(con, tbl, spec, records, clusters, golden, only=only)
     build_lineage(con, tbl, records, clusters, t.pairs, t.sources, self_names=facility, only=only)
-    build_field_sources(con, tbl, spec, records, clusters, t.field_sources, only=only)
+    provenance = partial(build_field_sources, con, tbl, spec, records, clusters, t.field_sources)
+    if provenance_later and only is None:  # its inputs are the resolution's stored tables
+        res.provenance = provenance
+    else:
+        provenance(only=only)
     if company and "display_name" in {c.name for c in tbl.all_columns}:
         prefer_mixed_case(con, tbl, t.records, t.clusters, golden, "display_name")
     lap("golden")
     if prepared is not None:
         save_prepared(con, t, "_rin2", prepared)
         lap("save_prepared")
-    for tmp in (
-        "_rin2",
-        "_rin",
-        "_prepass",
-        "_pg",
-        "_components",
-        "_previous",
-        "_fp",
-        "_changed",
-        "_stale",
-        "_gone",
-        "_touched",
-        "_tclusters",
-        "_trecords",
-    ):
+    for tmp in RESOLVE_TEMPS:
         if tmp != res.touched_keys:
             drop_relation(con, tmp)
     con.execute(f"DROP TABLE IF EXISTS {t.changes}")  # read (resolution/prepared.py)

@@ -86,6 +86,24 @@ ALTER TABLE meta.resolve_models ADD COLUMN IF NOT EXISTS changed BIGINT;
 """
 
 
+#: The temp tables and views a resolution makes (resolve_table drops them at its end).
+RESOLVE_TEMPS = (
+    "_rin2",
+    "_rin",
+    "_prepass",
+    "_pg",
+    "_components",
+    "_previous",
+    "_fp",
+    "_changed",
+    "_stale",
+    "_gone",
+    "_touched",
+    "_tclusters",
+    "_trecords",
+)
+
+
 def drop_resolution(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """Forget a table's resolution state (its resolution was turned off)."""
     t = ResolvedTables(name)
