@@ -4,15 +4,21 @@ next one's Splink scores (resolution/scoring.score_beside, resolve_table, pipeli
 
 from __future__ import annotations
 
+import csv
 import threading
 
 import pyarrow as pa
 import pytest
 
+from crmpipe.config.load import load_config
+from crmpipe.demo.datasets.crm_merge import generate
+from crmpipe.init.guess import init
 from crmpipe.pipeline import run
 from crmpipe.resolution import scoring
+from crmpipe.resolution.companies import resolution_reads
 from crmpipe.resolution.run import resolve_table
 from crmpipe.resolution.scoring import Scored, score_beside
+from crmpipe.resolution.tables import built_meanwhile
 from crmpipe.warehouse.connection import connect, table_exists
 from test_leads import _leads, _project
 
@@ -110,3 +116,49 @@ def test_a_full_resolution_can_leave_its_field_level_provenance_to_the_caller(tm
         assert con.execute(query).fetchall() == built
     finally:
         con.close()
+
+
+def _crm_merge(tmp_path):
+    """The crm-merge case (companies resolved by the pre-pass, no Splink) with a glob for a
+    second HubSpot export."""
+    made = generate(tmp_path / "case", contacts=600, seed=5)
+    config = init(made.files[0].parent).path
+    text = config.read_text().replace("path: hubspot_contacts.csv", "path: hubspot_contacts*.csv")
+    config.write_text(text)
+    return made, load_config(config)
+
+
+def test_a_crm_merges_companies_are_resolved_after_this_runs_contacts(tmp_path):
+    """The companies' features read the contacts' e-mail domains (core.contacts, keyed by the
+    entity records this run built): no contact is built beside their resolution, which has no
+    Splink to wait for anyway."""
+    made, cfg = _crm_merge(tmp_path)
+    tables = cfg.fed_tables()
+    assert "contacts" in resolution_reads(tables["entities"], cfg.resolve_spec("entities"))
+    assert built_meanwhile(cfg, tables) == []
+    run(cfg)
+    hub, sf = made.files
+    with sf.open(encoding="utf-8-sig") as f:
+        account = next(csv.DictReader(f, delimiter=";"))["Account.Name"]
+    header = hub.read_text(encoding="utf-8").splitlines()[0]
+    new = f"999001,Ada,Quill,ada.quill@example.org,,Buyer,{account},OH,2024-01-02 10:00"
+    hub.with_name("hubspot_contacts_2.csv").write_text(f"{header}\n{new}\n", encoding="utf-8")
+    run(load_config(cfg.path))
+    con = connect(cfg.warehouse_path, read_only=True)
+    try:
+        began = dict(
+            con.execute(
+                "SELECT step || ' ' || target, started_at FROM meta.run_steps "
+                "WHERE run_id = (SELECT max(run_id) FROM meta.run_steps)"
+            ).fetchall()
+        )
+        sources = con.execute(
+            "SELECT list(DISTINCT source ORDER BY source) FROM core.entity_sources "
+            "WHERE golden_id = (SELECT golden_id FROM core.entity_sources "
+            "WHERE file LIKE '%hubspot_contacts_2.csv')"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    # the new HubSpot company joined the Salesforce account's golden company by its domain
+    assert sources == ["hubspot_contacts", "salesforce_contacts"]
+    assert began["check contacts"] < began["resolve entities"]

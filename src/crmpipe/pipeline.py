@@ -52,7 +52,7 @@ from crmpipe.reporter import Reporter
 from crmpipe.resolution.records import snapshot_records
 from crmpipe.resolution.references import remap_references
 from crmpipe.resolution.run import resolve_table, update_counts
-from crmpipe.resolution.tables import drop_resolution
+from crmpipe.resolution.tables import built_meanwhile, drop_resolution
 from crmpipe.warehouse.compact import SCHEMAS, bloated, compact
 from crmpipe.warehouse.connection import (
     WarehouseError,
@@ -384,7 +384,7 @@ def _rebuild(
             [run_id, name, r.staged, r.loaded, r.merged, r.quarantined, staged[name].issues],
         )
 
-    later = _built_meanwhile(cfg, list(tables))
+    later = built_meanwhile(cfg, tables)
     pending: list[Callable[[], object]] = []  # a resolution's provenance, built in the next's
     for name in tables:
         if name not in later:
@@ -477,18 +477,6 @@ def _rebuild(
         s.rows = sum(n for _, n in marts)
         s.detail = f"{len(marts)} models" if marts else "no mart inputs"
     save_basis(con, current)
-
-
-def _built_meanwhile(cfg: Config, order: list[str]) -> list[str]:
-    """The tables built while the first resolved table's Splink scores (`resolve_table`'s
-    `meanwhile`): those after it in build order. Their builds and checks read staging and the
-    tables built before them, which that resolution leaves as they are until Splink is done;
-    its snapshot reads only its own table. None when one of them is resolvable with resolution
-    off (its resolution state is dropped before any resolution, after its build)."""
-    first = next((n for n in cfg.resolved_tables() if n in order), None)
-    later = order[order.index(first) + 1 :] if first else []
-    off = [n for n in later if n in RESOLVABLE and n not in cfg.resolved_tables()]
-    return [] if off else later
 
 
 def run_path(config_path: Path | str | None, **kwargs) -> RunSummary:
