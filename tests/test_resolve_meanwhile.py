@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import csv
 import threading
+from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -118,32 +120,38 @@ def test_a_full_resolution_can_leave_its_field_level_provenance_to_the_caller(tm
         con.close()
 
 
-def _crm_merge(tmp_path):
+def crm_merge_case(folder: Path, extra: str = "", contacts: int = 600) -> tuple[Any, Path]:
     """The crm-merge case (companies resolved by the pre-pass, no Splink) with a glob for a
-    second HubSpot export."""
-    made = generate(tmp_path / "case", contacts=600, seed=5)
+    second HubSpot export, and `extra` appended to its project file: (the case, its project)."""
+    made = generate(folder / "case", contacts=contacts, seed=5)
     config = init(made.files[0].parent).path
     text = config.read_text().replace("path: hubspot_contacts.csv", "path: hubspot_contacts*.csv")
-    config.write_text(text)
-    return made, load_config(config)
+    config.write_text(text + extra)
+    return made, config
 
 
-def test_a_crm_merges_companies_are_resolved_after_this_runs_contacts(tmp_path):
-    """The companies' features read the contacts' e-mail domains (core.contacts, keyed by the
-    entity records this run built): no contact is built beside their resolution, which has no
-    Splink to wait for anyway."""
-    made, cfg = _crm_merge(tmp_path)
-    tables = cfg.fed_tables()
-    assert "contacts" in resolution_reads(tables["entities"], cfg.resolve_spec("entities"))
-    assert built_meanwhile(cfg, tables) == []
-    run(cfg)
+def new_hubspot_contact(made: Any) -> None:
+    """A second HubSpot export: one new contact at the first Salesforce account's company."""
     hub, sf = made.files
     with sf.open(encoding="utf-8-sig") as f:
         account = next(csv.DictReader(f, delimiter=";"))["Account.Name"]
     header = hub.read_text(encoding="utf-8").splitlines()[0]
     new = f"999001,Ada,Quill,ada.quill@example.org,,Buyer,{account},OH,2024-01-02 10:00"
     hub.with_name("hubspot_contacts_2.csv").write_text(f"{header}\n{new}\n", encoding="utf-8")
-    run(load_config(cfg.path))
+
+
+def test_a_crm_merges_companies_are_resolved_after_this_runs_contacts(tmp_path):
+    """The companies' features read the contacts' e-mail domains (core.contacts, keyed by the
+    entity records this run built): no contact is built beside their resolution, which has no
+    Splink to wait for anyway."""
+    made, config = crm_merge_case(tmp_path)
+    cfg = load_config(config)
+    tables = cfg.fed_tables()
+    assert "contacts" in resolution_reads(tables["entities"], cfg.resolve_spec("entities"))
+    assert built_meanwhile(cfg, tables) == []
+    run(cfg)
+    new_hubspot_contact(made)
+    run(load_config(config))
     con = connect(cfg.warehouse_path, read_only=True)
     try:
         began = dict(
