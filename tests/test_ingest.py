@@ -125,3 +125,28 @@ def test_no_matching_files_is_a_one_line_error(tmp_path):
     cfg, _ = _project(tmp_path, path="nothing*.csv")
     with pytest.raises(IngestError, match=r"sources.src.path: no files match 'nothing\*.csv'"):
         source_files(cfg, "src", cfg.sources["src"])
+
+
+def test_rows_are_numbered_in_file_order_across_a_parallel_scan_and_an_append(tmp_path):
+    """`_row` is the record's number in its file (a quoted multi-line record counted once, a
+    rejected one counted): the files are big enough for DuckDB to scan them on several threads,
+    and the second is appended to the first's raw table (ingest/read.py's `_number`)."""
+    con_threads = 4
+    for name, count in (("a.csv", 60_000), ("b.csv", 250_000)):
+        lines = ["id,name,note"]
+        for i in range(1, count + 1):
+            note = f'"line one\nline {i}"' if i % 997 == 0 else f"n{i:0>60}"
+            lines.append(f"{i},name{i},{note}" + (",extra" if i == 123_457 else ""))
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+    cfg, con = _project(tmp_path)
+    con.execute(f"SET threads = {con_threads}")
+    results = ingest_source(con, cfg, "src", run_id=1)
+    assert [(r.rows_loaded, r.rows_rejected) for r in results] == [(60_000, 0), (249_999, 1)]
+    wrong = con.execute(
+        'SELECT _file, count(*) FROM raw."src" WHERE _row <> CAST(id AS BIGINT) GROUP BY 1'
+    ).fetchall()
+    assert wrong == []
+    assert (
+        con.execute("SELECT count(*) FROM raw.\"src\" WHERE note LIKE 'line one%'").fetchone()[0]
+        == 60 + 250
+    )

@@ -5,17 +5,15 @@ of the same warehouse does. Real DuckDB and real PostgreSQL (conftest's `pg_db`)
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import psycopg
 
 from crmpipe.config.load import load_config
-from crmpipe.demo.datasets.crm_merge import generate
-from crmpipe.init.guess import init
 from crmpipe.pipeline import run
 from crmpipe.publish import publish_build
 from crmpipe.warehouse.connection import connect
+from test_resolve_meanwhile import crm_merge_case, new_hubspot_contact
 
 SOURCES = "SELECT entity_id, sources FROM {} ORDER BY entity_id{}"
 #: Compared as sorted lists: (source, row) is not unique (two files of one source), and the
@@ -34,20 +32,12 @@ def _served(dsn: str) -> tuple[list[tuple], list[tuple]]:
 def test_a_new_record_merged_into_a_company_is_published_in_place(
     tmp_path: Path, pg_db: str
 ) -> None:
-    made = generate(tmp_path / "case", contacts=1500, seed=5)
-    config = init(made.files[0].parent).path
-    text = config.read_text().replace("path: hubspot_contacts.csv", "path: hubspot_contacts*.csv")
-    config.write_text(text + "\npublish:\n  incremental_share: 0.9\n")
+    made, config = crm_merge_case(tmp_path, "\npublish:\n  incremental_share: 0.9\n", 1500)
     cfg = load_config(config)
     run(cfg)
     assert publish_build(cfg, pg_db).mode == "full"
 
-    hub, sf = made.files
-    with sf.open(encoding="utf-8-sig") as f:
-        account = next(csv.DictReader(f, delimiter=";"))["Account.Name"]
-    header = hub.read_text(encoding="utf-8").splitlines()[0]
-    new = f"999001,Ada,Quill,ada.quill@example.org,,Buyer,{account},OH,2024-01-02 10:00"
-    hub.with_name("hubspot_contacts_2.csv").write_text(f"{header}\n{new}\n", encoding="utf-8")
+    new_hubspot_contact(made)
     cfg = load_config(config)  # the project's files, read again
     run(cfg)
     second = publish_build(cfg, pg_db)

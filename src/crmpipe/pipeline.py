@@ -8,10 +8,8 @@ rebuilds nothing (the build fingerprint in `meta.build_state`).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,11 +17,11 @@ from pathlib import Path
 
 import duckdb
 
-import crmpipe
 from crmpipe.build.core import CoreResult, build_core, build_searches, search_table_names
 from crmpipe.build.gender import infer_gender
 from crmpipe.build.incremental import (
     basis,
+    build_fingerprint,
     drop_delta,
     forget_built,
     keep_built,
@@ -31,6 +29,8 @@ from crmpipe.build.incremental import (
     plan,
     save_basis,
     stage_new,
+    stored_fingerprint,
+    stored_verdict,
 )
 from crmpipe.build.staging import StageResult, stage_table
 from crmpipe.build.written import Written
@@ -51,11 +51,8 @@ from crmpipe.quality.specs import all_checks, all_slas
 from crmpipe.reporter import Reporter
 from crmpipe.resolution.records import snapshot_records
 from crmpipe.resolution.references import remap_references
-from crmpipe.resolution.run import (
-    drop_resolution,
-    resolve_table,
-    update_counts,
-)
+from crmpipe.resolution.run import resolve_table, update_counts
+from crmpipe.resolution.tables import built_meanwhile, drop_resolution
 from crmpipe.warehouse.compact import SCHEMAS, bloated, compact
 from crmpipe.warehouse.connection import (
     WarehouseError,
@@ -165,25 +162,6 @@ class _Steps:
         self.reporter.end(step, target, timing.rows, timing.seconds, timing.detail)
 
 
-def _fingerprint(con: duckdb.DuckDBPyConnection, cfg: Config, checks: bool = True) -> str:
-    """What the build depends on: the loaded files, the project file's mapping, the version."""
-    files = con.execute(
-        "SELECT source, file_hash FROM meta.manifest ORDER BY source, file_hash"
-    ).fetchall()
-    doc = {
-        "version": crmpipe.__version__,
-        "config": cfg.model_dump(mode="json", exclude={"path", "publish", "warehouse", "alerts"}),
-        "checks": checks,
-        "files": files,
-    }
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _stored_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
-    row = con.execute("SELECT value FROM meta.build_state WHERE key = 'fingerprint'").fetchone()
-    return row[0] if row else None
-
-
 def _table_counts(con: duckdb.DuckDBPyConnection, cfg: Config) -> list[TableCounts]:
     """Cumulative reconciliation per table from the manifest, staging, core and quarantine."""
     out: list[TableCounts] = []
@@ -255,10 +233,10 @@ def run(
                 notes = feeding(con, name, cfg.sources[name], run_id).notes
                 if notes:
                     s.detail += "; " + "; ".join(notes)
-        fingerprint = _fingerprint(con, cfg, checks)
-        if not (force or full) and fingerprint == _stored_fingerprint(con):
+        fingerprint = build_fingerprint(con, cfg, checks)
+        if not (force or full) and fingerprint == stored_fingerprint(con):
             summary.up_to_date = True
-            summary.checks_failed, summary.checks_warned = _stored_verdict(con)
+            summary.checks_failed, summary.checks_warned = stored_verdict(con)
         else:
             _rebuild(con, cfg, run_id, steps, summary, checks, full=full, force=force)
             con.execute(
@@ -327,17 +305,6 @@ def run(
     return summary
 
 
-def _stored_verdict(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    """The checks verdict of the build that still serves (for a run that rebuilt nothing)."""
-    rows = dict(
-        con.execute(
-            "SELECT key, value FROM meta.build_state "
-            "WHERE key IN ('checks_failed', 'checks_warned')"
-        ).fetchall()
-    )
-    return int(rows.get("checks_failed", 0)), int(rows.get("checks_warned", 0))
-
-
 def _rebuild(
     con: duckdb.DuckDBPyConnection,
     cfg: Config,
@@ -378,7 +345,10 @@ def _rebuild(
     written = Written()  # what the run's writers of core say they changed (the index step's)
     specs = all_checks(cfg)
     checker = Checker(specs, run_id) if checks else None
-    for name, tbl in tables.items():
+
+    def build(name: str) -> None:
+        """Build and check one table (rows failing `error` checks leave core)."""
+        tbl = tables[name]
         with steps.step("build", name) as s:
             if how.incremental:
                 quarantining = {c.name for c in specs if c.table == name and c.quarantines}
@@ -413,6 +383,12 @@ def _rebuild(
             "INSERT INTO meta.table_counts VALUES (?, ?, ?, ?, ?, ?, ?)",
             [run_id, name, r.staged, r.loaded, r.merged, r.quarantined, staged[name].issues],
         )
+
+    later = built_meanwhile(cfg, tables)
+    pending: list[Callable[[], object]] = []  # a resolution's provenance, built in the next's
+    for name in tables:
+        if name not in later:
+            build(name)
     for name in RESOLVABLE:
         if name in tables and name not in cfg.resolved_tables():
             drop_resolution(con, name)  # resolution off: no stale golden ids or lineage
@@ -422,8 +398,23 @@ def _rebuild(
             continue
         with steps.step("resolve", name) as s:
             snapshot_records(con, tables[name], full=full, merged=built[name].merged_keys)
-            keep_built(con, name)  # the next incremental run merges into these rows
-            res = resolve_table(con, tables[name], cfg.resolve_spec(name), run_id, full=full)
+
+            def meanwhile(name: str = name) -> None:
+                """While Splink scores on its own connection: the tables built after this
+                one (their checks still see it as built), the last resolution's field-level
+                provenance, then this table set aside."""
+                while later:
+                    build(later.pop(0))
+                while pending:
+                    pending.pop(0)()
+                keep_built(con, name)  # the next incremental run merges into these rows
+
+            res = resolve_table(
+                con, tables[name], cfg.resolve_spec(name), run_id, full=full,
+                meanwhile=meanwhile, provenance_later=True,
+            )  # fmt: skip
+            if res.provenance is not None:
+                pending.append(res.provenance)
             update_counts(con, name, res)
             written.resolved(con, name, res.touched_keys)
             # what referenced a merged record (contacts an entity, jobs a customer) now
@@ -439,6 +430,8 @@ def _rebuild(
                 s.detail += f"; incremental: {res.changed:,} new or changed records scored"
             if res.touched is not None:
                 s.detail += f", {res.touched:,} golden records rewritten"
+    while pending:  # the last resolution's field-level provenance
+        pending.pop(0)()
     for name in cfg.enrich.gender.tables:  # after resolution: the golden rows' first names
         if name in tables:
             with steps.step("gender", name) as s:

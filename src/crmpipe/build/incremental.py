@@ -320,3 +320,34 @@ def drop_delta(con: duckdb.DuckDBPyConnection, result: CoreResult) -> None:
     if result.delta is not None:
         con.execute(f"DROP TABLE IF EXISTS {result.delta.left}")
         con.execute(f"DROP TABLE IF EXISTS {result.delta.came}")
+
+
+def build_fingerprint(con: duckdb.DuckDBPyConnection, cfg: Config, checks: bool = True) -> str:
+    """What the build depends on: the loaded files, the project file's mapping, the version."""
+    files = con.execute(
+        "SELECT source, file_hash FROM meta.manifest ORDER BY source, file_hash"
+    ).fetchall()
+    doc = {
+        "version": crmpipe.__version__,
+        "config": cfg.model_dump(mode="json", exclude={"path", "publish", "warehouse", "alerts"}),
+        "checks": checks,
+        "files": files,
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def stored_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The fingerprint of the build that serves (None before the first)."""
+    row = con.execute("SELECT value FROM meta.build_state WHERE key = 'fingerprint'").fetchone()
+    return row[0] if row else None
+
+
+def stored_verdict(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """The checks verdict of the build that still serves (for a run that rebuilt nothing)."""
+    rows = dict(
+        con.execute(
+            "SELECT key, value FROM meta.build_state "
+            "WHERE key IN ('checks_failed', 'checks_warned')"
+        ).fetchall()
+    )
+    return int(rows.get("checks_failed", 0)), int(rows.get("checks_warned", 0))

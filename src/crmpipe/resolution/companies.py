@@ -47,6 +47,13 @@ def is_company_table(tbl: Table, spec: ResolveSpec) -> bool:
     return tbl.name == "entities" and bool(spec.crm_merge) and not spec.comparisons
 
 
+def resolution_reads(tbl: Table, spec: ResolveSpec) -> tuple[str, ...]:
+    """The other core tables `tbl`'s resolution reads before it writes core: a company's
+    features take its contacts' e-mail domains (`company_features`), so those must be built
+    (this run's rows, keyed by entity record) before the companies are resolved."""
+    return ("contacts",) if is_company_table(tbl, spec) else ()
+
+
 def company_features(con: duckdb.DuckDBPyConnection, records: str, key: str, out: str) -> int:
     """Create temp table `out` (_rid, key, company_name, name_key, state, domains) from the
     entity records `records`; return the distinct names cleaned."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -55,7 +56,7 @@ from crmpipe.resolution.prepared import drop_relation, prepare, save_prepared
 from crmpipe.resolution.prepass import email_pairs, prepass_edges, prepass_rules
 from crmpipe.resolution.records import ensure_resolved
 from crmpipe.resolution.references import remap_references
-from crmpipe.resolution.scoring import preload_splink, score, splink_columns
+from crmpipe.resolution.scoring import preload_splink, score_beside, splink_columns
 from crmpipe.resolution.settings import (
     name_columns,
     names_guard,
@@ -71,7 +72,7 @@ from crmpipe.resolution.survivorship import (
     build_lineage,
     prefer_mixed_case,
 )
-from crmpipe.resolution.tables import ResolvedTables
+from crmpipe.resolution.tables import RESOLVE_TEMPS, ResolvedTables
 from crmpipe.resolution.touched import assign_in_place, keep_previous
 from crmpipe.sqltext import quote_ident
 from crmpipe.warehouse.connection import table_exists
@@ -107,6 +108,7 @@ class ResolveResult:
     note: str = ""
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    provenance: Callable[[], object] | None = None  # core.<x>_field_sources, still to build
 
     @property
     def merged(self) -> int:
@@ -122,13 +124,20 @@ def resolve_table(
     *,
     full: bool = False,
     keep_model: bool = False,
+    meanwhile: Callable[[], None] | None = None,
+    provenance_later: bool = False,
 ) -> ResolveResult:
     """Resolve `tbl` from resolved.<x>_records; rewrite core.<table> and its lineage.
 
     Incremental when the last resolution can be built on (resolution/incremental.py) unless
     `full`: then every pair is scored and the model retrained — or, with `keep_model`, scored
     with the last resolution's trained model when these settings made it (no training: the
-    clusters are then those the incremental resolutions since that model built)."""
+    clusters are then those the incremental resolutions since that model built).
+
+    `meanwhile`: the caller's other work on `con` (nothing the resolution reads or writes),
+    done once before core is written: while Splink trains and predicts, if it does. With
+    `provenance_later`, a full resolution leaves its field-level provenance to the caller
+    (`res.provenance`), e.g. for the next table's `meanwhile`."""
     if len(tbl.key) != 1:
         raise ResolveError(f"{tbl.name}: resolution needs a one-column key")
     t = ResolvedTables(tbl.name)
@@ -269,7 +278,8 @@ def resolve_table(
             f"SELECT {', '.join(map(quote_ident, cols))} FROM _rin2{order}"
         ).to_arrow_reader()
         lap("export")
-        scored = score(
+        scored = score_beside(
+            meanwhile,
             rows,
             settings,
             training_rules=rules,
@@ -277,6 +287,7 @@ def resolve_table(
             train=train,
             pair_filter=pair_guard(features, settings["comparisons"]) if generic else None,
         )
+        meanwhile = None
         del rows
         res.trained, res.note = scored.trained, scored.note
         if kept is not None:  # still a trained model, for the next incremental resolution
@@ -290,6 +301,8 @@ def resolve_table(
         con.unregister("_scored")
         del scored.predictions
         model = scored.model
+    if meanwhile is not None:
+        meanwhile()
     # a Splink link stands only where the guard lets it: facilities' addresses and names,
     # contacts' names that differ outright without a shared address (settings.names_guard)
     linked = f"match_probability >= {float(spec.threshold)}"
@@ -364,28 +377,18 @@ def resolve_table(
     lap("clusters")
     res.golden = build_golden(con, tbl, spec, records, clusters, golden, only=only)
     build_lineage(con, tbl, records, clusters, t.pairs, t.sources, self_names=facility, only=only)
-    build_field_sources(con, tbl, spec, records, clusters, t.field_sources, only=only)
+    provenance = partial(build_field_sources, con, tbl, spec, records, clusters, t.field_sources)
+    if provenance_later and only is None:  # its inputs are the resolution's stored tables
+        res.provenance = provenance
+    else:
+        provenance(only=only)
     if company and "display_name" in {c.name for c in tbl.all_columns}:
         prefer_mixed_case(con, tbl, t.records, t.clusters, golden, "display_name")
     lap("golden")
     if prepared is not None:
         save_prepared(con, t, "_rin2", prepared)
         lap("save_prepared")
-    for tmp in (
-        "_rin2",
-        "_rin",
-        "_prepass",
-        "_pg",
-        "_components",
-        "_previous",
-        "_fp",
-        "_changed",
-        "_stale",
-        "_gone",
-        "_touched",
-        "_tclusters",
-        "_trecords",
-    ):
+    for tmp in RESOLVE_TEMPS:
         if tmp != res.touched_keys:
             drop_relation(con, tmp)
     con.execute(f"DROP TABLE IF EXISTS {t.changes}")  # read (resolution/prepared.py)
@@ -479,13 +482,6 @@ def resolve(
     finally:
         con.close()
     return results
-
-
-def drop_resolution(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """Forget a table's resolution state (its resolution was turned off)."""
-    t = ResolvedTables(name)
-    for table in (t.records, t.pairs, t.predictions, t.clusters, t.sources, t.prepass):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def update_counts(con: duckdb.DuckDBPyConnection, name: str, res: ResolveResult) -> None:

@@ -15,6 +15,9 @@ import re
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from concurrent import futures
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,6 +227,37 @@ def _kept_scored(con: duckdb.DuckDBPyConnection, model: dict[str, Any], floor: f
                  blocked=pairs)  # fmt: skip
 
 
+def score_beside(
+    meanwhile: Callable[[], None] | None,
+    records: pa.Table | pa.RecordBatchReader,
+    settings: dict[str, Any],
+    **kwargs: Any,
+) -> Scored:
+    """`score(records, settings, **kwargs)` in another thread, `meanwhile` called once on this
+    one while Splink trains and predicts: Splink works on its own DuckDB and used ~1.2 of a
+    run's 2 cores, so the caller's warehouse connection (idle until the scores come back) can
+    do work that does not depend on them. `meanwhile` starts once `records` are read (a reader
+    of the caller's connection is read by Splink's thread); if it fails, Splink is waited for
+    before its error is raised."""
+    if meanwhile is None:
+        return score(records, settings, **kwargs)
+    loaded = threading.Event()
+    with ThreadPoolExecutor(1, thread_name_prefix="splink") as pool:
+        scoring = pool.submit(score, records, settings, loaded=loaded.set, **kwargs)
+        del records
+        while not loaded.wait(0.05) and not scoring.done():
+            pass
+        try:
+            if loaded.is_set():
+                meanwhile()
+        finally:
+            futures.wait([scoring])
+        if not loaded.is_set():
+            scoring.result()  # failed before its records were read: that error
+            meanwhile()
+        return scoring.result()
+
+
 def score(
     records: pa.Table | pa.RecordBatchReader,
     settings: dict[str, Any],
@@ -234,6 +268,7 @@ def score(
     tf_tables: dict[str, pa.Table] | None = None,
     blocked: pa.Table | None = None,
     pair_filter: str | None = None,
+    loaded: Callable[[], None] | None = None,
 ) -> Scored:
     """Score the blocked pairs of `records`; keep those with match probability >= `floor`.
 
@@ -246,6 +281,7 @@ def score(
     scored (settings.pair_guard: pairs that could never link are not worth scoring). Splink
     then scores the kept pairs from just the records they name (its source-pruned predict)
     instead of joining them with a copy of every record.
+    `loaded` is called once `records` are read into Splink's DuckDB (score_beside).
     """
     from splink import Linker
 
@@ -266,6 +302,8 @@ def score(
     del records  # a reader is spent; a table is the caller's (Splink reads its own copy)
     ((count,),) = con.execute("SELECT count(*) FROM records").fetchall()
     lap("splink_load")
+    if loaded is not None:
+        loaded()
     trained, note = False, "built-in priors"
     try:
         if train and count >= MIN_TRAIN_RECORDS:

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import duckdb
+
+from crmpipe.config.schema import RESOLVABLE, Config
+from crmpipe.model import Table
+from crmpipe.resolution.companies import resolution_reads
+
 
 @dataclass(frozen=True)
 class ResolvedTables:
@@ -82,3 +88,46 @@ ALTER TABLE meta.resolve_models ADD COLUMN IF NOT EXISTS spec_hash VARCHAR;
 ALTER TABLE meta.resolve_models ADD COLUMN IF NOT EXISTS mode VARCHAR;
 ALTER TABLE meta.resolve_models ADD COLUMN IF NOT EXISTS changed BIGINT;
 """
+
+
+#: The temp tables and views a resolution makes (resolve_table drops them at its end).
+RESOLVE_TEMPS = (
+    "_rin2",
+    "_rin",
+    "_prepass",
+    "_pg",
+    "_components",
+    "_previous",
+    "_fp",
+    "_changed",
+    "_stale",
+    "_gone",
+    "_touched",
+    "_tclusters",
+    "_trecords",
+)
+
+
+def drop_resolution(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Forget a table's resolution state (its resolution was turned off)."""
+    t = ResolvedTables(name)
+    for table in (t.records, t.pairs, t.predictions, t.clusters, t.sources, t.prepass):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def built_meanwhile(cfg: Config, tables: dict[str, Table]) -> list[str]:
+    """The tables (of `tables`, in build order) built while the first resolved table's Splink
+    scores (`resolve_table`'s `meanwhile`, pipeline.py): those after it. Their builds and checks
+    read staging and the tables built before them, which that resolution leaves as they are
+    until Splink is done; its snapshot reads only its own table. None when one of them is
+    resolvable with resolution off (its resolution state is dropped before any resolution,
+    after its build), or when that resolution reads one of them before Splink: a CRM merge's
+    companies take this run's contacts' e-mail domains (`resolution_reads`)."""
+    order = list(tables)
+    first = next((n for n in cfg.resolved_tables() if n in order), None)
+    if first is None:
+        return []
+    later = order[order.index(first) + 1 :]
+    off = [n for n in later if n in RESOLVABLE and n not in cfg.resolved_tables()]
+    read = set(resolution_reads(tables[first], cfg.resolve_spec(first)))
+    return [] if off or read.intersection(later) else later
