@@ -342,11 +342,8 @@ def resolve_table(
         delta = {"new": "_stale", "gone": "_gone"} if features_in_place else {}
         res.touched = assign_in_place(con, t, key, "_components", staging, run_id, **delta)
         res.touched_keys = "_touched"  # left to the caller (pipeline.py: the index step)
-        # the touched golden records' members, read once for the three rewrites below
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _tclusters AS SELECT * FROM {t.clusters} "
-            "WHERE golden_id IN (SELECT golden_id FROM _touched)"
-        )
+        # the touched golden records' members (`_tclusters`), read once for the three
+        # rewrites below
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _trecords AS SELECT * FROM {t.records} "
             "WHERE _rid IN (SELECT _rid FROM _tclusters)"
