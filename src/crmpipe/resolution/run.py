@@ -174,7 +174,8 @@ def resolve_table(
         source_of = partial(feature_source, tbl, features)
         scope, names = scope_columns(tbl, features), name_columns(features)
         rules = prepass_rules(features, scope, names)
-        grouped = sorted({c for r in rules for c in r.columns})
+        # the gone records' key (resolution/touched.py) and the columns the pre-pass groups by
+        grouped = list(dict.fromkeys([key, *sorted({c for r in rules for c in r.columns})]))
         prepared = prepare(
             con, t, tbl.name, key, cols, source_of, digest, reuse=not full, gone_columns=grouped
         )
@@ -352,14 +353,11 @@ def resolve_table(
     only, records, clusters = None, t.records, t.clusters
     if rewrite_touched:  # only the affected records named again (resolution/touched.py)
         staging = f"staging.{quote_ident(tbl.name)}"
-        delta = {"new": "_stale", "gone": "_gone"} if features_in_place else {}
+        delta = {"new": "_stale", "gone": "_gone", "gone_key": True} if features_in_place else {}
         res.touched = assign_in_place(con, t, key, "_components", staging, run_id, **delta)
         res.touched_keys = "_touched"  # left to the caller (pipeline.py: the index step)
-        # the touched golden records' members, read once for the three rewrites below
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _tclusters AS SELECT * FROM {t.clusters} "
-            "WHERE golden_id IN (SELECT golden_id FROM _touched)"
-        )
+        # the touched golden records' members (`_tclusters`), read once for the three
+        # rewrites below
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _trecords AS SELECT * FROM {t.records} "
             "WHERE _rid IN (SELECT _rid FROM _tclusters)"
