@@ -44,8 +44,6 @@ from crmpipe.sqltext import quote_ident, quote_qualified
 
 #: The characters that cut a joined list into tokens (JOIN_SEPARATOR among them).
 SEPARATORS = "@.+_-" + JOIN_SEPARATOR
-#: The same as an RE2 character class, one or more.
-_SPLIT = "[@.+_\\-\\x1f]+"
 #: A needle whose ranges hold more postings than this is answered by the scan: the postings
 #: are read by a rowid set DuckDB builds first (a common token such as `gov` has millions).
 MAX_POSTINGS = 200_000
@@ -76,7 +74,10 @@ def _postings(table: str, joined: str, key: str, entity_key: str | None, where: 
     """SELECT of the postings (tok, key_, ek_) of the rows of `search.<table>` (those `where`
     keeps: a condition on the table's rows, or nothing)."""
     ek = quote_ident(entity_key) if entity_key else "CAST(NULL AS UBIGINT)"
-    split = f"list_distinct(string_split_regex({quote_ident(joined)}, '{_SPLIT}'))"
+    # every separator made JOIN_SEPARATOR, then one split (a regular expression: a fifth slower)
+    others = SEPARATORS.replace(JOIN_SEPARATOR, "")
+    unified = f"translate({quote_ident(joined)}, '{others}', '{JOIN_SEPARATOR * len(others)}')"
+    split = f"list_distinct(string_split({unified}, '{JOIN_SEPARATOR}'))"
     inner = (
         f"SELECT unnest({split}) AS {TOKEN}, {quote_ident(key)} AS {KEY}, {ek} AS {ENTITY} "
         f"FROM search.{quote_ident(table)}{where}"
