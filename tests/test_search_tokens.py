@@ -29,7 +29,7 @@ from crmpipe.search import tokens as tk
 from crmpipe.search.compiler import compile_search
 from crmpipe.search.fields import Field
 from crmpipe.warehouse.connection import connect
-from support.answers import answer
+from support.answers import answer, read_only, update_in_place
 
 TABLES = tk.names("contact_search", "emails")
 #: Queries the postings answer (one e-mail term, entity terms beside it) and a few they don't.
@@ -67,45 +67,43 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Config
     case = pursuit.generate(folder, contacts=1500, seed=11)
     cfg = load_config(case.config_path)
     run(cfg)
-    con = connect(cfg.warehouse_path)
-    try:
-        keys = [
-            r[0]
-            for r in con.execute(
-                "SELECT contact_id FROM core.contacts ORDER BY hash(contact_id) LIMIT 12"
-            ).fetchall()
-        ]
-        entity = con.execute(
-            "SELECT entity_id FROM core.entities WHERE entity_id IN (SELECT entity_id FROM "
-            "core.techstacks) ORDER BY 1 LIMIT 1"
-        ).fetchone()[0]
-        con.execute(
-            "UPDATE core.contacts SET emails = ['newaddr.changed@x-y.gov', 'bob_smith@z.org'] "
-            "WHERE contact_id IN (SELECT unnest(?))",
-            [keys[:4]],
-        )
-        con.execute("UPDATE core.contacts SET emails = NULL WHERE contact_id = ?", [keys[4]])
-        con.execute(
-            "UPDATE core.contacts SET entity_id = ? WHERE contact_id IN (SELECT unnest(?))",
-            [entity, keys[5:8]],
-        )
-        con.execute(
-            "INSERT INTO core.techstacks (entity_id, name, type) VALUES (?, 'Planted', 'x')",
-            [entity],
-        )
-        con.execute("DELETE FROM core.contacts WHERE contact_id IN (SELECT unnest(?))", [keys[8:]])
-        done = build_searches(con, cfg, full=False)
-        assert done["contact_search"].changed  # updated in place, not rebuilt
-    finally:
-        con.close()
+    update_in_place(cfg, _change)
     yield cfg, Path(cfg.warehouse_path)
+
+
+def _change(con: duckdb.DuckDBPyConnection) -> None:
+    """New addresses on four contacts, none on one, three moved to an entity whose tech names
+    change, four deleted."""
+    keys = [
+        r[0]
+        for r in con.execute(
+            "SELECT contact_id FROM core.contacts ORDER BY hash(contact_id) LIMIT 12"
+        ).fetchall()
+    ]
+    entity = con.execute(
+        "SELECT entity_id FROM core.entities WHERE entity_id IN (SELECT entity_id FROM "
+        "core.techstacks) ORDER BY 1 LIMIT 1"
+    ).fetchone()[0]
+    con.execute(
+        "UPDATE core.contacts SET emails = ['newaddr.changed@x-y.gov', 'bob_smith@z.org'] "
+        "WHERE contact_id IN (SELECT unnest(?))",
+        [keys[:4]],
+    )
+    con.execute("UPDATE core.contacts SET emails = NULL WHERE contact_id = ?", [keys[4]])
+    con.execute(
+        "UPDATE core.contacts SET entity_id = ? WHERE contact_id IN (SELECT unnest(?))",
+        [entity, keys[5:8]],
+    )
+    con.execute(
+        "INSERT INTO core.techstacks (entity_id, name, type) VALUES (?, 'Planted', 'x')",
+        [entity],
+    )
+    con.execute("DELETE FROM core.contacts WHERE contact_id IN (SELECT unnest(?))", [keys[8:]])
 
 
 @pytest.fixture(scope="module")
 def duck(warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = connect(warehouse[1], read_only=True)
-    yield con
-    con.close()
+    yield from read_only(warehouse[1])
 
 
 def _postings(con: duckdb.DuckDBPyConnection) -> list[tuple]:
