@@ -21,6 +21,7 @@ from crmpipe.config.load import load_config
 from crmpipe.demo.datasets import pursuit
 from crmpipe.pipeline import RunError, RunSummary, run
 from crmpipe.search import search
+from crmpipe.search import tokens as tk
 from crmpipe.warehouse.connection import connect
 
 DAY = 86_400
@@ -149,6 +150,10 @@ def _rows(con: duckdb.DuckDBPyConnection, table: str, drop: tuple[str, ...] = ()
 RUN_COLUMNS = ("_run_id", "run_id", "_quarantined_run")
 
 
+#: The tables of the e-mails' postings (search.tokens).
+POSTINGS = tk.names("contact_search", "emails")
+
+
 def _state(config: Path, runs: bool = True) -> dict[str, object]:
     """Everything a user reads of the build, in a comparable form (`runs`: with the columns
     that name runs)."""
@@ -161,7 +166,14 @@ def _state(config: Path, runs: bool = True) -> dict[str, object]:
             "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name IN "
             "('core', 'quarantine', 'staging', 'search') ORDER BY ALL"
         ).fetchall():
-            out[f"{schema}.{table}"] = _rows(con, f'{schema}."{table}"', drop)
+            if f"{schema}.{table}" not in POSTINGS.values():
+                out[f"{schema}.{table}"] = _rows(con, f'{schema}."{table}"', drop)
+        # the e-mails' postings: sorted ones or a tail by the way they were made, the same live
+        out["postings"] = con.execute(
+            f"SELECT tok, key_, ek_ FROM {POSTINGS['tokens']} WHERE key_ NOT IN (SELECT key_ "
+            f"FROM {POSTINGS['stale']}) UNION ALL SELECT tok, key_, ek_ FROM {POSTINGS['tail']} "
+            "ORDER BY ALL"
+        ).fetchall()
         out["row_issues"] = _rows(con, "meta.row_issues", RUN_COLUMNS)
         for hashes in ("contact_search_row_hashes", "contact_search_entity_hashes"):
             out[hashes] = _rows(con, f"meta.{hashes}")  # what the next update compares with

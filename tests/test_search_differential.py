@@ -196,16 +196,22 @@ def test_the_case_has_every_kind_of_field(stores) -> None:
     _, duck, pg = stores
     duck_fields = DuckDBBackend(duck).load_fields()
     pg_backend = PostgresBackend(pg)
-    # The same fields, but for DuckDB's bigram signature of the emails, hashed tech names and
-    # entity table (its own prefilters; the publish doesn't copy them, PostgreSQL's indexes
-    # serve there).
+    # The same fields, but for DuckDB's bigram signature of the emails, hashed tech names,
+    # entity table and the emails' postings (its own prefilters; the publish doesn't copy them,
+    # PostgreSQL's indexes serve there).
     assert duck_fields["emails"].signature_column == "_emails_sig"
     assert duck_fields["tech_names"].hash_column == "_tech_names_hash"
     assert duck_fields["tech_names"].hash_table == "search.contact_search_tech_names"
     assert duck_fields["pop_estimate_2022"].entity_table == "search.contact_search_entities"
+    assert duck_fields["emails"].token_table == "search.contact_search_emails_tokens"
     unsigned = {
         k: dataclasses.replace(
-            f, signature_column=None, hash_column=None, hash_table=None, entity_table=None
+            f,
+            signature_column=None,
+            hash_column=None,
+            hash_table=None,
+            entity_table=None,
+            token_table=None,
         )
         for k, f in duck_fields.items()
     }

@@ -17,7 +17,7 @@ import duckdb
 
 from crmpipe.config.schema import Config
 from crmpipe.model import Table, duckdb_ddl, physical_columns
-from crmpipe.search import entities, hashed, refresh
+from crmpipe.search import entities, hashed, refresh, tokens
 from crmpipe.search.catalog import SEARCH_TABLES, duckdb_inputs, planned_tables
 from crmpipe.search.selects import duckdb_select
 from crmpipe.search.table import (
@@ -157,11 +157,14 @@ def index_search(
             con, spec.name, _entity_id(spec)
         )
         touched = entities.KEY_COLUMN if follow else None
+        keep = bool(spec.tokened) and all(tokens.current(con, spec.name, n) for n in spec.tokened)
         changed = refresh.refresh(
-            con, spec, columns, inputs.tables, changed_only, basis, share, touched, hint
+            con, spec, columns, inputs.tables, changed_only, basis, share, touched, hint, keep
         )
         if changed is not None:
+            _token_tables(con, spec, columns, in_place=keep)
             made = _entity_table(con, spec, columns, in_place=follow)
+            con.execute(f"DROP TABLE IF EXISTS {refresh.TOUCHED_NEW}")
             _hash_tables(con, spec, columns, made)
             ((rows,),) = con.execute(f"SELECT count(*) FROM {target}").fetchall()
             return SearchBuild(rows, changed)
@@ -188,8 +191,35 @@ def index_search(
         [(n, k, i, m, signatures[i], hashes[i], spec.name) for i, (n, k, m) in enumerate(fields)],
     )
     _hash_tables(con, spec, columns, _entity_table(con, spec, columns))
+    _token_tables(con, spec, columns)
     ((rows,),) = con.execute(f"SELECT count(*) FROM {target}").fetchall()
     return SearchBuild(rows)
+
+
+def _token_tables(
+    con: duckdb.DuckDBPyConnection,
+    spec: SearchTable,
+    columns: list[SearchColumn],
+    *,
+    in_place: bool = False,
+) -> None:
+    """(Re)make the postings of the table's tokened lists (search.tokens) and record each in
+    meta.search_fields (NULL: searched by the scan). `in_place`: only the rows search.refresh
+    rewrote (its `TOUCHED_KEYS` and `TOUCHED_NEW` tables; the first is dropped here)."""
+    ek = entities.KEY_COLUMN if spec.entity_table else None
+    for col in columns:
+        if col.name not in spec.tokened or not col.match_column:
+            continue
+        args = (con, spec.name, col.name, col.match_column, spec.key, ek)
+        if in_place:
+            made = tokens.update(*args, refresh.TOUCHED_KEYS, refresh.TOUCHED_NEW)
+        else:
+            made = tokens.refresh(*args)
+        con.execute(
+            f"UPDATE {DUCKDB_FIELDS_TABLE} SET token_table = ? WHERE name = ? AND table_name = ?",
+            [made, col.name, spec.name],
+        )
+    con.execute(f"DROP TABLE IF EXISTS {refresh.TOUCHED_KEYS}")
 
 
 def _hash_tables(
@@ -280,4 +310,5 @@ def build_searches(
             refresh.forget(con, spec)
             hashed.drop(con, spec.name, list(spec.hashed))
             entities.drop(con, spec.name)
+            tokens.drop(con, spec.name, list(spec.tokened))
     return {spec.name: index_search(con, cfg, spec, full=full, hint=hint) for spec in planned}

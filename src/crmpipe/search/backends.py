@@ -9,6 +9,7 @@ connection, a psycopg connection, or a Backend made once and reused (the shell, 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -443,3 +444,16 @@ def as_backend(con: Any) -> Backend:
 def _is_psycopg(con: Any) -> bool:
     module = type(con).__module__
     return module.startswith("psycopg")
+
+
+def choose_table(db: Backend, table: str | None) -> tuple[Backend, str]:
+    """The backend searching `table` and that table, qualified. `table` is a search table's
+    label or name (`facilities`, `facility_search`: QueryError for an unknown one), None for
+    the store's default (search.catalog), or a qualified name of a table shaped like a search
+    table (searched with the fields of the one it is named after, else of the chosen one)."""
+    if table is None or "." not in table:
+        db = db.with_table(table)
+        return db, db.default_table
+    with contextlib.suppress(QueryError):  # not a search table's name: the chosen one's fields
+        db = db.with_table(table)
+    return db, table

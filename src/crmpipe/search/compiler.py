@@ -29,6 +29,7 @@ from crmpipe.search.ast import (
     Value,
 )
 from crmpipe.search.dialects import Dialect, Fragment, get_dialect
+from crmpipe.search.entities import KEY_COLUMN as ENTITY_KEY
 from crmpipe.search.errors import QueryError
 from crmpipe.search.fields import (
     ORDERED_KINDS,
@@ -39,7 +40,8 @@ from crmpipe.search.fields import (
     resolve,
 )
 from crmpipe.search.parser import expand_shorthand, in_context, parse
-from crmpipe.sqltext import quote_qualified
+from crmpipe.search.tokens import TokenQuery, token_query
+from crmpipe.sqltext import quote_ident, quote_qualified
 
 #: Largest integer passed as an integer parameter; bigger ones are compared as doubles.
 _INT64_MAX = 2**63 - 1
@@ -120,6 +122,8 @@ class CompiledQuery:
     expanded: str = ""
     #: Set when the query is nothing but a range on one date or timestamp field.
     date_range: DateRange | None = None
+    #: DuckDB: set when the postings of a list's tokens answer the query (search.tokens).
+    tokens: TokenQuery | None = None
 
 
 def compile_query(
@@ -148,9 +152,13 @@ def compile_search(
     expanded, shorthand = expand_shorthand(query, shorthands)
     compiler = _Compiler(fields, d)
     try:
-        where = compiler.compile(parse(expanded))
+        tree = parse(expanded)
+        where = compiler.compile(tree)
     except QueryError as e:
         raise in_context(e, expanded, shorthand) from None
+    tokens = None
+    if d.name == "duckdb":
+        tokens = token_query(tree, fields, _Compiler(fields, d).entity_keys)
     rank: Fragment | None = None
     if compiler.ranked_terms:
         doc = document_field(fields)
@@ -163,6 +171,7 @@ def compile_search(
         rank_params=list(rank.params) if rank else [],
         expanded=expanded,
         date_range=compiler.date_range(),
+        tokens=tokens,
     )
 
 
@@ -259,6 +268,17 @@ class _Compiler:
             f = self.fields.get(node.field.lower())
             return f.entity_table if f is not None else None
         return None  # free text: the document is the contact's
+
+    def entity_keys(self, nodes: list[Node]) -> tuple[str, tuple[Any, ...]] | None:
+        """A SELECT of the entity keys whose entity-table row all of `nodes` hold, and its
+        parameters; None unless every node is on the fields of one entity table."""
+        tables = {self.entity_table(node) for node in nodes}
+        table = tables.pop() if len(tables) == 1 else None
+        if table is None:
+            return None
+        where = self.compile(And(tuple(nodes)))
+        key = quote_ident(ENTITY_KEY)
+        return f"SELECT {key} FROM {quote_qualified(table)} WHERE {where.sql}", where.params
 
     def entity_group(
         self, table: str, group: list[tuple[int, Fragment]]

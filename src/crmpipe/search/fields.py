@@ -61,6 +61,9 @@ class Field:
     #: DuckDB: the table of the entity-level columns (search.entities) when this field is one
     #: of them, where terms on several such fields are tested together; None elsewhere.
     entity_table: str | None = None
+    #: DuckDB: the sorted postings of `match_column`'s tokens (search.tokens), which answer a
+    #: substring term without a scan; None where the store has none.
+    token_table: str | None = None
 
     @property
     def is_alias(self) -> bool:
@@ -75,7 +78,8 @@ def fields_from_list(
     aliases: Mapping[str, str] | None = None,
 ) -> dict[str, Field]:
     """The field registry from `(column, kind[, position[, match_column[,
-    signature_column[, hash_column[, hash_table[, entity_table]]]]]])` tuples, plus aliases.
+    signature_column[, hash_column[, hash_table[, entity_table[, token_table]]]]]]])` tuples,
+    plus aliases.
 
     Keys are lower-case names. An alias names an existing column (`pop: pop_estimate_2022`) and
     wins over a column of the same name; an alias whose column this table lacks is skipped, so
@@ -92,6 +96,7 @@ def fields_from_list(
             hash_column = rest[3] if len(rest) > 3 else None
             hash_table = rest[4] if len(rest) > 4 and hash_column else None
             entity_table = rest[5] if len(rest) > 5 else None
+            token_table = rest[6] if len(rest) > 6 else None
             try:
                 k = Kind(str(kind).lower())
             except ValueError:
@@ -110,6 +115,7 @@ def fields_from_list(
                 hash_column,
                 hash_table,
                 entity_table,
+                token_table,
             )
         fields[f.name] = f
     by_column = {f.column.lower(): f for f in fields.values() if not f.is_alias}

@@ -44,6 +44,9 @@ BASIS_PREFIX = "search_basis:"
 #: Temp tables of an in-place update's rewritten rows, where `refresh` is given `touched`: the
 #: deleted rows' values of that column with their row counts, the inserted rows' rowids.
 TOUCHED_GONE, TOUCHED_NEW = "_crm_touched_gone", "_crm_touched_new"
+#: Temp table of an in-place update's rewritten keys (`_key`: deleted, and inserted again or
+#: not), where `refresh` is asked to `keep` them (search.tokens follows them).
+TOUCHED_KEYS = "_crm_touched_keys"
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,7 @@ def refresh(
     share: float,
     touched: str | None = None,
     hint: Hint | None = None,
+    keep: bool = False,
 ) -> int | None:
     """Update `spec`'s table in place from the current core tables: delete and insert again the
     rows of changed keys; return how many keys changed. None (nothing done): rebuild in full
@@ -257,6 +261,7 @@ def refresh(
     `TOUCHED_GONE` (that column's values in the rows deleted, with how many rows held each:
     `n_`) and `TOUCHED_NEW` (the rowids, `r_`, of the rows inserted) say what was rewritten
     (search.entities follows them). `hint`: what the run's writers say they changed (`Hint`).
+    With `keep`, `TOUCHED_KEYS` (the keys rewritten) and `TOUCHED_NEW` are left too.
     """
     rows_table, entities_table = hash_tables(spec)
     if not supported(spec) or _recorded(con, spec) != basis:
@@ -318,7 +323,9 @@ def refresh(
     con.execute(f"DELETE {mine}")
     query, params = select
     con.execute(f"INSERT INTO {spec.duckdb_table} {query}", params)
-    if touched:
+    if touched or keep:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {TOUCHED_NEW} AS SELECT rowid AS r_ {mine}")
+    if keep:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {TOUCHED_KEYS} AS SELECT _key FROM _crm_changed")
     con.execute("DROP TABLE _crm_changed")
     return int(changed)

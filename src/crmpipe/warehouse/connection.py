@@ -57,6 +57,7 @@ ALTER TABLE meta.search_fields ADD COLUMN IF NOT EXISTS signature_column VARCHAR
 ALTER TABLE meta.search_fields ADD COLUMN IF NOT EXISTS hash_column VARCHAR;
 ALTER TABLE meta.search_fields ADD COLUMN IF NOT EXISTS hash_table VARCHAR;
 ALTER TABLE meta.search_fields ADD COLUMN IF NOT EXISTS entity_table VARCHAR;
+ALTER TABLE meta.search_fields ADD COLUMN IF NOT EXISTS token_table VARCHAR;
 CREATE TABLE IF NOT EXISTS meta.build_state (key VARCHAR, value VARCHAR);
 CREATE TABLE IF NOT EXISTS meta.check_results (
   run_id BIGINT, table_name VARCHAR, column_name VARCHAR, check_name VARCHAR,
