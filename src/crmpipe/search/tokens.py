@@ -64,10 +64,19 @@ def usable(needle: str) -> bool:
     return bool(needle) and not any(ch in SEPARATORS for ch in needle)
 
 
+def _parts(base: str) -> dict[str, str]:
+    """The postings' tables named from `base` (`<base>_tokens`, `_vocab`, `_tail`, `_stale`)."""
+    return {part: f"{base}_{part}" for part in ("tokens", "vocab", "tail", "stale")}
+
+
 def names(table: str, name: str) -> dict[str, str]:
     """The tables (schema `search`, unquoted) of list `name` of search table `table`."""
-    base = f"search.{table}_{name}"
-    return {part: f"{base}_{part}" for part in ("tokens", "vocab", "tail", "stale")}
+    return _parts(f"search.{table}_{name}")
+
+
+def _any_needle(count: int) -> str:
+    """SQL: whether a token contains any of `count` needles (bound in order)."""
+    return " OR ".join(f"contains({TOKEN}, ?)" for _ in range(count))
 
 
 def _postings(table: str, joined: str, key: str, entity_key: str | None, where: str = "") -> str:
@@ -168,8 +177,7 @@ def drop(con: Any, table: str, lists: Sequence[str]) -> None:
 def ranges_sql(vocab: str, count: int) -> str:
     """SELECT of the (lo_, hi_) ranges of the tokens holding any of `count` needles (bound in
     order) in `vocab` (quoted)."""
-    tests = " OR ".join(f"contains({TOKEN}, ?)" for _ in range(count))
-    return f"SELECT lo_, hi_ FROM {vocab} WHERE {tests}"
+    return f"SELECT lo_, hi_ FROM {vocab} WHERE {_any_needle(count)}"
 
 
 def matches_sql(tables: dict[str, str], count: int, entity: str | None) -> str:
@@ -178,14 +186,13 @@ def matches_sql(tables: dict[str, str], count: int, entity: str | None) -> str:
     and the tail's (the needles, bound next), the stale keys skipped; with `entity` (a SELECT
     of entity keys, its parameters bound last), only the rows whose entity key it keeps."""
     t = {part: quote_qualified(n) for part, n in tables.items()}
-    tests = " OR ".join(f"contains({TOKEN}, ?)" for _ in range(count))
     ranges = "SELECT unnest(?::BIGINT[]) AS l_, unnest(?::BIGINT[]) AS h_"
     sorted_ = (
         f"SELECT {KEY}, {ENTITY} FROM {t['tokens']} WHERE rowid IN (SELECT "
         f"unnest(range(l_, h_ + 1)) FROM ({ranges})) "
         f"AND {KEY} NOT IN (SELECT {KEY} FROM {t['stale']})"
     )
-    tail = f"SELECT {KEY}, {ENTITY} FROM {t['tail']} WHERE {tests}"
+    tail = f"SELECT {KEY}, {ENTITY} FROM {t['tail']} WHERE {_any_needle(count)}"
     where = f" WHERE {ENTITY} IN ({entity})" if entity else ""
     return f"SELECT DISTINCT {KEY} FROM ({sorted_} UNION ALL {tail}){where}"
 
@@ -226,8 +233,7 @@ def token_query(
         return None
     table = fields[term.field.lower()].token_table
     assert table is not None and table.endswith("_tokens")
-    base = table[: -len("_tokens")]
-    tables = {part: f"{base}_{part}" for part in ("tokens", "vocab", "tail", "stale")}
+    tables = _parts(table[: -len("_tokens")])
     rest = [c for c in children if c is not term]
     if not rest:
         return TokenQuery(tables, needles)
