@@ -103,3 +103,50 @@ def test_duckdb_pick_is_the_windows_first_row() -> None:
         assert con.execute(f"SELECT count(*) FROM ({mine})").fetchone()[0] == 24
         for a, b in ((first, mine), (mine, first)):
             assert con.execute(f"SELECT count(*) FROM ({a} EXCEPT ALL {b})").fetchone()[0] == 0
+
+
+def test_duckdb_rows_sorted_first_are_the_rows_in_key_order() -> None:
+    """A full build's SELECT (`sorted_first`: the joined rows sorted by key, the columns made
+    from them computed after) gives the rows of the plain SELECT in the same order, key order
+    (the executor's bounded page reads the first row groups), over contacts stored out of
+    order, entities without contacts and contacts without entities."""
+    import duckdb
+
+    from crmpipe.model import duckdb_ddl
+
+    cfg = parse_config(CONFIG)
+    columns = search_columns(cfg, ["hubspot", "salesforce"])
+    con = duckdb.connect()
+    con.execute("SET threads = 4")
+    con.execute("CREATE SCHEMA core")
+    for name in ("contacts", "entities", "techstacks", "external_ids"):
+        con.execute(duckdb_ddl(cfg.tables()[name], "core"))
+    con.execute(
+        "INSERT INTO core.contacts BY NAME SELECT 'k' || lpad(CAST(i AS VARCHAR), 7, '0') "
+        "AS contact_id, CASE WHEN i % 11 > 0 THEN 'P' || (i % 997) END AS entity_id, "
+        "'F' || (i % 89) AS first_name, CASE WHEN i % 3 > 0 THEN 'L' || (i % 97) END AS "
+        "last_name, CASE WHEN i % 7 > 0 THEN ['a' || i || '.x@p' || (i % 13) || '.gov', "
+        "'b-' || (i % 31) || '@mail.com'][1:1 + i % 2] END AS emails, 'Title ' || (i % 5) "
+        "AS title FROM range(200000) r(i) ORDER BY hash(i)"
+    )
+    con.execute(
+        "INSERT INTO core.entities BY NAME SELECT 'P' || i AS entity_id, 'Place ' || i AS "
+        "display_name, 'T' || (i % 3) AS title, i % 2 = 0 AS active FROM range(1100) r(i)"
+    )
+    con.execute(
+        "INSERT INTO core.techstacks BY NAME SELECT 'P' || (i % 900) AS entity_id, "
+        "'Tech' || (i % 37) AS name, 'type' || (i % 4) AS type FROM range(3000) r(i)"
+    )
+    con.execute(
+        "INSERT INTO core.external_ids BY NAME SELECT 'P' || (i % 800) AS entity_id, "
+        "['a', 'b'][1 + i % 2] AS customer, ['hubspot', 'salesforce'][1 + i % 2] AS system, "
+        "'X' || i AS external_id FROM range(2000) r(i)"
+    )
+    plain, params = duckdb_select(columns)
+    first, same = duckdb_select(columns, sorted_first=True)
+    assert same == params and "ORDER BY" in first and not first.endswith("c.contact_id")
+    rows = con.execute(plain, params).fetchall()
+    assert len(rows) == 200_000 and con.execute(first, params).fetchall() == rows
+    assert [r[0] for r in rows] == sorted(r[0] for r in rows)
+    # an in-place update's SELECT (`where`) is the plain one
+    assert duckdb_select(columns, where="true", sorted_first=True)[0].endswith("contact_id")

@@ -83,10 +83,18 @@ def _postings(table: str, joined: str, key: str, entity_key: str | None, where: 
     """SELECT of the postings (tok, key_, ek_) of the rows of `search.<table>` (those `where`
     keeps: a condition on the table's rows, or nothing)."""
     ek = quote_ident(entity_key) if entity_key else "CAST(NULL AS UBIGINT)"
-    # every separator made JOIN_SEPARATOR, then one split (a regular expression: a fifth slower)
-    others = SEPARATORS.replace(JOIN_SEPARATOR, "")
-    unified = f"translate({quote_ident(joined)}, '{others}', '{JOIN_SEPARATOR * len(others)}')"
-    split = f"list_distinct(string_split({unified}, '{JOIN_SEPARATOR}'))"
+    # every separator made JOIN_SEPARATOR, then one split (a regular expression: a fifth
+    # slower; `translate` 2.7× slower than one `replace` per separator)
+    unified = quote_ident(joined)
+    for ch in SEPARATORS.replace(JOIN_SEPARATOR, ""):
+        unified = f"replace({unified}, '{ch}', '{JOIN_SEPARATOR}')"
+    # each token once: its first place kept (a third cheaper than `list_distinct`'s hashing
+    # of the few tokens of a row)
+    parts = f"string_split({unified}, '{JOIN_SEPARATOR}')"
+    split = (
+        f"list_transform([{parts}], lambda l_: "
+        f"list_filter(l_, lambda t_, i_: list_position(l_, t_) = i_))[1]"
+    )
     inner = (
         f"SELECT unnest({split}) AS {TOKEN}, {quote_ident(key)} AS {KEY}, {ek} AS {ENTITY} "
         f"FROM search.{quote_ident(table)}{where}"
