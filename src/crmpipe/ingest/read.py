@@ -24,7 +24,7 @@ from crmpipe.ingest.headers import mapped_headers, resolve_header
 from crmpipe.ingest.sniff import Dialect, SniffError, raw_names, sniff
 from crmpipe.model import LINEAGE_COLUMNS
 from crmpipe.sqltext import quote_ident
-from crmpipe.warehouse.connection import table_columns
+from crmpipe.warehouse.connection import number_by_rowid, table_columns
 
 
 class IngestError(CrmpipeError):
@@ -176,23 +176,7 @@ def _number(con: duckdb.DuckDBPyConnection, raw: str, digest: str) -> int:
     `rowid` past the first one's when they are one run of row ids, as an append gives. The
     insert's `row_number() OVER ()` did this on one core, the insert's writing with it (~5 s of
     the 1M leads case); the scan and the write now run on every thread."""
-    first, last, loaded = con.execute(
-        f"SELECT min(rowid), max(rowid), count(*) FROM {raw} WHERE _file_hash = ?", [digest]
-    ).fetchone()
-    if not loaded:
-        return 0
-    if last - first + 1 == loaded:
-        con.execute(
-            f"UPDATE {raw} SET _row = rowid - $first + 1 WHERE rowid BETWEEN $first AND $last",
-            {"first": first, "last": last},
-        )
-    else:  # not one run of row ids (never seen): the same order, by a window
-        con.execute(
-            f"UPDATE {raw} r SET _row = n._row FROM (SELECT rowid AS _at, row_number() OVER "
-            f"(ORDER BY rowid) AS _row FROM {raw} WHERE _file_hash = ?) n WHERE r.rowid = n._at",
-            [digest],
-        )
-    return int(loaded)
+    return number_by_rowid(con, raw, "_row", "_file_hash = ?", [digest])
 
 
 def _clear_rejects(con: duckdb.DuckDBPyConnection) -> None:

@@ -165,3 +165,37 @@ def commit_without_vacuum(con: duckdb.DuckDBPyConnection) -> None:
     written out by warehouse/compact.py once they pile up."""
     con.execute("SET max_vacuum_tasks = 0")
     con.execute("COMMIT")
+
+
+def number_by_rowid(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    column: str,
+    where: str = "",
+    params: list | None = None,
+) -> int:
+    """Set `column` to each row's place (from 1) in `rowid` order among the rows of `table`
+    matching `where` (SQL, `?` params), which an insert laid down in its input's order; returns
+    how many. Their `rowid` past the first one's when they are one run of row ids, as an insert
+    into a table gives (a new table's in a transaction start at 2^55, not 0); a window over
+    `rowid` otherwise (never seen). Instead of a `row_number() OVER ()` in the insert itself,
+    which keeps the insert's scan and its write of every column on one thread."""
+    cond = f" WHERE {where}" if where else ""
+    first, last, rows = con.execute(
+        f"SELECT min(rowid), max(rowid), count(*) FROM {table}{cond}", params or []
+    ).fetchone()
+    if not rows:
+        return 0
+    if last - first + 1 == rows:
+        con.execute(
+            f"UPDATE {table} SET {column} = rowid - $first + 1 "
+            "WHERE rowid BETWEEN $first AND $last",
+            {"first": first, "last": last},
+        )
+    else:
+        con.execute(
+            f"UPDATE {table} r SET {column} = n._n FROM (SELECT rowid AS _at, row_number() OVER "
+            f"(ORDER BY rowid) AS _n FROM {table}{cond}) n WHERE r.rowid = n._at",
+            params or [],
+        )
+    return int(rows)
