@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import duckdb
@@ -34,6 +35,7 @@ from crmpipe.resolution.scoring import (
     SEED,
     U_MAX_PAIRS,
     Scored,
+    beside,
     em_fit,
     linker_for,
     records_of,
@@ -44,20 +46,6 @@ from crmpipe.resolution.scoring import (
 )
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Drawn:
-    """What Splink works on, read from the warehouse: the u sample, each training rule's
-    records, the kept pairs (match_key, join_key_l, join_key_r), their records and the
-    term-frequency tables."""
-
-    sample: pa.Table | None
-    em: list[tuple[str, list[str], pa.Table]]
-    pairs: pa.Table
-    rows: pa.Table
-    tf: dict[str, pa.Table]
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 def _shape(con: duckdb.DuckDBPyConnection, source: str, cols: list[str], settings: dict) -> Any:
@@ -103,7 +91,7 @@ def sample_filter(linker: Any, records: int) -> str:
     return linker._proportion_sample_sql(proportion, uids, seed=SEED)
 
 
-def draw(
+def scores(
     con: duckdb.DuckDBPyConnection,
     source: str,
     cols: list[str],
@@ -112,11 +100,17 @@ def draw(
     training_rules: list[tuple[str, list[str]]],
     train: bool,
     pair_filter: str,
-) -> Drawn | None:
-    """Splink's inputs from `source` (every record; `cols`: what Splink reads), or None where
-    Splink's blocking cannot be written as one statement here (score every record as before)."""
+    floor: float,
+    meanwhile: Callable[[], None] | None = None,
+) -> Scored | None:
+    """Splink's predictions (>= `floor`) for every record of `source` (`cols`: what Splink
+    reads), trained on what is drawn here (module docstring) — or None where Splink's blocking
+    cannot be written as one statement here (the caller scores every record as before).
+
+    The training records are drawn first; Splink trains on them in another thread while this
+    connection blocks every record and keeps the pairs `pair_filter` holds for; then the kept
+    pairs are scored there, `meanwhile` (the caller's other work on `con`) called beside."""
     clock = time.perf_counter()
-    timings: dict[str, float] = {}
     linker = _shape(con, source, cols, settings)
     blocked = blocking_sql(linker)
     if blocked is None:
@@ -134,84 +128,113 @@ def draw(
                 f"WHERE l.{uid} <> r.{uid}"
             )
             em.append((rule, fixed, records_of(con, ids, uid, source, cols)))
-    timings["splink_load"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    # the blocking reads only the columns its rules name
-    narrow = splink_columns(cols, {"rules": settings["blocking_rules_to_generate_predictions"]},
-                            [uid])  # fmt: skip
+    timings = {"splink_load": time.perf_counter() - clock}
+    with ThreadPoolExecutor(1, thread_name_prefix="splink-train") as pool:
+        training = pool.submit(_train, sample, em, settings, train)
+        del sample, em
+        clock = time.perf_counter()
+        pairs, rows = _kept_pairs(con, source, cols, uid, blocked, settings, pair_filter)
+        tf = term_frequencies(con, settings, source)
+        timings["splink_block"] = time.perf_counter() - clock
+        work = partial(_score_kept, training, rows, pairs, tf, floor, timings)
+        del rows, pairs, tf
+        return beside(meanwhile, work) if meanwhile else work()
+
+
+def _kept_pairs(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    cols: list[str],
+    uid: str,
+    blocked: str,
+    settings: dict[str, Any],
+    pair_filter: str,
+) -> tuple[pa.Table, pa.Table]:
+    """(the pairs Splink's blocking SQL makes over `source` that `pair_filter` holds for, their
+    records): the blocking reads only the columns its rules name, the filter only those it
+    reads, joined with the pairs before it is tested (scoring._filter_pairs)."""
+    rules = {"rules": settings["blocking_rules_to_generate_predictions"]}
+    narrow = splink_columns(cols, rules, [uid])
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _blocked AS WITH __splink__df_concat AS "
         f"(SELECT {cols_sql(narrow)} FROM {source}) {blocked}"
     )
     guard = splink_columns(cols, {"guard": pair_filter}, [uid])
     side = f"(SELECT COLUMNS(*) AS '\\0_{{0}}' FROM (SELECT {cols_sql(guard)} FROM {source})) {{0}}"
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _kept AS WITH p AS MATERIALIZED (SELECT * FROM _blocked b "
-        f"JOIN {side.format('l')} ON l.{uid}_l = b.join_key_l "
-        f"JOIN {side.format('r')} ON r.{uid}_r = b.join_key_r) "
-        f"SELECT match_key, join_key_l, join_key_r FROM p WHERE {pair_filter}"
-    )
-    con.execute("DROP TABLE _blocked")
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _kept AS WITH p AS MATERIALIZED (SELECT * FROM "
+            f"_blocked b JOIN {side.format('l')} ON l.{uid}_l = b.join_key_l "
+            f"JOIN {side.format('r')} ON r.{uid}_r = b.join_key_r) "
+            f"SELECT match_key, join_key_l, join_key_r FROM p WHERE {pair_filter}"
+        )
+    finally:
+        con.execute("DROP TABLE _blocked")
     try:
         pairs = con.table("_kept").to_arrow_table()
         ids = "SELECT join_key_l AS _k FROM _kept UNION SELECT join_key_r FROM _kept"
-        rows = records_of(con, ids, uid, source, cols)
+        return pairs, records_of(con, ids, uid, source, cols)
     finally:
         con.execute("DROP TABLE _kept")
-    tf = term_frequencies(con, settings, source)
-    timings["splink_block"] = time.perf_counter() - clock
-    return Drawn(sample, em, pairs, rows, tf, timings)
 
 
-def score_drawn(
-    drawn: Drawn,
+def _train(
+    sample: pa.Table | None,
+    em: list[tuple[str, list[str], pa.Table]],
     settings: dict[str, Any],
-    *,
-    floor: float,
     train: bool,
-    loaded: Callable[[], None] | None = None,
-) -> Scored:
-    """Train (u on the drawn sample, m by EM on each rule's records) and score the drawn pairs:
-    what `scoring.score` does over every record, on what was drawn (module docstring).
-    `loaded` is called at once: nothing here reads the warehouse connection."""
-    if loaded is not None:
-        loaded()
+) -> tuple[dict[str, Any], bool, str, dict[str, float]]:
+    """(model, trained, note, timings): u on the drawn sample — all of it, as Splink compares
+    every pair of the sample it draws —, then m by EM on each training rule's records."""
     for name in ("splink", "splink.internals"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    timings = dict(drawn.timings)
-    clock = time.perf_counter()
-    model, trained, note = settings, False, "built-in priors"
-    if train and drawn.sample is None:
-        note = f"built-in priors (under {MIN_TRAIN_RECORDS:,} records)"
-    elif train:
-        assert drawn.sample is not None
-        try:
-            n = drawn.sample.num_rows
-            linker, own, _ = linker_for(drawn.sample, settings, validate=True)
-            try:  # the whole drawn sample: max_pairs at least its n(n-1)/2 pairs
-                linker.training.estimate_u_using_random_sampling(
-                    max_pairs=float(max(n * n, 1)), seed=SEED, num_chunks=1,
-                    min_count_per_level=None,
-                )  # fmt: skip
-                model = linker.misc.save_model_to_json()
-            finally:
-                own.close()
-            timings["splink_u"] = time.perf_counter() - clock
-            clock = time.perf_counter()
-            keep: list[str] = []
-            for rule, fixed, rows in drawn.em:
-                model = em_fit(rows, model, rule)
-                keep += fixed
-            model = with_prior_m(model, settings, keep)
-            timings["splink_em"] = time.perf_counter() - clock
-            trained, note = True, "u by random sampling, m by EM"
-        except Exception as exc:  # noqa: BLE001 - training can fail on odd data; say so
-            note = f"training failed ({str(exc).splitlines()[0]}); built-in priors used"
-            log.warning(note)
-            model = settings
+    if not train:
+        return settings, False, "built-in priors", {}
+    if sample is None:
+        return settings, False, f"built-in priors (under {MIN_TRAIN_RECORDS:,} records)", {}
+    clock, timings = time.perf_counter(), {}
+    try:
+        n = sample.num_rows
+        linker, own, _ = linker_for(sample, settings, validate=True)
+        try:  # max_pairs at least the sample's n(n-1)/2 pairs: Splink's proportion is then 1
+            linker.training.estimate_u_using_random_sampling(
+                max_pairs=float(max(n * n, 1)), seed=SEED, num_chunks=1, min_count_per_level=None
+            )
+            model = linker.misc.save_model_to_json()
+        finally:
+            own.close()
+        timings["splink_u"] = time.perf_counter() - clock
         clock = time.perf_counter()
-    out = score(drawn.rows, model, training_rules=[], floor=floor, train=False,
-                tf_tables=drawn.tf, blocked=drawn.pairs)  # fmt: skip
-    timings.update({k: v for k, v in out.timings.items() if k != "splink_load"})
+        keep: list[str] = []
+        for rule, fixed, rows in em:
+            model = em_fit(rows, model, rule)
+            keep += fixed
+        timings["splink_em"] = time.perf_counter() - clock
+        return with_prior_m(model, settings, keep), True, "u by random sampling, m by EM", timings
+    except Exception as exc:  # noqa: BLE001 - training can fail on odd data; say so
+        note = f"training failed ({str(exc).splitlines()[0]}); built-in priors used"
+        log.warning(note)
+        return settings, False, note, timings
+
+
+def _score_kept(
+    training: Future,
+    rows: pa.Table,
+    pairs: pa.Table,
+    tf: dict[str, pa.Table],
+    floor: float,
+    timings: dict[str, float],
+    loaded: Callable[[], None] | None = None,
+) -> Scored:
+    """The kept pairs scored with the trained model once training is done (`loaded`: called
+    at once, nothing here reads the warehouse connection)."""
+    if loaded is not None:
+        loaded()
+    clock = time.perf_counter()
+    model, trained, note, trained_in = training.result()
+    timings = {**timings, **trained_in, "splink_wait": time.perf_counter() - clock}
+    clock = time.perf_counter()
+    out = score(rows, model, training_rules=[], floor=floor, train=False, tf_tables=tf,
+                blocked=pairs)  # fmt: skip
     timings["splink_predict"] = time.perf_counter() - clock
     return Scored(out.predictions, out.model, trained, note, timings)

@@ -31,7 +31,7 @@ from crmpipe.resolution.companies import (
     empty_predictions,
     is_company_table,
 )
-from crmpipe.resolution.drawn import draw, score_drawn
+from crmpipe.resolution.drawn import scores
 from crmpipe.resolution.evaluate import Evaluation, evaluate_truth, truth_tables
 from crmpipe.resolution.facilities import (
     facility_prepass,
@@ -57,7 +57,7 @@ from crmpipe.resolution.prepared import drop_relation, prepare, save_prepared
 from crmpipe.resolution.prepass import email_pairs, prepass_edges, prepass_rules
 from crmpipe.resolution.records import ensure_resolved
 from crmpipe.resolution.references import remap_references
-from crmpipe.resolution.scoring import beside, preload_splink, score_beside, splink_columns
+from crmpipe.resolution.scoring import preload_splink, score_beside, splink_columns
 from crmpipe.resolution.settings import (
     name_columns,
     names_guard,
@@ -278,18 +278,16 @@ def resolve_table(
         order = " ORDER BY _rid" if features_in_place else ""
         guard = pair_guard(features, settings["comparisons"]) if generic else None
         floor = min(STORE_FLOOR, spec.threshold)
-        # Splink's inputs drawn here, not every record copied into its DuckDB (drawn.py)
-        drawn = guard and draw(con, "_rin2", cols, settings, training_rules=rules, train=train,
-                               pair_filter=guard)  # fmt: skip
-        if drawn:
-            work = partial(score_drawn, drawn, settings, floor=floor, train=train)
-            scored = beside(meanwhile, work) if meanwhile else work()
-        else:
+        scored = None
+        if guard:  # Splink's inputs drawn here, not every record copied into its DuckDB
+            kw = {"training_rules": rules, "train": train, "floor": floor, "meanwhile": meanwhile}
+            scored = scores(con, "_rin2", cols, settings, pair_filter=guard, **kw)
+        if scored is None:
             rows = con.sql(f"SELECT {', '.join(map(quote_ident, cols))} FROM _rin2{order}")
             lap("export")
             kw = {"training_rules": rules, "floor": floor, "train": train, "pair_filter": guard}
             scored = score_beside(meanwhile, rows.to_arrow_reader(), settings, **kw)
-        meanwhile = drawn = None
+        meanwhile = None
         res.trained, res.note = scored.trained, scored.note
         if kept is not None:  # still a trained model, for the next incremental resolution
             res.trained, res.note = True, "the stored model, kept (--keep-model)"
