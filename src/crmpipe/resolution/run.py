@@ -31,6 +31,7 @@ from crmpipe.resolution.companies import (
     empty_predictions,
     is_company_table,
 )
+from crmpipe.resolution.drawn import scores
 from crmpipe.resolution.evaluate import Evaluation, evaluate_truth, truth_tables
 from crmpipe.resolution.facilities import (
     facility_prepass,
@@ -275,21 +276,18 @@ def resolve_table(
         # when updated in place. Splink's sampling and pairs follow the ids, not the order: a
         # full resolution's view is read as it comes, without the sort (1 CPU s at 1M records)
         order = " ORDER BY _rid" if features_in_place else ""
-        rows = con.sql(
-            f"SELECT {', '.join(map(quote_ident, cols))} FROM _rin2{order}"
-        ).to_arrow_reader()
-        lap("export")
-        scored = score_beside(
-            meanwhile,
-            rows,
-            settings,
-            training_rules=rules,
-            floor=min(STORE_FLOOR, spec.threshold),
-            train=train,
-            pair_filter=pair_guard(features, settings["comparisons"]) if generic else None,
-        )
+        guard = pair_guard(features, settings["comparisons"]) if generic else None
+        floor = min(STORE_FLOOR, spec.threshold)
+        scored = None
+        if guard:  # Splink's inputs drawn here, not every record copied into its DuckDB
+            kw = {"training_rules": rules, "train": train, "floor": floor, "meanwhile": meanwhile}
+            scored = scores(con, "_rin2", cols, settings, pair_filter=guard, **kw)
+        if scored is None:
+            rows = con.sql(f"SELECT {', '.join(map(quote_ident, cols))} FROM _rin2{order}")
+            lap("export")
+            kw = {"training_rules": rules, "floor": floor, "train": train, "pair_filter": guard}
+            scored = score_beside(meanwhile, rows.to_arrow_reader(), settings, **kw)
         meanwhile = None
-        del rows
         res.trained, res.note = scored.trained, scored.note
         if kept is not None:  # still a trained model, for the next incremental resolution
             res.trained, res.note = True, "the stored model, kept (--keep-model)"

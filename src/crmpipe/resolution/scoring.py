@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,7 @@ def linker_for(
     return linker, con, sdf
 
 
-def _with_prior_m(model: dict[str, Any], priors: dict[str, Any], keep: list[str]) -> dict[str, Any]:
+def with_prior_m(model: dict[str, Any], priors: dict[str, Any], keep: list[str]) -> dict[str, Any]:
     """`model` with the m probabilities of comparisons `keep` put back to their priors.
 
     EM on a rule blocking on a comparison's own evidence (the same email) sees only pairs that
@@ -136,34 +137,29 @@ def _with_prior_m(model: dict[str, Any], priors: dict[str, Any], keep: list[str]
     return model
 
 
-def _records_of(con: duckdb.DuckDBPyConnection, ids: str, uid: str) -> pa.Table:
-    """The rows of `con`'s `records` whose `uid` is among the `_k` values `ids` (a SELECT)
-    returns, read through a join built on those ids (an IN over a subquery was planned to
-    build on every record)."""
+def records_of(
+    con: duckdb.DuckDBPyConnection,
+    ids: str,
+    uid: str,
+    source: str = "records",
+    cols: list[str] | None = None,
+) -> pa.Table:
+    """The rows (`cols`, else every column) of `con`'s `source` whose `uid` is among the `_k`
+    values `ids` (a SELECT) returns, read through a join built on those ids (an IN over a
+    subquery was planned to build on every record)."""
+    picked = ", ".join(f"r.{quote_ident(c)}" for c in cols) if cols else "r.*"
     con.register("_ids", con.sql(ids).to_arrow_table())
     try:
-        return con.sql(f"SELECT r.* FROM _ids i JOIN records r ON r.{uid} = i._k").to_arrow_table()
+        return con.sql(
+            f"SELECT {picked} FROM _ids i JOIN {source} r ON r.{uid} = i._k"
+        ).to_arrow_table()
     finally:
         con.unregister("_ids")
 
 
-def _em_train(
-    con: duckdb.DuckDBPyConnection, model: dict[str, Any], rule: str, uid: str
-) -> dict[str, Any]:
-    """`model` with m estimated by EM on the pairs `rule` makes among `con`'s `records`, by a
-    Linker of its own over just the records `rule` pairs with another (in a DuckDB of its own).
-
-    EM blocks on `rule`, so it sees the same pairs as over every record, with the same
-    comparison vectors (it estimates without term frequencies), and its pair sampling
-    (`max_pairs`) hashes the same ids. Over every record, Splink joined the pairs with a copy
-    of all of them: at 4.7M contacts, 150k pairs took 19 s of EM, spilling; and tables
-    written into the scoring connection beside every record cost seconds each."""
-    rows = _records_of(
-        con,
-        f"SELECT DISTINCT l.{uid} AS _k FROM records l JOIN records r ON {rule} "
-        f"WHERE l.{uid} <> r.{uid}",
-        uid,
-    )
+def em_fit(rows: pa.Table, model: dict[str, Any], rule: str) -> dict[str, Any]:
+    """`model` with m estimated by EM on the pairs `rule` makes among `rows`, by a Linker of
+    its own over just them (in a DuckDB of its own)."""
     trainer, own, _ = linker_for(rows, model, validate=False)
     try:
         trainer.training.estimate_parameters_using_expectation_maximisation(
@@ -172,6 +168,26 @@ def _em_train(
         return trainer.misc.save_model_to_json()
     finally:
         own.close()
+
+
+def _em_train(
+    con: duckdb.DuckDBPyConnection, model: dict[str, Any], rule: str, uid: str
+) -> dict[str, Any]:
+    """`model` with m estimated by EM on the pairs `rule` makes among `con`'s `records`, by a
+    Linker of its own over just the records `rule` pairs with another (`em_fit`).
+
+    EM blocks on `rule`, so it sees the same pairs as over every record, with the same
+    comparison vectors (it estimates without term frequencies), and its pair sampling
+    (`max_pairs`) hashes the same ids. Over every record, Splink joined the pairs with a copy
+    of all of them: at 4.7M contacts, 150k pairs took 19 s of EM, spilling; and tables
+    written into the scoring connection beside every record cost seconds each."""
+    rows = records_of(
+        con,
+        f"SELECT DISTINCT l.{uid} AS _k FROM records l JOIN records r ON {rule} "
+        f"WHERE l.{uid} <> r.{uid}",
+        uid,
+    )
+    return em_fit(rows, model, rule)
 
 
 def _filter_pairs(con: duckdb.DuckDBPyConnection, condition: str) -> None:
@@ -221,7 +237,7 @@ def _kept_scored(con: duckdb.DuckDBPyConnection, model: dict[str, Any], floor: f
     source-pruned inputs) spilled for seconds to minutes."""
     tf = term_frequencies(con, model, "records")
     ids = "SELECT join_key_l AS _k FROM _blocked UNION SELECT join_key_r FROM _blocked"
-    rows = _records_of(con, ids, model["unique_id_column_name"])
+    rows = records_of(con, ids, model["unique_id_column_name"])
     pairs = con.table("_blocked").to_arrow_table()
     return score(rows, model, training_rules=[], floor=floor, train=False, tf_tables=tf,
                  blocked=pairs)  # fmt: skip
@@ -233,18 +249,25 @@ def score_beside(
     settings: dict[str, Any],
     **kwargs: Any,
 ) -> Scored:
-    """`score(records, settings, **kwargs)` in another thread, `meanwhile` called once on this
-    one while Splink trains and predicts: Splink works on its own DuckDB and used ~1.2 of a
-    run's 2 cores, so the caller's warehouse connection (idle until the scores come back) can
-    do work that does not depend on them. `meanwhile` starts once `records` are read (a reader
-    of the caller's connection is read by Splink's thread); if it fails, Splink is waited for
-    before its error is raised."""
+    """`score(records, settings, **kwargs)` beside `meanwhile` (`beside`)."""
     if meanwhile is None:
         return score(records, settings, **kwargs)
+    work = partial(score, records, settings, **kwargs)
+    del records
+    return beside(meanwhile, work)
+
+
+def beside(meanwhile: Callable[[], None], work: Callable[..., Scored]) -> Scored:
+    """`work(loaded=…)` in another thread, `meanwhile` called once on this one while Splink
+    trains and predicts: Splink works on its own DuckDB and used ~1.2 of a run's 2 cores, so
+    the caller's warehouse connection (idle until the scores come back) can do work that does
+    not depend on them. `meanwhile` starts once `work` calls `loaded` (its records read: a
+    reader of the caller's connection is read by Splink's thread); if it fails, Splink is
+    waited for before its error is raised."""
     loaded = threading.Event()
     with ThreadPoolExecutor(1, thread_name_prefix="splink") as pool:
-        scoring = pool.submit(score, records, settings, loaded=loaded.set, **kwargs)
-        del records
+        scoring = pool.submit(work, loaded=loaded.set)
+        del work
         while not loaded.wait(0.05) and not scoring.done():
             pass
         try:
@@ -321,7 +344,7 @@ def score(
                     model = _em_train(con, model, rule, settings["unique_id_column_name"])
                     keep += fixed
                 lap("splink_em")
-                model = _with_prior_m(model, settings, keep)
+                model = with_prior_m(model, settings, keep)
                 linker = Linker(sdf, model, log_level=logging.WARNING)
                 trained, note = True, "u by random sampling, m by EM"
             except Exception as exc:  # noqa: BLE001 - training can fail on odd data; say so
