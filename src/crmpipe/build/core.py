@@ -180,8 +180,8 @@ def index_search(
         for n, t in shape
     )
     con.execute(f"CREATE OR REPLACE TABLE {target} ({ddl})")
-    rows, _ = duckdb_select(columns, spec, inputs, sorted_first=True)
-    con.execute(f"INSERT INTO {target} {rows}", params)
+    sorted_rows, _ = duckdb_select(columns, spec, inputs, sorted_first=True)
+    con.execute(f"INSERT INTO {target} {sorted_rows}", params)
     if refresh.supported(spec):
         refresh.record(con, spec, columns, inputs.tables, basis)
     _forget_fields(con, spec)

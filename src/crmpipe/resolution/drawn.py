@@ -44,6 +44,7 @@ from crmpipe.resolution.scoring import (
     term_frequencies,
     with_prior_m,
 )
+from crmpipe.sqltext import quote_ident
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ def _shape(con: duckdb.DuckDBPyConnection, source: str, cols: list[str], setting
 
 
 def cols_sql(cols: list[str]) -> str:
-    return ", ".join(f'"{c}"' for c in cols)
+    """`cols` as a SELECT list (each name quoted and escaped)."""
+    return ", ".join(map(quote_ident, cols))
 
 
 def blocking_sql(linker: Any) -> str | None:
