@@ -34,11 +34,13 @@ import psycopg
 from crmpipe.publish import search_ddl
 from crmpipe.publish.copy import BATCH_ROWS, payload
 from crmpipe.publish.ddl import PgColumn, copy_query, qualified
+from crmpipe.publish.inplace_tokens import OLD, Postings
 from crmpipe.publish.snapshot import (
     Relation,
     entity_hashes_table,
     snapshot_table,
 )
+from crmpipe.search import pgtokens
 from crmpipe.search.refresh import hash_tables
 from crmpipe.search.table import CONTACT_SEARCH, SEARCH_TABLE
 from crmpipe.sqltext import quote_ident
@@ -324,11 +326,15 @@ class Apply:
         """contact_search: the rows of changed contacts again, gone contacts' rows deleted."""
         table = qualified(SERVING, SEARCH_TABLE)
         contacts = delta.of("contacts")
+        # the e-mails' token postings (search.pgtokens): what changes read before it does
+        tokens = Postings(self.conn, quote_ident(SERVING), table) if view.postings else None
         if delta.search_up:
             rows = self._temp(table)
             types = {**self.pub.search_types, "document": "VARCHAR"}
             query = search_ddl.search_copy_query(view, types, keys="_pub_search_up")
             _stream(self.dc, self.conn, rows, view.columns, query)
+            if tokens is not None:
+                tokens.changed(rows)
             fresh = self._merge(table, rows, view.columns, ("contact_id",))
             self.expect(SEARCH_TABLE, "inserted", fresh, contacts.new if contacts else 0)
         if contacts is not None and contacts.deletes:
@@ -336,11 +342,16 @@ class Apply:
             cols = [PgColumn("contact_id", "VARCHAR", "")]
             query = copy_query(f"{contacts.gone} s", cols, {"contact_id": "VARCHAR"})
             _stream(self.dc, self.conn, keys, ["contact_id"], query)
+            if tokens is not None:
+                tokens.gone(keys)
             gone = self.conn.execute(
                 f"DELETE FROM {table} t USING {keys} g WHERE "
                 f"{_match(('contact_id',), 't', 'g', collate=True)}"
             ).rowcount
             self.expect(SEARCH_TABLE, "deleted", gone, contacts.deletes)
+        if tokens is not None:
+            deleted, _ = tokens.apply()
+            self.expect(pgtokens.POSTINGS, "deleted", deleted, tokens.count(OLD))
         if view.values and (delta.values_new or delta.values_gone):
             values = qualified(SERVING, search_ddl.SEARCH_VALUES)
             cols = [c.name for c in search_ddl.VALUES_COLUMNS]

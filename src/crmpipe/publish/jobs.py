@@ -22,6 +22,7 @@ from crmpipe.publish import ddl, search_ddl
 from crmpipe.publish.connection import BUILD_SETTINGS
 from crmpipe.publish.ddl import qualified
 from crmpipe.publish.plan import PublishPlan, TablePlan
+from crmpipe.search import pgtokens
 from crmpipe.sqltext import quote_ident
 
 if TYPE_CHECKING:
@@ -268,6 +269,20 @@ def build_jobs(
                 after=frozenset([*view_index_jobs, copied]),
             )
         )
+        if view.postings:  # the e-mails' token postings (search.pgtokens)
+            mem = BUILD_SETTINGS["maintenance_work_mem"]
+            build.append(
+                Job(
+                    "index",
+                    pgtokens.POSTINGS,
+                    _sql_job(
+                        f"SET maintenance_work_mem = '{mem}'",
+                        *pgtokens.index_sql(quote_ident(schema), trgm_ops),
+                    ),
+                    after=frozenset({copy_name(pgtokens.POSTINGS)}),
+                    priority=_cost(2 * plans["contacts"].rows, "btree"),
+                )
+            )
         if view.values:
             values_job = Job(
                 "index",

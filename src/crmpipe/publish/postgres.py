@@ -58,6 +58,7 @@ from crmpipe.publish.versions import (
     start_version,
     version_label_of,
 )
+from crmpipe.search import pgtokens
 from crmpipe.search.table import DUCKDB_SEARCH_TABLE, SEARCH_TABLE
 from crmpipe.serve import DSN_ENV, resolve_dsn
 from crmpipe.sqltext import quote_ident, sql_str
@@ -232,6 +233,10 @@ class Publication:
                     self.admin.execute(ddl.create_table_of(self.schema, name, p.columns))
                 if self.view is not None:
                     self.admin.execute(search_ddl.create_search_table(self.schema, self.view))
+                    search = qualified(self.schema, SEARCH_TABLE)
+                    for sql in pgtokens.create_sql(quote_ident(self.schema), search):
+                        if self.view.postings:  # the e-mails' token postings
+                            self.admin.execute(sql)
                     if self.view.values:
                         self.admin.execute(search_ddl.create_values_table(self.schema, self.view))
 
@@ -257,6 +262,10 @@ class Publication:
             # First: its document GIN is the longest build, and waits for it.
             job = stream_job(self.duck, self.schema, SEARCH_TABLE, view.columns, query, rows)
             jobs.append(Job("copy", SEARCH_TABLE, job, priority=3 * rows))
+            if view.postings:  # the e-mails' token postings (search.pgtokens)
+                query = search_ddl.postings_copy_query(types)
+                job = stream_job(self.duck, self.schema, pgtokens.POSTINGS, pgtokens.COLUMNS, query)
+                jobs.append(Job("copy", pgtokens.POSTINGS, job, priority=2 * rows))
             if view.values:
                 job = stream_job(
                     self.duck,

@@ -27,6 +27,7 @@ from crmpipe.publish.ddl import (
     qualified,
     trigram_index,
 )
+from crmpipe.search import pgtokens
 from crmpipe.search.dialects import pg_month, pg_month_index
 from crmpipe.search.facilities import FACILITY_SEARCH
 from crmpipe.search.selects import postgres_elements, postgres_select
@@ -106,6 +107,11 @@ class SearchView:
     def match_columns(self) -> dict[str, str]:
         return {name: m for name, _, m in self.fields if m}
 
+    @property
+    def postings(self) -> bool:
+        """Whether the e-mails' token postings are published (search.pgtokens)."""
+        return self.lookups.get(pgtokens.LIST, ("",))[0] == pgtokens.POSTINGS
+
 
 def search_view(
     schema: str, cfg: Config, systems: list[str], vocabulary: tuple[str, ...] = ()
@@ -140,6 +146,10 @@ def search_view(
             lookups[col.name] = (SEARCH_VALUES, "value", "entity_id", col.name)
             values.append((col.name, postgres_elements(schema, src)))
             duck_values.append((col.name, _duck_elements(src)))
+    listed = {c.name: c.match_column for c in columns if c.kind == "text_list"}
+    if listed.get(pgtokens.LIST) == pgtokens.JOINED:
+        # searched through its token postings, published beside the table (search.pgtokens)
+        lookups[pgtokens.LIST] = (pgtokens.POSTINGS, "tok", "contact_id", pgtokens.VOCABULARY)
     sql = postgres_select(schema, columns)
     entity_columns = frozenset(
         name
@@ -235,6 +245,14 @@ def search_copy_query(view: SearchView, duck_types: dict[str, str], keys: str | 
         f"{with_}SELECT concat({', chr(9), '.join(fields)}, chr(10)) AS line "
         f"FROM {table} s{join}{where}{order_by}"
     )
+
+
+def postings_copy_query(duck_types: dict[str, str], where: str = "") -> str:
+    """DuckDB query of the e-mails' token postings (search.pgtokens) as COPY text lines, of
+    the search table's rows `where` keeps (a condition on them), or all."""
+    cols = [PgColumn(c, "", "") for c in ("tok", "entity_id", "contact_id")]
+    types = {"tok": "VARCHAR", "entity_id": duck_types["entity_id"], "contact_id": "VARCHAR"}
+    return copy_query(f"({pgtokens.duck_postings(where)}) s", cols, types)
 
 
 def create_search_table(schema: str, view: SearchView) -> str:
@@ -337,7 +355,9 @@ def search_indexes(schema: str, view: SearchView, trgm_ops: str) -> list[IndexSp
     trigram = [
         f
         for f in SEARCH_TRIGRAM
-        if kinds.get(f) in ("text", "text_list") and f not in view.vocabulary
+        if kinds.get(f) in ("text", "text_list")
+        and f not in view.vocabulary
+        and f not in view.lookups  # the e-mails: through their token postings instead
     ]
     for field in trigram:
         # A list is indexed through its match column (plain text: no function call per row).

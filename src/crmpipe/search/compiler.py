@@ -40,6 +40,7 @@ from crmpipe.search.fields import (
     resolve,
 )
 from crmpipe.search.parser import expand_shorthand, in_context, parse
+from crmpipe.search.pgtokens import PostingsQuery, postings_query
 from crmpipe.search.tokens import TokenQuery, token_query
 from crmpipe.sqltext import quote_ident, quote_qualified
 
@@ -124,6 +125,7 @@ class CompiledQuery:
     date_range: DateRange | None = None
     #: DuckDB: set when the postings of a list's tokens answer the query (search.tokens).
     tokens: TokenQuery | None = None
+    postings: PostingsQuery | None = None  # PostgreSQL: the same, search.pgtokens
 
 
 def compile_query(
@@ -156,9 +158,11 @@ def compile_search(
         where = compiler.compile(tree)
     except QueryError as e:
         raise in_context(e, expanded, shorthand) from None
-    tokens = None
+    tokens = postings = None
     if d.name == "duckdb":
         tokens = token_query(tree, fields, _Compiler(fields, d).entity_keys)
+    else:
+        postings = postings_query(tree, fields, d, _Compiler(fields, d).compile)
     rank: Fragment | None = None
     if compiler.ranked_terms:
         doc = document_field(fields)
@@ -172,6 +176,7 @@ def compile_search(
         expanded=expanded,
         date_range=compiler.date_range(),
         tokens=tokens,
+        postings=postings,
     )
 
 

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from crmpipe.search import pgtokens
 from crmpipe.search.entities import KEY_COLUMN as ENTITY_KEY
 from crmpipe.search.fields import JOIN_SEPARATOR
 from crmpipe.search.signature import mask
@@ -317,6 +318,9 @@ class PostgresDialect(Dialect):
             return _NOTHING
         pattern = "%" + like_escape(needle) + "%"
         lookup = self.lookups.get(column)
+        tables = self.postings(column)
+        if tables is not None and joined is not None and JOIN_SEPARATOR not in needle:
+            return self._from_postings(tables, joined, needle, pattern)
         if lookup is not None:
             # The vocabulary holds each element as the list does (lower-cased): "an element
             # contains the needle" is "a value of this entity does".
@@ -327,6 +331,30 @@ class PostgresDialect(Dialect):
         return Fragment(
             f"EXISTS (SELECT 1 FROM unnest({column}) v_ WHERE strpos(v_, %s) > 0)", (needle,)
         )
+
+    def postings(self, column: str) -> pgtokens.Tables | None:
+        """The token postings (search.pgtokens) `column` (quoted) is searched through, if any."""
+        lookup = self.lookups.get(column)
+        if lookup is None or lookup.column != self.ident("tok") or not lookup.field:
+            return None
+        schema = lookup.table.rpartition(".")[0]
+        return pgtokens.Tables(lookup.table, f"{schema}.{self.ident(lookup.field)}")
+
+    def _from_postings(
+        self, tables: pgtokens.Tables, joined: str, needle: str, pattern: str
+    ) -> Fragment:
+        """A substring term on a list answered through its token postings (search.pgtokens):
+        the contacts holding a token with the needle (or its longest part, the row rechecked)."""
+        drawn = pgtokens.candidates(tables, self.ident("contact_id"), needle)
+        if drawn is None or self.hashed:
+            # separators only; or a page walking the key index (many rows match): the row
+            # test alone, which stops with the page, where a hashed subplan would first read
+            # every posting of a common needle
+            return Fragment(f"{joined} LIKE %s", (pattern,))
+        sql, params = drawn
+        if not pgtokens.usable(needle):
+            sql, params = f"{sql} AND {joined} LIKE %s", (*params, pattern)
+        return Fragment(f"({sql})", params)
 
     def code_in(self, column: str, values: Sequence[str]) -> Fragment:
         values = [v for v in values if "\x00" not in v]

@@ -21,6 +21,7 @@ from crmpipe.search.dialects import pg_month, pg_month_index
 from crmpipe.search.errors import QueryError, unknown_name_error
 from crmpipe.search.fields import Field
 from crmpipe.search.months import month_page_keys
+from crmpipe.search.pgtokens import first as first_postings
 from crmpipe.search.tokens import TokenQuery, first_keys
 
 #: The DuckDB warehouse's search table (PostgreSQL: `crmpipe.contact_search`).
@@ -213,9 +214,10 @@ def _postgres_page(
     db = plan.backend
     assert plan.first_sql is not None
     cap = count_cap if count_cap is not None else _PG_KEYS_MAX
+    # from the e-mails' token postings alone where they count it (search.pgtokens)
+    first, params = first_postings(db, plan.compiled.postings, plan.first_sql, plan.first_params)
     n, keys = db.execute(
-        plan.first_sql,
-        [*plan.first_params, count_cap + 1 if count_cap is not None else None, cap, limit],
+        first, [*params, count_cap + 1 if count_cap is not None else None, cap, limit]
     ).fetchone()
     capped = count_cap is not None and n > count_cap
     total = min(n, count_cap) if count_cap is not None else n
