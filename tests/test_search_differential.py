@@ -64,6 +64,22 @@ FIXED = [
     "email:.g",
     "email:ob,gov",
     "-email:ob",
+    # PostgreSQL answers these from the e-mails' token postings (search.pgtokens): needles
+    # with separators (candidates from their longest part, the row rechecked), only
+    # separators, rare and common needles, beside entity terms and under NOT and OR
+    "email:b.s",
+    "email:o.g",
+    "email:.gov",
+    "email:@example",
+    "email:smith@",
+    "email:-",
+    "-email:b.s",
+    "email:zzq",
+    "email:jo tech:accela pop>1000",
+    "email:ob state:CA pop>1000",
+    "email:ob OR email:.com",
+    "email:ob -state:CA",
+    "email:bob,.gov state:CA",
     "tech:accela",
     "tech:acc",
     "tech:tyler",
@@ -552,3 +568,40 @@ def test_the_month_walk_reads_the_month_index(stores) -> None:
             backend, query, limit=50, count_cap=100, columns=None, table=None, fields=None, **opts
         )
         assert other.month_sql is None, query
+
+
+@pytest.mark.parametrize(
+    "query", ["email:bob", "email:gov pop>1000", "email:ob,gov state:CA", "email:o -tech:accela"]
+)
+def test_a_needle_over_the_postings_cap_is_counted_on_the_table(stores, query, monkeypatch):
+    # search.pgtokens: a needle whose tokens hold more than MAX_POSTINGS postings is counted
+    # by the plain statement (it stops at the cap sooner); the same answers either way
+    from crmpipe.search import pgtokens
+
+    monkeypatch.setattr(pgtokens, "MAX_POSTINGS", 0)
+    _same(stores, query)
+
+
+def test_email_terms_beside_entity_terms_are_counted_from_the_postings(stores) -> None:
+    from crmpipe.search.compiler import compile_search
+
+    cfg, _, pg = stores
+    backend = PostgresBackend(pg)
+    fields = backend.load_fields(cfg.search.aliases)
+    for query, counted in [
+        ("email:bob", True),
+        ("email:bob tech:accela pop>10000", True),
+        ("email:bob,gov state:CA", True),
+        ("email:bob.smith", False),  # a separator: rechecked on the row
+        ("email:bob title:finance", False),  # a contact's own field
+        ("email:bob email:gov", False),
+        ("-email:bob", False),
+    ]:
+        compiled = compile_search(query, fields, dialect=backend.dialect)
+        assert (compiled.postings is not None) is counted, query
+    # no trigram index on the e-mails: the postings serve them
+    names = {
+        r[0] for r in pg.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'crmpipe'")
+    }
+    assert "contact_search_emails_trgm" not in names
+    assert {"contact_search_emails_tokens_key", "contact_search_emails_vocab_trgm"} <= names
