@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from crmpipe.search import pgtokens
 from crmpipe.search.catalog import SEARCH_TABLES, search_table
 from crmpipe.search.dialects import Dialect, DuckDBDialect, Lookup, PostgresDialect
 from crmpipe.search.errors import QueryError
@@ -270,10 +271,18 @@ class PostgresBackend(Backend):
     def dialect(self) -> PostgresDialect:  # type: ignore[override]
         """The dialect, with the lookups search_fields lists (read at first use)."""
         if self._dialect is None:
-            self._dialect = self._cached(
+            shared = self._cached(
                 ("dialect", self.search_spec.name), lambda: PostgresDialect(self._lookups())
             )
+            # sizes read on this Backend's own connection (a bound copy has its own)
+            self._dialect = shared.variant(hashed=False, sizer=self._postings_size)
         return self._dialect
+
+    def bound(self, con: Any) -> PostgresBackend:
+        other = super().bound(con)
+        assert isinstance(other, PostgresBackend)
+        other._dialect = None
+        return other
 
     @property
     def page_dialect(self) -> PostgresDialect:  # type: ignore[override]
@@ -345,6 +354,13 @@ class PostgresBackend(Backend):
             f"WHERE coalesce({named}, %s) = %s ORDER BY position, name",
             [CONTACT_SEARCH.name, self.search_spec.name],
         ).fetchall()
+
+    def _postings_size(self, tables: pgtokens.Tables, pattern: str) -> int:
+        """How many postings the tokens matching vocabulary pattern `pattern` hold."""
+        return self._cached(
+            ("postings", tables, pattern),
+            lambda: int(self.execute(pgtokens.size_of(tables), [pattern]).fetchone()[0]),
+        )
 
     def _lookups(self) -> dict[str, Lookup]:
         out = {}

@@ -16,7 +16,7 @@ on the same data (tests/test_search_differential.py).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -248,7 +248,11 @@ class PostgresDialect(Dialect):
     placeholder = "%s"
 
     def __init__(
-        self, lookups: Mapping[str, Lookup] | None = None, *, hashed: bool = False
+        self,
+        lookups: Mapping[str, Lookup] | None = None,
+        *,
+        hashed: bool = False,
+        sizer: Callable[[pgtokens.Tables, str], int] | None = None,
     ) -> None:
         self.lookups = {self.ident(column): lk for column, lk in (lookups or {}).items()}
         #: Write lookups as `coalesce(x IN (SELECT ...), false)`: PostgreSQL then keeps the
@@ -257,10 +261,16 @@ class PostgresDialect(Dialect):
         #: counting wants the join (from the lookup's few rows into the view's index). Same
         #: rows: NULL and false differ only under NOT, which reads through coalesce already.
         self.hashed = hashed
+        #: How many postings the tokens a vocabulary pattern matches hold (search.pgtokens;
+        #: the backend's connection), which decides how a term on e-mails is written.
+        self.sizer = sizer
 
-    def variant(self, *, hashed: bool) -> PostgresDialect:
-        """This dialect with the same lookups, writing lookups hashed or not."""
-        twin = PostgresDialect(hashed=hashed)
+    def variant(
+        self, *, hashed: bool, sizer: Callable[[pgtokens.Tables, str], int] | None = None
+    ) -> PostgresDialect:
+        """This dialect with the same lookups, writing lookups hashed or not (with `sizer`,
+        or this one's)."""
+        twin = PostgresDialect(hashed=hashed, sizer=sizer or self.sizer)
         twin.lookups = self.lookups
         return twin
 
@@ -338,23 +348,32 @@ class PostgresDialect(Dialect):
         if lookup is None or lookup.column != self.ident("tok") or not lookup.field:
             return None
         schema = lookup.table.rpartition(".")[0]
-        return pgtokens.Tables(lookup.table, f"{schema}.{self.ident(lookup.field)}")
+        return pgtokens.Tables(
+            lookup.table,
+            f"{schema}.{self.ident(lookup.field)}",
+            f"{schema}.{self.ident(pgtokens.SEARCH)}",
+        )
 
     def _from_postings(
         self, tables: pgtokens.Tables, joined: str, needle: str, pattern: str
     ) -> Fragment:
         """A substring term on a list answered through its token postings (search.pgtokens):
-        the contacts holding a token with the needle (or its longest part, the row rechecked)."""
-        drawn = pgtokens.candidates(tables, self.ident("contact_id"), needle)
-        if drawn is None or self.hashed:
-            # separators only; or a page walking the key index (many rows match): the row
-            # test alone, which stops with the page, where a hashed subplan would first read
-            # every posting of a common needle
-            return Fragment(f"{joined} LIKE %s", (pattern,))
-        sql, params = drawn
-        if not pgtokens.usable(needle):
-            sql, params = f"{sql} AND {joined} LIKE %s", (*params, pattern)
-        return Fragment(f"({sql})", params)
+        the contacts holding a token of the needle's rarest run between separators (the row
+        rechecked when the needle holds a separator); the row test alone where no run is
+        rare enough (`gov`), too short to look up, or for a page walking the key index (many
+        rows match: the walk stops with the page, where reading every posting would not)."""
+        row = Fragment(f"{joined} LIKE %s", (pattern,))
+        if self.hashed or self.sizer is None:
+            return row
+        sized = [(self.sizer(tables, p), p) for p in pgtokens.anchored(needle)]
+        if not sized or min(sized)[0] > pgtokens.MAX_POSTINGS:
+            return row
+        key, params = self.ident("contact_id"), (min(sized)[1],)
+        if pgtokens.usable(needle):
+            return Fragment(f"({pgtokens.candidates(tables, key)})", params)
+        # the candidates' rows rechecked by key (a test the planner might scan for instead)
+        recheck = f"r_.{joined} LIKE %s"
+        return Fragment(f"({pgtokens.candidates(tables, key, recheck)})", (*params, pattern))
 
     def code_in(self, column: str, values: Sequence[str]) -> Fragment:
         values = [v for v in values if "\x00" not in v]

@@ -39,6 +39,8 @@ from crmpipe.search.tokens import SEPARATORS, _postings
 #: The postings and their vocabulary (PostgreSQL, in the published schema).
 POSTINGS = "contact_search_emails_tokens"
 VOCABULARY = "contact_search_emails_vocab"
+#: The search table whose rows they index.
+SEARCH = "contact_search"
 #: The list whose tokens are published, and its joined column in contact_search.
 LIST = "emails"
 JOINED = "_emails_joined"
@@ -46,19 +48,37 @@ JOINED = "_emails_joined"
 COLUMNS = ["tok", "entity_id", "contact_id"]
 #: Above this many postings the needles' tokens are not read one by one (see module doc).
 MAX_POSTINGS = 200_000
+#: Runs of a needle shorter than this draw no candidates (the vocabulary's trigram index
+#: can't find their tokens, and most contacts hold such runs): the row is tested instead.
+MIN_PART = 3
 
 
-def parts(needle: str) -> list[str]:
-    """The runs of `needle` between separators (non-empty), longest first."""
+def _pieces(needle: str) -> list[str]:
+    """`needle` cut at every separator (empty pieces kept)."""
     out = [needle]
     for ch in SEPARATORS:
         out = [p for piece in out for p in piece.split(ch)]
-    return sorted((p for p in out if p), key=len, reverse=True)
+    return out
 
 
 def usable(needle: str) -> bool:
     """Whether the postings alone answer a substring test of `needle` (no separator in it)."""
-    return bool(needle) and parts(needle) == [needle]
+    return bool(needle) and _pieces(needle) == [needle]
+
+
+def anchored(needle: str) -> list[str]:
+    """LIKE patterns on the vocabulary, one per run of `needle` between separators of at
+    least MIN_PART characters: a token of every matching row matches each. A run after a
+    separator starts its token (`smith%` of `.smith`), one before a separator ends it (`%bob`
+    of `bob.`), one between two is a whole token."""
+    from crmpipe.search.dialects import like_escape
+
+    pieces = _pieces(needle)
+    return [
+        ("" if i > 0 else "%") + like_escape(p) + ("" if i < len(pieces) - 1 else "%")
+        for i, p in enumerate(pieces)
+        if len(p) >= MIN_PART
+    ]
 
 
 def duck_postings(where: str = "") -> str:
@@ -111,21 +131,30 @@ class Tables:
 
     postings: str
     vocabulary: str
+    search: str  # the search table they index
 
 
-def candidates(tables: Tables, key: str, needle: str) -> tuple[str, tuple[Any, ...]] | None:
-    """SQL `key IN (...)`: the contacts holding a token that contains `needle`'s longest
-    part, and its parameter; None when it has no part (separators only)."""
-    found = parts(needle)
-    if not found:
-        return None
-    from crmpipe.search.dialects import like_escape
-
-    sql = (
-        f"{key} IN (SELECT p_.contact_id FROM {tables.postings} p_ WHERE p_.tok IN "
-        f"(SELECT v_.tok FROM {tables.vocabulary} v_ WHERE v_.tok LIKE %s))"
+def candidates(tables: Tables, key: str, recheck: str = "") -> str:
+    """SQL `key IN (...)`: the contacts holding a token the vocabulary pattern (a parameter,
+    one of `anchored`) matches; with `recheck` (a condition on the search row `r_`, its
+    parameters after the pattern), those whose row, read by key, holds it. Keys compared in
+    the "C" collation, the search table's key index's."""
+    tokens = f"p_.tok IN (SELECT v_.tok FROM {tables.vocabulary} v_ WHERE v_.tok LIKE %s)"
+    if not recheck:
+        return (
+            f'{key} COLLATE "C" IN (SELECT p_.contact_id COLLATE "C" FROM {tables.postings} '
+            f"p_ WHERE {tokens})"
+        )
+    return (
+        f'{key} COLLATE "C" IN (SELECT r_.contact_id COLLATE "C" FROM {tables.postings} p_ '
+        f'JOIN {tables.search} r_ ON r_.contact_id COLLATE "C" = p_.contact_id COLLATE "C" '
+        f"WHERE {tokens} AND {recheck})"
     )
-    return sql, ("%" + like_escape(found[0]) + "%",)
+
+
+def size_of(tables: Tables) -> str:
+    """SQL: how many postings the tokens a vocabulary pattern (a parameter) matches hold."""
+    return f"SELECT coalesce(sum(n), 0) FROM {tables.vocabulary} WHERE tok LIKE %s"
 
 
 @dataclass(frozen=True)
@@ -197,8 +226,8 @@ def first(
     """The first statement of a PostgreSQL search and its parameters but the last three: from
     the postings when `query` is set and its needles' tokens hold at most MAX_POSTINGS
     postings, else `sql` and `params` as they are."""
-    if query is None:
-        return sql, params
+    if query is None or any(len(n) < MIN_PART for n in query.needles):
+        return sql, params  # (a short needle: too common, and no trigram finds its tokens)
     (size,) = db.execute(size_sql(query), patterns(query)).fetchone()
     if size > MAX_POSTINGS:
         return sql, params
