@@ -243,7 +243,11 @@ def test_publish_tables_keys_indexes_and_search_view(pg_db: str) -> None:
         "contact_search_contact_id_key": "UNIQUE",
         "contact_search_document_idx": "gin (document)",
         "contact_search_title_trgm": "gin_trgm_ops",
-        "contact_search_emails_trgm": "(_emails_joined gin_trgm_ops)",
+        # The e-mails are searched through their token postings (search.pgtokens), not a
+        # trigram index on the view's 4.5M joined addresses.
+        "contact_search_emails_tokens_key": "btree (tok, entity_id, contact_id)",
+        "contact_search_emails_vocab_key": "UNIQUE",
+        "contact_search_emails_vocab_trgm": "(tok",
         "contact_search_entity_id_idx": "btree (entity_id)",
         # A date: covering the key (the capped count), and by month then key (a range's page).
         "contact_search_created_at_idx": "btree (created_at) INCLUDE (contact_id)",
@@ -258,6 +262,7 @@ def test_publish_tables_keys_indexes_and_search_view(pg_db: str) -> None:
         assert name in indexes, name
         assert fragment in indexes[name], (name, indexes[name])
     assert "contact_search_crm_idx" not in indexes  # nothing would use it
+    assert "contact_search_emails_trgm" not in indexes
     # An entity's numbers are searched in entities (its B-tree), not over the view's rows.
     assert "contact_search_pop_estimate_2022_idx" not in indexes
     assert "entities_lat_idx" in indexes

@@ -34,7 +34,7 @@ import psycopg
 from crmpipe.publish import search_ddl
 from crmpipe.publish.copy import BATCH_ROWS, payload
 from crmpipe.publish.ddl import PgColumn, copy_query, qualified
-from crmpipe.publish.inplace_tokens import OLD, Postings
+from crmpipe.publish.inplace_tokens import IN, OUT, Postings
 from crmpipe.publish.snapshot import (
     Relation,
     entity_hashes_table,
@@ -350,8 +350,9 @@ class Apply:
             ).rowcount
             self.expect(SEARCH_TABLE, "deleted", gone, contacts.deletes)
         if tokens is not None:
-            deleted, _ = tokens.apply()
-            self.expect(pgtokens.POSTINGS, "deleted", deleted, tokens.count(OLD))
+            going, coming = tokens.apply()
+            self.expect(pgtokens.POSTINGS, "taken out", going, tokens.count(OUT))
+            self.expect(pgtokens.POSTINGS, "put in", coming, tokens.count(IN))
         if view.values and (delta.values_new or delta.values_gone):
             values = qualified(SERVING, search_ddl.SEARCH_VALUES)
             cols = [c.name for c in search_ddl.VALUES_COLUMNS]

@@ -247,12 +247,15 @@ def search_copy_query(view: SearchView, duck_types: dict[str, str], keys: str | 
     )
 
 
-def postings_copy_query(duck_types: dict[str, str], where: str = "") -> str:
-    """DuckDB query of the e-mails' token postings (search.pgtokens) as COPY text lines, of
-    the search table's rows `where` keeps (a condition on them), or all."""
-    cols = [PgColumn(c, "", "") for c in ("tok", "entity_id", "contact_id")]
+def postings_copy_query(duck_types: dict[str, str]) -> str:
+    """DuckDB query of the e-mails' token postings (search.pgtokens) as COPY text lines, in
+    the order of their B-tree (tok, entity_id, contact_id): PostgreSQL's sort then finds its
+    input sorted (at 1M contacts the index built in 3-4 s against 7-12 s from unsorted rows,
+    for 2.6 s more of DuckDB's sort)."""
+    cols = [PgColumn(c, "", "") for c in pgtokens.COLUMNS]
     types = {"tok": "VARCHAR", "entity_id": duck_types["entity_id"], "contact_id": "VARCHAR"}
-    return copy_query(f"({pgtokens.duck_postings(where)}) s", cols, types)
+    ordered = f"(SELECT * FROM ({pgtokens.duck_postings()}) q ORDER BY tok, entity_id, contact_id)"
+    return copy_query(f"{ordered} s", cols, types)
 
 
 def create_search_table(schema: str, view: SearchView) -> str:

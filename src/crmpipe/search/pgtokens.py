@@ -20,6 +20,11 @@ the postings, column `tok`, key `contact_id`, field = the vocabulary), so the di
 A contact without e-mails has no postings: false where the row test is NULL, the same under
 a negation (`NOT coalesce(..., false)`, search.dialects).
 
+An in-place publish never writes the published postings: it notes the postings it removes
+in `contact_search_emails_tokens_gone` and those it adds in `..._new` (small tables, each with
+its B-tree), and a term reads the published postings but the gone ones, and the new ones
+(`Tables.live`); the next full publish starts them empty again.
+
 A query of one such term (separator-free needles) beside entity-level terms only is counted
 from the postings alone (`first_sql`): the entity terms test the postings' `entity_id`, so the
 contacts' rows are never read until the page; unless its needles' tokens hold more than
@@ -36,8 +41,10 @@ from crmpipe.search.ast import And, Compare, FieldMatch, Node, Not, Or, Value
 from crmpipe.search.fields import JOIN_SEPARATOR, Field, Kind
 from crmpipe.search.tokens import SEPARATORS, _postings
 
-#: The postings and their vocabulary (PostgreSQL, in the published schema).
+#: The postings and their vocabulary (PostgreSQL, in the published schema); the postings an
+#: in-place publish removed from them (`_gone`) and added beside them (`_new`).
 POSTINGS = "contact_search_emails_tokens"
+GONE, ADDED = f"{POSTINGS}_gone", f"{POSTINGS}_new"
 VOCABULARY = "contact_search_emails_vocab"
 #: The search table whose rows they index.
 SEARCH = "contact_search"
@@ -81,20 +88,20 @@ def anchored(needle: str) -> list[str]:
     ]
 
 
-def duck_postings(where: str = "") -> str:
-    """DuckDB SELECT of the postings (tok, entity_id, contact_id) of the search table's rows
-    (those `where` keeps, a condition on them, or all), as COPY text lines would need them:
-    each contact's distinct tokens."""
-    select = _postings("contact_search", JOINED, "contact_id", "entity_id", where)
+def duck_postings() -> str:
+    """DuckDB SELECT of the postings (tok, entity_id, contact_id) of the search table's rows:
+    each contact's distinct tokens, cut as search.tokens cuts them."""
+    select = _postings(SEARCH, JOINED, "contact_id", "entity_id")
     return f"SELECT tok, ek_ AS entity_id, key_ AS contact_id FROM ({select}) p_"
 
 
 def create_sql(schema: str, search_table: str) -> list[str]:
-    """The postings (typed as contact_search's columns; tokens in the "C" collation) and the
-    vocabulary, empty."""
+    """The postings (typed as contact_search's columns; tokens in the "C" collation), those an
+    in-place publish removes and adds, and the vocabulary, empty."""
     return [
         f'CREATE TABLE {schema}.{POSTINGS} AS SELECT CAST(NULL AS text) COLLATE "C" AS tok, '
         f"entity_id, contact_id FROM {search_table} WITH NO DATA",
+        *(f"CREATE TABLE {schema}.{t} (LIKE {schema}.{POSTINGS})" for t in (GONE, ADDED)),
         f'CREATE TABLE {schema}.{VOCABULARY} (tok text COLLATE "C" NOT NULL, n bigint NOT NULL)',
     ]
 
@@ -105,6 +112,11 @@ def index_sql(schema: str, trgm_ops: str) -> list[str]:
     postings, vocab = f"{schema}.{POSTINGS}", f"{schema}.{VOCABULARY}"
     return [
         f"CREATE INDEX {POSTINGS}_key ON {postings} (tok, entity_id, contact_id)",
+        # (the published postings are tested against these by token and key)
+        *(
+            f"CREATE INDEX {t}_key ON {schema}.{t} (tok, contact_id, entity_id)"
+            for t in (GONE, ADDED)
+        ),
         f"INSERT INTO {vocab} SELECT tok, count(*) FROM {postings} GROUP BY tok",
         f"CREATE UNIQUE INDEX {VOCABULARY}_key ON {vocab} (tok)",
         f"CREATE INDEX {VOCABULARY}_trgm ON {vocab} USING gin (tok {trgm_ops})",
@@ -132,23 +144,33 @@ class Tables:
     postings: str
     vocabulary: str
     search: str  # the search table they index
+    gone: str  # postings an in-place publish removed (still in `postings`)
+    added: str  # postings an in-place publish added (not in `postings`)
+
+    def live(self, tokens: str) -> str:
+        """SELECT (tok, entity_id, contact_id) of the postings whose token is in `tokens` (a
+        SELECT of tokens; its parameters twice): the published postings but those removed
+        since, and those added since. A contact has one posting per token, so a removed
+        posting is told by its token and key."""
+        return (
+            f"SELECT * FROM {self.postings} p_ WHERE tok IN ({tokens}) AND NOT EXISTS (SELECT "
+            f"FROM {self.gone} g_ WHERE g_.tok = p_.tok AND g_.contact_id = p_.contact_id) "
+            f"UNION ALL SELECT * FROM {self.added} WHERE tok IN ({tokens})"
+        )
 
 
 def candidates(tables: Tables, key: str, recheck: str = "") -> str:
-    """SQL `key IN (...)`: the contacts holding a token the vocabulary pattern (a parameter,
-    one of `anchored`) matches; with `recheck` (a condition on the search row `r_`, its
-    parameters after the pattern), those whose row, read by key, holds it. Keys compared in
-    the "C" collation, the search table's key index's."""
-    tokens = f"p_.tok IN (SELECT v_.tok FROM {tables.vocabulary} v_ WHERE v_.tok LIKE %s)"
+    """SQL `key IN (...)`: the contacts holding a live posting of a token the vocabulary
+    pattern (a parameter, one of `anchored`, bound twice) matches; with `recheck` (a condition
+    on the search row `r_`, its parameters after the pattern's), those whose row, read by
+    key, holds it. Keys compared in the "C" collation, the search table's key index's."""
+    live = tables.live(f"SELECT v_.tok FROM {tables.vocabulary} v_ WHERE v_.tok LIKE %s")
     if not recheck:
-        return (
-            f'{key} COLLATE "C" IN (SELECT p_.contact_id COLLATE "C" FROM {tables.postings} '
-            f"p_ WHERE {tokens})"
-        )
+        return f'{key} COLLATE "C" IN (SELECT l_.contact_id COLLATE "C" FROM ({live}) l_)'
     return (
-        f'{key} COLLATE "C" IN (SELECT r_.contact_id COLLATE "C" FROM {tables.postings} p_ '
-        f'JOIN {tables.search} r_ ON r_.contact_id COLLATE "C" = p_.contact_id COLLATE "C" '
-        f"WHERE {tokens} AND {recheck})"
+        f'{key} COLLATE "C" IN (SELECT r_.contact_id COLLATE "C" FROM ({live}) l_ '
+        f'JOIN {tables.search} r_ ON r_.contact_id COLLATE "C" = l_.contact_id COLLATE "C" '
+        f"WHERE {recheck})"
     )
 
 
@@ -231,18 +253,19 @@ def first(
     (size,) = db.execute(size_sql(query), patterns(query)).fetchone()
     if size > MAX_POSTINGS:
         return sql, params
-    return first_sql(query), [*patterns(query), *query.params]
+    return first_sql(query), [*patterns(query), *patterns(query), *query.params]
 
 
 def first_sql(query: PostingsQuery) -> str:
-    """The first statement of a PostgreSQL search (crmpipe.search.executor) from the postings:
-    the capped count and, when few, the page's keys in order; parameters: the needles'
-    patterns, the entity terms', then the cap + 1, the cap and the page's size."""
+    """The first statement of a PostgreSQL search (crmpipe.search.executor) from the live
+    postings: the capped count and, when few, the page's keys in order; parameters: the
+    needles' patterns (twice), the entity terms', then the cap + 1, the cap and the page's
+    size."""
     tokens = " OR ".join("v_.tok LIKE %s" for _ in query.needles)
-    where = f" AND {query.where}" if query.where else ""
+    live = query.tables.live(f"SELECT v_.tok FROM {query.tables.vocabulary} v_ WHERE {tokens}")
+    where = f" WHERE {query.where}" if query.where else ""
     return (
-        f"WITH m AS MATERIALIZED (SELECT DISTINCT contact_id AS k_ FROM {query.tables.postings} "
-        f"WHERE tok IN (SELECT v_.tok FROM {query.tables.vocabulary} v_ WHERE {tokens}){where} "
+        f"WITH m AS MATERIALIZED (SELECT DISTINCT contact_id AS k_ FROM ({live}) l_{where} "
         "LIMIT %s) SELECT count(*), CASE WHEN count(*) <= %s THEN (SELECT coalesce((array_agg("
         "k_ ORDER BY k_ COLLATE \"C\"))[1:%s], '{}') FROM m) END FROM m"
     )
