@@ -370,7 +370,7 @@ class PostgresDialect(Dialect):
         sized = [(self.sizer(tables, p), p) for p in pgtokens.anchored(needle)]
         if not sized or min(sized)[0] > pgtokens.MAX_POSTINGS:
             return row
-        key, params = self.ident("contact_id"), (min(sized)[1],) * 2  # bound twice (live)
+        key, params = self.ident("contact_id"), (min(sized)[1],)
         if pgtokens.usable(needle):
             return Fragment(f"({pgtokens.candidates(tables, key)})", params)
         # the candidates' rows rechecked by key (a test the planner might scan for instead)
