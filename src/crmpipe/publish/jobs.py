@@ -280,7 +280,7 @@ def build_jobs(
                         *pgtokens.index_sql(quote_ident(schema), trgm_ops),
                     ),
                     after=frozenset({copy_name(pgtokens.POSTINGS)}),
-                    priority=_cost(2 * plans["contacts"].rows, "btree"),
+                    priority=_cost(plans["contacts"].rows, "btree"),
                 )
             )
         if view.values:

@@ -262,10 +262,11 @@ class Publication:
             # First: its document GIN is the longest build, and waits for it.
             job = stream_job(self.duck, self.schema, SEARCH_TABLE, view.columns, query, rows)
             jobs.append(Job("copy", SEARCH_TABLE, job, priority=3 * rows))
-            if view.postings:  # the e-mails' token postings (search.pgtokens)
+            if view.postings:  # the e-mails' token postings (search.pgtokens), after
+                # `contacts`: its keys start the audit trail's sync, the longest chain
                 query = search_ddl.postings_copy_query(types)
                 job = stream_job(self.duck, self.schema, pgtokens.POSTINGS, pgtokens.COLUMNS, query)
-                jobs.append(Job("copy", pgtokens.POSTINGS, job, priority=2 * rows))
+                jobs.append(Job("copy", pgtokens.POSTINGS, job, priority=rows / 2))
             if view.values:
                 job = stream_job(
                     self.duck,
