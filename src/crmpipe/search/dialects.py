@@ -347,14 +347,7 @@ class PostgresDialect(Dialect):
         lookup = self.lookups.get(column)
         if lookup is None or lookup.column != self.ident("tok") or not lookup.field:
             return None
-        schema = lookup.table.rpartition(".")[0]
-        return pgtokens.Tables(
-            lookup.table,
-            f"{schema}.{self.ident(lookup.field)}",
-            f"{schema}.{self.ident(pgtokens.SEARCH)}",
-            f"{schema}.{self.ident(pgtokens.GONE)}",
-            f"{schema}.{self.ident(pgtokens.ADDED)}",
-        )
+        return pgtokens.Tables.of(lookup.table, lookup.field, self.ident)
 
     def _from_postings(
         self, tables: pgtokens.Tables, joined: str, needle: str, pattern: str

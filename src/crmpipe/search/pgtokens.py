@@ -147,6 +147,13 @@ class Tables:
     gone: str  # postings an in-place publish removed (still in `postings`)
     added: str  # postings an in-place publish added (not in `postings`)
 
+    @classmethod
+    def of(cls, postings: str, vocabulary: str, ident: Callable[[str], str]) -> Tables:
+        """The tables beside `postings` (quoted, qualified), its vocabulary named `vocabulary`."""
+        schema = postings.rpartition(".")[0]
+        named = (vocabulary, SEARCH, GONE, ADDED)
+        return cls(postings, *(f"{schema}.{ident(n)}" for n in named))
+
     def live(self, tokens: str) -> str:
         """SELECT (tok, entity_id, contact_id) of the postings whose token is in `tokens` (a
         SELECT of tokens, with its parameters): the published postings but those removed
