@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import duckdb
 
+from crmpipe.resolution.prepared import write_plain
+
 
 def assign_golden_ids(
     con: duckdb.DuckDBPyConnection,
@@ -48,9 +50,12 @@ def assign_golden_ids(
         also = f" OR {name} IN (SELECT golden_id FROM {taken})" if taken else ""
         return f"{name} IN (SELECT prev FROM kept){also}"
 
-    con.execute(
+    # the golden ids (one a record) stored without compression: its analysis was most of the
+    # write (resolution/survivorship.py's `_write`)
+    write_plain(
+        con,
+        out,
         f"""
-        CREATE OR REPLACE TABLE {out} AS
         WITH size AS (SELECT _cluster, count(*) AS _size, min(k) AS min_key
                       FROM _members WHERE NOT _alone GROUP BY _cluster),
         old AS (SELECT prev, count(*) AS old_size FROM _members WHERE prev IS NOT NULL
@@ -74,6 +79,7 @@ def assign_golden_ids(
         SELECT m._rid, m._cluster, 1::BIGINT AS _size, coalesce(k.prev, CASE
             WHEN {taken_by("m.k")} THEN m.k || '~' || m._cluster ELSE m.k END) AS golden_id
         FROM _members m LEFT JOIN kept k USING (_cluster) WHERE m._alone
-        """
+        """,
+        lambda name: name == "golden_id",
     )
     con.execute("DROP TABLE _members")

@@ -225,15 +225,20 @@ def write_stored(con: duckdb.DuckDBPyConnection, table: str, select: str) -> Non
     """(Re)create the stored features `table` with the rows of `select`, the `UNCOMPRESSED`
     text and text-list columns (and those named `UNCOMPRESSED_PREFIX`…) stored without
     compression."""
+    write_plain(
+        con, table, select, lambda n: n in UNCOMPRESSED or n.startswith(UNCOMPRESSED_PREFIX)
+    )
+
+
+def write_plain(
+    con: duckdb.DuckDBPyConnection, table: str, select: str, plain: Callable[[str], bool]
+) -> None:
+    """(Re)create `table` with the rows of `select`, its text and text-list columns whose name
+    `plain` holds for stored without compression (the others as DuckDB chooses)."""
     shape = con.execute(f"DESCRIBE {select}").fetchall()
     ddl = ", ".join(
         f"{quote_ident(name)} {kind}"
-        + (
-            " USING COMPRESSION uncompressed"
-            if kind in UNCOMPRESSED_TYPES
-            and (name in UNCOMPRESSED or name.startswith(UNCOMPRESSED_PREFIX))
-            else ""
-        )
+        + (" USING COMPRESSION uncompressed" if kind in UNCOMPRESSED_TYPES and plain(name) else "")
         for name, kind, *_ in shape
     )
     con.execute(f"CREATE OR REPLACE TABLE {table} ({ddl})").fetchall()
