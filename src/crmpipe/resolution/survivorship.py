@@ -52,10 +52,10 @@ def _write(
     id_col: str,
     plain: tuple[str, ...] = PLAIN_IDS,
 ) -> int:
-    """`out` := `select`, its text columns named in `plain` stored without compression (at
-    4.5M records, writing `core.contacts` took about 40% less CPU so); or, with `only`, its
-    rows whose `id_col` is one of those golden ids replaced by `select`'s (computed for them
-    alone). Returns the row count of `out`."""
+    """`out` := `select`, its text columns named in `plain` stored without compression (a
+    full `core.contacts` at 4.5M records took 9 CPU s so, against 12; docs/benchmarks.md,
+    branch `res30`); or, with `only`, its rows whose `id_col` is one of those golden ids
+    replaced by `select`'s (computed for them alone). Returns the row count of `out`."""
     if only is None:
         write_plain(con, out, select, lambda name: name in plain)
     else:
