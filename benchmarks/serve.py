@@ -226,9 +226,11 @@ def main() -> None:
         action="store_true",
         help="CRMPIPE_PG_DSN already serves this build: don't publish it first",
     )
-    ap.add_argument("--dir", type=Path, default=None)
+    ap.add_argument("--dir", type=Path, default=None, help="case folder (default: bench-data/)")
     args = ap.parse_args()
-    folder = args.dir or ROOT / "benchmarks" / "results" / f"serve-{args.contacts}"
+    # the case's files and warehouse live in the git-ignored bench-data/, as every benchmark's
+    # do; benchmarks/results/ holds only the recorded figures
+    folder = args.dir or ROOT / "bench-data" / f"serve-{args.contacts}"
     config, _ = prepare_case(folder, args.contacts, args.keep)
     cfg = load_config(config)
     load_avg = ", ".join(f"{x:.2f}" for x in os.getloadavg())
