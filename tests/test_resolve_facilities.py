@@ -12,11 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from crmpipe.build.core import build_searches
 from crmpipe.config.load import load_config
 from crmpipe.pipeline import run
 from crmpipe.resolution.explain import explain
-from crmpipe.resolution.run import evaluate
+from crmpipe.resolution.run import evaluate, resolve
 from crmpipe.warehouse.connection import connect
+from support.facilities import CONFIG as FACILITIES
+from support.facilities import make_facility_project
 
 CONFIG = """\
 sources:
@@ -263,3 +266,35 @@ def test_real_childcare_files(tmp_path: Path) -> None:
         con.close()
     assert lineage == staged
     assert chain == (4, 4)  # four gyms, three sharing one number, stay four facilities
+
+
+def test_resolve_brings_every_search_table_up_to_date(tmp_path: Path) -> None:
+    """`crmpipe resolve` after a settings change that splits a facility: facility_search (and
+    contact_search beside it) show the new golden records, as a fresh build of them would —
+    not the ones of the last run (facility_search was left as it was, one row short)."""
+    cfg = make_facility_project(tmp_path)
+    (tmp_path / "crmpipe.yml").write_text(
+        FACILITIES + "resolve:\n  entities:\n    threshold: 0.999999\n"
+        "    comparisons: {phone: 'off', display_name: 'off'}\n",
+        encoding="utf-8",
+    )
+    cfg = load_config(tmp_path / "crmpipe.yml")
+    resolve(cfg, full=True)
+    con = connect(cfg.warehouse_path)
+    try:
+        golden = con.execute("SELECT list(entity_id ORDER BY entity_id) FROM core.entities")
+        ids = golden.fetchall()[0][0]
+        assert len(ids) == 6  # Desert Kids, on both lists, now two facilities
+        searched = con.execute(
+            "SELECT list(entity_id ORDER BY entity_id) FROM search.facility_search"
+        ).fetchall()[0][0]
+        assert searched == ids
+        tables = ("facility_search", "contact_search")
+        kept = {t: con.execute(f"SELECT * FROM search.{t} ORDER BY ALL").fetchall() for t in tables}
+        con.execute("BEGIN TRANSACTION")
+        build_searches(con, cfg, full=True)  # what a fresh build makes of the same tables
+        for t in tables:
+            assert con.execute(f"SELECT * FROM search.{t} ORDER BY ALL").fetchall() == kept[t]
+        con.execute("ROLLBACK")
+    finally:
+        con.close()
