@@ -239,6 +239,8 @@ def test_publish_tables_keys_indexes_and_search_view(pg_db: str) -> None:
         # index needs to be read index-only): the lookup reads no entity rows.
         "entities_pop_estimate_2022_idx": "(pop_estimate_2022) INCLUDE (entity_id)",
         "entities_state_lower_idx": "(lower(state)) INCLUDE (entity_id, state)",
+        # ... and the other way, an entity checked by its key covers what the lookups test
+        "entities_entity_id_probe": "btree (entity_id) INCLUDE (",
         "external_ids_external_id_idx": "(external_id)",
         "contact_search_contact_id_key": "UNIQUE",
         "contact_search_document_idx": "gin (document)",
@@ -275,6 +277,21 @@ def test_publish_tables_keys_indexes_and_search_view(pg_db: str) -> None:
             ).fetchall()
         )
     assert "Index Only Scan using entities_state_lower_idx" in plan, plan
+    for column in ("pop_estimate_2022", "lat", "state"):
+        assert column in indexes["entities_entity_id_probe"].split("INCLUDE")[1], column
+    # ... and a contact's entity checked by its key (the selective term was the contact's) reads
+    # no entity row either
+    with psycopg.connect(pg_db, autocommit=True) as c:
+        c.execute("SET enable_bitmapscan = off")
+        c.execute("SET enable_seqscan = off")
+        plan = "\n".join(
+            r[0]
+            for r in c.execute(
+                "EXPLAIN SELECT 1 FROM crmpipe.entities WHERE entity_id = 'e1' "
+                "AND pop_estimate_2022 > 10 AND lower(CAST(state AS text)) = 'ca'"
+            ).fetchall()
+        )
+    assert "Index Only Scan using entities_entity_id_probe" in plan, plan
     # search_values holds each entity's list elements, as the view's lists have them.
     assert pg_rows(
         pg_db,
