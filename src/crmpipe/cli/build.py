@@ -110,10 +110,11 @@ def resolve(
 ) -> None:
     """Re-run entity resolution alone (duplicate contacts → golden records).
 
-    Builds on the last resolution (only new or changed records are scored) unless --full;
-    --full --keep-model scores every pair again with the model the last resolutions used,
-    instead of training a new one. With --evaluate TRUTH.csv, score the stored resolution
-    against a truth file instead (nothing is re-run or written)."""
+    The search tables follow in the same transaction. Builds on the last resolution (only
+    new or changed records are scored) unless --full; --full --keep-model scores every pair
+    again with the model the last resolutions used, instead of training a new one. With
+    --evaluate TRUTH.csv, score the stored resolution against a truth file instead (nothing is
+    re-run or written)."""
     from crmpipe.config.load import load_config
     from crmpipe.render import console as show
     from crmpipe.resolution.run import evaluate as evaluate_resolution
