@@ -412,14 +412,15 @@ def lookup_indexes(schema: str, view: SearchView) -> list[IndexSpec]:
     out = []
     probed: dict[str, list[str]] = {}  # lookup key → the columns checked through it
     for field, (table, column, key, _) in view.lookups.items():
-        if table != "entities":
+        kind = kinds.get(field)
+        if table != "entities" or (kind not in BTREE_KINDS and kind != "code"):
             continue
         covered = (key,) if key and key != column else ()
-        if covered and (kinds.get(field) in BTREE_KINDS or kinds.get(field) == "code"):
+        if covered:
             probed.setdefault(key, []).append(column)
-        if kinds.get(field) in BTREE_KINDS:
+        if kind in BTREE_KINDS:
             out.append(btree_index(schema, table, (column,), "btree", include=covered))
-        elif kinds.get(field) == "code":
+        else:
             idx = object_name(table, column, "lower_idx")
             included = ", ".join(quote_ident(c) for c in (*covered, column))
             out.append(
@@ -433,9 +434,7 @@ def lookup_indexes(schema: str, view: SearchView) -> list[IndexSpec]:
             )
     for key, columns in probed.items():
         name = object_name("entities", key, "probe")
-        out.append(
-            btree_index(schema, "entities", (key,), "btree", name=name, include=tuple(columns))
-        )
+        out.append(btree_index(schema, "entities", (key,), "btree", name=name, include=(*columns,)))
     return out
 
 
