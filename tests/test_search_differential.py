@@ -552,3 +552,61 @@ def test_the_month_walk_reads_the_month_index(stores) -> None:
             backend, query, limit=50, count_cap=100, columns=None, table=None, fields=None, **opts
         )
         assert other.month_sql is None, query
+
+
+#: Queries PostgreSQL reads through their e-mail term's candidates first (search.candidates),
+#: and that term.
+LEADS = [
+    ("filter: bob Accela >10000", "email:bob"),
+    ("email:gov state:CA", "email:gov"),
+    ("email:gov tech:acc pop>1000", "email:gov"),
+    ("email:gov -state:TX crm:a", "email:gov"),
+    ("email:com (state:CA OR pop>10000)", "email:com"),
+]
+
+
+@pytest.mark.parametrize("mode", ["candidates", "estimate too high", "too many candidates"])
+@pytest.mark.parametrize(("limit", "count_cap"), [(50, 10_000), (5, 20), (CONTACTS, None)])
+def test_terms_read_first_agree_whichever_way_postgres_counts(
+    stores, monkeypatch, mode: str, limit: int, count_cap: int | None
+) -> None:
+    """A query with a term read first answers as DuckDB does: through its candidates; as one
+    statement when the planner expects too many candidates; and as one statement after the
+    candidates outnumbered those read first."""
+    from crmpipe.search import candidates
+
+    if mode == "estimate too high":
+        monkeypatch.setattr(candidates, "ESTIMATE_MAX", -1)
+    elif mode == "too many candidates":
+        monkeypatch.setattr(candidates, "CANDIDATES_MAX", 1)
+    cfg, duck, pg = stores
+    backend = PostgresBackend(pg)
+    ran: list[str] = []
+    execute = backend.execute
+    monkeypatch.setattr(backend, "execute", lambda sql, p=(): ran.append(sql) or execute(sql, p))
+    opts = {"aliases": cfg.search.aliases, "shorthands": cfg.search.shorthands}
+    for query, term in LEADS:
+        ran.clear()
+        a = search(duck, query, limit=limit, count_cap=count_cap, **opts)
+        b = search(backend, query, limit=limit, count_cap=count_cap, **opts)
+        assert (b.rows, b.total, b.capped) == (a.rows, a.total, a.capped), query
+        # more candidates than one, so that each mode is what it says
+        assert search(duck, term, count_cap=None, **opts).total > 1, term
+        two_phases = [s for s in ran if s.startswith("WITH c AS MATERIALIZED")]
+        one = [s for s in ran if s.startswith("WITH m AS MATERIALIZED")]
+        expected = {"candidates": (1, 0), "estimate too high": (0, 1)}.get(mode, (1, 1))
+        assert (len(two_phases), len(one)) == expected, (query, ran)
+
+
+def test_explain_shows_the_terms_read_first(stores) -> None:
+    """`explain` on PostgreSQL prints the two-phase statement (and its plan) for a query that
+    has one, and not for one that has none."""
+    from crmpipe.search import explain
+
+    cfg, _, pg = stores
+    opts = {"aliases": cfg.search.aliases, "shorthands": cfg.search.shorthands}
+    text = explain(pg, "email:gov state:CA", **opts)
+    assert "read through one term's candidates first" in text
+    statement = text.split("read through one term's candidates first")[1]
+    assert "WITH c AS MATERIALIZED" in statement and "_emails_joined" in statement
+    assert explain(pg, "state:CA", **opts).count("candidates first") == 0

@@ -13,7 +13,8 @@ from crmpipe.search.backends import Backend, DuckDBBackend, PostgresBackend, as_
 from crmpipe.search.compiler import CompiledQuery, compile_query, compile_search
 from crmpipe.search.dialects import Dialect, DuckDBDialect, Lookup, PostgresDialect, get_dialect
 from crmpipe.search.errors import QueryError
-from crmpipe.search.executor import DEFAULT_COLUMNS, SearchResult, explain, search
+from crmpipe.search.executor import DEFAULT_COLUMNS, SearchResult, search
+from crmpipe.search.explainer import explain
 from crmpipe.search.fields import Field, Kind, fields_from_list, load_fields
 from crmpipe.search.parser import expand_shorthand, parse
 

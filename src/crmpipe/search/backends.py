@@ -271,7 +271,8 @@ class PostgresBackend(Backend):
         """The dialect, with the lookups search_fields lists (read at first use)."""
         if self._dialect is None:
             self._dialect = self._cached(
-                ("dialect", self.search_spec.name), lambda: PostgresDialect(self._lookups())
+                ("dialect", self.search_spec.name),
+                lambda: PostgresDialect(self._lookups(), trigram=self._trigram_columns()),
             )
         return self._dialect
 
@@ -357,6 +358,18 @@ class PostgresBackend(Backend):
                     field,
                 )
         return out
+
+    def _trigram_columns(self) -> frozenset[str]:
+        """The search table's columns a trigram GIN index serves (the first column of each)."""
+        rows = self.execute(
+            "SELECT a.attname FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid "
+            "JOIN pg_am am ON am.oid = x.relam JOIN pg_opclass o ON o.oid = i.indclass[0] "
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
+            "WHERE i.indrelid = to_regclass(%s) AND am.amname = 'gin' "
+            "AND o.opcname = 'gin_trgm_ops'",
+            [f"{quote_ident(self.schema)}.{quote_ident(self.search_spec.name)}"],
+        ).fetchall()
+        return frozenset(r[0] for r in rows)
 
     @staticmethod
     def dialect_ident(name: str) -> str:

@@ -17,18 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from crmpipe.search.ast import (
-    And,
-    Compare,
-    FieldMatch,
-    FreeText,
-    Node,
-    Not,
-    Or,
-    Range,
-    Value,
-)
-from crmpipe.search.dialects import Dialect, Fragment, get_dialect
+from crmpipe.search.ast import And, Compare, FieldMatch, FreeText, Node, Not, Or, Range, Value
+from crmpipe.search.candidates import Lead, lead_terms
+from crmpipe.search.dialects import Dialect, Fragment, PostgresDialect, get_dialect
 from crmpipe.search.entities import KEY_COLUMN as ENTITY_KEY
 from crmpipe.search.errors import QueryError
 from crmpipe.search.fields import (
@@ -124,6 +115,8 @@ class CompiledQuery:
     date_range: DateRange | None = None
     #: DuckDB: set when the postings of a list's tokens answer the query (search.tokens).
     tokens: TokenQuery | None = None
+    #: PostgreSQL: set when a substring term is best read first (search.candidates).
+    lead: Lead | None = None
 
 
 def compile_query(
@@ -156,9 +149,10 @@ def compile_search(
         where = compiler.compile(tree)
     except QueryError as e:
         raise in_context(e, expanded, shorthand) from None
-    tokens = None
-    if d.name == "duckdb":
-        tokens = token_query(tree, fields, _Compiler(fields, d).entity_keys)
+    tokens = (
+        token_query(tree, fields, _Compiler(fields, d).entity_keys) if d.name == "duckdb" else None
+    )
+    lead = lead_terms(tree, _Compiler(fields, d)) if isinstance(d, PostgresDialect) else None
     rank: Fragment | None = None
     if compiler.ranked_terms:
         doc = document_field(fields)
@@ -172,6 +166,7 @@ def compile_search(
         expanded=expanded,
         date_range=compiler.date_range(),
         tokens=tokens,
+        lead=None if rank else lead,
     )
 
 

@@ -247,9 +247,16 @@ class PostgresDialect(Dialect):
     placeholder = "%s"
 
     def __init__(
-        self, lookups: Mapping[str, Lookup] | None = None, *, hashed: bool = False
+        self,
+        lookups: Mapping[str, Lookup] | None = None,
+        *,
+        hashed: bool = False,
+        trigram: frozenset[str] = frozenset(),
     ) -> None:
         self.lookups = {self.ident(column): lk for column, lk in (lookups or {}).items()}
+        #: The search table's columns a trigram index serves (quoted): a substring term on one
+        #: can be read first (search.candidates).
+        self.trigram = frozenset(self.ident(column) for column in trigram)
         #: Write lookups as `coalesce(x IN (SELECT ...), false)`: PostgreSQL then keeps the
         #: subquery a hashed SubPlan, checked per row, instead of turning it into a join. A page
         #: walking the key index in order wants that (a join can't keep the order cheaply);
@@ -260,7 +267,7 @@ class PostgresDialect(Dialect):
     def variant(self, *, hashed: bool) -> PostgresDialect:
         """This dialect with the same lookups, writing lookups hashed or not."""
         twin = PostgresDialect(hashed=hashed)
-        twin.lookups = self.lookups
+        twin.lookups, twin.trigram = self.lookups, self.trigram
         return twin
 
     def ident(self, name: str) -> str:

@@ -1,11 +1,11 @@
-"""Run a query against the search table: the top rows, a capped count, and `explain`.
+"""Run a query against the search table: the top rows and a capped count.
 
 This is the API the CLI, the shell, the HTTP API and the web UI call, on either store: `con` is
 a DuckDB connection, a psycopg connection (the published schema `crmpipe`) or a `Backend`
 (search/backends.py). The total is counted only up to `count_cap` (a scan that stops after
 cap + 1 matches), so a query matching millions of rows still answers at once and shows
 "10,000+"; each store answers in two statements, the capped count with the page's keys and
-then the page (`_duckdb_page`, `_postgres_page`).
+then the page (`_duckdb_page`, `_postgres_page`). search.explainer shows those statements.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crmpipe.search.backends import PG_SCHEMA, Backend, as_backend, choose_table
+from crmpipe.search.candidates import first_answer, lead_statement
 from crmpipe.search.compiler import CompiledQuery, compile_search
 from crmpipe.search.dialects import pg_month, pg_month_index
 from crmpipe.search.errors import QueryError, unknown_name_error
@@ -74,6 +75,8 @@ class _Plan:
     month_index: str | None = None  # ... through this index (qualified), when it exists
     tokens: TokenQuery | None = None  # DuckDB: the postings answering the first statement
     keyed_sql: str = ""  # DuckDB: the page's rows by key alone (keys from search.tokens)
+    lead_sql: str | None = None  # PostgreSQL: first_sql through a term's candidates first
+    lead_estimate_sql: str = ""  # ... and the planner's estimate of them (search.candidates)
 
 
 def search(
@@ -213,10 +216,8 @@ def _postgres_page(
     db = plan.backend
     assert plan.first_sql is not None
     cap = count_cap if count_cap is not None else _PG_KEYS_MAX
-    n, keys = db.execute(
-        plan.first_sql,
-        [*plan.first_params, count_cap + 1 if count_cap is not None else None, cap, limit],
-    ).fetchone()
+    tail = [count_cap + 1 if count_cap is not None else None, cap, limit]
+    n, keys = first_answer(db, plan, tail)
     capped = count_cap is not None and n > count_cap
     total = min(n, count_cap) if count_cap is not None else n
     if keys is not None:
@@ -258,93 +259,6 @@ def _count(plan: _Plan, count_cap: int | None) -> tuple[int, bool]:
     cut = [] if db.name == "duckdb" else [count_cap + 1]
     n = db.execute(plan.count_sql, [*plan.compiled.params, *cut]).fetchone()[0]
     return min(n, count_cap), n > count_cap
-
-
-def explain(
-    con: Any,
-    query: str,
-    *,
-    aliases: Mapping[str, str] | None = None,
-    shorthands: Mapping[str, str] | None = None,
-    limit: int = 50,
-    count_cap: int | None = 10_000,
-    columns: Sequence[str] | None = None,
-    table: str | None = None,
-    fields: Mapping[str, Field] | None = None,
-    analyze: bool = False,
-) -> str:
-    """The SQL `search` would run for `query`, its parameters and the database's plan (EXPLAIN;
-    with `analyze`, EXPLAIN ANALYZE: the query runs and the plan shows its real timings)."""
-    plan = _plan(
-        con,
-        query,
-        aliases=aliases,
-        shorthands=shorthands,
-        limit=limit,
-        count_cap=count_cap,
-        columns=columns,
-        table=table,
-        fields=fields,
-    )
-    explained = plan.backend.explain(plan.rows_sql, plan.rows_params, analyze=analyze)
-    lines = [f"query:  {query}", f"store:  {plan.backend.name}"]
-    if plan.compiled.expanded != query:
-        lines.append(f"expanded: {plan.compiled.expanded}")
-    lines += ["", "rows:", plan.rows_sql, f"params: {plan.rows_params!r}", ""]
-    if plan.ranked_sql is not None:
-        lines += [
-            "rows, ranked (used when at most count_cap rows match):",
-            plan.ranked_sql,
-            f"params: {plan.ranked_params!r}",
-            "",
-        ]
-    if plan.first_sql is not None:
-        first_params = [
-            *plan.first_params,
-            count_cap + 1 if count_cap is not None else None,
-            count_cap if count_cap is not None else _PG_KEYS_MAX,
-            limit,
-        ]
-        lines += [
-            "count, and the page's keys when at most count_cap match (their rows are then read"
-            " by key; when more match, the rows query above runs, with sorting off):",
-            plan.first_sql,
-            f"params: {first_params!r}",
-            "",
-            "plan of the count:",
-            *plan.backend.explain(plan.first_sql, first_params, analyze=analyze),
-            "",
-        ]
-        if plan.month_sql is not None:
-            lines += [
-                "when more match: the page's keys, month by month through the index "
-                f"{plan.month_index} if it exists (its months from the range and the column's"
-                " least and greatest values; their rows are then read by key), instead of the"
-                " rows query above:",
-                plan.month_sql,
-                "",
-            ]
-    elif plan.keys_sql is not None and plan.ranked_sql is None:
-        lines += [
-            "count: this one scan counts up to count_cap + 1 matches and keeps their smallest"
-            " keys; when that is every match, the page is read back by rowid; when more match,"
-            " the rows query runs with the key at most the largest of those keys (and, for an"
-            " exact count, a count(*)):",
-            plan.keys_sql,
-            f"params: {[max(limit, 1), *plan.compiled.params]!r}",
-            "",
-        ]
-    elif count_cap is not None:
-        cut = [] if plan.backend.name == "duckdb" else [count_cap + 1]  # as _count binds it
-        lines += [
-            "count:",
-            plan.count_sql,
-            f"params: {[*plan.compiled.params, *cut]!r}",
-            "",
-        ]
-    lines.append("plan:")
-    lines += explained
-    return "\n".join(lines)
 
 
 def _plan(
@@ -392,7 +306,8 @@ def _plan(
     keyed_sql = ""
     first_params: list[Any] = []
     by_rowid, bounded_sql = False, ""
-    month_sql = month_index = None
+    month_sql = month_index = lead_sql = None
+    lead_estimate_sql = ""
     if db.name == "postgres":
         # See _postgres_page. The page's keys come back already ordered (rank, then key) and
         # cut to `limit`; the rows query returns the key last, to put its rows in that order.
@@ -409,6 +324,11 @@ def _plan(
             "FROM m) END FROM m"
         )
         first_params = [*compiled.rank_params, *compiled.params]
+        if compiled.lead is not None:
+            order = f"k_ {_PG_KEY_ORDER}"
+            lead_estimate_sql, lead_sql = lead_statement(
+                compiled.lead, tbl, raw_key, available, ident, order
+            )
         # The key compared in the key index's collation, so that index finds the page's rows.
         page_sql = (
             f"SELECT {', '.join(ident(c) for c in shown)}, {raw_key} FROM {tbl} "
@@ -474,6 +394,8 @@ def _plan(
         month_index,
         tokens,
         keyed_sql,
+        lead_sql,
+        lead_estimate_sql,
     )
 
 
