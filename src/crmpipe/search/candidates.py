@@ -6,17 +6,20 @@ text, served by a trigram index, and terms on the contact's entity, answered thr
 how many rows it expects `_emails_joined LIKE '%bob%'` to match, and that estimate rests on
 whether one of the 100 values of the column's histogram happens to hold `bob`: 427 rows when
 none does, 43,309 when one does (the truth at 4.5M contacts: 13,763). With the large estimate
-it starts from the entities and reads their 146,000 contacts, 150-260 ms; with the small one it
-reads the 13,763 candidates from the trigram index, ~10 ms (docs/benchmarks.md).
+it starts from the entities and reads their 146,000 contacts, testing each one's e-mails,
+150-260 ms; with the small one it reads the 13,763 candidates from the trigram index, ~15 ms
+(docs/benchmarks.md). Its cost model prices the e-mail test on each entity's contact as cheap
+as any comparison; it is not.
 
-So the executor asks first (`Lead`): the term's candidates are collected in a materialized CTE,
-at most CANDIDATES_MAX of them, and the other terms tested on those rows alone — the fast plan
-whatever the statistics say. Two guards keep it from costing more than it saves: the term is
-tried this way only when the planner does not already expect it to match more than
-ESTIMATE_MAX rows (a needle it knows is common, `gmail`, would build a trigram bitmap of 100,000s
-of rows for nothing), and when the candidates outnumber CANDIDATES_MAX the query runs as the
-one statement it was. Both give the same rows: the first statement's count and page keys are
-those of the query's whole condition either way.
+So the executor decides which side goes first (`Lead`), from the planner's row estimates of
+each side alone: the term's candidates (a subquery behind `OFFSET 0`, which the planner must
+compute before anything else), when it expects no more of them than of the contacts the other
+terms select and no more than ESTIMATE_MAX (a needle it knows is common, `gmail`, would build
+a trigram bitmap of 100,000s of rows); else the one statement as before. The estimate of the
+term is as unreliable as ever, but the choice is made on rows, not on the planner's costs: a
+low estimate leads with the term (as the planner itself would), a high one compares it with the
+other side's, which the entity statistics estimate well. Both forms return the same count and
+keys: the rows are those of the query's whole condition either way.
 """
 
 from __future__ import annotations
@@ -30,8 +33,6 @@ from crmpipe.search.fields import JOIN_SEPARATOR, Kind
 
 #: The most rows the planner may expect the term to match for it to be read first.
 ESTIMATE_MAX = 100_000
-#: The most candidates read first; when more match, the query runs as one statement.
-CANDIDATES_MAX = 50_000
 #: The trigram index finds a needle by its words' trigrams: one with no run of three letters or
 #: digits (`ab`, `.g`, `@`) would read the whole index.
 _TRIGRAM = re.compile(r"[^\W_]{3}")
@@ -95,44 +96,50 @@ def _looked_up(node: Node, compiler: Any) -> bool:
 def lead_statement(
     lead: Lead, table: str, key: str, columns: list[str], ident: Any, order: str
 ) -> tuple[str, str]:
-    """(the planner's question, the two-phase first statement) for `lead` on `table`.
+    """(each side alone, the first statement read through the term) for `lead`.
 
-    The first is an EXPLAIN of the term alone (its estimated rows, in JSON). The second
-    returns what the executor's first statement does — the capped count of the matches and,
-    when there are no more than the cap, the page's keys — and the number of candidates read,
-    so that the executor knows whether they were all of them. `columns` are the table's: the
-    candidates carry the key and those the other terms test."""
+    The first is `term UNION ALL other terms`: its plan's estimated rows of each side decide
+    (`first_answer`). The second returns what the executor's first statement does
+    — the capped count of the matches and, when there are no more than the cap, the page's
+    keys. `columns` are the table's: the candidates carry the key and those the other terms
+    test."""
     # a column the other terms test on the search table itself (not a lookup's `l_."column"`)
     tested = [
         ident(c) for c in columns if re.search(rf"(?<![.\w]){re.escape(ident(c))}", lead.rest)
     ]
     carried = ", ".join([f"{key} AS k_", *tested])
-    estimate = f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {table} WHERE {lead.where}"
-    statement = (
-        f"WITH c AS MATERIALIZED (SELECT {carried} FROM {table} WHERE {lead.where} "
-        f"LIMIT {CANDIDATES_MAX + 1}), m AS MATERIALIZED (SELECT k_ FROM c WHERE {lead.rest} "
-        "LIMIT %s) SELECT count(*), CASE WHEN count(*) <= %s THEN (SELECT coalesce((array_agg("
-        f"k_ ORDER BY {order}))[1:%s], '{{}}') FROM m) END, (SELECT count(*) FROM c) FROM m"
+    sides = (
+        f"SELECT 1 FROM {table} WHERE {lead.where} UNION ALL "
+        f"SELECT 1 FROM {table} WHERE {lead.rest}"
     )
-    return estimate, statement
+    statement = (
+        f"WITH m AS MATERIALIZED (SELECT k_ FROM (SELECT {carried} FROM {table} "
+        f"WHERE {lead.where} OFFSET 0) c_ WHERE {lead.rest} LIMIT %s) SELECT count(*), "
+        "CASE WHEN count(*) <= %s THEN (SELECT coalesce((array_agg("
+        f"k_ ORDER BY {order}))[1:%s], '{{}}') FROM m) END FROM m"
+    )
+    return sides, statement
 
 
 def first_answer(db: Any, plan: Any, tail: list[Any]) -> tuple[int, list[str] | None]:
     """(matches up to the cap, the page's keys or None): the executor's first statement,
-    through the lead's candidates where the guards allow (see the module's docstring), else
-    `plan.first_sql`. `tail` is the statement's last three parameters (cut, cap, limit)."""
+    through the lead's candidates when the estimates say so (see the module's docstring),
+    else `plan.first_sql`. `tail` is the statement's last three parameters (cut, cap, limit)."""
     lead = plan.compiled.lead
     if plan.lead_sql is not None and lead is not None:
-        expected = db.execute(plan.lead_estimate_sql, lead.params).fetchone()[0]
-        if _rows(expected) <= ESTIMATE_MAX:
-            n, keys, read = db.execute(
-                plan.lead_sql, [*lead.params, *lead.rest_params, *tail]
-            ).fetchone()
-            if read <= CANDIDATES_MAX:
-                return n, keys
+        params = [*lead.params, *lead.rest_params]
+        explained = db.execute(f"EXPLAIN (FORMAT JSON) {plan.lead_sides_sql}", params).fetchone()
+        term, rest = _estimates(explained[0])
+        if term <= min(rest, ESTIMATE_MAX):
+            return tuple(db.execute(plan.lead_sql, [*params, *tail]).fetchone())
     return tuple(db.execute(plan.first_sql, [*plan.first_params, *tail]).fetchone())
 
 
-def _rows(explained: Any) -> float:
-    """The estimated rows of an EXPLAIN (FORMAT JSON) answer (psycopg parses the JSON)."""
-    return float(explained[0]["Plan"]["Plan Rows"])
+def _estimates(explained: Any) -> tuple[float, float]:
+    """The estimated rows of each side of an EXPLAIN (FORMAT JSON) of `A UNION ALL B` (psycopg
+    parses the JSON); when the planner proved a side empty and left it out, (inf, 0): the one
+    statement, which needs no help then."""
+    sides = explained[0]["Plan"].get("Plans", [])
+    if len(sides) != 2:
+        return float("inf"), 0.0
+    return float(sides[0]["Plan Rows"]), float(sides[1]["Plan Rows"])

@@ -76,7 +76,7 @@ class _Plan:
     tokens: TokenQuery | None = None  # DuckDB: the postings answering the first statement
     keyed_sql: str = ""  # DuckDB: the page's rows by key alone (keys from search.tokens)
     lead_sql: str | None = None  # PostgreSQL: first_sql through a term's candidates first
-    lead_estimate_sql: str = ""  # ... and the planner's estimate of them (search.candidates)
+    lead_sides_sql: str = ""  # ... and its two sides apart, whose estimates decide (candidates)
 
 
 def search(
@@ -307,7 +307,7 @@ def _plan(
     first_params: list[Any] = []
     by_rowid, bounded_sql = False, ""
     month_sql = month_index = lead_sql = None
-    lead_estimate_sql = ""
+    lead_sides_sql = ""
     if db.name == "postgres":
         # See _postgres_page. The page's keys come back already ordered (rank, then key) and
         # cut to `limit`; the rows query returns the key last, to put its rows in that order.
@@ -326,7 +326,7 @@ def _plan(
         first_params = [*compiled.rank_params, *compiled.params]
         if compiled.lead is not None:
             order = f"k_ {_PG_KEY_ORDER}"
-            lead_estimate_sql, lead_sql = lead_statement(
+            lead_sides_sql, lead_sql = lead_statement(
                 compiled.lead, tbl, raw_key, available, ident, order
             )
         # The key compared in the key index's collation, so that index finds the page's rows.
@@ -395,7 +395,7 @@ def _plan(
         tokens,
         keyed_sql,
         lead_sql,
-        lead_estimate_sql,
+        lead_sides_sql,
     )
 
 

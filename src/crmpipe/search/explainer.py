@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from crmpipe.search.candidates import CANDIDATES_MAX, ESTIMATE_MAX
+from crmpipe.search.candidates import ESTIMATE_MAX
 from crmpipe.search.executor import _PG_KEYS_MAX, _plan
 from crmpipe.search.fields import Field
 
@@ -75,9 +75,13 @@ def explain(
         if plan.lead_sql is not None and lead is not None:
             lead_params = [*lead.params, *lead.rest_params, *first_params[-3:]]
             lines += [
-                f"count, read through one term's candidates first when the planner expects at"
-                f" most {ESTIMATE_MAX:,} of them and at most {CANDIDATES_MAX:,} match (else the"
-                " count above runs):",
+                "count, read through one term's candidates first (search.candidates) when the"
+                " planner expects no more of them than of the rows the other terms select, and"
+                f" no more than {ESTIMATE_MAX:,} (else the count above runs); the sides apart:",
+                plan.lead_sides_sql,
+                *plan.backend.explain(plan.lead_sides_sql, lead_params[:-3]),
+                "",
+                "the count:",
                 plan.lead_sql,
                 f"params: {lead_params!r}",
                 "",
