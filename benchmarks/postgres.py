@@ -10,13 +10,16 @@ Prints one table per measurement:
      over --repeat runs on PostgreSQL and on DuckDB side by side;
   4. the naive form of the same queries on the same PostgreSQL data, as the original design
      had them (`lower(title) ILIKE '%finance%'`, which no trigram index serves, and an exact
-     `count(*)`), with the ratio naive / crmpipe.
+     `count(*)`), with the ratio naive / crmpipe;
+  5. each PostgreSQL query again after each of --reanalyze fresh ANALYZEs of contact_search:
+     a plan that flips with the statistics' random sample shows as a spread (worst p95).
 
 The server is CRMPIPE_PG_DSN when set (its role needs CREATEDB), else a throwaway cluster
 started from the machine's binaries like the tests' (crmpipe.publish.pgserver), with durable
 settings (fsync on) and shared_buffers 2GB; --fast uses the tests' fsync-off settings instead.
 
 Usage: uv run python benchmarks/postgres.py [--contacts N] [--repeat N] [--keep] [--fast]
+       [--reanalyze N]
 """
 
 from __future__ import annotations
@@ -182,6 +185,33 @@ def bench_queries(config: Path, dsn: str, repeat: int) -> list[tuple]:
     return rows
 
 
+def bench_reanalyzed(config: Path, dsn: str, times: int, repeat: int) -> list[tuple]:
+    """Per reference query, its PostgreSQL p50 and p95 after each of `times` fresh samples of
+    `contact_search`'s statistics (`ANALYZE`), `repeat` runs each.
+
+    ANALYZE reads a random sample of the rows, so the planner's estimates, and the plan a query
+    gets, can change from one ANALYZE (autovacuum's, after a publish) to the next: `filter:` was
+    10 ms after one and 250 ms after another before search.candidates. One publish's figures
+    show one sample; these show the spread a user meets."""
+    cfg = load_config(config)
+    pg = connect_pg(dsn, statement_timeout=None)
+    backend = PostgresBackend(pg)
+    opts = {
+        "aliases": cfg.search.aliases,
+        "shorthands": cfg.search.shorthands,
+        "limit": 50,
+        "count_cap": cfg.search.count_cap,
+    }
+    queries = (*REFERENCE_QUERIES, *EXTRA_QUERIES)
+    spread: dict[str, list[tuple[float, float]]] = {q: [] for q in queries}
+    for _ in range(times):
+        pg.execute("ANALYZE crmpipe.contact_search")
+        for query in queries:
+            spread[query].append(_timed(lambda q=query: search(backend, q, **opts), repeat))
+    pg.close()
+    return [(q, [p50 for p50, _ in s], [p95 for _, p95 in s]) for q, s in spread.items()]
+
+
 def bench_naive(dsn: str, repeat: int) -> dict[str, tuple[float, float, int]]:
     """Per reference query, the naive form: top 50 + exact count; p50, p95 and the count."""
     out = {}
@@ -211,6 +241,12 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=ROOT / "bench-data")
     ap.add_argument("--keep", action="store_true", help="reuse the case and warehouse if built")
     ap.add_argument("--fast", action="store_true", help="fsync-off server settings (as tests)")
+    ap.add_argument(
+        "--reanalyze",
+        type=int,
+        default=5,
+        help="ANALYZE contact_search this many times, the PostgreSQL queries timed after each",
+    )
     args = ap.parse_args()
 
     folder = args.dir / f"pg-pursuit-{args.contacts}"
@@ -250,6 +286,7 @@ def main() -> None:
         console.print(f"VACUUM (ANALYZE) before the queries: {settle(dsn):.1f} s", highlight=False)
         queries = bench_queries(config, dsn, args.repeat)
         naive = bench_naive(dsn, args.naive_repeat)
+        reanalyzed = bench_reanalyzed(config, dsn, args.reanalyze, max(args.repeat // 2, 5))
         t = Table(
             title=f"3. reference queries, top 50 + count capped at 10,000 ({args.repeat} runs)"
         )
@@ -280,6 +317,21 @@ def main() -> None:
                 query, f"{n50:.0f}", f"{n95:.0f}", f"{n:,}", f"{p50:.1f}", f"{n50 / p50:,.0f}×"
             )
         console.print(t)
+        if reanalyzed and args.reanalyze:
+            t = Table(
+                title=f"5. PostgreSQL after each of {args.reanalyze} fresh ANALYZEs of "
+                f"contact_search ({max(args.repeat // 2, 5)} runs each): p50 and p95, ms"
+            )
+            for col in ("query", "p50 each", "p95 each", "worst p95"):
+                t.add_column(col, justify="left" if col == "query" else "right")
+            for query, p50s, p95s in reanalyzed:
+                t.add_row(
+                    query,
+                    ", ".join(f"{v:.1f}" for v in p50s),
+                    ", ".join(f"{v:.1f}" for v in p95s),
+                    f"{max(p95s):.1f}",
+                )
+            console.print(t)
     finally:
         if cluster is not None:
             cluster.stop()
