@@ -64,6 +64,9 @@ FIXED = [
     "email:.g",
     "email:ob,gov",
     "-email:ob",
+    # needles without a trigram (row by row on PostgreSQL) beside entity terms
+    "email:ob tech:acc pop>1000",
+    "email:@ state:CA",
     "tech:accela",
     "tech:acc",
     "tech:tyler",

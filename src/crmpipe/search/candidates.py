@@ -29,13 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from crmpipe.search.ast import And, Compare, FieldMatch, Node, Value, walk
+from crmpipe.search.dialects import trigram_findable
 from crmpipe.search.fields import JOIN_SEPARATOR, Kind
 
 #: The most rows the planner may expect the term to match for it to be read first.
 ESTIMATE_MAX = 100_000
-#: The trigram index finds a needle by its words' trigrams: one with no run of three letters or
-#: digits (`ab`, `.g`, `@`) would read the whole index.
-_TRIGRAM = re.compile(r"[^\W_]{3}")
 
 
 @dataclass(frozen=True)
@@ -81,7 +79,7 @@ def _needle(node: Node, compiler: Any) -> str | None:
     needle = value.text.lower()
     if column in d.lookups or tested not in d.trigram or JOIN_SEPARATOR in needle:
         return None
-    return needle if _TRIGRAM.search(needle) and "\x00" not in needle else None
+    return needle if trigram_findable(needle) and "\x00" not in needle else None
 
 
 def _looked_up(node: Node, compiler: Any) -> bool:
