@@ -472,11 +472,23 @@ def test_a_long_key_walk_falls_back_to_collecting_the_matches(stores) -> None:
     assert after == before
 
 
+def test_a_walk_is_given_as_long_as_the_count_took(stores) -> None:
+    """A walk slower than KEY_WALK_TIMEOUT but quicker than the query's count finishes (the
+    matches collected instead would cost more than the count); one slower than both is
+    cancelled and the page collected, with index scans off."""
+    _, _, pg = stores
+    backend = PostgresBackend(pg)
+    sql = "SELECT current_setting('enable_indexscan') FROM (SELECT pg_sleep(0.3)) s"
+    assert backend.key_order_page(sql, [], counted_in=1.0) == [("on",)]
+    assert backend.key_order_page(sql, [], counted_in=0.05) == [("off",)]
+
+
 def test_pages_agree_whichever_way_postgres_reads_them(stores, monkeypatch) -> None:
     """With a walk timeout too short to finish, every capped page is read the other way."""
     from crmpipe.search import backends
 
     monkeypatch.setattr(backends, "KEY_WALK_TIMEOUT", "1ms")
+    monkeypatch.setattr(backends, "WALK_PATIENCE", 0.0)
     cfg, duck, pg = stores
     opts = {"aliases": cfg.search.aliases, "shorthands": cfg.search.shorthands}
     for query in ("crm:a", "created>2023-06-01", "tech:acc", "fin", "state:TX"):
@@ -512,7 +524,7 @@ def test_date_range_pages_agree_without_walking_the_keys(
     (which, with keys given out in creation order, passes every earlier row first), and its
     page is DuckDB's whatever the cap and the page size."""
 
-    def no_walk(self: PostgresBackend, sql: str, params: list) -> list:
+    def no_walk(self: PostgresBackend, sql: str, params: list, **kw: object) -> list:
         raise AssertionError(f"the key index was walked for {query!r}")
 
     monkeypatch.setattr(PostgresBackend, "key_order_page", no_walk)

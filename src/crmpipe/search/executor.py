@@ -217,7 +217,9 @@ def _postgres_page(
     assert plan.first_sql is not None
     cap = count_cap if count_cap is not None else _PG_KEYS_MAX
     tail = [count_cap + 1 if count_cap is not None else None, cap, limit]
+    started = time.perf_counter()
     n, keys = first_answer(db, plan, tail)
+    counted_in = time.perf_counter() - started
     capped = count_cap is not None and n > count_cap
     total = min(n, count_cap) if count_cap is not None else n
     if keys is not None:
@@ -246,7 +248,7 @@ def _postgres_page(
         rows.sort(key=lambda row: position[row[-1]])
         return [row[:-1] for row in rows], total, capped, plan.page_sql, [month_keys]
     sql, params = plan.rows_sql, plan.rows_params
-    return db.key_order_page(sql, params), total, capped, sql, params
+    return db.key_order_page(sql, params, counted_in=counted_in), total, capped, sql, params
 
 
 def _count(plan: _Plan, count_cap: int | None) -> tuple[int, bool]:
