@@ -472,10 +472,13 @@ def test_a_long_key_walk_falls_back_to_collecting_the_matches(stores) -> None:
     assert after == before
 
 
-def test_a_walk_is_given_as_long_as_the_count_took(stores) -> None:
+def test_a_walk_is_given_as_long_as_the_count_took(stores, monkeypatch) -> None:
     """A walk slower than KEY_WALK_TIMEOUT but quicker than the query's count finishes (the
     matches collected instead would cost more than the count); one slower than both is
     cancelled and the page collected, with index scans off."""
+    from crmpipe.search import backends
+
+    monkeypatch.setattr(backends, "KEY_WALK_TIMEOUT", "100ms")
     _, _, pg = stores
     backend = PostgresBackend(pg)
     sql = "SELECT current_setting('enable_indexscan') FROM (SELECT pg_sleep(0.3)) s"
