@@ -627,3 +627,32 @@ def test_explain_shows_the_terms_read_first(stores) -> None:
     statement = text.split("read through one term's candidates first")[1]
     assert "UNION ALL" in statement and ") c_ WHERE" in statement and "_emails_joined" in statement
     assert explain(pg, "state:CA", **opts).count("candidates first") == 0
+
+
+@pytest.mark.parametrize("most", [1000, 1])
+def test_a_vocabulary_term_is_written_with_its_values(stores, monkeypatch, most: int) -> None:
+    """On PostgreSQL a term on a vocabulary field (`title`) is written with the values it
+    matches, read first (the planner then knows how many rows they hold), or as a subquery on
+    the vocabulary when they are more than VOCABULARY_VALUES_MAX; the same answers as DuckDB
+    either way."""
+    from crmpipe.search import backends, executor
+
+    monkeypatch.setattr(backends, "VOCABULARY_VALUES_MAX", most)
+    cfg, duck, pg = stores
+    backend = PostgresBackend(pg)
+    opts = {"aliases": cfg.search.aliases, "shorthands": cfg.search.shorthands}
+    for query in ("title:an state:CA pop>1000", "title:an", "-title:an", "title:zzzq"):
+        plan = executor._plan(
+            backend, query, limit=50, count_cap=100, columns=None, table=None, fields=None, **opts
+        )
+        listed = [p for p in plan.compiled.params if isinstance(p, list)]
+        if query == "title:zzzq":  # no title holds it: nothing to list, nothing matches
+            assert plan.compiled.where == "false", plan.compiled.where
+        elif most > 1:
+            assert '"title" = ANY(' in plan.compiled.where and len(listed[0]) > 1, query
+        else:
+            assert "search_values" in plan.compiled.where and not listed, query
+        for cap in (100, None):
+            a = search(duck, query, count_cap=cap, **opts)
+            b = search(backend, query, count_cap=cap, **opts)
+            assert (b.rows, b.total, b.capped) == (a.rows, a.total, a.capped), query

@@ -35,6 +35,9 @@ KEY_WALK_TIMEOUT = "500ms"
 #: than the count is worth finishing (`email:jo tech:accela pop>1000` at 4.5M contacts: count
 #: 220 ms, walk 80-150 ms, every match collected 4-5 s; a walk under load may pass 500 ms).
 WALK_PATIENCE = 1.0
+#: The most values of a vocabulary field (`title`) a term is written with; more, and the term
+#: stays a subquery on the vocabulary (a list that long costs more to plan than it tells).
+VOCABULARY_VALUES_MAX = 1000
 #: The schema readers query in PostgreSQL.
 PG_SCHEMA = "crmpipe"
 
@@ -372,6 +375,18 @@ class PostgresBackend(Backend):
                     field,
                 )
         return out
+
+    def vocabulary_values(self, lookup: Lookup, pattern: str) -> list[str] | None:
+        """The values of vocabulary `lookup` that match ILIKE `pattern`, sorted; None when
+        there are more than VOCABULARY_VALUES_MAX (search.dialects: the term then stays a
+        subquery)."""
+        column = lookup.column
+        rows = self.execute(
+            f"SELECT l_.{column} FROM {lookup.table} l_ WHERE l_.field = %s "
+            f"AND l_.{column} ILIKE %s LIMIT %s",
+            [lookup.field, pattern, VOCABULARY_VALUES_MAX + 1],
+        ).fetchall()
+        return None if len(rows) > VOCABULARY_VALUES_MAX else sorted(r[0] for r in rows)
 
     def _trigram_columns(self) -> frozenset[str]:
         """The search table's columns a trigram GIN index serves (the first column of each)."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -258,6 +258,9 @@ class PostgresDialect(Dialect):
         #: The search table's columns a trigram index serves (quoted): a substring term on one
         #: can be read first (search.candidates).
         self.trigram = frozenset(self.ident(column) for column in trigram)
+        #: (vocabulary lookup, ILIKE pattern) → the vocabulary's values it matches, or None when
+        #: there are too many to list; set per search (`with_values`), since it asks the store.
+        self.values: Callable[[Lookup, str], list[str] | None] | None = None
         #: Write lookups as `coalesce(x IN (SELECT ...), false)`: PostgreSQL then keeps the
         #: subquery a hashed SubPlan, checked per row, instead of turning it into a join. A page
         #: walking the key index in order wants that (a join can't keep the order cheaply);
@@ -268,7 +271,13 @@ class PostgresDialect(Dialect):
     def variant(self, *, hashed: bool) -> PostgresDialect:
         """This dialect with the same lookups, writing lookups hashed or not."""
         twin = PostgresDialect(hashed=hashed)
-        twin.lookups, twin.trigram = self.lookups, self.trigram
+        twin.lookups, twin.trigram, twin.values = self.lookups, self.trigram, self.values
+        return twin
+
+    def with_values(self, values: Callable[[Lookup, str], list[str] | None]) -> PostgresDialect:
+        """This dialect, writing a vocabulary field's term with the values `values` finds."""
+        twin = self.variant(hashed=self.hashed)
+        twin.values = values
         return twin
 
     def ident(self, name: str) -> str:
@@ -308,6 +317,14 @@ class PostgresDialect(Dialect):
             return _NOTHING
         pattern = "%" + like_escape(needle) + "%"
         lookup = self.lookups.get(column)
+        if lookup is not None and lookup.key is None and self.values is not None:
+            # A vocabulary field (`title`): its matching values read first, so that the planner
+            # sees which they are and, from the column's statistics, how many rows they hold
+            # (`title: finance`: 52 titles, 323,861 contacts; as a subquery it guessed 1,153
+            # and read them all before the entity terms beside it: 2 s at 4.5M contacts).
+            found = self.values(lookup, pattern)
+            if found is not None:
+                return Fragment(f"{column} = ANY(%s::text[])", (found,)) if found else _NOTHING
         if lookup is not None:
             return self._looked_up(column, lookup, "ILIKE %s", (pattern,))
         return Fragment(f"{column} ILIKE %s", (pattern,))

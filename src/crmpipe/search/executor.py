@@ -10,12 +10,13 @@ then the page (`_duckdb_page`, `_postgres_page`). search.explainer shows those s
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from crmpipe.search.backends import PG_SCHEMA, Backend, as_backend, choose_table
+from crmpipe.search.backends import PG_SCHEMA, Backend, PostgresBackend, as_backend, choose_table
 from crmpipe.search.candidates import first_answer, lead_statement
 from crmpipe.search.compiler import CompiledQuery, compile_search
 from crmpipe.search.dialects import pg_month, pg_month_index
@@ -283,11 +284,15 @@ def _plan(
         raise QueryError(f"count_cap must be a whole number ≥ 0 or None, not {count_cap!r}")
     db, table = choose_table(as_backend(con), table)
     registry = fields if fields is not None else db.load_fields(aliases)
-    compiled = compile_search(query, registry, shorthands=shorthands, dialect=db.dialect)
+    dialect, page_dialect = db.dialect, db.page_dialect
+    if isinstance(db, PostgresBackend):  # a vocabulary's values read once per search
+        values = functools.cache(db.vocabulary_values)
+        dialect, page_dialect = dialect.with_values(values), page_dialect.with_values(values)
+    compiled = compile_search(query, registry, shorthands=shorthands, dialect=dialect)
     # The page in key (or rank) order: PostgreSQL writes its lookups for an index walk there.
     paged = compiled
-    if db.page_dialect is not db.dialect:
-        paged = compile_search(query, registry, shorthands=shorthands, dialect=db.page_dialect)
+    if page_dialect is not dialect:
+        paged = compile_search(query, registry, shorthands=shorthands, dialect=page_dialect)
     available = db.table_columns(table)
     shown = _columns(columns, available, db.search_spec.default_columns)
     ident, mark = db.dialect.ident, db.dialect.placeholder
