@@ -31,6 +31,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -38,6 +39,7 @@ from rich.console import Console
 from rich.table import Table
 
 from crmpipe.config.load import load_config
+from crmpipe.config.schema import Config
 from crmpipe.demo.datasets import pursuit
 from crmpipe.demo.runner import REFERENCE_QUERIES
 from crmpipe.pipeline import Reporter, run_path
@@ -158,18 +160,23 @@ def settle(dsn: str) -> float:
     return time.perf_counter() - t0
 
 
+def _search_options(cfg: Config) -> dict[str, Any]:
+    """What each timed search is given: the case's aliases, shorthands and count cap, top 50."""
+    return {
+        "aliases": cfg.search.aliases,
+        "shorthands": cfg.search.shorthands,
+        "limit": 50,
+        "count_cap": cfg.search.count_cap,
+    }
+
+
 def bench_queries(config: Path, dsn: str, repeat: int) -> list[tuple]:
     """Per reference query: PostgreSQL p50/p95, DuckDB p50/p95, the answer's count label."""
     cfg = load_config(config)
     duck = connect(cfg.warehouse_path, read_only=True)
     pg = connect_pg(dsn, statement_timeout=None)
     backend = PostgresBackend(pg)
-    opts = {
-        "aliases": cfg.search.aliases,
-        "shorthands": cfg.search.shorthands,
-        "limit": 50,
-        "count_cap": cfg.search.count_cap,
-    }
+    opts = _search_options(cfg)
     rows = []
     for query in (*REFERENCE_QUERIES, *EXTRA_QUERIES):
         labels = {}
@@ -196,12 +203,7 @@ def bench_reanalyzed(config: Path, dsn: str, times: int, repeat: int) -> list[tu
     cfg = load_config(config)
     pg = connect_pg(dsn, statement_timeout=None)
     backend = PostgresBackend(pg)
-    opts = {
-        "aliases": cfg.search.aliases,
-        "shorthands": cfg.search.shorthands,
-        "limit": 50,
-        "count_cap": cfg.search.count_cap,
-    }
+    opts = _search_options(cfg)
     queries = (*REFERENCE_QUERIES, *EXTRA_QUERIES)
     spread: dict[str, list[tuple[float, float]]] = {q: [] for q in queries}
     for _ in range(times):
