@@ -22,21 +22,13 @@ from crmpipe.search.fields import Field, fields_from_list, load_fields
 from crmpipe.search.table import CONTACT_SEARCH, FIELDS_TABLE, SearchTable
 from crmpipe.sqltext import quote_ident
 
-#: How long a PostgreSQL page may walk the key index before the matches are collected instead.
-#: A walk's first rows can wait on a lookup's whole set being hashed (`display_name: city`: the
-#: 69,649 entities whose name holds "city", 156 ms of a 184 ms walk at 4.5M contacts), and
-#: collecting the matches instead costs seconds when they are many (that query 3.5 s, `lat:30..40`
-#: 7-8 s); a walk that is long because its matches sit at the far end of the key order pays the
-#: wait on top of collecting them (`created>2024-06-01 email:gov` 1.6 s with 100 ms, 2.7 s with
-#: 500 ms; left alone, its walk takes 12 s).
+#: How long a PostgreSQL page may walk the key index before the matches are collected instead:
+#: a walk can wait on a lookup's set being hashed, and collecting many matches costs seconds
+#: (`display_name: city` 0.2 s walked, 3.5 s collected at 4.5M; docs/postgres.md, step 2).
 KEY_WALK_TIMEOUT = "500ms"
-#: ... or this many times as long as the query's capped count took, if that is longer: collecting
-#: every match costs more than counting the first cap + 1 of them did, so a walk that takes less
-#: than the count is worth finishing (`email:jo tech:accela pop>1000` at 4.5M contacts: count
-#: 220 ms, walk 80-150 ms, every match collected 4-5 s; a walk under load may pass 500 ms).
+#: ... or this many times the query's count time, if longer: collecting every match costs more.
 WALK_PATIENCE = 1.0
-#: The most values of a vocabulary field (`title`) a term is written with; more, and the term
-#: stays a subquery on the vocabulary (a list that long costs more to plan than it tells).
+#: The most values of a vocabulary field (`title`) a term is written with (else a subquery).
 VOCABULARY_VALUES_MAX = 1000
 #: The schema readers query in PostgreSQL.
 PG_SCHEMA = "crmpipe"
