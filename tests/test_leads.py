@@ -176,3 +176,44 @@ def test_a_project_without_lead_lists_builds_no_leads(tmp_path):
     tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     con.close()
     assert "leads" not in tables and "lead_provenance" not in tables
+
+
+def _uncompressed(cfg, table: str) -> set[str]:
+    """The text columns of `table` whose every segment is stored uncompressed."""
+    con = connect(cfg.warehouse_path, read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT column_name FROM pragma_storage_info(?) WHERE segment_type = 'VARCHAR' "
+            "GROUP BY ALL HAVING bool_and(compression = 'Uncompressed')",
+            [table],
+        ).fetchall()
+        return {r[0] for r in rows}
+    finally:
+        con.close()
+
+
+def test_the_facility_records_near_unique_text_is_stored_uncompressed(tmp_path):
+    """build/plain.py: the facilities' key, name, address, phone and e-mails are written
+    without compression in each wide copy of the records; their other columns (state, county,
+    codes, lineage) and the contacts stay compressed. Entities not resolved: nothing changes."""
+    from crmpipe.build.plain import FACILITY_PLAIN
+
+    (tmp_path / "facilities").mkdir()
+    cfg = _project(tmp_path / "facilities")
+    run(cfg)
+    for table in (
+        "staging.entities",
+        "core.entities__unresolved",
+        "resolved.entity_records",
+        "core.entities",
+    ):
+        assert _uncompressed(cfg, table) == set(FACILITY_PLAIN), table
+    assert _uncompressed(cfg, "core.contacts") == set()
+    (tmp_path / "off").mkdir()
+    _project(tmp_path / "off")
+    text = CONFIG.replace("entities: {enabled: true}", "entities: {enabled: false}")
+    (tmp_path / "off" / "crmpipe.yml").write_text(text)
+    off = parse_config(text, tmp_path / "off" / "crmpipe.yml")
+    run(off)
+    assert _uncompressed(off, "staging.entities") == set()
+    assert _uncompressed(off, "core.entities") == set()

@@ -7,6 +7,7 @@ derived from it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -460,13 +461,19 @@ def physical_columns(tbl: Table) -> list[tuple[str, str]]:
     return out
 
 
-def duckdb_ddl(tbl: Table, schema: str, *, lineage: bool = True) -> str:
-    """CREATE TABLE statement for `tbl` in `schema`.
+def duckdb_ddl(
+    tbl: Table, schema: str, *, lineage: bool = True, plain: Collection[str] = ()
+) -> str:
+    """CREATE TABLE statement for `tbl` in `schema`; the columns named in `plain` stored
+    without compression (build/plain.py).
 
     Keys are enforced by the build step (which resolves duplicates and counts them) rather than
     by DuckDB constraints, which would abort a whole bulk insert on one duplicate.
     """
-    cols = [f"{quote_ident(n)} {t}" for n, t in physical_columns(tbl)]
+    cols = [
+        f"{quote_ident(n)} {t}" + (" USING COMPRESSION uncompressed" if n in plain else "")
+        for n, t in physical_columns(tbl)
+    ]
     if lineage:
         cols += [f"{n} {t}" for n, t in LINEAGE_COLUMNS]
     return (

@@ -32,6 +32,7 @@ from crmpipe.build.incremental import (
     stored_fingerprint,
     stored_verdict,
 )
+from crmpipe.build.plain import configured_plain
 from crmpipe.build.staging import StageResult, stage_table
 from crmpipe.build.written import Written
 from crmpipe.clean import install_macros
@@ -361,7 +362,7 @@ def _rebuild(
                     check_names=quarantining if checks else set(),
                 )
             else:
-                r = build_core(con, tbl, run_id)
+                r = build_core(con, tbl, run_id, configured_plain(cfg, tbl))
             built[name] = r
             s.rows = r.loaded
             s.detail = f"{r.merged:,} merged duplicates, {r.quarantined:,} quarantined"
@@ -397,7 +398,10 @@ def _rebuild(
         if name not in tables:
             continue
         with steps.step("resolve", name) as s:
-            snapshot_records(con, tables[name], full=full, merged=built[name].merged_keys)
+            snapshot_records(
+                con, tables[name], full=full, merged=built[name].merged_keys,
+                plain=configured_plain(cfg, tables[name]),
+            )  # fmt: skip
 
             def meanwhile(name: str = name) -> None:
                 """While Splink scores on its own connection: the tables built after this

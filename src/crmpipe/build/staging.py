@@ -17,6 +17,7 @@ import duckdb
 
 from crmpipe.build.branchwise import localize, standardize, with_file_fields
 from crmpipe.build.parsed import add_further_people, address_fill, drop_fills, people_fill
+from crmpipe.build.plain import configured_plain
 from crmpipe.build.processor import apply_processor
 from crmpipe.clean import ColumnSpec, clean_relation
 from crmpipe.clean.relation import Fill
@@ -139,7 +140,7 @@ def stage_table(
 
     With `files` (source → file hashes) only those files' rows are staged and the table's
     earlier row issues are kept: the incremental run stages the new files this way."""
-    con.execute(duckdb_ddl(tbl, "staging"))
+    con.execute(duckdb_ddl(tbl, "staging", plain=configured_plain(cfg, tbl)))
     if files is None:
         con.execute(f"DELETE FROM {ISSUES_TABLE} WHERE table_name = ?", [tbl.name])
     lineage = ", ".join(n for n, _ in LINEAGE_COLUMNS)

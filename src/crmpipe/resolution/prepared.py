@@ -36,7 +36,7 @@ import duckdb
 
 from crmpipe.resolution.tables import ResolvedTables
 from crmpipe.sqltext import quote_ident
-from crmpipe.warehouse.connection import table_columns, table_exists
+from crmpipe.warehouse.connection import create_table_as, table_columns, table_exists
 
 
 @dataclass(frozen=True)
@@ -225,19 +225,13 @@ def write_stored(con: duckdb.DuckDBPyConnection, table: str, select: str) -> Non
     """(Re)create the stored features `table` with the rows of `select`, the `UNCOMPRESSED`
     text and text-list columns (and those named `UNCOMPRESSED_PREFIX`…) stored without
     compression."""
-    shape = con.execute(f"DESCRIBE {select}").fetchall()
-    ddl = ", ".join(
-        f"{quote_ident(name)} {kind}"
-        + (
-            " USING COMPRESSION uncompressed"
-            if kind in UNCOMPRESSED_TYPES
-            and (name in UNCOMPRESSED or name.startswith(UNCOMPRESSED_PREFIX))
-            else ""
-        )
-        for name, kind, *_ in shape
+    create_table_as(con, table, select, _uncompressed)
+
+
+def _uncompressed(name: str, kind: str) -> bool:
+    return kind in UNCOMPRESSED_TYPES and (
+        name in UNCOMPRESSED or name.startswith(UNCOMPRESSED_PREFIX)
     )
-    con.execute(f"CREATE OR REPLACE TABLE {table} ({ddl})").fetchall()
-    con.execute(f"INSERT INTO {table} {select}").fetchall()
 
 
 def drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:

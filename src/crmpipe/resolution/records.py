@@ -20,12 +20,15 @@ list, entities (whose snapshot also reads cleaning's issues) — numbers everyth
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import duckdb
 
 from crmpipe.model import Table
 from crmpipe.resolution.tables import RESOLVE_DDL, ResolvedTables
 from crmpipe.sqltext import quote_ident
 from crmpipe.warehouse.connection import (
+    create_table_as,
     fetch_all,
     number_by_rowid,
     table_columns,
@@ -60,14 +63,20 @@ def _ranked(tbl: Table, raw: str = "", raw_join: str = "", where: str = "") -> s
 
 
 def snapshot_records(
-    con: duckdb.DuckDBPyConnection, tbl: Table, *, full: bool = False, merged: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    tbl: Table,
+    *,
+    full: bool = False,
+    merged: str | None = None,
+    plain: Collection[str] = (),
 ) -> int:
     """resolved.<x>_records := core.<table> with a numeric `_rid` and `_rec` (recency: newer
     file, then later row, is larger); entities also carry `_phone_raw`, the raw value of a
     phone cleaning found invalid (a 7-digit local number), from `meta.row_issues`.
 
     Updated in place when only newer records arrived (`update_records`, given the keys the
-    build `merged`), unless `full`. Returns the number of records."""
+    build `merged`), unless `full`. A full snapshot stores the columns named in `plain`
+    without compression (build/plain.py). Returns the number of records."""
     ensure_resolved(con)
     t = ResolvedTables(tbl.name)
     if tbl.name != "entities" and not full and update_records(con, tbl, merged) is not None:
@@ -97,10 +106,12 @@ def snapshot_records(
     # by the row's place: a new table's row ids are one run in that order. A window in the
     # write (`row_number() OVER ()`) would keep the sort's output and the write of every column
     # on one thread (~1.6 s of wall of 3.2 s at 1.1M facility records).
-    fetch_all(
+    create_table_as(
         con,
-        f"CREATE OR REPLACE TABLE {t.records} AS SELECT CAST(NULL AS BIGINT) AS _rid, * FROM ("
+        t.records,
+        f"SELECT CAST(NULL AS BIGINT) AS _rid, * FROM ("
         f"{_ranked(tbl, raw, raw_join)} ORDER BY _rec, CAST({key} AS VARCHAR))",
+        plain,
     )
     return number_by_rowid(con, t.records, "_rid")
 

@@ -14,11 +14,15 @@ cluster is the origin of all its values (its lineage row says which).
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import duckdb
 
+from crmpipe.build.plain import plain_columns
 from crmpipe.config.schema import ResolveSpec
 from crmpipe.model import Role, Table, physical_columns
 from crmpipe.sqltext import quote_ident
+from crmpipe.warehouse.connection import create_table_as
 
 #: Companion columns chosen together with their column (from the same record).
 COMPANIONS = {Role.PHONE: "_ext", Role.URL: "_domain"}
@@ -38,12 +42,18 @@ def _subset(records: str, clusters: str, only: str | None) -> tuple[str, str]:
 
 
 def _write(
-    con: duckdb.DuckDBPyConnection, out: str, select: str, only: str | None, id_col: str
+    con: duckdb.DuckDBPyConnection,
+    out: str,
+    select: str,
+    only: str | None,
+    id_col: str,
+    plain: Collection[str] = (),
 ) -> int:
-    """`out` := `select`; or, with `only`, its rows whose `id_col` is one of those golden ids
+    """`out` := `select`, its columns named in `plain` stored without compression
+    (build/plain.py); or, with `only`, its rows whose `id_col` is one of those golden ids
     replaced by `select`'s (computed for them alone). Returns the row count of `out`."""
     if only is None:
-        con.execute(f"CREATE OR REPLACE TABLE {out} AS {select}").fetchall()
+        create_table_as(con, out, select, plain)
     else:
         con.execute(
             f"DELETE FROM {out} WHERE CAST({id_col} AS VARCHAR) IN (SELECT golden_id FROM {only})"
@@ -144,7 +154,7 @@ def build_golden(
           FROM {members}
           GROUP BY _cluster)
         """
-    return _write(con, out, select, only, quote_ident(key))
+    return _write(con, out, select, only, quote_ident(key), plain_columns(tbl, spec))
 
 
 def build_field_sources(

@@ -14,10 +14,12 @@ So at the start of a run, before it writes to them, a table of `core`, `resolved
 a full run, which writes core and resolved anew anyway: of `meta`) of at least `MIN_ROWS` stored
 rows whose deleted rows exceed `DEAD_SHARE` of them is written anew from its live rows (`CREATE
 OR REPLACE TABLE t AS SELECT * FROM t`: same columns and types, rows in the order they were
-stored, since DuckDB preserves insertion order; these tables carry no constraints or compression
-settings). Search tables are left to their own rule: they are rebuilt when a run changes more
-than `search.rebuild_share` of their rows, and a full run (`crmpipe run --full`) writes every
-table anew.
+stored, since DuckDB preserves insertion order; these tables carry no constraints. Columns
+declared uncompressed — the stored features' keys, resolution/prepared.py, and the facility
+records' near-unique text, build/plain.py — come out compressed: a slower write next time, the
+same values; a full run declares them again). Search tables are left to their own rule: they are
+rebuilt when a run changes more than `search.rebuild_share` of their rows, and a full run
+(`crmpipe run --full`) writes every table anew.
 """
 
 from __future__ import annotations

@@ -9,11 +9,13 @@ changes, issues, runs; the run registry is `warehouse.runs`).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import duckdb
 
 from crmpipe.errors import CrmpipeError
+from crmpipe.sqltext import quote_ident
 
 SCHEMAS = ("raw", "staging", "core", "search", "marts", "quarantine", "meta")
 
@@ -199,3 +201,30 @@ def number_by_rowid(
             params or [],
         )
     return int(rows)
+
+
+def create_table_as(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    select: str,
+    plain: Collection[str] | Callable[[str, str], bool] = (),
+) -> None:
+    """`CREATE OR REPLACE TABLE table AS select`, the columns `plain` names (or, a function,
+    picks by name and DuckDB type) stored without compression: the table is created from the
+    select's `DESCRIBE` with those columns `USING COMPRESSION uncompressed`, then filled by one
+    `INSERT` (which keeps the select's order, as the `CREATE … AS` does). DuckDB analyses every
+    text column's values for a compression before it writes them; for text with nearly one
+    value per row that analysis is most of the write and saves little space. Without `plain`,
+    the `CREATE … AS` itself."""
+    if not plain:
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS {select}").fetchall()
+        return
+    picks = plain if callable(plain) else (lambda name, _kind: name in plain)
+    shape = con.execute(f"DESCRIBE {select}").fetchall()
+    uncompressed = " USING COMPRESSION uncompressed"
+    ddl = ", ".join(
+        f"{quote_ident(name)} {kind}" + (uncompressed if picks(name, kind) else "")
+        for name, kind, *_ in shape
+    )
+    con.execute(f"CREATE OR REPLACE TABLE {table} ({ddl})").fetchall()
+    con.execute(f"INSERT INTO {table} {select}").fetchall()

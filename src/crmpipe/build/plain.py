@@ -1,0 +1,38 @@
+"""The facility records' near-unique text, stored without compression.
+
+DuckDB analyses every text column's values for a compression (a dictionary, FSST) before it
+writes them. For text with nearly one value per record — a facility's key, name, street
+address, phone and e-mails — that analysis was most of each write of the records and saved
+little space. A run of facilities (entities resolved by the facility rules,
+resolution/facilities.py) writes the records four times: `staging.entities`, the built
+`core.entities` (kept as `core.entities__unresolved`), the records snapshot
+`resolved.entity_records` and the golden `core.entities`; those columns are declared `USING
+COMPRESSION uncompressed` in each. At 1M + 100k facility rows (docs/benchmarks.md, branch
+`leads60i`) each copy's write took about 1.1–1.4 s less CPU for ~110 MB more on disk. Every
+other column (counties, codes, types, the lineage's file names) stays compressed: a dictionary
+makes those almost nothing. Contacts and other tables, and entities resolved otherwise (a CRM
+merge's companies, `comparisons:`) or not at all (the public-sector case), are unchanged.
+"""
+
+from __future__ import annotations
+
+from crmpipe.config.schema import Config, ResolveSpec
+from crmpipe.model import Table
+
+#: The facility records' columns with nearly one value per record.
+FACILITY_PLAIN = ("entity_id", "display_name", "address", "phone", "email")
+
+
+def plain_columns(tbl: Table, spec: ResolveSpec) -> tuple[str, ...]:
+    """The columns of `tbl` stored without compression when resolved under `spec`: the
+    `FACILITY_PLAIN` ones of facilities (as resolution/facilities.is_facility_table and
+    resolution/companies.is_company_table decide), none otherwise."""
+    if tbl.name != "entities" or not spec.enabled or spec.comparisons or spec.crm_merge:
+        return ()
+    names = set(tbl.column_names)
+    return tuple(c for c in FACILITY_PLAIN if c in names)
+
+
+def configured_plain(cfg: Config, tbl: Table) -> tuple[str, ...]:
+    """`plain_columns` of `tbl` under the project's `resolve:` settings."""
+    return plain_columns(tbl, cfg.resolve_spec(tbl.name))
