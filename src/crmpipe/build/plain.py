@@ -25,9 +25,9 @@ FACILITY_PLAIN = ("entity_id", "display_name", "address", "phone", "email")
 
 def plain_columns(tbl: Table, spec: ResolveSpec) -> tuple[str, ...]:
     """The columns of `tbl` stored without compression when resolved under `spec`: the
-    `FACILITY_PLAIN` ones of facilities (as resolution/facilities.is_facility_table and
-    resolution/companies.is_company_table decide), none otherwise."""
-    if tbl.name != "entities" or not spec.enabled or spec.comparisons or spec.crm_merge:
+    `FACILITY_PLAIN` ones of facilities, none otherwise."""
+    facilities = spec.resolves_facilities(tbl.name) and not spec.resolves_companies(tbl.name)
+    if not spec.enabled or not facilities:
         return ()
     names = set(tbl.column_names)
     return tuple(c for c in FACILITY_PLAIN if c in names)

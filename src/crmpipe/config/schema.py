@@ -330,6 +330,16 @@ class ResolveSpec(_Strict):
     #: A cluster of more records than this is split at its weakest links until none is.
     max_cluster_size: int | None = Field(default=None, ge=2)
 
+    def resolves_companies(self, table: str) -> bool:
+        """Entities of a CRM merge are companies, unless `comparisons:` asks for Splink's
+        (resolution/companies.py)."""
+        return table == "entities" and bool(self.crm_merge) and not self.comparisons
+
+    def resolves_facilities(self, table: str) -> bool:
+        """Entities are resolved as facilities unless `comparisons:` asks for the role-derived
+        ones (resolution/facilities.py; a CRM merge's companies take precedence)."""
+        return table == "entities" and not self.comparisons
+
     @model_validator(mode="after")
     def _split_above_threshold(self) -> ResolveSpec:
         """A link below the threshold is never made, so a split threshold at or under it

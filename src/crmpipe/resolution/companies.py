@@ -44,7 +44,7 @@ MIN_CONTAINED = 5
 
 def is_company_table(tbl: Table, spec: ResolveSpec) -> bool:
     """Entities of a CRM merge are companies, unless `comparisons:` asks for Splink's."""
-    return tbl.name == "entities" and bool(spec.crm_merge) and not spec.comparisons
+    return spec.resolves_companies(tbl.name)
 
 
 def resolution_reads(tbl: Table, spec: ResolveSpec) -> tuple[str, ...]:

@@ -366,7 +366,7 @@ DUPLICATE_SHARE = 0.1
 
 def is_facility_table(tbl: Table, spec: ResolveSpec) -> bool:
     """Entities are resolved as facilities unless `comparisons:` asks for the role-derived ones."""
-    return tbl.name == "entities" and not spec.comparisons
+    return spec.resolves_facilities(tbl.name)
 
 
 def facility_prior(prepass_pairs: int, records: int, recall: float) -> float:
