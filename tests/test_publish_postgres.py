@@ -247,10 +247,11 @@ def test_publish_tables_keys_indexes_and_search_view(pg_db: str) -> None:
         "contact_search_title_trgm": "gin_trgm_ops",
         "contact_search_emails_trgm": "(_emails_joined gin_trgm_ops)",
         "contact_search_entity_id_idx": "btree (entity_id)",
-        # A date: covering the key (the capped count), and by month then key (a range's page).
-        "contact_search_created_at_idx": "btree (created_at) INCLUDE (contact_id)",
+        # A date: covering the key and the entity (the capped count, beside entity terms too),
+        # and by month then key (a range's page), the entity included for entity terms.
+        "contact_search_created_at_idx": "btree (created_at) INCLUDE (contact_id, entity_id)",
         "contact_search_created_at_month_idx": "btree (date_trunc('month'::text, created_at), "
-        'contact_id COLLATE "C", created_at)',
+        'contact_id COLLATE "C", created_at) INCLUDE (entity_id)',
         "techstacks_name_trgm": "gin_trgm_ops",
         # The entity's lists are searched in search_values, not in the view.
         "search_values_key": "UNIQUE INDEX search_values_key ON crmpipe.search_values USING "

@@ -293,9 +293,9 @@ def test_postgres_reads_the_trigram_index_only_for_needles_it_can_find(needle, e
         ("created:2024-01-01,2024-03-01", None),  # either day: an OR
         ("created>2024-01-01 OR created<2015-01-01", None),
         ("-created>2024-01-01", None),
-        ("created>2024-01-01 title:finance", None),  # another condition
         ("created>2024-01-01 updated_on>2024-01-01", None),  # two fields
         ("pop>10", None),  # a number
+        ("title:finance OR created>2024-01-01", None),  # not required
     ],
 )
 def test_date_range_is_set_only_for_a_range_on_one_date_field(query, expected):
@@ -303,3 +303,25 @@ def test_date_range_is_set_only_for_a_range_on_one_date_field(query, expected):
     or timestamp field (PostgreSQL pages it month by month), None for anything else."""
     got = compile_search(query, FIELDS, shorthands=SHORTHANDS).date_range
     assert (got and (got.column, got.low, got.high)) == expected
+    assert got is None or got.alone
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("created>2024-01-01 title:finance", (dt.datetime(2024, 1, 1, 23, 59, 59, 999999), None)),
+        (
+            "state:CA created:2023-01-01..2023-06-30 -title:x",
+            (dt.datetime(2023, 1, 1), dt.datetime(2023, 6, 30, 23, 59, 59, 999999)),
+        ),
+        ("created:2024-01-01,2024-03-01 created<2025-01-01", (None, dt.datetime(2025, 1, 1))),
+        ("(title:a OR title:b) created>=2023-01-01", (dt.datetime(2023, 1, 1), None)),
+    ],
+)
+def test_a_date_range_beside_other_terms_is_a_range_not_alone(query, expected):
+    """A range the query requires beside other conditions bounds its matches' months too
+    (PostgreSQL walks them month by month with the other conditions tested on the way);
+    `alone` says the range is not the whole query. Only required comparisons bound it."""
+    got = compile_search(query, FIELDS, shorthands=SHORTHANDS).date_range
+    assert got is not None and not got.alone and got.column == "created_at"
+    assert (got.low, got.high) == expected

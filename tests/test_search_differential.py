@@ -494,7 +494,15 @@ def test_pages_agree_whichever_way_postgres_reads_them(stores, monkeypatch) -> N
     monkeypatch.setattr(backends, "WALK_PATIENCE", 0.0)
     cfg, duck, pg = stores
     opts = {"aliases": cfg.search.aliases, "shorthands": cfg.search.shorthands}
-    for query in ("crm:a", "created>2023-06-01", "tech:acc", "fin", "state:TX"):
+    queries = (
+        "crm:a",
+        "created>2023-06-01",
+        "tech:acc",
+        "fin",
+        "state:TX",
+        "state:TX created>2023-01-01",
+    )
+    for query in queries:
         a = search(duck, query, count_cap=100, **opts)
         b = search(pg, query, count_cap=100, **opts)
         assert (b.rows, b.total, b.capped) == (a.rows, a.total, a.capped), query
@@ -538,9 +546,100 @@ def test_date_range_pages_agree_without_walking_the_keys(
     assert (b.rows, b.total, b.capped) == (a.rows, a.total, a.capped), query
 
 
+#: Date ranges beside other terms: an entity code, a contact's text, a negation, a number.
+DATE_RANGES_BESIDE = [
+    "created>2023-06-01 state:TX",
+    "created:2022-01-01..2023-12-31 email:a",
+    "created<2024-03-01 -state:CA crm:a",
+    "created>=2015-01-01 pop>1000 title:director",
+    "state:NY created:2023-02-01..2023-02-28",
+]
+
+
+@pytest.mark.parametrize("query", DATE_RANGES_BESIDE)
+@pytest.mark.parametrize(("limit", "count_cap"), [(50, 100), (10, 20), (7, None)])
+def test_date_ranges_beside_other_terms_page_month_by_month(
+    stores, monkeypatch, query: str, limit: int, count_cap: int | None
+) -> None:
+    """A range on `created` beside other terms, with more matches than a page, whose short key
+    walk is given up, is read month by month (the other terms tested on each month's walk),
+    not by walking the key index again or collecting the matches, and its page is DuckDB's."""
+
+    def no_walk(self: PostgresBackend, sql: str, params: list, **kw: object) -> list:
+        raise AssertionError(f"the key index was walked for {query!r}")
+
+    walk = PostgresBackend.walk
+
+    def months_only(self: PostgresBackend, sql: str, params: list, **kw: object) -> list | None:
+        return walk(self, sql, params, **kw) if "LATERAL" in sql else None
+
+    monkeypatch.setattr(PostgresBackend, "key_order_page", no_walk)
+    monkeypatch.setattr(PostgresBackend, "walk", months_only)
+    cfg, duck, pg = stores
+    opts = {"aliases": cfg.search.aliases, "shorthands": cfg.search.shorthands}
+    a = search(duck, query, limit=limit, count_cap=count_cap, **opts)
+    b = search(pg, query, limit=limit, count_cap=count_cap, **opts)
+    assert (b.rows, b.total, b.capped) == (a.rows, a.total, a.capped), query
+
+
+def test_a_range_beside_other_terms_whose_matches_come_first_walks_the_keys(
+    stores, monkeypatch
+) -> None:
+    """Beside other terms, a range whose matches come early in the key order (keys given out
+    in time order: `created<` a date) is answered by the short key walk, before any month."""
+    from crmpipe.search import executor
+
+    def no_months(*args: object) -> None:
+        raise AssertionError("read month by month")
+
+    monkeypatch.setattr(executor, "month_page_keys", no_months)
+    cfg, duck, pg = stores
+    opts = {"aliases": cfg.search.aliases, "shorthands": cfg.search.shorthands}
+    for query in ("created<2024-01-01 state:TX", "email:a created<2025-01-01"):
+        a = search(duck, query, limit=5, count_cap=10, **opts)
+        b = search(pg, query, limit=5, count_cap=10, **opts)
+        assert a.capped and (b.rows, b.total, b.capped) == (a.rows, a.total, a.capped), query
+
+
+def test_a_month_walk_given_up_collects_the_matches(stores, monkeypatch) -> None:
+    """A range beside other terms whose short key walk and month walk both outlast their time
+    is read by collecting the matches, with the same answer and the session's settings as
+    before."""
+    from crmpipe.search import backends
+
+    monkeypatch.setattr(backends, "KEY_WALK_TIMEOUT", "1ms")
+    monkeypatch.setattr(backends, "KEY_WALK_FIRST", "1ms")
+    monkeypatch.setattr(backends, "WALK_PATIENCE", 0.0)
+    given_up = []
+    walk = PostgresBackend.walk
+
+    def slow(self: PostgresBackend, sql: str, params: list, **kw: object) -> list | None:
+        got = walk(self, f"SELECT * FROM ({sql}) w_, pg_sleep(0.05)", params, **kw)
+        given_up.append(got is None)
+        return got
+
+    monkeypatch.setattr(PostgresBackend, "walk", slow)
+    cfg, duck, pg = stores
+    opts = {"aliases": cfg.search.aliases, "shorthands": cfg.search.shorthands}
+    before = pg.execute(
+        "SELECT current_setting('enable_sort'), current_setting('statement_timeout')"
+    ).fetchone()
+    query = "created>2015-01-01 state:TX"
+    a = search(duck, query, limit=5, count_cap=10, **opts)
+    b = search(pg, query, limit=5, count_cap=10, **opts)
+    assert a.capped
+    assert (b.rows, b.total, b.capped) == (a.rows, a.total, a.capped)
+    assert given_up == [True, True]  # the short key walk's, then the month walk's
+    after = pg.execute(
+        "SELECT current_setting('enable_sort'), current_setting('statement_timeout')"
+    ).fetchone()
+    assert after == before
+
+
 def test_the_month_walk_reads_the_month_index(stores) -> None:
-    """The month statement's plan walks contact_search's month index per month, and a range
-    that is not the whole query (another condition, an OR, a negation) is not read that way."""
+    """The month statement's plan walks contact_search's month index per month, beside other
+    terms too, and a range the query does not require (an OR, a negation) is not read that
+    way."""
     from crmpipe.search import executor
 
     cfg, _, pg = stores
@@ -561,11 +660,20 @@ def test_the_month_walk_reads_the_month_index(stores) -> None:
     months = [dt.datetime(2024, m, 1) for m in range(1, 13)]
     lines = backend.explain(plan.month_sql, [months, *plan.compiled.params, 50, 50])
     assert any("contact_search_created_at_month_idx" in line for line in lines), lines
-    for query in (
+    beside = executor._plan(
+        backend,
         "created>2024-01-01 state:CA",
-        "created>2024-01-01 OR pop>10",
-        "-created<2020-01-01",
-    ):
+        limit=50,
+        count_cap=100,
+        columns=None,
+        table=None,
+        fields=None,
+        **opts,
+    )
+    assert beside.month_sql is not None and not beside.compiled.date_range.alone
+    lines = backend.explain(beside.month_sql, [months, *beside.month_params, 50, 50])
+    assert any("contact_search_created_at_month_idx" in line for line in lines), lines
+    for query in ("created>2024-01-01 OR pop>10", "-created<2020-01-01"):
         other = executor._plan(
             backend, query, limit=50, count_cap=100, columns=None, table=None, fields=None, **opts
         )

@@ -343,15 +343,17 @@ def search_indexes(schema: str, view: SearchView, trgm_ops: str) -> list[IndexSp
         # A list is indexed through its match column (plain text: no function call per row).
         column = view.match_columns.get(field, field)
         out.append(trigram_index(schema, name, column, False, trgm_ops, label=field))
+    ek = tuple(f for f in BTREE_FIELDS if f in kinds)  # entity terms test it: in date indexes
     for field, kind, _ in view.fields:
         if field in BTREE_FIELDS or field in view.vocabulary:
             # Covering the key: a search's first statement (the capped count and, when few
             # match, their keys) reads the index alone for a lookup (crmpipe.search.executor).
             out.append(btree_index(schema, name, (field,), "btree", include=("contact_id",)))
         elif kind in DATE_KINDS and field not in view.lookups:
-            # Covering the key: the capped count of a date range reads this index alone.
-            out.append(btree_index(schema, name, (field,), "btree", include=("contact_id",)))
-            month = month_index(schema, name, field, kind)
+            # Covering the key and the entity: the capped count of a date range, alone or with
+            # entity terms (`created>2024-01-01 state:CA`), reads this index alone.
+            out.append(btree_index(schema, name, (field,), "btree", include=("contact_id", *ek)))
+            month = month_index(schema, name, field, kind, include=ek)
             if month is not None:
                 out.append(month)
         elif kind in BTREE_KINDS and field not in view.lookups:
@@ -370,13 +372,16 @@ def search_indexes(schema: str, view: SearchView, trgm_ops: str) -> list[IndexSp
     return out
 
 
-def month_index(schema: str, table: str, field: str, kind: str) -> IndexSpec | None:
+def month_index(
+    schema: str, table: str, field: str, kind: str, include: tuple[str, ...] = ()
+) -> IndexSpec | None:
     """B-tree on (the month of a date or timestamp field, the key in the "C" collation, the
     field): within each month the keys in result order, so the first page of a range on the
     field is the first keys of each month it covers, merged (crmpipe.search.executor), where
     walking the key index may pass millions of rows before the first match (the range's matches
     at the end of the key order when keys are given out in time order) and collecting the
-    matches reads them all. None when the index's name would be too long."""
+    matches reads them all. `include` (the entity id): entity terms beside the range are tested
+    on the index alone as each month is walked. None when the index's name would be too long."""
     name = pg_month_index(table, field)
     if name is None:
         return None
@@ -385,7 +390,8 @@ def month_index(schema: str, table: str, field: str, kind: str) -> IndexSpec | N
         name,
         table,
         f"CREATE INDEX {quote_ident(name)} ON {qualified(schema, table)} "
-        f'(({pg_month(column, kind)}), contact_id COLLATE "C", {column})',
+        f'(({pg_month(column, kind)}), contact_id COLLATE "C", {column})'
+        + (f" INCLUDE ({', '.join(quote_ident(c) for c in include)})" if include else ""),
         "btree",
     )
 

@@ -84,16 +84,17 @@ def _words(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class DateRange:
-    """The months a query's matches lie in, when the whole query is a range on one date or
-    timestamp field (`created>2024-01-01`, `created:2023-01-01..2023-06-30`): `low` and `high`
+    """The months a query's matches lie in, when it requires a range on one date or timestamp
+    field (`created>2024-01-01`, `created:2023-01-01..2023-06-30 state:CA`): `low` and `high`
     bound that field's values (inclusive, loosely: the edges' months are what counts), None
-    where the query leaves that side open. PostgreSQL pages such a query month by month
-    (crmpipe.search.executor)."""
+    where the query leaves that side open; `alone` when the range is the whole query.
+    PostgreSQL pages such a query month by month (crmpipe.search.months)."""
 
     column: str
     kind: Kind
     low: dt.date | None
     high: dt.date | None
+    alone: bool = True
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class CompiledQuery:
     rank: str | None = None
     rank_params: list[Any] = field(default_factory=list)
     expanded: str = ""
-    #: Set when the query is nothing but a range on one date or timestamp field.
+    #: Set when the query requires a range on one date or timestamp field.
     date_range: DateRange | None = None
     #: DuckDB: set when the postings of a list's tokens answer the query (search.tokens).
     tokens: TokenQuery | None = None
@@ -186,19 +187,20 @@ class _Compiler:
         self.required_dates: list[list[tuple[Field, str, dt.date]]] = []
 
     def date_range(self) -> DateRange | None:
-        """The DateRange of the query when every condition it requires is a comparison on the
-        same date or timestamp field, else None."""
-        if not self.required_dates or not all(self.required_dates):
+        """The DateRange of the query when the conditions it requires include comparisons on
+        one date or timestamp field (and on no other), else None."""
+        dated = [required for required in self.required_dates if required]
+        if not dated:
             return None
-        bounds = [b for required in self.required_dates for b in required]
+        bounds = [b for required in dated for b in required]
         first = bounds[0][0]
         if any(f.column != first.column for f, _, _ in bounds):
             return None
         lows = [edge for _, op, edge in bounds if op in (">", ">=", "=")]
         highs = [edge for _, op, edge in bounds if op in ("<", "<=", "=")]
-        return DateRange(
-            first.column, first.kind, max(lows) if lows else None, min(highs) if highs else None
-        )
+        low, high = max(lows) if lows else None, min(highs) if highs else None
+        alone = len(dated) == len(self.required_dates)
+        return DateRange(first.column, first.kind, low, high, alone)
 
     def compile(self, node: Node, *, negated: bool = False, required: bool = True) -> Fragment:
         """The condition for `node`."""

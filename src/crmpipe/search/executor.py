@@ -16,13 +16,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from crmpipe.search import backends
 from crmpipe.search.backends import PG_SCHEMA, Backend, PostgresBackend, as_backend, choose_table
 from crmpipe.search.candidates import first_answer, lead_statement
 from crmpipe.search.compiler import CompiledQuery, compile_search
 from crmpipe.search.dialects import pg_month, pg_month_index
 from crmpipe.search.errors import QueryError, unknown_name_error
 from crmpipe.search.fields import Field
-from crmpipe.search.months import month_page_keys
+from crmpipe.search.months import KEY_FIRST_MONTHS, month_page_keys, range_months
 from crmpipe.search.tokens import TokenQuery, first_keys
 
 #: The DuckDB warehouse's search table (PostgreSQL: `crmpipe.contact_search`).
@@ -74,6 +75,7 @@ class _Plan:
     bounded_sql: str = ""  # DuckDB: the page in key order among matches whose key <= a bound
     month_sql: str | None = None  # PostgreSQL: a date range's page keys, month by month
     month_index: str | None = None  # ... through this index (qualified), when it exists
+    month_params: list[Any] = field(default_factory=list)  # ... its condition's parameters
     tokens: TokenQuery | None = None  # DuckDB: the postings answering the first statement
     keyed_sql: str = ""  # DuckDB: the page's rows by key alone (keys from search.tokens)
     lead_sql: str | None = None  # PostgreSQL: first_sql through a term's candidates first
@@ -234,14 +236,15 @@ def _postgres_page(
     if plan.ranked_sql is not None and not capped:  # count_cap=None and many matches
         sql, params = plan.ranked_sql, plan.ranked_params
         return db.execute(sql, params).fetchall(), total, capped, sql, params
-    month_keys = month_page_keys(
-        plan.backend,
-        plan.compiled,
-        plan.table_sql,
-        plan.month_sql,
-        plan.month_index,
-        limit,
-    )
+    months = range_months(plan)
+    beside = months is not None and not plan.compiled.date_range.alone
+    if beside and len(months) > KEY_FIRST_MONTHS:  # a long range's matches may come first
+        assert isinstance(db, PostgresBackend)
+        floor = backends.KEY_WALK_FIRST
+        rows = db.walk(plan.rows_sql, plan.rows_params, floor=floor)
+        if rows is not None:
+            return rows, total, capped, plan.rows_sql, plan.rows_params
+    month_keys = month_page_keys(plan, months, limit, counted_in)
     if month_keys is not None:
         assert plan.page_sql is not None
         rows = db.execute(plan.page_sql, [month_keys]).fetchall()
@@ -249,7 +252,8 @@ def _postgres_page(
         rows.sort(key=lambda row: position[row[-1]])
         return [row[:-1] for row in rows], total, capped, plan.page_sql, [month_keys]
     sql, params = plan.rows_sql, plan.rows_params
-    return db.key_order_page(sql, params, counted_in=counted_in), total, capped, sql, params
+    rows = db.key_order_page(sql, params, counted_in=counted_in, walk=not beside)
+    return rows, total, capped, sql, params
 
 
 def _count(plan: _Plan, count_cap: int | None) -> tuple[int, bool]:
@@ -314,6 +318,7 @@ def _plan(
     first_params: list[Any] = []
     by_rowid, bounded_sql = False, ""
     month_sql = month_index = lead_sql = None
+    month_params: list[Any] = []
     lead_sides_sql = ""
     if db.name == "postgres":
         # See _postgres_page. The page's keys come back already ordered (rank, then key) and
@@ -344,14 +349,17 @@ def _plan(
         span = compiled.date_range
         index = pg_month_index(table.rpartition(".")[2], span.column) if span else None
         if span is not None and index is not None and not compiled.rank:
-            # See search/months.py: per month the first keys, by the month index.
+            # See search/months.py: per month the first keys, by the month index; beside other
+            # terms, walked as the key index is (their lookups hashed once, not per month).
             month_index = f"{table.rpartition('.')[0] or PG_SCHEMA}.{index}"
             month = pg_month(ident(span.column), span.kind.value)
+            walked = compiled if span.alone else paged
             month_sql = (
                 f"SELECT k_ FROM unnest({mark}::timestamp[]) AS b_(m_), LATERAL (SELECT "
-                f"{raw_key} AS k_ FROM {tbl} WHERE {month} = b_.m_ AND ({compiled.where}) "
+                f"{raw_key} AS k_ FROM {tbl} WHERE {month} = b_.m_ AND ({walked.where}) "
                 f"ORDER BY {key} LIMIT {mark}) s_ ORDER BY k_ {_PG_KEY_ORDER} LIMIT {mark}"
             )
+            month_params = walked.params
     elif db.name == "duckdb" and KEY_COLUMN in available and limit <= _KEYED_PAGE_MAX:
         # A base table's page is read back by rowid: DuckDB fetches those rows alone, where a
         # test on the key reads the key column in full (90 ms at 4.5M contacts). The key test
@@ -399,6 +407,7 @@ def _plan(
         bounded_sql,
         month_sql,
         month_index,
+        month_params,
         tokens,
         keyed_sql,
         lead_sql,

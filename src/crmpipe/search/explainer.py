@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from crmpipe.search import backends
 from crmpipe.search.candidates import ESTIMATE_MAX
 from crmpipe.search.executor import _PG_KEYS_MAX, _plan
 from crmpipe.search.fields import Field
+from crmpipe.search.months import KEY_FIRST_MONTHS
 
 
 def explain(
@@ -96,6 +98,16 @@ def explain(
                 " least and greatest values; their rows are then read by key), instead of the"
                 " rows query above:",
                 plan.month_sql,
+                *(
+                    []
+                    if plan.compiled.date_range.alone
+                    else [
+                        "(beside other terms: walked with sorting off and given up after the"
+                        " key walk's time, then the matches are collected; over "
+                        f"{KEY_FIRST_MONTHS} months the key walk is tried first for "
+                        f"{backends.KEY_WALK_FIRST})"
+                    ]
+                ),
                 "",
             ]
     elif plan.keys_sql is not None and plan.ranked_sql is None:
