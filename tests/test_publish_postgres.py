@@ -246,7 +246,7 @@ def test_publish_tables_keys_indexes_and_search_view(pg_db: str) -> None:
         "contact_search_document_idx": "gin (document)",
         "contact_search_title_trgm": "gin_trgm_ops",
         "contact_search_emails_trgm": "(_emails_joined gin_trgm_ops)",
-        "contact_search_entity_id_idx": "btree (entity_id)",
+        "contact_search_entity_id_idx": "btree (entity_id) INCLUDE (contact_id)",
         # A date: covering the key and the entity (the capped count, beside entity terms too),
         # and by month then key (a range's page), the entity included for entity terms.
         "contact_search_created_at_idx": "btree (created_at) INCLUDE (contact_id, entity_id)",

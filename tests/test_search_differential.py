@@ -764,3 +764,38 @@ def test_a_vocabulary_term_is_written_with_its_values(stores, monkeypatch, most:
             a = search(duck, query, count_cap=cap, **opts)
             b = search(backend, query, count_cap=cap, **opts)
             assert (b.rows, b.total, b.capped) == (a.rows, a.total, a.capped), query
+
+
+def test_entity_terms_beside_a_vocabulary_or_date_term_count_on_the_index(stores) -> None:
+    """The B-trees of a vocabulary field (`title`) and of a date cover the key and the entity,
+    so a count of `title:… state:CA` or `created>… state:CA` reads the index alone (no row of
+    the view) when the planner walks it."""
+    from crmpipe.search import executor
+
+    cfg, _, pg = stores
+    backend = PostgresBackend(pg)
+    opts = {"aliases": cfg.search.aliases, "shorthands": cfg.search.shorthands}
+    defs = dict(
+        pg.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'crmpipe' "
+            "AND tablename = 'contact_search'"
+        ).fetchall()
+    )
+    assert "INCLUDE (contact_id, entity_id)" in defs["contact_search_title_idx"]
+    assert "INCLUDE (contact_id, entity_id)" in defs["contact_search_created_at_idx"]
+    pg.execute("VACUUM (ANALYZE) crmpipe.contact_search")
+    for query, index in (
+        ("title:director state:CA", "contact_search_title_idx"),
+        ("created>2020-01-01 state:CA", "contact_search_created_at_idx"),
+    ):
+        plan = executor._plan(
+            backend, query, limit=50, count_cap=100, columns=None, table=None, fields=None, **opts
+        )
+        pg.execute("SET enable_seqscan = off")
+        pg.execute("SET enable_bitmapscan = off")
+        try:
+            lines = backend.explain(plan.first_sql, [*plan.first_params, 101, 100, 50])
+        finally:
+            pg.execute("RESET enable_seqscan")
+            pg.execute("RESET enable_bitmapscan")
+        assert any(f"Index Only Scan using {index}" in line for line in lines), (query, lines)

@@ -345,10 +345,14 @@ def search_indexes(schema: str, view: SearchView, trgm_ops: str) -> list[IndexSp
         out.append(trigram_index(schema, name, column, False, trgm_ops, label=field))
     ek = tuple(f for f in BTREE_FIELDS if f in kinds)  # entity terms test it: in date indexes
     for field, kind, _ in view.fields:
-        if field in BTREE_FIELDS or field in view.vocabulary:
+        if field in BTREE_FIELDS:
             # Covering the key: a search's first statement (the capped count and, when few
             # match, their keys) reads the index alone for a lookup (crmpipe.search.executor).
             out.append(btree_index(schema, name, (field,), "btree", include=("contact_id",)))
+        elif field in view.vocabulary:
+            # ... and the entity, tested there by entity terms beside (`title:director state:CA`
+            # at 4.5M: the count 0.6 s through the rows, 45 ms on the index alone).
+            out.append(btree_index(schema, name, (field,), "btree", include=("contact_id", *ek)))
         elif kind in DATE_KINDS and field not in view.lookups:
             # Covering the key and the entity: the capped count of a date range, alone or with
             # entity terms (`created>2024-01-01 state:CA`), reads this index alone.
