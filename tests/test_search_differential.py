@@ -737,6 +737,20 @@ def test_explain_shows_the_terms_read_first(stores) -> None:
     assert explain(pg, "state:CA", **opts).count("candidates first") == 0
 
 
+def test_explain_shows_how_a_range_beside_other_terms_is_paged(stores) -> None:
+    """`explain` prints the month statement of a date range, and for a range beside other
+    terms how it is walked and given up; nothing of the kind for a query without a range."""
+    from crmpipe.search import explain
+
+    cfg, _, pg = stores
+    opts = {"aliases": cfg.search.aliases, "shorthands": cfg.search.shorthands}
+    beside = explain(pg, "created>2020-01-01 state:CA", **opts)
+    assert "month by month" in beside and "beside other terms: walked" in beside
+    alone = explain(pg, "created>2020-01-01", **opts)
+    assert "month by month" in alone and "beside other terms" not in alone
+    assert "month by month" not in explain(pg, "state:CA", **opts)
+
+
 @pytest.mark.parametrize("most", [1000, 1])
 def test_a_vocabulary_term_is_written_with_its_values(stores, monkeypatch, most: int) -> None:
     """On PostgreSQL a term on a vocabulary field (`title`) is written with the values it
