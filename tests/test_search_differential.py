@@ -535,6 +535,14 @@ def test_date_range_pages_agree_without_walking_the_keys(
     (which, with keys given out in creation order, passes every earlier row first), and its
     page is DuckDB's whatever the cap and the page size."""
 
+    _same_page_without_the_key_walk(stores, monkeypatch, query, limit, count_cap)
+
+
+def _same_page_without_the_key_walk(
+    stores, monkeypatch, query: str, limit: int, count_cap: int | None
+) -> None:
+    """`query`'s page and count on PostgreSQL are DuckDB's, with the key walk forbidden."""
+
     def no_walk(self: PostgresBackend, sql: str, params: list, **kw: object) -> list:
         raise AssertionError(f"the key index was walked for {query!r}")
 
@@ -565,21 +573,13 @@ def test_date_ranges_beside_other_terms_page_month_by_month(
     walk is given up, is read month by month (the other terms tested on each month's walk),
     not by walking the key index again or collecting the matches, and its page is DuckDB's."""
 
-    def no_walk(self: PostgresBackend, sql: str, params: list, **kw: object) -> list:
-        raise AssertionError(f"the key index was walked for {query!r}")
-
     walk = PostgresBackend.walk
 
     def months_only(self: PostgresBackend, sql: str, params: list, **kw: object) -> list | None:
         return walk(self, sql, params, **kw) if "LATERAL" in sql else None
 
-    monkeypatch.setattr(PostgresBackend, "key_order_page", no_walk)
     monkeypatch.setattr(PostgresBackend, "walk", months_only)
-    cfg, duck, pg = stores
-    opts = {"aliases": cfg.search.aliases, "shorthands": cfg.search.shorthands}
-    a = search(duck, query, limit=limit, count_cap=count_cap, **opts)
-    b = search(pg, query, limit=limit, count_cap=count_cap, **opts)
-    assert (b.rows, b.total, b.capped) == (a.rows, a.total, a.capped), query
+    _same_page_without_the_key_walk(stores, monkeypatch, query, limit, count_cap)
 
 
 def test_a_range_beside_other_terms_whose_matches_come_first_walks_the_keys(
