@@ -194,8 +194,9 @@ def _uncompressed(cfg, table: str) -> set[str]:
 
 def test_the_facility_records_near_unique_text_is_stored_uncompressed(tmp_path):
     """build/plain.py: the facilities' key, name, address, phone and e-mails are written
-    without compression in each wide copy of the records; their other columns (state, county,
-    codes, lineage) and the contacts stay compressed. Entities not resolved: nothing changes."""
+    without compression in each wide copy of the records, and the fed rows' key, facility id
+    and address in theirs; the other columns (state, county, codes, lineage) and the golden
+    contacts stay compressed. Entities not resolved: nothing changes."""
     from crmpipe.build.plain import FACILITY_PLAIN
 
     (tmp_path / "facilities").mkdir()
@@ -208,7 +209,12 @@ def test_the_facility_records_near_unique_text_is_stored_uncompressed(tmp_path):
         "core.entities",
     ):
         assert _uncompressed(cfg, table) == set(FACILITY_PLAIN), table
-    assert _uncompressed(cfg, "core.contacts") == set()
+    assert _uncompressed(cfg, "core.contacts") == set()  # the golden contacts: as before
+    # the rows the lists feed: their key, the facility's id and the one-field address
+    for table in ("staging.addresses", "core.addresses"):
+        assert _uncompressed(cfg, table) == {"address_id", "entity_id", "address"}, table
+    for table in ("staging.contacts", "resolved.contact_records"):
+        assert _uncompressed(cfg, table) == {"contact_id", "entity_id"}, table
     (tmp_path / "off").mkdir()
     _project(tmp_path / "off")
     text = CONFIG.replace("entities: {enabled: true}", "entities: {enabled: false}")
@@ -217,3 +223,4 @@ def test_the_facility_records_near_unique_text_is_stored_uncompressed(tmp_path):
     run(off)
     assert _uncompressed(off, "staging.entities") == set()
     assert _uncompressed(off, "core.entities") == set()
+    assert _uncompressed(off, "core.addresses") == set()
