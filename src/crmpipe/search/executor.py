@@ -218,10 +218,8 @@ def _postgres_page(
     """
     db = plan.backend
     assert plan.first_sql is not None
-    cap = count_cap if count_cap is not None else _PG_KEYS_MAX
-    tail = [count_cap + 1 if count_cap is not None else None, cap, limit]
     started = time.perf_counter()
-    n, keys = first_answer(db, plan, tail)
+    n, keys = first_answer(db, plan, first_tail(count_cap, limit))
     counted_in = time.perf_counter() - started
     capped = count_cap is not None and n > count_cap
     total = min(n, count_cap) if count_cap is not None else n
@@ -254,6 +252,13 @@ def _postgres_page(
     sql, params = plan.rows_sql, plan.rows_params
     rows = db.key_order_page(sql, params, counted_in=counted_in, walk=not beside)
     return rows, total, capped, sql, params
+
+
+def first_tail(count_cap: int | None, limit: int) -> list[Any]:
+    """The last three parameters of PostgreSQL's first statement: the count's cut (cap + 1),
+    the most keys it returns, the page's size."""
+    cap = count_cap if count_cap is not None else _PG_KEYS_MAX
+    return [count_cap + 1 if count_cap is not None else None, cap, limit]
 
 
 def _count(plan: _Plan, count_cap: int | None) -> tuple[int, bool]:

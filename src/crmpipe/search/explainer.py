@@ -13,7 +13,7 @@ from typing import Any
 
 from crmpipe.search import backends
 from crmpipe.search.candidates import ESTIMATE_MAX
-from crmpipe.search.executor import _PG_KEYS_MAX, _plan
+from crmpipe.search.executor import _plan, first_tail
 from crmpipe.search.fields import Field
 from crmpipe.search.months import KEY_FIRST_MONTHS
 
@@ -57,12 +57,7 @@ def explain(
             "",
         ]
     if plan.first_sql is not None:
-        first_params = [
-            *plan.first_params,
-            count_cap + 1 if count_cap is not None else None,
-            count_cap if count_cap is not None else _PG_KEYS_MAX,
-            limit,
-        ]
+        first_params = [*plan.first_params, *first_tail(count_cap, limit)]
         lines += [
             "count, and the page's keys when at most count_cap match (their rows are then read"
             " by key; when more match, the rows query above runs, with sorting off):",

@@ -55,14 +55,14 @@ def month_page_keys(
     (`month_sql`, `month_params`, `month_index`, its backend, compiled query and table).
 
     `months`: range_months(plan). None when the query has no such range (`months` None), or
-    when the range stands beside
-    other terms and the walk was given up after the key walk's time (PostgresBackend.walk):
-    a month may hold few of their matches. The key walk then reads the page.
+    when the range stands beside other terms and the walk was given up after the key walk's
+    time (PostgresBackend.walk): a month may hold few of their matches. The caller then reads
+    the page another way.
 
     This is the page the key walk would find, in milliseconds where the walk may pass millions
     of rows first: `created>2024-01-01` at 1M contacts, whose matches come last in key order
     (keys given out in creation order), 533 ms → 5 ms p50; `created>2024-01-01 state:CA` at
-    4.5M, 2.9-4.0 s → 0.17 s (docs/benchmarks.md).
+    4.5M, 3.4-3.6 s → 68-107 ms (docs/benchmarks.md).
     """
     if months is None or not months:
         return months
